@@ -1,0 +1,32 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The kernels are two orders of magnitude slower without a CPU target that has FMA and
+// wide vectors (see docs/performance.md). Local builds default to the build machine's CPU;
+// set MYELIN_TARGET_CPU (e.g. `x86-64-v3` or `haswell`) for binaries you redistribute.
+let targetCPU = Context.environment["MYELIN_TARGET_CPU"] ?? "native"
+let kernelFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-target-cpu", targetCPU]),
+    .swiftLanguageMode(.v5),
+]
+
+let package = Package(
+    name: "Myelin",
+    products: [
+        .library(name: "Myelin", targets: ["Myelin"]),
+    ],
+    targets: [
+        .target(name: "Myelin", swiftSettings: kernelFlags),
+        .executableTarget(name: "LogicGates", dependencies: ["Myelin"], path: "examples/logic-gates",
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "ThreeLayerForward", dependencies: ["Myelin"], path: "examples/three-layer-forward",
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "NeuronRegression", dependencies: ["Myelin"], path: "examples/neuron-regression",
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "GaussianBlobs", dependencies: ["Myelin"], path: "examples/gaussian-blobs",
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "MyelinTests", dependencies: ["Myelin"],
+                    resources: [.copy("Fixtures")],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+    ]
+)

@@ -1,0 +1,112 @@
+import Foundation
+
+// Activation functions as tensor ops, forward and backward side by side.
+
+/// Logistic sigmoid computed without overflow for inputs of any magnitude.
+@inline(__always)
+func stableSigmoid(_ x: Float) -> Float {
+    if x >= 0 { return 1 / (1 + Foundation.exp(-x)) }
+    let e = Foundation.exp(x)
+    return e / (1 + e)
+}
+
+extension Tensor {
+    /// Heaviside step: 1 where x ≥ 0, else 0. Forward only (its derivative is zero almost
+    /// everywhere), for perceptrons; the result never requires grad.
+    public func step() -> Tensor {
+        Tensor(shape: shape, data: data.map { $0 >= 0 ? 1 : 0 })
+    }
+
+    /// max(0, x).
+    public func relu() -> Tensor {
+        unary("relu", { Swift.max($0, 0) }, derivative: { x, _ in x > 0 ? 1 : 0 })
+    }
+
+    /// x for x > 0, `slope`·x otherwise.
+    public func leakyRelu(slope: Float = 0.01) -> Tensor {
+        unary("leaky_relu", { $0 > 0 ? $0 : slope * $0 }, derivative: { x, _ in x > 0 ? 1 : slope })
+    }
+
+    /// x for x > 0, α(eˣ − 1) otherwise.
+    public func elu(alpha: Float = 1) -> Tensor {
+        unary("elu", { $0 > 0 ? $0 : alpha * (Foundation.expm1($0)) }, derivative: { x, y in x > 0 ? 1 : y + alpha })
+    }
+
+    /// 1 / (1 + e⁻ˣ), stable for large |x|.
+    public func sigmoid() -> Tensor {
+        unary("sigmoid", stableSigmoid, derivative: { _, y in y * (1 - y) })
+    }
+
+    /// Hyperbolic tangent.
+    public func tanh() -> Tensor {
+        unary("tanh", { Foundation.tanh($0) }, derivative: { _, y in 1 - y * y })
+    }
+
+    /// Softmax along `axis` (default: last), shifted by the maximum so large inputs give no Inf/NaN.
+    public func softmax(axis: Int = -1) -> Tensor {
+        let (outer, n, inner) = axisLayout(axis, op: "softmax")
+        var out = data
+        forEachLane(outer, n, inner) { base, s in
+            var m = -Float.infinity
+            for j in 0..<n { m = Swift.max(m, out[base + j * s]) }
+            var z: Float = 0
+            for j in 0..<n { let e = Foundation.exp(out[base + j * s] - m); out[base + j * s] = e; z += e }
+            for j in 0..<n { out[base + j * s] /= z }
+        }
+        let input = self
+        let y = out
+        return Tensor.result("softmax", shape: shape, data: out, inputs: [self]) { g in
+            // dx = y ⊙ (g − Σ g⊙y)
+            var gx = [Float](repeating: 0, count: g.count)
+            forEachLane(outer, n, inner) { base, s in
+                var dot: Float = 0
+                for j in 0..<n { dot += g[base + j * s] * y[base + j * s] }
+                for j in 0..<n { gx[base + j * s] = y[base + j * s] * (g[base + j * s] - dot) }
+            }
+            input.accumulateGrad(gx)
+        }
+    }
+
+    /// log(softmax(x)) along `axis`, computed as x − max − log Σ e^(x − max).
+    public func logSoftmax(axis: Int = -1) -> Tensor {
+        let (outer, n, inner) = axisLayout(axis, op: "logSoftmax")
+        var out = data
+        forEachLane(outer, n, inner) { base, s in
+            var m = -Float.infinity
+            for j in 0..<n { m = Swift.max(m, out[base + j * s]) }
+            var z: Float = 0
+            for j in 0..<n { z += Foundation.exp(out[base + j * s] - m) }
+            let lse = m + Foundation.log(z)
+            for j in 0..<n { out[base + j * s] -= lse }
+        }
+        let input = self
+        let y = out
+        return Tensor.result("log_softmax", shape: shape, data: out, inputs: [self]) { g in
+            // dx = g − softmax ⊙ Σ g
+            var gx = [Float](repeating: 0, count: g.count)
+            forEachLane(outer, n, inner) { base, s in
+                var total: Float = 0
+                for j in 0..<n { total += g[base + j * s] }
+                for j in 0..<n { gx[base + j * s] = g[base + j * s] - Foundation.exp(y[base + j * s]) * total }
+            }
+            input.accumulateGrad(gx)
+        }
+    }
+
+    /// Splits the shape around `axis` into (outer, axis length, inner) for lane-wise ops.
+    func axisLayout(_ axis: Int, op: String) -> (Int, Int, Int) {
+        let a = axis < 0 ? axis + rank : axis
+        precondition(a >= 0 && a < rank, "\(op): axis \(axis) out of range for shape \(shape)")
+        let outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *)
+        return (outer, shape[a], inner)
+    }
+}
+
+/// Calls `body(base, stride)` once per lane along an axis laid out as (outer, n, inner):
+/// the lane's elements are at `base + j * stride` for j < n.
+@inline(__always)
+func forEachLane(_ outer: Int, _ n: Int, _ inner: Int, _ body: (Int, Int) -> Void) {
+    for o in 0..<outer {
+        for i in 0..<inner { body(o * n * inner + i, inner) }
+    }
+}

@@ -1,0 +1,203 @@
+// Single-precision matrix multiply: C = op(A) · op(B), optionally accumulated into C.
+//
+// This file uses the Swift standard library only, so the Embedded-Swift runtime compiles
+// the very same source (it is shared at source level, see DESIGN.md). It holds the fast
+// kernel (packed, cache-blocked, a 6×32 register tile of SIMD16<Float> accumulators) and
+// the naive reference kernel it is tested against.
+//
+// Matrices are described by a base pointer and two strides, so transposes cost nothing:
+//   A(i, p) = a[i * aRowStride + p * aColStride]   for i < m, p < k
+//   B(p, j) = b[p * bRowStride + j * bColStride]   for p < k, j < n
+//   C(i, j) = c[i * ldc + j]                        (row-major, ldc >= n)
+
+/// Rows of the register tile.
+public let gemmTileRows = 6
+/// Columns of the register tile (two SIMD16 vectors).
+public let gemmTileCols = 32
+/// Depth of one packed block (kept in L1/L2 with the tiles).
+let gemmBlockDepth = 256
+/// Rows of A packed per block (a multiple of `gemmTileRows`).
+let gemmBlockRows = 96
+/// Columns of B packed per block (a multiple of `gemmTileCols`).
+let gemmBlockCols = 512
+
+/// Floats of scratch memory `gemm` needs for any problem size (packed A and B blocks
+/// plus one edge tile). Callers that must not allocate (the runtime) reserve it once.
+public let gemmWorkspaceCount = gemmBlockRows * gemmBlockDepth + gemmBlockDepth * gemmBlockCols + gemmTileRows * gemmTileCols
+
+/// Naive reference: C (+)= op(A)·op(B), three loops, accumulating in Float.
+/// Shapes: A is m×k, B is k×n, C is m×n (row-major, leading dimension ldc).
+public func gemmReference(
+    m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, aRowStride: Int, aColStride: Int,
+    b: UnsafePointer<Float>, bRowStride: Int, bColStride: Int,
+    c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+) {
+    for i in 0..<m {
+        for j in 0..<n {
+            var s: Float = accumulate ? c[i * ldc + j] : 0
+            for p in 0..<k { s += a[i * aRowStride + p * aColStride] * b[p * bRowStride + j * bColStride] }
+            c[i * ldc + j] = s
+        }
+    }
+}
+
+/// Fast kernel: C (+)= op(A)·op(B). Shapes: A is m×k, B is k×n, C is m×n row-major with
+/// leading dimension `ldc`. `workspace` must hold `gemmWorkspaceCount` floats and be
+/// 64-byte aligned for best speed; the kernel allocates nothing.
+public func gemm(
+    m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, aRowStride: Int, aColStride: Int,
+    b: UnsafePointer<Float>, bRowStride: Int, bColStride: Int,
+    c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+    workspace: UnsafeMutablePointer<Float>
+) {
+    if m == 0 || n == 0 { return }
+    if k == 0 {
+        if !accumulate { for i in 0..<m { for j in 0..<n { c[i * ldc + j] = 0 } } }
+        return
+    }
+    let packedA = workspace
+    let packedB = workspace + gemmBlockRows * gemmBlockDepth
+    let edgeTile = packedB + gemmBlockDepth * gemmBlockCols
+
+    var jc = 0
+    while jc < n {
+        let nc = min(gemmBlockCols, n - jc)
+        var pc = 0
+        while pc < k {
+            let kc = min(gemmBlockDepth, k - pc)
+            let addToC = accumulate || pc > 0
+            packBlockB(kc: kc, nc: nc, b: b + pc * bRowStride + jc * bColStride,
+                       rowStride: bRowStride, colStride: bColStride, into: packedB)
+            var ic = 0
+            while ic < m {
+                let mc = min(gemmBlockRows, m - ic)
+                packBlockA(mc: mc, kc: kc, a: a + ic * aRowStride + pc * aColStride,
+                           rowStride: aRowStride, colStride: aColStride, into: packedA)
+                var jr = 0
+                while jr < nc {
+                    let cols = min(gemmTileCols, nc - jr)
+                    let bPanel = packedB + jr * kc
+                    var ir = 0
+                    while ir < mc {
+                        let rows = min(gemmTileRows, mc - ir)
+                        let aPanel = packedA + ir * kc
+                        let cTile = c + (ic + ir) * ldc + jc + jr
+                        if rows == gemmTileRows && cols == gemmTileCols {
+                            gemmMicroKernel(kc: kc, a: aPanel, b: bPanel, c: cTile, ldc: ldc, add: addToC)
+                        } else {
+                            // Edge tile: compute a full tile into scratch, copy the valid part.
+                            gemmMicroKernel(kc: kc, a: aPanel, b: bPanel, c: edgeTile, ldc: gemmTileCols, add: false)
+                            for r in 0..<rows {
+                                for col in 0..<cols {
+                                    let v = edgeTile[r * gemmTileCols + col]
+                                    cTile[r * ldc + col] = addToC ? cTile[r * ldc + col] + v : v
+                                }
+                            }
+                        }
+                        ir += gemmTileRows
+                    }
+                    jr += gemmTileCols
+                }
+                ic += gemmBlockRows
+            }
+            pc += kc
+        }
+        jc += nc
+    }
+}
+
+/// Packs an mc×kc block of A into row panels of `gemmTileRows`: panel r holds
+/// A(r*6 + i, p) at [r*6*kc + p*6 + i]; rows past mc are zero.
+@inline(__always)
+func packBlockA(mc: Int, kc: Int, a: UnsafePointer<Float>, rowStride: Int, colStride: Int,
+                into dst: UnsafeMutablePointer<Float>) {
+    var panel = 0
+    while panel < mc {
+        let rows = min(gemmTileRows, mc - panel)
+        let out = dst + panel * kc
+        if rows == gemmTileRows && colStride == 1 {
+            let r0 = a + panel * rowStride
+            for p in 0..<kc {
+                for i in 0..<gemmTileRows { out[p * gemmTileRows + i] = r0[i * rowStride + p] }
+            }
+        } else {
+            for p in 0..<kc {
+                for i in 0..<gemmTileRows {
+                    out[p * gemmTileRows + i] = i < rows ? a[(panel + i) * rowStride + p * colStride] : 0
+                }
+            }
+        }
+        panel += gemmTileRows
+    }
+}
+
+/// Packs a kc×nc block of B into column panels of `gemmTileCols`: panel q holds
+/// B(p, q*32 + j) at [q*32*kc + p*32 + j]; columns past nc are zero.
+@inline(__always)
+func packBlockB(kc: Int, nc: Int, b: UnsafePointer<Float>, rowStride: Int, colStride: Int,
+                into dst: UnsafeMutablePointer<Float>) {
+    var panel = 0
+    while panel < nc {
+        let cols = min(gemmTileCols, nc - panel)
+        let out = dst + panel * kc
+        if cols == gemmTileCols && colStride == 1 {
+            for p in 0..<kc {
+                let src = UnsafeRawPointer(b + p * rowStride + panel)
+                let o = UnsafeMutableRawPointer(out + p * gemmTileCols)
+                o.storeBytes(of: src.loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+                (o + 64).storeBytes(of: src.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+            }
+        } else if cols == gemmTileCols {
+            // Transposed B (colStride > 1): read each source column contiguously.
+            for j in 0..<gemmTileCols {
+                let src = b + (panel + j) * colStride
+                for p in 0..<kc { out[p * gemmTileCols + j] = src[p * rowStride] }
+            }
+        } else {
+            for p in 0..<kc {
+                for j in 0..<gemmTileCols {
+                    out[p * gemmTileCols + j] = j < cols ? b[p * rowStride + (panel + j) * colStride] : 0
+                }
+            }
+        }
+        panel += gemmTileCols
+    }
+}
+
+/// The register tile: C[6×32] (+)= Apanel[kc×6]ᵀ · Bpanel[kc×32].
+@inline(__always)
+func gemmMicroKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                     c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool) {
+    typealias V = SIMD16<Float>
+    var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+    var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+    var ap = a
+    var bp = UnsafeRawPointer(b)
+    for _ in 0..<kc {
+        let b0 = bp.load(as: V.self)
+        let b1 = bp.load(fromByteOffset: 64, as: V.self)
+        var s = V(repeating: ap[0]); c00 += s * b0; c01 += s * b1
+        s = V(repeating: ap[1]); c10 += s * b0; c11 += s * b1
+        s = V(repeating: ap[2]); c20 += s * b0; c21 += s * b1
+        s = V(repeating: ap[3]); c30 += s * b0; c31 += s * b1
+        s = V(repeating: ap[4]); c40 += s * b0; c41 += s * b1
+        s = V(repeating: ap[5]); c50 += s * b0; c51 += s * b1
+        ap += gemmTileRows
+        bp += 128
+    }
+    @inline(__always)
+    func store(_ row: Int, _ v0: V, _ v1: V) {
+        let p = UnsafeMutableRawPointer(c + row * ldc)
+        if add {
+            p.storeBytes(of: p.loadUnaligned(as: V.self) + v0, as: V.self)
+            p.storeBytes(of: p.loadUnaligned(fromByteOffset: 64, as: V.self) + v1, toByteOffset: 64, as: V.self)
+        } else {
+            p.storeBytes(of: v0, as: V.self)
+            p.storeBytes(of: v1, toByteOffset: 64, as: V.self)
+        }
+    }
+    store(0, c00, c01); store(1, c10, c11); store(2, c20, c21)
+    store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
+}

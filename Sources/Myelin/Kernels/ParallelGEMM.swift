@@ -1,0 +1,65 @@
+import Foundation
+
+/// Thread settings for the training-side kernels.
+public enum Threading {
+    nonisolated(unsafe) static var threadCount = ProcessInfo.processInfo.activeProcessorCount
+    /// How many threads large matrix multiplies use (default: all active cores).
+    public static var threads: Int {
+        get { threadCount }
+        set {
+            precondition(newValue >= 1, "Threading.threads must be at least 1, got \(newValue)")
+            threadCount = newValue
+        }
+    }
+    /// Below this many multiply-adds a GEMM runs on one thread (splitting costs more than it saves).
+    static let parallelThreshold = 2_000_000
+}
+
+/// Packing workspaces for `gemm`, reused across calls (taking one is a locked pop).
+final class GEMMWorkspacePool: @unchecked Sendable {
+    static let shared = GEMMWorkspacePool()
+    private var free: [UnsafeMutablePointer<Float>] = []
+    private let lock = NSLock()
+
+    func take() -> UnsafeMutablePointer<Float> {
+        lock.lock(); defer { lock.unlock() }
+        if let w = free.popLast() { return w }
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: gemmWorkspaceCount * 4, alignment: 64)
+        return raw.bindMemory(to: Float.self, capacity: gemmWorkspaceCount)
+    }
+
+    func give(_ w: UnsafeMutablePointer<Float>) {
+        lock.lock(); defer { lock.unlock() }
+        free.append(w)
+    }
+}
+
+/// C (+)= op(A)·op(B) on raw buffers, split by columns of C across `Threading.threads`.
+/// Strides as in `gemm` (see GEMM.swift). Shapes: A m×k, B k×n, C m×n row-major (ldc = n).
+func parallelGEMM(m: Int, n: Int, k: Int,
+                  a: UnsafePointer<Float>, aRowStride: Int, aColStride: Int,
+                  b: UnsafePointer<Float>, bRowStride: Int, bColStride: Int,
+                  c: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    let work = m * n * k
+    let threads = Swift.min(Threading.threadCount, Swift.max(1, n / gemmTileCols))
+    if threads <= 1 || work < Threading.parallelThreshold {
+        let w = GEMMWorkspacePool.shared.take()
+        gemm(m: m, n: n, k: k, a: a, aRowStride: aRowStride, aColStride: aColStride,
+             b: b, bRowStride: bRowStride, bColStride: bColStride, c: c, ldc: n, accumulate: accumulate, workspace: w)
+        GEMMWorkspacePool.shared.give(w)
+        return
+    }
+    // Column chunks are whole register tiles so no two threads write the same tile.
+    let tiles = (n + gemmTileCols - 1) / gemmTileCols
+    let tilesPerThread = (tiles + threads - 1) / threads
+    DispatchQueue.concurrentPerform(iterations: threads) { t in
+        let j0 = t * tilesPerThread * gemmTileCols
+        let j1 = Swift.min(n, j0 + tilesPerThread * gemmTileCols)
+        if j0 >= j1 { return }
+        let w = GEMMWorkspacePool.shared.take()
+        gemm(m: m, n: j1 - j0, k: k, a: a, aRowStride: aRowStride, aColStride: aColStride,
+             b: b + j0 * bColStride, bRowStride: bRowStride, bColStride: bColStride,
+             c: c + j0, ldc: n, accumulate: accumulate, workspace: w)
+        GEMMWorkspacePool.shared.give(w)
+    }
+}

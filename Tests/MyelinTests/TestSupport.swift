@@ -1,0 +1,69 @@
+import Foundation
+import XCTest
+@testable import Myelin
+
+/// Central-difference gradient check of `f` at `inputs`.
+///
+/// The scalar checked is L = Σ f(inputs) ⊙ R for a fixed random R (so every output element's
+/// gradient matters). For each input element, the analytic ∂L/∂x from `backward()` must
+/// match (L(x+ε) − L(x−ε)) / 2ε within `atol + rtol·|value|`.
+func assertGradientsMatch(
+    _ name: String, inputs: [Tensor], eps: Float = 1e-2, atol: Float = 5e-3, rtol: Float = 2e-2,
+    file: StaticString = #filePath, line: UInt = #line, _ f: ([Tensor]) -> Tensor
+) {
+    for t in inputs { t.requiresGrad = true; t.zeroGrad() }
+    let probe = f(inputs)
+    let weights = Tensor.randn(probe.shape, generator: Generator(seed: 99))
+    func scalar() -> Double {
+        let out = noGrad { f(inputs) }
+        var s = 0.0
+        for i in 0..<out.count { s += Double(out.data[i]) * Double(weights.data[i]) }
+        return s
+    }
+    (probe * weights).sum().backward()
+    var worst: (Float, String) = (0, "")
+    for (k, t) in inputs.enumerated() {
+        guard let analytic = t.gradStorage else {
+            XCTFail("\(name): input \(k) received no gradient", file: file, line: line)
+            continue
+        }
+        for i in 0..<t.count {
+            let saved = t.data[i]
+            t.data[i] = saved + eps
+            let plus = scalar()
+            t.data[i] = saved - eps
+            let minus = scalar()
+            t.data[i] = saved
+            let numeric = Float((plus - minus) / Double(2 * eps))
+            let err = Swift.abs(numeric - analytic[i])
+            let allowed = atol + rtol * Swift.max(Swift.abs(numeric), Swift.abs(analytic[i]))
+            if err > allowed && err - allowed > worst.0 {
+                worst = (err - allowed, "input \(k) element \(i): analytic \(analytic[i]), numeric \(numeric)")
+            }
+        }
+    }
+    if worst.0 > 0 { XCTFail("\(name): gradient mismatch, worst at \(worst.1)", file: file, line: line) }
+}
+
+/// Asserts two float arrays are elementwise close.
+func assertClose(_ actual: [Float], _ expected: [Float], atol: Float = 1e-5, rtol: Float = 1e-5,
+                 _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(actual.count, expected.count, "\(message): element counts differ", file: file, line: line)
+    for i in 0..<Swift.min(actual.count, expected.count) {
+        let tol = atol + rtol * Swift.abs(expected[i])
+        if !(Swift.abs(actual[i] - expected[i]) <= tol) {
+            XCTFail("\(message): element \(i) is \(actual[i]), expected \(expected[i]) (±\(tol))", file: file, line: line)
+            return
+        }
+    }
+}
+
+/// Loads Tests/MyelinTests/Fixtures/<name> from the test bundle's resources.
+func fixtureURL(_ name: String) -> URL {
+    Bundle.module.url(forResource: "Fixtures/" + name, withExtension: nil)!
+}
+
+/// A deterministic tensor of smooth values away from kinks, for gradient checks.
+func smooth(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
+    Tensor.randn(shape, std: scale, generator: Generator(seed: seed))
+}
