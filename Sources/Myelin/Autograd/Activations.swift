@@ -76,8 +76,9 @@ extension Tensor {
             for j in 0..<n { m = Swift.max(m, out[base + j * s]) }
             var z: Float = 0
             for j in 0..<n { z += Foundation.exp(out[base + j * s] - m) }
-            let lse = m + Foundation.log(z)
-            for j in 0..<n { out[base + j * s] -= lse }
+            let logZ = Foundation.log(z)
+            // (x − max) − log z: subtracting the max first keeps the precision of small results.
+            for j in 0..<n { out[base + j * s] = (out[base + j * s] - m) - logZ }
         }
         let input = self
         let y = out

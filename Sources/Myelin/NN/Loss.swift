@@ -98,7 +98,7 @@ public func crossEntropy(_ logits: Tensor, _ targets: [Int], reduction: Reductio
             for j in 0..<c { let e = Foundation.exp(x[r * c + j] - m); probs[r * c + j] = e; z += e }
             let inv = 1 / z
             for j in 0..<c { probs[r * c + j] *= inv }
-            total += m + Foundation.log(z) - x[r * c + t]
+            total += (m - x[r * c + t]) + Foundation.log(z)
         }
     }
     let input = logits
