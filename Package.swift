@@ -16,7 +16,9 @@ let package = Package(
         .library(name: "Myelin", targets: ["Myelin"]),
     ],
     targets: [
-        .target(name: "Myelin", swiftSettings: kernelFlags),
+        // System zlib (Debian: zlib1g-dev) for gzip-compressed datasets and bundle sections.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Myelin", dependencies: ["CZlib"], swiftSettings: kernelFlags),
         .executableTarget(name: "LogicGates", dependencies: ["Myelin"], path: "examples/logic-gates",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "ThreeLayerForward", dependencies: ["Myelin"], path: "examples/three-layer-forward",
@@ -25,7 +27,9 @@ let package = Package(
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "GaussianBlobs", dependencies: ["Myelin"], path: "examples/gaussian-blobs",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "MyelinTests", dependencies: ["Myelin"],
+        .executableTarget(name: "TrainMLPBench", dependencies: ["Myelin"], path: "bench/train-mlp",
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "MyelinTests", dependencies: ["Myelin", "LogicGates", "ThreeLayerForward", "NeuronRegression", "GaussianBlobs"],
                     resources: [.copy("Fixtures")],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
