@@ -14,11 +14,18 @@ let package = Package(
     name: "Myelin",
     products: [
         .library(name: "Myelin", targets: ["Myelin"]),
+        .executable(name: "myelin", targets: ["MyelinCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         // System zlib (Debian: zlib1g-dev) for gzip-compressed datasets and bundle sections.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Myelin", dependencies: ["CZlib"], swiftSettings: kernelFlags),
+        .executableTarget(name: "MyelinCLI",
+                          dependencies: ["Myelin", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "LogicGates", dependencies: ["Myelin"], path: "examples/logic-gates",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "ThreeLayerForward", dependencies: ["Myelin"], path: "examples/three-layer-forward",
@@ -29,7 +36,7 @@ let package = Package(
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "TrainMLPBench", dependencies: ["Myelin"], path: "bench/train-mlp",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "MyelinTests", dependencies: ["Myelin", "LogicGates", "ThreeLayerForward", "NeuronRegression", "GaussianBlobs"],
+        .testTarget(name: "MyelinTests", dependencies: ["Myelin", "MyelinCLI", "LogicGates", "ThreeLayerForward", "NeuronRegression", "GaussianBlobs"],
                     resources: [.copy("Fixtures")],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]

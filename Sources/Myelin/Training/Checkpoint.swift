@@ -1,0 +1,99 @@
+import Foundation
+
+/// Everything needed to resume training exactly or to evaluate later: model state,
+/// optimizer state, completed epochs, the trainer's RNG state, the history, and free-form
+/// metadata (the CLI stores the model and optimizer configuration there).
+///
+/// File layout (little-endian), written atomically:
+/// ```
+/// "MYCK" | u32 version (1) | u32 JSON length | JSON header (epoch, rng, history, metadata)
+/// u64 length | model state (.mst bytes) | u64 length | optimizer state (.mst bytes) | u32 CRC-32
+/// ```
+public struct Checkpoint {
+    public struct Header: Codable, Equatable {
+        public var epoch: Int
+        /// xoshiro256** state words as decimal strings (JSON numbers cannot hold 64 bits exactly).
+        public var rng: [String]
+        public var history: [EpochRecord]
+        public var metadata: [String: String]
+    }
+
+    public var header: Header
+    public var modelState: StateDict
+    public var optimizerState: StateDict
+
+    static let magic = Array("MYCK".utf8)
+    static let version: UInt32 = 1
+
+    /// Captures the trainer's current state.
+    public init(trainer: Trainer, metadata: [String: String] = [:]) {
+        let s = trainer.generator.state
+        header = Header(epoch: trainer.epoch, rng: [s.0, s.1, s.2, s.3].map { String($0) },
+                        history: trainer.history, metadata: metadata)
+        modelState = trainer.model.stateDict()
+        optimizerState = trainer.optimizer.stateDict()
+    }
+
+    /// Puts the saved state back into `trainer` (its model and optimizer must have the
+    /// same architecture and optimizer type).
+    public func restore(into trainer: Trainer) throws {
+        try trainer.model.loadStateDict(modelState)
+        try trainer.optimizer.loadStateDict(optimizerState)
+        let words = header.rng.compactMap { UInt64($0) }
+        guard words.count == 4 else { throw MyelinError.stateDict("checkpoint RNG state is malformed") }
+        trainer.generator.state = (words[0], words[1], words[2], words[3])
+        trainer.restoreProgress(epoch: header.epoch, history: header.history)
+    }
+
+    public func encode() throws -> [UInt8] {
+        var w = ByteWriter()
+        w.bytes(Self.magic)
+        w.u32(Self.version)
+        let json = try JSONEncoder().encode(header)
+        w.u32(UInt32(json.count))
+        w.bytes([UInt8](json))
+        for state in [modelState, optimizerState] {
+            let bytes = StateDictFile.encode(state)
+            w.u64(UInt64(bytes.count))
+            w.bytes(bytes)
+        }
+        w.u32(crc32(w.buffer))
+        return w.buffer
+    }
+
+    public static func decode(_ bytes: [UInt8], path: String) throws -> Checkpoint {
+        func fail(_ p: String) -> MyelinError { .file(path: path, problem: p) }
+        guard bytes.count >= 12 else { throw fail("too short to be a Myelin checkpoint (\(bytes.count) bytes)") }
+        guard Array(bytes[0..<4]) == magic else { throw fail("not a Myelin checkpoint (bad magic)") }
+        let stored = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: bytes.count - 4, as: UInt32.self)) }
+        guard stored == crc32(bytes[0..<(bytes.count - 4)]) else { throw fail("checksum mismatch (file is corrupt or truncated)") }
+        var r = ByteReader(bytes: bytes, end: bytes.count - 4, path: path)
+        r.offset = 4
+        let v = try r.u32()
+        guard v == version else { throw fail("unsupported checkpoint version \(v) (this build reads version \(version))") }
+        let jsonLength = Int(try r.u32())
+        let header: Header
+        do { header = try JSONDecoder().decode(Header.self, from: Data(try r.bytes(jsonLength))) } catch let e as MyelinError {
+            throw e
+        } catch { throw fail("checkpoint header is not valid: \(error)") }
+        var states: [StateDict] = []
+        for _ in 0..<2 {
+            let n = try r.u64()
+            guard n <= UInt64(r.remaining) else { throw fail("truncated: a state section claims \(n) bytes, \(r.remaining) left") }
+            states.append(try StateDictFile.decode(try r.bytes(Int(n)), path: path))
+        }
+        guard r.offset == r.end else { throw fail("\(r.end - r.offset) unexpected trailing bytes") }
+        return Checkpoint(header: header, modelState: states[0], optimizerState: states[1])
+    }
+
+    init(header: Header, modelState: StateDict, optimizerState: StateDict) {
+        self.header = header
+        self.modelState = modelState
+        self.optimizerState = optimizerState
+    }
+
+    /// Writes atomically (temporary file, fsync, rename).
+    public func save(to path: String) throws { try AtomicFile.write(try encode(), to: path) }
+
+    public static func load(from path: String) throws -> Checkpoint { try decode(AtomicFile.read(path), path: path) }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import Myelin
+
+/// Datasets the CLI can train on.
+enum DatasetName: String, CaseIterable, Codable {
+    case fashionMNIST = "fashion-mnist", xor, blobs, moons, circles
+}
+
+/// Input normalisations the CLI offers (statistics from the training split).
+enum ScalerName: String, CaseIterable, Codable { case none, minmax, standardize }
+
+/// Everything that determines the data a run trains and is evaluated on; stored in the
+/// checkpoint so `eval` and `summary` rebuild exactly the same splits.
+struct DataConfig: Codable {
+    var dataset: DatasetName
+    var directory: String
+    var seed: UInt64
+    var validationFraction: Double
+    var scaler: ScalerName
+}
+
+struct PreparedData {
+    var train: Dataset
+    var validation: Dataset?
+    var test: Dataset
+    var scaler: FeatureScaler?
+}
+
+/// Loads (or generates) the dataset, splits off a stratified validation set and fits the
+/// scaler on the training part only.
+func prepareData(_ c: DataConfig) throws -> PreparedData {
+    var train: Dataset, test: Dataset
+    switch c.dataset {
+    case .fashionMNIST:
+        (train, test) = try FashionMNIST.load(directory: c.directory)
+    case .xor:
+        train = Synthetic.xor(repeats: 100, noise: 0.15, generator: Generator(seed: c.seed))
+        test = Synthetic.xor(repeats: 50, noise: 0.15, generator: Generator(seed: c.seed &+ 1))
+    case .blobs:
+        let centers: [[Float]] = [[1, 1], [-1, -1], [1, -1], [-1, 1]]
+        train = Synthetic.blobs(centers: centers, std: 0.3, countPerCenter: 100, labels: [0, 0, 1, 1], generator: Generator(seed: c.seed))
+        test = Synthetic.blobs(centers: centers, std: 0.3, countPerCenter: 50, labels: [0, 0, 1, 1], generator: Generator(seed: c.seed &+ 1))
+    case .moons:
+        train = Synthetic.moons(count: 400, noise: 0.1, generator: Generator(seed: c.seed))
+        test = Synthetic.moons(count: 200, noise: 0.1, generator: Generator(seed: c.seed &+ 1))
+    case .circles:
+        train = Synthetic.circles(count: 400, noise: 0.05, generator: Generator(seed: c.seed))
+        test = Synthetic.circles(count: 200, noise: 0.05, generator: Generator(seed: c.seed &+ 1))
+    }
+    var validation: Dataset? = nil
+    if c.validationFraction > 0 {
+        let (rest, val) = train.split(fraction: c.validationFraction, stratified: true, generator: Generator(seed: c.seed &+ 2))
+        train = rest
+        validation = val
+    }
+    var scaler: FeatureScaler? = nil
+    switch c.scaler {
+    case .none: break
+    case .minmax: scaler = FeatureScaler(.minMax, fitOn: train.inputs)
+    case .standardize: scaler = FeatureScaler(.standardize, fitOn: train.inputs)
+    }
+    if let s = scaler {
+        train = s.transform(train)
+        validation = validation.map { s.transform($0) }
+        test = s.transform(test)
+    }
+    return PreparedData(train: train, validation: validation, test: test, scaler: scaler)
+}
+
+/// The CLI's checkpoint metadata: how to rebuild model, optimizer and data.
+struct RunConfig: Codable {
+    var model: MLPSpec
+    var optimizer: OptimizerSpec
+    var data: DataConfig
+    var batchSize: Int
+    var epochs: Int
+    var schedule: String
+    var classNames: [String]
+
+    static let key = "myelin.run"
+
+    func metadata() throws -> [String: String] {
+        [Self.key: String(decoding: try JSONEncoder().encode(self), as: UTF8.self)]
+    }
+
+    static func from(_ checkpoint: Checkpoint, path: String) throws -> RunConfig {
+        guard let json = checkpoint.header.metadata[key] else {
+            throw MyelinError.file(path: path, problem: "checkpoint has no CLI run configuration (was it written by `myelin train`?)")
+        }
+        do { return try JSONDecoder().decode(RunConfig.self, from: Data(json.utf8)) } catch {
+            throw MyelinError.file(path: path, problem: "run configuration is not valid: \(error)")
+        }
+    }
+}
+
+/// A model and optimizer rebuilt from a checkpoint written by `myelin train`.
+struct LoadedRun {
+    var config: RunConfig
+    var checkpoint: Checkpoint
+    var model: Sequential
+    var trainer: Trainer
+
+    init(path: String) throws {
+        checkpoint = try Checkpoint.load(from: path)
+        config = try RunConfig.from(checkpoint, path: path)
+        let generator = Generator(seed: config.data.seed)
+        model = config.model.build(generator: generator)
+        trainer = Trainer(model: model, optimizer: config.optimizer.make(model.parameters()),
+                          batchSize: config.batchSize, generator: generator)
+        do { try checkpoint.restore(into: trainer) } catch {
+            throw MyelinError.file(path: path, problem: "\(error)")
+        }
+    }
+}
+
+/// Parses "256,128" into [256, 128].
+func parseIntList(_ s: String, name: String) throws -> [Int] {
+    if s.isEmpty || s == "none" { return [] }
+    let parts = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard parts.allSatisfy({ $0 != nil && $0! > 0 }) else { throw CLIError("\(name): expected positive integers separated by commas, got \"\(s)\"") }
+    return parts.map { $0! }
+}
+
+func parseFloatList(_ s: String, name: String) throws -> [Float] {
+    let parts = s.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+    guard !parts.isEmpty, parts.allSatisfy({ $0 != nil && $0!.isFinite }) else {
+        throw CLIError("\(name): expected numbers separated by commas, got \"\(s)\"")
+    }
+    return parts.map { $0! }
+}
+
+/// A user-facing error: printed as one line, exit status 1.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+func writeText(_ text: String, to path: String) throws {
+    do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+        throw MyelinError.file(path: path, problem: "cannot write: \(error.localizedDescription)")
+    }
+}
+
+func makeDirectory(_ path: String) throws {
+    do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+        throw MyelinError.file(path: path, problem: "cannot create directory: \(error.localizedDescription)")
+    }
+}

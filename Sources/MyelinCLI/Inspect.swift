@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import Myelin
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a checkpoint on its dataset's test split: loss, accuracy, per-class accuracy, confusion matrix.")
+
+    @Argument(help: "Checkpoint written by `myelin train`.") var checkpoint: String
+    @Option(name: .customLong("data"), help: "Override the folder with the IDX files.") var dataDirectory: String?
+    @Option(help: "Also write the confusion matrix as SVG to this file.") var confusionSVG: String?
+
+    func run() throws {
+        let loaded = try LoadedRun(path: checkpoint)
+        var dataConfig = loaded.config.data
+        if let d = dataDirectory { dataConfig.directory = d }
+        let data = try prepareData(dataConfig)
+        let result = evaluate(loaded.model, on: data.test)
+        print("checkpoint: \(checkpoint) (epoch \(loaded.trainer.epoch), \(loaded.config.data.dataset.rawValue) test split, \(data.test.count) samples)")
+        print(result.report)
+        if let path = confusionSVG {
+            try writeText(SVGPlot.confusionMatrix(result.confusion, classNames: result.classNames), to: path)
+        }
+        print(String(format: "test accuracy: %.2f%%", (result.accuracy ?? 0) * 100))
+    }
+}
+
+struct Summary: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a checkpoint's model summary and training history.")
+
+    @Argument(help: "Checkpoint written by `myelin train`.") var checkpoint: String
+
+    func run() throws {
+        let loaded = try LoadedRun(path: checkpoint)
+        let c = loaded.config
+        print(modelSummary(loaded.model, inputShape: [c.model.inputs]))
+        print("optimizer: \(c.optimizer.kind.rawValue) lr \(c.optimizer.learningRate) weight decay \(c.optimizer.weightDecay); batch \(c.batchSize); schedule \(c.schedule)")
+        print("data: \(c.data.dataset.rawValue) (validation \(c.data.validationFraction), scaler \(c.data.scaler.rawValue), seed \(c.data.seed))")
+        print("epochs completed: \(loaded.trainer.epoch) of \(c.epochs)")
+        for r in loaded.trainer.history { print("  " + ProgressLogger.line(r, epochs: c.epochs)) }
+    }
+}

@@ -1,0 +1,175 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import XCTest
+@testable import Myelin
+
+final class TrainingTests: XCTestCase {
+    let blobs = Synthetic.blobs(centers: [[1, 1], [-1, -1], [1, -1], [-1, 1]], std: 0.3, countPerCenter: 50,
+                                labels: [0, 0, 1, 1], generator: Generator(seed: 1))
+
+    func makeTrainer(seed: UInt64 = 0, dropout: Float = 0.1, lr: Float = 0.01) -> Trainer {
+        let g = Generator(seed: seed)
+        let model = MLPSpec(inputs: 2, hidden: [16], outputs: 2, dropout: dropout).build(generator: g)
+        return Trainer(model: model, optimizer: Adam(model.parameters(), lr: lr), batchSize: 16, generator: g)
+    }
+
+    func testFitLearnsAndRecordsHistory() throws {
+        let (train, val) = blobs.split(fraction: 0.2, stratified: true, generator: Generator(seed: 2))
+        let t = makeTrainer()
+        let history = try t.fit(train, validation: val, epochs: 30)
+        XCTAssertEqual(history.map { $0.epoch }, Array(1...30))
+        XCTAssertLessThan(history.last!.trainLoss, history.first!.trainLoss / 3)
+        XCTAssertGreaterThanOrEqual(history.last!.validationAccuracy!, 0.95)
+        XCTAssertGreaterThanOrEqual(evaluate(t.model, on: val).accuracy!, 0.95)
+        let csv = CSVLogger.csv(history).split(separator: "\n")
+        XCTAssertEqual(csv.count, 31)
+        XCTAssertEqual(csv[0], "epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds")
+        XCTAssertTrue(csv[1].hasPrefix("1,"))
+    }
+
+    func testDivergenceStopsWithEpochAndBatch() {
+        let t = makeTrainer(dropout: 0, lr: 1e30)
+        XCTAssertThrowsError(try t.fit(blobs, epochs: 5)) { error in
+            guard case let TrainingError.diverged(epoch, batch, loss) = error else { return XCTFail("\(error)") }
+            XCTAssertFalse(loss.isFinite)
+            XCTAssertGreaterThanOrEqual(epoch, 1)
+            XCTAssertGreaterThanOrEqual(batch, 1)
+            XCTAssertTrue("\(error)".contains("epoch \(epoch), batch \(batch)"))
+        }
+    }
+
+    func testEarlyStoppingStopsAndRestoresBest() throws {
+        // A tiny, noisy validation set and a high learning rate make validation loss stall early.
+        let (train, val) = blobs.split(fraction: 0.1, generator: Generator(seed: 5))
+        let t = makeTrainer(lr: 0.05)
+        let early = EarlyStopping(patience: 2)
+        var snapshots: [Int: [Float]] = [:]
+        final class Snapshot: Callback {
+            let store: (Int, [Float]) -> Void
+            init(_ s: @escaping (Int, [Float]) -> Void) { store = s }
+            func epochDidEnd(_ trainer: Trainer, record: EpochRecord) { store(record.epoch, trainer.model.parameters().flatMap { $0.data }) }
+        }
+        t.callbacks = [early, Snapshot { snapshots[$0] = $1 }]
+        try t.fit(train, validation: val, epochs: 200)
+        let stopped = try XCTUnwrap(early.stoppedEpoch, "validation loss must stall within 200 epochs")
+        XCTAssertEqual(t.epoch, stopped)
+        XCTAssertEqual(stopped - early.bestEpoch, 2, "stops after `patience` epochs without improvement")
+        XCTAssertEqual(t.model.parameters().flatMap { $0.data }, snapshots[early.bestEpoch], "best weights restored")
+        XCTAssertEqual(evaluate(t.model, on: val).loss, early.bestLoss, accuracy: 1e-6)
+    }
+
+    /// Resume after k epochs gives bit-identical weights to an uninterrupted run (dropout
+    /// masks and shuffles included, since the RNG state is part of the checkpoint).
+    func testResumeFromCheckpointMatchesUninterruptedRun() throws {
+        let full = makeTrainer(seed: 7)
+        full.scheduler = CosineAnnealingLR(full.optimizer, period: 6)
+        try full.fit(blobs, epochs: 6)
+
+        let first = makeTrainer(seed: 7)
+        first.scheduler = CosineAnnealingLR(first.optimizer, period: 6)
+        try first.fit(blobs, epochs: 3)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("myelin-resume-\(getpid()).ckpt").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Checkpoint(trainer: first, metadata: ["note": "test"]).save(to: path)
+
+        let resumed = makeTrainer(seed: 99)          // different init and RNG: the checkpoint must overwrite both
+        resumed.scheduler = CosineAnnealingLR(resumed.optimizer, period: 6)
+        let checkpoint = try Checkpoint.load(from: path)
+        XCTAssertEqual(checkpoint.header.metadata["note"], "test")
+        try checkpoint.restore(into: resumed)
+        XCTAssertEqual(resumed.epoch, 3)
+        try resumed.fit(blobs, epochs: 6)
+        XCTAssertEqual(resumed.model.parameters().flatMap { $0.data }, full.model.parameters().flatMap { $0.data })
+        XCTAssertEqual(resumed.history.map { $0.trainLoss }, full.history.map { $0.trainLoss })
+        XCTAssertEqual(resumed.optimizer.learningRate, full.optimizer.learningRate)
+    }
+
+    func testCheckpointParserRejectsDamage() throws {
+        let t = makeTrainer()
+        try t.fit(blobs, epochs: 1)
+        let bytes = try Checkpoint(trainer: t).encode()
+        for cut in stride(from: 0, to: bytes.count, by: Swift.max(1, bytes.count / 300)) {
+            XCTAssertThrowsError(try Checkpoint.decode(Array(bytes[0..<cut]), path: "c.ckpt"), "truncated at \(cut)")
+        }
+        for i in stride(from: 0, to: bytes.count, by: Swift.max(1, bytes.count / 300)) {
+            var b = bytes
+            b[i] ^= 0x01
+            XCTAssertThrowsError(try Checkpoint.decode(b, path: "c.ckpt"), "byte \(i) flipped")
+        }
+        XCTAssertThrowsError(try Checkpoint.decode(Array("MYCKxxxxxxxxxxxx".utf8), path: "c.ckpt")) {
+            XCTAssertEqual("\($0)", "c.ckpt: checksum mismatch (file is corrupt or truncated)")
+        }
+        XCTAssertNoThrow(try Checkpoint.decode(bytes, path: "c.ckpt"))
+    }
+
+    func testEvaluationConfusionMatrixAndPerClassAccuracy() {
+        // A fixed "model": the identity on 3-class one-hot-ish logits.
+        let inputs = Tensor([[5, 0, 0], [0, 5, 0], [0, 5, 0], [0, 0, 5], [5, 0, 0]])
+        let data = Dataset(inputs: inputs, labels: [0, 1, 0, 2, 2], classNames: ["a", "b", "c"])
+        let e = evaluate(Identity(), on: data, batchSize: 2)
+        XCTAssertEqual(e.confusion, [[1, 1, 0], [0, 1, 0], [1, 0, 1]])
+        XCTAssertEqual(e.accuracy!, 0.6, accuracy: 1e-12)
+        XCTAssertEqual(e.perClassAccuracy, [0.5, 1, 0.5])
+        XCTAssertTrue(e.report.contains("accuracy 60.00%"))
+        XCTAssertGreaterThan(e.loss, 0)
+    }
+
+    func testSVGPlotsAreWellFormed() throws {
+        let t = makeTrainer()
+        try t.fit(blobs, validation: blobs, epochs: 3)
+        let curves = SVGPlot.trainingCurves(t.history)
+        let matrix = SVGPlot.confusionMatrix([[3, 1], [0, 4]], classNames: ["a<b", "c&d"])
+        for svg in [curves, matrix] {
+            let parser = XMLParser(data: Data(svg.utf8))
+            XCTAssertTrue(parser.parse(), "SVG must be well-formed XML: \(parser.parserError.map { "\($0)" } ?? "")")
+        }
+        XCTAssertEqual(curves.components(separatedBy: "<polyline").count - 1, 4, "train and validation loss and accuracy")
+        XCTAssertEqual(matrix.components(separatedBy: "<rect x=").count - 1, 4)
+        XCTAssertTrue(matrix.contains("a&lt;b"))
+    }
+
+    func testModelSummary() {
+        let s = modelSummary(MLPSpec(inputs: 784, hidden: [256], outputs: 10, dropout: 0.2, batchNorm: true).build(generator: Generator(seed: 0)),
+                             inputShape: [784])
+        let row = s.split(separator: "\n").first { $0.hasPrefix("Linear(in: 784, out: 256)") }.map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
+        XCTAssertEqual(row, "Linear(in: 784, out: 256) [batch, 256] 200960", s)
+        XCTAssertTrue(s.contains("BatchNorm1d(256, eps: 1e-05, momentum: 0.1)"))
+        XCTAssertTrue(s.contains("Total parameters: \(200960 + 512 + 2570)"))
+    }
+
+    func testSearchGridRandomAndRanking() throws {
+        let space = SearchSpace(learningRates: [0.001, 0.05], batchSizes: [8, 32], hiddenLayers: [[4], [16]], weightDecays: [0])
+        XCTAssertEqual(space.grid.count, 8)
+        let r = space.random(count: 3, generator: Generator(seed: 1))
+        XCTAssertEqual(Set(r.map { $0.description }).count, 3)
+        let (train, val) = blobs.split(fraction: 0.25, stratified: true, generator: Generator(seed: 3))
+        let results = try hyperparameterSearch(space.grid) { c in
+            let g = Generator(seed: 0)
+            let model = MLPSpec(inputs: 2, hidden: c.hidden, outputs: 2).build(generator: g)
+            let trainer = Trainer(model: model, optimizer: Adam(model.parameters(), lr: c.learningRate), batchSize: c.batchSize, generator: g)
+            try trainer.fit(train, epochs: 2)
+            return evaluate(model, on: val)
+        }
+        XCTAssertEqual(results.count, 8)
+        for (a, b) in zip(results, results.dropFirst()) { XCTAssertGreaterThanOrEqual(a.validationAccuracy, b.validationAccuracy) }
+        XCTAssertEqual(results[0].config.learningRate, 0.05, "a higher rate wins in 2 epochs")
+        XCTAssertTrue(searchTable(results).hasPrefix("rank  val_acc"))
+    }
+
+    func testEnsembleAveragesProbabilities() throws {
+        let g = Generator(seed: 4)
+        let ensemble = try bagging(count: 3, train: blobs, generator: g, makeModel: { _ in
+            MLPSpec(inputs: 2, hidden: [8], outputs: 2).build(generator: g)
+        }, fit: { model, sample in
+            XCTAssertEqual(sample.count, self.blobs.count)
+            try Trainer(model: model, optimizer: Adam(model.parameters(), lr: 0.02), batchSize: 16, generator: g).fit(sample, epochs: 10)
+        })
+        let x = blobs.inputs.rows(0..<5)
+        let manual = ensemble.members.map { m in noGrad { m(x).softmax() } }
+        let expected = (manual[0] + manual[1] + manual[2]) / 3
+        assertClose(ensemble.probabilities(x).data, expected.data, atol: 1e-6)
+        XCTAssertGreaterThan(ensemble.accuracy(on: blobs), 0.9)
+    }
+}
