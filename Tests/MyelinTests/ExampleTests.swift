@@ -1,48 +1,15 @@
 import Foundation
 import XCTest
+@testable import Myelin
 
 /// Runs the example programs in examples/ (built as products of this package, because the
 /// test target depends on them) and checks the numbers they print.
 final class ExampleTests: XCTestCase {
-    /// The build products directory holding the example executables: the parent of the
-    /// `.xctest` bundle on macOS, the directory of the test executable on Linux.
-    static let productsDirectory: URL = {
-        let testBundle = Bundle(for: ExampleTests.self).bundleURL
-        var candidates = [testBundle.deletingLastPathComponent(), testBundle,
-                          Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-        if let executable = Bundle.main.executableURL { candidates.append(executable.deletingLastPathComponent()) }
-        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
-        return candidates.first { FileManager.default.isExecutableFile(atPath: executableURL("LogicGates", in: $0).path) }
-            ?? candidates[0]
-    }()
-
-    static func executableURL(_ name: String, in directory: URL) -> URL {
-        #if os(Windows)
-        return directory.appendingPathComponent(name + ".exe")
-        #else
-        return directory.appendingPathComponent(name)
-        #endif
-    }
-
     /// Runs example `name` with `arguments`; returns its standard output (failing on a non-zero exit).
     func run(_ name: String, _ arguments: [String] = [], file: StaticString = #filePath, line: UInt = #line) throws -> String {
-        let url = Self.executableURL(name, in: Self.productsDirectory)
-        guard FileManager.default.isExecutableFile(atPath: url.path) else {
-            XCTFail("example executable not found at \(url.path)", file: file, line: line)
-            return ""
-        }
-        let process = Process()
-        process.executableURL = url
-        process.arguments = arguments
-        let stdout = Pipe(), stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        let output = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let errors = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "\(name) failed; stderr:\n\(errors)\nstdout:\n\(output)", file: file, line: line)
-        return output
+        let result = try runProduct(name, arguments)
+        XCTAssertEqual(result.status, 0, "\(name) failed; stderr:\n\(result.stderr)\nstdout:\n\(result.stdout)", file: file, line: line)
+        return result.stdout
     }
 
     /// The numbers printed after `label` on the first output line that starts with `label`.

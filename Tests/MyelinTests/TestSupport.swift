@@ -67,3 +67,41 @@ func fixtureURL(_ name: String) -> URL {
 func smooth(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
     Tensor.randn(shape, std: scale, generator: Generator(seed: seed))
 }
+
+/// The build products directory holding the package's executables (the test target depends
+/// on them, so `swift test` builds them): the directory of the test bundle or its parent.
+let productsDirectory: URL = {
+    final class Anchor {}
+    let testBundle = Bundle(for: Anchor.self).bundleURL
+    var candidates = [testBundle.deletingLastPathComponent(), testBundle,
+                      Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
+    if let executable = Bundle.main.executableURL { candidates.append(executable.deletingLastPathComponent()) }
+    candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0.appendingPathComponent("LogicGates").path) }
+        ?? candidates[0]
+}()
+
+/// Runs the package executable `name` and collects its exit status and output.
+func runProduct(_ name: String, _ arguments: [String] = [], directory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+    let url = productsDirectory.appendingPathComponent(name)
+    guard FileManager.default.isExecutableFile(atPath: url.path) else {
+        throw MyelinError.file(path: url.path, problem: "executable not built")
+    }
+    let process = Process()
+    process.executableURL = url
+    process.arguments = arguments
+    if let d = directory { process.currentDirectoryURL = URL(fileURLWithPath: d) }
+    let stdout = Pipe(), stderr = Pipe()
+    process.standardOutput = stdout
+    process.standardError = stderr
+    try process.run()
+    // Read both pipes concurrently so a chatty process cannot block on a full pipe.
+    var errData = Data()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async { errData = stderr.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    let outData = stdout.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
