@@ -151,14 +151,26 @@ public class Adam: Optimizer {
         let mSlot = slot("exp_avg", index)
         slot("exp_avg_sq", index).data.withUnsafeMutableBufferPointer { v in
             mSlot.data.withUnsafeMutableBufferPointer { m in
-                for i in 0..<count {
-                    let g = grad[i] + wd * p[i]
-                    m[i] = b1 * m[i] + (1 - b1) * g
-                    v[i] = b2 * v[i] + (1 - b2) * g * g
-                    p[i] -= stepSize * m[i] / (v[i].squareRoot() * invRootCorrection2 + e)
-                }
+                let m = m.baseAddress!, v = v.baseAddress!
+                adamKernel(count: count, p: p, grad: grad, m: m, v: v, weightDecay: wd, beta1: b1, beta2: b2,
+                           stepSize: stepSize, invRootCorrection2: invRootCorrection2, eps: e)
             }
         }
+    }
+}
+
+/// The Adam update over raw buffers (kept free of closures so LLVM vectorises it).
+@inline(never)
+func adamKernel(count: Int, p: UnsafeMutablePointer<Float>, grad: UnsafePointer<Float>,
+                m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, weightDecay wd: Float,
+                beta1 b1: Float, beta2 b2: Float, stepSize: Float, invRootCorrection2: Float, eps e: Float) {
+    for i in 0..<count {
+        let g = grad[i] + wd * p[i]
+        let mi = b1 * m[i] + (1 - b1) * g
+        let vi = b2 * v[i] + (1 - b2) * g * g
+        m[i] = mi
+        v[i] = vi
+        p[i] -= stepSize * mi / (vi.squareRoot() * invRootCorrection2 + e)
     }
 }
 
