@@ -6,7 +6,7 @@ import PackageDescription
 // set MYELIN_TARGET_CPU (e.g. `x86-64-v3` or `haswell`) for binaries you redistribute.
 let targetCPU = Context.environment["MYELIN_TARGET_CPU"] ?? "native"
 let kernelFlags: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-target-cpu", targetCPU]),
+    .unsafeFlags(["-Ounchecked", "-target-cpu", targetCPU, "-Xcc", "-fno-math-errno"]),
     .swiftLanguageMode(.v5),
 ]
 

@@ -96,12 +96,14 @@ func runProduct(_ name: String, _ arguments: [String] = [], directory: String? =
     process.standardError = stderr
     try process.run()
     // Read both pipes concurrently so a chatty process cannot block on a full pipe.
-    var errData = Data()
+    final class Box: @unchecked Sendable { var data = Data() }
+    let errBox = Box()
     let group = DispatchGroup()
     group.enter()
-    DispatchQueue.global().async { errData = stderr.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async { errBox.data = stderr.fileHandleForReading.readDataToEndOfFile(); group.leave() }
     let outData = stdout.fileHandleForReading.readDataToEndOfFile()
     group.wait()
+    let errData = errBox.data
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }

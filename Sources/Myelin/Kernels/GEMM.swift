@@ -167,6 +167,8 @@ func packBlockB(kc: Int, nc: Int, b: UnsafePointer<Float>, rowStride: Int, colSt
 }
 
 /// The register tile: C[6×32] (+)= Apanel[kc×6]ᵀ · Bpanel[kc×32].
+/// `addProduct` is one fused multiply-add instruction when the CPU target has FMA (x86-64-v3
+/// and later); on a baseline x86-64 target it becomes a library call per lane.
 @inline(__always)
 func gemmMicroKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                      c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool) {
@@ -178,12 +180,12 @@ func gemmMicroKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
     for _ in 0..<kc {
         let b0 = bp.load(as: V.self)
         let b1 = bp.load(fromByteOffset: 64, as: V.self)
-        var s = V(repeating: ap[0]); c00 += s * b0; c01 += s * b1
-        s = V(repeating: ap[1]); c10 += s * b0; c11 += s * b1
-        s = V(repeating: ap[2]); c20 += s * b0; c21 += s * b1
-        s = V(repeating: ap[3]); c30 += s * b0; c31 += s * b1
-        s = V(repeating: ap[4]); c40 += s * b0; c41 += s * b1
-        s = V(repeating: ap[5]); c50 += s * b0; c51 += s * b1
+        var s = V(repeating: ap[0]); c00.addProduct(s, b0); c01.addProduct(s, b1)
+        s = V(repeating: ap[1]); c10.addProduct(s, b0); c11.addProduct(s, b1)
+        s = V(repeating: ap[2]); c20.addProduct(s, b0); c21.addProduct(s, b1)
+        s = V(repeating: ap[3]); c30.addProduct(s, b0); c31.addProduct(s, b1)
+        s = V(repeating: ap[4]); c40.addProduct(s, b0); c41.addProduct(s, b1)
+        s = V(repeating: ap[5]); c50.addProduct(s, b0); c51.addProduct(s, b1)
         ap += gemmTileRows
         bp += 128
     }

@@ -1,0 +1,317 @@
+// Int8 fully connected layer: u8 activations × i8 weights → i32 accumulators, then
+// requantisation to u8 or dequantisation to f32 (formulas in docs/bundle-format.md).
+//
+// Shared at source level by the training module (exporter's reference executor, tests)
+// and the Embedded-Swift runtime. It holds the scalar quantisation formulas, the naive
+// reference kernel, the weight packing, and the fast kernel in two builds:
+//   - MYELIN_VNNI (the runtime on CPUs with AVX-512 VNNI): a 6×64 register tile of
+//     `vpdpbusd` (4 u8·i8 products summed into each i32 lane). LLVM does not form this
+//     instruction from plain Swift integer code (it stops at 16-bit `vpdpwssd`, a quarter
+//     of the rate), so it is called through the `Builtin` module.
+//   - otherwise a portable tile written as plain loops.
+// Both produce exactly the reference's integers: i32 sums cannot overflow for k < 2^16.
+
+#if MYELIN_VNNI
+import Builtin
+#endif
+
+@inline(__always)
+public func kernelRoundUp(_ x: Int, _ multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
+
+// MARK: Scalar formulas (normative)
+
+/// `1/s` rounded to f32: the multiplier `quantize` uses.
+@inline(__always)
+public func quantizationInverseScale(_ scale: Float) -> Float { 1 / scale }
+
+/// `q = clamp(roundEven(x · invScale) + zeroPoint, 0, 255)`; NaN gives 0.
+@inline(__always)
+public func quantizeToU8(_ x: Float, invScale: Float, zeroPoint: Float) -> UInt8 {
+    let v = (x * invScale).rounded(.toNearestOrEven) + zeroPoint
+    return UInt8(v > 0 ? (v < 255 ? v : 255) : 0)
+}
+
+/// Per-channel multiplier of `qlinear`: `s_x·s_w` for f32 outputs, `(s_x·s_w)/s_y` for u8 outputs.
+@inline(__always)
+public func qlinearMultiplier(inputScale: Float, weightScale: Float, outputScale: Float?) -> Float {
+    let m = inputScale * weightScale
+    if let s = outputScale { return m / s }
+    return m
+}
+
+/// u8 output: `clamp(roundEven(f32(acc) · multiplier) + zeroPoint, low, 255)`; NaN gives `low`.
+@inline(__always)
+public func requantizeToU8(_ acc: Int32, multiplier: Float, zeroPoint: Float, low: Float) -> UInt8 {
+    let v = (Float(acc) * multiplier).rounded(.toNearestOrEven) + zeroPoint
+    return UInt8(v > low ? (v < 255 ? v : 255) : low)
+}
+
+/// f32 output: `f32(acc) · multiplier`, then `max(·, 0)` when `relu`.
+@inline(__always)
+public func dequantizeAccumulator(_ acc: Int32, multiplier: Float, relu: Bool) -> Float {
+    let y = Float(acc) * multiplier
+    return relu ? Swift.max(y, 0) : y
+}
+
+/// Quantizes `count` floats to u8 with the `quantize` formula.
+public func quantizeRow(_ x: UnsafePointer<Float>, count: Int, invScale: Float, zeroPoint: Int32,
+                        into q: UnsafeMutablePointer<UInt8>) {
+    let z = Float(zeroPoint)
+    for i in 0..<count { q[i] = quantizeToU8(x[i], invScale: invScale, zeroPoint: z) }
+}
+
+// MARK: Reference
+
+/// Naive reference: `acc[i, j] = bias[j] + Σ_p x[i, p] · w[j, p]` in wrapping i32.
+/// Shapes: x u8 `[m × k]` (row stride `ldx`), w i8 `[n × k]` (row j = output j), bias `[n]`,
+/// acc `[m × n]` (row stride `ldacc`).
+public func qgemmReference(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int,
+                           w: UnsafePointer<Int8>, bias: UnsafePointer<Int32>,
+                           acc: UnsafeMutablePointer<Int32>, ldacc: Int) {
+    for i in 0..<m {
+        for j in 0..<n {
+            var s = bias[j]
+            for p in 0..<k { s &+= Int32(x[i * ldx + p]) &* Int32(w[j * k + p]) }
+            acc[i * ldacc + j] = s
+        }
+    }
+}
+
+// MARK: Packing
+
+/// Columns of a full weight panel.
+public let qgemmPanelCols = 64
+/// Rows of the register tile.
+public let qgemmTileRows = 6
+/// i32 scratch the fast kernel needs (one tile).
+public let qgemmTileCount = 6 * 64
+
+/// Bytes of packed weights for w `[n × k]`: n padded to 16, k padded to 4.
+public func qgemmPackedBytes(n: Int, k: Int) -> Int { kernelRoundUp(n, 16) * kernelRoundUp(k, 4) }
+
+/// Packs w i8 `[n × k]` (row j = output j) for `qgemm`. Columns go in panels of 64 (the last
+/// one 16, 32, 48 or 64 wide); panel q starts at byte `64·q·k4` (k4 = k rounded up to 4)
+/// and holds, for each group g of 4 inputs and each of its `width` columns j, the 4 bytes
+/// `w[64q + j, 4g ..< 4g+4]` at `(g·width + j)·4`. Padding is zero.
+public func qgemmPackWeights(n: Int, k: Int, w: UnsafePointer<Int8>, into dst: UnsafeMutablePointer<Int8>) {
+    let k4 = kernelRoundUp(k, 4), n16 = kernelRoundUp(n, 16)
+    var q0 = 0
+    while q0 < n16 {
+        let width = Swift.min(qgemmPanelCols, n16 - q0)
+        let panel = dst + q0 * k4
+        for g in 0..<(k4 / 4) {
+            for j in 0..<width {
+                for t in 0..<4 {
+                    let col = q0 + j, p = 4 * g + t
+                    panel[(g * width + j) * 4 + t] = col < n && p < k ? w[col * k + p] : 0
+                }
+            }
+        }
+        q0 += qgemmPanelCols
+    }
+}
+
+// MARK: Fast kernel
+
+/// Where `qgemm` writes: f32 (dequantised) or u8 (requantised), row stride `ld`.
+public struct QGEMMOutput {
+    public var f32: UnsafeMutablePointer<Float>?
+    public var u8: UnsafeMutablePointer<UInt8>?
+    public var ld: Int
+    public var relu: Bool
+    public var zeroPoint: Int32
+
+    public init(f32: UnsafeMutablePointer<Float>, ld: Int, relu: Bool) {
+        self.f32 = f32; u8 = nil; self.ld = ld; self.relu = relu; zeroPoint = 0
+    }
+
+    public init(u8: UnsafeMutablePointer<UInt8>, ld: Int, relu: Bool, zeroPoint: Int32) {
+        f32 = nil; self.u8 = u8; self.ld = ld; self.relu = relu; self.zeroPoint = zeroPoint
+    }
+}
+
+/// y = epilogue(bias + x · wᵀ). Shapes: x u8 `[m × k]` with row stride `ldx ≥ k4` (bytes
+/// past k are read and must be readable; they meet zero weights), `packed` from
+/// `qgemmPackWeights`, bias i32 `[n]`, multipliers f32 `[n]`. `tile` holds
+/// `qgemmTileCount` i32. Allocates nothing.
+public func qgemm(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, packed: UnsafePointer<Int8>,
+                  bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
+                  tile: UnsafeMutablePointer<Int32>) {
+    let k4 = kernelRoundUp(k, 4), n16 = kernelRoundUp(n, 16)
+    let groups = k4 / 4
+    var i = 0
+    while i < m {
+        let rows = Swift.min(qgemmTileRows, m - i)
+        // Short blocks repeat their last row; only valid rows are written.
+        @inline(__always) func row(_ r: Int) -> UnsafeRawPointer { UnsafeRawPointer(x + (i + Swift.min(r, rows - 1)) * ldx) }
+        let a0 = row(0), a1 = row(1), a2 = row(2), a3 = row(3), a4 = row(4), a5 = row(5)
+        var q0 = 0
+        while q0 < n16 {
+            let width = Swift.min(qgemmPanelCols, n16 - q0)
+            let panel = UnsafeRawPointer(packed + q0 * k4)
+            if width == qgemmPanelCols {
+                if rows == 1 { qgemmTile1x64(groups, a0, panel, tile) } else { qgemmTile6x64(groups, a0, a1, a2, a3, a4, a5, panel, tile) }
+            } else {
+                var s = 0
+                while s < width {
+                    if rows == 1 {
+                        qgemmTile1x16(groups, a0, panel + s * 4, width * 4, tile + s)
+                    } else {
+                        qgemmTile6x16(groups, a0, a1, a2, a3, a4, a5, panel + s * 4, width * 4, tile + s)
+                    }
+                    s += 16
+                }
+            }
+            qgemmEpilogue(tile: tile, rows: rows, row0: i, col0: q0, cols: Swift.min(width, n - q0),
+                          bias: bias, multipliers: multipliers, output: output)
+            q0 += qgemmPanelCols
+        }
+        i += qgemmTileRows
+    }
+}
+
+/// Applies bias and the output formula to `rows × cols` of the tile (row stride 64).
+@inline(__always)
+func qgemmEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, row0: Int, col0: Int, cols: Int,
+                   bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput) {
+    let b = bias + col0, mult = multipliers + col0
+    if let y = output.f32 {
+        for r in 0..<rows {
+            let dst = y + (row0 + r) * output.ld + col0, t = tile + r * qgemmPanelCols
+            if output.relu {
+                for j in 0..<cols { dst[j] = dequantizeAccumulator(t[j] &+ b[j], multiplier: mult[j], relu: true) }
+            } else {
+                for j in 0..<cols { dst[j] = dequantizeAccumulator(t[j] &+ b[j], multiplier: mult[j], relu: false) }
+            }
+        }
+    } else if let y = output.u8 {
+        let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
+        for r in 0..<rows {
+            let dst = y + (row0 + r) * output.ld + col0, t = tile + r * qgemmPanelCols
+            for j in 0..<cols { dst[j] = requantizeToU8(t[j] &+ b[j], multiplier: mult[j], zeroPoint: z, low: low) }
+        }
+    }
+}
+
+#if MYELIN_VNNI
+typealias QVector = SIMD16<Int32>
+
+/// acc + Σ_{t<4} u8(a[4l+t]) · i8(b[4l+t]) per i32 lane l (`vpdpbusd`).
+@inline(__always)
+func dpbusd(_ acc: QVector, _ a: QVector, _ b: QVector) -> QVector {
+    unsafeBitCast(Builtin.int_x86_avx512_vpdpbusd_512(unsafeBitCast(acc, to: Builtin.Vec16xInt32.self),
+                                                      unsafeBitCast(a, to: Builtin.Vec16xInt32.self),
+                                                      unsafeBitCast(b, to: Builtin.Vec16xInt32.self)), to: QVector.self)
+}
+
+/// Register tile: `rows` (1 or 6) × 16·`vecs` (1 or 4) i32 sums over `groups` groups of 4
+/// inputs; B advances `bStride` bytes per group. Constant arguments fold the branches away.
+@inline(__always)
+func qgemmTile(rows: Int, vecs: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
+               _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
+               _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>) {
+    typealias V = QVector
+    var c00 = V(), c01 = V(), c02 = V(), c03 = V(), c10 = V(), c11 = V(), c12 = V(), c13 = V()
+    var c20 = V(), c21 = V(), c22 = V(), c23 = V(), c30 = V(), c31 = V(), c32 = V(), c33 = V()
+    var c40 = V(), c41 = V(), c42 = V(), c43 = V(), c50 = V(), c51 = V(), c52 = V(), c53 = V()
+    var bp = b
+    var off = 0
+    for _ in 0..<groups {
+        let b0 = bp.loadUnaligned(as: V.self)
+        let b1 = vecs > 1 ? bp.loadUnaligned(fromByteOffset: 64, as: V.self) : V()
+        let b2 = vecs > 1 ? bp.loadUnaligned(fromByteOffset: 128, as: V.self) : V()
+        let b3 = vecs > 1 ? bp.loadUnaligned(fromByteOffset: 192, as: V.self) : V()
+        var s = V(repeating: a0.loadUnaligned(fromByteOffset: off, as: Int32.self))
+        c00 = dpbusd(c00, s, b0)
+        if vecs > 1 { c01 = dpbusd(c01, s, b1); c02 = dpbusd(c02, s, b2); c03 = dpbusd(c03, s, b3) }
+        if rows > 1 {
+            s = V(repeating: a1.loadUnaligned(fromByteOffset: off, as: Int32.self))
+            c10 = dpbusd(c10, s, b0)
+            if vecs > 1 { c11 = dpbusd(c11, s, b1); c12 = dpbusd(c12, s, b2); c13 = dpbusd(c13, s, b3) }
+            s = V(repeating: a2.loadUnaligned(fromByteOffset: off, as: Int32.self))
+            c20 = dpbusd(c20, s, b0)
+            if vecs > 1 { c21 = dpbusd(c21, s, b1); c22 = dpbusd(c22, s, b2); c23 = dpbusd(c23, s, b3) }
+            s = V(repeating: a3.loadUnaligned(fromByteOffset: off, as: Int32.self))
+            c30 = dpbusd(c30, s, b0)
+            if vecs > 1 { c31 = dpbusd(c31, s, b1); c32 = dpbusd(c32, s, b2); c33 = dpbusd(c33, s, b3) }
+            s = V(repeating: a4.loadUnaligned(fromByteOffset: off, as: Int32.self))
+            c40 = dpbusd(c40, s, b0)
+            if vecs > 1 { c41 = dpbusd(c41, s, b1); c42 = dpbusd(c42, s, b2); c43 = dpbusd(c43, s, b3) }
+            s = V(repeating: a5.loadUnaligned(fromByteOffset: off, as: Int32.self))
+            c50 = dpbusd(c50, s, b0)
+            if vecs > 1 { c51 = dpbusd(c51, s, b1); c52 = dpbusd(c52, s, b2); c53 = dpbusd(c53, s, b3) }
+        }
+        bp += bStride
+        off += 4
+    }
+    @inline(__always) func store(_ r: Int, _ v0: V, _ v1: V, _ v2: V, _ v3: V) {
+        let p = UnsafeMutableRawPointer(tile + r * qgemmPanelCols)
+        p.storeBytes(of: v0, as: V.self)
+        if vecs > 1 {
+            p.storeBytes(of: v1, toByteOffset: 64, as: V.self)
+            p.storeBytes(of: v2, toByteOffset: 128, as: V.self)
+            p.storeBytes(of: v3, toByteOffset: 192, as: V.self)
+        }
+    }
+    store(0, c00, c01, c02, c03)
+    if rows > 1 {
+        store(1, c10, c11, c12, c13); store(2, c20, c21, c22, c23); store(3, c30, c31, c32, c33)
+        store(4, c40, c41, c42, c43); store(5, c50, c51, c52, c53)
+    }
+}
+#else
+/// Portable register tile with the same contract as the VNNI one: `rows` (1 or 6) ×
+/// 16·`vecs` i32 sums over `groups` groups of 4 inputs; B advances `bStride` bytes per group.
+@inline(__always)
+func qgemmTile(rows: Int, vecs: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
+               _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
+               _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>) {
+    let cols = 16 * vecs
+    for r in 0..<rows { for j in 0..<cols { tile[r * qgemmPanelCols + j] = 0 } }
+    let rowPointers = (a0, a1, a2, a3, a4, a5)
+    for r in 0..<rows {
+        let a: UnsafePointer<UInt8>
+        switch r {
+        case 0: a = rowPointers.0.assumingMemoryBound(to: UInt8.self)
+        case 1: a = rowPointers.1.assumingMemoryBound(to: UInt8.self)
+        case 2: a = rowPointers.2.assumingMemoryBound(to: UInt8.self)
+        case 3: a = rowPointers.3.assumingMemoryBound(to: UInt8.self)
+        case 4: a = rowPointers.4.assumingMemoryBound(to: UInt8.self)
+        default: a = rowPointers.5.assumingMemoryBound(to: UInt8.self)
+        }
+        let t = tile + r * qgemmPanelCols
+        for g in 0..<groups {
+            let bg = (b + g * bStride).assumingMemoryBound(to: Int8.self)
+            let x0 = Int32(a[4 * g]), x1 = Int32(a[4 * g + 1]), x2 = Int32(a[4 * g + 2]), x3 = Int32(a[4 * g + 3])
+            for j in 0..<cols {
+                t[j] &+= x0 &* Int32(bg[4 * j]) &+ x1 &* Int32(bg[4 * j + 1]) &+ x2 &* Int32(bg[4 * j + 2]) &+ x3 &* Int32(bg[4 * j + 3])
+            }
+        }
+    }
+}
+#endif
+
+@inline(never)
+func qgemmTile6x64(_ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
+                   _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
+                   _ b: UnsafeRawPointer, _ tile: UnsafeMutablePointer<Int32>) {
+    qgemmTile(rows: 6, vecs: 4, groups, a0, a1, a2, a3, a4, a5, b, 256, tile)
+}
+
+@inline(never)
+func qgemmTile1x64(_ groups: Int, _ a0: UnsafeRawPointer, _ b: UnsafeRawPointer, _ tile: UnsafeMutablePointer<Int32>) {
+    qgemmTile(rows: 1, vecs: 4, groups, a0, a0, a0, a0, a0, a0, b, 256, tile)
+}
+
+@inline(never)
+func qgemmTile6x16(_ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
+                   _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
+                   _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>) {
+    qgemmTile(rows: 6, vecs: 1, groups, a0, a1, a2, a3, a4, a5, b, bStride, tile)
+}
+
+@inline(never)
+func qgemmTile1x16(_ groups: Int, _ a0: UnsafeRawPointer, _ b: UnsafeRawPointer, _ bStride: Int,
+                   _ tile: UnsafeMutablePointer<Int32>) {
+    qgemmTile(rows: 1, vecs: 1, groups, a0, a0, a0, a0, a0, a0, b, bStride, tile)
+}

@@ -1,0 +1,1 @@
+../../Myelin/Export/BundleFormat.swift

@@ -1,0 +1,1 @@
+../../Myelin/Kernels/QuantizedGEMM.swift
