@@ -10,6 +10,9 @@ struct MyelinCommand: ParsableCommand {
         subcommands: [Train.self, Eval.self, Summary.self, Search.self, EnsembleCommand.self])
 }
 
+// Line-buffered output, so per-epoch lines appear immediately in logs and pipes.
+setvbuf(stdout, nil, _IOLBF, 0)
+
 // Errors print as one line on standard error with a non-zero exit; help prints in full.
 do {
     var command = try MyelinCommand.parseAsRoot()

@@ -179,25 +179,62 @@ public struct BundleCursor {
         try take(n)
     }
 
-    /// A shape: u32 rank then dims; returns the element count. Dims are stored into `dims`
-    /// (capacity `BundleLimits.maxRank`).
-    public mutating func shape(into dims: UnsafeMutablePointer<Int>, rank: inout Int) throws(BundleStatus) -> Int {
+    /// A shape record: u32 rank (1 … 4) then u32 dims (1 … 2^24), element count ≤ 2^28.
+    public mutating func shape() throws(BundleStatus) -> BundleShape {
         let r = try u32()
         guard r >= 1 else { throw .corrupt }
         guard r <= UInt32(BundleLimits.maxRank) else { throw .limitExceeded }
-        rank = Int(r)
+        var shape = BundleShape()
+        shape.rank = Int(r)
         var elements = 1
-        for i in 0..<rank {
+        for i in 0..<shape.rank {
             let d = try u32()
             guard d >= 1 else { throw .corrupt }
             guard d <= UInt32(BundleLimits.maxDimension) else { throw .limitExceeded }
-            dims[i] = Int(d)
+            shape.setDim(i, Int(d))
             let (product, overflow) = elements.multipliedReportingOverflow(by: Int(d))
             guard !overflow, product <= BundleLimits.maxElements else { throw .limitExceeded }
             elements = product
         }
-        return elements
+        shape.count = elements
+        return shape
     }
+}
+
+/// A validated shape of rank 1 … 4 (fixed storage: no allocation).
+public struct BundleShape {
+    public var rank = 0
+    public var dims = (0, 0, 0, 0)
+    /// Product of the dims.
+    public var count = 0
+
+    public init() {}
+
+    public func dim(_ i: Int) -> Int {
+        switch i {
+        case 0: return dims.0
+        case 1: return dims.1
+        case 2: return dims.2
+        default: return dims.3
+        }
+    }
+
+    mutating func setDim(_ i: Int, _ d: Int) {
+        switch i {
+        case 0: dims.0 = d
+        case 1: dims.1 = d
+        case 2: dims.2 = d
+        default: dims.3 = d
+        }
+    }
+
+    public func same(as other: BundleShape) -> Bool {
+        rank == other.rank && dims.0 == other.dims.0 && dims.1 == other.dims.1 && dims.2 == other.dims.2 && dims.3 == other.dims.3
+    }
+
+    /// Rank 1 with `n` elements, or rank 2 `[rows, cols]`.
+    public func isVector(_ n: Int) -> Bool { rank == 1 && dims.0 == n }
+    public func isMatrix(_ rows: Int, _ cols: Int) -> Bool { rank == 2 && dims.0 == rows && dims.1 == cols }
 }
 
 /// One entry of the section table.

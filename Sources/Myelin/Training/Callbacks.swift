@@ -8,7 +8,7 @@ public final class ProgressLogger: Callback {
     var epochs = 0, epochStart: UInt64 = 0, lastDraw: UInt64 = 0, samples = 0, lossSum = 0.0
 
     /// - Parameter interactive: draw the live bar (default: when standard output is a terminal).
-    public init(interactive: Bool = isatty(STDOUT_FILENO) != 0, output: @escaping (String) -> Void = { print($0) }) {
+    public init(interactive: Bool = isatty(STDOUT_FILENO) != 0, output: @escaping (String) -> Void = { print($0); fflush(stdout) }) {
         self.interactive = interactive
         self.output = output
     }

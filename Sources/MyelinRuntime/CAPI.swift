@@ -1,0 +1,214 @@
+// The C entry points declared in include/myelin.h. Each checks its arguments and turns
+// every failure into a `myelin_status`; none traps on any input.
+
+import CZlibRuntime
+
+/// Library version; keep in step with MYELIN_VERSION_* in include/myelin.h.
+let runtimeVersion: StaticString = "0.1.0"
+
+@inline(__always)
+func cString(_ s: StaticString) -> UnsafePointer<CChar> {
+    UnsafeRawPointer(s.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+@inline(__always)
+func model(_ handle: OpaquePointer?) -> UnsafeMutablePointer<RuntimeModel>? {
+    handle.map { UnsafeMutablePointer<RuntimeModel>($0) }
+}
+
+@_cdecl("myelin_version")
+public func myelin_version() -> UnsafePointer<CChar> { cString(runtimeVersion) }
+
+@_cdecl("myelin_status_string")
+public func myelin_status_string(_ status: Int32) -> UnsafePointer<CChar> {
+    guard let s = BundleStatus(rawValue: status) else { return cString("unknown status") }
+    switch s {
+    case .ok: return cString("ok")
+    case .invalidArgument: return cString("invalid argument")
+    case .io: return cString("input/output error")
+    case .notABundle: return cString("not a Myelin bundle")
+    case .unsupportedVersion: return cString("unsupported bundle version")
+    case .corrupt: return cString("corrupt bundle")
+    case .checksum: return cString("checksum mismatch")
+    case .unsupported: return cString("unsupported op, dtype or encoding")
+    case .shapeMismatch: return cString("shape mismatch")
+    case .outOfMemory: return cString("out of memory")
+    case .limitExceeded: return cString("limit exceeded")
+    case .notFound: return cString("not found")
+    case .selfTestFailed: return cString("self-test failed")
+    }
+}
+
+@_cdecl("myelin_model_load_memory")
+public func myelin_model_load_memory(_ data: UnsafeRawPointer?, _ size: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guard let out else { return BundleStatus.invalidArgument.rawValue }
+    out.pointee = nil
+    guard let data, size >= 0 else { return BundleStatus.invalidArgument.rawValue }
+    guard size <= BundleLimits.maxFileBytes else { return BundleStatus.limitExceeded.rawValue }
+    do {
+        out.pointee = OpaquePointer(try runtimeLoad(data, count: size))
+        return BundleStatus.ok.rawValue
+    } catch {
+        return error.rawValue
+    }
+}
+
+@_cdecl("myelin_model_load_file")
+public func myelin_model_load_file(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guard let out else { return BundleStatus.invalidArgument.rawValue }
+    out.pointee = nil
+    guard let path else { return BundleStatus.invalidArgument.rawValue }
+    do {
+        let (bytes, count) = try readWholeFile(path)
+        defer { free(bytes) }
+        out.pointee = OpaquePointer(try runtimeLoad(bytes, count: count))
+        return BundleStatus.ok.rawValue
+    } catch {
+        return error.rawValue
+    }
+}
+
+/// Reads a regular file into a new buffer (the caller frees it).
+func readWholeFile(_ path: UnsafePointer<CChar>) throws(BundleStatus) -> (UnsafeMutableRawPointer, Int) {
+    guard let file = fopen(path, "rb") else { throw .io }
+    defer { fclose(file) }
+    var info = stat()
+    guard fstat(fileno(file), &info) == 0, (info.st_mode & mode_t(S_IFMT)) == mode_t(S_IFREG) else { throw .io }
+    let size = Int(info.st_size)
+    guard size >= 0 else { throw .io }
+    guard size <= BundleLimits.maxFileBytes else { throw .limitExceeded }
+    let bytes = try runtimeAllocate(bytes: size)
+    var done = 0
+    while done < size {
+        let n = fread(bytes + done, 1, size - done, file)
+        if n == 0 { free(bytes); throw .io }
+        done += n
+    }
+    return (bytes, size)
+}
+
+@_cdecl("myelin_model_free")
+public func myelin_model_free(_ handle: OpaquePointer?) {
+    if let m = model(handle) { runtimeModelDestroy(m) }
+}
+
+@_cdecl("myelin_model_input_size")
+public func myelin_model_input_size(_ handle: OpaquePointer?) -> Int {
+    model(handle)?.pointee.input.count ?? 0
+}
+
+@_cdecl("myelin_model_output_size")
+public func myelin_model_output_size(_ handle: OpaquePointer?) -> Int {
+    model(handle)?.pointee.output.count ?? 0
+}
+
+/// Copies a shape into `dims` (capacity `capacity`) and its rank into `rank`.
+func copyShape(_ shape: BundleShape, _ dims: UnsafeMutablePointer<Int64>?, _ capacity: Int, _ rank: UnsafeMutablePointer<Int>?) -> Int32 {
+    guard let rank else { return BundleStatus.invalidArgument.rawValue }
+    rank.pointee = shape.rank
+    guard capacity >= shape.rank else { return BundleStatus.invalidArgument.rawValue }
+    guard let dims else { return BundleStatus.invalidArgument.rawValue }
+    for i in 0..<shape.rank { dims[i] = Int64(shape.dim(i)) }
+    return BundleStatus.ok.rawValue
+}
+
+@_cdecl("myelin_model_input_shape")
+public func myelin_model_input_shape(_ handle: OpaquePointer?, _ dims: UnsafeMutablePointer<Int64>?, _ capacity: Int,
+                                     _ rank: UnsafeMutablePointer<Int>?) -> Int32 {
+    guard let m = model(handle) else { return BundleStatus.invalidArgument.rawValue }
+    return copyShape(m.pointee.input.shape, dims, capacity, rank)
+}
+
+@_cdecl("myelin_model_output_shape")
+public func myelin_model_output_shape(_ handle: OpaquePointer?, _ dims: UnsafeMutablePointer<Int64>?, _ capacity: Int,
+                                      _ rank: UnsafeMutablePointer<Int>?) -> Int32 {
+    guard let m = model(handle) else { return BundleStatus.invalidArgument.rawValue }
+    return copyShape(m.pointee.output.shape, dims, capacity, rank)
+}
+
+@_cdecl("myelin_model_num_classes")
+public func myelin_model_num_classes(_ handle: OpaquePointer?) -> Int {
+    model(handle)?.pointee.output.count ?? 0
+}
+
+@_cdecl("myelin_model_class_label")
+public func myelin_model_class_label(_ handle: OpaquePointer?, _ index: Int) -> UnsafePointer<CChar>? {
+    guard let m = model(handle), let labels = m.pointee.labels, index >= 0, index < m.pointee.labelCount else { return nil }
+    return labels[index]
+}
+
+@_cdecl("myelin_model_precision")
+public func myelin_model_precision(_ handle: OpaquePointer?) -> Int32 {
+    guard let m = model(handle) else { return 0 }
+    return Int32(m.pointee.precision)
+}
+
+@_cdecl("myelin_model_metadata")
+public func myelin_model_metadata(_ handle: OpaquePointer?, _ key: UnsafePointer<CChar>?,
+                                  _ value: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    guard let value else { return BundleStatus.invalidArgument.rawValue }
+    value.pointee = nil
+    guard let m = model(handle), let key else { return BundleStatus.invalidArgument.rawValue }
+    for i in 0..<m.pointee.metadataCount where strcmp(m.pointee.metadata![i].key, key) == 0 {
+        value.pointee = m.pointee.metadata![i].value
+        return BundleStatus.ok.rawValue
+    }
+    return BundleStatus.notFound.rawValue
+}
+
+@_cdecl("myelin_model_metadata_count")
+public func myelin_model_metadata_count(_ handle: OpaquePointer?) -> Int {
+    model(handle)?.pointee.metadataCount ?? 0
+}
+
+@_cdecl("myelin_model_metadata_at")
+public func myelin_model_metadata_at(_ handle: OpaquePointer?, _ index: Int,
+                                     _ key: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                                     _ value: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    key?.pointee = nil
+    value?.pointee = nil
+    guard let m = model(handle), let key, let value else { return BundleStatus.invalidArgument.rawValue }
+    guard index >= 0, index < m.pointee.metadataCount else { return BundleStatus.notFound.rawValue }
+    key.pointee = m.pointee.metadata![index].key
+    value.pointee = m.pointee.metadata![index].value
+    return BundleStatus.ok.rawValue
+}
+
+@_cdecl("myelin_model_selftest")
+public func myelin_model_selftest(_ handle: OpaquePointer?) -> Int32 {
+    guard let m = model(handle) else { return BundleStatus.invalidArgument.rawValue }
+    do {
+        try runtimeSelfTest(UnsafePointer(m))
+        return BundleStatus.ok.rawValue
+    } catch {
+        return error.rawValue
+    }
+}
+
+@_cdecl("myelin_context_create")
+public func myelin_context_create(_ handle: OpaquePointer?, _ maxBatch: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guard let out else { return BundleStatus.invalidArgument.rawValue }
+    out.pointee = nil
+    guard let m = model(handle) else { return BundleStatus.invalidArgument.rawValue }
+    do {
+        out.pointee = OpaquePointer(try runtimeContextCreate(UnsafePointer(m), maxBatch: maxBatch))
+        return BundleStatus.ok.rawValue
+    } catch {
+        return error.rawValue
+    }
+}
+
+@_cdecl("myelin_context_free")
+public func myelin_context_free(_ handle: OpaquePointer?) {
+    if let h = handle { runtimeContextDestroy(UnsafeMutablePointer<RuntimeContext>(h)) }
+}
+
+@_cdecl("myelin_run")
+public func myelin_run(_ handle: OpaquePointer?, _ input: UnsafePointer<Float>?, _ batch: Int,
+                       _ output: UnsafeMutablePointer<Float>?) -> Int32 {
+    guard let h = handle, let input, let output else { return BundleStatus.invalidArgument.rawValue }
+    let context = UnsafeMutablePointer<RuntimeContext>(h)
+    guard batch >= 1, batch <= context.pointee.maxBatch else { return BundleStatus.invalidArgument.rawValue }
+    runtimeRun(context, input: input, batch: batch, output: output)
+    return BundleStatus.ok.rawValue
+}
