@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import Myelin
 
@@ -126,5 +127,22 @@ final class GradientCheckTests: XCTestCase {
         let params = [smooth([2, 2], seed: 22), smooth([3], seed: 23)]
         assertGradientsMatch("l1Penalty", inputs: params) { l1Penalty($0, lambda: 0.1) }
         assertGradientsMatch("l2Penalty", inputs: params) { l2Penalty($0, lambda: 0.1) }
+    }
+
+    /// With unit variance the Gaussian negative log-likelihood is ½·MSE plus a constant, so
+    /// minimising MSE is maximum likelihood under unit-variance Gaussian noise.
+    func testGaussianNLLWithUnitVarianceIsHalfMSEPlusConstant() {
+        let prediction = smooth([5, 2], seed: 30), target = smooth([5, 2], seed: 31)
+        let ones = Tensor.ones([5, 2])
+        let mse = mseLoss(prediction, target).item
+        XCTAssertEqual(gaussianNLLLoss(prediction, target, variance: ones).item, 0.5 * mse, accuracy: 1e-6)
+        XCTAssertEqual(gaussianNLLLoss(prediction, target, variance: ones, full: true).item,
+                       0.5 * mse + 0.5 * Foundation.log(2 * Float.pi), accuracy: 1e-6)
+        prediction.requiresGrad = true
+        gaussianNLLLoss(prediction, target, variance: ones).backward()
+        let nllGrad = prediction.grad!.data
+        prediction.zeroGrad()
+        mseLoss(prediction, target).backward()
+        assertClose(nllGrad, prediction.grad!.data.map { 0.5 * $0 }, atol: 1e-7, "same minimiser: gradients differ by the factor ½")
     }
 }
