@@ -63,3 +63,15 @@ func parallelGEMM(m: Int, n: Int, k: Int,
         GEMMWorkspacePool.shared.give(w)
     }
 }
+
+/// Runs `body` over `0..<count` split into one contiguous chunk per thread (multiples of 16
+/// elements), or in one call when `count` is below `minimumPerThread` per thread.
+func parallelChunks(_ count: Int, minimumPerThread: Int = 32_768, _ body: (Range<Int>) -> Void) {
+    let threads = Swift.min(Threading.threadCount, count / minimumPerThread)
+    if threads <= 1 { body(0..<count); return }
+    let chunk = ((count + threads - 1) / threads + 15) / 16 * 16
+    DispatchQueue.concurrentPerform(iterations: threads) { t in
+        let lo = t * chunk, hi = Swift.min(count, lo + chunk)
+        if lo < hi { body(lo..<hi) }
+    }
+}

@@ -152,8 +152,13 @@ public class Adam: Optimizer {
         slot("exp_avg_sq", index).data.withUnsafeMutableBufferPointer { v in
             mSlot.data.withUnsafeMutableBufferPointer { m in
                 let m = m.baseAddress!, v = v.baseAddress!
-                adamKernel(count: count, p: p, grad: grad, m: m, v: v, weightDecay: wd, beta1: b1, beta2: b2,
-                           stepSize: stepSize, invRootCorrection2: invRootCorrection2, eps: e)
+                // Large tensors are split across threads: the update is elementwise, so the
+                // result is the same bit for bit whatever the split.
+                parallelChunks(count) { range in
+                    adamKernel(count: range.count, p: p + range.lowerBound, grad: grad + range.lowerBound,
+                               m: m + range.lowerBound, v: v + range.lowerBound, weightDecay: wd, beta1: b1, beta2: b2,
+                               stepSize: stepSize, invRootCorrection2: invRootCorrection2, eps: e)
+                }
             }
         }
     }
