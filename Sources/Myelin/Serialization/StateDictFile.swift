@@ -36,14 +36,8 @@ public enum StateDictFile {
     /// Parses bytes produced by `encode`; `path` names the source in errors.
     public static func decode(_ bytes: [UInt8], path: String) throws -> StateDict {
         func fail(_ problem: String) -> MyelinError { .file(path: path, problem: problem) }
-        guard bytes.count >= 16 else { throw fail("too short to be a Myelin state file (\(bytes.count) bytes)") }
-        guard Array(bytes[0..<4]) == magic else { throw fail("not a Myelin state file (bad magic)") }
-        let stored = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: bytes.count - 4, as: UInt32.self)) }
-        guard stored == crc32(bytes[0..<(bytes.count - 4)]) else { throw fail("checksum mismatch (file is corrupt or truncated)") }
-        var r = ByteReader(bytes: bytes, end: bytes.count - 4, path: path)
-        r.offset = 4
-        let v = try r.u32()
-        guard v == version else { throw fail("unsupported state file version \(v) (this build reads version \(version))") }
+        var r = try ByteReader.checkedContainer(bytes, magic: magic, version: version, minimumSize: 16,
+                                                kind: "state file", path: path)
         let n = try r.u32()
         var entries: [(String, Tensor)] = []
         for _ in 0..<n {
@@ -94,6 +88,22 @@ struct ByteWriter {
 
 /// Bounds-checked little-endian reading; every overrun is an error naming the file.
 struct ByteReader {
+    /// Validates a Myelin container — magic, trailing CRC-32 over everything before it, and
+    /// version — and returns a reader positioned after the version, ending before the CRC.
+    static func checkedContainer(_ bytes: [UInt8], magic: [UInt8], version: UInt32, minimumSize: Int,
+                                 kind: String, path: String) throws -> ByteReader {
+        func fail(_ problem: String) -> MyelinError { .file(path: path, problem: problem) }
+        guard bytes.count >= minimumSize else { throw fail("too short to be a Myelin \(kind) (\(bytes.count) bytes)") }
+        guard Array(bytes[0..<4]) == magic else { throw fail("not a Myelin \(kind) (bad magic)") }
+        let stored = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: bytes.count - 4, as: UInt32.self)) }
+        guard stored == crc32(bytes[0..<(bytes.count - 4)]) else { throw fail("checksum mismatch (file is corrupt or truncated)") }
+        var r = ByteReader(bytes: bytes, end: bytes.count - 4, path: path)
+        r.offset = 4
+        let v = try r.u32()
+        guard v == version else { throw fail("unsupported \(kind) version \(v) (this build reads version \(version))") }
+        return r
+    }
+
     let bytes: [UInt8]
     let end: Int
     let path: String

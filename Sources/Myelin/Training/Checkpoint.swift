@@ -63,14 +63,8 @@ public struct Checkpoint {
 
     public static func decode(_ bytes: [UInt8], path: String) throws -> Checkpoint {
         func fail(_ p: String) -> MyelinError { .file(path: path, problem: p) }
-        guard bytes.count >= 12 else { throw fail("too short to be a Myelin checkpoint (\(bytes.count) bytes)") }
-        guard Array(bytes[0..<4]) == magic else { throw fail("not a Myelin checkpoint (bad magic)") }
-        let stored = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: bytes.count - 4, as: UInt32.self)) }
-        guard stored == crc32(bytes[0..<(bytes.count - 4)]) else { throw fail("checksum mismatch (file is corrupt or truncated)") }
-        var r = ByteReader(bytes: bytes, end: bytes.count - 4, path: path)
-        r.offset = 4
-        let v = try r.u32()
-        guard v == version else { throw fail("unsupported checkpoint version \(v) (this build reads version \(version))") }
+        var r = try ByteReader.checkedContainer(bytes, magic: magic, version: version, minimumSize: 12,
+                                                kind: "checkpoint", path: path)
         let jsonLength = Int(try r.u32())
         let header: Header
         do { header = try JSONDecoder().decode(Header.self, from: Data(try r.bytes(jsonLength))) } catch let e as MyelinError {
