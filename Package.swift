@@ -23,6 +23,13 @@ let package = Package(
         // System zlib (Debian: zlib1g-dev) for gzip-compressed datasets and bundle sections.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Myelin", dependencies: ["CZlib"], swiftSettings: kernelFlags),
+        // The inference runtime in Embedded Swift. CMakeLists.txt builds libmyelin.so/.a from
+        // the same sources (with the AVX-512 VNNI int8 kernel when the CPU has it); this
+        // target keeps them compiling in `swift build`.
+        .systemLibrary(name: "CZlibRuntime", path: "Sources/CZlibRuntime"),
+        .target(name: "MyelinRuntime", dependencies: ["CZlibRuntime"],
+                swiftSettings: [.enableExperimentalFeature("Embedded"), .define("MYELIN_RUNTIME"),
+                                .unsafeFlags(["-wmo", "-Ounchecked", "-target-cpu", targetCPU])]),
         .executableTarget(name: "MyelinCLI",
                           dependencies: ["Myelin", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -35,6 +42,9 @@ let package = Package(
         .executableTarget(name: "GaussianBlobs", dependencies: ["Myelin"], path: "examples/gaussian-blobs",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "TrainMLPBench", dependencies: ["Myelin"], path: "bench/train-mlp",
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Trains and exports the runtime benchmark's Fashion-MNIST bundles (bench/runtime).
+        .executableTarget(name: "MyelinRuntimeModels", dependencies: ["Myelin"], path: "bench/runtime/models",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "MyelinTests", dependencies: ["Myelin", "MyelinCLI", "LogicGates", "ThreeLayerForward", "NeuronRegression", "GaussianBlobs"],
                     resources: [.copy("Fixtures")],

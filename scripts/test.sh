@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: installs missing system packages, builds, then runs the Swift
-# tests (XCTest) and prints one closing line "N passed, N failed".
+# Runs the whole test suite: installs missing system packages, builds, builds and tests the
+# C runtime with CMake/ctest (scripts/runtime-build.sh), then runs the Swift tests (XCTest),
+# which load the built libmyelin.so for the Swift-vs-C parity tests. Ends with one line
+# "N passed, N failed" over both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build --build-tests
 log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 status=0
-swift test --skip-build --disable-swift-testing 2>&1 | tee "$log" || status=$?
-# XCTest's last "Executed N tests, with F failures" line covers all suites.
-summary=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -n 1 || true)
-rm -f "$log"
-total=$(echo "$summary" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/')
-failed=$(echo "$summary" | sed -E 's/.*with ([0-9]+) failures?.*/\1/')
-if [ -z "$summary" ]; then echo "no test results found"; exit 1; fi
-echo "swift: $((total - failed)) passed, $failed failed"
+bash scripts/runtime-build.sh 2>&1 | tee -a "$log" || status=$?
+MYELIN_LIBRARY="$PWD/.build-cmake/libmyelin.so" MYELIN_REQUIRE_RUNTIME=1 \
+    swift test --skip-build --disable-swift-testing 2>&1 | tee -a "$log" || status=$?
+# ctest: "100% tests passed, 0 tests failed out of 11"; XCTest's last "Executed N tests, with F failures" covers all suites.
+ctest_line=$(grep -E "tests passed, [0-9]+ tests failed out of [0-9]+" "$log" | tail -n 1 || true)
+xctest_line=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -n 1 || true)
+if [ -z "$ctest_line" ] || [ -z "$xctest_line" ]; then echo "test results missing"; exit 1; fi
+c_failed=$(echo "$ctest_line" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/')
+c_total=$(echo "$ctest_line" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/')
+s_total=$(echo "$xctest_line" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/')
+s_failed=$(echo "$xctest_line" | sed -E 's/.*with ([0-9]+) failures?.*/\1/')
+failed=$((c_failed + s_failed))
+echo "total: $((c_total + s_total - failed)) passed, $failed failed"
 exit $status

@@ -7,7 +7,7 @@ struct MyelinCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "myelin",
         abstract: "Train neural networks in Swift and export them for the C runtime.",
-        subcommands: [Train.self, Eval.self, Summary.self, Search.self, EnsembleCommand.self])
+        subcommands: [Train.self, Eval.self, Summary.self, Search.self, EnsembleCommand.self, Export.self, Inspect.self])
 }
 
 // Line-buffered output, so per-epoch lines appear immediately in logs and pipes.
@@ -23,6 +23,8 @@ do {
 } catch let error as TrainingError {
     FileHandle.standardError.write("myelin: error: \(error)\n".data(using: .utf8)!)
     exit(1)
+} catch let code as ExitCode {
+    exit(code.rawValue)
 } catch let error as CLIError {
     FileHandle.standardError.write("myelin: error: \(error)\n".data(using: .utf8)!)
     exit(1)

@@ -5,40 +5,44 @@
 
 import CZlibRuntime
 
-/// A tensor record of GRPH, pointing into the decoded DATA section.
+/// A tensor record of GRPH: where its bytes are in the decoded DATA section.
 struct TensorRecord {
     var dtype = BundleDType.f32
     var shape = BundleShape()
-    var data: UnsafeRawPointer? = nil
+    var offset = 0
 }
 
-/// Parses and validates a whole bundle of `count` bytes at `base`.
+/// Parses and validates a whole bundle of `count` bytes at `base`. Order of checks (shared
+/// with the Swift reader): header and section CRCs; decoding GRPH, META and TEST; the graph's
+/// structure; decoding DATA; weight values; META; TEST.
 func runtimeLoad(_ base: UnsafeRawPointer, count: Int) throws(BundleStatus) -> UnsafeMutablePointer<RuntimeModel> {
     let table = try BundleSectionTable.parse(base, count: count)
-    // Decode every section before interpreting any, so damage is reported as such.
-    let graph = try runtimeAllocate(bytes: table.graph.size)
+    func decodeSmall(_ s: BundleSection) throws(BundleStatus) -> UnsafeMutableRawPointer {
+        let out = try runtimeAllocate(bytes: s.size)
+        var scratch: UnsafeMutableRawPointer? = nil
+        defer { free(scratch) }
+        do {
+            if s.needsScratch { scratch = try runtimeAllocate(bytes: s.size) }
+            try s.decode(file: base, into: out, scratch: scratch)
+        } catch {
+            free(out)
+            throw error
+        }
+        return out
+    }
+    let graph = try decodeSmall(table.graph)
     defer { free(graph) }
-    try table.graph.decode(file: base, into: graph)
-    let data = try runtimeAllocate(bytes: table.data.size)
-    defer { free(data) }
-    try table.data.decode(file: base, into: data)
     var metadata: UnsafeMutableRawPointer? = nil
     defer { free(metadata) }
-    if table.metadata.present {
-        metadata = try runtimeAllocate(bytes: table.metadata.size)
-        try table.metadata.decode(file: base, into: metadata!)
-    }
+    if table.metadata.present { metadata = try decodeSmall(table.metadata) }
     var selfTest: UnsafeMutableRawPointer? = nil
     defer { free(selfTest) }
-    if table.selfTest.present {
-        selfTest = try runtimeAllocate(bytes: table.selfTest.size)
-        try table.selfTest.decode(file: base, into: selfTest!)
-    }
+    if table.selfTest.present { selfTest = try decodeSmall(table.selfTest) }
 
     let model = try runtimeAllocate(RuntimeModel.self, count: 1)
     model.initialize(to: RuntimeModel())
     do {
-        try loadGraph(UnsafeRawPointer(graph), size: table.graph.size, data: UnsafeRawPointer(data), dataSize: table.data.size, into: model)
+        try loadGraph(UnsafeRawPointer(graph), size: table.graph.size, data: table.data, file: base, into: model)
         if let m = metadata { try loadMetadata(UnsafeRawPointer(m), size: table.metadata.size, into: model) }
         if let t = selfTest { try loadSelfTest(UnsafeRawPointer(t), size: table.selfTest.size, into: model) }
     } catch {
@@ -50,8 +54,12 @@ func runtimeLoad(_ base: UnsafeRawPointer, count: Int) throws(BundleStatus) -> U
 
 // MARK: GRPH
 
-func loadGraph(_ bytes: UnsafeRawPointer, size: Int, data: UnsafeRawPointer, dataSize: Int,
+/// Reads the graph, then decodes DATA and packs the weights. DATA is decoded only after the
+/// structure is known, so the weight arena (allocated then) can serve as DATA's inflate
+/// scratch: fewer fresh pages, which dominate load time for large bundles.
+func loadGraph(_ bytes: UnsafeRawPointer, size: Int, data section: BundleSection, file: UnsafeRawPointer,
                into model: UnsafeMutablePointer<RuntimeModel>) throws(BundleStatus) {
+    let dataSize = section.size
     var c = BundleCursor(bytes, count: size)
     let precision = try c.u32()
     guard BundlePrecision(rawValue: precision) != nil else { throw .unsupported }
@@ -67,7 +75,7 @@ func loadGraph(_ bytes: UnsafeRawPointer, size: Int, data: UnsafeRawPointer, dat
         let offset = try c.u64(), byteSize = try c.u64()
         guard offset % UInt64(BundleLayout.tensorAlignment) == 0, offset <= UInt64(dataSize),
               byteSize <= UInt64(dataSize) - offset, byteSize == UInt64(shape.count * dtype.size) else { throw .corrupt }
-        tensors.advanced(by: t).initialize(to: TensorRecord(dtype: dtype, shape: shape, data: data + Int(offset)))
+        tensors.advanced(by: t).initialize(to: TensorRecord(dtype: dtype, shape: shape, offset: Int(offset)))
     }
 
     let valueCount = try c.count(limit: BundleLimits.maxValues)
@@ -230,9 +238,13 @@ func loadGraph(_ bytes: UnsafeRawPointer, size: Int, data: UnsafeRawPointer, dat
     }
     guard defined[model.pointee.outputValue], c.atEnd else { throw .corrupt }
 
-    // Second pass: pack the weights into one arena in the kernels' layouts.
-    let arena = try runtimeAllocate(bytes: arenaBytes)
+    // Decode DATA, with the arena as scratch, then pack the weights into the arena.
+    let arena = try runtimeAllocate(bytes: section.needsScratch ? Swift.max(arenaBytes, dataSize) : arenaBytes)
     model.pointee.arena = arena
+    let data = try runtimeAllocate(bytes: dataSize)
+    defer { free(data) }
+    try section.decode(file: file, into: data, scratch: arena)
+    func tensorData(_ id: Int) -> UnsafeRawPointer { UnsafeRawPointer(data) + tensors[id].offset }
     var cursor = arena
     func take(_ bytes: Int) -> UnsafeMutableRawPointer {
         let p = cursor
@@ -247,32 +259,32 @@ func loadGraph(_ bytes: UnsafeRawPointer, size: Int, data: UnsafeRawPointer, dat
             let w = tensors[op.pointee.tensorIDs.0]
             let packed = take(linearPackedCount(outputs: n, inputs: k) * 4).bindMemory(to: Float.self, capacity: linearPackedCount(outputs: n, inputs: k))
             if w.dtype == .f32 {
-                linearPackWeights(outputs: n, inputs: k, weights: w.data!.bindMemory(to: Float.self, capacity: n * k), into: packed)
+                linearPackWeights(outputs: n, inputs: k, weights: tensorData(op.pointee.tensorIDs.0).bindMemory(to: Float.self, capacity: n * k), into: packed)
             } else {
                 let wide = try runtimeAllocate(Float.self, count: n * k)
                 defer { free(wide) }
-                let half = w.data!
+                let half = tensorData(op.pointee.tensorIDs.0)
                 for i in 0..<(n * k) { wide[i] = halfBitsToFloat(half.load(fromByteOffset: 2 * i, as: UInt16.self)) }
                 linearPackWeights(outputs: n, inputs: k, weights: wide, into: packed)
             }
             op.pointee.weights = UnsafeMutableRawPointer(packed)
             if op.pointee.tensorIDs.1 >= 0 {
                 let b = take(n * 4)
-                b.copyMemory(from: tensors[op.pointee.tensorIDs.1].data!, byteCount: n * 4)
+                b.copyMemory(from: tensorData(op.pointee.tensorIDs.1), byteCount: n * 4)
                 op.pointee.bias = b
             }
         case .qlinear:
-            let w = tensors[op.pointee.tensorIDs.0], s = tensors[op.pointee.tensorIDs.1], b = tensors[op.pointee.tensorIDs.2]
+            let w = tensorData(op.pointee.tensorIDs.0), s = tensorData(op.pointee.tensorIDs.1), b = tensorData(op.pointee.tensorIDs.2)
             let packed = take(qgemmPackedBytes(n: n, k: k)).bindMemory(to: Int8.self, capacity: qgemmPackedBytes(n: n, k: k))
-            qgemmPackWeights(n: n, k: k, w: w.data!.bindMemory(to: Int8.self, capacity: n * k), into: packed)
+            qgemmPackWeights(n: n, k: k, w: w.bindMemory(to: Int8.self, capacity: n * k), into: packed)
             op.pointee.weights = UnsafeMutableRawPointer(packed)
             let bias = take(n * 4)
-            bias.copyMemory(from: b.data!, byteCount: n * 4)
+            bias.copyMemory(from: b, byteCount: n * 4)
             op.pointee.bias = bias
             let multipliers = take(n * 4).bindMemory(to: Float.self, capacity: n)
             let xv = values[op.pointee.input], yv = values[op.pointee.output]
             for j in 0..<n {
-                let ws = s.data!.load(fromByteOffset: 4 * j, as: Float.self)
+                let ws = s.load(fromByteOffset: 4 * j, as: Float.self)
                 guard ws.isFinite, ws > 0 else { throw .corrupt }
                 multipliers[j] = qlinearMultiplier(inputScale: xv.scale, weightScale: ws,
                                                    outputScale: yv.dtype == .u8 ? yv.scale : nil)
@@ -282,8 +294,8 @@ func loadGraph(_ bytes: UnsafeRawPointer, size: Int, data: UnsafeRawPointer, dat
         case .scaleShift:
             let count = values[op.pointee.input].count
             let scale = take(count * 4), shift = take(count * 4)
-            scale.copyMemory(from: tensors[op.pointee.tensorIDs.0].data!, byteCount: count * 4)
-            shift.copyMemory(from: tensors[op.pointee.tensorIDs.1].data!, byteCount: count * 4)
+            scale.copyMemory(from: tensorData(op.pointee.tensorIDs.0), byteCount: count * 4)
+            shift.copyMemory(from: tensorData(op.pointee.tensorIDs.1), byteCount: count * 4)
             op.pointee.multipliers = scale.bindMemory(to: Float.self, capacity: count)
             op.pointee.shift = shift.bindMemory(to: Float.self, capacity: count)
         default:

@@ -1,6 +1,7 @@
 // The `.myelin` bundle format (docs/bundle-format.md): codes, limits, and the parts of
 // reading that both the exporter's Swift reader and the Embedded-Swift runtime need —
-// bounds-checked cursor, header and section table validation, CRC and zlib decoding.
+// bounds-checked cursor, header and section table validation, CRC, deflate decoding,
+// byte (un)shuffling and half-precision conversion.
 //
 // This one file is compiled into both modules (the runtime's copy is a symlink), so it
 // uses only the standard library and zlib, no Foundation and no String.
@@ -83,8 +84,12 @@ public enum BundleLayout {
     public static let sectionEntrySize = 40
     /// Alignment of tensor offsets inside DATA and of the decoded DATA buffer.
     public static let tensorAlignment = 64
+    /// Section encodings: raw bytes; a raw deflate stream (RFC 1951, as zlib writes with
+    /// windowBits −15); deflate of the bytes shuffled into 4 planes (byte b of every
+    /// 4-byte lane together), which puts float exponents side by side.
     public static let encodingStored: UInt32 = 0
-    public static let encodingZlib: UInt32 = 1
+    public static let encodingDeflate: UInt32 = 1
+    public static let encodingDeflateShuffled: UInt32 = 2
 
     /// Whether the 8 bytes at `p` are the magic.
     public static func hasMagic(_ p: UnsafeRawPointer) -> Bool {
@@ -296,15 +301,17 @@ public struct BundleSectionTable {
             guard offset <= UInt64(count), stored <= UInt64(count) - offset, offset >= UInt64(payloadStart) else { throw .corrupt }
             s.offset = Int(offset)
             s.storedSize = Int(stored)
+            // A claim beyond the cap is refused before anything is allocated.
+            guard size <= UInt64(BundleLimits.maxSectionBytes) else { throw .limitExceeded }
             switch s.encoding {
             case BundleLayout.encodingStored:
                 guard size == stored else { throw .corrupt }
-            case BundleLayout.encodingZlib:
+            case BundleLayout.encodingDeflate, BundleLayout.encodingDeflateShuffled:
                 guard size <= stored * UInt64(BundleLimits.maxZlibRatio) + 64 else { throw .corrupt }
+                guard s.encoding == BundleLayout.encodingDeflate || size % 4 == 0 else { throw .corrupt }
             default:
                 throw .unsupported
             }
-            guard size <= UInt64(BundleLimits.maxSectionBytes) else { throw .limitExceeded }
             s.size = Int(size)
             s.present = true
             switch s.kind {
@@ -336,28 +343,54 @@ extension BundleSection {
         guard !present || bundleCRC32(file + offset, storedSize, 0) == crc else { throw .checksum }
     }
 
-    /// Decodes the section (stored copy or zlib inflate) from the file at `file` into
-    /// `destination`, which holds `size` bytes. The stream must produce exactly `size`
-    /// bytes and end exactly at the end of the stored bytes.
-    public func decode(file: UnsafeRawPointer, into destination: UnsafeMutableRawPointer) throws(BundleStatus) {
+    /// Whether decoding needs a scratch buffer of `size` bytes (the shuffled encoding).
+    public var needsScratch: Bool { encoding == BundleLayout.encodingDeflateShuffled }
+
+    /// Decodes the section from the file at `file` into `destination` (`size` bytes);
+    /// `scratch` (`size` bytes) is needed when `needsScratch`. A deflate stream must
+    /// produce exactly `size` bytes and end exactly at the end of the stored bytes.
+    public func decode(file: UnsafeRawPointer, into destination: UnsafeMutableRawPointer,
+                       scratch: UnsafeMutableRawPointer?) throws(BundleStatus) {
         let source = file + offset
         if encoding == BundleLayout.encodingStored {
             if size > 0 { destination.copyMemory(from: source, byteCount: size) }
             return
         }
+        let shuffled = encoding == BundleLayout.encodingDeflateShuffled
+        guard !shuffled || scratch != nil else { throw .invalidArgument }
+        let output = shuffled ? scratch! : destination
         var stream = z_stream()
-        guard inflateInit_(&stream, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else { throw .outOfMemory }
+        guard inflateInit2_(&stream, -15, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else { throw .outOfMemory }
         defer { inflateEnd(&stream) }
         // zlib counts in 32-bit units; sections are capped well below 4 GiB.
         stream.next_in = UnsafeMutablePointer(mutating: source.assumingMemoryBound(to: UInt8.self))
         stream.avail_in = UInt32(storedSize)
-        stream.next_out = destination.assumingMemoryBound(to: UInt8.self)
+        stream.next_out = output.assumingMemoryBound(to: UInt8.self)
         stream.avail_out = UInt32(size)
         // With exactly `size` bytes of room, a stream that would write more (a zlib bomb
         // behind a small declared size) cannot reach its end and is refused.
         let result = inflate(&stream, Z_FINISH)
         if result == Z_MEM_ERROR { throw .outOfMemory }
         guard result == Z_STREAM_END, stream.total_out == UInt(size), stream.avail_in == 0 else { throw .corrupt }
+        if shuffled { byteUnshuffle(UnsafeRawPointer(output), into: destination, count: size) }
+    }
+}
+
+/// Byte planes → 4-byte lanes: `dst[4i + b] = src[b·(count/4) + i]` (`count` a multiple of 4).
+public func byteUnshuffle(_ src: UnsafeRawPointer, into dst: UnsafeMutableRawPointer, count: Int) {
+    let lanes = count / 4
+    let s = src.assumingMemoryBound(to: UInt8.self), d = dst.assumingMemoryBound(to: UInt8.self)
+    for i in 0..<lanes {
+        d[4 * i] = s[i]; d[4 * i + 1] = s[lanes + i]; d[4 * i + 2] = s[2 * lanes + i]; d[4 * i + 3] = s[3 * lanes + i]
+    }
+}
+
+/// 4-byte lanes → byte planes, the inverse of `byteUnshuffle`.
+public func byteShuffle(_ src: UnsafeRawPointer, into dst: UnsafeMutableRawPointer, count: Int) {
+    let lanes = count / 4
+    let s = src.assumingMemoryBound(to: UInt8.self), d = dst.assumingMemoryBound(to: UInt8.self)
+    for i in 0..<lanes {
+        d[i] = s[4 * i]; d[lanes + i] = s[4 * i + 1]; d[2 * lanes + i] = s[4 * i + 2]; d[3 * lanes + i] = s[4 * i + 3]
     }
 }
 

@@ -16,14 +16,29 @@ public let linearPackedWorkspaceCount = gemmBlockRows * gemmBlockDepth + gemmTil
 /// Packs W f32 `[n × k]` (row j = output j, PyTorch layout). Layout: blocks of
 /// `gemmBlockDepth` inputs in order, block at `pc` starting at float `pc·n32` (n32 = n
 /// rounded up to 32); inside a block of depth kc, panel q holds W[32q + j, pc + p] at
-/// `q·32·kc + p·32 + j` (zero for 32q + j ≥ n).
+/// `q·32·kc + p·32 + j` (zero for 32q + j ≥ n) — what `packBlockB` makes of Wᵀ, written
+/// here in output order, which runs faster at load time (the 32 source rows stay in L1).
 public func linearPackWeights(outputs n: Int, inputs k: Int, weights w: UnsafePointer<Float>,
                               into dst: UnsafeMutablePointer<Float>) {
     let n32 = kernelRoundUp(n, gemmTileCols)
     var pc = 0
     while pc < k {
         let kc = Swift.min(gemmBlockDepth, k - pc)
-        packBlockB(kc: kc, nc: n, b: w + pc, rowStride: 1, colStride: k, into: dst + pc * n32)
+        var q0 = 0
+        while q0 < n32 {
+            let panel = dst + pc * n32 + q0 * kc
+            let rows = w + q0 * k + pc
+            let valid = Swift.min(gemmTileCols, n - q0)
+            for p in 0..<kc {
+                let out = panel + p * gemmTileCols
+                if valid == gemmTileCols {
+                    for j in 0..<gemmTileCols { out[j] = rows[j * k + p] }
+                } else {
+                    for j in 0..<gemmTileCols { out[j] = j < valid ? rows[j * k + p] : 0 }
+                }
+            }
+            q0 += gemmTileCols
+        }
         pc += kc
     }
 }
@@ -96,7 +111,8 @@ func linearBlockGEMM(m: Int, n: Int, kc: Int, x: UnsafePointer<Float>, ldx: Int,
 
 /// y += x-block · W-block for one row (batch 1): four 32-column panels at a time keep eight
 /// independent accumulators in flight; each element still sums its products in input
-/// order from zero and is then added to y, as the register tile does.
+/// order from zero with fused multiply-adds and is then added to y, exactly as the
+/// register tile does.
 @inline(__always)
 func linearBlockGEMV(n: Int, kc: Int, x: UnsafePointer<Float>, block: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
@@ -109,10 +125,10 @@ func linearBlockGEMV(n: Int, kc: Int, x: UnsafePointer<Float>, block: UnsafePoin
         var off = 0
         for p in 0..<kc {
             let s = V(repeating: x[p])
-            c0 += s * p0.loadUnaligned(fromByteOffset: off, as: V.self); c1 += s * p0.loadUnaligned(fromByteOffset: off + 64, as: V.self)
-            c2 += s * p1.loadUnaligned(fromByteOffset: off, as: V.self); c3 += s * p1.loadUnaligned(fromByteOffset: off + 64, as: V.self)
-            c4 += s * p2.loadUnaligned(fromByteOffset: off, as: V.self); c5 += s * p2.loadUnaligned(fromByteOffset: off + 64, as: V.self)
-            c6 += s * p3.loadUnaligned(fromByteOffset: off, as: V.self); c7 += s * p3.loadUnaligned(fromByteOffset: off + 64, as: V.self)
+            c0.addProduct(s, p0.loadUnaligned(fromByteOffset: off, as: V.self)); c1.addProduct(s, p0.loadUnaligned(fromByteOffset: off + 64, as: V.self))
+            c2.addProduct(s, p1.loadUnaligned(fromByteOffset: off, as: V.self)); c3.addProduct(s, p1.loadUnaligned(fromByteOffset: off + 64, as: V.self))
+            c4.addProduct(s, p2.loadUnaligned(fromByteOffset: off, as: V.self)); c5.addProduct(s, p2.loadUnaligned(fromByteOffset: off + 64, as: V.self))
+            c6.addProduct(s, p3.loadUnaligned(fromByteOffset: off, as: V.self)); c7.addProduct(s, p3.loadUnaligned(fromByteOffset: off + 64, as: V.self))
             off += 128
         }
         let out = UnsafeMutableRawPointer(y + jr)
@@ -128,7 +144,7 @@ func linearBlockGEMV(n: Int, kc: Int, x: UnsafePointer<Float>, block: UnsafePoin
         var off = 0
         for p in 0..<kc {
             let s = V(repeating: x[p])
-            c0 += s * panel.loadUnaligned(fromByteOffset: off, as: V.self); c1 += s * panel.loadUnaligned(fromByteOffset: off + 64, as: V.self)
+            c0.addProduct(s, panel.loadUnaligned(fromByteOffset: off, as: V.self)); c1.addProduct(s, panel.loadUnaligned(fromByteOffset: off + 64, as: V.self))
             off += 128
         }
         let cols = Swift.min(gemmTileCols, n - jr)

@@ -1,0 +1,108 @@
+import Foundation
+
+/// The text of `myelin inspect`: sections, graph with shapes and dtypes, tensors and their
+/// sizes, metadata, and the self-test run by the Swift reference executor.
+///
+/// ```swift
+/// let result = try BundleInspector.inspect(path: "model.myelin")
+/// print(result.report)
+/// exit(result.selfTestPassed == false ? 1 : 0)
+/// ```
+public enum BundleInspector {
+    public struct Result {
+        public var bundle: ModelBundle
+        public var report: String
+        /// nil when the bundle has no self-test vectors.
+        public var selfTestPassed: Bool?
+    }
+
+    /// Reads, validates and describes the bundle at `path`.
+    /// - Throws: `BundleError` (with the runtime's status) for unreadable or invalid files.
+    public static func inspect(path: String) throws -> Result {
+        let bytes: [UInt8]
+        do { bytes = try AtomicFile.read(path) } catch { throw BundleError(.io, "\(error)") }
+        return try inspect(bytes: bytes, name: path)
+    }
+
+    public static func inspect(bytes: [UInt8], name: String) throws -> Result {
+        let bundle = try ModelBundle(decoding: bytes)
+        var lines: [String] = []
+        let minor = bytes.count >= 12 ? UInt16(bytes[10]) | UInt16(bytes[11]) << 8 : 0
+        lines.append("\(name): Myelin bundle \(BundleLayout.versionMajor).\(minor), \(bytes.count) bytes, precision \(bundle.precision.name)")
+        // Decoding succeeded, so the header parses.
+        let table = bytes.withUnsafeBytes { raw in try? BundleSectionTable.parse(raw.baseAddress!, count: raw.count) }!
+        var sections: [String] = []
+        for (kind, s) in [("GRPH", table.graph), ("DATA", table.data), ("META", table.metadata), ("TEST", table.selfTest)] where s.present {
+            let encoding = ["stored", "deflate", "deflate, shuffled"][Int(s.encoding)]
+            sections.append("\(kind) \(s.storedSize) B \(encoding) → \(s.size) B")
+        }
+        lines.append("sections: " + sections.joined(separator: ", "))
+
+        func describe(_ id: Int) -> String {
+            let v = bundle.values[id]
+            let dtype = BundleDType(rawValue: v.dtype) == .u8 ? "u8" : "f32"
+            let quant = v.dtype == BundleDType.u8.rawValue ? " (scale \(v.scale), zero \(v.zeroPoint))" : ""
+            return "\(v.name) \(dtype) \(v.shape)\(quant)"
+        }
+        lines.append("input:  " + describe(bundle.input))
+        lines.append("output: " + describe(bundle.output))
+        lines.append("graph (\(bundle.ops.count) ops):")
+        for (i, op) in bundle.ops.enumerated() {
+            var text = "  \(i) \(op.code.map(opName) ?? "op\(op.opcode)"): \(describe(op.inputs[0])) → \(describe(op.outputs[0]))"
+            for (key, value) in op.attributes {
+                switch (BundleAttribute(rawValue: key), value) {
+                case (.activation?, .int(let a)): if a == BundleActivation.relu.rawValue { text += ", relu" }
+                case (let k?, .float(let f)): text += ", \(k) \(f)"
+                default: break
+                }
+            }
+            if !op.tensors.isEmpty { text += "; " + op.tensors.map { bundle.tensors[$0].name }.joined(separator: ", ") }
+            lines.append(text)
+        }
+        let total = bundle.tensors.reduce(0) { $0 + $1.data.count }
+        lines.append("tensors (\(bundle.tensors.count), \(total) B):")
+        for t in bundle.tensors {
+            lines.append("  \(t.name) \(dtypeName(t.dtype)) \(t.shape) \(t.data.count) B")
+        }
+        lines.append("metadata (\(bundle.metadata.count)):")
+        for (key, value) in bundle.metadata {
+            lines.append("  \(key) = \(key == "class_labels" ? value.replacingOccurrences(of: "\n", with: ", ") : value)")
+        }
+        var passed: Bool?
+        if let t = bundle.selfTest, let result = BundleExecutor(bundle).selfTest() {
+            passed = result.passed
+            lines.append("self-test: \(t.count) vectors, \(result.passed ? "passed" : "FAILED") "
+                         + "(max |error| \(result.maxError), tolerance atol \(t.atol) + rtol \(t.rtol)·|expected|)")
+        } else {
+            lines.append("self-test: none")
+        }
+        return Result(bundle: bundle, report: lines.joined(separator: "\n"), selfTestPassed: passed)
+    }
+
+    static func opName(_ code: BundleOpCode) -> String {
+        switch code {
+        case .linear: return "linear"
+        case .qlinear: return "qlinear"
+        case .quantize: return "quantize"
+        case .relu: return "relu"
+        case .leakyRelu: return "leaky_relu"
+        case .elu: return "elu"
+        case .sigmoid: return "sigmoid"
+        case .tanh: return "tanh"
+        case .softmax: return "softmax"
+        case .logSoftmax: return "log_softmax"
+        case .scaleShift: return "scale_shift"
+        }
+    }
+
+    static func dtypeName(_ raw: UInt32) -> String {
+        switch BundleDType(rawValue: raw) {
+        case .f32: return "f32"
+        case .f16: return "f16"
+        case .i8: return "i8"
+        case .i32: return "i32"
+        case .u8: return "u8"
+        case nil: return "dtype\(raw)"
+        }
+    }
+}

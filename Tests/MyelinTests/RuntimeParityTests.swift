@@ -1,0 +1,241 @@
+import Foundation
+import XCTest
+@testable import Myelin
+
+/// The C runtime (libmyelin.so, Embedded Swift) loaded with dlopen, so the test process —
+/// which has the full Swift runtime — never links the Embedded object (DESIGN.md, pitfall).
+/// The library comes from `MYELIN_LIBRARY`, else `.build-cmake/libmyelin.so` in the package;
+/// without either the runtime tests are skipped, unless `MYELIN_REQUIRE_RUNTIME=1`
+/// (scripts/runtime-build.sh sets both) makes that a failure.
+final class RuntimeLibrary {
+    typealias LoadMemory = @convention(c) (UnsafeRawPointer?, Int, UnsafeMutablePointer<OpaquePointer?>?) -> Int32
+    typealias Free = @convention(c) (OpaquePointer?) -> Void
+    typealias ContextCreate = @convention(c) (OpaquePointer?, Int, UnsafeMutablePointer<OpaquePointer?>?) -> Int32
+    typealias Run = @convention(c) (OpaquePointer?, UnsafePointer<Float>?, Int, UnsafeMutablePointer<Float>?) -> Int32
+    typealias ModelStatus = @convention(c) (OpaquePointer?) -> Int32
+    typealias Metadata = @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32
+
+    let loadMemory: LoadMemory
+    let modelFree: Free
+    let contextCreate: ContextCreate
+    let contextFree: Free
+    let run: Run
+    let selfTest: ModelStatus
+    let precision: ModelStatus
+    let metadata: Metadata
+
+    static let shared: RuntimeLibrary? = {
+        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = ProcessInfo.processInfo.environment["MYELIN_LIBRARY"] ?? package.appendingPathComponent(".build-cmake/libmyelin.so").path
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else { return nil }
+        return RuntimeLibrary(handle)
+    }()
+
+    init?(_ handle: UnsafeMutableRawPointer) {
+        func symbol<T>(_ name: String, _ type: T.Type) -> T? { dlsym(handle, name).map { unsafeBitCast($0, to: type) } }
+        guard let a = symbol("myelin_model_load_memory", LoadMemory.self), let b = symbol("myelin_model_free", Free.self),
+              let c = symbol("myelin_context_create", ContextCreate.self), let d = symbol("myelin_context_free", Free.self),
+              let e = symbol("myelin_run", Run.self), let f = symbol("myelin_model_selftest", ModelStatus.self),
+              let g = symbol("myelin_model_precision", ModelStatus.self), let h = symbol("myelin_model_metadata", Metadata.self)
+        else { return nil }
+        loadMemory = a; modelFree = b; contextCreate = c; contextFree = d; run = e; selfTest = f; precision = g; metadata = h
+    }
+
+    /// The status of loading `bytes` (the model is freed again).
+    func loadStatus(_ bytes: [UInt8]) -> Int32 {
+        var model: OpaquePointer?
+        let status = bytes.withUnsafeBytes { loadMemory($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), $0.count, &model) }
+        modelFree(model)
+        return status
+    }
+
+    /// A loaded model with a context for `maxBatch` samples.
+    final class Model {
+        let library: RuntimeLibrary
+        let handle: OpaquePointer
+        let context: OpaquePointer
+        let outputSize: Int
+
+        init(_ library: RuntimeLibrary, bytes: [UInt8], maxBatch: Int, outputSize: Int) throws {
+            self.library = library
+            self.outputSize = outputSize
+            var model: OpaquePointer?
+            let status = bytes.withUnsafeBytes { library.loadMemory($0.baseAddress, $0.count, &model) }
+            guard status == 0, let model else { throw BundleError(BundleStatus(rawValue: status) ?? .corrupt, "runtime refused the bundle") }
+            var context: OpaquePointer?
+            guard library.contextCreate(model, maxBatch, &context) == 0, let context else {
+                library.modelFree(model)
+                throw BundleError(.outOfMemory, "runtime context")
+            }
+            handle = model
+            self.context = context
+        }
+
+        deinit {
+            library.contextFree(context)
+            library.modelFree(handle)
+        }
+
+        /// Runs `inputs` (`[n × inputSize]`) in batches of `batch`.
+        func run(_ inputs: [Float], count n: Int, batch: Int) -> [Float] {
+            let inputSize = inputs.count / n
+            var out = [Float](repeating: .nan, count: n * outputSize)
+            inputs.withUnsafeBufferPointer { x in
+                out.withUnsafeMutableBufferPointer { y in
+                    var i = 0
+                    while i < n {
+                        let b = Swift.min(batch, n - i)
+                        let status = library.run(context, x.baseAddress! + i * inputSize, b, y.baseAddress! + i * outputSize)
+                        precondition(status == 0, "myelin_run failed with \(status)")
+                        i += b
+                    }
+                }
+            }
+            return out
+        }
+
+        var selfTestStatus: Int32 { library.selfTest(handle) }
+
+        func metadata(_ key: String) -> String? {
+            var value: UnsafePointer<CChar>?
+            guard library.metadata(handle, key, &value) == 0, let value else { return nil }
+            return String(cString: value)
+        }
+    }
+}
+
+/// Fails or skips (see `RuntimeLibrary`) when the runtime library is not available.
+func requireRuntime() throws -> RuntimeLibrary {
+    if let library = RuntimeLibrary.shared { return library }
+    let message = "libmyelin.so not found: build it with scripts/runtime-build.sh or set MYELIN_LIBRARY"
+    if ProcessInfo.processInfo.environment["MYELIN_REQUIRE_RUNTIME"] == "1" {
+        XCTFail(message)
+        throw BundleError(.io, message)
+    }
+    throw XCTSkip(message)
+}
+
+/// The parity requirements on Fashion-MNIST: an MLP 784-256-10 trained here for a
+/// few hundred Adam steps and exported in every precision, run by the C runtime on the
+/// whole test set and compared with the Swift model and the Swift reference executor.
+final class RuntimeParityTests: XCTestCase {
+    struct Trained {
+        let model: Sequential
+        let test: Dataset
+        let train: Dataset
+        let floatOutputs: [Float]
+        let floatAccuracy: Double
+    }
+
+    static let trained: Trained? = {
+        guard let (train, test) = try? FashionMNIST.load() else { return nil }
+        let g = Generator(seed: 42)
+        let model = Sequential(Linear(784, 256, generator: g), ReLU(), Linear(256, 10, generator: g))
+        let optimizer = Adam(model.parameters(), lr: 1e-3)
+        let loader = DataLoader(train, batchSize: 64, shuffle: true, generator: g)
+        model.train()
+        for batch in loader.epoch().prefix(400) {
+            optimizer.zeroGrad()
+            crossEntropy(model(batch.inputs), batch.labels).backward()
+            optimizer.step()
+        }
+        model.eval()
+        let outputs = noGrad { model(test.inputs).data }
+        return Trained(model: model, test: test, train: train, floatOutputs: outputs,
+                       floatAccuracy: accuracy(outputs, test.labels))
+    }()
+
+    static func accuracy(_ scores: [Float], _ labels: [Int]) -> Double {
+        Double(zip(argmaxes(scores, classes: 10), labels).filter { $0 == $1 }.count) / Double(labels.count)
+    }
+
+    static func argmaxes(_ scores: [Float], classes: Int) -> [Int] {
+        stride(from: 0, to: scores.count, by: classes).map { i in
+            (0..<classes).max { scores[i + $0] < scores[i + $1] }!
+        }
+    }
+
+    func trainedModel() throws -> Trained {
+        guard let t = Self.trained else { throw XCTSkip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)") }
+        return t
+    }
+
+    func export(_ t: Trained, _ precision: BundlePrecision) throws -> ModelBundle {
+        var options = BundleExporter.Options(precision: precision, calibration: t.train.subset(Array(0..<1000)).inputs,
+                                             classLabels: t.train.classNames, dataset: "Fashion-MNIST", testAccuracy: t.floatAccuracy)
+        options.selfTestInputs = Tensor(shape: [2, 784], data: Array(t.test.inputs.data.prefix(2 * 784)))
+        return try BundleExporter.export(t.model, options: options)
+    }
+
+    /// f32: the runtime matches the Swift model within 1e-5 relative on all 10 000 test
+    /// images, in batches of 256 and one image at a time.
+    func testF32MatchesSwiftModelOnWholeTestSet() throws {
+        let library = try requireRuntime()
+        let t = try trainedModel()
+        let bundle = try export(t, .f32)
+        let runtime = try RuntimeLibrary.Model(library, bytes: bundle.encode(), maxBatch: 256, outputSize: 10)
+        XCTAssertEqual(runtime.selfTestStatus, 0)
+        XCTAssertEqual(library.precision(runtime.handle), Int32(BundlePrecision.f32.rawValue))
+        XCTAssertEqual(runtime.metadata("dataset"), "Fashion-MNIST")
+        for batch in [256, 1, 7] {
+            let y = runtime.run(t.test.inputs.data, count: t.test.count, batch: batch)
+            var worst: Float = 0
+            for (a, b) in zip(y, t.floatOutputs) { worst = Swift.max(worst, abs(a - b) / Swift.max(abs(b), 1e-3)) }
+            XCTAssertLessThanOrEqual(worst, 1e-5, "batch \(batch): worst relative error \(worst)")
+            XCTAssertEqual(Self.accuracy(y, t.test.labels), t.floatAccuracy)
+        }
+    }
+
+    /// int8: the runtime's VNNI (or portable) kernel gives exactly the Swift reference's
+    /// integer arithmetic; argmax agrees with float on ≥ 99% of the test set; accuracy
+    /// drops by ≤ 0.5 points; the bundle is ≤ 0.26 of the f32 one before compression.
+    func testInt8MatchesIntegerReferenceAndFloat() throws {
+        let library = try requireRuntime()
+        let t = try trainedModel()
+        let int8 = try export(t, .int8), f32 = try export(t, .f32)
+        let runtime = try RuntimeLibrary.Model(library, bytes: int8.encode(), maxBatch: 256, outputSize: 10)
+        XCTAssertEqual(runtime.selfTestStatus, 0)
+        let reference = BundleExecutor(int8).run(t.test.inputs.data, batch: t.test.count)
+        for batch in [256, 1, 13] {
+            let y = runtime.run(t.test.inputs.data, count: t.test.count, batch: batch)
+            XCTAssertEqual(y, reference, "batch \(batch): runtime differs from the Swift integer reference")
+        }
+        let floatClasses = Self.argmaxes(t.floatOutputs, classes: 10), intClasses = Self.argmaxes(reference, classes: 10)
+        let agreement = Double(zip(floatClasses, intClasses).filter { $0 == $1 }.count) / Double(t.test.count)
+        XCTAssertGreaterThanOrEqual(agreement, 0.99)
+        let drop = t.floatAccuracy - Self.accuracy(reference, t.test.labels)
+        XCTAssertLessThanOrEqual(drop, 0.005, "accuracy \(t.floatAccuracy) → \(Self.accuracy(reference, t.test.labels))")
+        func size(_ b: ModelBundle) -> Int { b.decodedSectionSizes().reduce(0) { $0 + $1.bytes } }
+        XCTAssertLessThanOrEqual(Double(size(int8)) / Double(size(f32)), 0.26)
+        print("int8 parity: argmax agreement \(agreement), accuracy \(t.floatAccuracy) → \(t.floatAccuracy - drop), size ratio \(Double(size(int8)) / Double(size(f32)))")
+    }
+
+    func testF16MatchesReferenceAndStaysCloseToFloat() throws {
+        let library = try requireRuntime()
+        let t = try trainedModel()
+        let bundle = try export(t, .f16)
+        let runtime = try RuntimeLibrary.Model(library, bytes: bundle.encode(), maxBatch: 256, outputSize: 10)
+        XCTAssertEqual(runtime.selfTestStatus, 0)
+        let y = runtime.run(t.test.inputs.data, count: t.test.count, batch: 256)
+        XCTAssertEqual(y, BundleExecutor(bundle).run(t.test.inputs.data, batch: t.test.count))
+        let worst = zip(y, t.floatOutputs).map { abs($0 - $1) }.max()!
+        XCTAssertLessThan(worst, 0.05, "f16 weights move logits by \(worst)")
+        XCTAssertGreaterThanOrEqual(Self.accuracy(y, t.test.labels), t.floatAccuracy - 0.002)
+    }
+
+    func testSelfTestStatuses() throws {
+        let library = try requireRuntime()
+        var bundle = try BundleFixtureTests.tinyBundle(.int8)
+        var model = try RuntimeLibrary.Model(library, bytes: bundle.encode(), maxBatch: 1, outputSize: 4)
+        XCTAssertEqual(model.selfTestStatus, BundleStatus.ok.rawValue)
+        bundle.selfTest!.expected[5] += 1
+        model = try RuntimeLibrary.Model(library, bytes: bundle.encode(), maxBatch: 1, outputSize: 4)
+        XCTAssertEqual(model.selfTestStatus, BundleStatus.selfTestFailed.rawValue)
+        bundle.selfTest!.expected[5] = .nan
+        model = try RuntimeLibrary.Model(library, bytes: bundle.encode(), maxBatch: 1, outputSize: 4)
+        XCTAssertEqual(model.selfTestStatus, BundleStatus.selfTestFailed.rawValue)
+        bundle.selfTest = nil
+        model = try RuntimeLibrary.Model(library, bytes: bundle.encode(), maxBatch: 1, outputSize: 4)
+        XCTAssertEqual(model.selfTestStatus, BundleStatus.notFound.rawValue)
+    }
+}

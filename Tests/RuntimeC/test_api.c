@@ -1,0 +1,154 @@
+/*
+ * The C API contract on the fixture bundles (Tests/MyelinTests/Fixtures/bundles, written by
+ * BundleFixtureTests.swift): loading from file and memory, introspection, metadata,
+ * self-test, argument checks, and outputs equal to the Swift reference executor's
+ * (tiny-*.expected) for every batch size, bit for bit.
+ *
+ *   test_api FIXTURE_DIR
+ */
+#include <myelin.h>
+
+#include "test_support.h"
+
+enum { INPUTS = 6, OUTPUTS = 4, SAMPLES = 13 };
+
+static void check_version_and_strings(void) {
+    CHECK(strcmp(myelin_version(), MYELIN_VERSION_STRING) == 0);
+    for (int s = 0; s <= 13; s++) CHECK(myelin_status_string((myelin_status)s) != NULL);
+    CHECK(strcmp(myelin_status_string(MYELIN_OK), "ok") == 0);
+    CHECK(strcmp(myelin_status_string(MYELIN_ERR_CHECKSUM), "checksum mismatch") == 0);
+    CHECK(strcmp(myelin_status_string((myelin_status)999), "unknown status") == 0);
+}
+
+static void check_arguments(const char *dir) {
+    myelin_model *model = (myelin_model *)&model;  /* must be reset to NULL on failure */
+    CHECK_STATUS(myelin_model_load_file(NULL, &model), MYELIN_ERR_INVALID_ARGUMENT);
+    CHECK(model == NULL);
+    CHECK_STATUS(myelin_model_load_file("/nonexistent/model.myelin", &model), MYELIN_ERR_IO);
+    CHECK_STATUS(myelin_model_load_file(dir, &model), MYELIN_ERR_IO);  /* a directory */
+    CHECK_STATUS(myelin_model_load_memory(NULL, 10, &model), MYELIN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(myelin_model_load_memory("x", 1, NULL), MYELIN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(myelin_model_load_memory("", 0, &model), MYELIN_ERR_NOT_A_BUNDLE);
+    CHECK(model == NULL);
+    myelin_model_free(NULL);
+    myelin_context_free(NULL);
+    CHECK(myelin_model_input_size(NULL) == 0);
+    CHECK(myelin_model_class_label(NULL, 0) == NULL);
+    CHECK((int)myelin_model_precision(NULL) == 0);
+    myelin_context *ctx = NULL;
+    CHECK_STATUS(myelin_context_create(NULL, 1, &ctx), MYELIN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(myelin_model_selftest(NULL), MYELIN_ERR_INVALID_ARGUMENT);
+    float x = 0;
+    CHECK_STATUS(myelin_run(NULL, &x, 1, &x), MYELIN_ERR_INVALID_ARGUMENT);
+}
+
+static void check_model(const char *dir, const char *name, myelin_precision precision, const float *inputs) {
+    char file[4096], expected_name[256];
+    fixture_path(file, sizeof file, dir, name);
+    snprintf(expected_name, sizeof expected_name, "%.*s.expected", (int)(strlen(name) - strlen(".myelin")), name);
+    size_t expected_size = 0;
+    float *expected = (float *)read_file(dir, expected_name, &expected_size);
+    CHECK(expected_size == SAMPLES * OUTPUTS * sizeof(float));
+
+    myelin_model *model = NULL;
+    CHECK_STATUS(myelin_model_load_file(file, &model), MYELIN_OK);
+    if (!model) { free(expected); return; }
+
+    /* Introspection */
+    CHECK(myelin_model_input_size(model) == INPUTS);
+    CHECK(myelin_model_output_size(model) == OUTPUTS);
+    CHECK(myelin_model_num_classes(model) == OUTPUTS);
+    CHECK(myelin_model_precision(model) == precision);
+    int64_t dims[4] = {0};
+    size_t rank = 0;
+    CHECK_STATUS(myelin_model_input_shape(model, dims, 4, &rank), MYELIN_OK);
+    CHECK(rank == 1 && dims[0] == INPUTS);
+    CHECK_STATUS(myelin_model_output_shape(model, dims, 4, &rank), MYELIN_OK);
+    CHECK(rank == 1 && dims[0] == OUTPUTS);
+    CHECK_STATUS(myelin_model_output_shape(model, dims, 0, &rank), MYELIN_ERR_INVALID_ARGUMENT);
+    CHECK(rank == 1);
+    CHECK_STATUS(myelin_model_output_shape(model, dims, 4, NULL), MYELIN_ERR_INVALID_ARGUMENT);
+    static const char *labels[OUTPUTS] = {"alpha", "beta", "gamma", "delta"};
+    for (size_t i = 0; i < OUTPUTS; i++) {
+        const char *l = myelin_model_class_label(model, i);
+        CHECK(l && strcmp(l, labels[i]) == 0);
+    }
+    CHECK(myelin_model_class_label(model, OUTPUTS) == NULL);
+
+    /* Metadata */
+    const char *value = NULL, *key = NULL;
+    CHECK_STATUS(myelin_model_metadata(model, "dataset", &value), MYELIN_OK);
+    CHECK(value && strcmp(value, "synthetic fixture") == 0);
+    CHECK_STATUS(myelin_model_metadata(model, "myelin.exporter", &value), MYELIN_OK);
+    CHECK(value && strncmp(value, "Myelin ", 7) == 0);
+    CHECK_STATUS(myelin_model_metadata(model, "no such key", &value), MYELIN_ERR_NOT_FOUND);
+    CHECK(value == NULL);
+    CHECK_STATUS(myelin_model_metadata(model, NULL, &value), MYELIN_ERR_INVALID_ARGUMENT);
+    size_t count = myelin_model_metadata_count(model);
+    CHECK(count >= 5);
+    int found_precision = 0;
+    for (size_t i = 0; i < count; i++) {
+        CHECK_STATUS(myelin_model_metadata_at(model, i, &key, &value), MYELIN_OK);
+        if (key && strcmp(key, "myelin.precision") == 0) found_precision = 1;
+    }
+    CHECK(found_precision);
+    CHECK_STATUS(myelin_model_metadata_at(model, count, &key, &value), MYELIN_ERR_NOT_FOUND);
+    CHECK(key == NULL && value == NULL);
+
+    CHECK_STATUS(myelin_model_selftest(model), MYELIN_OK);
+
+    /* Contexts and runs */
+    myelin_context *ctx = NULL;
+    CHECK_STATUS(myelin_context_create(model, 0, &ctx), MYELIN_ERR_INVALID_ARGUMENT);
+    CHECK(ctx == NULL);
+    CHECK_STATUS(myelin_context_create(model, (size_t)1 << 21, &ctx), MYELIN_ERR_LIMIT_EXCEEDED);
+    CHECK_STATUS(myelin_context_create(model, (size_t)-1, &ctx), MYELIN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(myelin_context_create(model, SAMPLES, &ctx), MYELIN_OK);
+    float out[SAMPLES * OUTPUTS];
+    CHECK_STATUS(myelin_run(ctx, inputs, 0, out), MYELIN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(myelin_run(ctx, inputs, SAMPLES + 1, out), MYELIN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(myelin_run(ctx, NULL, 1, out), MYELIN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(myelin_run(ctx, inputs, 1, NULL), MYELIN_ERR_INVALID_ARGUMENT);
+    /* Every batch size, each starting at every offset that fits: equal to the reference. */
+    for (size_t batch = 1; batch <= SAMPLES; batch++) {
+        for (size_t start = 0; start + batch <= SAMPLES; start += batch) {
+            memset(out, 0xFF, sizeof out);
+            CHECK_STATUS(myelin_run(ctx, inputs + start * INPUTS, batch, out), MYELIN_OK);
+            CHECK(memcmp(out, expected + start * OUTPUTS, batch * OUTPUTS * sizeof(float)) == 0);
+        }
+    }
+    myelin_context_free(ctx);
+
+    /* Loading from memory copies: the buffer is scrubbed and freed before running. */
+    size_t size = 0;
+    unsigned char *bytes = read_file(dir, name, &size);
+    myelin_model *copy = NULL;
+    CHECK_STATUS(myelin_model_load_memory(bytes, size, &copy), MYELIN_OK);
+    memset(bytes, 0, size);
+    free(bytes);
+    if (copy) {
+        CHECK_STATUS(myelin_context_create(copy, SAMPLES, &ctx), MYELIN_OK);
+        CHECK_STATUS(myelin_run(ctx, inputs, SAMPLES, out), MYELIN_OK);
+        CHECK(memcmp(out, expected, sizeof out) == 0);
+        CHECK_STATUS(myelin_model_selftest(copy), MYELIN_OK);
+        myelin_context_free(ctx);
+        myelin_model_free(copy);
+    }
+    myelin_model_free(model);
+    free(expected);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) { fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]); return 2; }
+    const char *dir = argv[1];
+    size_t size = 0;
+    float *inputs = (float *)read_file(dir, "tiny-inputs.f32", &size);
+    CHECK(size == SAMPLES * INPUTS * sizeof(float));
+    check_version_and_strings();
+    check_arguments(dir);
+    check_model(dir, "tiny-f32.myelin", MYELIN_PRECISION_F32, inputs);
+    check_model(dir, "tiny-f16.myelin", MYELIN_PRECISION_F16, inputs);
+    check_model(dir, "tiny-int8.myelin", MYELIN_PRECISION_INT8, inputs);
+    free(inputs);
+    return finish("test_api");
+}

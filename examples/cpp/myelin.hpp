@@ -1,0 +1,111 @@
+// myelin.hpp — RAII wrappers over the C API (include/myelin.h) for C++17.
+//
+//   myelin::Model model("model.myelin");          // throws myelin::Error on failure
+//   myelin::Context ctx(model, 64);
+//   std::vector<float> scores = ctx.run(images, 64);
+//
+// A Model may be shared by threads; give each thread its own Context. A Context keeps a
+// pointer to its Model: destroy contexts first.
+#ifndef MYELIN_HPP
+#define MYELIN_HPP
+
+#include <myelin.h>
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace myelin {
+
+/// A failed call: the status and what was being done.
+class Error : public std::runtime_error {
+public:
+    Error(myelin_status status, const std::string &what)
+        : std::runtime_error(what + ": " + myelin_status_string(status)), status_(status) {}
+    myelin_status status() const noexcept { return status_; }
+
+private:
+    myelin_status status_;
+};
+
+inline void check(myelin_status status, const char *what) {
+    if (status != MYELIN_OK) throw Error(status, what);
+}
+
+/// A loaded bundle; owns the myelin_model.
+class Model {
+public:
+    explicit Model(const std::string &path) {
+        myelin_model *m = nullptr;
+        check(myelin_model_load_file(path.c_str(), &m), path.c_str());
+        handle_.reset(m);
+    }
+
+    /// From bytes in memory (copied).
+    Model(const void *data, std::size_t size) {
+        myelin_model *m = nullptr;
+        check(myelin_model_load_memory(data, size, &m), "load from memory");
+        handle_.reset(m);
+    }
+
+    std::size_t input_size() const { return myelin_model_input_size(get()); }
+    std::size_t output_size() const { return myelin_model_output_size(get()); }
+    std::size_t num_classes() const { return myelin_model_num_classes(get()); }
+    myelin_precision precision() const { return myelin_model_precision(get()); }
+
+    std::optional<std::string> metadata(const std::string &key) const {
+        const char *value = nullptr;
+        if (myelin_model_metadata(get(), key.c_str(), &value) != MYELIN_OK) return std::nullopt;
+        return std::string(value);
+    }
+
+    std::string class_label(std::size_t index) const {
+        const char *label = myelin_model_class_label(get(), index);
+        return label ? label : std::to_string(index);
+    }
+
+    /// Runs the bundle's self-test vectors; throws if they fail.
+    void selftest() const { check(myelin_model_selftest(get()), "self-test"); }
+
+    const myelin_model *get() const noexcept { return handle_.get(); }
+
+private:
+    struct Free { void operator()(myelin_model *m) const noexcept { myelin_model_free(m); } };
+    std::unique_ptr<myelin_model, Free> handle_;
+};
+
+/// One thread's scratch memory for running a Model; owns the myelin_context.
+class Context {
+public:
+    Context(const Model &model, std::size_t max_batch)
+        : input_size_(model.input_size()), output_size_(model.output_size()) {
+        myelin_context *c = nullptr;
+        check(myelin_context_create(model.get(), max_batch, &c), "create context");
+        handle_.reset(c);
+    }
+
+    /// Runs `batch` samples from `input` (batch × input size) into `output` (batch × output size).
+    void run(const float *input, std::size_t batch, float *output) {
+        check(myelin_run(handle_.get(), input, batch, output), "run");
+    }
+
+    /// Runs the first `batch` samples of `input` and returns their outputs.
+    std::vector<float> run(const std::vector<float> &input, std::size_t batch) {
+        if (input.size() < batch * input_size_) throw std::invalid_argument("myelin::Context::run: input too short");
+        std::vector<float> output(batch * output_size_);
+        run(input.data(), batch, output.data());
+        return output;
+    }
+
+private:
+    struct Free { void operator()(myelin_context *c) const noexcept { myelin_context_free(c); } };
+    std::unique_ptr<myelin_context, Free> handle_;
+    std::size_t input_size_, output_size_;
+};
+
+}  // namespace myelin
+
+#endif  // MYELIN_HPP

@@ -1,0 +1,147 @@
+/*
+ * myelin.h — run Myelin models (.myelin bundles) from C and C++.
+ *
+ * The whole public surface of libmyelin: load a bundle exported by the Myelin trainer,
+ * inspect it, and run batched float32 inference with float32 or int8-quantized weights.
+ * The bundle format is specified in docs/bundle-format.md.
+ *
+ * Threads: a model is immutable after loading and may be shared by any number of
+ * threads. A context holds one thread's scratch memory: use each context from one
+ * thread at a time (typically one context per thread). Contexts read their model, so
+ * free them before the model.
+ *
+ * Errors: every fallible call returns a myelin_status; MYELIN_OK is 0. No call aborts
+ * the process, whatever bytes it is given.
+ *
+ *     myelin_model *model;
+ *     if (myelin_model_load_file("model.myelin", &model) != MYELIN_OK) ...
+ *     myelin_context *ctx;
+ *     myelin_context_create(model, 64, &ctx);
+ *     myelin_run(ctx, images, 64, scores);  // images: 64 × input size, scores: 64 × output size
+ *     myelin_context_free(ctx);
+ *     myelin_model_free(model);
+ */
+#ifndef MYELIN_H
+#define MYELIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MYELIN_VERSION_MAJOR 0
+#define MYELIN_VERSION_MINOR 1
+#define MYELIN_VERSION_PATCH 0
+#define MYELIN_VERSION_STRING "0.1.0"
+/* Major version of the bundle format this library reads. */
+#define MYELIN_BUNDLE_VERSION_MAJOR 1
+
+/* Result of every fallible call. */
+typedef enum myelin_status {
+    MYELIN_OK = 0,
+    MYELIN_ERR_INVALID_ARGUMENT = 1,  /* NULL pointer, batch out of range, ... */
+    MYELIN_ERR_IO = 2,                /* the file cannot be opened or read */
+    MYELIN_ERR_NOT_A_BUNDLE = 3,      /* wrong magic number */
+    MYELIN_ERR_UNSUPPORTED_VERSION = 4, /* bundle format major version not readable */
+    MYELIN_ERR_CORRUPT = 5,           /* truncated or structurally invalid bundle */
+    MYELIN_ERR_CHECKSUM = 6,          /* CRC-32 mismatch in the header or a section */
+    MYELIN_ERR_UNSUPPORTED = 7,       /* unknown op, dtype, attribute or encoding */
+    MYELIN_ERR_SHAPE_MISMATCH = 8,    /* operand shapes do not fit together */
+    MYELIN_ERR_OUT_OF_MEMORY = 9,
+    MYELIN_ERR_LIMIT_EXCEEDED = 10,   /* a size beyond the documented limits */
+    MYELIN_ERR_NOT_FOUND = 11,        /* metadata key, index or self-test absent */
+    MYELIN_ERR_SELFTEST_FAILED = 12   /* outputs differ from the stored expectations */
+} myelin_status;
+
+/* How a bundle stores its weights. Computation is float32 for F32 and F16 bundles and
+ * int8 x int8 -> int32 for INT8 bundles. */
+typedef enum myelin_precision {
+    MYELIN_PRECISION_F32 = 1,
+    MYELIN_PRECISION_F16 = 2,
+    MYELIN_PRECISION_INT8 = 3
+} myelin_precision;
+
+/* A loaded model (opaque). Immutable; shareable between threads. */
+typedef struct myelin_model myelin_model;
+/* Per-thread scratch memory for running a model (opaque). */
+typedef struct myelin_context myelin_context;
+
+/* The library version, e.g. "0.1.0" (static storage; never NULL). */
+const char *myelin_version(void);
+
+/* A short English message for a status (static storage; never NULL). */
+const char *myelin_status_string(myelin_status status);
+
+/* ---- Loading ------------------------------------------------------------------------ */
+
+/* Loads the bundle at `path`. On success stores a new model in *out_model (free it with
+ * myelin_model_free); on failure stores NULL. */
+myelin_status myelin_model_load_file(const char *path, myelin_model **out_model);
+
+/* Loads a bundle from `size` bytes at `data`. The bytes are copied: the caller may free
+ * or reuse `data` as soon as the call returns. On failure stores NULL in *out_model. */
+myelin_status myelin_model_load_memory(const void *data, size_t size, myelin_model **out_model);
+
+/* Frees a model and everything it owns, including strings returned by the introspection
+ * calls. NULL is allowed. Free the model's contexts first. */
+void myelin_model_free(myelin_model *model);
+
+/* ---- Introspection (all safe to call from several threads at once) ------------------ */
+
+/* Elements per sample of the input and of the output (0 if `model` is NULL). */
+size_t myelin_model_input_size(const myelin_model *model);
+size_t myelin_model_output_size(const myelin_model *model);
+
+/* Per-sample shape: writes the rank to *rank and the dims to dims[0 .. rank-1].
+ * `capacity` is the length of `dims`; if it is smaller than the rank, *rank is still set
+ * and MYELIN_ERR_INVALID_ARGUMENT is returned. Ranks are at most 4. */
+myelin_status myelin_model_input_shape(const myelin_model *model, int64_t *dims, size_t capacity, size_t *rank);
+myelin_status myelin_model_output_shape(const myelin_model *model, int64_t *dims, size_t capacity, size_t *rank);
+
+/* Number of classes of a classifier: the output size per sample. */
+size_t myelin_model_num_classes(const myelin_model *model);
+
+/* The label of class `index` from the bundle's `class_labels` metadata, or NULL if the
+ * bundle has none or `index` is out of range. Owned by the model. */
+const char *myelin_model_class_label(const myelin_model *model, size_t index);
+
+/* How the bundle stores its weights (0 if `model` is NULL). */
+myelin_precision myelin_model_precision(const myelin_model *model);
+
+/* Looks up a metadata value by key (e.g. "dataset", "test_accuracy",
+ * "myelin.exporter"). On success *value points to a NUL-terminated string owned by the
+ * model; MYELIN_ERR_NOT_FOUND if the key is absent (then *value is NULL). */
+myelin_status myelin_model_metadata(const myelin_model *model, const char *key, const char **value);
+
+/* Number of metadata entries, and entry `index` (0-based; MYELIN_ERR_NOT_FOUND past the
+ * end). Strings are owned by the model. */
+size_t myelin_model_metadata_count(const myelin_model *model);
+myelin_status myelin_model_metadata_at(const myelin_model *model, size_t index, const char **key, const char **value);
+
+/* Runs the self-test vectors stored in the bundle: MYELIN_OK if every output is within
+ * the stored tolerance, MYELIN_ERR_SELFTEST_FAILED if not, MYELIN_ERR_NOT_FOUND if the
+ * bundle has none. Allocates a temporary context; thread-safe. */
+myelin_status myelin_model_selftest(const myelin_model *model);
+
+/* ---- Running ------------------------------------------------------------------------ */
+
+/* Creates a context able to run up to `max_batch` samples per call (1 … 1048576). All
+ * scratch memory is allocated here. On failure stores NULL in *out_context. The model
+ * must outlive the context. */
+myelin_status myelin_context_create(const myelin_model *model, size_t max_batch, myelin_context **out_context);
+
+/* Frees a context. NULL is allowed. */
+void myelin_context_free(myelin_context *context);
+
+/* Runs `batch` samples (1 … max_batch). `input` holds batch × input size floats,
+ * `output` receives batch × output size floats, both row-major (sample after sample).
+ * Does not allocate. Use a context from one thread at a time. */
+myelin_status myelin_run(myelin_context *context, const float *input, size_t batch, float *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MYELIN_H */
