@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds in release mode, runs the worked examples,
-# trains the Fashion-MNIST MLP with the CLI and evaluates it on the test set.
+# trains the Fashion-MNIST MLP with the CLI, exports it as f32 and int8 bundles, and
+# classifies the test set from C with the Embedded-Swift runtime (libmyelin).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -15,9 +16,21 @@ for example in LogicGates ThreeLayerForward NeuronRegression GaussianBlobs; do
 done
 
 echo
-echo "== 2. Fashion-MNIST MLP (mlp preset, 10 epochs) =="
+echo "== 2. Train the Fashion-MNIST MLP (mlp preset, 10 epochs) =="
 "$BIN/myelin" train --model mlp --dataset fashion-mnist --epochs 10 --out "$OUT"
 
 echo
-echo "== 3. Evaluate the checkpoint again =="
-"$BIN/myelin" eval "$OUT/checkpoint.ckpt" | tail -n 1
+echo "== 3. Export f32 and int8 bundles =="
+"$BIN/myelin" export "$OUT/checkpoint.ckpt" --precision f32 --out "$OUT/model-f32.myelin"
+"$BIN/myelin" export "$OUT/checkpoint.ckpt" --precision int8 --out "$OUT/model-int8.myelin"
+"$BIN/myelin" inspect "$OUT/model-int8.myelin"
+
+echo
+echo "== 4. Build the C runtime and classify the test set from C =="
+cmake -S . -B .build-cmake -DCMAKE_BUILD_TYPE=Release > /dev/null
+cmake --build .build-cmake -j 2 --target classify > /dev/null
+for precision in f32 int8; do
+    echo "--- classify (C) $OUT/model-$precision.myelin"
+    .build-cmake/classify "$OUT/model-$precision.myelin"
+done
+ls -l .build-cmake/libmyelin.so* | head -n 1

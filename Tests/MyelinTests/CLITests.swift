@@ -108,4 +108,40 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.stdout.split(separator: "\n").filter { $0.hasPrefix("member ") }.count, 3)
         XCTAssertTrue(r.stdout.contains("ensemble of 3 test accuracy:"))
     }
+
+    func testExportAndInspect() throws {
+        let train = try myelin(["train", "--dataset", "circles", "--hidden", "16", "--lr", "0.02", "--epochs", "8",
+                                "--scaler", "standardize", "--threads", "1", "--out", "run"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let trainedAccuracy = try XCTUnwrap(train.stdout.split(separator: "\n").last { $0.hasPrefix("test accuracy: ") }?.dropFirst(15))
+        let trained = try Checkpoint.load(from: "\(dir!)/run/checkpoint.ckpt")
+        XCTAssertFalse(trained.header.history.isEmpty)
+        for precision in ["f32", "f16", "int8"] {
+            let e = try myelin(["export", "run/checkpoint.ckpt", "--precision", precision, "--out", "m-\(precision).myelin"])
+            XCTAssertEqual(e.status, 0, e.stderr)
+            XCTAssertTrue(e.stdout.hasPrefix("wrote m-\(precision).myelin: \(precision), "), e.stdout)
+            // The input scaler is folded into the first Linear: on raw inputs the exported
+            // float model scores exactly what the trained model scored on scaled inputs.
+            XCTAssertTrue(e.stdout.hasSuffix("test accuracy of the exported float model \(trainedAccuracy)\n"), "\(e.stdout) vs \(trainedAccuracy)")
+            let i = try myelin(["inspect", "m-\(precision).myelin"])
+            XCTAssertEqual(i.status, 0, i.stderr)
+            XCTAssertTrue(i.stdout.contains("precision \(precision)"), i.stdout)
+            XCTAssertTrue(i.stdout.contains("dataset = circles"), i.stdout)
+            XCTAssertTrue(i.stdout.contains("self-test: 4 vectors, passed"), i.stdout)
+        }
+        let bundle = try ModelBundle.read(from: "\(dir!)/m-f32.myelin")
+        XCTAssertEqual(bundle.precision, .f32)
+        let bad = try myelin(["export", "run/checkpoint.ckpt", "--precision", "f64"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1)
+        XCTAssertTrue(bad.stderr.contains("--precision must be f32, f16 or int8, got f64"), bad.stderr)
+        var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: "\(dir!)/m-f32.myelin")))
+        bytes[bytes.count / 2] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: "\(dir!)/broken.myelin"))
+        let broken = try myelin(["inspect", "broken.myelin"])
+        XCTAssertNotEqual(broken.status, 0)
+        XCTAssertTrue(broken.stderr.hasPrefix("myelin: error: broken.myelin: "), broken.stderr)
+        XCTAssertEqual(broken.stderr.split(separator: "\n").count, 1)
+        XCTAssertEqual(try myelin(["inspect", "missing.myelin"]).status, 1)
+    }
 }
