@@ -3,7 +3,7 @@ import PackageDescription
 
 // The kernels are two orders of magnitude slower without a CPU target that has FMA and
 // wide vectors (see docs/performance.md). Local builds default to the build machine's CPU;
-// set MYELIN_TARGET_CPU (e.g. `x86-64-v3` or `haswell`) for binaries you redistribute.
+// set MYELIN_TARGET_CPU (e.g. `haswell`: AVX2 + FMA) for binaries you redistribute.
 let targetCPU = Context.environment["MYELIN_TARGET_CPU"] ?? "native"
 let kernelFlags: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-target-cpu", targetCPU, "-Xcc", "-fno-math-errno"]),

@@ -167,7 +167,7 @@ func packBlockB(kc: Int, nc: Int, b: UnsafePointer<Float>, rowStride: Int, colSt
 }
 
 /// The register tile: C[6×32] (+)= Apanel[kc×6]ᵀ · Bpanel[kc×32].
-/// `addProduct` is one fused multiply-add instruction when the CPU target has FMA (x86-64-v3
+/// `addProduct` is one fused multiply-add instruction when the CPU target has FMA (haswell
 /// and later); on a baseline x86-64 target it becomes a library call per lane.
 @inline(__always)
 func gemmMicroKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
