@@ -2,7 +2,7 @@
 import PackageDescription
 
 // The kernels are two orders of magnitude slower without a CPU target that has FMA and
-// wide vectors (see docs/performance.md). Local builds default to the build machine's CPU;
+// wide vectors (README, "CPU target"). Local builds default to the build machine's CPU;
 // set MYELIN_TARGET_CPU (e.g. `haswell`: AVX2 + FMA) for binaries you redistribute.
 let targetCPU = Context.environment["MYELIN_TARGET_CPU"] ?? "native"
 let kernelFlags: [SwiftSetting] = [
