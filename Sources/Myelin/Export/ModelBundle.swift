@@ -54,10 +54,8 @@ public struct ModelBundle {
         public var count: Int { shape.reduce(1, *) }
     }
 
-    public enum AttributeValue: Equatable {
-        case int(Int64)
-        case float(Double)
-    }
+    /// An attribute's payload: int64 or float64 (shared with the runtime's reader).
+    public typealias AttributeValue = BundleAttributeValue
 
     public struct Op {
         /// A `BundleOpCode` raw value.
@@ -392,8 +390,9 @@ extension ModelBundle {
     }
 }
 
-/// The Swift reader. It follows Loader.swift of the runtime check for check (the malformed
-/// bundle tests require both to return the same status for every damaged file).
+/// The Swift reader. It validates GRPH, META and TEST with the reader the runtime's
+/// Loader.swift also calls (BundleReader.swift), in the runtime's order, so both return the
+/// same status for every damaged file (the malformed bundle tests require it).
 enum BundleDecoder {
     static func decode(_ base: UnsafeRawPointer, count: Int) throws -> ModelBundle {
         let table: BundleSectionTable
@@ -425,8 +424,9 @@ enum BundleDecoder {
         let data = try section(table.data, "DATA")!
         for (i, r) in ranges.enumerated() { bundle.tensors[i].data = Array(UnsafeRawBufferPointer(rebasing: data[r])) }
         for op in bundle.ops where op.code == .qlinear {
-            guard bundle.tensors[op.tensors[1]].floats.allSatisfy({ $0.isFinite && $0 > 0 }) else {
-                throw BundleError(.corrupt, "qlinear weight scales must be finite and positive")
+            let scales = ranges[op.tensors[1]]
+            do { try BundleGraph.checkWeightScales(data.baseAddress! + scales.lowerBound, count: scales.count / 4) } catch {
+                throw BundleError(error, "qlinear weight scales must be finite and positive")
             }
         }
         if let meta {
@@ -442,184 +442,82 @@ enum BundleDecoder {
         return bundle
     }
 
-    static func cursor(_ b: UnsafeRawBufferPointer) -> BundleCursor {
-        BundleCursor(b.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: b.count)
+    static func start(_ b: UnsafeRawBufferPointer) -> UnsafeRawPointer {
+        b.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
     }
 
     static func dims(_ s: BundleShape) -> [Int] { (0..<s.rank).map { s.dim($0) } }
 
-    /// The graph with empty tensor data, and where each tensor's bytes are in DATA.
-    static func decodeGraph(_ g: UnsafeRawBufferPointer, dataSize: Int) throws(BundleStatus) -> (ModelBundle, [Range<Int>]) {
-        var c = cursor(g)
-        guard let precision = BundlePrecision(rawValue: try c.u32()) else { throw .unsupported }
-        let tensorCount = try c.count(limit: BundleLimits.maxTensors)
+    /// Collects the validated graph records as `ModelBundle` tensors (without data), values and ops.
+    struct GraphBuilder: BundleGraphBuilder {
+        var tensorRecords: [BundleTensorRecord] = []
+        var valueRecords: [BundleValueRecord] = []
         var tensors: [ModelBundle.TensorEntry] = []
-        var ranges: [Range<Int>] = []
-        for _ in 0..<tensorCount {
-            let name = String(decoding: try c.string(), as: UTF8.self)
-            guard let dtype = BundleDType(rawValue: try c.u32()), dtype != .u8 else { throw .unsupported }
-            let shape = try c.shape()
-            let offset = try c.u64(), byteSize = try c.u64()
-            guard offset % UInt64(BundleLayout.tensorAlignment) == 0, offset <= UInt64(dataSize),
-                  byteSize <= UInt64(dataSize) - offset, byteSize == UInt64(shape.count * dtype.size) else { throw .corrupt }
-            tensors.append(.init(name: name, dtype: dtype, shape: dims(shape), data: []))
-            ranges.append(Int(offset)..<Int(offset + byteSize))
-        }
-        let valueCount = try c.count(limit: BundleLimits.maxValues)
-        guard valueCount >= 1 else { throw .corrupt }
         var values: [ModelBundle.Value] = []
-        for _ in 0..<valueCount {
-            let name = String(decoding: try c.string(), as: UTF8.self)
-            guard let dtype = BundleDType(rawValue: try c.u32()), dtype == .f32 || dtype == .u8 else { throw .unsupported }
-            let shape = try c.shape()
-            let scale = try c.f32(), zeroPoint = try c.i32()
-            if dtype == .u8 {
-                guard scale.isFinite, scale > 0, (0...255).contains(zeroPoint) else { throw .corrupt }
-            } else {
-                guard scale == 0, zeroPoint == 0 else { throw .corrupt }
-            }
-            values.append(.init(name: name, dtype: dtype, shape: dims(shape), scale: scale, zeroPoint: zeroPoint))
-        }
-        var ends: [Int] = []
-        for _ in 0..<2 {
-            let n = try c.u32()
-            guard n >= 1 else { throw .corrupt }
-            guard n == 1 else { throw .unsupported }
-            let id = Int(try c.u32())
-            guard id < valueCount else { throw .corrupt }
-            guard values[id].dtype == BundleDType.f32.rawValue else { throw .unsupported }
-            ends.append(id)
-        }
-        let opCount = try c.count(limit: BundleLimits.maxOps)
-        guard opCount >= 1 else { throw .corrupt }
-        var defined = [Bool](repeating: false, count: valueCount)
-        defined[ends[0]] = true
         var ops: [ModelBundle.Op] = []
-        for _ in 0..<opCount {
-            guard let code = BundleOpCode(rawValue: try c.u32()) else { throw .unsupported }
-            var lists: [[Int]] = []
-            for list in 0..<2 {
-                let n = try c.count(limit: BundleLimits.maxOperands)
-                guard n == 1 else { throw .corrupt }
-                let id = Int(try c.u32())
-                guard id < valueCount else { throw .corrupt }
-                if list == 1 {
-                    guard !defined[id] else { throw .corrupt }
-                } else {
-                    guard defined[id] else { throw .corrupt }
-                }
-                lists.append([id])
-            }
-            defined[lists[1][0]] = true
-            let tn = try c.count(limit: BundleLimits.maxOperands)
-            var tensorIDs: [Int] = []
-            for _ in 0..<tn {
-                let id = Int(try c.u32())
-                guard id < tensorCount, tensorIDs.count < 3 else { throw .corrupt }
-                tensorIDs.append(id)
-            }
-            var attributes: [(BundleAttribute, ModelBundle.AttributeValue)] = []
-            var activation: Int64 = 0
-            var parameter: Double?
-            let an = try c.count(limit: BundleLimits.maxOperands)
-            for _ in 0..<an {
-                guard let key = BundleAttribute(rawValue: try c.u32()) else { throw .unsupported }
-                let type = try c.u32()
-                switch key {
-                case .activation:
-                    guard code == .linear || code == .qlinear else { throw .unsupported }
-                    guard type == 1 else { throw .corrupt }
-                    activation = Int64(bitPattern: try c.u64())
-                    attributes.append((key, .int(activation)))
-                case .slope, .alpha:
-                    guard (key == .slope && code == .leakyRelu) || (key == .alpha && code == .elu) else { throw .unsupported }
-                    guard type == 2 else { throw .corrupt }
-                    let v = try c.f64()
-                    guard v.isFinite else { throw .corrupt }
-                    parameter = v
-                    attributes.append((key, .float(v)))
-                }
-            }
-            guard BundleActivation(rawValue: activation) != nil else { throw .unsupported }
-            let x = values[lists[0][0]], y = values[lists[1][0]]
-            try validate(code, x: x, y: y, tensors: tensorIDs.map { tensors[$0] }, parameter: parameter)
-            ops.append(.init(code, inputs: lists[0], outputs: lists[1], tensors: tensorIDs, attributes: attributes))
+        /// Attributes of the op being read.
+        var attributes: [(BundleAttribute, ModelBundle.AttributeValue)] = []
+
+        mutating func reserveTensors(_ count: Int) {
+            tensorRecords.reserveCapacity(count)
+            tensors.reserveCapacity(count)
         }
-        guard defined[ends[1]], c.atEnd else { throw .corrupt }
-        return (ModelBundle(precision: precision, tensors: tensors, values: values, input: ends[0], output: ends[1], ops: ops), ranges)
+
+        mutating func addTensor(_ t: BundleTensorRecord, name: UnsafeRawBufferPointer) {
+            tensorRecords.append(t)
+            tensors.append(.init(name: String(decoding: name, as: UTF8.self), dtype: t.dtype, shape: dims(t.shape), data: []))
+        }
+
+        func tensor(_ id: Int) -> BundleTensorRecord { tensorRecords[id] }
+
+        mutating func reserveValues(_ count: Int) {
+            valueRecords.reserveCapacity(count)
+            values.reserveCapacity(count)
+        }
+
+        mutating func addValue(_ v: BundleValueRecord, name: UnsafeRawBufferPointer) {
+            valueRecords.append(v)
+            values.append(.init(name: String(decoding: name, as: UTF8.self), dtype: v.dtype, shape: dims(v.shape),
+                                scale: v.scale, zeroPoint: v.zeroPoint))
+        }
+
+        func value(_ id: Int) -> BundleValueRecord { valueRecords[id] }
+
+        mutating func reserveOps(_ count: Int) { ops.reserveCapacity(count) }
+
+        mutating func addAttribute(_ key: BundleAttribute, _ value: BundleAttributeValue) {
+            attributes.append((key, value))
+        }
+
+        mutating func addOp(_ op: BundleOpRecord) {
+            let ids = [op.tensorIDs.0, op.tensorIDs.1, op.tensorIDs.2]
+            ops.append(.init(op.code, inputs: [op.input], outputs: [op.output], tensors: Array(ids[0..<op.tensorCount]),
+                             attributes: attributes))
+            attributes = []
+        }
     }
 
-    /// Operand rules of each op (the same as the runtime's loader).
-    static func validate(_ code: BundleOpCode, x: ModelBundle.Value, y: ModelBundle.Value, tensors t: [ModelBundle.TensorEntry],
-                         parameter: Double?) throws(BundleStatus) {
-        let f32 = BundleDType.f32.rawValue, u8 = BundleDType.u8.rawValue
-        switch code {
-        case .linear:
-            guard t.count == 1 || t.count == 2 else { throw .corrupt }
-            guard x.dtype == f32, y.dtype == f32 else { throw .unsupported }
-            guard x.shape.count == 1, y.shape.count == 1 else { throw .shapeMismatch }
-            guard t[0].dtype == f32 || t[0].dtype == BundleDType.f16.rawValue else { throw .unsupported }
-            guard t[0].shape == [y.count, x.count] else { throw .shapeMismatch }
-            if t.count == 2 {
-                guard t[1].dtype == f32 else { throw .unsupported }
-                guard t[1].shape == [y.count] else { throw .shapeMismatch }
-            }
-        case .qlinear:
-            guard t.count == 3 else { throw .corrupt }
-            guard x.dtype == u8, y.dtype == u8 || y.dtype == f32 else { throw .unsupported }
-            guard x.shape.count == 1, y.shape.count == 1 else { throw .shapeMismatch }
-            guard t[0].dtype == BundleDType.i8.rawValue, t[1].dtype == f32, t[2].dtype == BundleDType.i32.rawValue else { throw .unsupported }
-            guard t[0].shape == [y.count, x.count], t[1].shape == [y.count], t[2].shape == [y.count] else { throw .shapeMismatch }
-        case .quantize:
-            guard t.isEmpty else { throw .corrupt }
-            guard x.dtype == f32, y.dtype == u8 else { throw .unsupported }
-            guard x.shape == y.shape else { throw .shapeMismatch }
-        case .scaleShift:
-            guard t.count == 2 else { throw .corrupt }
-            guard x.dtype == f32, y.dtype == f32 else { throw .unsupported }
-            guard x.shape.count == 1, x.shape == y.shape else { throw .shapeMismatch }
-            guard t[0].dtype == f32, t[1].dtype == f32 else { throw .unsupported }
-            guard t[0].shape == [x.count], t[1].shape == [x.count] else { throw .shapeMismatch }
-        case .relu, .leakyRelu, .elu, .sigmoid, .tanh, .softmax, .logSoftmax:
-            guard t.isEmpty else { throw .corrupt }
-            guard x.dtype == f32, y.dtype == f32 else { throw .unsupported }
-            guard x.shape == y.shape else { throw .shapeMismatch }
-            if code == .leakyRelu || code == .elu { guard parameter != nil else { throw .corrupt } }
-        }
+    /// The graph with empty tensor data, and where each tensor's bytes are in DATA.
+    static func decodeGraph(_ g: UnsafeRawBufferPointer, dataSize: Int) throws(BundleStatus) -> (ModelBundle, [Range<Int>]) {
+        var builder = GraphBuilder()
+        let graph = try BundleGraph.parse(start(g), count: g.count, dataSize: dataSize, into: &builder)
+        let ranges = builder.tensorRecords.map { $0.offset..<($0.offset + $0.byteSize) }
+        return (ModelBundle(precision: graph.precision, tensors: builder.tensors, values: builder.values,
+                            input: graph.input, output: graph.output, ops: builder.ops), ranges)
     }
 
     static func decodeMetadata(_ m: UnsafeRawBufferPointer, outputSize: Int) throws(BundleStatus) -> [(key: String, value: String)] {
-        var c = cursor(m)
-        let count = try c.count(limit: BundleLimits.maxMetadataEntries)
+        let meta = try BundleMetadata(start(m), size: m.count, outputSize: outputSize)
         var entries: [(key: String, value: String)] = []
-        var keys = Set<[UInt8]>()
-        for _ in 0..<count {
-            let key = Array(try c.string()), value = Array(try c.string())
-            guard !key.isEmpty, keys.insert(key).inserted else { throw .corrupt }
-            entries.append((String(decoding: key, as: UTF8.self), String(decoding: value, as: UTF8.self)))
-        }
-        guard c.atEnd else { throw .corrupt }
-        if let labels = entries.first(where: { $0.key == "class_labels" }) {
-            guard labels.value.utf8.filter({ $0 == 0x0A }).count + 1 == outputSize else { throw .shapeMismatch }
-        }
+        meta.forEach { key, value in entries.append((String(decoding: key, as: UTF8.self), String(decoding: value, as: UTF8.self))) }
         return entries
     }
 
     static func decodeSelfTest(_ t: UnsafeRawBufferPointer, _ bundle: ModelBundle) throws(BundleStatus) -> ModelBundle.SelfTest {
-        var c = cursor(t)
-        let count = try c.count(limit: BundleLimits.maxSelfTestVectors)
-        guard count >= 1 else { throw .corrupt }
-        let rtol = try c.f32(), atol = try c.f32()
-        guard rtol.isFinite, rtol >= 0, atol.isFinite, atol >= 0 else { throw .corrupt }
-        let inputSize = Int(try c.u32()), outputSize = Int(try c.u32())
-        guard inputSize == bundle.inputSize, outputSize == bundle.outputSize else { throw .shapeMismatch }
-        guard c.remaining == count * (inputSize + outputSize) * 4 else { throw .corrupt }
-        func floats(_ n: Int) throws(BundleStatus) -> [Float] {
-            let p = try c.bytes(n * 4)
-            return (0..<n).map { p.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
-        }
-        let inputs = try floats(count * inputSize)
-        let expected = try floats(count * outputSize)
-        return .init(inputs: inputs, expected: expected, count: count, rtol: rtol, atol: atol)
+        let test = try BundleSelfTestRecord(start(t), size: t.count, inputSize: bundle.inputSize, outputSize: bundle.outputSize)
+        let floats = (0..<test.floatCount).map { test.floats.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
+        let inputs = Array(floats[0..<(test.count * bundle.inputSize)])
+        let expected = Array(floats[(test.count * bundle.inputSize)...])
+        return .init(inputs: inputs, expected: expected, count: test.count, rtol: test.rtol, atol: test.atol)
     }
 }

@@ -1,0 +1,1 @@
+../../Myelin/Export/BundleReader.swift
