@@ -7,7 +7,7 @@
 #
 # The Swift tests of the runtime (Tests/MyelinTests/Runtime*Tests.swift) then run against the
 # built library:
-#   MYELIN_LIBRARY="$PWD/.build-cmake/libmyelin.so" MYELIN_REQUIRE_RUNTIME=1 swift test
+#   MYELIN_LIBRARY="$PWD/.build-cmake/libmyelin.so" swift test
 #
 # Environment: MYELIN_JOBS (default 2), MYELIN_TARGET_CPU (default native),
 # MYELIN_SWIFT_SCRATCH (SwiftPM scratch path, default .build).

@@ -4,9 +4,8 @@ import XCTest
 
 /// The C runtime (libmyelin.so, Embedded Swift) loaded with dlopen, so the test process —
 /// which has the full Swift runtime — never links the Embedded object (DESIGN.md, pitfall).
-/// The library comes from `MYELIN_LIBRARY`, else `.build-cmake/libmyelin.so` in the package;
-/// without either the runtime tests are skipped, unless `MYELIN_REQUIRE_RUNTIME=1`
-/// (scripts/runtime-build.sh sets both) makes that a failure.
+/// The library comes from `MYELIN_LIBRARY`, else `.build-cmake/libmyelin.so` in the package
+/// (scripts/test.sh builds it first); without it the runtime tests fail and say how to build it.
 final class RuntimeLibrary {
     typealias LoadMemory = @convention(c) (UnsafeRawPointer?, Int, UnsafeMutablePointer<OpaquePointer?>?) -> Int32
     typealias Free = @convention(c) (OpaquePointer?) -> Void
@@ -104,15 +103,12 @@ final class RuntimeLibrary {
     }
 }
 
-/// Fails or skips (see `RuntimeLibrary`) when the runtime library is not available.
+/// The runtime library, or a test failure saying how to build it.
 func requireRuntime() throws -> RuntimeLibrary {
     if let library = RuntimeLibrary.shared { return library }
-    let message = "libmyelin.so not found: build it with scripts/runtime-build.sh or set MYELIN_LIBRARY"
-    if ProcessInfo.processInfo.environment["MYELIN_REQUIRE_RUNTIME"] == "1" {
-        XCTFail(message)
-        throw BundleError(.io, message)
-    }
-    throw XCTSkip(message)
+    let message = "libmyelin.so not found: build it with scripts/runtime-build.sh (scripts/test.sh does) or set MYELIN_LIBRARY"
+    XCTFail(message)
+    throw BundleError(.io, message)
 }
 
 /// The parity requirements on Fashion-MNIST: an MLP 784-256-10 trained here for a
@@ -156,7 +152,11 @@ final class RuntimeParityTests: XCTestCase {
     }
 
     func trainedModel() throws -> Trained {
-        guard let t = Self.trained else { throw XCTSkip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)") }
+        guard let t = Self.trained else {
+            let message = "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist; scripts/test.sh does)"
+            XCTFail(message)
+            throw BundleError(.io, message)
+        }
         return t
     }
 
