@@ -113,6 +113,17 @@ struct LoadedRun {
     }
 }
 
+/// Data loaded for a checkpoint (possibly from another `--data` folder) must fit its model.
+func checkDataFits(_ data: PreparedData, _ config: RunConfig, checkpoint: String) throws {
+    let features = data.test.featureCount, classes = data.test.classCount
+    guard features == config.model.inputs else {
+        throw CLIError("\(checkpoint): the model takes \(config.model.inputs) input features, the data has \(features)")
+    }
+    guard classes <= config.model.outputs else {
+        throw CLIError("\(checkpoint): the model has \(config.model.outputs) classes, the data has \(classes)")
+    }
+}
+
 /// Parses "256,128" into [256, 128].
 func parseIntList(_ s: String, name: String) throws -> [Int] {
     if s.isEmpty || s == "none" { return [] }

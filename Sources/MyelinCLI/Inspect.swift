@@ -15,6 +15,7 @@ struct Eval: ParsableCommand {
         var dataConfig = loaded.config.data
         if let d = dataDirectory { dataConfig.directory = d }
         let data = try prepareData(dataConfig)
+        try checkDataFits(data, loaded.config, checkpoint: checkpoint)
         let result = evaluate(loaded.model, on: data.test)
         print("checkpoint: \(checkpoint) (epoch \(loaded.trainer.epoch), \(loaded.config.data.dataset.rawValue) test split, \(data.test.count) samples)")
         print(result.report)

@@ -96,6 +96,7 @@ struct Train: ParsableCommand {
             trainer = Trainer(model: net, optimizer: opt.make(net.parameters()), batchSize: batchSize, generator: generator)
         }
         let prepared = try prepareData(run.data)
+        if let path = resume { try checkDataFits(prepared, run, checkpoint: path) }
         // Schedulers read their base rate from the optimizer; on resume that rate is already
         // decayed, so set the configured base first, then move the schedule to the current epoch.
         trainer.optimizer.learningRate = run.optimizer.learningRate

@@ -144,4 +144,36 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(broken.stderr.split(separator: "\n").count, 1)
         XCTAssertEqual(try myelin(["inspect", "missing.myelin"]).status, 1)
     }
+
+    /// Writes the four IDX files of a tiny MNIST-style dataset with `side`×`side` images.
+    func writeTinyIDX(_ folder: String, side: Int) throws {
+        try FileManager.default.createDirectory(atPath: "\(dir!)/\(folder)", withIntermediateDirectories: true)
+        func idx(_ dims: [Int], _ data: [UInt8]) -> Data {
+            var b: [UInt8] = [0, 0, 8, UInt8(dims.count)]
+            for d in dims { b += [UInt8(d >> 24 & 0xFF), UInt8(d >> 16 & 0xFF), UInt8(d >> 8 & 0xFF), UInt8(d & 0xFF)] }
+            return Data(b + data)
+        }
+        for (prefix, n) in [("train", 40), ("t10k", 20)] {
+            let labels = (0..<n).map { UInt8($0 % 10) }
+            let pixels = (0..<(n * side * side)).map { i in UInt8((i / (side * side)) % 10 * 25) }
+            try idx([n, side, side], pixels).write(to: URL(fileURLWithPath: "\(dir!)/\(folder)/\(prefix)-images-idx3-ubyte"))
+            try idx([n], labels).write(to: URL(fileURLWithPath: "\(dir!)/\(folder)/\(prefix)-labels-idx1-ubyte"))
+        }
+    }
+
+    /// `--data DIR` reads any MNIST-style folder; data that does not fit a checkpoint's model
+    /// is a one-line error, not a crash.
+    func testDataFolderOverrideAndMismatchedData() throws {
+        try writeTinyIDX("small", side: 4)
+        try writeTinyIDX("other", side: 3)
+        let train = try myelin(["train", "--data", "small", "--hidden", "8", "--epochs", "2", "--validation", "0", "--threads", "1", "--out", "run"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        XCTAssertTrue(train.stdout.contains("Linear(in: 16, out: 8)"), train.stdout)
+        XCTAssertEqual(try myelin(["eval", "run/checkpoint.ckpt"]).status, 0)
+        for command in ["eval", "export"] {
+            let r = try myelin([command, "run/checkpoint.ckpt", "--data", "other"])
+            XCTAssertEqual(r.status, 1, "\(command): \(r.stderr)")
+            XCTAssertEqual(r.stderr, "myelin: error: run/checkpoint.ckpt: the model takes 16 input features, the data has 9\n")
+        }
+    }
 }
