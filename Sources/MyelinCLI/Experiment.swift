@@ -53,6 +53,7 @@ func prepareData(_ c: DataConfig) throws -> PreparedData {
         train = rest
         validation = val
     }
+    guard train.count > 0 else { throw CLIError("--validation \(c.validationFraction) leaves no training samples") }
     var scaler: FeatureScaler? = nil
     switch c.scaler {
     case .none: break

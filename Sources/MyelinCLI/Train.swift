@@ -67,6 +67,7 @@ struct Train: ParsableCommand {
         if let d = dropout { guard d >= 0 && d < 1 else { throw ValidationError("--dropout must be in [0, 1), got \(d)") } }
         guard weightDecay >= 0 else { throw ValidationError("--weight-decay must be non-negative, got \(weightDecay)") }
         if let p = earlyStopping { guard p >= 1 else { throw ValidationError("--early-stopping must be at least 1, got \(p)") } }
+        if batchnorm && batchSize < 2 { throw ValidationError("--batchnorm needs --batch-size of at least 2 (batch statistics of one sample are undefined)") }
         if earlyStopping != nil && data.validation == 0 { throw ValidationError("--early-stopping needs a validation split (--validation > 0)") }
     }
 

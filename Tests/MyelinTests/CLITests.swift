@@ -27,6 +27,8 @@ final class CLITests: XCTestCase {
             (["train", "--bogus"], "Unknown option '--bogus'"),
             (["train", "--dataset", "blobs", "--hidden", "8,x"], "--hidden: expected positive integers separated by commas"),
             (["frobnicate"], "Unexpected argument 'frobnicate'"),
+            (["train", "--dataset", "xor", "--batchnorm", "--batch-size", "1"], "--batchnorm needs --batch-size of at least 2"),
+            (["train", "--dataset", "xor", "--validation", "0.9999"], "--validation 0.9999 leaves no training samples"),
             (["eval", "missing.ckpt"], "missing.ckpt: no such file"),
             (["train", "--data", "/nonexistent", "--epochs", "1"], "install the dataset with `sudo apt-get install dataset-fashion-mnist`"),
             (["train", "--resume", "missing.ckpt"], "missing.ckpt: no such file"),

@@ -172,4 +172,21 @@ final class TrainingTests: XCTestCase {
         assertClose(ensemble.probabilities(x).data, expected.data, atol: 1e-6)
         XCTAssertGreaterThan(ensemble.accuracy(on: blobs), 0.9)
     }
+
+    /// A final batch of one sample cannot be batch-normalised; the trainer skips it.
+    func testBatchNormSkipsAFinalBatchOfOne() throws {
+        let data = blobs.subset(Array(0..<33))           // 33 = 2·16 + 1
+        let g = Generator(seed: 1)
+        let model = MLPSpec(inputs: 2, hidden: [8], outputs: 2, batchNorm: true).build(generator: g)
+        let trainer = Trainer(model: model, optimizer: Adam(model.parameters(), lr: 0.01), batchSize: 16, generator: g)
+        final class Counter: Callback {
+            var samples = 0
+            func batchDidEnd(_ trainer: Trainer, batch: Int, batches: Int, samples n: Int, loss: Float) { samples += n }
+        }
+        let counter = Counter()
+        trainer.callbacks = [counter]
+        try trainer.fit(data, epochs: 2)
+        XCTAssertEqual(counter.samples, 64, "two epochs of 32 samples; the single leftover sample is skipped")
+        XCTAssertTrue(trainer.history.allSatisfy { $0.trainLoss.isFinite })
+    }
 }

@@ -85,6 +85,7 @@ public final class Trainer {
     public func fit(_ train: Dataset, validation: Dataset? = nil, epochs: Int) throws -> [EpochRecord] {
         precondition(train.count > 0, "fit: the training set is empty")
         let loader = DataLoader(train, batchSize: batchSize, shuffle: true, generator: generator)
+        let hasBatchNorm = containsBatchNorm(model)
         stopRequested = false
         for c in callbacks { c.trainingWillBegin(self, epochs: epochs) }
         while epoch < epochs && !stopRequested {
@@ -94,6 +95,8 @@ public final class Trainer {
             model.train()
             var lossSum = 0.0, correct = 0, seen = 0
             for (b, batch) in loader.epoch().enumerated() {
+                // Batch statistics of a single sample are undefined: a final batch of one is skipped.
+                if batch.inputs.shape[0] == 1 && hasBatchNorm && loader.batchSize > 1 { continue }
                 optimizer.zeroGrad()
                 let output = model(batch.inputs)
                 let value = loss(output, batch)
@@ -124,6 +127,10 @@ public final class Trainer {
         }
         for c in callbacks { c.trainingDidEnd(self) }
         return history
+    }
+
+    func containsBatchNorm(_ m: any Module) -> Bool {
+        m is BatchNorm1d || m.children.contains { containsBatchNorm($0.1) }
     }
 
     /// Restores epoch, history, RNG and scheduler position (used by `Checkpoint.restore`).
