@@ -41,7 +41,7 @@ func parallelGEMM(m: Int, n: Int, k: Int,
                   b: UnsafePointer<Float>, bRowStride: Int, bColStride: Int,
                   c: UnsafeMutablePointer<Float>, accumulate: Bool) {
     let work = m * n * k
-    let threads = Swift.min(Threading.threadCount, Swift.max(1, n / gemmTileCols))
+    let threads = Swift.min(Threading.threadCount, WorkerPool.shared.capacity, Swift.max(1, n / gemmTileCols))
     if threads <= 1 || work < Threading.parallelThreshold {
         let w = GEMMWorkspacePool.shared.take()
         gemm(m: m, n: n, k: k, a: a, aRowStride: aRowStride, aColStride: aColStride,
@@ -52,7 +52,7 @@ func parallelGEMM(m: Int, n: Int, k: Int,
     // Column chunks are whole register tiles so no two threads write the same tile.
     let tiles = (n + gemmTileCols - 1) / gemmTileCols
     let tilesPerThread = (tiles + threads - 1) / threads
-    DispatchQueue.concurrentPerform(iterations: threads) { t in
+    WorkerPool.shared.parallelFor(threads) { t in
         let j0 = t * tilesPerThread * gemmTileCols
         let j1 = Swift.min(n, j0 + tilesPerThread * gemmTileCols)
         if j0 >= j1 { return }
@@ -67,10 +67,10 @@ func parallelGEMM(m: Int, n: Int, k: Int,
 /// Runs `body` over `0..<count` split into one contiguous chunk per thread (multiples of 16
 /// elements), or in one call when `count` is below `minimumPerThread` per thread.
 func parallelChunks(_ count: Int, minimumPerThread: Int = 32_768, _ body: (Range<Int>) -> Void) {
-    let threads = Swift.min(Threading.threadCount, count / minimumPerThread)
+    let threads = Swift.min(Threading.threadCount, WorkerPool.shared.capacity, count / minimumPerThread)
     if threads <= 1 { body(0..<count); return }
     let chunk = ((count + threads - 1) / threads + 15) / 16 * 16
-    DispatchQueue.concurrentPerform(iterations: threads) { t in
+    WorkerPool.shared.parallelFor(threads) { t in
         let lo = t * chunk, hi = Swift.min(count, lo + chunk)
         if lo < hi { body(lo..<hi) }
     }
