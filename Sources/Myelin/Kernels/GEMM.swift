@@ -150,10 +150,19 @@ func packBlockB(kc: Int, nc: Int, b: UnsafePointer<Float>, rowStride: Int, colSt
                 (o + 64).storeBytes(of: src.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self), as: SIMD16<Float>.self)
             }
         } else if cols == gemmTileCols {
-            // Transposed B (colStride > 1): read each source column contiguously.
+            // Transposed B (colStride > 1), e.g. a Linear weight [out, in] read as Wᵀ.
+            var p = 0
+            if rowStride == 1 {
+                // 16×16 blocks: 16 contiguous loads, a transpose in registers, 16 stores.
+                while p + 16 <= kc {
+                    transposeBlock16(b + panel * colStride + p, sourceStride: colStride, into: out + p * gemmTileCols)
+                    transposeBlock16(b + (panel + 16) * colStride + p, sourceStride: colStride, into: out + p * gemmTileCols + 16)
+                    p += 16
+                }
+            }
             for j in 0..<gemmTileCols {
                 let src = b + (panel + j) * colStride
-                for p in 0..<kc { out[p * gemmTileCols + j] = src[p * rowStride] }
+                for q in p..<kc { out[q * gemmTileCols + j] = src[q * rowStride] }
             }
         } else {
             for p in 0..<kc {
@@ -163,6 +172,37 @@ func packBlockB(kc: Int, nc: Int, b: UnsafePointer<Float>, rowStride: Int, colSt
             }
         }
         panel += gemmTileCols
+    }
+}
+
+/// Transposes a 16×16 block: row r of the source (16 floats at `source + r·sourceStride`)
+/// becomes column r of the destination (rows of 16 floats, `gemmTileCols` apart).
+///
+/// Four rounds of a perfect unshuffle of the 256 elements rotate each element's 8-bit
+/// index (row, column) by four bits, i.e. swap row and column; each round is 16 two-source
+/// shuffles, which keeps the packing of transposed weights free of scattered stores.
+@inline(__always)
+func transposeBlock16(_ source: UnsafePointer<Float>, sourceStride: Int, into destination: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    func row(_ r: Int) -> V { UnsafeRawPointer(source + r * sourceStride).loadUnaligned(as: V.self) }
+    var v = (row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7),
+             row(8), row(9), row(10), row(11), row(12), row(13), row(14), row(15))
+    for _ in 0..<4 {
+        let a = v
+        v = (V(lowHalf: a.0.evenHalf, highHalf: a.1.evenHalf), V(lowHalf: a.2.evenHalf, highHalf: a.3.evenHalf),
+             V(lowHalf: a.4.evenHalf, highHalf: a.5.evenHalf), V(lowHalf: a.6.evenHalf, highHalf: a.7.evenHalf),
+             V(lowHalf: a.8.evenHalf, highHalf: a.9.evenHalf), V(lowHalf: a.10.evenHalf, highHalf: a.11.evenHalf),
+             V(lowHalf: a.12.evenHalf, highHalf: a.13.evenHalf), V(lowHalf: a.14.evenHalf, highHalf: a.15.evenHalf),
+             V(lowHalf: a.0.oddHalf, highHalf: a.1.oddHalf), V(lowHalf: a.2.oddHalf, highHalf: a.3.oddHalf),
+             V(lowHalf: a.4.oddHalf, highHalf: a.5.oddHalf), V(lowHalf: a.6.oddHalf, highHalf: a.7.oddHalf),
+             V(lowHalf: a.8.oddHalf, highHalf: a.9.oddHalf), V(lowHalf: a.10.oddHalf, highHalf: a.11.oddHalf),
+             V(lowHalf: a.12.oddHalf, highHalf: a.13.oddHalf), V(lowHalf: a.14.oddHalf, highHalf: a.15.oddHalf))
+    }
+    withUnsafeBytes(of: v) { raw in
+        for r in 0..<16 {
+            UnsafeMutableRawPointer(destination + r * gemmTileCols)
+                .storeBytes(of: raw.load(fromByteOffset: r * 64, as: V.self), as: V.self)
+        }
     }
 }
 
