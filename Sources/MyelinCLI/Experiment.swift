@@ -114,6 +114,16 @@ struct LoadedRun {
     }
 }
 
+/// The data of a checkpoint's run, from `directory` when given (`--data`), checked to fit
+/// the model. Returns the data configuration used as well.
+func loadData(for loaded: LoadedRun, checkpoint: String, directory: String?) throws -> (DataConfig, PreparedData) {
+    var config = loaded.config.data
+    if let d = directory { config.directory = d }
+    let data = try prepareData(config)
+    try checkDataFits(data, loaded.config, checkpoint: checkpoint)
+    return (config, data)
+}
+
 /// Data loaded for a checkpoint (possibly from another `--data` folder) must fit its model.
 func checkDataFits(_ data: PreparedData, _ config: RunConfig, checkpoint: String) throws {
     let features = data.test.featureCount, classes = data.test.classCount

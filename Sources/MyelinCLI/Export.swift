@@ -23,10 +23,7 @@ struct Export: ParsableCommand {
 
     func run() throws {
         let loaded = try LoadedRun(path: checkpoint)
-        var dataConfig = loaded.config.data
-        if let d = dataDirectory { dataConfig.directory = d }
-        let data = try prepareData(dataConfig)
-        try checkDataFits(data, loaded.config, checkpoint: checkpoint)
+        let (dataConfig, data) = try loadData(for: loaded, checkpoint: checkpoint, directory: dataDirectory)
         // The bundle takes raw inputs: fold the training-time input scaler into the first Linear.
         if let scaler = data.scaler { try foldScaler(scaler, into: loaded.model) }
         let raw = try prepareData({ var c = dataConfig; c.scaler = .none; return c }())

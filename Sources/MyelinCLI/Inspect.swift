@@ -12,10 +12,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let loaded = try LoadedRun(path: checkpoint)
-        var dataConfig = loaded.config.data
-        if let d = dataDirectory { dataConfig.directory = d }
-        let data = try prepareData(dataConfig)
-        try checkDataFits(data, loaded.config, checkpoint: checkpoint)
+        let (_, data) = try loadData(for: loaded, checkpoint: checkpoint, directory: dataDirectory)
         let result = evaluate(loaded.model, on: data.test)
         print("checkpoint: \(checkpoint) (epoch \(loaded.trainer.epoch), \(loaded.config.data.dataset.rawValue) test split, \(data.test.count) samples)")
         print(result.report)
