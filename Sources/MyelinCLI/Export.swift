@@ -26,7 +26,7 @@ struct Export: ParsableCommand {
         let (dataConfig, data) = try loadData(for: loaded, checkpoint: checkpoint, directory: dataDirectory)
         // The bundle takes raw inputs: fold the training-time input scaler into the first Linear.
         if let scaler = data.scaler { try foldScaler(scaler, into: loaded.model) }
-        let raw = try prepareData({ var c = dataConfig; c.scaler = .none; return c }())
+        let raw = data.scaler == nil ? data : try prepareData({ var c = dataConfig; c.scaler = .none; return c }())
         let accuracy = evaluate(loaded.model, on: raw.test).accuracy
         var options = BundleExporter.Options(precision: BundlePrecision(name: precision)!,
                                              calibration: raw.train.inputs.rows(0..<Swift.min(calibration, raw.train.count)),

@@ -76,6 +76,7 @@ struct Train: ParsableCommand {
         let run: RunConfig
         let net: Sequential
         let trainer: Trainer
+        let prepared: PreparedData
         if let path = resume {
             let loaded = try LoadedRun(path: path)
             var c = loaded.config
@@ -84,8 +85,10 @@ struct Train: ParsableCommand {
             net = loaded.model
             trainer = loaded.trainer
             print("resuming \(path) at epoch \(trainer.epoch) of \(epochs)")
+            prepared = try prepareData(run.data)
+            try checkDataFits(prepared, run, checkpoint: path)
         } else {
-            let prepared = try prepareData(data.config)
+            prepared = try prepareData(data.config)
             let spec = MLPSpec(inputs: prepared.train.featureCount, hidden: try hidden.map { try parseIntList($0, name: "--hidden") } ?? data.presetHidden,
                                outputs: prepared.train.classCount, dropout: dropout ?? data.presetDropout, batchNorm: batchnorm)
             let opt = OptimizerSpec(kind: optimizer, learningRate: lr ?? OptimizerSpec.defaultLearningRate(optimizer),
@@ -96,8 +99,6 @@ struct Train: ParsableCommand {
             net = spec.build(generator: generator)
             trainer = Trainer(model: net, optimizer: opt.make(net.parameters()), batchSize: batchSize, generator: generator)
         }
-        let prepared = try prepareData(run.data)
-        if let path = resume { try checkDataFits(prepared, run, checkpoint: path) }
         // Schedulers read their base rate from the optimizer; on resume that rate is already
         // decayed, so set the configured base first, then move the schedule to the current epoch.
         trainer.optimizer.learningRate = run.optimizer.learningRate

@@ -86,9 +86,9 @@ extension Tensor {
                 out.withUnsafeMutableBufferPointer { o in
                     if x.shape == y.shape {
                         for i in 0..<o.count { o[i] = f(xa[i], ya[i]) }
-                    } else if y.count == 1 {
+                    } else if y.count == 1 && x.count == o.count {
                         let v = ya[0]
-                        for i in 0..<o.count { o[i] = f(xa[i % xa.count], v) }
+                        for i in 0..<o.count { o[i] = f(xa[i], v) }
                     } else {
                         forEachBroadcast(outShape, sx, sy) { k, i, j in o[k] = f(xa[i], ya[j]) }
                     }
