@@ -5,8 +5,15 @@ import PackageDescription
 // wide vectors (README, "CPU target"). Local builds default to the build machine's CPU;
 // set MYELIN_TARGET_CPU (e.g. `haswell`: AVX2 + FMA) for binaries you redistribute.
 let targetCPU = Context.environment["MYELIN_TARGET_CPU"] ?? "native"
+// Only the kernels (Sources/MyelinShared: GEMM, quantized GEMM, the bundle reader and the
+// inference ops, also compiled into the runtime) are built unchecked. The training library
+// keeps every bounds, overflow and shape check, in debug and release builds alike.
 let kernelFlags: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-target-cpu", targetCPU, "-Xcc", "-fno-math-errno"]),
+    .swiftLanguageMode(.v5),
+]
+let libraryFlags: [SwiftSetting] = [
+    .unsafeFlags(["-O", "-target-cpu", targetCPU, "-Xcc", "-fno-math-errno"]),
     .swiftLanguageMode(.v5),
 ]
 
@@ -22,7 +29,10 @@ let package = Package(
     targets: [
         // System zlib (Debian: zlib1g-dev) for gzip-compressed datasets and bundle sections.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "Myelin", dependencies: ["CZlib"], swiftSettings: kernelFlags),
+        // Source shared by the training library and the Embedded runtime (which compiles the
+        // same files through the Sources/MyelinRuntime/Shared symlink).
+        .target(name: "MyelinShared", dependencies: ["CZlib"], swiftSettings: kernelFlags),
+        .target(name: "Myelin", dependencies: ["MyelinShared", "CZlib"], swiftSettings: libraryFlags),
         // The inference runtime in Embedded Swift. CMakeLists.txt builds libmyelin.so/.a from
         // the same sources (with the AVX-512 VNNI int8 kernel when the CPU has it); this
         // target keeps them compiling in `swift build`.

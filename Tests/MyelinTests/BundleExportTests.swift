@@ -1,5 +1,6 @@
 import XCTest
 @testable import Myelin
+@testable import MyelinShared
 
 /// The exporter's rules: folding, dropping and fusing layers, int8 quantisation,
 /// metadata, self-test vectors, sizes, and the inspector's report.

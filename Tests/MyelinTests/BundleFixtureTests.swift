@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Myelin
+@testable import MyelinShared
 
 /// The bundles under Fixtures/bundles, used by the C tests (Tests/RuntimeC) and the
 /// runtime tests: a tiny model exported in every precision, inputs with the Swift

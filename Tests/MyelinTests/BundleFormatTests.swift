@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Myelin
+@testable import MyelinShared
 
 /// The bundle container (docs/bundle-format.md): encoding round trips, the section
 /// encodings, half-precision conversion, and the Swift reader's checks.

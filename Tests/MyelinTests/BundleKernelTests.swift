@@ -1,5 +1,6 @@
 import XCTest
 @testable import Myelin
+@testable import MyelinShared
 
 /// The inference kernels shared with the runtime, against their references:
 /// `linearPacked` against `gemmReference` (rounding) and the training `linear()` (bit for

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Myelin
+@testable import MyelinShared
 
 /// Runs the `myelin` executable as a user would.
 final class CLITests: XCTestCase {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Myelin
+@testable import MyelinShared
 
 final class DataTests: XCTestCase {
     var dir: URL!

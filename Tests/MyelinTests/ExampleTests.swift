@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Myelin
+@testable import MyelinShared
 
 /// Runs the example programs in examples/ (built as products of this package, because the
 /// test target depends on them) and checks the numbers they print.

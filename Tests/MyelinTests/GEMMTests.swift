@@ -1,5 +1,6 @@
 import XCTest
 @testable import Myelin
+@testable import MyelinShared
 
 /// The fast GEMM kernel against the naive reference, over sizes that hit full and partial
 /// register tiles and cache blocks, every transpose combination, and accumulation.

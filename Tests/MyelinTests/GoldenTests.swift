@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Myelin
+@testable import MyelinShared
 
 /// Compares optimizers, schedulers, losses, gradient clipping and a two-layer MLP against
 /// reference values computed by PyTorch (Fixtures/goldens.json, made by

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Myelin
+@testable import MyelinShared
 
 /// Finite-difference checks for every differentiable op, layer and loss.
 final class GradientCheckTests: XCTestCase {

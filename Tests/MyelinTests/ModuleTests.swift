@@ -1,5 +1,6 @@
 import XCTest
 @testable import Myelin
+@testable import MyelinShared
 
 final class ModuleTests: XCTestCase {
     func testParametersStateDictAndDescription() {

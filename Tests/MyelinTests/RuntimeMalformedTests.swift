@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Myelin
+@testable import MyelinShared
 
 /// Damaged bundles through the C runtime: each gets the documented status, the same one the
 /// Swift reader gives (the two readers implement one specification), and none crashes.

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Myelin
+@testable import MyelinShared
 
 /// The C runtime (libmyelin.so, Embedded Swift) loaded with dlopen, so the test process —
 /// which has the full Swift runtime — never links the Embedded object (DESIGN.md, pitfall).

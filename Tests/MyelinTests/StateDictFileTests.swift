@@ -1,5 +1,6 @@
 import XCTest
 @testable import Myelin
+@testable import MyelinShared
 
 /// Malformed-input tests for the `.mst` state file parser: every failure is a thrown error
 /// naming the file and the problem, never a crash.

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Myelin
+@testable import MyelinShared
 
 /// Central-difference gradient check of `f` at `inputs`.
 ///

@@ -4,6 +4,7 @@ import FoundationXML
 #endif
 import XCTest
 @testable import Myelin
+@testable import MyelinShared
 
 final class TrainingTests: XCTestCase {
     let blobs = Synthetic.blobs(centers: [[1, 1], [-1, -1], [1, -1], [-1, 1]], std: 0.3, countPerCenter: 50,

@@ -97,7 +97,7 @@ extension Tensor {
     /// Splits the shape around `axis` into (outer, axis length, inner) for lane-wise ops.
     func axisLayout(_ axis: Int, op: String) -> (Int, Int, Int) {
         let a = axis < 0 ? axis + rank : axis
-        precondition(a >= 0 && a < rank, "\(op): axis \(axis) out of range for shape \(shape)")
+        check(a >= 0 && a < rank, "\(op): axis \(axis) out of range for shape \(shape)")
         let outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *)
         return (outer, shape[a], inner)
     }

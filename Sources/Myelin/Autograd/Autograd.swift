@@ -26,11 +26,16 @@ public func noGrad<T>(_ body: () throws -> T) rethrows -> T {
 extension Tensor {
     /// Builds the result of an op. When grad mode is on and any input requires gradients,
     /// the result records `inputs` and `backward`, which receives the result's gradient.
+    /// While a `Tracer` is active (export), the op, its inputs and `attributes` are recorded
+    /// too: `attributes` must hold everything besides the inputs that determines the output
+    /// (axes, shapes, slopes, …), named as in the op's documentation.
     @inline(__always)
     static func result(_ op: String, shape: [Int], data: [Float], inputs: [Tensor],
+                       attributes: @autoclosure () -> OpAttributes = [:],
                        backward: @escaping (_ outGrad: [Float]) -> Void) -> Tensor {
         let out = Tensor(shape: shape, data: data)
         out.op = op
+        if let tracer = Tracer.current { tracer.record(op, inputs: inputs, output: out, attributes: attributes()) }
         if GradMode.enabledStorage && inputs.contains(where: { $0.requiresGrad }) {
             out.requiresGrad = true
             out.parents = inputs
@@ -69,13 +74,13 @@ extension Tensor {
     /// - Parameter gradient: the gradient of some downstream scalar with respect to this
     ///   tensor; may be omitted only for a one-element tensor (then it is 1).
     public func backward(_ gradient: Tensor? = nil) {
-        precondition(requiresGrad, "backward: tensor (op \(op)) does not require grad; no parameter in its history requires it")
+        check(requiresGrad, "backward: tensor (op \(op)) does not require grad; no parameter in its history requires it")
         let seed: [Float]
         if let g = gradient {
-            precondition(g.shape == shape, "backward: gradient shape \(g.shape) does not match tensor shape \(shape)")
+            check(g.shape == shape, "backward: gradient shape \(g.shape) does not match tensor shape \(shape)")
             seed = g.data
         } else {
-            precondition(count == 1, "backward: implicit gradient only for one-element tensors, got shape \(shape); pass a gradient")
+            check(count == 1, "backward: implicit gradient only for one-element tensors, got shape \(shape); pass a gradient")
             seed = [1]
         }
         // Topological order by iterative depth-first search (deep graphs must not overflow the stack).

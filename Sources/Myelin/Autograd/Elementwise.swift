@@ -10,7 +10,7 @@ func broadcastShape(_ a: [Int], _ b: [Int], op: String) -> [Int] {
     for i in 0..<rank {
         let da = i < rank - a.count ? 1 : a[i - (rank - a.count)]
         let db = i < rank - b.count ? 1 : b[i - (rank - b.count)]
-        precondition(da == db || da == 1 || db == 1,
+        check(da == db || da == 1 || db == 1,
                      "\(op): shapes \(a) and \(b) cannot be broadcast together (dimension \(i): \(da) vs \(db))")
         out[i] = da == 1 ? db : da
     }

@@ -13,7 +13,7 @@ extension Tensor {
 
     /// Matrix product: `[m, k]` · `[k, n]` → `[m, n]`.
     public func matmul(_ other: Tensor) -> Tensor {
-        precondition(rank == 2 && other.rank == 2 && shape[1] == other.shape[0],
+        check(rank == 2 && other.rank == 2 && shape[1] == other.shape[0],
                      "matmul: shapes \(shape) and \(other.shape) are not [m, k] and [k, n]")
         let m = shape[0], k = shape[1], n = other.shape[1]
         var out = [Float](repeating: 0, count: m * n)
@@ -50,11 +50,11 @@ extension Tensor {
 /// Affine map of a batch, fused: `y = x · weightᵀ + bias`.
 /// Shapes: x `[batch, in]`, weight `[out, in]` (PyTorch layout), bias `[out]` → y `[batch, out]`.
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-    precondition(x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[1],
+    check(x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[1],
                  "linear: input shape \(x.shape) does not match weight shape \(weight.shape) (expected [batch, \(weight.shape.last ?? 0)])")
     let batch = x.shape[0], inputs = x.shape[1], outputs = weight.shape[0]
     if let b = bias {
-        precondition(b.shape == [outputs], "linear: bias shape \(b.shape) does not match \(outputs) outputs")
+        check(b.shape == [outputs], "linear: bias shape \(b.shape) does not match \(outputs) outputs")
     }
     var out = [Float](repeating: 0, count: batch * outputs)
     x.data.withUnsafeBufferPointer { xp in

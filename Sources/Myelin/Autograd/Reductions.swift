@@ -13,7 +13,7 @@ extension Tensor {
 
     /// Mean of all elements, shape `[]`.
     public func mean() -> Tensor {
-        precondition(count > 0, "mean: empty tensor of shape \(shape)")
+        check(count > 0, "mean: empty tensor of shape \(shape)")
         return sum() * (1 / Float(count))
     }
 
@@ -47,14 +47,14 @@ extension Tensor {
     /// Mean along `axis`.
     public func mean(axis: Int, keepDims: Bool = false) -> Tensor {
         let (_, n, _) = axisLayout(axis, op: "mean(axis:)")
-        precondition(n > 0, "mean(axis:): axis \(axis) of shape \(shape) is empty")
+        check(n > 0, "mean(axis:): axis \(axis) of shape \(shape) is empty")
         return sum(axis: axis, keepDims: keepDims) * (1 / Float(n))
     }
 
     /// Maximum along `axis`; the gradient flows to the first maximal element of each lane.
     public func max(axis: Int, keepDims: Bool = false) -> Tensor {
         let (outer, n, inner) = axisLayout(axis, op: "max(axis:)")
-        precondition(n > 0, "max(axis:): axis \(axis) of shape \(shape) is empty")
+        check(n > 0, "max(axis:): axis \(axis) of shape \(shape) is empty")
         let indices = argmaxIndices(outer, n, inner)
         let out = indices.map { data[$0] }
         let input = self
@@ -69,7 +69,7 @@ extension Tensor {
     /// row-major order of the reduced shape. Not differentiable.
     public func argmax(axis: Int = -1) -> [Int] {
         let (outer, n, inner) = axisLayout(axis, op: "argmax")
-        precondition(n > 0, "argmax: axis \(axis) of shape \(shape) is empty")
+        check(n > 0, "argmax: axis \(axis) of shape \(shape) is empty")
         return argmaxIndices(outer, n, inner).map { flat in (flat / inner) % n }
     }
 

@@ -12,7 +12,7 @@ public struct Dataset {
     public var classNames: [String]
 
     public init(inputs: Tensor, labels: [Int], classNames: [String]? = nil) {
-        precondition(inputs.rank >= 1 && inputs.shape[0] == labels.count,
+        check(inputs.rank >= 1 && inputs.shape[0] == labels.count,
                      "Dataset: \(labels.count) labels for inputs of shape \(inputs.shape)")
         self.inputs = inputs
         self.labels = labels
@@ -22,7 +22,7 @@ public struct Dataset {
     }
 
     public init(inputs: Tensor, targets: Tensor) {
-        precondition(inputs.rank >= 1 && targets.rank >= 1 && inputs.shape[0] == targets.shape[0],
+        check(inputs.rank >= 1 && targets.rank >= 1 && inputs.shape[0] == targets.shape[0],
                      "Dataset: inputs \(inputs.shape) and targets \(targets.shape) have different sample counts")
         self.inputs = inputs
         self.labels = []
@@ -51,7 +51,7 @@ public struct Dataset {
     /// Splits off a fraction of the samples: returns (rest, split). With `stratified`, each
     /// class contributes the same fraction (rounded), so class proportions are preserved.
     public func split(fraction: Double, stratified: Bool = false, generator: Generator) -> (Dataset, Dataset) {
-        precondition(fraction > 0 && fraction < 1, "split: fraction must be in (0, 1), got \(fraction)")
+        check(fraction > 0 && fraction < 1, "split: fraction must be in (0, 1), got \(fraction)")
         var taken: [Int] = [], kept: [Int] = []
         if stratified && isClassification {
             var byClass = [[Int]](repeating: [], count: Swift.max(classCount, (labels.max() ?? 0) + 1))
@@ -98,7 +98,7 @@ public struct DataLoader {
 
     public init(_ dataset: Dataset, batchSize: Int, shuffle: Bool = true, dropLast: Bool = false,
                 generator: Generator = .default) {
-        precondition(batchSize > 0, "DataLoader: batch size must be positive, got \(batchSize)")
+        check(batchSize > 0, "DataLoader: batch size must be positive, got \(batchSize)")
         self.dataset = dataset
         self.batchSize = batchSize
         self.shuffle = shuffle

@@ -19,10 +19,10 @@ public enum Synthetic {
     /// deviation `std`; `labels[i]` is the class of center i (default: i).
     public static func blobs(centers: [[Float]], std: Float, countPerCenter: Int, labels: [Int]? = nil,
                              generator: Generator = Generator(seed: 0)) -> Dataset {
-        precondition(!centers.isEmpty, "blobs: at least one center is needed")
+        check(!centers.isEmpty, "blobs: at least one center is needed")
         let dim = centers[0].count
         let classOf = labels ?? Array(0..<centers.count)
-        precondition(classOf.count == centers.count, "blobs: \(classOf.count) labels for \(centers.count) centers")
+        check(classOf.count == centers.count, "blobs: \(classOf.count) labels for \(centers.count) centers")
         var x: [Float] = [], y: [Int] = []
         for (c, center) in centers.enumerated() {
             for _ in 0..<countPerCenter {
@@ -95,7 +95,7 @@ public struct FeatureScaler: Equatable {
 
     /// Fits the statistics on `inputs` (shape `[n, features]`).
     public init(_ kind: Kind, fitOn inputs: Tensor) {
-        precondition(inputs.rank == 2 && inputs.shape[0] > 0, "FeatureScaler: expects [n, features] with n > 0, got \(inputs.shape)")
+        check(inputs.rank == 2 && inputs.shape[0] > 0, "FeatureScaler: expects [n, features] with n > 0, got \(inputs.shape)")
         let n = inputs.shape[0], f = inputs.shape[1]
         var offset = [Float](repeating: 0, count: f), scale = [Float](repeating: 1, count: f)
         for j in 0..<f {
@@ -127,7 +127,7 @@ public struct FeatureScaler: Equatable {
 
     /// Applies the transform to a `[n, features]` tensor.
     public func transform(_ inputs: Tensor) -> Tensor {
-        precondition(inputs.rank == 2 && inputs.shape[1] == offset.count,
+        check(inputs.rank == 2 && inputs.shape[1] == offset.count,
                      "FeatureScaler: fitted on \(offset.count) features, got input \(inputs.shape)")
         var d = inputs.data
         let f = offset.count

@@ -51,7 +51,7 @@ public final class BundleExecutor {
     /// Runs `batch` samples (`input` is `[batch × inputSize]`) and returns `[batch × outputSize]`.
     /// `observe` sees every value as it is produced (value id, contents).
     public func run(_ input: [Float], batch: Int, observe: ((Int, Contents) -> Void)? = nil) -> [Float] {
-        precondition(input.count == batch * bundle.inputSize,
+        check(input.count == batch * bundle.inputSize,
                      "BundleExecutor: \(input.count) inputs for a batch of \(batch) × \(bundle.inputSize)")
         var contents: [Int: Contents] = [bundle.input: .f32(input)]
         for (i, op) in bundle.ops.enumerated() {
@@ -101,12 +101,12 @@ public final class BundleExecutor {
             case (_, .f32(let x)):
                 result = .f32(elementwise(op, x, batch: batch, count: n))
             default:
-                preconditionFailure("BundleExecutor: op \(op.opcode) got an input of the wrong type")
+                fatalError("BundleExecutor: op \(op.opcode) got an input of the wrong type")
             }
             contents[op.outputs[0]] = result
             observe?(op.outputs[0], result)
         }
-        guard case .f32(let out) = contents[bundle.output]! else { preconditionFailure("BundleExecutor: output is not f32") }
+        guard case .f32(let out) = contents[bundle.output]! else { fatalError("BundleExecutor: output is not f32") }
         return out
     }
 
@@ -114,7 +114,7 @@ public final class BundleExecutor {
     private func elementwise(_ op: ModelBundle.Op, _ x: [Float], batch: Int, count n: Int) -> [Float] {
         func parameter(_ key: BundleAttribute) -> Float {
             if case .float(let v) = op.attribute(key) { return Float(v) }
-            preconditionFailure("BundleExecutor: missing attribute \(key)")
+            fatalError("BundleExecutor: missing attribute \(key)")
         }
         var y = x
         switch op.code! {
@@ -148,7 +148,7 @@ public final class BundleExecutor {
             let scale = bundle.tensors[op.tensors[0]].floats, shift = bundle.tensors[op.tensors[1]].floats
             for i in 0..<y.count { y[i] = x[i] * scale[i % n] + shift[i % n] }
         case .linear, .qlinear, .quantize:
-            preconditionFailure("BundleExecutor: \(op.opcode) is not elementwise")
+            fatalError("BundleExecutor: \(op.opcode) is not elementwise")
         }
         return y
     }

@@ -245,7 +245,7 @@ public enum BundleFile {
             case BundleLayout.encodingDeflate:
                 stored = deflateAdaptive(payload)
             case BundleLayout.encodingDeflateShuffled:
-                precondition(payload.count % 4 == 0, "BundleFile.Section: shuffled payload of \(payload.count) bytes")
+                check(payload.count % 4 == 0, "BundleFile.Section: shuffled payload of \(payload.count) bytes")
                 var planes = [UInt8](repeating: 0, count: payload.count)
                 payload.withUnsafeBytes { src in
                     planes.withUnsafeMutableBytes { dst in
@@ -305,7 +305,7 @@ public func deflateAdaptive(_ bytes: [UInt8]) -> [UInt8] {
     let chunk = 16 << 10
     var stream = z_stream()
     guard deflateInit2_(&stream, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-        preconditionFailure("zlib deflateInit2 failed")
+        fatalError("zlib deflateInit2 failed")
     }
     defer { deflateEnd(&stream) }
     var out = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 64 * (bytes.count / chunk + 1))
@@ -320,16 +320,16 @@ public func deflateAdaptive(_ bytes: [UInt8]) -> [UInt8] {
                 let piece = Array(src[at..<(at + n)])
                 let wanted: Int32 = deflateRaw(piece, level: 9).count * 8 <= n * 7 ? 9 : 0
                 if wanted != level {
-                    // Not inside precondition(): -Ounchecked drops its argument, call and all.
+                    // Not inside check(): -Ounchecked drops its argument, call and all.
                     let changed = deflateParams(&stream, wanted, Z_DEFAULT_STRATEGY)
-                    precondition(changed == Z_OK, "zlib deflateParams failed")
+                    check(changed == Z_OK, "zlib deflateParams failed")
                     level = wanted
                 }
                 stream.next_in = UnsafeMutablePointer(mutating: src.baseAddress.map { $0 + at })
                 stream.avail_in = uInt(n)
                 let last = at + n == bytes.count
                 let status = deflate(&stream, last ? Z_FINISH : Z_NO_FLUSH)
-                precondition(status == (last ? Z_STREAM_END : Z_OK) && stream.avail_in == 0, "zlib deflate failed with \(status)")
+                check(status == (last ? Z_STREAM_END : Z_OK) && stream.avail_in == 0, "zlib deflate failed with \(status)")
                 at += n
             } while at < bytes.count
         }
@@ -341,7 +341,7 @@ public func deflateAdaptive(_ bytes: [UInt8]) -> [UInt8] {
 public func deflateRaw(_ bytes: [UInt8], level: Int32 = 9) -> [UInt8] {
     var stream = z_stream()
     guard deflateInit2_(&stream, level, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-        preconditionFailure("zlib deflateInit2 failed")
+        fatalError("zlib deflateInit2 failed")
     }
     defer { deflateEnd(&stream) }
     var out = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))))
@@ -354,7 +354,7 @@ public func deflateRaw(_ bytes: [UInt8], level: Int32 = 9) -> [UInt8] {
             return deflate(&stream, Z_FINISH)
         }
     }
-    precondition(status == Z_STREAM_END, "zlib deflate failed with \(status)")
+    check(status == Z_STREAM_END, "zlib deflate failed with \(status)")
     return Array(out[0..<Int(stream.total_out)])
 }
 

@@ -7,7 +7,7 @@ public enum Threading {
     public static var threads: Int {
         get { threadCount }
         set {
-            precondition(newValue >= 1, "Threading.threads must be at least 1, got \(newValue)")
+            check(newValue >= 1, "Threading.threads must be at least 1, got \(newValue)")
             threadCount = newValue
         }
     }

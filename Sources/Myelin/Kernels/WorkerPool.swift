@@ -48,7 +48,7 @@ final class WorkerPool: @unchecked Sendable {
             if acquired { busy.withLock { $0 = false } }
             return
         }
-        precondition(count <= workerCount + 1, "WorkerPool: \(count) parts for \(workerCount + 1) threads")
+        check(count <= workerCount + 1, "WorkerPool: \(count) parts for \(workerCount + 1) threads")
         withoutActuallyEscaping(body) { escapable in
             sleepers.lock()
             job = escapable

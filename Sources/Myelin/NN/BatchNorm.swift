@@ -17,7 +17,7 @@ public final class BatchNorm1d: Module {
     public var isTraining = true
 
     public init(_ features: Int, eps: Float = 1e-5, momentum: Float = 0.1, affine: Bool = true) {
-        precondition(features > 0, "BatchNorm1d: features must be positive, got \(features)")
+        check(features > 0, "BatchNorm1d: features must be positive, got \(features)")
         self.features = features
         self.eps = eps
         self.momentum = momentum
@@ -28,12 +28,12 @@ public final class BatchNorm1d: Module {
     }
 
     public func forward(_ input: Tensor) -> Tensor {
-        precondition(input.rank == 2 && input.shape[1] == features,
+        check(input.rank == 2 && input.shape[1] == features,
                      "BatchNorm1d(\(features)): expected input [batch, \(features)], got \(input.shape)")
         var normalized: Tensor
         if isTraining {
             let n = input.shape[0]
-            precondition(n > 1, "BatchNorm1d: training mode needs more than one sample per batch, got \(input.shape)")
+            check(n > 1, "BatchNorm1d: training mode needs more than one sample per batch, got \(input.shape)")
             let mean = input.mean(axis: 0, keepDims: true)           // [1, F]
             let centered = input - mean
             let variance = centered.square().mean(axis: 0, keepDims: true)

@@ -11,7 +11,7 @@ public final class Dropout: Module {
     ///   - p: drop probability in [0, 1).
     ///   - generator: source of the masks (the default generator unless given).
     public init(_ p: Float = 0.5, generator: Generator = .default) {
-        precondition(p >= 0 && p < 1, "Dropout: p must be in [0, 1), got \(p)")
+        check(p >= 0 && p < 1, "Dropout: p must be in [0, 1), got \(p)")
         self.p = p
         self.generator = generator
     }

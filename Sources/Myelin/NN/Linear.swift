@@ -19,7 +19,7 @@ public final class Linear: Module {
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true,
                 weightInit: Init = .pytorchLinearDefault, biasInit: Init? = nil,
                 generator: Generator = .default) {
-        precondition(inFeatures > 0 && outFeatures > 0, "Linear: feature counts must be positive, got \(inFeatures)→\(outFeatures)")
+        check(inFeatures > 0 && outFeatures > 0, "Linear: feature counts must be positive, got \(inFeatures)→\(outFeatures)")
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         weight = weightInit.make([outFeatures, inFeatures], fanIn: inFeatures, fanOut: outFeatures, generator: generator)
@@ -35,7 +35,7 @@ public final class Linear: Module {
     }
 
     public func forward(_ input: Tensor) -> Tensor {
-        precondition(input.rank == 2 && input.shape[1] == inFeatures,
+        check(input.rank == 2 && input.shape[1] == inFeatures,
                      "Linear(\(inFeatures)→\(outFeatures)): expected input [batch, \(inFeatures)], got \(input.shape)")
         return linear(input, weight: weight, bias: bias)
     }

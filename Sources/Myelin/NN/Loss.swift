@@ -12,7 +12,7 @@ func reduce(_ t: Tensor, _ reduction: Reduction) -> Tensor { reduction == .mean 
 
 @inline(__always)
 func checkSameShape(_ op: String, _ a: Tensor, _ b: Tensor) {
-    precondition(a.shape == b.shape, "\(op): input shape \(a.shape) and target shape \(b.shape) differ")
+    check(a.shape == b.shape, "\(op): input shape \(a.shape) and target shape \(b.shape) differ")
 }
 
 /// Mean squared error: mean((input − target)²).
@@ -82,16 +82,16 @@ public func binaryCrossEntropyWithLogits(_ logits: Tensor, _ target: Tensor, red
 ///
 /// - Shapes: logits `[batch, classes]`, targets `batch` integers in `0..<classes`.
 public func crossEntropy(_ logits: Tensor, _ targets: [Int], reduction: Reduction = .mean) -> Tensor {
-    precondition(logits.rank == 2, "crossEntropy: logits must be [batch, classes], got \(logits.shape)")
+    check(logits.rank == 2, "crossEntropy: logits must be [batch, classes], got \(logits.shape)")
     let n = logits.shape[0], c = logits.shape[1]
-    precondition(targets.count == n, "crossEntropy: \(targets.count) targets for logits of shape \(logits.shape)")
+    check(targets.count == n, "crossEntropy: \(targets.count) targets for logits of shape \(logits.shape)")
     let scale: Float = reduction == .mean ? 1 / Float(Swift.max(n, 1)) : 1
     var probs = [Float](repeating: 0, count: n * c)
     var total: Float = 0
     logits.data.withUnsafeBufferPointer { x in
         for r in 0..<n {
             let t = targets[r]
-            precondition(t >= 0 && t < c, "crossEntropy: target \(t) out of range for \(c) classes")
+            check(t >= 0 && t < c, "crossEntropy: target \(t) out of range for \(c) classes")
             var m = -Float.infinity
             for j in 0..<c { m = Swift.max(m, x[r * c + j]) }
             var z: Float = 0
@@ -117,7 +117,7 @@ public func crossEntropy(_ logits: Tensor, _ targets: [Int], reduction: Reductio
 /// Negative log-likelihood of log-probabilities with integer targets: mean of −logp[target].
 /// `crossEntropy(x, t) == nllLoss(x.logSoftmax(), t)`.
 public func nllLoss(_ logProbabilities: Tensor, _ targets: [Int], reduction: Reduction = .mean) -> Tensor {
-    precondition(logProbabilities.rank == 2 && targets.count == logProbabilities.shape[0],
+    check(logProbabilities.rank == 2 && targets.count == logProbabilities.shape[0],
                  "nllLoss: expected [batch, classes] with batch targets, got \(logProbabilities.shape) and \(targets.count) targets")
     let c = logProbabilities.shape[1]
     let picked = logProbabilities.reshape([-1]).gatherRows(targets.enumerated().map { $0.offset * c + $0.element })
@@ -140,7 +140,7 @@ public func gaussianNLLLoss(_ input: Tensor, _ target: Tensor, variance: Tensor,
 
 /// L1 penalty λ·Σ|w| over `parameters`, to add to a loss (sparsity-inducing regulariser).
 public func l1Penalty(_ parameters: [Tensor], lambda: Float) -> Tensor {
-    precondition(!parameters.isEmpty, "l1Penalty: no parameters given")
+    check(!parameters.isEmpty, "l1Penalty: no parameters given")
     var total = parameters[0].abs().sum()
     for p in parameters.dropFirst() { total = total + p.abs().sum() }
     return total * lambda
@@ -148,7 +148,7 @@ public func l1Penalty(_ parameters: [Tensor], lambda: Float) -> Tensor {
 
 /// L2 penalty λ·Σw² over `parameters` (what optimizers' `weightDecay` adds, as a loss term).
 public func l2Penalty(_ parameters: [Tensor], lambda: Float) -> Tensor {
-    precondition(!parameters.isEmpty, "l2Penalty: no parameters given")
+    check(!parameters.isEmpty, "l2Penalty: no parameters given")
     var total = parameters[0].square().sum()
     for p in parameters.dropFirst() { total = total + p.square().sum() }
     return total * lambda

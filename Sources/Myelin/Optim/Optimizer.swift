@@ -23,8 +23,8 @@ open class Optimizer {
     var slotOrder: [String] = []
 
     public init(_ parameters: [Tensor], lr: Float, weightDecay: Float = 0) {
-        precondition(lr >= 0, "\(type(of: self)): learning rate must be non-negative, got \(lr)")
-        precondition(weightDecay >= 0, "\(type(of: self)): weight decay must be non-negative, got \(weightDecay)")
+        check(lr >= 0, "\(type(of: self)): learning rate must be non-negative, got \(lr)")
+        check(weightDecay >= 0, "\(type(of: self)): weight decay must be non-negative, got \(weightDecay)")
         self.parameters = parameters
         self.learningRate = lr
         self.weightDecay = weightDecay
@@ -42,7 +42,7 @@ open class Optimizer {
     /// One update of a single parameter. `param` and `grad` have `count` elements; the
     /// implementation adds weight decay itself (so each rule shows where it enters).
     open func update(index: Int, param: UnsafeMutablePointer<Float>, grad: UnsafePointer<Float>, count: Int) {
-        preconditionFailure("\(type(of: self)) must override Optimizer.update")
+        fatalError("\(type(of: self)) must override Optimizer.update")
     }
 
     /// Applies one update to every parameter that has a gradient.

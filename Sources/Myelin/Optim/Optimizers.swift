@@ -13,8 +13,8 @@ public final class SGD: Optimizer {
     public let nesterov: Bool
 
     public init(_ parameters: [Tensor], lr: Float, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) {
-        precondition(momentum >= 0, "SGD: momentum must be non-negative, got \(momentum)")
-        precondition(!nesterov || momentum > 0, "SGD: Nesterov momentum needs momentum > 0")
+        check(momentum >= 0, "SGD: momentum must be non-negative, got \(momentum)")
+        check(!nesterov || momentum > 0, "SGD: Nesterov momentum needs momentum > 0")
         self.momentum = momentum
         self.nesterov = nesterov
         super.init(parameters, lr: lr, weightDecay: weightDecay)

@@ -28,7 +28,7 @@ public final class StepLR: LRScheduler {
     public var epoch = 0
 
     public init(_ optimizer: Optimizer, stepSize: Int, gamma: Float = 0.1) {
-        precondition(stepSize > 0, "StepLR: stepSize must be positive, got \(stepSize)")
+        check(stepSize > 0, "StepLR: stepSize must be positive, got \(stepSize)")
         self.optimizer = optimizer
         self.baseLearningRate = optimizer.learningRate
         self.stepSize = stepSize
@@ -64,7 +64,7 @@ public final class CosineAnnealingLR: LRScheduler {
     public var epoch = 0
 
     public init(_ optimizer: Optimizer, period: Int, minLearningRate: Float = 0) {
-        precondition(period > 0, "CosineAnnealingLR: period must be positive, got \(period)")
+        check(period > 0, "CosineAnnealingLR: period must be positive, got \(period)")
         self.optimizer = optimizer
         self.baseLearningRate = optimizer.learningRate
         self.period = period

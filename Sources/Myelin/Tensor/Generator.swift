@@ -65,7 +65,7 @@ public final class Generator: RandomNumberGenerator {
 
     /// A uniform integer in `0..<upperBound`.
     public func nextInt(below upperBound: Int) -> Int {
-        precondition(upperBound > 0, "Generator.nextInt: upperBound must be positive, got \(upperBound)")
+        check(upperBound > 0, "Generator.nextInt: upperBound must be positive, got \(upperBound)")
         // Rejection sampling removes the modulo bias.
         let bound = UInt64(upperBound)
         let threshold = (0 &- bound) % bound

@@ -25,7 +25,7 @@ public final class Tensor {
         get { gradStorage.map { Tensor(shape: shape, data: $0) } }
         set {
             if let g = newValue {
-                precondition(g.shape == shape, "grad: shape \(g.shape) does not match tensor shape \(shape)")
+                check(g.shape == shape, "grad: shape \(g.shape) does not match tensor shape \(shape)")
                 gradStorage = g.data
             } else {
                 gradStorage = nil
@@ -46,9 +46,9 @@ public final class Tensor {
 
     /// Creates a tensor of the given shape from row-major elements.
     public init(shape: [Int], data: [Float], requiresGrad: Bool = false) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
+        check(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
         let count = shape.reduce(1, *)
-        precondition(count == data.count, "Tensor: shape \(shape) needs \(count) elements, got \(data.count)")
+        check(count == data.count, "Tensor: shape \(shape) needs \(count) elements, got \(data.count)")
         self.shape = shape
         self.data = data
         self.requiresGrad = requiresGrad
@@ -67,7 +67,7 @@ public final class Tensor {
     /// A matrix (shape `[rows, cols]`) from nested arrays; all rows must have equal length.
     public convenience init(_ rows: [[Float]], requiresGrad: Bool = false) {
         let cols = rows.first?.count ?? 0
-        precondition(rows.allSatisfy { $0.count == cols }, "Tensor: ragged rows, expected \(cols) columns in every row")
+        check(rows.allSatisfy { $0.count == cols }, "Tensor: ragged rows, expected \(cols) columns in every row")
         self.init(shape: [rows.count, cols], data: rows.flatMap { $0 }, requiresGrad: requiresGrad)
     }
 
@@ -88,7 +88,7 @@ public final class Tensor {
 
     /// `[start, start + step, …]` up to but excluding `end`, shape `[n]`.
     public static func arange(_ start: Float, _ end: Float, step: Float = 1) -> Tensor {
-        precondition(step != 0, "arange: step must be non-zero")
+        check(step != 0, "arange: step must be non-zero")
         let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
         return Tensor(shape: [n], data: (0..<n).map { start + Float($0) * step })
     }
@@ -119,16 +119,16 @@ public final class Tensor {
     public var rank: Int { shape.count }
     /// The single element of a one-element tensor.
     public var item: Float {
-        precondition(data.count == 1, "item: tensor of shape \(shape) has \(data.count) elements, expected 1")
+        check(data.count == 1, "item: tensor of shape \(shape) has \(data.count) elements, expected 1")
         return data[0]
     }
 
     /// Element at a multi-index (for inspection and tests; not differentiable).
     public subscript(indices: Int...) -> Float {
-        precondition(indices.count == shape.count, "subscript: \(indices.count) indices for a tensor of shape \(shape)")
+        check(indices.count == shape.count, "subscript: \(indices.count) indices for a tensor of shape \(shape)")
         var flat = 0
         for (i, ix) in indices.enumerated() {
-            precondition(ix >= 0 && ix < shape[i], "subscript: index \(ix) out of range for dimension \(i) of shape \(shape)")
+            check(ix >= 0 && ix < shape[i], "subscript: index \(ix) out of range for dimension \(i) of shape \(shape)")
             flat = flat * shape[i] + ix
         }
         return data[flat]

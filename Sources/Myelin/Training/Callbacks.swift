@@ -87,7 +87,7 @@ public final class EarlyStopping: Callback {
     var waited = 0
 
     public init(patience: Int, minDelta: Double = 0, restoreBest: Bool = true) {
-        precondition(patience >= 1, "EarlyStopping: patience must be at least 1, got \(patience)")
+        check(patience >= 1, "EarlyStopping: patience must be at least 1, got \(patience)")
         self.patience = patience
         self.minDelta = minDelta
         self.restoreBest = restoreBest
@@ -95,7 +95,7 @@ public final class EarlyStopping: Callback {
 
     public func epochDidEnd(_ trainer: Trainer, record: EpochRecord) {
         guard let v = record.validationLoss else {
-            preconditionFailure("EarlyStopping needs a validation set: pass `validation:` to fit")
+            fatalError("EarlyStopping needs a validation set: pass `validation:` to fit")
         }
         if v < bestLoss - minDelta {
             bestLoss = v

@@ -3,7 +3,7 @@ public final class Ensemble {
     public let members: [any Module]
 
     public init(_ members: [any Module]) {
-        precondition(!members.isEmpty, "Ensemble: needs at least one member")
+        check(!members.isEmpty, "Ensemble: needs at least one member")
         self.members = members
     }
 
@@ -33,7 +33,7 @@ public final class Ensemble {
 ///   - fit: trains a member on its bootstrap sample.
 public func bagging(count: Int, train: Dataset, generator: Generator,
                     makeModel: (Int) -> any Module, fit: (any Module, Dataset) throws -> Void) rethrows -> Ensemble {
-    precondition(count >= 1, "bagging: count must be at least 1, got \(count)")
+    check(count >= 1, "bagging: count must be at least 1, got \(count)")
     var members: [any Module] = []
     for k in 0..<count {
         let model = makeModel(k)

@@ -18,13 +18,13 @@ public enum TrainingLoss: String, Codable, Sendable, CaseIterable {
         case .binaryCrossEntropy: return Myelin.binaryCrossEntropy(output, binaryTargets(output, batch))
         case .binaryCrossEntropyWithLogits: return Myelin.binaryCrossEntropyWithLogits(output, binaryTargets(output, batch))
         case .meanSquaredError:
-            guard let t = batch.targets else { preconditionFailure("mse loss needs a regression dataset (targets)") }
+            guard let t = batch.targets else { fatalError("mse loss needs a regression dataset (targets)") }
             return mseLoss(output, t)
         }
     }
 
     func binaryTargets(_ output: Tensor, _ batch: DataLoader.Batch) -> Tensor {
-        precondition(output.rank == 2 && output.shape[1] == 1, "binary losses expect outputs [batch, 1], got \(output.shape)")
+        check(output.rank == 2 && output.shape[1] == 1, "binary losses expect outputs [batch, 1], got \(output.shape)")
         return Tensor(shape: [batch.labels.count, 1], data: batch.labels.map { Float($0) })
     }
 

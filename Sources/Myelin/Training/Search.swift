@@ -27,7 +27,7 @@ public struct SearchSpace {
     public var weightDecays: [Float]
 
     public init(learningRates: [Float], batchSizes: [Int], hiddenLayers: [[Int]], weightDecays: [Float]) {
-        precondition(!learningRates.isEmpty && !batchSizes.isEmpty && !hiddenLayers.isEmpty && !weightDecays.isEmpty,
+        check(!learningRates.isEmpty && !batchSizes.isEmpty && !hiddenLayers.isEmpty && !weightDecays.isEmpty,
                      "SearchSpace: every hyperparameter needs at least one candidate")
         self.learningRates = learningRates
         self.batchSizes = batchSizes

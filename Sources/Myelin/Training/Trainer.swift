@@ -83,7 +83,7 @@ public final class Trainer {
     /// epoch k it runs epochs k+1…epochs). Returns the full history.
     @discardableResult
     public func fit(_ train: Dataset, validation: Dataset? = nil, epochs: Int) throws -> [EpochRecord] {
-        precondition(train.count > 0, "fit: the training set is empty")
+        check(train.count > 0, "fit: the training set is empty")
         let loader = DataLoader(train, batchSize: batchSize, shuffle: true, generator: generator)
         let hasBatchNorm = containsBatchNorm(model)
         stopRequested = false

@@ -4,16 +4,13 @@
 // Shared at source level by the training module (exporter's reference executor, tests)
 // and the Embedded-Swift runtime. It holds the scalar quantisation formulas, the naive
 // reference kernel, the weight packing, and the fast kernel in two builds:
-//   - MYELIN_VNNI (the runtime on CPUs with AVX-512 VNNI): a 6×64 register tile of
+//   - MYELIN_VNNI (the runtime on CPUs with AVX-512 VNNI; Sources/MyelinRuntime/QuantizedTileVNNI.swift,
+//     runtime-only): a 6×64 register tile of
 //     `vpdpbusd` (4 u8·i8 products summed into each i32 lane). LLVM does not form this
 //     instruction from plain Swift integer code (it stops at 16-bit `vpdpwssd`, a quarter
 //     of the rate), so it is called through the `Builtin` module.
 //   - otherwise a portable tile written as plain loops.
 // Both produce exactly the reference's integers: i32 sums cannot overflow for k < 2^16.
-
-#if MYELIN_VNNI
-import Builtin
-#endif
 
 @inline(__always)
 public func kernelRoundUp(_ x: Int, _ multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
@@ -193,73 +190,7 @@ func qgemmEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, row0: Int, col0
     }
 }
 
-#if MYELIN_VNNI
-typealias QVector = SIMD16<Int32>
-
-/// acc + Σ_{t<4} u8(a[4l+t]) · i8(b[4l+t]) per i32 lane l (`vpdpbusd`).
-@inline(__always)
-func dpbusd(_ acc: QVector, _ a: QVector, _ b: QVector) -> QVector {
-    unsafeBitCast(Builtin.int_x86_avx512_vpdpbusd_512(unsafeBitCast(acc, to: Builtin.Vec16xInt32.self),
-                                                      unsafeBitCast(a, to: Builtin.Vec16xInt32.self),
-                                                      unsafeBitCast(b, to: Builtin.Vec16xInt32.self)), to: QVector.self)
-}
-
-/// Register tile: `rows` (1 or 6) × 16·`vecs` (1 or 4) i32 sums over `groups` groups of 4
-/// inputs; B advances `bStride` bytes per group. Constant arguments fold the branches away.
-@inline(__always)
-func qgemmTile(rows: Int, vecs: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
-               _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
-               _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>) {
-    typealias V = QVector
-    var c00 = V(), c01 = V(), c02 = V(), c03 = V(), c10 = V(), c11 = V(), c12 = V(), c13 = V()
-    var c20 = V(), c21 = V(), c22 = V(), c23 = V(), c30 = V(), c31 = V(), c32 = V(), c33 = V()
-    var c40 = V(), c41 = V(), c42 = V(), c43 = V(), c50 = V(), c51 = V(), c52 = V(), c53 = V()
-    var bp = b
-    var off = 0
-    for _ in 0..<groups {
-        let b0 = bp.loadUnaligned(as: V.self)
-        let b1 = vecs > 1 ? bp.loadUnaligned(fromByteOffset: 64, as: V.self) : V()
-        let b2 = vecs > 1 ? bp.loadUnaligned(fromByteOffset: 128, as: V.self) : V()
-        let b3 = vecs > 1 ? bp.loadUnaligned(fromByteOffset: 192, as: V.self) : V()
-        var s = V(repeating: a0.loadUnaligned(fromByteOffset: off, as: Int32.self))
-        c00 = dpbusd(c00, s, b0)
-        if vecs > 1 { c01 = dpbusd(c01, s, b1); c02 = dpbusd(c02, s, b2); c03 = dpbusd(c03, s, b3) }
-        if rows > 1 {
-            s = V(repeating: a1.loadUnaligned(fromByteOffset: off, as: Int32.self))
-            c10 = dpbusd(c10, s, b0)
-            if vecs > 1 { c11 = dpbusd(c11, s, b1); c12 = dpbusd(c12, s, b2); c13 = dpbusd(c13, s, b3) }
-            s = V(repeating: a2.loadUnaligned(fromByteOffset: off, as: Int32.self))
-            c20 = dpbusd(c20, s, b0)
-            if vecs > 1 { c21 = dpbusd(c21, s, b1); c22 = dpbusd(c22, s, b2); c23 = dpbusd(c23, s, b3) }
-            s = V(repeating: a3.loadUnaligned(fromByteOffset: off, as: Int32.self))
-            c30 = dpbusd(c30, s, b0)
-            if vecs > 1 { c31 = dpbusd(c31, s, b1); c32 = dpbusd(c32, s, b2); c33 = dpbusd(c33, s, b3) }
-            s = V(repeating: a4.loadUnaligned(fromByteOffset: off, as: Int32.self))
-            c40 = dpbusd(c40, s, b0)
-            if vecs > 1 { c41 = dpbusd(c41, s, b1); c42 = dpbusd(c42, s, b2); c43 = dpbusd(c43, s, b3) }
-            s = V(repeating: a5.loadUnaligned(fromByteOffset: off, as: Int32.self))
-            c50 = dpbusd(c50, s, b0)
-            if vecs > 1 { c51 = dpbusd(c51, s, b1); c52 = dpbusd(c52, s, b2); c53 = dpbusd(c53, s, b3) }
-        }
-        bp += bStride
-        off += 4
-    }
-    @inline(__always) func store(_ r: Int, _ v0: V, _ v1: V, _ v2: V, _ v3: V) {
-        let p = UnsafeMutableRawPointer(tile + r * qgemmPanelCols)
-        p.storeBytes(of: v0, as: V.self)
-        if vecs > 1 {
-            p.storeBytes(of: v1, toByteOffset: 64, as: V.self)
-            p.storeBytes(of: v2, toByteOffset: 128, as: V.self)
-            p.storeBytes(of: v3, toByteOffset: 192, as: V.self)
-        }
-    }
-    store(0, c00, c01, c02, c03)
-    if rows > 1 {
-        store(1, c10, c11, c12, c13); store(2, c20, c21, c22, c23); store(3, c30, c31, c32, c33)
-        store(4, c40, c41, c42, c43); store(5, c50, c51, c52, c53)
-    }
-}
-#else
+#if !MYELIN_VNNI
 /// Portable register tile with the same contract as the VNNI one: `rows` (1 or 6) ×
 /// 16·`vecs` i32 sums over `groups` groups of 4 inputs; B advances `bStride` bytes per group.
 @inline(__always)

@@ -4,24 +4,24 @@
 // library's SIMD `squareRoot()` runs lane by lane; these helpers give the compiler shapes it
 // turns into vdivps / vsqrtps (with `-Xcc -fno-math-errno`, set in Package.swift).
 
-typealias Float16x = SIMD16<Float>
+public typealias Float16x = SIMD16<Float>
 
 extension SIMD16 where Scalar == Float {
     /// 16 floats from `p` (no alignment needed).
-    @inline(__always)
-    static func load(_ p: UnsafePointer<Float>) -> Self { UnsafeRawPointer(p).loadUnaligned(as: Self.self) }
+    @inlinable @inline(__always)
+    public static func load(_ p: UnsafePointer<Float>) -> Self { UnsafeRawPointer(p).loadUnaligned(as: Self.self) }
 
     /// 16 floats from `p` (no alignment needed).
-    @inline(__always)
-    static func load(_ p: UnsafeMutablePointer<Float>) -> Self { UnsafeRawPointer(p).loadUnaligned(as: Self.self) }
+    @inlinable @inline(__always)
+    public static func load(_ p: UnsafeMutablePointer<Float>) -> Self { UnsafeRawPointer(p).loadUnaligned(as: Self.self) }
 
     /// Stores the 16 lanes at `p` (no alignment needed).
-    @inline(__always)
-    func store(_ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: self, as: Self.self) }
+    @inlinable @inline(__always)
+    public func store(_ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: self, as: Self.self) }
 
     /// Lane-wise square root as one vector instruction.
-    @inline(__always)
-    func vectorSquareRoot() -> Self {
+    @inlinable @inline(__always)
+    public func vectorSquareRoot() -> Self {
         var r = self
         withUnsafeMutableBytes(of: &r) { raw in
             let p = raw.baseAddress!.assumingMemoryBound(to: Float.self)

@@ -1,1 +1,0 @@
-../../Myelin/Export/BundleReader.swift

@@ -1,1 +1,0 @@
-../../Myelin/Kernels/GEMM.swift

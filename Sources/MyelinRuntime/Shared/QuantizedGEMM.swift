@@ -1,1 +1,0 @@
-../../Myelin/Kernels/QuantizedGEMM.swift
