@@ -5,7 +5,7 @@ import XCTest
 /// The exporter's rules: folding, dropping and fusing layers, int8 quantisation,
 /// metadata, self-test vectors, sizes, and the inspector's report.
 final class BundleExportTests: XCTestCase {
-    func outputs(_ model: any Module, _ x: Tensor) -> [Float] { noGrad { model(x).data } }
+    func outputs(_ model: any Layer, _ x: Tensor) -> [Float] { noGrad { model(x).data } }
 
     func assertClose(_ a: [Float], _ b: [Float], relative: Float, _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(a.count, b.count, message, file: file, line: line)
@@ -46,7 +46,7 @@ final class BundleExportTests: XCTestCase {
                                Softmax())
         let logModel = Sequential(Linear(8, 6, generator: g), LogSoftmax())
         let x = Tensor.randn([11, 8], std: 2, generator: g)
-        for m in [model, logModel] as [any Module] {
+        for m in [model, logModel] as [any Layer] {
             m.eval()
             let bundle = try BundleExporter.export(m)
             assertClose(BundleExecutor(bundle).run(x.data, batch: 11), outputs(m, x), relative: 1e-6, "\(m)")

@@ -98,7 +98,7 @@ public enum BundleExporter {
         case activation(BundleOpCode, parameter: (BundleAttribute, Float)?)
     }
 
-    public static func export(_ model: any Module, options: Options = Options()) throws -> ModelBundle {
+    public static func export(_ model: any Myelin.Layer, options: Options = Options()) throws -> ModelBundle {
         let wasTraining = model.isTraining
         model.eval()
         defer { model.train(wasTraining) }
@@ -126,12 +126,12 @@ public enum BundleExporter {
 
     // MARK: Layers
 
-    static func leaves(_ module: any Module, path: String) -> [(String, any Module)] {
+    static func leaves(_ module: any Myelin.Layer, path: String) -> [(String, any Myelin.Layer)] {
         guard let seq = module as? Sequential else { return [(path, module)] }
-        return seq.children.flatMap { leaves($0.1, path: path.isEmpty ? $0.0 : "\(path).\($0.0)") }
+        return seq.layers.enumerated().flatMap { leaves($0.element, path: path.isEmpty ? String($0.offset) : "\(path).\($0.offset)") }
     }
 
-    static func inferenceLayers(_ model: any Module) throws -> [Layer] {
+    static func inferenceLayers(_ model: any Myelin.Layer) throws -> [Layer] {
         var out: [Layer] = []
         for (name, m) in leaves(model, path: "") {
             switch m {
@@ -360,7 +360,7 @@ public enum BundleExporter {
         return entries
     }
 
-    static func selfTest(_ model: any Module, _ bundle: ModelBundle, _ options: Options, inputSize: Int) throws -> ModelBundle.SelfTest? {
+    static func selfTest(_ model: any Myelin.Layer, _ bundle: ModelBundle, _ options: Options, inputSize: Int) throws -> ModelBundle.SelfTest? {
         let inputs: [Float]
         if let given = options.selfTestInputs {
             guard given.rank == 2, given.shape[1] == inputSize, given.shape[0] >= 1 else {

@@ -2,7 +2,7 @@
 // Every one keeps the input's shape.
 
 /// Heaviside step (forward only; for perceptrons).
-public final class Step: Module {
+public final class Step: Layer {
     public var isTraining = true
     public init() {}
     public func forward(_ input: Tensor) -> Tensor { input.step() }
@@ -10,7 +10,7 @@ public final class Step: Module {
 }
 
 /// Passes the input through unchanged.
-public final class Identity: Module {
+public final class Identity: Layer {
     public var isTraining = true
     public init() {}
     public func forward(_ input: Tensor) -> Tensor { input }
@@ -18,7 +18,7 @@ public final class Identity: Module {
 }
 
 /// max(0, x).
-public final class ReLU: Module {
+public final class ReLU: Layer {
     public var isTraining = true
     public init() {}
     public func forward(_ input: Tensor) -> Tensor { input.relu() }
@@ -26,7 +26,7 @@ public final class ReLU: Module {
 }
 
 /// x for x > 0, slope·x otherwise.
-public final class LeakyReLU: Module {
+public final class LeakyReLU: Layer {
     public let slope: Float
     public var isTraining = true
     public init(slope: Float = 0.01) { self.slope = slope }
@@ -35,7 +35,7 @@ public final class LeakyReLU: Module {
 }
 
 /// x for x > 0, α(eˣ − 1) otherwise.
-public final class ELU: Module {
+public final class ELU: Layer {
     public let alpha: Float
     public var isTraining = true
     public init(alpha: Float = 1) { self.alpha = alpha }
@@ -44,7 +44,7 @@ public final class ELU: Module {
 }
 
 /// 1 / (1 + e⁻ˣ).
-public final class Sigmoid: Module {
+public final class Sigmoid: Layer {
     public var isTraining = true
     public init() {}
     public func forward(_ input: Tensor) -> Tensor { input.sigmoid() }
@@ -52,7 +52,7 @@ public final class Sigmoid: Module {
 }
 
 /// tanh(x).
-public final class Tanh: Module {
+public final class Tanh: Layer {
     public var isTraining = true
     public init() {}
     public func forward(_ input: Tensor) -> Tensor { input.tanh() }
@@ -60,7 +60,7 @@ public final class Tanh: Module {
 }
 
 /// Softmax along `axis` (default: last).
-public final class Softmax: Module {
+public final class Softmax: Layer {
     public let axis: Int
     public var isTraining = true
     public init(axis: Int = -1) { self.axis = axis }
@@ -69,7 +69,7 @@ public final class Softmax: Module {
 }
 
 /// Log-softmax along `axis` (default: last).
-public final class LogSoftmax: Module {
+public final class LogSoftmax: Layer {
     public let axis: Int
     public var isTraining = true
     public init(axis: Int = -1) { self.axis = axis }
@@ -78,7 +78,7 @@ public final class LogSoftmax: Module {
 }
 
 /// Flattens all but the batch dimension: `[n, a, b, …]` → `[n, a·b·…]`.
-public final class Flatten: Module {
+public final class Flatten: Layer {
     public var isTraining = true
     public init() {}
     public func forward(_ input: Tensor) -> Tensor { input.flatten() }

@@ -6,7 +6,7 @@
 /// With `affine`, a learned scale `weight` (init 1) and shift `bias` (init 0) follow.
 ///
 /// - Shape: `[batch, features]` → `[batch, features]`.
-public final class BatchNorm1d: Module {
+public final class BatchNorm1d: Layer {
     public let features: Int
     public let eps: Float
     public let momentum: Float

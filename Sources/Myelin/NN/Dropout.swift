@@ -2,7 +2,7 @@
 /// survivors are scaled by 1/(1−p), so evaluation (identity) needs no rescaling.
 ///
 /// - Shape: any; output has the input's shape.
-public final class Dropout: Module {
+public final class Dropout: Layer {
     public let p: Float
     public var isTraining = true
     let generator: Generator

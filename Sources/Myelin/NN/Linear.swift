@@ -9,7 +9,7 @@
 /// let fc = Linear(784, 256)
 /// let y = fc(x)   // [64, 784] → [64, 256]
 /// ```
-public final class Linear: Module {
+public final class Linear: Layer {
     public let inFeatures: Int
     public let outFeatures: Int
     public let weight: Tensor

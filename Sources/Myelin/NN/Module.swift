@@ -1,20 +1,39 @@
-/// A building block of a network, as in PyTorch's `nn.Module`: it maps an input tensor to
-/// an output tensor, owns named parameters (trained) and buffers (state that is saved but
-/// not trained, e.g. BatchNorm's running statistics), may contain child modules, and has a
-/// train/eval mode.
+/// A building block of a network, as in PyTorch's `nn.Module`: it owns named parameters
+/// (trained) and buffers (state that is saved but not trained, e.g. BatchNorm's running
+/// statistics), may contain child modules, and has a train/eval mode. It computes with a
+/// `forward` method of any signature: `forward(x, h) -> (y, h')` is as good as `forward(x)`.
 ///
-/// Conforming types implement `forward(_:)`, and list their own `localParameters`,
-/// `localBuffers` and `children`; the protocol extension provides `parameters()`,
-/// `stateDict()`, `loadStateDict(_:)`, `train()`/`eval()` and call syntax.
+/// Parameters, buffers and children are found by reflection over the stored properties, so a
+/// custom module needs no registration code:
+/// - a `Tensor` (or `Tensor?`) that requires gradients is a parameter, any other stored
+///   `Tensor` is a buffer (saved in the state dict, like PyTorch's `register_buffer`);
+/// - a stored module, optional module, or array of modules is a child (array elements are
+///   named `name.0`, `name.1`, …).
+/// Properties are named after the Swift property. A module may still list them itself by
+/// implementing `localParameters`, `localBuffers` and `children` (Sequential names its layers
+/// "0", "1", … that way).
+///
+/// A module that maps one tensor to one tensor is a `Layer`: it can go into `Sequential`
+/// and be trained with `fit`.
 ///
 /// ```swift
-/// let model = Sequential(Linear(784, 256), ReLU(), Linear(256, 10))
-/// let logits = model(x)              // x: [batch, 784] → [batch, 10]
-/// print(model)                       // one line per layer
+/// final class Residual: Layer {
+///     let fc1 = Linear(64, 64), fc2 = Linear(64, 64)
+///     var isTraining = true
+///     func forward(_ x: Tensor) -> Tensor { (x + fc2(fc1(x).relu())).relu() }
+///     var description: String { "Residual(64)" }
+/// }
+///
+/// final class TwoInputs: Module {                     // several inputs and outputs
+///     let image = Linear(784, 32), side = Linear(4, 32), head = Linear(64, 10)
+///     var isTraining = true
+///     func forward(_ x: Tensor, _ v: Tensor) -> Tensor {
+///         head(Tensor.concat([image(x).relu(), side(v).relu()], axis: 1))
+///     }
+///     var description: String { "TwoInputs" }
+/// }
 /// ```
 public protocol Module: AnyObject, CustomStringConvertible {
-    /// Applies the module to a batch.
-    func forward(_ input: Tensor) -> Tensor
     /// Trainable tensors owned directly by this module, with their local names.
     var localParameters: [(String, Tensor)] { get }
     /// Non-trainable state owned directly by this module (saved in the state dict).
@@ -25,22 +44,81 @@ public protocol Module: AnyObject, CustomStringConvertible {
     var isTraining: Bool { get set }
 }
 
-extension Module {
-    public var localParameters: [(String, Tensor)] { [] }
-    public var localBuffers: [(String, Tensor)] { [] }
-    public var children: [(String, any Module)] { [] }
+/// A module that maps one tensor to one tensor (`Linear`, `ReLU`, `Sequential`, …).
+public protocol Layer: Module {
+    /// Applies the layer to a batch.
+    func forward(_ input: Tensor) -> Tensor
+}
 
-    /// Same as `forward(_:)`.
-    public func callAsFunction(_ input: Tensor) -> Tensor { forward(input) }
+extension Layer {
+    /// Same as `forward(_:)`; while tracing for export, records which module ran each op.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        Tracer.enter(self)
+        defer { Tracer.leave() }
+        return forward(input)
+    }
+}
+
+/// What reflection finds in a module's stored properties.
+struct ModuleContents {
+    var parameters: [(String, Tensor)] = []
+    var buffers: [(String, Tensor)] = []
+    var children: [(String, any Module)] = []
+
+    init(_ module: AnyObject) {
+        var mirror: Mirror? = Mirror(reflecting: module)
+        while let m = mirror {
+            for case (let label?, let value) in m.children where !label.hasPrefix("$") {
+                add(label, value)
+            }
+            mirror = m.superclassMirror
+        }
+    }
+
+    mutating func add(_ name: String, _ value: Any) {
+        switch value {
+        case let t as Tensor:
+            if t.requiresGrad { parameters.append((name, t)) } else { buffers.append((name, t)) }
+        case let m as any Module:
+            children.append((name, m))
+        case let list as [any Module]:
+            for (i, m) in list.enumerated() { children.append(("\(name).\(i)", m)) }
+        case let list as [Tensor]:
+            for (i, t) in list.enumerated() { add("\(name).\(i)", t) }
+        default:
+            // Optionals: look inside a non-nil one.
+            let inner = Mirror(reflecting: value)
+            if inner.displayStyle == .optional, let wrapped = inner.children.first?.value { add(name, wrapped) }
+        }
+    }
+}
+
+extension Module {
+    public var localParameters: [(String, Tensor)] { ModuleContents(self).parameters }
+    public var localBuffers: [(String, Tensor)] { ModuleContents(self).buffers }
+    public var children: [(String, any Module)] { ModuleContents(self).children }
 
     /// All trainable tensors, depth first, in a stable order.
     public func parameters() -> [Tensor] { namedParameters().map { $0.1 } }
 
-    /// All trainable tensors with dotted names (`"0.weight"`, `"2.bias"`, …).
+    /// All trainable tensors with dotted names (`"0.weight"`, `"2.bias"`, …). A tensor
+    /// reachable by two paths (a shared layer) is listed once, under its first name.
     public func namedParameters() -> [(String, Tensor)] {
-        var result = localParameters
-        for (name, child) in children {
-            result += child.namedParameters().map { ("\(name).\($0.0)", $0.1) }
+        var seen = Set<ObjectIdentifier>()
+        var result: [(String, Tensor)] = []
+        func visit(_ m: any Module, prefix: String) {
+            for (n, t) in m.localParameters where seen.insert(ObjectIdentifier(t)).inserted { result.append((prefix + n, t)) }
+            for (n, c) in m.children { visit(c, prefix: prefix + n + ".") }
+        }
+        visit(self, prefix: "")
+        return result
+    }
+
+    /// Every module in the tree with its dotted path ("" for this one), depth first.
+    public func namedModules() -> [(String, any Module)] {
+        var result: [(String, any Module)] = [("", self)]
+        for (n, c) in children {
+            result += c.namedModules().map { ($0.0.isEmpty ? n : n + "." + $0.0, $0.1) }
         }
         return result
     }
@@ -60,9 +138,10 @@ extension Module {
     /// Parameters and buffers by dotted name; the tensors are the module's own (not copies).
     public func stateDict() -> StateDict {
         var entries: [(String, Tensor)] = []
+        var seen = Set<ObjectIdentifier>()
         func visit(_ m: any Module, prefix: String) {
-            for (n, t) in m.localParameters { entries.append((prefix + n, t)) }
-            for (n, t) in m.localBuffers { entries.append((prefix + n, t)) }
+            for (n, t) in m.localParameters where seen.insert(ObjectIdentifier(t)).inserted { entries.append((prefix + n, t)) }
+            for (n, t) in m.localBuffers where seen.insert(ObjectIdentifier(t)).inserted { entries.append((prefix + n, t)) }
             for (n, c) in m.children { visit(c, prefix: prefix + n + ".") }
         }
         visit(self, prefix: "")

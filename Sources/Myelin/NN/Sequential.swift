@@ -3,15 +3,15 @@
 /// ```swift
 /// let mlp = Sequential(Linear(2, 5), ReLU(), Linear(5, 1), Sigmoid())
 /// ```
-public final class Sequential: Module {
-    public private(set) var layers: [any Module]
+public final class Sequential: Layer {
+    public private(set) var layers: [any Layer]
     public var isTraining = true
 
-    public init(_ layers: [any Module]) { self.layers = layers }
-    public convenience init(_ layers: any Module...) { self.init(layers) }
+    public init(_ layers: [any Layer]) { self.layers = layers }
+    public convenience init(_ layers: any Layer...) { self.init(layers) }
 
     /// Appends a layer.
-    public func append(_ layer: any Module) {
+    public func append(_ layer: any Layer) {
         layer.train(isTraining)
         layers.append(layer)
     }

@@ -1,8 +1,8 @@
 /// Averages the class probabilities (softmax of logits) of several models.
 public final class Ensemble {
-    public let members: [any Module]
+    public let members: [any Layer]
 
-    public init(_ members: [any Module]) {
+    public init(_ members: [any Layer]) {
         check(!members.isEmpty, "Ensemble: needs at least one member")
         self.members = members
     }
@@ -32,9 +32,9 @@ public final class Ensemble {
 ///   - makeModel: builds member k (untrained).
 ///   - fit: trains a member on its bootstrap sample.
 public func bagging(count: Int, train: Dataset, generator: Generator,
-                    makeModel: (Int) -> any Module, fit: (any Module, Dataset) throws -> Void) rethrows -> Ensemble {
+                    makeModel: (Int) -> any Layer, fit: (any Layer, Dataset) throws -> Void) rethrows -> Ensemble {
     check(count >= 1, "bagging: count must be at least 1, got \(count)")
-    var members: [any Module] = []
+    var members: [any Layer] = []
     for k in 0..<count {
         let model = makeModel(k)
         try fit(model, train.bootstrap(generator: generator))

@@ -77,7 +77,7 @@ public struct Evaluation: Codable, Equatable {
 }
 
 /// Evaluates `model` (in eval mode, without recording gradients) on `data` in batches.
-public func evaluate(_ model: any Module, on data: Dataset, loss: TrainingLoss = .crossEntropy,
+public func evaluate(_ model: any Layer, on data: Dataset, loss: TrainingLoss = .crossEntropy,
                      batchSize: Int = 1000) -> Evaluation {
     let wasTraining = model.isTraining
     model.eval()

@@ -23,7 +23,7 @@ public struct MLPSpec: Codable, Equatable {
 
     /// Builds the network; initial weights and dropout masks come from `generator`.
     public func build(generator: Generator) -> Sequential {
-        var layers: [any Module] = []
+        var layers: [any Layer] = []
         var width = inputs
         for h in hidden {
             layers.append(Linear(width, h, generator: generator))

@@ -1,8 +1,8 @@
 /// A Keras-style model summary: one row per layer of a `Sequential` with its output shape
 /// and parameter count, then the total. Output shapes come from a forward pass of one
 /// zero sample of `inputShape` in eval mode.
-public func modelSummary(_ model: any Module, inputShape: [Int]) -> String {
-    let layers: [(String, any Module)] = (model as? Sequential).map { s in s.children } ?? [("0", model)]
+public func modelSummary(_ model: any Layer, inputShape: [Int]) -> String {
+    let layers: [(String, any Layer)] = (model as? Sequential).map { s in s.layers.enumerated().map { (String($0.offset), $0.element) } } ?? [("0", model)]
     let wasTraining = model.isTraining
     model.eval()
     defer { model.train(wasTraining) }

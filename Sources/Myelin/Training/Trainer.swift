@@ -53,7 +53,7 @@ extension Callback {
 /// print(evaluate(model, on: test).report)
 /// ```
 public final class Trainer {
-    public let model: any Module
+    public let model: any Layer
     public let optimizer: Optimizer
     public let loss: TrainingLoss
     public var scheduler: (any LRScheduler)?
@@ -70,7 +70,7 @@ public final class Trainer {
     /// Set by a callback (e.g. early stopping) to end training after the current epoch.
     public var stopRequested = false
 
-    public init(model: any Module, optimizer: Optimizer, loss: TrainingLoss = .crossEntropy,
+    public init(model: any Layer, optimizer: Optimizer, loss: TrainingLoss = .crossEntropy,
                 batchSize: Int = 64, generator: Generator) {
         self.model = model
         self.optimizer = optimizer
