@@ -56,7 +56,10 @@ let package = Package(
         // Trains and exports the runtime benchmark's Fashion-MNIST bundles (bench/runtime).
         .executableTarget(name: "MyelinRuntimeModels", dependencies: ["Myelin"], path: "bench/runtime/models",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "MyelinTests", dependencies: ["Myelin", "MyelinCLI", "LogicGates", "ThreeLayerForward", "NeuronRegression", "GaussianBlobs"],
+        // Misuses the API on request; the tests check in a subprocess that it stops with a message.
+        .executableTarget(name: "CheckProbe", dependencies: ["Myelin"], path: "Tests/CheckProbe",
+                          swiftSettings: libraryFlags),
+        .testTarget(name: "MyelinTests", dependencies: ["Myelin", "MyelinCLI", "LogicGates", "ThreeLayerForward", "NeuronRegression", "GaussianBlobs", "CheckProbe"],
                     resources: [.copy("Fixtures")],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
