@@ -1,6 +1,7 @@
 // Runs one misuse of the public API named on the command line, so that a test can check
 // (in a subprocess, since the process stops) that Myelin stops with a message naming the op
 // and the shapes, in the build configuration under test. Prints "no error" if it survives.
+import Foundation
 import Myelin
 
 let cases: [String: () -> Void] = [

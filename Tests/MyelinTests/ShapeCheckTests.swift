@@ -14,7 +14,7 @@ final class ShapeCheckTests: XCTestCase {
     }
 
     func testLinearOnWrongFeatureCount() throws {
-        try expectStop("linear-shape", ["linear", "[5, 3]", "[10, 784]"])
+        try expectStop("linear-shape", ["Linear(784→10)", "[batch, 784]", "[5, 3]"])
     }
 
     func testAddOfShapesThatDoNotBroadcast() throws {
