@@ -154,7 +154,7 @@ func elementwise(_ op: RuntimeOp, x: UnsafePointer<Float>, y: UnsafeMutablePoint
     case .scaleShift:
         let scale = op.multipliers!, shift = op.shift!
         for i in 0..<n { y[i] = x[i] * scale[i] + shift[i] }
-    case .linear, .qlinear, .quantize:
+    default:
         break
     }
 }

@@ -125,7 +125,7 @@ struct RuntimeGraphBuilder: BundleGraphBuilder {
             arenaBytes = try checkedAdd(arenaBytes, 2 * kernelRoundUp(x.count * 4, 64))
         case .leakyRelu, .elu:
             op.parameter = Float(record.parameter ?? 0)
-        case .relu, .sigmoid, .tanh, .softmax, .logSoftmax:
+        default:
             break
         }
         model.pointee.ops!.advanced(by: model.pointee.opCount).initialize(to: op)

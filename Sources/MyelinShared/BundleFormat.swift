@@ -52,11 +52,13 @@ public enum BundlePrecision: UInt32 {
 public enum BundleOpCode: UInt32 {
     case linear = 1, qlinear = 2, quantize = 3, relu = 4, leakyRelu = 5, elu = 6
     case sigmoid = 7, tanh = 8, softmax = 9, logSoftmax = 10, scaleShift = 11
+    case dequantize = 12, add = 13, sub = 14, mul = 15, div = 16
+    case concat = 17, reshape = 18, transpose = 19, slice = 20, matmul = 21
 }
 
 /// Attribute keys of op records.
 public enum BundleAttribute: UInt32 {
-    case activation = 1, slope = 2, alpha = 3
+    case activation = 1, slope = 2, alpha = 3, axis = 4, shape = 5, perm = 6, start = 7, end = 8, step = 9
 }
 
 /// Activation fused into `linear` and `qlinear`.

@@ -216,6 +216,8 @@ public enum BundleGraph {
                     guard v.isFinite else { throw .corrupt }
                     op.parameter = v
                     builder.addAttribute(key, .float(v))
+                default:
+                    throw .unsupported
                 }
             }
             guard let act = BundleActivation(rawValue: activation) else { throw .unsupported }
@@ -268,6 +270,8 @@ public enum BundleGraph {
             guard x.dtype == .f32, y.dtype == .f32 else { throw .unsupported }
             guard x.shape.same(as: y.shape) else { throw .shapeMismatch }
             if op.code == .leakyRelu || op.code == .elu { guard op.parameter != nil else { throw .corrupt } }
+        default:
+            throw .unsupported
         }
     }
 

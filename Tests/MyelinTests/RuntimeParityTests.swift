@@ -229,10 +229,10 @@ final class RuntimeParityTests: XCTestCase {
         var bundle = try BundleFixtureTests.tinyBundle(.int8)
         var model = try RuntimeLibrary.Model(library, bytes: bundle.encode(), maxBatch: 1, outputSize: 4)
         XCTAssertEqual(model.selfTestStatus, BundleStatus.ok.rawValue)
-        bundle.selfTest!.expected[5] += 1
+        bundle.selfTest!.expected[0][5] += 1
         model = try RuntimeLibrary.Model(library, bytes: bundle.encode(), maxBatch: 1, outputSize: 4)
         XCTAssertEqual(model.selfTestStatus, BundleStatus.selfTestFailed.rawValue)
-        bundle.selfTest!.expected[5] = .nan
+        bundle.selfTest!.expected[0][5] = .nan
         model = try RuntimeLibrary.Model(library, bytes: bundle.encode(), maxBatch: 1, outputSize: 4)
         XCTAssertEqual(model.selfTestStatus, BundleStatus.selfTestFailed.rawValue)
         bundle.selfTest = nil

@@ -53,7 +53,7 @@ public final class BundleExecutor {
     public func run(_ input: [Float], batch: Int, observe: ((Int, Contents) -> Void)? = nil) -> [Float] {
         check(input.count == batch * bundle.inputSize,
                      "BundleExecutor: \(input.count) inputs for a batch of \(batch) × \(bundle.inputSize)")
-        var contents: [Int: Contents] = [bundle.input: .f32(input)]
+        var contents: [Int: Contents] = [bundle.inputs[0]: .f32(input)]
         for (i, op) in bundle.ops.enumerated() {
             let xv = bundle.values[op.inputs[0]], yv = bundle.values[op.outputs[0]]
             let n = yv.count, k = xv.count
@@ -106,7 +106,7 @@ public final class BundleExecutor {
             contents[op.outputs[0]] = result
             observe?(op.outputs[0], result)
         }
-        guard case .f32(let out) = contents[bundle.output]! else { fatalError("BundleExecutor: output is not f32") }
+        guard case .f32(let out) = contents[bundle.outputs[0]]! else { fatalError("BundleExecutor: output is not f32") }
         return out
     }
 
@@ -147,7 +147,7 @@ public final class BundleExecutor {
         case .scaleShift:
             let scale = bundle.tensors[op.tensors[0]].floats, shift = bundle.tensors[op.tensors[1]].floats
             for i in 0..<y.count { y[i] = x[i] * scale[i % n] + shift[i % n] }
-        case .linear, .qlinear, .quantize:
+        default:
             fatalError("BundleExecutor: \(op.opcode) is not elementwise")
         }
         return y
@@ -156,9 +156,9 @@ public final class BundleExecutor {
     /// Runs the stored self-test vectors: whether all pass and the largest deviation.
     public func selfTest() -> (passed: Bool, maxError: Float)? {
         guard let t = bundle.selfTest else { return nil }
-        let y = run(t.inputs, batch: t.count)
+        let y = run(t.inputs[0], batch: t.count)
         var passed = true, maxError: Float = 0
-        for (v, e) in zip(y, t.expected) {
+        for (v, e) in zip(y, t.expected[0]) {
             let d = abs(v - e)
             if !(d <= t.atol + t.rtol * abs(e)) { passed = false }
             maxError = Swift.max(maxError, d.isNaN ? .infinity : d)

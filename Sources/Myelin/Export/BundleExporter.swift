@@ -276,7 +276,7 @@ public enum BundleExporter {
                 current = y
             }
         }
-        return ModelBundle(precision: precision, tensors: tensors, values: values, input: 0, output: current, ops: ops)
+        return ModelBundle(precision: precision, tensors: tensors, values: values, inputs: [0], outputs: [current], ops: ops)
     }
 
     /// Per output channel: `s_w = max|W_j|/127` (1 for an all-zero row), `q = clamp(round(W/s_w), −127, 127)`.
@@ -320,7 +320,7 @@ public enum BundleExporter {
         while start < n {
             let rows = Swift.min(256, n - start)
             let chunk = Array(calibration.data[(start * width)..<((start + rows) * width)])
-            record(bundle.input, chunk)
+            record(bundle.inputs[0], chunk)
             _ = executor.run(chunk, batch: rows) { id, contents in
                 if case .f32(let v) = contents { record(id, v) }
             }
@@ -388,8 +388,8 @@ public enum BundleExporter {
         for (y, e) in zip(produced, expected) { deviation = Swift.max(deviation, abs(y - e)) }
         if bundle.precision == .f32 {
             // The graph is the model up to BatchNorm folding: a tight tolerance.
-            return .init(inputs: inputs, expected: expected, count: count, rtol: 1e-4, atol: Swift.max(1e-5, 2 * deviation))
+            return .init(inputs: [inputs], expected: [expected], count: count, rtol: 1e-4, atol: Swift.max(1e-5, 2 * deviation))
         }
-        return .init(inputs: inputs, expected: expected, count: count, rtol: 0, atol: 2 * deviation + 1e-4)
+        return .init(inputs: [inputs], expected: [expected], count: count, rtol: 0, atol: 2 * deviation + 1e-4)
     }
 }

@@ -44,8 +44,8 @@ public enum BundleInspector {
             let quant = v.dtype == BundleDType.u8.rawValue ? " (scale \(v.scale), zero \(v.zeroPoint))" : ""
             return "\(v.name) \(dtype) \(v.shape)\(quant)"
         }
-        lines.append("input:  " + describe(bundle.input))
-        lines.append("output: " + describe(bundle.output))
+        lines.append("input:  " + describe(bundle.inputs[0]))
+        lines.append("output: " + describe(bundle.outputs[0]))
         lines.append("graph (\(bundle.ops.count) ops):")
         for (i, op) in bundle.ops.enumerated() {
             var text = "  \(i) \(op.code.map(opName) ?? "op\(op.opcode)"): \(describe(op.inputs[0])) → \(describe(op.outputs[0]))"
@@ -92,6 +92,7 @@ public enum BundleInspector {
         case .softmax: return "softmax"
         case .logSoftmax: return "log_softmax"
         case .scaleShift: return "scale_shift"
+        default: return "op\(code.rawValue)"
         }
     }
 

@@ -54,8 +54,13 @@ public struct ModelBundle {
         public var count: Int { shape.reduce(1, *) }
     }
 
-    /// An attribute's payload: int64 or float64 (shared with the runtime's reader).
-    public typealias AttributeValue = BundleAttributeValue
+    /// An attribute's payload: int64, float64, or a list of either (at most 64 entries).
+    public enum AttributeValue: Equatable {
+        case int(Int64)
+        case float(Double)
+        case ints([Int64])
+        case floats([Double])
+    }
 
     public struct Op {
         /// A `BundleOpCode` raw value.
@@ -82,13 +87,15 @@ public struct ModelBundle {
     /// Inputs and the outputs the float model produced, with the pass criterion
     /// `|y − expected| ≤ atol + rtol·|expected|`.
     public struct SelfTest {
-        public var inputs: [Float]
-        public var expected: [Float]
+        /// Per graph input (in `inputs` order): `count ×` that input's elements per sample.
+        public var inputs: [[Float]]
+        /// Per graph output (in `outputs` order): `count ×` that output's elements per sample.
+        public var expected: [[Float]]
         public var count: Int
         public var rtol: Float
         public var atol: Float
 
-        public init(inputs: [Float], expected: [Float], count: Int, rtol: Float, atol: Float) {
+        public init(inputs: [[Float]], expected: [[Float]], count: Int, rtol: Float, atol: Float) {
             self.inputs = inputs; self.expected = expected; self.count = count; self.rtol = rtol; self.atol = atol
         }
     }
@@ -96,16 +103,17 @@ public struct ModelBundle {
     public var precision: BundlePrecision
     public var tensors: [TensorEntry]
     public var values: [Value]
-    public var input: Int
-    public var output: Int
+    /// Value ids of the graph inputs and outputs, in the order callers pass them.
+    public var inputs: [Int]
+    public var outputs: [Int]
     public var ops: [Op]
     public var metadata: [(key: String, value: String)]
     public var selfTest: SelfTest?
 
-    public init(precision: BundlePrecision, tensors: [TensorEntry], values: [Value], input: Int, output: Int, ops: [Op],
+    public init(precision: BundlePrecision, tensors: [TensorEntry], values: [Value], inputs: [Int], outputs: [Int], ops: [Op],
                 metadata: [(key: String, value: String)] = [], selfTest: SelfTest? = nil) {
-        self.precision = precision; self.tensors = tensors; self.values = values; self.input = input
-        self.output = output; self.ops = ops; self.metadata = metadata; self.selfTest = selfTest
+        self.precision = precision; self.tensors = tensors; self.values = values; self.inputs = inputs
+        self.outputs = outputs; self.ops = ops; self.metadata = metadata; self.selfTest = selfTest
     }
 
     /// Value of a metadata key.
@@ -114,8 +122,9 @@ public struct ModelBundle {
     /// Class labels from the `class_labels` metadata.
     public var classLabels: [String]? { metadata("class_labels").map { $0.components(separatedBy: "\n") } }
 
-    public var inputSize: Int { values[input].count }
-    public var outputSize: Int { values[output].count }
+    /// Elements per sample of the first graph input and output (the single-input, single-output case).
+    public var inputSize: Int { values[inputs[0]].count }
+    public var outputSize: Int { values[outputs[0]].count }
 }
 
 // MARK: Encoding
@@ -174,8 +183,8 @@ extension ModelBundle {
             g.u32(v.scale.bitPattern)
             g.u32(UInt32(bitPattern: v.zeroPoint))
         }
-        g.u32(1); g.u32(UInt32(input))
-        g.u32(1); g.u32(UInt32(output))
+        g.u32(UInt32(inputs.count)); for id in inputs { g.u32(UInt32(id)) }
+        g.u32(UInt32(outputs.count)); for id in outputs { g.u32(UInt32(id)) }
         g.u32(UInt32(ops.count))
         for op in ops {
             g.u32(op.opcode)
@@ -189,6 +198,8 @@ extension ModelBundle {
                 switch value {
                 case .int(let i): g.u32(1); g.u64(UInt64(bitPattern: i))
                 case .float(let d): g.u32(2); g.u64(d.bitPattern)
+                case .ints(let l): g.u32(3); g.u32(UInt32(l.count)); for i in l { g.u64(UInt64(bitPattern: i)) }
+                case .floats(let l): g.u32(4); g.u32(UInt32(l.count)); for d in l { g.u64(d.bitPattern) }
                 }
             }
         }
@@ -207,10 +218,10 @@ extension ModelBundle {
         s.u32(UInt32(t.count))
         s.u32(t.rtol.bitPattern)
         s.u32(t.atol.bitPattern)
-        s.u32(UInt32(values[input].count))
-        s.u32(UInt32(values[output].count))
-        s.floats(t.inputs)
-        s.floats(t.expected)
+        s.u32(UInt32(values[inputs[0]].count))
+        s.u32(UInt32(values[outputs[0]].count))
+        s.floats(t.inputs[0])
+        s.floats(t.expected[0])
         return s.bytes
     }
 }
@@ -486,7 +497,10 @@ enum BundleDecoder {
         mutating func reserveOps(_ count: Int) { ops.reserveCapacity(count) }
 
         mutating func addAttribute(_ key: BundleAttribute, _ value: BundleAttributeValue) {
-            attributes.append((key, value))
+            switch value {
+            case .int(let i): attributes.append((key, .int(i)))
+            case .float(let f): attributes.append((key, .float(f)))
+            }
         }
 
         mutating func addOp(_ op: BundleOpRecord) {
@@ -503,7 +517,7 @@ enum BundleDecoder {
         let graph = try BundleGraph.parse(start(g), count: g.count, dataSize: dataSize, into: &builder)
         let ranges = builder.tensorRecords.map { $0.offset..<($0.offset + $0.byteSize) }
         return (ModelBundle(precision: graph.precision, tensors: builder.tensors, values: builder.values,
-                            input: graph.input, output: graph.output, ops: builder.ops), ranges)
+                            inputs: [graph.input], outputs: [graph.output], ops: builder.ops), ranges)
     }
 
     static func decodeMetadata(_ m: UnsafeRawBufferPointer, outputSize: Int) throws(BundleStatus) -> [(key: String, value: String)] {
@@ -518,6 +532,6 @@ enum BundleDecoder {
         let floats = (0..<test.floatCount).map { test.floats.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
         let inputs = Array(floats[0..<(test.count * bundle.inputSize)])
         let expected = Array(floats[(test.count * bundle.inputSize)...])
-        return .init(inputs: inputs, expected: expected, count: test.count, rtol: test.rtol, atol: test.atol)
+        return .init(inputs: [inputs], expected: [expected], count: test.count, rtol: test.rtol, atol: test.atol)
     }
 }
