@@ -1,6 +1,7 @@
 /// Fully connected layer: `y = x · weightᵀ + bias`.
 ///
-/// - Shape: input `[batch, inFeatures]` → output `[batch, outFeatures]`.
+/// - Shape: input `[batch, inFeatures]` → output `[batch, outFeatures]`; more leading
+///   dimensions are allowed: `[batch, …, inFeatures]` → `[batch, …, outFeatures]`.
 /// - Parameters: `weight` `[outFeatures, inFeatures]` (PyTorch layout), `bias` `[outFeatures]`.
 /// - Initialisation: by default as PyTorch's `nn.Linear` — weight `kaimingUniform(a: √5)`,
 ///   i.e. U(±1/√inFeatures), bias U(±1/√inFeatures). Pass `weightInit`/`biasInit` to change it.
@@ -35,8 +36,8 @@ public final class Linear: Layer {
     }
 
     public func forward(_ input: Tensor) -> Tensor {
-        check(input.rank == 2 && input.shape[1] == inFeatures,
-                     "Linear(\(inFeatures)→\(outFeatures)): expected input [batch, \(inFeatures)], got \(input.shape)")
+        check(input.rank >= 2 && input.shape.last == inFeatures,
+              "Linear(\(inFeatures)→\(outFeatures)): expected input [batch, \(inFeatures)] (or [batch, …, \(inFeatures)]), got \(input.shape)")
         return linear(input, weight: weight, bias: bias)
     }
 

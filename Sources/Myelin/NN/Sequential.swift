@@ -18,7 +18,7 @@ public final class Sequential: Layer {
 
     public func forward(_ input: Tensor) -> Tensor {
         var x = input
-        for layer in layers { x = layer.forward(x) }
+        for layer in layers { x = layer(x) }
         return x
     }
 
