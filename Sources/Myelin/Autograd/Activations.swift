@@ -24,12 +24,13 @@ extension Tensor {
 
     /// x for x > 0, `slope`·x otherwise.
     public func leakyRelu(slope: Float = 0.01) -> Tensor {
-        unary("leaky_relu", { $0 > 0 ? $0 : slope * $0 }, derivative: { x, _ in x > 0 ? 1 : slope })
+        unary("leaky_relu", { $0 > 0 ? $0 : slope * $0 }, attributes: ["slope": .float(Double(slope))], derivative: { x, _ in x > 0 ? 1 : slope })
     }
 
     /// x for x > 0, α(eˣ − 1) otherwise.
     public func elu(alpha: Float = 1) -> Tensor {
-        unary("elu", { $0 > 0 ? $0 : alpha * (Foundation.expm1($0)) }, derivative: { x, y in x > 0 ? 1 : y + alpha })
+        unary("elu", { $0 > 0 ? $0 : alpha * (Foundation.expm1($0)) }, attributes: ["alpha": .float(Double(alpha))],
+              derivative: { x, y in x > 0 ? 1 : y + alpha })
     }
 
     /// 1 / (1 + e⁻ˣ), stable for large |x|.
@@ -55,7 +56,8 @@ extension Tensor {
         }
         let input = self
         let y = out
-        return Tensor.result("softmax", shape: shape, data: out, inputs: [self]) { g in
+        return Tensor.result("softmax", shape: shape, data: out, inputs: [self],
+                             attributes: ["axis": .int(axis < 0 ? axis + rank : axis)]) { g in
             // dx = y ⊙ (g − Σ g⊙y)
             var gx = [Float](repeating: 0, count: g.count)
             forEachLane(outer, n, inner) { base, s in
@@ -82,7 +84,8 @@ extension Tensor {
         }
         let input = self
         let y = out
-        return Tensor.result("log_softmax", shape: shape, data: out, inputs: [self]) { g in
+        return Tensor.result("log_softmax", shape: shape, data: out, inputs: [self],
+                             attributes: ["axis": .int(axis < 0 ? axis + rank : axis)]) { g in
             // dx = g − softmax ⊙ Σ g
             var gx = [Float](repeating: 0, count: g.count)
             forEachLane(outer, n, inner) { base, s in

@@ -5,6 +5,41 @@
 /// gradients (`backwardFn`); forward and backward of each op sit side by side in the op's
 /// file. `backward()` sorts the recorded graph topologically and replays the closures in
 /// reverse — micrograd's design, at tensor granularity.
+///
+/// ## Recorded ops
+///
+/// Under a `Tracer` every op is recorded with its name, its input tensors (in this order)
+/// and attributes holding everything else that determines the output. Axes are normalised
+/// to non-negative and count over the full shape, dimension 0 (the batch) included.
+///
+/// | Op | Inputs | Attributes |
+/// |---|---|---|
+/// | `add`, `sub`, `mul`, `div`, `maximum` | a, b (broadcasting) | — |
+/// | `add_scalar`, `mul_scalar` | x | `value` float (x + value, x · value; `x - s` is `add_scalar` −s, `x / s` is `mul_scalar` 1/s) |
+/// | `rsub_scalar`, `rdiv_scalar` | x | `value` float (value − x, value / x) |
+/// | `neg`, `exp`, `log`, `sqrt`, `square`, `abs`, `relu`, `sigmoid`, `tanh` | x | — |
+/// | `pow` | x | `exponent` float |
+/// | `clamp` | x | `min`, `max` float (±infinity when unbounded) |
+/// | `leaky_relu` | x | `slope` float |
+/// | `elu` | x | `alpha` float |
+/// | `softmax`, `log_softmax` | x | `axis` int |
+/// | `sum`, `mean` is `sum` then `mul_scalar` | x | — |
+/// | `sum_axis`, `max_axis`, `min_axis` | x | `axis` int, `keepdims` int (0/1) |
+/// | `reshape` (also unsqueeze, squeeze, flatten) | x | `shape` ints (full output shape) |
+/// | `permute` (also transpose, transposed) | x | `perm` ints (output dim i is input dim perm[i]) |
+/// | `expand` | x | `shape` ints (full output shape) |
+/// | `slice` (also narrow, split, chunk; select is `slice` + `reshape`) | x | `axis`, `start`, `end`, `step` int (0 ≤ start ≤ end ≤ dim, step > 0) |
+/// | `concat` (stack is a `reshape` of each + `concat`) | x₀, x₁, … | `axis` int |
+/// | `pad` | x | `pads` ints (before₀, after₀, before₁, after₁, … over all dims), `mode` int (0 constant, 1 reflect), `value` float |
+/// | `matmul` | a `[..., m, k]`, b `[..., k, n]` | — |
+/// | `linear` | x `[..., in]`, weight `[out, in]`, bias `[out]` (optional) | — |
+/// | `index_select` (also gatherRows, rows) | source, indices (floats; their shape replaces the axis) | `axis` int |
+/// | `embedding` | weight `[V, D]`, indices (floats, any shape) | — |
+/// | `where` | condition, a, b (broadcasting) | — |
+/// | `masked_fill` | x, mask (broadcast to x) | `value` float |
+/// | `batch_norm` (NN/BatchNorm.swift) | x, mean, variance, [weight, bias] | `eps` float, `axis` int |
+/// | `binary_cross_entropy`, `bce_with_logits`, `cross_entropy` (NN/Loss.swift) | see the loss | — |
+/// | `Tensor.custom` ops | as given | as given |
 
 /// Whether operations record the graph. Turn it off for evaluation with `noGrad { … }`.
 public enum GradMode {

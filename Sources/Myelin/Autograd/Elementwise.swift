@@ -112,7 +112,7 @@ extension Tensor {
     /// Shared machinery of unary elementwise ops. `derivative(x, y)` gets the input and the
     /// output element (so ops like exp and sigmoid reuse their output).
     @inline(__always)
-    func unary(_ name: String, _ f: (Float) -> Float,
+    func unary(_ name: String, _ f: (Float) -> Float, attributes: @autoclosure () -> OpAttributes = [:],
                derivative: @escaping (_ x: Float, _ y: Float) -> Float) -> Tensor {
         var out = [Float](repeating: 0, count: count)
         data.withUnsafeBufferPointer { src in
@@ -120,7 +120,7 @@ extension Tensor {
         }
         let input = self
         let y = out
-        return Tensor.result(name, shape: shape, data: out, inputs: [self]) { g in
+        return Tensor.result(name, shape: shape, data: out, inputs: [self], attributes: attributes()) { g in
             input.accumulateGrad(count: g.count) { acc in
                 input.data.withUnsafeBufferPointer { x in
                     for i in 0..<g.count { acc[i] += g[i] * derivative(x[i], y[i]) }
@@ -142,15 +142,15 @@ extension Tensor {
         binary("maximum", a, b, { Swift.max($0, $1) }, dA: { x, y in x >= y ? 1 : 0 }, dB: { x, y in x >= y ? 0 : 1 })
     }
 
-    public static func + (a: Tensor, s: Float) -> Tensor { a.unary("add_scalar", { $0 + s }, derivative: { _, _ in 1 }) }
+    public static func + (a: Tensor, s: Float) -> Tensor { a.unary("add_scalar", { $0 + s }, attributes: ["value": .float(Double(s))], derivative: { _, _ in 1 }) }
     public static func + (s: Float, a: Tensor) -> Tensor { a + s }
     public static func - (a: Tensor, s: Float) -> Tensor { a + (-s) }
-    public static func - (s: Float, a: Tensor) -> Tensor { a.unary("rsub_scalar", { s - $0 }, derivative: { _, _ in -1 }) }
-    public static func * (a: Tensor, s: Float) -> Tensor { a.unary("mul_scalar", { $0 * s }, derivative: { _, _ in s }) }
+    public static func - (s: Float, a: Tensor) -> Tensor { a.unary("rsub_scalar", { s - $0 }, attributes: ["value": .float(Double(s))], derivative: { _, _ in -1 }) }
+    public static func * (a: Tensor, s: Float) -> Tensor { a.unary("mul_scalar", { $0 * s }, attributes: ["value": .float(Double(s))], derivative: { _, _ in s }) }
     public static func * (s: Float, a: Tensor) -> Tensor { a * s }
     public static func / (a: Tensor, s: Float) -> Tensor { a * (1 / s) }
     public static func / (s: Float, a: Tensor) -> Tensor {
-        a.unary("rdiv_scalar", { s / $0 }, derivative: { x, _ in -s / (x * x) })
+        a.unary("rdiv_scalar", { s / $0 }, attributes: ["value": .float(Double(s))], derivative: { x, _ in -s / (x * x) })
     }
     public static prefix func - (a: Tensor) -> Tensor { a.unary("neg", { -$0 }, derivative: { _, _ in -1 }) }
 
@@ -164,7 +164,7 @@ extension Tensor {
     public func sqrt() -> Tensor { unary("sqrt", { $0.squareRoot() }, derivative: { _, y in 0.5 / y }) }
     /// xᵖ for a constant exponent.
     public func pow(_ p: Float) -> Tensor {
-        unary("pow", { Foundation.pow($0, p) }, derivative: { x, _ in p * Foundation.pow(x, p - 1) })
+        unary("pow", { Foundation.pow($0, p) }, attributes: ["exponent": .float(Double(p))], derivative: { x, _ in p * Foundation.pow(x, p - 1) })
     }
     /// x².
     public func square() -> Tensor { unary("square", { $0 * $0 }, derivative: { x, _ in 2 * x }) }
@@ -172,6 +172,7 @@ extension Tensor {
     public func abs() -> Tensor { unary("abs", { Swift.abs($0) }, derivative: { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) }) }
     /// Clamps into `[low, high]`; no gradient where clamped.
     public func clamp(min low: Float = -.infinity, max high: Float = .infinity) -> Tensor {
-        unary("clamp", { Swift.min(Swift.max($0, low), high) }, derivative: { x, _ in x >= low && x <= high ? 1 : 0 })
+        unary("clamp", { Swift.min(Swift.max($0, low), high) },
+              attributes: ["min": .float(Double(low)), "max": .float(Double(high))], derivative: { x, _ in x >= low && x <= high ? 1 : 0 })
     }
 }

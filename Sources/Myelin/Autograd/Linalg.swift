@@ -11,35 +11,69 @@ extension Tensor {
         gradStorage!.withUnsafeMutableBufferPointer { body($0.baseAddress!, existing) }
     }
 
-    /// Matrix product: `[m, k]` · `[k, n]` → `[m, n]`.
+    /// Matrix product, batched over leading dimensions that broadcast like elementwise ops:
+    /// `[m, k]` · `[k, n]` → `[m, n]`; `[..., m, k]` · `[..., k, n]` → `[..., m, n]`.
+    /// Each 2-D product runs on the shared GEMM; when `other` is a plain matrix the leading
+    /// dimensions of `self` fold into rows of one GEMM. Recorded as `matmul` (no attributes).
+    ///
+    /// ```swift
+    /// let q = Tensor.randn([8, 4, 10, 16]), k = Tensor.randn([8, 4, 10, 16])
+    /// q.matmul(k.transpose(-1, -2))   // attention scores, shape [8, 4, 10, 10]
+    /// ```
     public func matmul(_ other: Tensor) -> Tensor {
-        check(rank == 2 && other.rank == 2 && shape[1] == other.shape[0],
-                     "matmul: shapes \(shape) and \(other.shape) are not [m, k] and [k, n]")
-        let m = shape[0], k = shape[1], n = other.shape[1]
-        var out = [Float](repeating: 0, count: m * n)
+        check(rank >= 2 && other.rank >= 2 && shape[rank - 1] == other.shape[other.rank - 2],
+              "matmul: shapes \(shape) and \(other.shape) are not [..., m, k] and [..., k, n]")
+        let k = shape[rank - 1], n = other.shape[other.rank - 1]
+        var m = shape[rank - 2]
+        let outShape: [Int]
+        var aSlices = [0], bSlices = [0]   // per output matrix: which matrix of A and of B it multiplies
+        if other.rank == 2 {
+            m = shape.dropLast().reduce(1, *)
+            outShape = shape.dropLast() + [n]
+        } else {
+            let aBatch = Array(shape.dropLast(2)), bBatch = Array(other.shape.dropLast(2))
+            let batch = broadcastShape(aBatch, bBatch, op: "matmul")
+            aSlices = broadcastIndexMap(aBatch, to: batch)
+            bSlices = broadcastIndexMap(bBatch, to: batch)
+            outShape = batch + [m, n]
+        }
+        var out = [Float](repeating: 0, count: outShape.reduce(1, *))
         data.withUnsafeBufferPointer { a in
             other.data.withUnsafeBufferPointer { b in
                 out.withUnsafeMutableBufferPointer { c in
-                    parallelGEMM(m: m, n: n, k: k, a: a.baseAddress!, aRowStride: k, aColStride: 1,
-                                 b: b.baseAddress!, bRowStride: n, bColStride: 1, c: c.baseAddress!, accumulate: false)
+                    for (t, (ia, ib)) in zip(aSlices, bSlices).enumerated() {
+                        parallelGEMM(m: m, n: n, k: k, a: a.baseAddress! + ia * m * k, aRowStride: k, aColStride: 1,
+                                     b: b.baseAddress! + ib * k * n, bRowStride: n, bColStride: 1,
+                                     c: c.baseAddress! + t * m * n, accumulate: false)
+                    }
                 }
             }
         }
         let lhs = self, rhs = other
-        return Tensor.result("matmul", shape: [m, n], data: out, inputs: [self, other]) { g in
+        return Tensor.result("matmul", shape: outShape, data: out, inputs: [self, other]) { g in
             g.withUnsafeBufferPointer { gp in
-                // dA[m,k] = dC[m,n] · Bᵀ[n,k]
-                lhs.withGradBuffer { ga, acc in
+                // dA[m,k] = dC[m,n] · Bᵀ[n,k], summed over the output matrices that used A's matrix
+                lhs.withGradBuffer { ga, existing in
+                    var written = [Bool](repeating: existing, count: (aSlices.max() ?? 0) + 1)
                     rhs.data.withUnsafeBufferPointer { b in
-                        parallelGEMM(m: m, n: k, k: n, a: gp.baseAddress!, aRowStride: n, aColStride: 1,
-                                     b: b.baseAddress!, bRowStride: 1, bColStride: n, c: ga, accumulate: acc)
+                        for (t, (ia, ib)) in zip(aSlices, bSlices).enumerated() {
+                            parallelGEMM(m: m, n: k, k: n, a: gp.baseAddress! + t * m * n, aRowStride: n, aColStride: 1,
+                                         b: b.baseAddress! + ib * k * n, bRowStride: 1, bColStride: n,
+                                         c: ga + ia * m * k, accumulate: written[ia])
+                            written[ia] = true
+                        }
                     }
                 }
                 // dB[k,n] = Aᵀ[k,m] · dC[m,n]
-                rhs.withGradBuffer { gb, acc in
+                rhs.withGradBuffer { gb, existing in
+                    var written = [Bool](repeating: existing, count: (bSlices.max() ?? 0) + 1)
                     lhs.data.withUnsafeBufferPointer { a in
-                        parallelGEMM(m: k, n: n, k: m, a: a.baseAddress!, aRowStride: 1, aColStride: k,
-                                     b: gp.baseAddress!, bRowStride: n, bColStride: 1, c: gb, accumulate: acc)
+                        for (t, (ia, ib)) in zip(aSlices, bSlices).enumerated() {
+                            parallelGEMM(m: k, n: n, k: m, a: a.baseAddress! + ia * m * k, aRowStride: 1, aColStride: k,
+                                         b: gp.baseAddress! + t * m * n, bRowStride: n, bColStride: 1,
+                                         c: gb + ib * k * n, accumulate: written[ib])
+                            written[ib] = true
+                        }
                     }
                 }
             }
@@ -47,12 +81,19 @@ extension Tensor {
     }
 }
 
-/// Affine map of a batch, fused: `y = x · weightᵀ + bias`.
-/// Shapes: x `[batch, in]`, weight `[out, in]` (PyTorch layout), bias `[out]` → y `[batch, out]`.
+/// Affine map, fused: `y = x · weightᵀ + bias`, applied to the last dimension.
+/// Shapes: x `[..., in]` (any rank ≥ 1; the leading dimensions are rows of one GEMM),
+/// weight `[out, in]` (PyTorch layout), bias `[out]` → y `[..., out]`.
+/// Recorded as `linear` (no attributes) with inputs [x, weight] or [x, weight, bias].
+///
+/// ```swift
+/// let w = Tensor.randn([16, 8]), b = Tensor.zeros([16])
+/// linear(Tensor.randn([4, 10, 8]), weight: w, bias: b)   // shape [4, 10, 16]
+/// ```
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-    check(x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[1],
-                 "linear: input shape \(x.shape) does not match weight shape \(weight.shape) (expected [batch, \(weight.shape.last ?? 0)])")
-    let batch = x.shape[0], inputs = x.shape[1], outputs = weight.shape[0]
+    check(x.rank >= 1 && weight.rank == 2 && x.shape[x.rank - 1] == weight.shape[1],
+                 "linear: input shape \(x.shape) does not match weight shape \(weight.shape) (expected [..., \(weight.shape.last ?? 0)])")
+    let batch = x.shape.dropLast().reduce(1, *), inputs = weight.shape[1], outputs = weight.shape[0]
     if let b = bias {
         check(b.shape == [outputs], "linear: bias shape \(b.shape) does not match \(outputs) outputs")
     }
@@ -72,7 +113,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         }
     }
     let inputsList = bias.map { [x, weight, $0] } ?? [x, weight]
-    return Tensor.result("linear", shape: [batch, outputs], data: out, inputs: inputsList) { g in
+    return Tensor.result("linear", shape: x.shape.dropLast() + [outputs], data: out, inputs: inputsList) { g in
         g.withUnsafeBufferPointer { gp in
             // dx[batch,in] = dy[batch,out] · W[out,in]
             x.withGradBuffer { gx, acc in

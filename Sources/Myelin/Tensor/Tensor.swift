@@ -149,7 +149,7 @@ extension Tensor: CustomStringConvertible {
         case 0: body = fmt(data[0])
         case 1: body = "[" + data.prefix(12).map(fmt).joined(separator: ", ") + (data.count > 12 ? ", …" : "") + "]"
         case 2:
-            let rows = min(shape[0], 8)
+            let rows = Swift.min(shape[0], 8)
             body = "[" + (0..<rows).map { r in
                 "[" + data[(r * shape[1])..<((r + 1) * shape[1])].prefix(10).map(fmt).joined(separator: ", ")
                     + (shape[1] > 10 ? ", …" : "") + "]"
