@@ -64,7 +64,8 @@ extension Tensor {
     /// Tensor([10, 20, 30]).indexSelect(axis: 0, indices: [2, 2, 0])   // [30, 30, 10]
     /// ```
     public func indexSelect(axis: Int, indices: [Int]) -> Tensor {
-        check(indices.allSatisfy { Swift.abs($0) < 1 << 24 }, "indexSelect: indices beyond 2^24 are not exact as floats")
+        check(indices.allSatisfy { Swift.abs($0) < 1 << 24 },
+              "indexSelect: indices beyond 2^24 are not exact as floats (shape \(shape), axis \(axis))")
         return indexSelect(axis: axis, indices: Tensor(shape: [indices.count], data: indices.map(Float.init)))
     }
 

@@ -32,7 +32,7 @@ extension Tensor {
             outShape = shape.dropLast() + [n]
         } else {
             let aBatch = Array(shape.dropLast(2)), bBatch = Array(other.shape.dropLast(2))
-            let batch = broadcastShape(aBatch, bBatch, op: "matmul")
+            let batch = broadcastShape(aBatch, bBatch, op: "matmul: batch dimensions of \(shape) and \(other.shape)")
             aSlices = broadcastIndexMap(aBatch, to: batch)
             bSlices = broadcastIndexMap(bBatch, to: batch)
             outShape = batch + [m, n]
