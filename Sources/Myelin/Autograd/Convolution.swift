@@ -1,0 +1,415 @@
+import Foundation
+
+// Convolutions (conv2d, conv1d, convTranspose2d), forward and backward side by side.
+// Layout NCHW. The kernels are MyelinShared/Convolution.swift's im2col + GEMM routines; this
+// file validates shapes, splits the batch across threads, and records the ops.
+
+/// A height and a width: kernel size, stride, dilation, pooling window, scale. An integer
+/// literal sets both (`stride: 2`), a two-element array literal each (`stride: [2, 1]`).
+public struct Size2d: Equatable, ExpressibleByIntegerLiteral, ExpressibleByArrayLiteral, CustomStringConvertible {
+    public var height: Int
+    public var width: Int
+
+    public init(_ height: Int, _ width: Int) {
+        self.height = height
+        self.width = width
+    }
+
+    /// The same value for height and width.
+    public init(_ both: Int) { self.init(both, both) }
+
+    public init(integerLiteral value: Int) { self.init(value) }
+
+    public init(arrayLiteral elements: Int...) {
+        check(elements.count == 2, "Size2d: expected [height, width], got \(elements)")
+        self.init(elements[0], elements[1])
+    }
+
+    /// `[height, width]`, as the tracer records it.
+    public var list: [Int] { [height, width] }
+    public var description: String { "[\(height), \(width)]" }
+}
+
+/// Zero padding of a convolution's input, as in PyTorch's `padding` argument.
+///
+/// - an integer literal pads every side: `padding: 1`;
+/// - an array literal gives explicit amounts: in 2-D `[h, w]` (top and bottom h, left and
+///   right w) or `[top, left, bottom, right]`; in 1-D `[p]` or `[left, right]`;
+/// - `"same"` (stride 1 only) keeps the input's size: d·(k − 1) in total per dimension,
+///   the odd one on the bottom/right side, like PyTorch; `"valid"` is no padding.
+public enum Padding: Equatable, ExpressibleByIntegerLiteral, ExpressibleByArrayLiteral, ExpressibleByStringLiteral,
+    CustomStringConvertible {
+    /// Explicit amounts (1, 2 or 4 numbers, read as described above).
+    case explicit([Int])
+    /// Output as large as the input (stride 1).
+    case same
+
+    /// No padding.
+    public static let valid = Padding.explicit([0])
+
+    public init(integerLiteral value: Int) { self = .explicit([value]) }
+    public init(arrayLiteral elements: Int...) { self = .explicit(elements) }
+    public init(stringLiteral value: String) {
+        switch value {
+        case "same": self = .same
+        case "valid": self = .valid
+        default:
+            check(false, "Padding: unknown mode \"\(value)\" (expected \"same\" or \"valid\")")
+            self = .valid
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .same: return "\"same\""
+        case .explicit(let v): return v.count == 1 ? "\(v[0])" : "\(v)"
+        }
+    }
+
+    /// [top, left, bottom, right] for a 2-D kernel of `kernel` taps dilated by `dilation`.
+    func sides2d(op: String, kernel: Size2d, stride: Size2d, dilation: Size2d) -> [Int] {
+        let sides: [Int]
+        switch self {
+        case .same:
+            check(stride == 1, "\(op): padding \"same\" needs stride 1, got \(stride)")
+            let th = dilation.height * (kernel.height - 1), tw = dilation.width * (kernel.width - 1)
+            sides = [th / 2, tw / 2, th - th / 2, tw - tw / 2]
+        case .explicit(let v):
+            switch v.count {
+            case 1: sides = [v[0], v[0], v[0], v[0]]
+            case 2: sides = [v[0], v[1], v[0], v[1]]
+            case 4: sides = v
+            default: check(false, "\(op): padding \(v) must have 1, 2 ([h, w]) or 4 ([top, left, bottom, right]) numbers"); sides = []
+            }
+        }
+        check(sides.allSatisfy { $0 >= 0 }, "\(op): padding \(sides) must not be negative")
+        return sides
+    }
+
+    /// [left, right] for a 1-D kernel.
+    func sides1d(op: String, kernel: Int, stride: Int, dilation: Int) -> [Int] {
+        let sides: [Int]
+        switch self {
+        case .same:
+            check(stride == 1, "\(op): padding \"same\" needs stride 1, got \(stride)")
+            let total = dilation * (kernel - 1)
+            sides = [total / 2, total - total / 2]
+        case .explicit(let v):
+            switch v.count {
+            case 1: sides = [v[0], v[0]]
+            case 2: sides = v
+            default: check(false, "\(op): padding \(v) must have 1 or 2 ([left, right]) numbers"); sides = []
+            }
+        }
+        check(sides.allSatisfy { $0 >= 0 }, "\(op): padding \(sides) must not be negative")
+        return sides
+    }
+}
+
+/// Column matrices for im2col, reused across calls so a training step allocates only its
+/// output tensors (taking one is a locked pop; a buffer too small is replaced).
+final class ConvScratchPool: @unchecked Sendable {
+    static let shared = ConvScratchPool()
+    private var free: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = []
+    private let lock = NSLock()
+
+    func take(_ count: Int) -> (pointer: UnsafeMutablePointer<Float>, capacity: Int) {
+        lock.lock(); defer { lock.unlock() }
+        if let i = free.lastIndex(where: { $0.capacity >= count }) { return free.remove(at: i) }
+        if let small = free.popLast() { small.pointer.deallocate() }
+        let capacity = Swift.max(count, 1)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: capacity * 4, alignment: 64)
+        return (raw.bindMemory(to: Float.self, capacity: capacity), capacity)
+    }
+
+    func give(_ buffer: (pointer: UnsafeMutablePointer<Float>, capacity: Int)) {
+        lock.lock(); defer { lock.unlock() }
+        free.append(buffer)
+    }
+}
+
+/// How many contiguous parts of the batch run in parallel (one when splitting costs more
+/// than it saves).
+func convPartCount(_ g: ConvGeometry) -> Int {
+    if g.multiplyAdds < Threading.parallelThreshold { return 1 }
+    return Swift.max(1, Swift.min(Threading.threadCount, WorkerPool.shared.capacity, g.batch))
+}
+
+/// Runs `body(part, images, columns, workspace)` for each of `parts` contiguous slices of the
+/// batch, on its own thread with its own im2col scratch and GEMM workspace.
+func convForEachPart(_ g: ConvGeometry, parts: Int,
+                     _ body: (_ part: Int, _ images: Range<Int>, _ columns: UnsafeMutablePointer<Float>,
+                              _ workspace: UnsafeMutablePointer<Float>) -> Void) {
+    let perPart = (g.batch + parts - 1) / parts
+    func run(_ part: Int) {
+        let lo = part * perPart, hi = Swift.min(g.batch, lo + perPart)
+        if lo >= hi { return }
+        let columns = ConvScratchPool.shared.take(convColumnsCount(g))
+        let workspace = GEMMWorkspacePool.shared.take()
+        body(part, lo..<hi, columns.pointer, workspace)
+        GEMMWorkspacePool.shared.give(workspace)
+        ConvScratchPool.shared.give(columns)
+    }
+    if parts == 1 { run(0) } else { WorkerPool.shared.parallelFor(parts, run) }
+}
+
+/// y (+)= bias + conv(x, weight) over the whole batch (see `convForward`).
+func convForwardBatch(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                      y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    convForEachPart(g, parts: convPartCount(g)) { _, images, columns, workspace in
+        convForward(g, images: images, x: x, weight: weight, bias: bias, y: y, accumulate: accumulate,
+                    columns: columns, workspace: workspace)
+    }
+}
+
+/// gradX += ∂conv/∂x applied to gradY, over the whole batch (see `convBackwardData`).
+func convBackwardDataBatch(_ g: ConvGeometry, gradY: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                           gradX: UnsafeMutablePointer<Float>) {
+    convForEachPart(g, parts: convPartCount(g)) { _, images, columns, workspace in
+        convBackwardData(g, images: images, gradY: gradY, weight: weight, gradX: gradX, columns: columns, workspace: workspace)
+    }
+}
+
+/// gradW += Σ over the batch (see `convBackwardWeight`); each extra thread sums into its own
+/// zeroed copy, added in at the end.
+func convBackwardWeightBatch(_ g: ConvGeometry, x: UnsafePointer<Float>, gradY: UnsafePointer<Float>,
+                             gradW: UnsafeMutablePointer<Float>) {
+    let parts = convPartCount(g), count = g.outChannels * g.patch
+    let partials = (1..<Swift.max(parts, 1)).map { _ -> (pointer: UnsafeMutablePointer<Float>, capacity: Int) in
+        let p = ConvScratchPool.shared.take(count)
+        p.pointer.update(repeating: 0, count: count)
+        return p
+    }
+    convForEachPart(g, parts: parts) { part, images, columns, workspace in
+        convBackwardWeight(g, images: images, x: x, gradY: gradY, gradW: part == 0 ? gradW : partials[part - 1].pointer,
+                           columns: columns, workspace: workspace)
+    }
+    for p in partials {
+        for i in 0..<count { gradW[i] += p.pointer[i] }
+        ConvScratchPool.shared.give(p)
+    }
+}
+
+/// Adds Σ over batch and positions of `grad` [batch, channels, plane] into `bias`'s gradient.
+func accumulateChannelSums(_ grad: UnsafePointer<Float>, batch: Int, channels: Int, plane: Int, into bias: Tensor) {
+    bias.accumulateGrad(count: channels) { gb in
+        for n in 0..<batch {
+            for c in 0..<channels {
+                let row = grad + (n * channels + c) * plane
+                var s: Float = 0
+                for p in 0..<plane { s += row[p] }
+                gb[c] += s
+            }
+        }
+    }
+}
+
+/// Checks a convolution's shapes and returns its geometry. `input`/`kernel` are the 2-D views;
+/// `shownInput`/`shownWeight` the shapes the caller passed (for messages).
+func makeConvGeometry(op: String, input: [Int], outChannels: Int, weightInChannels: Int, kernel: Size2d,
+                      stride: Size2d, pads: [Int], dilation: Size2d, groups: Int,
+                      shownInput: [Int], shownWeight: [Int]) -> ConvGeometry {
+    check(groups >= 1, "\(op): groups must be at least 1, got \(groups)")
+    check(stride.height >= 1 && stride.width >= 1, "\(op): stride must be positive, got \(stride)")
+    check(dilation.height >= 1 && dilation.width >= 1, "\(op): dilation must be positive, got \(dilation)")
+    check(kernel.height >= 1 && kernel.width >= 1, "\(op): weight \(shownWeight) has an empty kernel")
+    check(outChannels % groups == 0,
+          "\(op): weight \(shownWeight) has \(outChannels) output channels, not divisible by groups \(groups)")
+    check(input[1] == weightInChannels * groups,
+          "\(op): input \(shownInput) has \(input[1]) channels, weight \(shownWeight) with groups \(groups) expects \(weightInChannels * groups)")
+    let g = ConvGeometry(batch: input[0], inChannels: input[1], height: input[2], width: input[3], outChannels: outChannels,
+                         kernelH: kernel.height, kernelW: kernel.width, strideH: stride.height, strideW: stride.width,
+                         padTop: pads[0], padLeft: pads[1], padBottom: pads[2], padRight: pads[3],
+                         dilationH: dilation.height, dilationW: dilation.width, groups: groups)
+    check(input[2] + pads[0] + pads[2] >= dilation.height * (kernel.height - 1) + 1
+            && input[3] + pads[1] + pads[3] >= dilation.width * (kernel.width - 1) + 1,
+          "\(op): input \(shownInput) with padding \(pads) is smaller than the kernel of weight \(shownWeight) dilated by \(dilation)")
+    return g
+}
+
+/// Forward values and the gradient closure of a convolution with geometry `g`
+/// (x as g's input, y as g's output, bias over g's output channels).
+func convolution(_ g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor?) -> (data: [Float], backward: ([Float]) -> Void) {
+    var out = [Float](repeating: 0, count: g.batch * g.outChannels * g.outHeight * g.outWidth)
+    x.data.withUnsafeBufferPointer { xp in
+        weight.data.withUnsafeBufferPointer { wp in
+            out.withUnsafeMutableBufferPointer { yp in
+                if let b = bias {
+                    b.data.withUnsafeBufferPointer { bp in
+                        convForwardBatch(g, x: xp.baseAddress!, weight: wp.baseAddress!, bias: bp.baseAddress!,
+                                         y: yp.baseAddress!, accumulate: false)
+                    }
+                } else {
+                    convForwardBatch(g, x: xp.baseAddress!, weight: wp.baseAddress!, bias: nil, y: yp.baseAddress!, accumulate: false)
+                }
+            }
+        }
+    }
+    let backward = { (grad: [Float]) in
+        grad.withUnsafeBufferPointer { gp in
+            let gy = gp.baseAddress!
+            x.withGradBuffer { gx, _ in
+                weight.data.withUnsafeBufferPointer { wp in convBackwardDataBatch(g, gradY: gy, weight: wp.baseAddress!, gradX: gx) }
+            }
+            weight.withGradBuffer { gw, _ in
+                x.data.withUnsafeBufferPointer { xp in convBackwardWeightBatch(g, x: xp.baseAddress!, gradY: gy, gradW: gw) }
+            }
+            if let b = bias {
+                accumulateChannelSums(gy, batch: g.batch, channels: g.outChannels, plane: g.outHeight * g.outWidth, into: b)
+            }
+        }
+    }
+    return (out, backward)
+}
+
+/// Forward values and gradient closure of the transposed convolution whose adjoint
+/// convolution has geometry `g`: input t is g's output side, the result g's input side.
+func transposedConvolution(_ g: ConvGeometry, t: Tensor, weight: Tensor, bias: Tensor?) -> (data: [Float], backward: ([Float]) -> Void) {
+    let plane = g.height * g.width
+    var out = [Float](repeating: 0, count: g.batch * g.inChannels * plane)
+    if let b = bias {
+        for n in 0..<g.batch {
+            for c in 0..<g.inChannels { for p in 0..<plane { out[(n * g.inChannels + c) * plane + p] = b.data[c] } }
+        }
+    }
+    t.data.withUnsafeBufferPointer { tp in
+        weight.data.withUnsafeBufferPointer { wp in
+            out.withUnsafeMutableBufferPointer { zp in
+                convBackwardDataBatch(g, gradY: tp.baseAddress!, weight: wp.baseAddress!, gradX: zp.baseAddress!)
+            }
+        }
+    }
+    let backward = { (grad: [Float]) in
+        grad.withUnsafeBufferPointer { gp in
+            let gz = gp.baseAddress!
+            // The adjoint of the adjoint: dt = conv(dz), dW from the roles of x and y swapped.
+            t.withGradBuffer { gt, _ in
+                weight.data.withUnsafeBufferPointer { wp in
+                    convForwardBatch(g, x: gz, weight: wp.baseAddress!, bias: nil, y: gt, accumulate: true)
+                }
+            }
+            weight.withGradBuffer { gw, _ in
+                t.data.withUnsafeBufferPointer { tp in convBackwardWeightBatch(g, x: gz, gradY: tp.baseAddress!, gradW: gw) }
+            }
+            if let b = bias { accumulateChannelSums(gz, batch: g.batch, channels: g.inChannels, plane: plane, into: b) }
+        }
+    }
+    return (out, backward)
+}
+
+/// 2-D convolution (cross-correlation, as in PyTorch's `F.conv2d`):
+/// `y[n, o] = bias[o] + Σ_c weight[o, c] ⋆ x[n, group(o)·C/groups + c]`.
+///
+/// - Shape: x `[N, C, H, W]`, weight `[O, C / groups, kH, kW]`, bias `[O]` →
+///   y `[N, O, Hout, Wout]` with Hout = ⌊(H + padTop + padBottom − dilation·(kH − 1) − 1) / stride⌋ + 1
+///   (likewise Wout).
+/// - Parameters:
+///   - stride, dilation: per dimension (`2` or `[2, 1]`).
+///   - padding: zeros around the input: a number, `[h, w]`, `[top, left, bottom, right]`,
+///     or `"same"` (stride 1).
+///   - groups: input and output channels split into `groups` independent convolutions;
+///     `groups == C` with `O == k·C` is a depthwise convolution.
+///
+/// ```swift
+/// let x = Tensor.randn([8, 3, 32, 32])
+/// let w = Tensor.randn([16, 3, 3, 3], requiresGrad: true)
+/// let y = conv2d(x, weight: w, padding: 1)          // [8, 16, 32, 32]
+/// let z = conv2d(y, weight: Tensor.randn([16, 1, 3, 3]), stride: 2, groups: 16)  // depthwise, [8, 16, 15, 15]
+/// ```
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Size2d = 1, padding: Padding = 0,
+                   dilation: Size2d = 1, groups: Int = 1) -> Tensor {
+    check(x.rank == 4, "conv2d: input \(x.shape) is not [batch, channels, height, width]")
+    check(weight.rank == 4, "conv2d: weight \(weight.shape) is not [outChannels, inChannels / groups, kernelH, kernelW]")
+    let kernel = Size2d(weight.shape[2], weight.shape[3])
+    let pads = padding.sides2d(op: "conv2d", kernel: kernel, stride: stride, dilation: dilation)
+    let g = makeConvGeometry(op: "conv2d", input: x.shape, outChannels: weight.shape[0], weightInChannels: weight.shape[1],
+                             kernel: kernel, stride: stride, pads: pads, dilation: dilation, groups: groups,
+                             shownInput: x.shape, shownWeight: weight.shape)
+    if let b = bias { check(b.shape == [g.outChannels], "conv2d: bias \(b.shape) does not match weight \(weight.shape) (expected [\(g.outChannels)])") }
+    let (data, backward) = convolution(g, x: x, weight: weight, bias: bias)
+    return Tensor.result("conv2d", shape: [g.batch, g.outChannels, g.outHeight, g.outWidth], data: data,
+                         inputs: bias.map { [x, weight, $0] } ?? [x, weight],
+                         attributes: ["stride": .ints(stride.list), "padding": .ints(pads), "dilation": .ints(dilation.list),
+                                      "groups": .int(groups)],
+                         backward: backward)
+}
+
+/// 1-D convolution over the last dimension (PyTorch's `F.conv1d`).
+///
+/// - Shape: x `[N, C, L]`, weight `[O, C / groups, k]`, bias `[O]` → y `[N, O, Lout]` with
+///   Lout = ⌊(L + left + right − dilation·(k − 1) − 1) / stride⌋ + 1.
+/// - Parameters: padding is a number, `[left, right]` or `"same"` (stride 1); the rest as `conv2d`.
+///
+/// ```swift
+/// let signal = Tensor.randn([4, 2, 100])
+/// let y = conv1d(signal, weight: Tensor.randn([8, 2, 5]), padding: "same")   // [4, 8, 100]
+/// ```
+public func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Padding = 0,
+                   dilation: Int = 1, groups: Int = 1) -> Tensor {
+    check(x.rank == 3, "conv1d: input \(x.shape) is not [batch, channels, length]")
+    check(weight.rank == 3, "conv1d: weight \(weight.shape) is not [outChannels, inChannels / groups, kernel]")
+    let pads = padding.sides1d(op: "conv1d", kernel: weight.shape[2], stride: stride, dilation: dilation)
+    let g = makeConvGeometry(op: "conv1d", input: [x.shape[0], x.shape[1], 1, x.shape[2]], outChannels: weight.shape[0],
+                             weightInChannels: weight.shape[1], kernel: Size2d(1, weight.shape[2]), stride: Size2d(1, stride),
+                             pads: [0, pads[0], 0, pads[1]], dilation: Size2d(1, dilation), groups: groups,
+                             shownInput: x.shape, shownWeight: weight.shape)
+    if let b = bias { check(b.shape == [g.outChannels], "conv1d: bias \(b.shape) does not match weight \(weight.shape) (expected [\(g.outChannels)])") }
+    let (data, backward) = convolution(g, x: x, weight: weight, bias: bias)
+    return Tensor.result("conv1d", shape: [g.batch, g.outChannels, g.outWidth], data: data,
+                         inputs: bias.map { [x, weight, $0] } ?? [x, weight],
+                         attributes: ["stride": .ints([stride]), "padding": .ints(pads), "dilation": .ints([dilation]),
+                                      "groups": .int(groups)],
+                         backward: backward)
+}
+
+/// Transposed 2-D convolution (PyTorch's `F.conv_transpose2d`), the gradient of `conv2d`
+/// with respect to its input: each input pixel scatters a weighted copy of the kernel.
+///
+/// - Shape: x `[N, Cin, H, W]`, weight `[Cin, Cout / groups, kH, kW]` (PyTorch layout),
+///   bias `[Cout]` → y `[N, Cout, Hout, Wout]` with
+///   Hout = (H − 1)·stride − 2·padding + dilation·(kH − 1) + outputPadding + 1 (likewise Wout).
+/// - Parameters: padding removes rows/columns from both sides of the full output;
+///   outputPadding (less than stride or dilation) adds them back on the bottom/right,
+///   which picks one of the input sizes a strided `conv2d` maps to the same output size.
+///
+/// ```swift
+/// let up = convTranspose2d(Tensor.randn([1, 16, 7, 7]), weight: Tensor.randn([16, 8, 3, 3]),
+///                          stride: 2, padding: 1, outputPadding: 1)   // [1, 8, 14, 14]
+/// ```
+public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Size2d = 1, padding: Size2d = 0,
+                            outputPadding: Size2d = 0, groups: Int = 1, dilation: Size2d = 1) -> Tensor {
+    let op = "conv_transpose2d"
+    check(x.rank == 4, "\(op): input \(x.shape) is not [batch, channels, height, width]")
+    check(weight.rank == 4, "\(op): weight \(weight.shape) is not [inChannels, outChannels / groups, kernelH, kernelW]")
+    check(groups >= 1, "\(op): groups must be at least 1, got \(groups)")
+    check(x.shape[1] == weight.shape[0] && weight.shape[0] % groups == 0,
+          "\(op): input \(x.shape) has \(x.shape[1]) channels, weight \(weight.shape) with groups \(groups) expects \(weight.shape[0]) (divisible by \(groups))")
+    check(padding.height >= 0 && padding.width >= 0, "\(op): padding \(padding) must not be negative")
+    check(stride.height >= 1 && stride.width >= 1 && dilation.height >= 1 && dilation.width >= 1,
+          "\(op): stride \(stride) and dilation \(dilation) must be positive")
+    check(outputPadding.height >= 0 && outputPadding.width >= 0
+            && outputPadding.height < Swift.max(stride.height, dilation.height)
+            && outputPadding.width < Swift.max(stride.width, dilation.width),
+          "\(op): outputPadding \(outputPadding) must be smaller than stride \(stride) or dilation \(dilation)")
+    let kernel = Size2d(weight.shape[2], weight.shape[3])
+    let outH = (x.shape[2] - 1) * stride.height - 2 * padding.height + dilation.height * (kernel.height - 1) + outputPadding.height + 1
+    let outW = (x.shape[3] - 1) * stride.width - 2 * padding.width + dilation.width * (kernel.width - 1) + outputPadding.width + 1
+    check(outH >= 1 && outW >= 1, "\(op): input \(x.shape) with weight \(weight.shape), stride \(stride) and padding \(padding) gives an empty output [\(outH), \(outW)]")
+    let outChannels = weight.shape[1] * groups
+    // The convolution this one is the adjoint of; padding on the bottom/right less the
+    // output padding makes its output size exactly x's.
+    let g = ConvGeometry(batch: x.shape[0], inChannels: outChannels, height: outH, width: outW, outChannels: x.shape[1],
+                         kernelH: kernel.height, kernelW: kernel.width, strideH: stride.height, strideW: stride.width,
+                         padTop: padding.height, padLeft: padding.width,
+                         padBottom: padding.height - outputPadding.height, padRight: padding.width - outputPadding.width,
+                         dilationH: dilation.height, dilationW: dilation.width, groups: groups)
+    if let b = bias { check(b.shape == [outChannels], "\(op): bias \(b.shape) does not match weight \(weight.shape) (expected [\(outChannels)])") }
+    let (data, backward) = transposedConvolution(g, t: x, weight: weight, bias: bias)
+    return Tensor.result(op, shape: [g.batch, outChannels, outH, outW], data: data,
+                         inputs: bias.map { [x, weight, $0] } ?? [x, weight],
+                         attributes: ["stride": .ints(stride.list),
+                                      "padding": .ints([padding.height, padding.width, padding.height, padding.width]),
+                                      "output_padding": .ints(outputPadding.list), "dilation": .ints(dilation.list),
+                                      "groups": .int(groups)],
+                         backward: backward)
+}

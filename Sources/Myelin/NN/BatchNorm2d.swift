@@ -1,0 +1,143 @@
+/// Batch normalisation of NCHW feature maps, per channel over the batch and both spatial
+/// dimensions (PyTorch's `nn.BatchNorm2d`).
+///
+/// Training mode normalises with the batch mean and (biased) variance of each channel and
+/// updates the running statistics — `running = (1 − momentum)·running + momentum·batch`,
+/// using the unbiased variance, as PyTorch does. Evaluation mode is the single op
+/// `batchNormInference(axis: 1)` on the running statistics, which export folds into the
+/// preceding convolution. With `affine`, a learned scale `weight` (init 1) and shift `bias`
+/// (init 0) follow.
+///
+/// - Shape: `[N, C, H, W]` → `[N, C, H, W]`.
+///
+/// ```swift
+/// let block = Sequential(Conv2d(3, 16, kernelSize: 3, padding: 1, bias: false), BatchNorm2d(16), ReLU())
+/// ```
+public final class BatchNorm2d: Layer {
+    public let features: Int
+    public let eps: Float
+    public let momentum: Float
+    public let weight: Tensor?
+    public let bias: Tensor?
+    public let runningMean: Tensor
+    public let runningVar: Tensor
+    public var isTraining = true
+
+    public init(_ features: Int, eps: Float = 1e-5, momentum: Float = 0.1, affine: Bool = true) {
+        check(features > 0, "BatchNorm2d: features must be positive, got \(features)")
+        self.features = features
+        self.eps = eps
+        self.momentum = momentum
+        weight = affine ? Tensor.ones([features], requiresGrad: true) : nil
+        bias = affine ? Tensor.zeros([features], requiresGrad: true) : nil
+        runningMean = .zeros([features])
+        runningVar = .ones([features])
+    }
+
+    public func forward(_ input: Tensor) -> Tensor {
+        check(input.rank == 4 && input.shape[1] == features,
+              "BatchNorm2d(\(features)): expected input [batch, \(features), height, width], got \(input.shape)")
+        guard isTraining else {
+            return batchNormInference(input, mean: runningMean, variance: runningVar, weight: weight, bias: bias, eps: eps, axis: 1)
+        }
+        let count = input.count / features
+        check(count > 1, "BatchNorm2d: training mode needs more than one value per channel, got input \(input.shape)")
+        let (output, mean, variance) = batchNormTraining(input, weight: weight, bias: bias, eps: eps)
+        let unbiased = Float(count) / Float(count - 1)
+        for c in 0..<features {
+            runningMean.data[c] = (1 - momentum) * runningMean.data[c] + momentum * mean[c]
+            runningVar.data[c] = (1 - momentum) * runningVar.data[c] + momentum * variance[c] * unbiased
+        }
+        return output
+    }
+
+    public var localParameters: [(String, Tensor)] {
+        if let w = weight, let b = bias { return [("weight", w), ("bias", b)] }
+        return []
+    }
+    public var localBuffers: [(String, Tensor)] { [("running_mean", runningMean), ("running_var", runningVar)] }
+
+    public var description: String { "BatchNorm2d(\(features), eps: \(eps), momentum: \(momentum)\(weight == nil ? ", affine: false" : ""))" }
+}
+
+/// Training-mode batch normalisation of `[N, C, …]` over every axis but 1, as one op:
+/// y = (x − mean[c]) / √(var[c] + eps) · weight[c] + bias[c] with the batch's mean and biased
+/// variance, which it also returns (for the running statistics).
+///
+/// Backward, with x̂ the normalised input, M the values per channel and dx̂ = dy·weight:
+/// dx = (dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) / √(var + eps); dweight = Σ dy·x̂; dbias = Σ dy.
+func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -> (Tensor, [Float], [Float]) {
+    let batch = x.shape[0], channels = x.shape[1], inner = x.shape.dropFirst(2).reduce(1, *)
+    let m = Double(batch * inner)
+    var mean = [Float](repeating: 0, count: channels), variance = [Float](repeating: 0, count: channels)
+    var invStd = [Float](repeating: 0, count: channels)
+    var out = [Float](repeating: 0, count: x.count)
+    x.data.withUnsafeBufferPointer { xp in
+        for c in 0..<channels {
+            var s = 0.0
+            for n in 0..<batch {
+                let row = xp.baseAddress! + (n * channels + c) * inner
+                var part: Float = 0
+                for i in 0..<inner { part += row[i] }
+                s += Double(part)
+            }
+            let mu = Float(s / m)
+            var q = 0.0
+            for n in 0..<batch {
+                let row = xp.baseAddress! + (n * channels + c) * inner
+                var part: Float = 0
+                for i in 0..<inner { let d = row[i] - mu; part += d * d }
+                q += Double(part)
+            }
+            mean[c] = mu
+            variance[c] = Float(q / m)
+            invStd[c] = 1 / (variance[c] + eps).squareRoot()
+            let scale = invStd[c] * (weight?.data[c] ?? 1), shift = (bias?.data[c] ?? 0) - mu * scale
+            out.withUnsafeMutableBufferPointer { op in
+                for n in 0..<batch {
+                    let base = (n * channels + c) * inner
+                    for i in 0..<inner { op[base + i] = xp[base + i] * scale + shift }
+                }
+            }
+        }
+    }
+    var inputs = [x]
+    if let w = weight { inputs.append(w) }
+    if let b = bias { inputs.append(b) }
+    let result = Tensor.result("batch_norm_training", shape: x.shape, data: out, inputs: inputs,
+                               attributes: ["eps": .float(Double(eps)), "axis": .int(1)]) { g in
+        var gamma = [Float](repeating: 0, count: channels), beta = [Float](repeating: 0, count: channels)
+        x.data.withUnsafeBufferPointer { xp in
+            for c in 0..<channels {
+                // Σ dy and Σ dy·x̂ over the channel.
+                var sumG = 0.0, sumGX = 0.0
+                for n in 0..<batch {
+                    let base = (n * channels + c) * inner
+                    var a: Float = 0, b: Float = 0
+                    for i in 0..<inner { a += g[base + i]; b += g[base + i] * (xp[base + i] - mean[c]) }
+                    sumG += Double(a)
+                    sumGX += Double(b)
+                }
+                sumGX *= Double(invStd[c])
+                beta[c] = Float(sumG)
+                gamma[c] = Float(sumGX)
+            }
+            x.accumulateGrad(count: x.count) { gx in
+                for c in 0..<channels {
+                    let w = weight?.data[c] ?? 1
+                    let k = w * invStd[c], meanG = Float(Double(beta[c]) / m), meanGX = Float(Double(gamma[c]) / m)
+                    for n in 0..<batch {
+                        let base = (n * channels + c) * inner
+                        for i in 0..<inner {
+                            let xhat = (xp[base + i] - mean[c]) * invStd[c]
+                            gx[base + i] += k * (g[base + i] - meanG - xhat * meanGX)
+                        }
+                    }
+                }
+            }
+        }
+        weight?.accumulateGrad(gamma)
+        bias?.accumulateGrad(beta)
+    }
+    return (result, mean, variance)
+}

@@ -1,0 +1,344 @@
+// 2-D convolution on raw pointers: im2col / col2im feeding the shared GEMM, and the naive
+// direct convolutions the fast path is tested against.
+//
+// Standard library only: the Embedded-Swift runtime compiles this same file. Layout NCHW,
+// row-major:
+//   x      [batch, inChannels, height, width]
+//   weight [outChannels, inChannels / groups, kernelH, kernelW]     (PyTorch layout)
+//   y      [batch, outChannels, outHeight, outWidth]
+// A 1-D convolution is the 2-D one with height 1 and kernelH 1. A transposed convolution is
+// described by the geometry of the convolution it is the adjoint of (its input is that
+// convolution's y, its output that convolution's x, and its weight has the same layout), so
+// the three routines below serve both: `convForward`, `convBackwardData`, `convBackwardWeight`.
+//
+// Per image and group, with patch = (inChannels / groups)·kernelH·kernelW:
+//   columns [patch, outHeight·outWidth] = im2col(x)
+//   y       [outChannels / groups, outHeight·outWidth] = weight [outChannels / groups, patch] · columns
+
+/// The shape of one 2-D convolution: sizes, stride, padding per side, dilation and groups.
+/// Callers validate it (channels divisible by `groups`, positive output size) first.
+public struct ConvGeometry: Equatable {
+    public var batch: Int
+    public var inChannels: Int
+    public var height: Int
+    public var width: Int
+    public var outChannels: Int
+    public var kernelH: Int
+    public var kernelW: Int
+    public var strideH: Int
+    public var strideW: Int
+    public var padTop: Int
+    public var padLeft: Int
+    public var padBottom: Int
+    public var padRight: Int
+    public var dilationH: Int
+    public var dilationW: Int
+    public var groups: Int
+
+    public init(batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int, kernelH: Int, kernelW: Int,
+                strideH: Int = 1, strideW: Int = 1, padTop: Int = 0, padLeft: Int = 0, padBottom: Int = 0, padRight: Int = 0,
+                dilationH: Int = 1, dilationW: Int = 1, groups: Int = 1) {
+        self.batch = batch
+        self.inChannels = inChannels
+        self.height = height
+        self.width = width
+        self.outChannels = outChannels
+        self.kernelH = kernelH
+        self.kernelW = kernelW
+        self.strideH = strideH
+        self.strideW = strideW
+        self.padTop = padTop
+        self.padLeft = padLeft
+        self.padBottom = padBottom
+        self.padRight = padRight
+        self.dilationH = dilationH
+        self.dilationW = dilationW
+        self.groups = groups
+    }
+
+    /// (height + padTop + padBottom − dilationH·(kernelH − 1) − 1) / strideH + 1.
+    public var outHeight: Int { (height + padTop + padBottom - dilationH * (kernelH - 1) - 1) / strideH + 1 }
+    /// (width + padLeft + padRight − dilationW·(kernelW − 1) − 1) / strideW + 1.
+    public var outWidth: Int { (width + padLeft + padRight - dilationW * (kernelW - 1) - 1) / strideW + 1 }
+    /// Rows of the im2col matrix: input channels of one group times the kernel's taps.
+    public var patch: Int { inChannels / groups * kernelH * kernelW }
+    /// Multiply-adds of one forward pass (the same count for each of the two backward products).
+    public var multiplyAdds: Int { batch * outChannels * outHeight * outWidth * patch }
+    /// A 1×1 kernel with stride 1 and no padding reads x as its own column matrix.
+    var isPointwise: Bool {
+        kernelH == 1 && kernelW == 1 && strideH == 1 && strideW == 1
+            && padTop == 0 && padLeft == 0 && padBottom == 0 && padRight == 0
+    }
+}
+
+/// Floats of scratch the three fast routines need for `g`: one image-group's column matrix
+/// plus a [patch, outChannels / groups] accumulator for the weight gradient.
+public func convColumnsCount(_ g: ConvGeometry) -> Int {
+    g.patch * g.outHeight * g.outWidth + g.patch * (g.outChannels / g.groups)
+}
+
+/// Output positions `o` in 0..<count with 0 ≤ o·stride + offset < size, as a half-open range.
+@inline(__always)
+func convValidRange(offset: Int, stride: Int, size: Int, count: Int) -> (Int, Int) {
+    let lo = offset >= 0 ? 0 : Swift.min(count, (-offset + stride - 1) / stride)
+    let last = size - 1 - offset
+    let hi = last < 0 ? 0 : Swift.min(count, last / stride + 1)
+    return (lo, Swift.max(lo, hi))
+}
+
+/// columns [channels·kernelH·kernelW, outHeight·outWidth] from image [channels, height, width]:
+/// row (c, i, j), column (oy, ox) holds image[c, oy·strideH − padTop + i·dilationH,
+/// ox·strideW − padLeft + j·dilationW], or 0 in the padding.
+public func convIm2col(_ g: ConvGeometry, image: UnsafePointer<Float>, channels: Int,
+                       columns: UnsafeMutablePointer<Float>) {
+    let oh = g.outHeight, ow = g.outWidth, plane = g.height * g.width
+    var row = columns
+    for c in 0..<channels {
+        let src = image + c * plane
+        for i in 0..<g.kernelH {
+            for j in 0..<g.kernelW {
+                let offset = j * g.dilationW - g.padLeft
+                let (lo, hi) = convValidRange(offset: offset, stride: g.strideW, size: g.width, count: ow)
+                for oy in 0..<oh {
+                    let iy = oy * g.strideH - g.padTop + i * g.dilationH
+                    let dst = row + oy * ow
+                    if iy < 0 || iy >= g.height {
+                        for ox in 0..<ow { dst[ox] = 0 }
+                        continue
+                    }
+                    for ox in 0..<lo { dst[ox] = 0 }
+                    let s = src + iy * g.width + offset
+                    if g.strideW == 1 {
+                        for ox in lo..<hi { dst[ox] = s[ox] }
+                    } else {
+                        for ox in lo..<hi { dst[ox] = s[ox * g.strideW] }
+                    }
+                    for ox in hi..<ow { dst[ox] = 0 }
+                }
+                row += oh * ow
+            }
+        }
+    }
+}
+
+/// The adjoint of `convIm2col`: adds every element of columns
+/// [channels·kernelH·kernelW, outHeight·outWidth] into the image [channels, height, width]
+/// position it was read from (padding positions are dropped).
+public func convCol2im(_ g: ConvGeometry, columns: UnsafePointer<Float>, channels: Int,
+                       image: UnsafeMutablePointer<Float>) {
+    let oh = g.outHeight, ow = g.outWidth, plane = g.height * g.width
+    var row = columns
+    for c in 0..<channels {
+        let dst = image + c * plane
+        for i in 0..<g.kernelH {
+            for j in 0..<g.kernelW {
+                let offset = j * g.dilationW - g.padLeft
+                let (lo, hi) = convValidRange(offset: offset, stride: g.strideW, size: g.width, count: ow)
+                for oy in 0..<oh {
+                    let iy = oy * g.strideH - g.padTop + i * g.dilationH
+                    if iy < 0 || iy >= g.height { continue }
+                    let src = row + oy * ow
+                    let d = dst + iy * g.width + offset
+                    if g.strideW == 1 {
+                        for ox in lo..<hi { d[ox] += src[ox] }
+                    } else {
+                        for ox in lo..<hi { d[ox * g.strideW] += src[ox] }
+                    }
+                }
+                row += oh * ow
+            }
+        }
+    }
+}
+
+/// y (+)= bias + conv(x, weight) for the images in `images` (im2col + GEMM).
+/// Shapes as at the top of the file; `bias` [outChannels] or nil. `columns` holds
+/// `convColumnsCount(g)` floats, `workspace` `gemmWorkspaceCount`; allocates nothing.
+public func convForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool,
+                        columns: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
+    let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups, patch = g.patch
+    let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
+    for n in images {
+        let yImage = y + n * g.outChannels * planeOut
+        if let b = bias {
+            for o in 0..<g.outChannels {
+                let row = yImage + o * planeOut
+                if accumulate { for p in 0..<planeOut { row[p] += b[o] } } else { for p in 0..<planeOut { row[p] = b[o] } }
+            }
+        }
+        for gi in 0..<g.groups {
+            let src = x + (n * g.inChannels + gi * inGroup) * planeIn
+            if !g.isPointwise { convIm2col(g, image: src, channels: inGroup, columns: columns) }
+            gemm(m: outGroup, n: planeOut, k: patch, a: weight + gi * outGroup * patch, aRowStride: patch, aColStride: 1,
+                 b: g.isPointwise ? src : UnsafePointer(columns), bRowStride: planeOut, bColStride: 1,
+                 c: yImage + gi * outGroup * planeOut, ldc: planeOut, accumulate: accumulate || bias != nil,
+                 workspace: workspace)
+        }
+    }
+}
+
+/// gradX += the gradient of conv(x, weight) with respect to x, for the images in `images`:
+/// per group, columns = weightᵀ · gradY, then col2im. Shapes: gradY like y, gradX like x.
+public func convBackwardData(_ g: ConvGeometry, images: Range<Int>, gradY: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                             gradX: UnsafeMutablePointer<Float>,
+                             columns: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
+    let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups, patch = g.patch
+    let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
+    for n in images {
+        for gi in 0..<g.groups {
+            let dst = gradX + (n * g.inChannels + gi * inGroup) * planeIn
+            let dy = gradY + (n * g.outChannels + gi * outGroup) * planeOut
+            // A = weight_gᵀ [patch, outGroup], read in place through strides.
+            let w = weight + gi * outGroup * patch
+            if g.isPointwise {
+                gemm(m: patch, n: planeOut, k: outGroup, a: w, aRowStride: 1, aColStride: patch,
+                     b: dy, bRowStride: planeOut, bColStride: 1, c: dst, ldc: planeIn, accumulate: true, workspace: workspace)
+            } else {
+                gemm(m: patch, n: planeOut, k: outGroup, a: w, aRowStride: 1, aColStride: patch,
+                     b: dy, bRowStride: planeOut, bColStride: 1, c: columns, ldc: planeOut, accumulate: false, workspace: workspace)
+                convCol2im(g, columns: columns, channels: inGroup, image: dst)
+            }
+        }
+    }
+}
+
+/// gradW [outChannels, inChannels / groups, kernelH, kernelW] += Σ over `images` of
+/// gradY_g · columnsᵀ. When that product's shape wastes most of the register tile (few
+/// output channels per group, or a small patch such as one input channel's 3×3), it is
+/// computed transposed — columns · gradY_gᵀ into the scratch accumulator — and added back.
+public func convBackwardWeight(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<Float>, gradY: UnsafePointer<Float>,
+                               gradW: UnsafeMutablePointer<Float>,
+                               columns: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
+    if images.isEmpty { return }
+    let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups, patch = g.patch
+    let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
+    func padded(_ v: Int, _ to: Int) -> Int { (v + to - 1) / to * to }
+    let transposed = padded(patch, gemmTileRows) * padded(outGroup, gemmTileCols)
+        < padded(outGroup, gemmTileRows) * padded(patch, gemmTileCols)
+    let accumulator = columns + patch * planeOut   // [patch, outGroup]
+    for gi in 0..<g.groups {
+        let w = gradW + gi * outGroup * patch
+        for n in images {
+            let src = x + (n * g.inChannels + gi * inGroup) * planeIn
+            let dy = gradY + (n * g.outChannels + gi * outGroup) * planeOut
+            if !g.isPointwise { convIm2col(g, image: src, channels: inGroup, columns: columns) }
+            let cols = g.isPointwise ? src : UnsafePointer(columns)
+            if transposed {
+                // accumulator [patch, outGroup] (+)= columns [patch, planeOut] · dyᵀ [planeOut, outGroup]
+                gemm(m: patch, n: outGroup, k: planeOut, a: cols, aRowStride: planeOut, aColStride: 1,
+                     b: dy, bRowStride: 1, bColStride: planeOut, c: accumulator, ldc: outGroup,
+                     accumulate: n != images.lowerBound, workspace: workspace)
+            } else {
+                // w [outGroup, patch] += dy [outGroup, planeOut] · columnsᵀ [planeOut, patch]
+                gemm(m: outGroup, n: patch, k: planeOut, a: dy, aRowStride: planeOut, aColStride: 1,
+                     b: cols, bRowStride: 1, bColStride: planeOut, c: w, ldc: patch, accumulate: true, workspace: workspace)
+            }
+        }
+        if transposed {
+            for o in 0..<outGroup {
+                for r in 0..<patch { w[o * patch + r] += accumulator[r * outGroup + o] }
+            }
+        }
+    }
+}
+
+/// Naive reference: y = bias + conv(x, weight), seven loops, straight from the definition
+/// y[n, o, oy, ox] = bias[o] + Σ_{c, i, j} x[n, g·C/G + c, oy·sh − pt + i·dh, ox·sw − pl + j·dw] · weight[o, c, i, j]
+/// with g = o / (outChannels / groups) and out-of-range x reading as 0.
+public func conv2dReference(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                            bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+    let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups
+    let oh = g.outHeight, ow = g.outWidth
+    for n in 0..<g.batch {
+        for o in 0..<g.outChannels {
+            let first = (o / outGroup) * inGroup
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    var s: Float = bias?[o] ?? 0
+                    for c in 0..<inGroup {
+                        for i in 0..<g.kernelH {
+                            let iy = oy * g.strideH - g.padTop + i * g.dilationH
+                            if iy < 0 || iy >= g.height { continue }
+                            for j in 0..<g.kernelW {
+                                let ix = ox * g.strideW - g.padLeft + j * g.dilationW
+                                if ix < 0 || ix >= g.width { continue }
+                                s += x[((n * g.inChannels + first + c) * g.height + iy) * g.width + ix]
+                                    * weight[((o * inGroup + c) * g.kernelH + i) * g.kernelW + j]
+                            }
+                        }
+                    }
+                    y[((n * g.outChannels + o) * oh + oy) * ow + ox] = s
+                }
+            }
+        }
+    }
+}
+
+/// Naive reference of the transposed convolution whose adjoint convolution has geometry `g`:
+/// input t [batch, outChannels, outHeight, outWidth], weight as `conv2dReference`'s
+/// ([outChannels, inChannels / groups, kernelH, kernelW], i.e. PyTorch's ConvTranspose2d
+/// layout [in, out / groups, kH, kW] seen from the transposed side), bias [inChannels] or nil,
+/// output z [batch, inChannels, height, width]: every t element scatters t·weight onto the
+/// positions the convolution would have read it from.
+public func convTranspose2dReference(_ g: ConvGeometry, t: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                     bias: UnsafePointer<Float>?, z: UnsafeMutablePointer<Float>) {
+    let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups
+    let oh = g.outHeight, ow = g.outWidth, plane = g.height * g.width
+    for n in 0..<g.batch {
+        for c in 0..<g.inChannels {
+            for p in 0..<plane { z[(n * g.inChannels + c) * plane + p] = bias?[c] ?? 0 }
+        }
+        for o in 0..<g.outChannels {
+            let first = (o / outGroup) * inGroup
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    let v = t[((n * g.outChannels + o) * oh + oy) * ow + ox]
+                    for c in 0..<inGroup {
+                        for i in 0..<g.kernelH {
+                            let iy = oy * g.strideH - g.padTop + i * g.dilationH
+                            if iy < 0 || iy >= g.height { continue }
+                            for j in 0..<g.kernelW {
+                                let ix = ox * g.strideW - g.padLeft + j * g.dilationW
+                                if ix < 0 || ix >= g.width { continue }
+                                z[((n * g.inChannels + first + c) * g.height + iy) * g.width + ix]
+                                    += v * weight[((o * inGroup + c) * g.kernelH + i) * g.kernelW + j]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Naive reference of the weight gradient: gradW[o, c, i, j] = Σ_{n, oy, ox} gradY[n, o, oy, ox] ·
+/// x[n, g·C/G + c, oy·sh − pt + i·dh, ox·sw − pl + j·dw] (overwrites gradW).
+public func conv2dWeightGradientReference(_ g: ConvGeometry, x: UnsafePointer<Float>, gradY: UnsafePointer<Float>,
+                                          gradW: UnsafeMutablePointer<Float>) {
+    let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups
+    let oh = g.outHeight, ow = g.outWidth
+    for o in 0..<g.outChannels {
+        let first = (o / outGroup) * inGroup
+        for c in 0..<inGroup {
+            for i in 0..<g.kernelH {
+                for j in 0..<g.kernelW {
+                    var s: Float = 0
+                    for n in 0..<g.batch {
+                        for oy in 0..<oh {
+                            let iy = oy * g.strideH - g.padTop + i * g.dilationH
+                            if iy < 0 || iy >= g.height { continue }
+                            for ox in 0..<ow {
+                                let ix = ox * g.strideW - g.padLeft + j * g.dilationW
+                                if ix < 0 || ix >= g.width { continue }
+                                s += gradY[((n * g.outChannels + o) * oh + oy) * ow + ox]
+                                    * x[((n * g.inChannels + first + c) * g.height + iy) * g.width + ix]
+                            }
+                        }
+                    }
+                    gradW[((o * inGroup + c) * g.kernelH + i) * g.kernelW + j] = s
+                }
+            }
+        }
+    }
+}
