@@ -37,7 +37,15 @@
 /// | `embedding` | weight `[V, D]`, indices (floats, any shape) | — |
 /// | `where` | condition, a, b (broadcasting) | — |
 /// | `masked_fill` | x, mask (broadcast to x) | `value` float |
+/// | `conv2d`, `conv1d` (Convolution.swift) | x NCHW / NCW, weight, [bias] | `stride`, `dilation` ints (per spatial dim), `padding` ints (2-D: top, left, bottom, right; 1-D: left, right), `groups` int |
+/// | `conv_transpose2d` (Convolution.swift) | x, weight, [bias] | `stride`, `padding` (top, left, bottom, right), `output_padding`, `dilation` ints, `groups` int |
+/// | `max_pool2d`, `avg_pool2d` (Pooling.swift) | x NCHW | `kernel`, `stride`, `dilation` ints (h, w), `padding` ints (top, left, bottom, right); avg adds `count_include_pad` int |
+/// | `max_unpool2d` (Pooling.swift) | x, indices | `output_size` ints (h, w) |
+/// | `adaptive_avg_pool2d` (Pooling.swift) | x | `output_size` ints (h, w) |
+/// | `upsample_nearest2d` (Pooling.swift) | x | `scale` ints (h, w) |
+/// | `channel_shuffle` (Pooling.swift) | x | `groups` int |
 /// | `batch_norm` (NN/BatchNorm.swift) | x, mean, variance, [weight, bias] | `eps` float, `axis` int |
+/// | `batch_norm_training` (NN/BatchNorm2d.swift) | x, [weight, bias] | `eps` float, `axis` int |
 /// | `binary_cross_entropy`, `bce_with_logits`, `cross_entropy` (NN/Loss.swift) | see the loss | — |
 /// | `Tensor.custom` ops | as given | as given |
 
