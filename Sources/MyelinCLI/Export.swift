@@ -33,7 +33,7 @@ struct Export: ParsableCommand {
                                              classLabels: loaded.config.classNames, dataset: dataConfig.dataset.rawValue,
                                              testAccuracy: accuracy)
         options.selfTestCount = selfTests
-        options.selfTestInputs = raw.test.inputs.rows(0..<Swift.min(selfTests, raw.test.count))
+        if selfTests > 0 { options.selfTestInputs = [raw.test.inputs.rows(0..<Swift.min(selfTests, raw.test.count))] }
         let bundle = try BundleExporter.export(loaded.model, options: options)
         try bundle.write(to: out)
         let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0

@@ -54,9 +54,28 @@ final class BundleExportTests: XCTestCase {
         }
     }
 
-    func testRefusals() {
-        XCTAssertThrowsError(try BundleExporter.export(Sequential(Linear(2, 2), Step()))) {
-            guard case .unsupportedLayer? = $0 as? BundleExporter.ExportError else { return XCTFail("\($0)") }
+    func testRefusals() throws {
+        final class Body: Layer {
+            let fc = Linear(2, 2)
+            var isTraining = true
+            func forward(_ x: Tensor) -> Tensor { fc(x).step() }
+            var description: String { "Body" }
+        }
+        XCTAssertThrowsError(try BundleExporter.export(Sequential(Linear(2, 2), Body()))) {
+            XCTAssertEqual($0 as? BundleExporter.ExportError,
+                           .unsupportedOp(op: "step", module: "1", reason: "the bundle format has no such op yet"))
+            XCTAssertEqual("\($0)", "cannot export op \"step\" in module \"1\": the bundle format has no such op yet")
+        }
+        final class Untraced: Layer {
+            var isTraining = true
+            func forward(_ x: Tensor) -> Tensor { Tensor(shape: x.shape, data: x.data.map { $0 * 2 }) + 1 }
+            var description: String { "Untraced" }
+        }
+        var untraced = BundleExporter.Options()
+        untraced.inputShape = [3]
+        XCTAssertThrowsError(try BundleExporter.export(Untraced(), options: untraced)) {
+            guard case .untracedTensor(let op, _, let shape)? = $0 as? TracedGraph.TraceError else { return XCTFail("\($0)") }
+            XCTAssertEqual(op, "add_scalar"); XCTAssertEqual(shape, [2, 3])
         }
         XCTAssertThrowsError(try BundleExporter.export(Linear(3, 2), options: .init(precision: .int8))) {
             XCTAssertEqual($0 as? BundleExporter.ExportError, .missingCalibration)
@@ -64,11 +83,23 @@ final class BundleExportTests: XCTestCase {
         XCTAssertThrowsError(try BundleExporter.export(Linear(3, 2), options: .init(classLabels: ["one"]))) {
             guard case .invalidOption? = $0 as? BundleExporter.ExportError else { return XCTFail("\($0)") }
         }
-        XCTAssertThrowsError(try BundleExporter.export(Sequential(Linear(3, 4), Linear(5, 2)))) {
+        var twoCalibrations = BundleExporter.Options()
+        twoCalibrations.calibrationInputs = [Tensor.zeros([4, 3]), Tensor.zeros([4, 3])]
+        XCTAssertThrowsError(try BundleExporter.export(Linear(3, 2), options: twoCalibrations)) {
+            guard case .invalidOption? = $0 as? BundleExporter.ExportError else { return XCTFail("\($0)") }
+        }
+        var wrongShape = BundleExporter.Options(calibration: Tensor.zeros([4, 5]))
+        wrongShape.inputShape = [3]
+        XCTAssertThrowsError(try BundleExporter.export(Linear(3, 2), options: wrongShape)) {
             guard case .shapeMismatch? = $0 as? BundleExporter.ExportError else { return XCTFail("\($0)") }
         }
         XCTAssertThrowsError(try BundleExporter.export(Sequential(Dropout(), Identity()))) {
-            guard case .unsupportedLayer? = $0 as? BundleExporter.ExportError else { return XCTFail("\($0)") }
+            guard case .invalidOption? = $0 as? BundleExporter.ExportError else { return XCTFail("\($0)") }
+        }
+        var identity = BundleExporter.Options()
+        identity.inputShape = [3]
+        XCTAssertThrowsError(try BundleExporter.export(Sequential(Dropout(), Identity()), options: identity)) {
+            XCTAssertEqual($0 as? TracedGraph.TraceError, .outputNotComputed("output"))
         }
         var options = BundleExporter.Options()
         options.metadata = [("dataset", "twice")]

@@ -164,7 +164,7 @@ final class RuntimeParityTests: XCTestCase {
     func export(_ t: Trained, _ precision: BundlePrecision) throws -> ModelBundle {
         var options = BundleExporter.Options(precision: precision, calibration: t.train.subset(Array(0..<1000)).inputs,
                                              classLabels: t.train.classNames, dataset: "Fashion-MNIST", testAccuracy: t.floatAccuracy)
-        options.selfTestInputs = Tensor(shape: [2, 784], data: Array(t.test.inputs.data.prefix(2 * 784)))
+        options.selfTestInputs = [Tensor(shape: [2, 784], data: Array(t.test.inputs.data.prefix(2 * 784)))]
         return try BundleExporter.export(t.model, options: options)
     }
 

@@ -54,6 +54,9 @@ public struct TracedGraph: CustomStringConvertible {
         case invalidInputs(String)
         case outputNotComputed(String)
         case batchDimension(op: String, module: String, shape: [Int], batch: Int)
+        /// An op read a tensor that has the batch's size but was not computed by recorded
+        /// ops (built from `.data`, say): export would freeze it as a constant.
+        case untracedTensor(op: String, module: String, shape: [Int])
 
         public var description: String {
             switch self {
@@ -63,6 +66,9 @@ public struct TracedGraph: CustomStringConvertible {
             case .batchDimension(let op, let module, let shape, let batch):
                 return "trace: \(op) in \(module.isEmpty ? "the model" : "module \"\(module)\"") gives shape \(shape), "
                     + "whose first dimension is not the batch (\(batch)); ops may not mix samples"
+            case .untracedTensor(let op, let module, let shape):
+                return "trace: \(op) in \(module.isEmpty ? "the model" : "module \"\(module)\"") reads a tensor of shape \(shape) "
+                    + "that was not computed by Myelin ops (made from .data?); it would be frozen into the bundle"
             }
         }
     }
@@ -111,7 +117,11 @@ public struct TracedGraph: CustomStringConvertible {
             var nodeInputs: [Operand] = []
             for t in n.inputs {
                 if let known = operands[ObjectIdentifier(t)] { nodeInputs.append(known); continue }
-                let name = stateNames[ObjectIdentifier(t)] ?? "\(n.modulePath.isEmpty ? "" : n.modulePath + ".")\(n.op).constant"
+                let stateName = stateNames[ObjectIdentifier(t)]
+                if stateName == nil, t.rank >= 1, t.shape[0] == batch, batch > 1 {
+                    throw TraceError.untracedTensor(op: n.op, module: n.modulePath, shape: t.shape)
+                }
+                let name = stateName ?? "\(n.modulePath.isEmpty ? "" : n.modulePath + ".")\(n.op).constant"
                 constants.append(Constant(name: unique(name), tensor: t))
                 operands[ObjectIdentifier(t)] = .constant(constants.count - 1)
                 nodeInputs.append(.constant(constants.count - 1))

@@ -28,7 +28,7 @@ let sample = train.subset(Array((0..<train.count).shuffled(using: &shuffler).pre
 for precision in [BundlePrecision.f32, .f16, .int8] {
     var options = BundleExporter.Options(precision: precision, calibration: sample.inputs, classLabels: train.classNames,
                                          dataset: "Fashion-MNIST", testAccuracy: accuracy)
-    options.selfTestInputs = Tensor(shape: [2, 784], data: Array(test.inputs.data.prefix(2 * 784)))
+    options.selfTestInputs = [Tensor(shape: [2, 784], data: Array(test.inputs.data.prefix(2 * 784)))]
     let bundle = try BundleExporter.export(model, options: options)
     let path = "\(out)/mlp-\(precision.name).myelin"
     try bundle.write(to: path)
