@@ -24,36 +24,48 @@ struct Export: ParsableCommand {
     func run() throws {
         let loaded = try LoadedRun(path: checkpoint)
         let (dataConfig, data) = try loadData(for: loaded, checkpoint: checkpoint, directory: dataDirectory)
-        // The bundle takes raw inputs: fold the training-time input scaler into the first Linear.
-        if let scaler = data.scaler { try foldScaler(scaler, into: loaded.model) }
+        // The bundle takes raw inputs: the training-time input scaler becomes its own op in front.
+        let model: any Layer = data.scaler.map { Sequential(FeatureScaling($0), loaded.model) } ?? loaded.model
         let raw = data.scaler == nil ? data : try prepareData({ var c = dataConfig; c.scaler = .none; return c }())
-        let accuracy = evaluate(loaded.model, on: raw.test).accuracy
+        let accuracy = evaluate(model, on: raw.test).accuracy
         var options = BundleExporter.Options(precision: BundlePrecision(name: precision)!,
                                              calibration: raw.train.inputs.rows(0..<Swift.min(calibration, raw.train.count)),
                                              classLabels: loaded.config.classNames, dataset: dataConfig.dataset.rawValue,
                                              testAccuracy: accuracy)
+        if dataConfig.dataset == .fashionMNIST {
+            options.inputPreprocessing = "pixels / 255: floats in [0, 1], one image = 784 values, row-major 28 x 28"
+        }
         options.selfTestCount = selfTests
         if selfTests > 0 { options.selfTestInputs = [raw.test.inputs.rows(0..<Swift.min(selfTests, raw.test.count))] }
-        let bundle = try BundleExporter.export(loaded.model, options: options)
+        let bundle = try BundleExporter.export(model, options: options)
         try bundle.write(to: out)
         let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
         print("wrote \(out): \(precision), \(size) bytes, test accuracy of the exported float model \(String(format: "%.2f%%", (accuracy ?? 0) * 100))")
+        if bundle.precision != .f32 { try reportApproximation(bundle, float: model, on: raw.test) }
+        if let result = BundleExecutor(bundle).selfTest(), !result.passed {
+            print("WARNING: the bundle fails its own self-test (max |error| \(result.maxError)): it does not reproduce the model")
+        }
     }
 
-    /// x' = (x − offset)·scale feeding y = W x' + b equals y = (W·diag(scale)) x + (b − W·diag(scale)·offset).
-    func foldScaler(_ scaler: FeatureScaler, into model: Sequential) throws {
-        guard let first = model.layers.first as? Linear else { throw CLIError("cannot fold the input scaler: the first layer is not Linear") }
-        let n = first.outFeatures, k = first.inFeatures
-        var w = first.weight.data, b = first.bias?.data ?? [Float](repeating: 0, count: n)
-        for j in 0..<n {
-            for i in 0..<k {
-                w[j * k + i] *= scaler.scale[i]
-                b[j] -= w[j * k + i] * scaler.offset[i]
-            }
+    /// An f16 or int8 bundle approximates the model: measure how well on held-out data, and
+    /// say so loudly when the approximation costs accuracy.
+    func reportApproximation(_ bundle: ModelBundle, float model: any Layer, on test: Dataset) throws {
+        let labels = test.labels
+        guard test.count > 0, labels.count == test.count else { return }
+        let scores = BundleExecutor(bundle).run(test.inputs.data, batch: test.count)
+        let reference = noGrad { model(test.inputs) }
+        let classes = scores.count / test.count
+        let predicted = Tensor(shape: [test.count, classes], data: scores).argmax(axis: 1)
+        let floatPredicted = reference.argmax(axis: 1)
+        let accuracy = Double(zip(predicted, labels).filter { $0 == $1 }.count) / Double(test.count)
+        let floatAccuracy = Double(zip(floatPredicted, labels).filter { $0 == $1 }.count) / Double(test.count)
+        let agreement = Double(zip(predicted, floatPredicted).filter { $0 == $1 }.count) / Double(test.count)
+        print(String(format: "%@ on %d test samples: accuracy %.2f%% (float %.2f%%), argmax agreement with float %.2f%%",
+                     bundle.precision.name, test.count, accuracy * 100, floatAccuracy * 100, agreement * 100))
+        if floatAccuracy - accuracy > 0.01 || agreement < 0.97 {
+            print(String(format: "WARNING: %@ loses %.2f points of accuracy against float; consider --precision f16 or f32",
+                         bundle.precision.name, (floatAccuracy - accuracy) * 100))
         }
-        first.weight.data = w
-        guard let bias = first.bias else { throw CLIError("cannot fold the input scaler into a Linear without bias") }
-        bias.data = b
     }
 }
 
