@@ -11,10 +11,11 @@ func stableSigmoid(_ x: Float) -> Float {
 }
 
 extension Tensor {
-    /// Heaviside step: 1 where x ≥ 0, else 0. Forward only (its derivative is zero almost
-    /// everywhere), for perceptrons; the result never requires grad.
+    /// Heaviside step: 1 where x ≥ 0, else 0, for perceptrons. Its gradient is zero (the
+    /// derivative vanishes almost everywhere), so nothing trains through it.
     public func step() -> Tensor {
-        Tensor(shape: shape, data: data.map { $0 >= 0 ? 1 : 0 })
+        // Recorded like every op (so tracing sees it); its derivative is 0 almost everywhere.
+        unary("step", { $0 >= 0 ? 1 : 0 }, derivative: { _, _ in 0 })
     }
 
     /// max(0, x).
