@@ -51,6 +51,8 @@ let package = Package(
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "GaussianBlobs", dependencies: ["Myelin"], path: "examples/gaussian-blobs",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "GraphModels", dependencies: ["Myelin"], path: "examples/graph-models",
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "TrainMLPBench", dependencies: ["Myelin"], path: "bench/train-mlp",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         // Trains and exports the runtime benchmark's Fashion-MNIST bundles (bench/runtime).

@@ -124,3 +124,8 @@ public struct DataLoader {
         }
     }
 }
+
+/// `for batch in loader { … }` iterates one epoch, as in PyTorch.
+extension DataLoader: Sequence {
+    public func makeIterator() -> LazyMapSequence<[Range<Int>], Batch>.Iterator { epoch().makeIterator() }
+}
