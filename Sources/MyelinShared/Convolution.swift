@@ -77,6 +77,54 @@ public func convColumnsCount(_ g: ConvGeometry) -> Int {
     g.patch * g.outHeight * g.outWidth + g.patch * (g.outChannels / g.groups)
 }
 
+/// dst[0..<n] = src[0..<n], in 16-, 8- or 4-float vectors, the last one overlapping the one
+/// before: im2col's rows are as short as a feature map's width (11 floats in the anchor CNN),
+/// where a scalar loop or a memcpy call costs more than the copy.
+@inline(__always)
+func convCopyRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    @inline(__always) func move<V: SIMD>(_ at: Int, _: V.Type) where V.Scalar == Float {
+        UnsafeMutableRawPointer(dst + at).storeBytes(of: UnsafeRawPointer(src + at).loadUnaligned(as: V.self), as: V.self)
+    }
+    if n >= 16 {
+        var k = 0
+        while k + 16 <= n { move(k, SIMD16<Float>.self); k += 16 }
+        if k < n { move(n - 16, SIMD16<Float>.self) }
+    } else if n >= 8 {
+        move(0, SIMD8<Float>.self); move(n - 8, SIMD8<Float>.self)
+    } else if n >= 4 {
+        move(0, SIMD4<Float>.self); move(n - 4, SIMD4<Float>.self)
+    } else {
+        for k in 0..<n { dst[k] = src[k] }
+    }
+}
+
+/// dst[0..<n] += src[0..<n] (col2im's rows), 16 floats at a time.
+@inline(__always)
+func convAddRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    var k = 0
+    while k + 16 <= n {
+        let d = UnsafeMutableRawPointer(dst + k)
+        d.storeBytes(of: d.loadUnaligned(as: SIMD16<Float>.self) + UnsafeRawPointer(src + k).loadUnaligned(as: SIMD16<Float>.self),
+                     as: SIMD16<Float>.self)
+        k += 16
+    }
+    if k + 8 <= n {
+        let d = UnsafeMutableRawPointer(dst + k)
+        d.storeBytes(of: d.loadUnaligned(as: SIMD8<Float>.self) + UnsafeRawPointer(src + k).loadUnaligned(as: SIMD8<Float>.self),
+                     as: SIMD8<Float>.self)
+        k += 8
+    }
+    while k < n { dst[k] += src[k]; k += 1 }
+}
+
+/// dst[0..<n] = 0.
+@inline(__always)
+func convZeroRow(_ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    var k = 0
+    while k + 16 <= n { UnsafeMutableRawPointer(dst + k).storeBytes(of: SIMD16<Float>(), as: SIMD16<Float>.self); k += 16 }
+    while k < n { dst[k] = 0; k += 1 }
+}
+
 /// Output positions `o` in 0..<count with 0 ≤ o·stride + offset < size, as a half-open range.
 @inline(__always)
 func convValidRange(offset: Int, stride: Int, size: Int, count: Int) -> (Int, Int) {
@@ -96,25 +144,32 @@ public func convIm2col(_ g: ConvGeometry, image: UnsafePointer<Float>, channels:
     for c in 0..<channels {
         let src = image + c * plane
         for i in 0..<g.kernelH {
+            // Output rows oy in [yLo, yHi) read an input row; the others are padding.
+            let top = i * g.dilationH - g.padTop
+            let (yLo, yHi) = convValidRange(offset: top, stride: g.strideH, size: g.height, count: oh)
             for j in 0..<g.kernelW {
                 let offset = j * g.dilationW - g.padLeft
                 let (lo, hi) = convValidRange(offset: offset, stride: g.strideW, size: g.width, count: ow)
-                for oy in 0..<oh {
-                    let iy = oy * g.strideH - g.padTop + i * g.dilationH
-                    let dst = row + oy * ow
-                    if iy < 0 || iy >= g.height {
-                        for ox in 0..<ow { dst[ox] = 0 }
-                        continue
+                convZeroRow(row, yLo * ow)
+                var dst = row + yLo * ow
+                var s = src + (yLo * g.strideH + top) * g.width + offset
+                let step = g.strideH * g.width
+                if g.strideW == 1 && lo == 0 && hi == ow {
+                    for _ in yLo..<yHi { convCopyRow(dst, s, ow); dst += ow; s += step }
+                } else {
+                    for _ in yLo..<yHi {
+                        convZeroRow(dst, lo)
+                        if g.strideW == 1 {
+                            convCopyRow(dst + lo, s + lo, hi - lo)
+                        } else {
+                            for ox in lo..<hi { dst[ox] = s[ox * g.strideW] }
+                        }
+                        convZeroRow(dst + hi, ow - hi)
+                        dst += ow
+                        s += step
                     }
-                    for ox in 0..<lo { dst[ox] = 0 }
-                    let s = src + iy * g.width + offset
-                    if g.strideW == 1 {
-                        for ox in lo..<hi { dst[ox] = s[ox] }
-                    } else {
-                        for ox in lo..<hi { dst[ox] = s[ox * g.strideW] }
-                    }
-                    for ox in hi..<ow { dst[ox] = 0 }
                 }
+                convZeroRow(row + yHi * ow, (oh - yHi) * ow)
                 row += oh * ow
             }
         }
@@ -131,19 +186,22 @@ public func convCol2im(_ g: ConvGeometry, columns: UnsafePointer<Float>, channel
     for c in 0..<channels {
         let dst = image + c * plane
         for i in 0..<g.kernelH {
+            let top = i * g.dilationH - g.padTop
+            let (yLo, yHi) = convValidRange(offset: top, stride: g.strideH, size: g.height, count: oh)
             for j in 0..<g.kernelW {
                 let offset = j * g.dilationW - g.padLeft
                 let (lo, hi) = convValidRange(offset: offset, stride: g.strideW, size: g.width, count: ow)
-                for oy in 0..<oh {
-                    let iy = oy * g.strideH - g.padTop + i * g.dilationH
-                    if iy < 0 || iy >= g.height { continue }
-                    let src = row + oy * ow
-                    let d = dst + iy * g.width + offset
+                var src = row + yLo * ow
+                var d = dst + (yLo * g.strideH + top) * g.width + offset
+                let step = g.strideH * g.width
+                for _ in yLo..<yHi {
                     if g.strideW == 1 {
-                        for ox in lo..<hi { d[ox] += src[ox] }
+                        convAddRow(d + lo, src + lo, hi - lo)
                     } else {
                         for ox in lo..<hi { d[ox * g.strideW] += src[ox] }
                     }
+                    src += ow
+                    d += step
                 }
                 row += oh * ow
             }

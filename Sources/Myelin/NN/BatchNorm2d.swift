@@ -75,20 +75,10 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) 
     x.data.withUnsafeBufferPointer { xp in
         for c in 0..<channels {
             var s = 0.0
-            for n in 0..<batch {
-                let row = xp.baseAddress! + (n * channels + c) * inner
-                var part: Float = 0
-                for i in 0..<inner { part += row[i] }
-                s += Double(part)
-            }
+            for n in 0..<batch { s += Double(vectorSum(xp.baseAddress! + (n * channels + c) * inner, inner)) }
             let mu = Float(s / m)
             var q = 0.0
-            for n in 0..<batch {
-                let row = xp.baseAddress! + (n * channels + c) * inner
-                var part: Float = 0
-                for i in 0..<inner { let d = row[i] - mu; part += d * d }
-                q += Double(part)
-            }
+            for n in 0..<batch { q += Double(centeredDot(xp.baseAddress! + (n * channels + c) * inner, mu, nil, inner)) }
             mean[c] = mu
             variance[c] = Float(q / m)
             invStd[c] = 1 / (variance[c] + eps).squareRoot()
@@ -107,30 +97,30 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) 
     let result = Tensor.result("batch_norm_training", shape: x.shape, data: out, inputs: inputs,
                                attributes: ["eps": .float(Double(eps)), "axis": .int(1)]) { g in
         var gamma = [Float](repeating: 0, count: channels), beta = [Float](repeating: 0, count: channels)
-        x.data.withUnsafeBufferPointer { xp in
-            for c in 0..<channels {
-                // Σ dy and Σ dy·x̂ over the channel.
-                var sumG = 0.0, sumGX = 0.0
-                for n in 0..<batch {
-                    let base = (n * channels + c) * inner
-                    var a: Float = 0, b: Float = 0
-                    for i in 0..<inner { a += g[base + i]; b += g[base + i] * (xp[base + i] - mean[c]) }
-                    sumG += Double(a)
-                    sumGX += Double(b)
-                }
-                sumGX *= Double(invStd[c])
-                beta[c] = Float(sumG)
-                gamma[c] = Float(sumGX)
-            }
-            x.accumulateGrad(count: x.count) { gx in
+        x.data.withUnsafeBufferPointer { xb in
+            g.withUnsafeBufferPointer { gb in
+                let xp = xb.baseAddress!, gp = gb.baseAddress!
                 for c in 0..<channels {
-                    let w = weight?.data[c] ?? 1
-                    let k = w * invStd[c], meanG = Float(Double(beta[c]) / m), meanGX = Float(Double(gamma[c]) / m)
+                    // Σ dy and Σ dy·x̂ over the channel.
+                    var sumG = 0.0, sumGX = 0.0
                     for n in 0..<batch {
                         let base = (n * channels + c) * inner
-                        for i in 0..<inner {
-                            let xhat = (xp[base + i] - mean[c]) * invStd[c]
-                            gx[base + i] += k * (g[base + i] - meanG - xhat * meanGX)
+                        sumG += Double(vectorSum(gp + base, inner))
+                        sumGX += Double(centeredDot(xp + base, mean[c], gp + base, inner))
+                    }
+                    beta[c] = Float(sumG)
+                    gamma[c] = Float(sumGX * Double(invStd[c]))
+                }
+                x.accumulateGrad(count: x.count) { gx in
+                    for c in 0..<channels {
+                        let k = (weight?.data[c] ?? 1) * invStd[c]
+                        let meanG = Float(Double(beta[c]) / m), meanGX = Float(Double(gamma[c]) / m)
+                        for n in 0..<batch {
+                            let base = (n * channels + c) * inner
+                            for i in 0..<inner {
+                                let xhat = (xp[base + i] - mean[c]) * invStd[c]
+                                gx[base + i] += k * (gp[base + i] - meanG - xhat * meanGX)
+                            }
                         }
                     }
                 }
@@ -140,4 +130,21 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) 
         bias?.accumulateGrad(beta)
     }
     return (result, mean, variance)
+}
+
+/// Σ (x[i] − mean)·other[i] over i < n, or Σ (x[i] − mean)² when `other` is nil, in 16
+/// lanes of partial sums (see `vectorSum`).
+@inline(__always)
+func centeredDot(_ x: UnsafePointer<Float>, _ mean: Float, _ other: UnsafePointer<Float>?, _ n: Int) -> Float {
+    typealias V = SIMD16<Float>
+    var acc = V(), k = 0
+    let mu = V(repeating: mean)
+    if let o = other {
+        while k + 16 <= n { acc += (V.load(x + k) - mu) * V.load(o + k); k += 16 }
+    } else {
+        while k + 16 <= n { let d = V.load(x + k) - mu; acc += d * d; k += 16 }
+    }
+    var s = acc.sum()
+    while k < n { let d = x[k] - mean; s += d * (other?[k] ?? d); k += 1 }
+    return s
 }
