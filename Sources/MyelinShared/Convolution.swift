@@ -72,7 +72,7 @@ public struct ConvGeometry: Equatable {
 }
 
 /// Floats of scratch the three fast routines need for `g`: one image-group's column matrix
-/// plus a [patch, outChannels / groups] accumulator for the weight gradient.
+/// plus a [patch, outChannels / groups] matrix (transposed weights or weight-gradient sums).
 public func convColumnsCount(_ g: ConvGeometry) -> Int {
     g.patch * g.outHeight * g.outWidth + g.patch * (g.outChannels / g.groups)
 }
@@ -238,22 +238,27 @@ public func convForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<
 
 /// gradX += the gradient of conv(x, weight) with respect to x, for the images in `images`:
 /// per group, columns = weightᵀ · gradY, then col2im. Shapes: gradY like y, gradX like x.
+/// weightᵀ [patch, outChannels / groups] is written once per group into the scratch after the
+/// column matrix, so GEMM packs it from contiguous rows.
 public func convBackwardData(_ g: ConvGeometry, images: Range<Int>, gradY: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                              gradX: UnsafeMutablePointer<Float>,
                              columns: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
     let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups, patch = g.patch
     let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
-    for n in images {
-        for gi in 0..<g.groups {
+    let transposed = columns + patch * planeOut   // [patch, outGroup]
+    for gi in 0..<g.groups {
+        let w = weight + gi * outGroup * patch
+        for o in 0..<outGroup {
+            for r in 0..<patch { transposed[r * outGroup + o] = w[o * patch + r] }
+        }
+        for n in images {
             let dst = gradX + (n * g.inChannels + gi * inGroup) * planeIn
             let dy = gradY + (n * g.outChannels + gi * outGroup) * planeOut
-            // A = weight_gᵀ [patch, outGroup], read in place through strides.
-            let w = weight + gi * outGroup * patch
             if g.isPointwise {
-                gemm(m: patch, n: planeOut, k: outGroup, a: w, aRowStride: 1, aColStride: patch,
+                gemm(m: patch, n: planeOut, k: outGroup, a: transposed, aRowStride: outGroup, aColStride: 1,
                      b: dy, bRowStride: planeOut, bColStride: 1, c: dst, ldc: planeIn, accumulate: true, workspace: workspace)
             } else {
-                gemm(m: patch, n: planeOut, k: outGroup, a: w, aRowStride: 1, aColStride: patch,
+                gemm(m: patch, n: planeOut, k: outGroup, a: transposed, aRowStride: outGroup, aColStride: 1,
                      b: dy, bRowStride: planeOut, bColStride: 1, c: columns, ldc: planeOut, accumulate: false, workspace: workspace)
                 convCol2im(g, columns: columns, channels: inGroup, image: dst)
             }
