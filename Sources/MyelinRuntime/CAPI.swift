@@ -77,7 +77,7 @@ func readWholeFile(_ path: UnsafePointer<CChar>) throws(BundleStatus) -> (Unsafe
     let size = Int(info.st_size)
     guard size >= 0 else { throw .io }
     guard size <= BundleLimits.maxFileBytes else { throw .limitExceeded }
-    let bytes = try runtimeAllocate(bytes: size)
+    let bytes = try bundleAllocate(bytes: size)
     var done = 0
     while done < size {
         let n = fread(bytes + done, 1, size - done, file)
@@ -94,12 +94,68 @@ public func myelin_model_free(_ handle: OpaquePointer?) {
 
 @_cdecl("myelin_model_input_size")
 public func myelin_model_input_size(_ handle: OpaquePointer?) -> Int {
-    model(handle)?.pointee.input.count ?? 0
+    model(handle)?.pointee.graph.inputValue(0).count ?? 0
 }
 
 @_cdecl("myelin_model_output_size")
 public func myelin_model_output_size(_ handle: OpaquePointer?) -> Int {
-    model(handle)?.pointee.output.count ?? 0
+    model(handle)?.pointee.graph.outputValue(0).count ?? 0
+}
+
+@_cdecl("myelin_model_input_count")
+public func myelin_model_input_count(_ handle: OpaquePointer?) -> Int {
+    model(handle)?.pointee.graph.inputCount ?? 0
+}
+
+@_cdecl("myelin_model_output_count")
+public func myelin_model_output_count(_ handle: OpaquePointer?) -> Int {
+    model(handle)?.pointee.graph.outputCount ?? 0
+}
+
+/// Fills a `myelin_value_info` (80 bytes, see include/myelin.h): name at 0, dtype at 8,
+/// rank at 16, dims[5] at 24, count at 64, scale at 72, zero_point at 76.
+func valueInfo(_ handle: OpaquePointer?, _ index: Int, output: Bool, _ info: UnsafeMutableRawPointer?) -> Int32 {
+    guard let m = model(handle), let info else { return BundleStatus.invalidArgument.rawValue }
+    let g = m.pointee.graph
+    guard index >= 0, index < (output ? g.outputCount : g.inputCount) else { return BundleStatus.notFound.rawValue }
+    let v = output ? g.outputValue(index) : g.inputValue(index)
+    memset(info, 0, 80)
+    info.storeBytes(of: m.pointee.names![output ? g.inputCount + index : index], toByteOffset: 0, as: UnsafePointer<CChar>.self)
+    info.storeBytes(of: Int32(bitPattern: v.dtype.rawValue), toByteOffset: 8, as: Int32.self)
+    info.storeBytes(of: v.shape.rank, toByteOffset: 16, as: Int.self)
+    for i in 0..<v.shape.rank { info.storeBytes(of: Int64(v.shape.dim(i)), toByteOffset: 24 + 8 * i, as: Int64.self) }
+    info.storeBytes(of: v.count, toByteOffset: 64, as: Int.self)
+    info.storeBytes(of: v.scale, toByteOffset: 72, as: Float.self)
+    info.storeBytes(of: v.zeroPoint, toByteOffset: 76, as: Int32.self)
+    return BundleStatus.ok.rawValue
+}
+
+@_cdecl("myelin_model_input_info")
+public func myelin_model_input_info(_ handle: OpaquePointer?, _ index: Int, _ info: UnsafeMutableRawPointer?) -> Int32 {
+    valueInfo(handle, index, output: false, info)
+}
+
+@_cdecl("myelin_model_output_info")
+public func myelin_model_output_info(_ handle: OpaquePointer?, _ index: Int, _ info: UnsafeMutableRawPointer?) -> Int32 {
+    valueInfo(handle, index, output: true, info)
+}
+
+func findValue(_ handle: OpaquePointer?, _ name: UnsafePointer<CChar>?, output: Bool, _ index: UnsafeMutablePointer<Int>?) -> Int32 {
+    guard let m = model(handle), let name, let index else { return BundleStatus.invalidArgument.rawValue }
+    let found = m.pointee.graph.find(UnsafeRawBufferPointer(start: name, count: strlen(name)), inOutputs: output)
+    guard found >= 0 else { return BundleStatus.notFound.rawValue }
+    index.pointee = found
+    return BundleStatus.ok.rawValue
+}
+
+@_cdecl("myelin_model_find_input")
+public func myelin_model_find_input(_ handle: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ index: UnsafeMutablePointer<Int>?) -> Int32 {
+    findValue(handle, name, output: false, index)
+}
+
+@_cdecl("myelin_model_find_output")
+public func myelin_model_find_output(_ handle: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ index: UnsafeMutablePointer<Int>?) -> Int32 {
+    findValue(handle, name, output: true, index)
 }
 
 /// Copies a shape into `dims` (capacity `capacity`) and its rank into `rank`.
@@ -116,19 +172,19 @@ func copyShape(_ shape: BundleShape, _ dims: UnsafeMutablePointer<Int64>?, _ cap
 public func myelin_model_input_shape(_ handle: OpaquePointer?, _ dims: UnsafeMutablePointer<Int64>?, _ capacity: Int,
                                      _ rank: UnsafeMutablePointer<Int>?) -> Int32 {
     guard let m = model(handle) else { return BundleStatus.invalidArgument.rawValue }
-    return copyShape(m.pointee.input.shape, dims, capacity, rank)
+    return copyShape(m.pointee.graph.inputValue(0).shape, dims, capacity, rank)
 }
 
 @_cdecl("myelin_model_output_shape")
 public func myelin_model_output_shape(_ handle: OpaquePointer?, _ dims: UnsafeMutablePointer<Int64>?, _ capacity: Int,
                                       _ rank: UnsafeMutablePointer<Int>?) -> Int32 {
     guard let m = model(handle) else { return BundleStatus.invalidArgument.rawValue }
-    return copyShape(m.pointee.output.shape, dims, capacity, rank)
+    return copyShape(m.pointee.graph.outputValue(0).shape, dims, capacity, rank)
 }
 
 @_cdecl("myelin_model_num_classes")
 public func myelin_model_num_classes(_ handle: OpaquePointer?) -> Int {
-    model(handle)?.pointee.output.count ?? 0
+    model(handle)?.pointee.graph.outputValue(0).count ?? 0
 }
 
 @_cdecl("myelin_model_class_label")
@@ -140,7 +196,7 @@ public func myelin_model_class_label(_ handle: OpaquePointer?, _ index: Int) -> 
 @_cdecl("myelin_model_precision")
 public func myelin_model_precision(_ handle: OpaquePointer?) -> Int32 {
     guard let m = model(handle) else { return 0 }
-    return Int32(m.pointee.precision)
+    return Int32(m.pointee.graph.precision.rawValue)
 }
 
 @_cdecl("myelin_model_metadata")
@@ -198,6 +254,19 @@ public func myelin_context_create(_ handle: OpaquePointer?, _ maxBatch: Int, _ o
     }
 }
 
+@_cdecl("myelin_context_arena_size")
+public func myelin_context_arena_size(_ handle: OpaquePointer?, _ maxBatch: Int, _ bytes: UnsafeMutablePointer<Int>?) -> Int32 {
+    guard let bytes else { return BundleStatus.invalidArgument.rawValue }
+    bytes.pointee = 0
+    guard let m = model(handle) else { return BundleStatus.invalidArgument.rawValue }
+    do {
+        bytes.pointee = try InferenceContext.arenaBytes(m.pointee.loaded.model, maxBatch: maxBatch)
+        return BundleStatus.ok.rawValue
+    } catch {
+        return error.rawValue
+    }
+}
+
 @_cdecl("myelin_context_free")
 public func myelin_context_free(_ handle: OpaquePointer?) {
     if let h = handle { runtimeContextDestroy(UnsafeMutablePointer<RuntimeContext>(h)) }
@@ -208,7 +277,24 @@ public func myelin_run(_ handle: OpaquePointer?, _ input: UnsafePointer<Float>?,
                        _ output: UnsafeMutablePointer<Float>?) -> Int32 {
     guard let h = handle, let input, let output else { return BundleStatus.invalidArgument.rawValue }
     let context = UnsafeMutablePointer<RuntimeContext>(h)
-    guard batch >= 1, batch <= context.pointee.maxBatch else { return BundleStatus.invalidArgument.rawValue }
-    runtimeRun(context, input: input, batch: batch, output: output)
+    guard batch >= 1, batch <= context.pointee.context.maxBatch, context.pointee.model.pointee.single != nil else {
+        return BundleStatus.invalidArgument.rawValue
+    }
+    var x: UnsafeRawPointer? = UnsafeRawPointer(input)
+    var y: UnsafeMutableRawPointer? = UnsafeMutableRawPointer(output)
+    runtimeRun(context, batch: batch, inputs: &x, outputs: &y)
+    return BundleStatus.ok.rawValue
+}
+
+@_cdecl("myelin_run_multi")
+public func myelin_run_multi(_ handle: OpaquePointer?, _ batch: Int, _ inputs: UnsafePointer<UnsafeRawPointer?>?,
+                             _ outputs: UnsafePointer<UnsafeMutableRawPointer?>?) -> Int32 {
+    guard let h = handle, let inputs, let outputs else { return BundleStatus.invalidArgument.rawValue }
+    let context = UnsafeMutablePointer<RuntimeContext>(h)
+    guard batch >= 1, batch <= context.pointee.context.maxBatch else { return BundleStatus.invalidArgument.rawValue }
+    let g = context.pointee.model.pointee.graph
+    for i in 0..<g.inputCount where inputs[i] == nil { return BundleStatus.invalidArgument.rawValue }
+    for i in 0..<g.outputCount where outputs[i] == nil { return BundleStatus.invalidArgument.rawValue }
+    runtimeRun(context, batch: batch, inputs: inputs, outputs: outputs)
     return BundleStatus.ok.rawValue
 }

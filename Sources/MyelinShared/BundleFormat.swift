@@ -31,14 +31,50 @@ public enum BundleStatus: Int32, Error {
 
 /// Element types of tensors and values.
 public enum BundleDType: UInt32 {
-    case f32 = 1, f16 = 2, i8 = 3, i32 = 4, u8 = 5
+    case f32 = 1, f16 = 2, i8 = 3, i32 = 4, u8 = 5, bf16 = 6
 
     /// Bytes per element.
     public var size: Int {
         switch self {
         case .f32, .i32: return 4
-        case .f16: return 2
+        case .f16, .bf16: return 2
         case .i8, .u8: return 1
+        }
+    }
+
+    /// The format's name ("f32", …).
+    public var name: StaticString {
+        switch self {
+        case .f32: return "f32"
+        case .f16: return "f16"
+        case .i8: return "i8"
+        case .i32: return "i32"
+        case .u8: return "u8"
+        case .bf16: return "bf16"
+        }
+    }
+}
+
+/// How a tensor's bytes are arranged in DATA (docs/bundle-format.md, "Tensor record").
+public enum BundleTensorLayout: UInt32 {
+    /// Row-major, the last dimension contiguous.
+    case rowMajor = 0
+    /// `linearPackWeights` (PackedGEMM.swift) of an `[out, in]` f32 or f16 matrix.
+    case packedLinear = 1
+    /// `qgemmPackWeights` (QuantizedGEMM.swift) of an `[out, in]` i8 matrix.
+    case packedQGEMM = 2
+}
+
+/// Payload types of op attributes.
+public enum BundleAttributeType: UInt32 {
+    case int = 1, float = 2, ints = 3, floats = 4
+
+    public var name: StaticString {
+        switch self {
+        case .int: return "int64"
+        case .float: return "float64"
+        case .ints: return "int64 list"
+        case .floats: return "float64 list"
         }
     }
 }
@@ -59,6 +95,21 @@ public enum BundleOpCode: UInt32 {
 /// Attribute keys of op records.
 public enum BundleAttribute: UInt32 {
     case activation = 1, slope = 2, alpha = 3, axis = 4, shape = 5, perm = 6, start = 7, end = 8, step = 9
+
+    /// The format's name of the key.
+    public var name: StaticString {
+        switch self {
+        case .activation: return "activation"
+        case .slope: return "slope"
+        case .alpha: return "alpha"
+        case .axis: return "axis"
+        case .shape: return "shape"
+        case .perm: return "perm"
+        case .start: return "start"
+        case .end: return "end"
+        case .step: return "step"
+        }
+    }
 }
 
 /// Activation fused into `linear` and `qlinear`.
@@ -80,7 +131,7 @@ public enum BundleSectionKind {
 public enum BundleLayout {
     /// "\x89MYELIN\n"
     public static let magic: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0x89, 0x4D, 0x59, 0x45, 0x4C, 0x49, 0x4E, 0x0A)
-    public static let versionMajor: UInt16 = 1
+    public static let versionMajor: UInt16 = 2
     public static let versionMinor: UInt16 = 0
     public static let headerSize = 32
     public static let sectionEntrySize = 40
@@ -113,12 +164,20 @@ public enum BundleLimits {
     public static let maxValues = 1024
     public static let maxOps = 1024
     public static let maxOperands = 16
-    public static let maxRank = 4
+    /// Graph inputs, and graph outputs.
+    public static let maxGraphIO = 16
+    /// Entries of an int64 or float64 list attribute.
+    public static let maxListEntries = 64
+    /// Rank of a tensor (a constant), and per-sample rank of a value (the batch comes on top).
+    public static let maxRank = 6
+    public static let maxValueRank = 5
     public static let maxDimension = 1 << 24
     public static let maxElements = 1 << 28
     public static let maxStringBytes = 65536
     public static let maxMetadataEntries = 1024
     public static let maxSelfTestVectors = 64
+    /// Samples per run a context may be created for.
+    public static let maxBatch = 1 << 20
     /// Deflate cannot expand more than about 1032:1; a larger claim is a lie.
     public static let maxZlibRatio = 1032
 }
@@ -186,11 +245,10 @@ public struct BundleCursor {
         try take(n)
     }
 
-    /// A shape record: u32 rank (1 … 4) then u32 dims (1 … 2^24), element count ≤ 2^28.
-    public mutating func shape() throws(BundleStatus) -> BundleShape {
+    /// A shape record: u32 rank (0 … `maxRank`) then u32 dims (1 … 2^24), element count ≤ 2^28.
+    public mutating func shape(maxRank: Int = BundleLimits.maxRank) throws(BundleStatus) -> BundleShape {
         let r = try u32()
-        guard r >= 1 else { throw .corrupt }
-        guard r <= UInt32(BundleLimits.maxRank) else { throw .limitExceeded }
+        guard r <= UInt32(maxRank) else { throw .limitExceeded }
         var shape = BundleShape()
         shape.rank = Int(r)
         var elements = 1
@@ -208,35 +266,57 @@ public struct BundleCursor {
     }
 }
 
-/// A validated shape of rank 1 … 4 (fixed storage: no allocation).
+/// A validated shape of rank 0 … 6 (fixed storage: no allocation). Unused dims are 1.
 public struct BundleShape {
     public var rank = 0
-    public var dims = (0, 0, 0, 0)
-    /// Product of the dims.
-    public var count = 0
+    public var dims = (1, 1, 1, 1, 1, 1)
+    /// Product of the dims (1 for rank 0).
+    public var count = 1
 
     public init() {}
+
+    /// A shape from up to 6 dims (each ≥ 1).
+    public init(rank: Int, _ d: (Int, Int, Int, Int, Int, Int)) {
+        self.rank = rank
+        dims = d
+        count = 1
+        for i in 0..<rank { count *= dim(i) }
+    }
 
     public func dim(_ i: Int) -> Int {
         switch i {
         case 0: return dims.0
         case 1: return dims.1
         case 2: return dims.2
-        default: return dims.3
+        case 3: return dims.3
+        case 4: return dims.4
+        default: return dims.5
         }
     }
 
-    mutating func setDim(_ i: Int, _ d: Int) {
+    public mutating func setDim(_ i: Int, _ d: Int) {
         switch i {
         case 0: dims.0 = d
         case 1: dims.1 = d
         case 2: dims.2 = d
-        default: dims.3 = d
+        case 3: dims.3 = d
+        case 4: dims.4 = d
+        default: dims.5 = d
         }
     }
 
+    /// Product of dims `[from, to)`.
+    public func product(_ from: Int, _ to: Int) -> Int {
+        var p = 1
+        var i = from
+        while i < to { p *= dim(i); i += 1 }
+        return p
+    }
+
     public func same(as other: BundleShape) -> Bool {
-        rank == other.rank && dims.0 == other.dims.0 && dims.1 == other.dims.1 && dims.2 == other.dims.2 && dims.3 == other.dims.3
+        guard rank == other.rank else { return false }
+        for i in 0..<rank where dim(i) != other.dim(i) { return false }
+        return true
     }
 
     /// Rank 1 with `n` elements, or rank 2 `[rows, cols]`.

@@ -98,6 +98,9 @@ final class BundleFixtureTests: XCTestCase {
         badTest.replaceSubrange(12..<16, with: [5, 0, 0, 0])      // input_size 5, the model takes 6
         cases.append(("selftest-size.myelin", file([g, d, .init(kind: BundleSectionKind.metadata, payload: meta),
                                                     .init(kind: BundleSectionKind.selfTest, payload: badTest)]), .shapeMismatch))
+        // A format-1 bundle (as the previous exporter wrote it): re-export from the checkpoint.
+        let v1 = FileManager.default.contents(atPath: directory + "/v1/tiny-f32.myelin").map { [UInt8]($0) } ?? []
+        cases.append(("format-1.myelin", v1, .unsupportedVersion))
         // Unknown section kinds are skipped; stored (uncompressed) sections are read.
         cases.append(("unknown-section.myelin", file([g, d, .init(kind: 0x5A5A_5A5A, payload: [1, 2, 3])]), .ok))
         cases.append(("stored-sections.myelin", f32.encode(compressed: false), .ok))

@@ -26,7 +26,7 @@ final class BundleFormatTests: XCTestCase {
         XCTAssertEqual(Array(bytes[0..<8]), [0x89, 0x4D, 0x59, 0x45, 0x4C, 0x49, 0x4E, 0x0A])
         func u32(_ at: Int) -> UInt32 { bytes[at..<(at + 4)].reversed().reduce(0) { $0 << 8 | UInt32($1) } }
         func u64(_ at: Int) -> UInt64 { bytes[at..<(at + 8)].reversed().reduce(0) { $0 << 8 | UInt64($1) } }
-        XCTAssertEqual(bytes[8], 1); XCTAssertEqual(bytes[9], 0)        // major 1
+        XCTAssertEqual(bytes[8], 2); XCTAssertEqual(bytes[9], 0)        // major 2
         XCTAssertEqual(u64(16), UInt64(bytes.count))                  // file_size
         let sections = Int(u32(24))
         XCTAssertEqual(sections, 4)
@@ -48,7 +48,7 @@ final class BundleFormatTests: XCTestCase {
             var c = BundleCursor(raw.baseAddress!, count: raw.count)
             _ = try c.u32()
             for _ in 0..<Int(try c.u32()) {
-                _ = try c.string(); _ = try c.u32(); _ = try c.shape()
+                _ = try c.string(); _ = try c.u32(); _ = try c.u32(); _ = try c.shape()
                 XCTAssertEqual(try c.u64() % 64, 0)
                 _ = try c.u64()
             }

@@ -70,10 +70,12 @@ static void check_bundle(const char *dir, const char *name) {
     b[10] = 7;
     rewrite_header_crc(b);
     CHECK_STATUS(load(b, size), MYELIN_OK);
-    memcpy(b, good, size);
-    b[8] = 2;
-    rewrite_header_crc(b);
-    CHECK_STATUS(load(b, size), MYELIN_ERR_UNSUPPORTED_VERSION);
+    for (unsigned char major = 1; major <= 3; major += 2) {
+        memcpy(b, good, size);
+        b[8] = major;
+        rewrite_header_crc(b);
+        CHECK_STATUS(load(b, size), MYELIN_ERR_UNSUPPORTED_VERSION);
+    }
 
     /* Random bytes behind the magic (deterministic generator). */
     uint32_t state = 12345;

@@ -1,168 +1,170 @@
 import Foundation
 
-/// Runs a bundle in Swift: the reference the C runtime is tested against, the exporter's
-/// calibration pass, and what `myelin inspect` uses for the self-test.
+/// Runs a bundle in Swift through the shared executor the C runtime runs
+/// (Sources/MyelinShared/Graph/Executor.swift and the op descriptions in Ops/): the
+/// reference the runtime is tested against, the exporter's calibration pass, and what
+/// `myelin inspect` uses for the self-test.
 ///
-/// - `linear` goes through `linearPacked` (the runtime's own f32 kernel, shared source),
-///   so f32 bundles give the runtime's results bit for bit.
-/// - `qlinear` goes through the naive `qgemmReference` and the shared quantisation
-///   formulas of QuantizedGEMM.swift: the Swift-side reference of the runtime's integer
-///   arithmetic, independent of its packed VNNI kernel.
-/// - activations use the same formulas and libm functions as the runtime.
+/// - `reference` (the default): qlinear runs the naive `qgemmReference` on row-major weights,
+///   an integer reference independent of the runtime's packed VNNI kernel; every other op
+///   runs the runtime's own kernels (linear: `linearPacked`, bit-identical to training).
+/// - `reference: false`: exactly the runtime's kernels.
 ///
 /// ```swift
-/// let outputs = BundleExecutor(bundle).run(images, batch: 64)   // [64 × outputSize]
+/// let outputs = BundleExecutor(bundle).run(images, batch: 64)            // one f32 input and output
+/// let (y, z) = BundleExecutor(bundle).run([a, b], batch: 8)               // per graph input / output
 /// ```
 public final class BundleExecutor {
     public let bundle: ModelBundle
-    /// Per op: packed f32 weights (`linear`) or per-channel multipliers (`qlinear`).
-    private var packed: [Int: [Float]] = [:]
+    public let reference: Bool
+    private var loaded: LoadedBundle
 
-    public init(_ bundle: ModelBundle) {
-        self.bundle = bundle
-        for (i, op) in bundle.ops.enumerated() {
-            let x = bundle.values[op.inputs[0]], y = bundle.values[op.outputs[0]]
-            switch op.code {
-            case .linear:
-                let w = bundle.tensors[op.tensors[0]].floats
-                var p = [Float](repeating: 0, count: linearPackedCount(outputs: y.count, inputs: x.count))
-                w.withUnsafeBufferPointer { wp in
-                    p.withUnsafeMutableBufferPointer { linearPackWeights(outputs: y.count, inputs: x.count, weights: wp.baseAddress!, into: $0.baseAddress!) }
-                }
-                packed[i] = p
-            case .qlinear:
-                let scales = bundle.tensors[op.tensors[1]].floats
-                packed[i] = scales.map {
-                    qlinearMultiplier(inputScale: x.scale, weightScale: $0,
-                                      outputScale: y.dtype == BundleDType.u8.rawValue ? y.scale : nil)
-                }
-            default:
-                break
-            }
+    /// - Precondition: the bundle is valid (as `ModelBundle(decoding:)` checks); an invalid
+    ///   one stops the program with the reader's status. Use `make` to get the status instead.
+    public convenience init(_ bundle: ModelBundle, reference: Bool = true) {
+        do { try self.init(validating: bundle, reference: reference) } catch {
+            fatalError("BundleExecutor: invalid bundle: \(error)")
         }
     }
 
-    /// A value's contents for a batch: floats for f32 values, bytes for u8 values.
-    public enum Contents {
+    /// - Throws: `BundleError` with the status the runtime would give the bundle.
+    public init(validating bundle: ModelBundle, reference: Bool = true) throws {
+        self.bundle = bundle
+        self.reference = reference
+        let bytes = bundle.encode(compressed: false, packWeights: !reference)
+        let result: Result<LoadedBundle, BundleStatus> = bytes.withUnsafeBytes { raw in
+            do { return .success(try LoadedBundle.load(raw.baseAddress!, count: raw.count, reference: reference)) } catch { return .failure(error as? BundleStatus ?? .corrupt) }
+        }
+        switch result {
+        case .success(let l): loaded = l
+        case .failure(let status): throw BundleError(status, BundleDecoder.message(status))
+        }
+    }
+
+    deinit { loaded.release() }
+
+    /// A value's contents for a batch, in its dtype.
+    public enum Contents: Equatable {
         case f32([Float])
         case u8([UInt8])
+        case i32([Int32])
+
+        /// The elements as floats (integers converted).
+        public var floats: [Float] {
+            switch self {
+            case .f32(let v): return v
+            case .u8(let v): return v.map { Float($0) }
+            case .i32(let v): return v.map { Float($0) }
+            }
+        }
     }
 
-    /// Runs `batch` samples (`input` is `[batch × inputSize]`) and returns `[batch × outputSize]`.
-    /// `observe` sees every value as it is produced (value id, contents).
+    /// Arena bytes a runtime context for `maxBatch` samples allocates.
+    public func arenaBytes(maxBatch: Int) throws -> Int {
+        do { return try InferenceContext.arenaBytes(loaded.model, maxBatch: maxBatch) } catch {
+            throw BundleError(error, "no context for a batch of \(maxBatch)")
+        }
+    }
+
+    /// Runs `batch` samples; `inputs[i]` holds graph input i (`batch ×` its elements per
+    /// sample, in its dtype). Returns the graph outputs. `observe` sees every value an op
+    /// produces (value id, contents), in op order.
+    public func run(_ inputs: [Contents], batch: Int, observe: ((Int, Contents) -> Void)? = nil) -> [Contents] {
+        let g = loaded.model.graph
+        check(inputs.count == g.inputCount, "BundleExecutor: \(inputs.count) inputs for a graph of \(g.inputCount)")
+        var context: InferenceContext
+        do { context = try InferenceContext.create(loaded.model, maxBatch: batch, reuse: observe == nil) } catch {
+            fatalError("BundleExecutor: no context for a batch of \(batch): \(error)")
+        }
+        defer { context.release() }
+        // Caller buffers: inputs copied in, outputs allocated, in each value's dtype.
+        var buffers: [UnsafeMutableRawPointer] = []
+        defer { for b in buffers { b.deallocate() } }
+        func buffer(_ v: GraphValue) -> UnsafeMutableRawPointer {
+            let b = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, batch * v.bytesPerSample), alignment: 64)
+            buffers.append(b)
+            return b
+        }
+        var ins: [UnsafeRawPointer?] = []
+        for i in 0..<g.inputCount {
+            let v = g.inputValue(i), b = buffer(v)
+            check(Self.store(inputs[i], v, batch: batch, into: b), "BundleExecutor: input \(i) is not \(batch) × \(v.count) of its dtype")
+            ins.append(UnsafeRawPointer(b))
+        }
+        var outs: [UnsafeMutableRawPointer?] = (0..<g.outputCount).map { buffer(g.outputValue($0)) }
+        ins.withUnsafeBufferPointer { i in
+            outs.withUnsafeMutableBufferPointer { o in
+                context.run(loaded.model, batch: batch, inputs: i.baseAddress!, outputs: UnsafePointer(o.baseAddress!))
+            }
+        }
+        if let observe {
+            for o in 0..<g.opCount {
+                let op = g.ops![o]
+                for i in 0..<op.outputCount {
+                    let id = g.outputID(op, i)
+                    observe(id, Self.contents(UnsafeRawPointer(context.pointers![id]!), g.values![id], batch: batch))
+                }
+            }
+        }
+        return (0..<g.outputCount).map { Self.contents(UnsafeRawPointer(outs[$0]!), g.outputValue($0), batch: batch) }
+    }
+
+    /// Float inputs and outputs, one array per graph input and output (integer values converted).
+    public func run(_ inputs: [[Float]], batch: Int) -> [[Float]] {
+        let g = loaded.model.graph
+        let typed = inputs.enumerated().map { i, x in Self.typed(x, g.inputValue(i).dtype) }
+        return run(typed, batch: batch).map(\.floats)
+    }
+
+    /// The single-input, single-output case: `input` is `[batch × inputSize]`, the result
+    /// `[batch × outputSize]`. `observe` sees every value an op produces.
     public func run(_ input: [Float], batch: Int, observe: ((Int, Contents) -> Void)? = nil) -> [Float] {
         check(input.count == batch * bundle.inputSize,
-                     "BundleExecutor: \(input.count) inputs for a batch of \(batch) × \(bundle.inputSize)")
-        var contents: [Int: Contents] = [bundle.inputs[0]: .f32(input)]
-        for (i, op) in bundle.ops.enumerated() {
-            let xv = bundle.values[op.inputs[0]], yv = bundle.values[op.outputs[0]]
-            let n = yv.count, k = xv.count
-            let result: Contents
-            switch (op.code!, contents[op.inputs[0]]!) {
-            case (.linear, .f32(let x)):
-                let bias = op.tensors.count > 1 ? bundle.tensors[op.tensors[1]].floats : nil
-                var y = [Float](repeating: 0, count: batch * n)
-                var workspace = [Float](repeating: 0, count: linearPackedWorkspaceCount)
-                let relu = op.attribute(.activation) == .int(BundleActivation.relu.rawValue)
-                packed[i]!.withUnsafeBufferPointer { w in
-                    x.withUnsafeBufferPointer { xp in
-                        y.withUnsafeMutableBufferPointer { yp in
-                            workspace.withUnsafeMutableBufferPointer { ws in
-                                if let bias {
-                                    bias.withUnsafeBufferPointer { bp in
-                                        linearPacked(m: batch, n: n, k: k, x: xp.baseAddress!, ldx: k, packed: w.baseAddress!,
-                                                     bias: bp.baseAddress!, y: yp.baseAddress!, ldy: n, relu: relu, workspace: ws.baseAddress!)
-                                    }
-                                } else {
-                                    linearPacked(m: batch, n: n, k: k, x: xp.baseAddress!, ldx: k, packed: w.baseAddress!,
-                                                 bias: nil, y: yp.baseAddress!, ldy: n, relu: relu, workspace: ws.baseAddress!)
-                                }
-                            }
-                        }
-                    }
-                }
-                result = .f32(y)
-            case (.qlinear, .u8(let x)):
-                let w = bundle.tensors[op.tensors[0]].data.map { Int8(bitPattern: $0) }
-                let bias = bundle.tensors[op.tensors[2]].data.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
-                var acc = [Int32](repeating: 0, count: batch * n)
-                qgemmReference(m: batch, n: n, k: k, x: x, ldx: k, w: w, bias: bias, acc: &acc, ldacc: n)
-                let multipliers = packed[i]!
-                let relu = op.attribute(.activation) == .int(BundleActivation.relu.rawValue)
-                if yv.dtype == BundleDType.f32.rawValue {
-                    result = .f32(acc.indices.map { dequantizeAccumulator(acc[$0], multiplier: multipliers[$0 % n], relu: relu) })
-                } else {
-                    let z = Float(yv.zeroPoint), low: Float = relu ? z : 0
-                    result = .u8(acc.indices.map { requantizeToU8(acc[$0], multiplier: multipliers[$0 % n], zeroPoint: z, low: low) })
-                }
-            case (.quantize, .f32(let x)):
-                let inv = quantizationInverseScale(yv.scale), z = Float(yv.zeroPoint)
-                result = .u8(x.map { quantizeToU8($0, invScale: inv, zeroPoint: z) })
-            case (_, .f32(let x)):
-                result = .f32(elementwise(op, x, batch: batch, count: n))
-            default:
-                fatalError("BundleExecutor: op \(op.opcode) got an input of the wrong type")
-            }
-            contents[op.outputs[0]] = result
-            observe?(op.outputs[0], result)
-        }
-        guard case .f32(let out) = contents[bundle.outputs[0]]! else { fatalError("BundleExecutor: output is not f32") }
-        return out
-    }
-
-    /// The f32 activation ops, as the runtime computes them (Executor.swift).
-    private func elementwise(_ op: ModelBundle.Op, _ x: [Float], batch: Int, count n: Int) -> [Float] {
-        func parameter(_ key: BundleAttribute) -> Float {
-            if case .float(let v) = op.attribute(key) { return Float(v) }
-            fatalError("BundleExecutor: missing attribute \(key)")
-        }
-        var y = x
-        switch op.code! {
-        case .relu: y = x.map { Swift.max($0, 0) }
-        case .leakyRelu: let s = parameter(.slope); y = x.map { $0 > 0 ? $0 : s * $0 }
-        case .elu: let a = parameter(.alpha); y = x.map { $0 > 0 ? $0 : a * Foundation.expm1($0) }
-        case .sigmoid:
-            y = x.map { v in
-                if v >= 0 { return 1 / (1 + Foundation.exp(-v)) }
-                let e = Foundation.exp(v)
-                return e / (1 + e)
-            }
-        case .tanh: y = x.map { Foundation.tanh($0) }
-        case .softmax, .logSoftmax:
-            for r in 0..<batch {
-                let row = Array(x[(r * n)..<((r + 1) * n)])
-                var top = -Float.infinity
-                for v in row { top = Swift.max(top, v) }
-                if op.code == .softmax {
-                    var z: Float = 0
-                    for j in 0..<n { let e = Foundation.exp(row[j] - top); y[r * n + j] = e; z += e }
-                    for j in 0..<n { y[r * n + j] /= z }
-                } else {
-                    var z: Float = 0
-                    for v in row { z += Foundation.exp(v - top) }
-                    let logZ = Foundation.log(z)
-                    for j in 0..<n { y[r * n + j] = (row[j] - top) - logZ }
-                }
-            }
-        case .scaleShift:
-            let scale = bundle.tensors[op.tensors[0]].floats, shift = bundle.tensors[op.tensors[1]].floats
-            for i in 0..<y.count { y[i] = x[i] * scale[i % n] + shift[i % n] }
-        default:
-            fatalError("BundleExecutor: \(op.opcode) is not elementwise")
-        }
-        return y
+              "BundleExecutor: \(input.count) inputs for a batch of \(batch) × \(bundle.inputSize)")
+        return run([.f32(input)], batch: batch, observe: observe)[0].floats
     }
 
     /// Runs the stored self-test vectors: whether all pass and the largest deviation.
     public func selfTest() -> (passed: Bool, maxError: Float)? {
         guard let t = bundle.selfTest else { return nil }
-        let y = run(t.inputs[0], batch: t.count)
+        let y = run(t.inputs, batch: t.count)
         var passed = true, maxError: Float = 0
-        for (v, e) in zip(y, t.expected[0]) {
-            let d = abs(v - e)
-            if !(d <= t.atol + t.rtol * abs(e)) { passed = false }
-            maxError = Swift.max(maxError, d.isNaN ? .infinity : d)
+        for (got, expected) in zip(y, t.expected) {
+            for (v, e) in zip(got, expected) {
+                let d = abs(v - e)
+                if !(d <= t.atol + t.rtol * abs(e)) { passed = false }
+                maxError = Swift.max(maxError, d.isNaN ? .infinity : d)
+            }
         }
         return (passed, maxError)
+    }
+
+    static func typed(_ x: [Float], _ dtype: BundleDType) -> Contents {
+        func clamp(_ v: Float, _ lo: Float, _ hi: Float) -> Float { v.isNaN ? 0 : Swift.min(Swift.max(v.rounded(), lo), hi) }
+        switch dtype {
+        case .u8: return .u8(x.map { UInt8(clamp($0, 0, 255)) })
+        case .i32: return .i32(x.map { Int32(clamp($0, -2_147_483_648, 2_147_483_520)) })
+        default: return .f32(x)
+        }
+    }
+
+    static func store(_ c: Contents, _ v: GraphValue, batch: Int, into b: UnsafeMutableRawPointer) -> Bool {
+        let n = batch * v.count
+        switch (c, v.dtype) {
+        case (.f32(let x), .f32) where x.count == n: x.withUnsafeBytes { b.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        case (.u8(let x), .u8) where x.count == n: x.withUnsafeBytes { b.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        case (.i32(let x), .i32) where x.count == n: x.withUnsafeBytes { b.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        default: return false
+        }
+        return true
+    }
+
+    static func contents(_ p: UnsafeRawPointer, _ v: GraphValue, batch: Int) -> Contents {
+        let n = batch * v.count
+        switch v.dtype {
+        case .u8: return .u8(Array(UnsafeBufferPointer(start: p.assumingMemoryBound(to: UInt8.self), count: n)))
+        case .i32: return .i32(Array(UnsafeBufferPointer(start: p.assumingMemoryBound(to: Int32.self), count: n)))
+        default: return .f32(Array(UnsafeBufferPointer(start: p.assumingMemoryBound(to: Float.self), count: n)))
+        }
     }
 }

@@ -40,20 +40,23 @@ public enum BundleInspector {
 
         func describe(_ id: Int) -> String {
             let v = bundle.values[id]
-            let dtype = BundleDType(rawValue: v.dtype) == .u8 ? "u8" : "f32"
-            let quant = v.dtype == BundleDType.u8.rawValue ? " (scale \(v.scale), zero \(v.zeroPoint))" : ""
-            return "\(v.name) \(dtype) \(v.shape)\(quant)"
+            let quant = v.scale != 0 ? " (scale \(v.scale), zero \(v.zeroPoint))" : ""
+            return "\(v.name) \(dtypeName(v.dtype)) \(v.shape)\(quant)"
         }
-        lines.append("input:  " + describe(bundle.inputs[0]))
-        lines.append("output: " + describe(bundle.outputs[0]))
+        for id in bundle.inputs { lines.append("input:  " + describe(id)) }
+        for id in bundle.outputs { lines.append("output: " + describe(id)) }
         lines.append("graph (\(bundle.ops.count) ops):")
         for (i, op) in bundle.ops.enumerated() {
-            var text = "  \(i) \(op.code.map(opName) ?? "op\(op.opcode)"): \(describe(op.inputs[0])) → \(describe(op.outputs[0]))"
+            var text = "  \(i) \(op.code.map { "\(OpRegistry.description($0).name)" } ?? "op\(op.opcode)"): "
+            text += op.inputs.map(describe).joined(separator: ", ") + " → " + op.outputs.map(describe).joined(separator: ", ")
             for (key, value) in op.attributes {
-                switch (BundleAttribute(rawValue: key), value) {
-                case (.activation?, .int(let a)): if a == BundleActivation.relu.rawValue { text += ", relu" }
-                case (let k?, .float(let f)): text += ", \(k) \(f)"
-                default: break
+                let name = BundleAttribute(rawValue: key).map { "\($0.name)" } ?? "attribute\(key)"
+                switch value {
+                case .int(let v) where key == BundleAttribute.activation.rawValue: text += v == BundleActivation.relu.rawValue ? ", relu" : ""
+                case .int(let v): text += ", \(name) \(v)"
+                case .float(let v): text += ", \(name) \(v)"
+                case .ints(let v): text += ", \(name) \(v)"
+                case .floats(let v): text += ", \(name) \(v)"
                 }
             }
             if !op.tensors.isEmpty { text += "; " + op.tensors.map { bundle.tensors[$0].name }.joined(separator: ", ") }
@@ -61,8 +64,8 @@ public enum BundleInspector {
         }
         let total = bundle.tensors.reduce(0) { $0 + $1.data.count }
         lines.append("tensors (\(bundle.tensors.count), \(total) B):")
-        for t in bundle.tensors {
-            lines.append("  \(t.name) \(dtypeName(t.dtype)) \(t.shape) \(t.data.count) B")
+        for (i, t) in bundle.tensors.enumerated() {
+            lines.append("  \(t.name) \(dtypeName(t.dtype)) \(t.shape) \(t.data.count) B" + (bundle.layout(ofTensor: i) == .rowMajor ? "" : ", stored packed"))
         }
         lines.append("metadata (\(bundle.metadata.count)):")
         for (key, value) in bundle.metadata {
@@ -79,31 +82,7 @@ public enum BundleInspector {
         return Result(bundle: bundle, report: lines.joined(separator: "\n"), selfTestPassed: passed)
     }
 
-    static func opName(_ code: BundleOpCode) -> String {
-        switch code {
-        case .linear: return "linear"
-        case .qlinear: return "qlinear"
-        case .quantize: return "quantize"
-        case .relu: return "relu"
-        case .leakyRelu: return "leaky_relu"
-        case .elu: return "elu"
-        case .sigmoid: return "sigmoid"
-        case .tanh: return "tanh"
-        case .softmax: return "softmax"
-        case .logSoftmax: return "log_softmax"
-        case .scaleShift: return "scale_shift"
-        default: return "op\(code.rawValue)"
-        }
-    }
-
     static func dtypeName(_ raw: UInt32) -> String {
-        switch BundleDType(rawValue: raw) {
-        case .f32: return "f32"
-        case .f16: return "f16"
-        case .i8: return "i8"
-        case .i32: return "i32"
-        case .u8: return "u8"
-        case nil: return "dtype\(raw)"
-        }
+        BundleDType(rawValue: raw).map { "\($0.name)" } ?? "dtype\(raw)"
     }
 }

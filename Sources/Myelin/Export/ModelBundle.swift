@@ -133,7 +133,13 @@ extension ModelBundle {
     /// The bundle's bytes. Compressed (the default): every section is a deflate stream,
     /// DATA byte-shuffled first (see `BundleFile.Section`); otherwise all sections stored.
     public func encode(compressed: Bool = true) -> [UInt8] {
-        let (graph, data) = encodeGraphAndData()
+        encode(compressed: compressed, packWeights: true)
+    }
+
+    /// `packWeights` false stores every tensor row-major (the reference executor runs
+    /// qlinear through `qgemmReference`, which reads row-major weights).
+    func encode(compressed: Bool, packWeights: Bool) -> [UInt8] {
+        let (graph, data) = encodeGraphAndData(packWeights: packWeights)
         let plain = compressed ? BundleLayout.encodingDeflate : BundleLayout.encodingStored
         var sections: [BundleFile.Section] = [
             .init(kind: BundleSectionKind.graph, payload: graph, encoding: plain),
@@ -159,20 +165,69 @@ extension ModelBundle {
         try AtomicFile.write(encode(), to: path)
     }
 
-    func encodeGraphAndData() -> (graph: [UInt8], data: [UInt8]) {
+    /// The layout the writer stores tensor `id` in: packed for the weights of linear and
+    /// qlinear ops (when no other op reads the tensor), so the runtime loads them in place.
+    func layout(ofTensor id: Int) -> BundleTensorLayout {
+        var layout = BundleTensorLayout.rowMajor
+        for op in ops {
+            for (position, t) in op.tensors.enumerated() where t == id {
+                let wanted: BundleTensorLayout
+                switch (op.code, position) {
+                case (.linear?, 0): wanted = .packedLinear
+                case (.qlinear?, 0): wanted = .packedQGEMM
+                default: return .rowMajor
+                }
+                if layout != .rowMajor && layout != wanted { return .rowMajor }
+                layout = wanted
+            }
+        }
+        let t = tensors[id]
+        // Only well-formed matrices are packed (tests write damaged bundles on purpose).
+        guard let dtype = BundleDType(rawValue: t.dtype), t.shape.count == 2, t.shape.allSatisfy({ $0 >= 1 && $0 <= BundleLimits.maxDimension }),
+              t.data.count == t.shape[0] * t.shape[1] * dtype.size else { return .rowMajor }
+        switch layout {
+        case .packedLinear: return t.shape.count == 2 && (t.dtype == BundleDType.f32.rawValue || t.dtype == BundleDType.f16.rawValue) ? layout : .rowMajor
+        case .packedQGEMM: return t.shape.count == 2 && t.dtype == BundleDType.i8.rawValue ? layout : .rowMajor
+        case .rowMajor: return .rowMajor
+        }
+    }
+
+    /// A tensor's bytes as stored: row-major, or packed.
+    func storedBytes(_ t: TensorEntry, _ layout: BundleTensorLayout) -> [UInt8] {
+        guard layout != .rowMajor else { return t.data }
+        let n = t.shape[0], k = t.shape[1]
+        if layout == .packedQGEMM {
+            var out = [UInt8](repeating: 0, count: qgemmPackedBytes(n: n, k: k))
+            t.data.withUnsafeBytes { w in
+                out.withUnsafeMutableBytes { qgemmPackWeights(n: n, k: k, w: w.bindMemory(to: Int8.self).baseAddress!, into: $0.bindMemory(to: Int8.self).baseAddress!) }
+            }
+            return out
+        }
+        let size = BundleDType(rawValue: t.dtype)!.size
+        var out = [UInt8](repeating: 0, count: linearPackedCount(outputs: n, inputs: k) * size)
+        t.data.withUnsafeBytes { w in
+            out.withUnsafeMutableBytes { linearPackWeights(outputs: n, inputs: k, elementSize: size, weights: w.baseAddress!, into: $0.baseAddress!) }
+        }
+        return out
+    }
+
+    func encodeGraphAndData(packWeights: Bool = true) -> (graph: [UInt8], data: [UInt8]) {
         var g = BundleBytes()
         var data: [UInt8] = []
         g.u32(precision.rawValue)
         g.u32(UInt32(tensors.count))
-        for t in tensors {
+        for (i, t) in tensors.enumerated() {
+            let layout = packWeights ? layout(ofTensor: i) : .rowMajor
+            let bytes = storedBytes(t, layout)
             let offset = kernelRoundUp(data.count, BundleLayout.tensorAlignment)
             data += [UInt8](repeating: 0, count: offset - data.count)
-            data += t.data
+            data += bytes
             g.string(t.name)
             g.u32(t.dtype)
+            g.u32(layout.rawValue)
             g.shape(t.shape)
             g.u64(UInt64(offset))
-            g.u64(UInt64(t.data.count))
+            g.u64(UInt64(bytes.count))
         }
         data += [UInt8](repeating: 0, count: kernelRoundUp(data.count, BundleLayout.tensorAlignment) - data.count)
         g.u32(UInt32(values.count))
@@ -196,10 +251,10 @@ extension ModelBundle {
             for (key, value) in op.attributes {
                 g.u32(key)
                 switch value {
-                case .int(let i): g.u32(1); g.u64(UInt64(bitPattern: i))
-                case .float(let d): g.u32(2); g.u64(d.bitPattern)
-                case .ints(let l): g.u32(3); g.u32(UInt32(l.count)); for i in l { g.u64(UInt64(bitPattern: i)) }
-                case .floats(let l): g.u32(4); g.u32(UInt32(l.count)); for d in l { g.u64(d.bitPattern) }
+                case .int(let i): g.u32(BundleAttributeType.int.rawValue); g.u64(UInt64(bitPattern: i))
+                case .float(let d): g.u32(BundleAttributeType.float.rawValue); g.u64(d.bitPattern)
+                case .ints(let l): g.u32(BundleAttributeType.ints.rawValue); g.u32(UInt32(l.count)); for i in l { g.u64(UInt64(bitPattern: i)) }
+                case .floats(let l): g.u32(BundleAttributeType.floats.rawValue); g.u32(UInt32(l.count)); for d in l { g.u64(d.bitPattern) }
                 }
             }
         }
@@ -218,10 +273,15 @@ extension ModelBundle {
         s.u32(UInt32(t.count))
         s.u32(t.rtol.bitPattern)
         s.u32(t.atol.bitPattern)
-        s.u32(UInt32(values[inputs[0]].count))
-        s.u32(UInt32(values[outputs[0]].count))
-        s.floats(t.inputs[0])
-        s.floats(t.expected[0])
+        s.u32(UInt32(inputs.count)); for id in inputs { s.u32(UInt32(values[id].count)) }
+        s.u32(UInt32(outputs.count)); for id in outputs { s.u32(UInt32(values[id].count)) }
+        // Vector after vector: each input's elements, then each expected output's.
+        // (Sizes per vector come from the arrays, so a bundle damaged on purpose still encodes.)
+        for v in 0..<t.count {
+            for columns in [t.inputs, t.expected] {
+                for c in columns { let n = c.count / Swift.max(t.count, 1); s.floats(Array(c[(v * n)..<((v + 1) * n)])) }
+            }
+        }
         return s.bytes
     }
 }
@@ -401,137 +461,98 @@ extension ModelBundle {
     }
 }
 
-/// The Swift reader. It validates GRPH, META and TEST with the reader the runtime's
-/// Loader.swift also calls (BundleReader.swift), in the runtime's order, so both return the
-/// same status for every damaged file (the malformed bundle tests require it).
+/// The Swift reader: the shared loader (Sources/MyelinShared/Graph/Executor.swift) validates
+/// and prepares exactly as the runtime does, so both return the same status for every
+/// damaged file; this only turns what it loaded into Swift values (packed weights back into
+/// row-major logical bytes).
 enum BundleDecoder {
     static func decode(_ base: UnsafeRawPointer, count: Int) throws -> ModelBundle {
-        let table: BundleSectionTable
-        do { table = try BundleSectionTable.parse(base, count: count) } catch {
-            throw BundleError(error, "invalid header or section table")
+        var loaded: LoadedBundle
+        do { loaded = try LoadedBundle.load(base, count: count) } catch {
+            throw BundleError(error, message(error))
         }
-        var buffers: [UnsafeMutableRawPointer] = []
-        defer { for b in buffers { b.deallocate() } }
-        func section(_ s: BundleSection, _ name: String) throws -> UnsafeRawBufferPointer? {
-            guard s.present else { return nil }
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(s.size, 1), alignment: BundleLayout.tensorAlignment)
-            buffers.append(buffer)
-            let scratch = s.needsScratch ? UnsafeMutableRawPointer.allocate(byteCount: Swift.max(s.size, 1), alignment: 64) : nil
-            defer { scratch?.deallocate() }
-            do { try s.decode(file: base, into: buffer, scratch: scratch) } catch {
-                throw BundleError(error, "section \(name) cannot be decoded")
+        defer { loaded.release() }
+        let g = loaded.model.graph
+        func string(_ n: GraphName) -> String { String(decoding: n.bytes, as: UTF8.self) }
+        func dims(_ s: BundleShape) -> [Int] { (0..<s.rank).map { s.dim($0) } }
+        var tensors: [ModelBundle.TensorEntry] = []
+        for i in 0..<g.tensorCount {
+            let t = g.tensors![i]
+            tensors.append(.init(name: string(t.name), dtype: t.dtype, shape: dims(t.shape), data: logicalBytes(t)))
+        }
+        var values: [ModelBundle.Value] = []
+        for i in 0..<g.valueCount {
+            let v = g.values![i]
+            values.append(.init(name: string(v.name), dtype: v.dtype, shape: dims(v.shape), scale: v.scale, zeroPoint: v.zeroPoint))
+        }
+        var ops: [ModelBundle.Op] = []
+        for o in 0..<g.opCount {
+            let op = g.ops![o]
+            var attributes: [(BundleAttribute, ModelBundle.AttributeValue)] = []
+            for i in 0..<op.attributeCount {
+                let a = g.attributes![op.attributes + i]
+                switch a.type {
+                case .int: attributes.append((a.key, .int(a.int())))
+                case .float: attributes.append((a.key, .float(a.float())))
+                case .ints: attributes.append((a.key, .ints((0..<a.count).map { a.int($0) })))
+                case .floats: attributes.append((a.key, .floats((0..<a.count).map { a.float($0) })))
+                }
             }
-            return UnsafeRawBufferPointer(start: buffer, count: s.size)
+            ops.append(.init(op.code, inputs: (0..<op.inputCount).map { g.inputID(op, $0) },
+                             outputs: (0..<op.outputCount).map { g.outputID(op, $0) },
+                             tensors: (0..<op.tensorCount).map { g.tensorID(op, $0) }, attributes: attributes))
         }
-        // The runtime's order: small sections, graph structure, DATA, weight values, META, TEST.
-        let graph = try section(table.graph, "GRPH")!
-        let meta = try section(table.metadata, "META")
-        let test = try section(table.selfTest, "TEST")
-        var bundle: ModelBundle
-        var ranges: [Range<Int>]
-        do { (bundle, ranges) = try decodeGraph(graph, dataSize: table.data.size) } catch {
-            throw BundleError(error, "graph section is invalid")
+        var bundle = ModelBundle(precision: g.precision, tensors: tensors, values: values,
+                                 inputs: (0..<g.inputCount).map { Int(g.inputs![$0]) },
+                                 outputs: (0..<g.outputCount).map { Int(g.outputs![$0]) }, ops: ops)
+        if let m = loaded.metadata {
+            // Validated by the loader: these calls cannot fail.
+            let meta = try! BundleMetadata(m, size: loaded.metadataSize, outputSize: g.outputValue(0).count)
+            meta.forEach { key, value in bundle.metadata.append((String(decoding: key, as: UTF8.self), String(decoding: value, as: UTF8.self))) }
         }
-        let data = try section(table.data, "DATA")!
-        for (i, r) in ranges.enumerated() { bundle.tensors[i].data = Array(UnsafeRawBufferPointer(rebasing: data[r])) }
-        for op in bundle.ops where op.code == .qlinear {
-            let scales = ranges[op.tensors[1]]
-            do { try BundleGraph.checkWeightScales(data.baseAddress! + scales.lowerBound, count: scales.count / 4) } catch {
-                throw BundleError(error, "qlinear weight scales must be finite and positive")
+        if let t = loaded.selfTest {
+            let test = try! BundleSelfTestRecord(t, size: loaded.selfTestSize, graph: g)
+            var inputs = bundle.inputs.map { _ in [Float]() }, expected = bundle.outputs.map { _ in [Float]() }
+            for v in 0..<test.count {
+                var at = v * test.stride
+                func take(_ n: Int) -> [Float] {
+                    defer { at += n }
+                    return (0..<n).map { test.floats.loadUnaligned(fromByteOffset: 4 * (at + $0), as: Float.self) }
+                }
+                for (i, id) in bundle.inputs.enumerated() { inputs[i] += take(values[id].count) }
+                for (i, id) in bundle.outputs.enumerated() { expected[i] += take(values[id].count) }
             }
-        }
-        if let meta {
-            do { bundle.metadata = try decodeMetadata(meta, outputSize: bundle.outputSize) } catch {
-                throw BundleError(error, "metadata section is invalid")
-            }
-        }
-        if let test {
-            do { bundle.selfTest = try decodeSelfTest(test, bundle) } catch {
-                throw BundleError(error, "self-test section is invalid")
-            }
+            bundle.selfTest = .init(inputs: inputs, expected: expected, count: test.count, rtol: test.rtol, atol: test.atol)
         }
         return bundle
     }
 
-    static func start(_ b: UnsafeRawBufferPointer) -> UnsafeRawPointer {
-        b.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
-    }
-
-    static func dims(_ s: BundleShape) -> [Int] { (0..<s.rank).map { s.dim($0) } }
-
-    /// Collects the validated graph records as `ModelBundle` tensors (without data), values and ops.
-    struct GraphBuilder: BundleGraphBuilder {
-        var tensorRecords: [BundleTensorRecord] = []
-        var valueRecords: [BundleValueRecord] = []
-        var tensors: [ModelBundle.TensorEntry] = []
-        var values: [ModelBundle.Value] = []
-        var ops: [ModelBundle.Op] = []
-        /// Attributes of the op being read.
-        var attributes: [(BundleAttribute, ModelBundle.AttributeValue)] = []
-
-        mutating func reserveTensors(_ count: Int) {
-            tensorRecords.reserveCapacity(count)
-            tensors.reserveCapacity(count)
-        }
-
-        mutating func addTensor(_ t: BundleTensorRecord, name: UnsafeRawBufferPointer) {
-            tensorRecords.append(t)
-            tensors.append(.init(name: String(decoding: name, as: UTF8.self), dtype: t.dtype, shape: dims(t.shape), data: []))
-        }
-
-        func tensor(_ id: Int) -> BundleTensorRecord { tensorRecords[id] }
-
-        mutating func reserveValues(_ count: Int) {
-            valueRecords.reserveCapacity(count)
-            values.reserveCapacity(count)
-        }
-
-        mutating func addValue(_ v: BundleValueRecord, name: UnsafeRawBufferPointer) {
-            valueRecords.append(v)
-            values.append(.init(name: String(decoding: name, as: UTF8.self), dtype: v.dtype, shape: dims(v.shape),
-                                scale: v.scale, zeroPoint: v.zeroPoint))
-        }
-
-        func value(_ id: Int) -> BundleValueRecord { valueRecords[id] }
-
-        mutating func reserveOps(_ count: Int) { ops.reserveCapacity(count) }
-
-        mutating func addAttribute(_ key: BundleAttribute, _ value: BundleAttributeValue) {
-            switch value {
-            case .int(let i): attributes.append((key, .int(i)))
-            case .float(let f): attributes.append((key, .float(f)))
+    /// A tensor's elements in row-major order, unpacked if it is stored packed.
+    static func logicalBytes(_ t: GraphTensor) -> [UInt8] {
+        let stored = UnsafeRawBufferPointer(start: t.data, count: t.byteSize)
+        guard t.layout != .rowMajor else { return Array(stored) }
+        let n = t.shape.dim(0), k = t.shape.dim(1)
+        var out = [UInt8](repeating: 0, count: n * k * t.dtype.size)
+        out.withUnsafeMutableBytes { w in
+            if t.layout == .packedQGEMM {
+                qgemmUnpackWeights(n: n, k: k, packed: t.data!.assumingMemoryBound(to: Int8.self), into: w.bindMemory(to: Int8.self).baseAddress!)
+            } else {
+                linearUnpackWeights(outputs: n, inputs: k, elementSize: t.dtype.size, packed: t.data!, into: w.baseAddress!)
             }
         }
+        return out
+    }
 
-        mutating func addOp(_ op: BundleOpRecord) {
-            let ids = [op.tensorIDs.0, op.tensorIDs.1, op.tensorIDs.2]
-            ops.append(.init(op.code, inputs: [op.input], outputs: [op.output], tensors: Array(ids[0..<op.tensorCount]),
-                             attributes: attributes))
-            attributes = []
+    static func message(_ status: BundleStatus) -> String {
+        switch status {
+        case .notABundle: return "not a Myelin bundle"
+        case .unsupportedVersion:
+            return "bundle format version \(BundleLayout.versionMajor) is required: re-export the model from its checkpoint"
+        case .checksum: return "checksum mismatch"
+        case .unsupported: return "unsupported op, dtype, attribute or encoding"
+        case .shapeMismatch: return "operand shapes do not fit"
+        case .limitExceeded: return "a size beyond the format's limits"
+        default: return "invalid bundle"
         }
-    }
-
-    /// The graph with empty tensor data, and where each tensor's bytes are in DATA.
-    static func decodeGraph(_ g: UnsafeRawBufferPointer, dataSize: Int) throws(BundleStatus) -> (ModelBundle, [Range<Int>]) {
-        var builder = GraphBuilder()
-        let graph = try BundleGraph.parse(start(g), count: g.count, dataSize: dataSize, into: &builder)
-        let ranges = builder.tensorRecords.map { $0.offset..<($0.offset + $0.byteSize) }
-        return (ModelBundle(precision: graph.precision, tensors: builder.tensors, values: builder.values,
-                            inputs: [graph.input], outputs: [graph.output], ops: builder.ops), ranges)
-    }
-
-    static func decodeMetadata(_ m: UnsafeRawBufferPointer, outputSize: Int) throws(BundleStatus) -> [(key: String, value: String)] {
-        let meta = try BundleMetadata(start(m), size: m.count, outputSize: outputSize)
-        var entries: [(key: String, value: String)] = []
-        meta.forEach { key, value in entries.append((String(decoding: key, as: UTF8.self), String(decoding: value, as: UTF8.self))) }
-        return entries
-    }
-
-    static func decodeSelfTest(_ t: UnsafeRawBufferPointer, _ bundle: ModelBundle) throws(BundleStatus) -> ModelBundle.SelfTest {
-        let test = try BundleSelfTestRecord(start(t), size: t.count, inputSize: bundle.inputSize, outputSize: bundle.outputSize)
-        let floats = (0..<test.floatCount).map { test.floats.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
-        let inputs = Array(floats[0..<(test.count * bundle.inputSize)])
-        let expected = Array(floats[(test.count * bundle.inputSize)...])
-        return .init(inputs: [inputs], expected: [expected], count: test.count, rtol: test.rtol, atol: test.atol)
     }
 }

@@ -1,0 +1,170 @@
+// Loading a whole bundle into an `InferenceModel`, and running it. The runtime's C API and
+// the Swift side (`ModelBundle(decoding:)`, `BundleExecutor`) both call this code, so they
+// validate, prepare and compute identically.
+//
+//   let loaded = try LoadedBundle.load(bytes, count: n)          // validated, weights in place
+//   var ctx = try InferenceContext.create(&loaded.model, maxBatch: 64)   // arena planned and allocated
+//   ctx.run(&loaded.model, batch: 64, inputs: ins, outputs: outs)      // allocates nothing
+
+#if MYELIN_RUNTIME
+import CZlibRuntime
+#elseif canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A graph with its weights in memory, ready to run. Immutable once loaded.
+public struct InferenceModel {
+    public var graph = Graph()
+    /// The decoded GRPH section (names and attributes point into it).
+    public var graphBytes: UnsafeMutableRawPointer? = nil
+    /// The decoded DATA section (tensor data points into it), 64-byte aligned.
+    public var data: UnsafeMutableRawPointer? = nil
+    public var dataSize = 0
+    /// Every op's load-time data, one block.
+    public var prepared: UnsafeMutableRawPointer? = nil
+
+    public init() {}
+
+    public mutating func release() {
+        graph.release()
+        bundleFree(graphBytes); bundleFree(data); bundleFree(prepared)
+        self = InferenceModel()
+    }
+}
+
+/// A bundle read and validated in the documented order, with its optional sections.
+public struct LoadedBundle {
+    public var model = InferenceModel()
+    /// Decoded META and TEST sections (validated), or nil.
+    public var metadata: UnsafeMutableRawPointer? = nil
+    public var metadataSize = 0
+    public var selfTest: UnsafeMutableRawPointer? = nil
+    public var selfTestSize = 0
+
+    public init() {}
+
+    public mutating func release() {
+        model.release()
+        bundleFree(metadata); bundleFree(selfTest)
+        self = LoadedBundle()
+    }
+
+    /// Parses and validates a bundle of `count` bytes at `base`. Order of checks: header and
+    /// section CRCs; decoding GRPH, META and TEST; the graph's structure and every op's
+    /// rules; decoding DATA; weight values; META; TEST. Nothing keeps a pointer into `base`.
+    public static func load(_ base: UnsafeRawPointer, count: Int, reference: Bool = false) throws(BundleStatus) -> LoadedBundle {
+        var b = LoadedBundle()
+        do {
+            try b.read(base, count: count, reference: reference)
+        } catch {
+            b.release()
+            throw error
+        }
+        return b
+    }
+
+    private mutating func read(_ base: UnsafeRawPointer, count: Int, reference: Bool) throws(BundleStatus) {
+        let table = try BundleSectionTable.parse(base, count: count)
+        model.graphBytes = try Self.decode(table.graph, base)
+        if table.metadata.present { metadata = try Self.decode(table.metadata, base); metadataSize = table.metadata.size }
+        if table.selfTest.present { selfTest = try Self.decode(table.selfTest, base); selfTestSize = table.selfTest.size }
+        model.graph = try Graph.parse(model.graphBytes!, count: table.graph.size, dataSize: table.data.size, reference: reference)
+
+        // DATA straight into its final place: packed weights need no further work.
+        model.data = try Self.decode(table.data, base)
+        model.dataSize = table.data.size
+        let g = model.graph
+        for t in 0..<g.tensorCount { g.tensors![t].data = UnsafeRawPointer(model.data!) + g.tensors![t].offset }
+        var preparedBytes = 0
+        for o in 0..<g.opCount { preparedBytes = try checkedAdd(preparedBytes, kernelRoundUp(g.ops![o].params.preparedBytes, 64)) }
+        if preparedBytes > 0 {
+            model.prepared = try bundleAllocate(bytes: preparedBytes)
+            var at = model.prepared!
+            for o in 0..<g.opCount where g.ops![o].params.preparedBytes > 0 {
+                g.ops![o].prepared = at
+                at += kernelRoundUp(g.ops![o].params.preparedBytes, 64)
+            }
+        }
+        for o in 0..<g.opCount { try OpRegistry.description(g.ops![o].code).prepare(g, &g.ops![o]) }
+
+        if let m = metadata { _ = try BundleMetadata(m, size: metadataSize, outputSize: g.outputValue(0).count) }
+        if let t = selfTest { _ = try BundleSelfTestRecord(t, size: selfTestSize, graph: g) }
+    }
+
+    /// A section decoded into new 64-byte aligned memory.
+    static func decode(_ s: BundleSection, _ file: UnsafeRawPointer) throws(BundleStatus) -> UnsafeMutableRawPointer {
+        let out = try bundleAllocate(bytes: s.size)
+        var scratch: UnsafeMutableRawPointer? = nil
+        defer { bundleFree(scratch) }
+        do {
+            if s.needsScratch { scratch = try bundleAllocate(bytes: s.size) }
+            try s.decode(file: file, into: out, scratch: scratch)
+        } catch {
+            bundleFree(out)
+            throw error
+        }
+        return out
+    }
+}
+
+/// Memory for running a model on up to `maxBatch` samples per call: the planned arena and
+/// one pointer per value. Belongs to one thread at a time.
+public struct InferenceContext {
+    public var maxBatch = 0
+    public var plan = MemoryPlan()
+    public var arena: UnsafeMutableRawPointer? = nil
+    /// Per value: where its batch lives during a run.
+    public var pointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>? = nil
+
+    public init() {}
+
+    public mutating func release() {
+        plan.release()
+        bundleFree(arena); bundleFree(pointers)
+        self = InferenceContext()
+    }
+
+    /// Arena bytes a context for `maxBatch` samples allocates (without creating it).
+    public static func arenaBytes(_ model: InferenceModel, maxBatch: Int) throws(BundleStatus) -> Int {
+        guard maxBatch >= 1 else { throw .invalidArgument }
+        guard maxBatch <= BundleLimits.maxBatch else { throw .limitExceeded }
+        var plan = try MemoryPlan.make(model.graph, maxBatch: maxBatch)
+        defer { plan.release() }
+        return plan.arenaBytes
+    }
+
+    public static func create(_ model: InferenceModel, maxBatch: Int, reuse: Bool = true) throws(BundleStatus) -> InferenceContext {
+        guard maxBatch >= 1 else { throw .invalidArgument }
+        guard maxBatch <= BundleLimits.maxBatch else { throw .limitExceeded }
+        var c = InferenceContext()
+        do {
+            c.maxBatch = maxBatch
+            c.plan = try MemoryPlan.make(model.graph, maxBatch: maxBatch, reuse: reuse)
+            c.arena = try bundleAllocate(bytes: c.plan.arenaBytes)
+            memset(c.arena!, 0, c.plan.arenaBytes)
+            c.pointers = try bundleAllocate(UnsafeMutableRawPointer?.self, count: model.graph.valueCount)
+            c.pointers!.initialize(repeating: nil, count: model.graph.valueCount)
+        } catch {
+            c.release()
+            throw error
+        }
+        return c
+    }
+
+    /// Runs `batch` samples (1 … maxBatch, checked by the caller). `inputs[i]` and
+    /// `outputs[i]` hold graph input / output i for the batch, row-major, in its dtype.
+    public func run(_ model: InferenceModel, batch: Int, inputs: UnsafePointer<UnsafeRawPointer?>,
+                    outputs: UnsafePointer<UnsafeMutableRawPointer?>) {
+        let g = model.graph, p = pointers!
+        for v in 0..<g.valueCount where plan.offsets![v] >= 0 { p[v] = arena! + plan.scratchBytes + plan.offsets![v] }
+        for i in 0..<g.inputCount { p[Int(g.inputs![i])] = UnsafeMutableRawPointer(mutating: inputs[i]) }
+        for i in 0..<g.outputCount { p[Int(g.outputs![i])] = outputs[i] }
+        for v in 0..<g.valueCount where Int(plan.roots![v]) != v { p[v] = p[Int(plan.roots![v])] }
+        for o in 0..<g.opCount {
+            let op = g.ops![o]
+            OpRegistry.description(op.code).run(OpRun(graph: g, op: op, batch: batch, pointers: p, scratch: arena!))
+        }
+    }
+}

@@ -1,0 +1,29 @@
+// Opcode → description: the one place that lists the ops (docs/bundle-format.md, "Ops").
+
+public enum OpRegistry {
+    public static func description(_ code: BundleOpCode) -> OpDescription {
+        switch code {
+        case .linear: return LinearOp.description
+        case .qlinear: return QuantizeOps.qlinear
+        case .quantize: return QuantizeOps.quantize
+        case .dequantize: return QuantizeOps.dequantize
+        case .relu: return ActivationOps.relu
+        case .leakyRelu: return ActivationOps.leakyRelu
+        case .elu: return ActivationOps.elu
+        case .sigmoid: return ActivationOps.sigmoid
+        case .tanh: return ActivationOps.tanh
+        case .softmax: return ActivationOps.softmax
+        case .logSoftmax: return ActivationOps.logSoftmax
+        case .scaleShift: return ScaleShiftOp.description
+        case .add: return BinaryOps.add
+        case .sub: return BinaryOps.sub
+        case .mul: return BinaryOps.mul
+        case .div: return BinaryOps.div
+        case .concat: return MovementOps.concat
+        case .reshape: return MovementOps.reshape
+        case .transpose: return MovementOps.transpose
+        case .slice: return MovementOps.slice
+        case .matmul: return MatMulOp.description
+        }
+    }
+}
