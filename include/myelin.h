@@ -2,8 +2,16 @@
  * myelin.h — run Myelin models (.myelin bundles) from C and C++.
  *
  * The whole public surface of libmyelin: load a bundle exported by the Myelin trainer,
- * inspect it, and run batched float32 inference with float32 or int8-quantized weights.
- * The bundle format is specified in docs/bundle-format.md.
+ * inspect it, and run batched inference (float32 or int8-quantized weights) of its graph:
+ * any DAG of ops with one or several named inputs and outputs. The bundle format is
+ * specified in docs/bundle-format.md.
+ *
+ * Inputs: what a model expects is in its bundle. Each graph input has a name, a dtype and
+ * a per-sample shape (myelin_model_input_info); the metadata key "input.preprocessing"
+ * says in words how raw data becomes that input (e.g. "pixels / 255: floats in [0, 1],
+ * row-major [28, 28]"), and "class_labels" names the classes of output 0, separated by
+ * '\n' (myelin_model_class_label splits them). Batches are row-major: sample after
+ * sample, each sample's elements in row-major order of its per-sample shape.
  *
  * Threads: a model is immutable after loading and may be shared by any number of
  * threads. A context holds one thread's scratch memory: use each context from one
@@ -20,6 +28,19 @@
  *     myelin_run(ctx, images, 64, scores);  // images: 64 × input size, scores: 64 × output size
  *     myelin_context_free(ctx);
  *     myelin_model_free(model);
+ *
+ * Several inputs or outputs (arrays in graph order; see myelin_run_multi):
+ *
+ *     myelin_value_info info;
+ *     size_t image, mask;
+ *     myelin_model_find_input(model, "image", &image);     // index of an input by name
+ *     myelin_model_find_input(model, "mask", &mask);
+ *     myelin_model_input_info(model, image, &info);         // info.dtype, info.rank, info.dims, info.count
+ *     const void *inputs[2];
+ *     inputs[image] = images;                               // 64 × info.count floats
+ *     inputs[mask] = masks;
+ *     void *outputs[1] = {scores};
+ *     myelin_run_multi(ctx, 64, inputs, outputs);
  */
 #ifndef MYELIN_H
 #define MYELIN_H
@@ -36,7 +57,9 @@ extern "C" {
 #define MYELIN_VERSION_PATCH 0
 #define MYELIN_VERSION_STRING "0.1.0"
 /* Major version of the bundle format this library reads. */
-#define MYELIN_BUNDLE_VERSION_MAJOR 1
+#define MYELIN_BUNDLE_VERSION_MAJOR 2
+/* Largest per-sample rank of a graph input or output (the batch dimension comes on top). */
+#define MYELIN_MAX_RANK 5
 
 /* Result of every fallible call. */
 typedef enum myelin_status {
@@ -62,6 +85,28 @@ typedef enum myelin_precision {
     MYELIN_PRECISION_F16 = 2,
     MYELIN_PRECISION_INT8 = 3
 } myelin_precision;
+
+/* Element types of graph values. myelin_run_multi takes and fills buffers of each value's
+ * dtype: F32 float, U8 uint8_t, I32 int32_t (the others are reserved in the format). */
+typedef enum myelin_dtype {
+    MYELIN_DTYPE_F32 = 1,
+    MYELIN_DTYPE_F16 = 2,
+    MYELIN_DTYPE_I8 = 3,
+    MYELIN_DTYPE_I32 = 4,
+    MYELIN_DTYPE_U8 = 5,
+    MYELIN_DTYPE_BF16 = 6
+} myelin_dtype;
+
+/* A graph input or output, as myelin_model_input_info / myelin_model_output_info describe it. */
+typedef struct myelin_value_info {
+    const char *name;               /* NUL-terminated, owned by the model */
+    myelin_dtype dtype;
+    size_t rank;                    /* per sample: 0 … MYELIN_MAX_RANK */
+    int64_t dims[MYELIN_MAX_RANK];  /* per-sample dims[0 .. rank-1]; the rest 0 */
+    size_t count;                   /* elements per sample (product of the dims; 1 for rank 0) */
+    float scale;                    /* U8 and I8 values: real = scale · (q − zero_point); else 0 */
+    int32_t zero_point;
+} myelin_value_info;
 
 /* A loaded model (opaque). Immutable; shareable between threads. */
 typedef struct myelin_model myelin_model;
@@ -90,17 +135,32 @@ void myelin_model_free(myelin_model *model);
 
 /* ---- Introspection (all safe to call from several threads at once) ------------------ */
 
-/* Elements per sample of the input and of the output (0 if `model` is NULL). */
+/* Number of graph inputs and outputs (1 … 16 each; 0 if `model` is NULL). */
+size_t myelin_model_input_count(const myelin_model *model);
+size_t myelin_model_output_count(const myelin_model *model);
+
+/* Describes graph input / output `index` (0-based, graph order) into *info. Returns
+ * MYELIN_ERR_NOT_FOUND past the last one, MYELIN_ERR_INVALID_ARGUMENT for NULL pointers. */
+myelin_status myelin_model_input_info(const myelin_model *model, size_t index, myelin_value_info *info);
+myelin_status myelin_model_output_info(const myelin_model *model, size_t index, myelin_value_info *info);
+
+/* The index of the graph input / output named `name` (names are unique among a model's
+ * inputs and outputs). MYELIN_ERR_NOT_FOUND if there is none; *index is then untouched. */
+myelin_status myelin_model_find_input(const myelin_model *model, const char *name, size_t *index);
+myelin_status myelin_model_find_output(const myelin_model *model, const char *name, size_t *index);
+
+/* Elements per sample of input 0 and of output 0 (0 if `model` is NULL). */
 size_t myelin_model_input_size(const myelin_model *model);
 size_t myelin_model_output_size(const myelin_model *model);
 
-/* Per-sample shape: writes the rank to *rank and the dims to dims[0 .. rank-1].
- * `capacity` is the length of `dims`; if it is smaller than the rank, *rank is still set
- * and MYELIN_ERR_INVALID_ARGUMENT is returned. Ranks are at most 4. */
+/* Per-sample shape of input 0 / output 0: writes the rank to *rank and the dims to
+ * dims[0 .. rank-1]. `capacity` is the length of `dims`; if it is smaller than the rank,
+ * *rank is still set and MYELIN_ERR_INVALID_ARGUMENT is returned. Ranks are at most
+ * MYELIN_MAX_RANK. */
 myelin_status myelin_model_input_shape(const myelin_model *model, int64_t *dims, size_t capacity, size_t *rank);
 myelin_status myelin_model_output_shape(const myelin_model *model, int64_t *dims, size_t capacity, size_t *rank);
 
-/* Number of classes of a classifier: the output size per sample. */
+/* Number of classes of a classifier: the size per sample of output 0. */
 size_t myelin_model_num_classes(const myelin_model *model);
 
 /* The label of class `index` from the bundle's `class_labels` metadata, or NULL if the
@@ -127,18 +187,33 @@ myelin_status myelin_model_selftest(const myelin_model *model);
 
 /* ---- Running ------------------------------------------------------------------------ */
 
+/* Bytes of the arena a context for `max_batch` samples allocates, without creating one
+ * (to size memory up front). The arena holds every intermediate value, placed by a
+ * liveness plan that reuses the memory of values no op reads any more, and the kernels'
+ * scratch; graph inputs and outputs live in the caller's buffers. A context adds a few
+ * hundred bytes of bookkeeping. MYELIN_ERR_INVALID_ARGUMENT for max_batch 0,
+ * MYELIN_ERR_LIMIT_EXCEEDED above 1048576. */
+myelin_status myelin_context_arena_size(const myelin_model *model, size_t max_batch, size_t *bytes);
+
 /* Creates a context able to run up to `max_batch` samples per call (1 … 1048576). All
- * scratch memory is allocated here. On failure stores NULL in *out_context. The model
- * must outlive the context. */
+ * memory a run needs (the planned arena) is allocated here. On failure stores NULL in
+ * *out_context. The model must outlive the context. */
 myelin_status myelin_context_create(const myelin_model *model, size_t max_batch, myelin_context **out_context);
 
 /* Frees a context. NULL is allowed. */
 void myelin_context_free(myelin_context *context);
 
-/* Runs `batch` samples (1 … max_batch). `input` holds batch × input size floats,
+/* Runs `batch` samples (1 … max_batch) of a model with exactly one input and one output,
+ * both float32 (else MYELIN_ERR_INVALID_ARGUMENT). `input` holds batch × input size floats,
  * `output` receives batch × output size floats, both row-major (sample after sample).
  * Does not allocate. Use a context from one thread at a time. */
 myelin_status myelin_run(myelin_context *context, const float *input, size_t batch, float *output);
+
+/* Runs `batch` samples (1 … max_batch) of any model. inputs[i] points to graph input i and
+ * outputs[i] to graph output i (graph order, see myelin_model_input_info), each
+ * batch × count elements of that value's dtype, row-major; no pointer may be NULL. Inputs
+ * are only read; outputs must not overlap inputs or each other. Does not allocate. */
+myelin_status myelin_run_multi(myelin_context *context, size_t batch, const void *const *inputs, void *const *outputs);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,64 @@
 
 enum { INPUTS = 6, OUTPUTS = 4, SAMPLES = 13 };
 
+/* The struct the library fills field by field: its layout is part of the ABI (64-bit). */
+typedef char value_info_is_80_bytes[sizeof(void *) != 8 || sizeof(myelin_value_info) == 80 ? 1 : -1];
+
+/* Graph introspection, arena sizing and myelin_run_multi on a one-input, one-output model. */
+static void check_graph_api(myelin_model *model, const float *inputs, const float *expected) {
+    CHECK(myelin_model_input_count(model) == 1);
+    CHECK(myelin_model_output_count(model) == 1);
+    CHECK(myelin_model_input_count(NULL) == 0);
+    myelin_value_info info;
+    CHECK_STATUS(myelin_model_input_info(model, 0, &info), MYELIN_OK);
+    CHECK(info.name && strcmp(info.name, "input") == 0);
+    CHECK(info.dtype == MYELIN_DTYPE_F32 && info.rank == 1 && info.dims[0] == INPUTS && info.dims[1] == 0 && info.count == INPUTS);
+    CHECK(info.scale == 0 && info.zero_point == 0);
+    CHECK_STATUS(myelin_model_output_info(model, 0, &info), MYELIN_OK);
+    CHECK(info.dtype == MYELIN_DTYPE_F32 && info.rank == 1 && info.count == OUTPUTS);
+    const char *output_name = info.name;
+    CHECK_STATUS(myelin_model_input_info(model, 1, &info), MYELIN_ERR_NOT_FOUND);
+    CHECK_STATUS(myelin_model_output_info(model, 1, &info), MYELIN_ERR_NOT_FOUND);
+    CHECK_STATUS(myelin_model_input_info(model, 0, NULL), MYELIN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(myelin_model_input_info(NULL, 0, &info), MYELIN_ERR_INVALID_ARGUMENT);
+    size_t index = 99;
+    CHECK_STATUS(myelin_model_find_input(model, "input", &index), MYELIN_OK);
+    CHECK(index == 0);
+    index = 99;
+    CHECK_STATUS(myelin_model_find_output(model, output_name, &index), MYELIN_OK);
+    CHECK(index == 0);
+    index = 99;
+    CHECK_STATUS(myelin_model_find_input(model, output_name, &index), MYELIN_ERR_NOT_FOUND);
+    CHECK_STATUS(myelin_model_find_input(model, "", &index), MYELIN_ERR_NOT_FOUND);
+    CHECK(index == 99);
+    CHECK_STATUS(myelin_model_find_input(model, NULL, &index), MYELIN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(myelin_model_find_output(model, "input", NULL), MYELIN_ERR_INVALID_ARGUMENT);
+
+    size_t small = 0, large = 0;
+    CHECK_STATUS(myelin_context_arena_size(model, 1, &small), MYELIN_OK);
+    CHECK_STATUS(myelin_context_arena_size(model, SAMPLES, &large), MYELIN_OK);
+    CHECK(small > 0 && large > small);
+    CHECK_STATUS(myelin_context_arena_size(model, 0, &small), MYELIN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(myelin_context_arena_size(model, (size_t)1 << 21, &small), MYELIN_ERR_LIMIT_EXCEEDED);
+    CHECK_STATUS(myelin_context_arena_size(NULL, 1, &small), MYELIN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(myelin_context_arena_size(model, 1, NULL), MYELIN_ERR_INVALID_ARGUMENT);
+
+    myelin_context *ctx = NULL;
+    CHECK_STATUS(myelin_context_create(model, SAMPLES, &ctx), MYELIN_OK);
+    float out[SAMPLES * OUTPUTS];
+    memset(out, 0xFF, sizeof out);
+    const void *ins[1] = {inputs};
+    void *outs[1] = {out};
+    CHECK_STATUS(myelin_run_multi(ctx, SAMPLES, ins, outs), MYELIN_OK);
+    CHECK(memcmp(out, expected, sizeof out) == 0);
+    const void *no_input[1] = {NULL};
+    CHECK_STATUS(myelin_run_multi(ctx, SAMPLES, no_input, outs), MYELIN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(myelin_run_multi(ctx, SAMPLES, NULL, outs), MYELIN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(myelin_run_multi(ctx, SAMPLES + 1, ins, outs), MYELIN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(myelin_run_multi(NULL, 1, ins, outs), MYELIN_ERR_INVALID_ARGUMENT);
+    myelin_context_free(ctx);
+}
+
 static void check_version_and_strings(void) {
     CHECK(strcmp(myelin_version(), MYELIN_VERSION_STRING) == 0);
     for (int s = 0; s <= 13; s++) CHECK(myelin_status_string((myelin_status)s) != NULL);
@@ -96,6 +154,7 @@ static void check_model(const char *dir, const char *name, myelin_precision prec
     CHECK(key == NULL && value == NULL);
 
     CHECK_STATUS(myelin_model_selftest(model), MYELIN_OK);
+    check_graph_api(model, inputs, expected);
 
     /* Contexts and runs */
     myelin_context *ctx = NULL;

@@ -6,7 +6,10 @@
  * DATA_DIR holds t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (default
  * /usr/share/datasets/fashion-mnist, from Debian's dataset-fashion-mnist). Prints the
  * model's metadata, the self-test result, accuracy over the whole test set (batches of
- * 256), accuracy per class, and the mean latency of a batch-1 call.
+ * 256), accuracy per class, and the mean latency of a batch-1 call. The input's shape and
+ * dtype come from the model (myelin_model_input_info): it must take one f32 input with as
+ * many elements as an image has pixels, prepared as its "input.preprocessing" metadata says
+ * (Myelin's Fashion-MNIST models: pixels / 255).
  */
 #define _POSIX_C_SOURCE 199309L
 #include <myelin.h>
@@ -95,6 +98,20 @@ int main(int argc, char **argv) {
     if (myelin_model_metadata(model, "test_accuracy", &value) == MYELIN_OK) printf(", float test accuracy %s", value);
     printf("\nself-test: %s\n", myelin_status_string(myelin_model_selftest(model)));
 
+    /* What the model takes, from the bundle itself. */
+    myelin_value_info input;
+    if (myelin_model_input_count(model) != 1 || myelin_model_output_count(model) != 1
+        || myelin_model_input_info(model, 0, &input) != MYELIN_OK || input.dtype != MYELIN_DTYPE_F32) {
+        fprintf(stderr, "classify: the model must take one f32 input and give one output\n");
+        myelin_model_free(model);
+        return 1;
+    }
+    printf("input \"%s\": f32 [", input.name);
+    for (size_t d = 0; d < input.rank; d++) printf("%s%lld", d ? ", " : "", (long long)input.dims[d]);
+    printf("] per sample");
+    if (myelin_model_metadata(model, "input.preprocessing", &value) == MYELIN_OK) printf(" (%s)", value);
+    printf("\n");
+
     char images_path[4096], labels_path[4096];
     snprintf(images_path, sizeof images_path, "%s/t10k-images-idx3-ubyte.gz", dir);
     snprintf(labels_path, sizeof labels_path, "%s/t10k-labels-idx1-ubyte.gz", dir);
@@ -109,8 +126,8 @@ int main(int argc, char **argv) {
     myelin_context *ctx = NULL;
     if (!pixels || !labels || ldims[0] != n) goto done;
     if (classes == 0 || classes > 256) { fprintf(stderr, "classify: %zu classes, at most 256 supported\n", classes); goto done; }
-    if (features != myelin_model_input_size(model)) {
-        fprintf(stderr, "classify: the model takes %zu inputs, images have %zu pixels\n", myelin_model_input_size(model), features);
+    if (features != input.count) {
+        fprintf(stderr, "classify: the model takes %zu inputs, images have %zu pixels\n", input.count, features);
         goto done;
     }
 

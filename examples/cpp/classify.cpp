@@ -65,7 +65,17 @@ int main(int argc, char **argv) {
         Idx images = read_idx(dir + "/t10k-images-idx3-ubyte.gz", 3);
         Idx labels = read_idx(dir + "/t10k-labels-idx1-ubyte.gz", 1);
         std::size_t n = images.dims[0], features = std::size_t(images.dims[1]) * images.dims[2], classes = model.num_classes();
-        if (features != model.input_size() || labels.dims[0] != n) throw std::runtime_error("the model does not fit the data");
+        // The input's shape and dtype come from the bundle.
+        if (model.input_count() != 1 || model.output_count() != 1) throw std::runtime_error("the model must have one input and one output");
+        myelin_value_info input = model.input(0);
+        std::cout << "input \"" << input.name << "\": [";
+        std::vector<std::int64_t> dims = myelin::Model::dims(input);
+        for (std::size_t d = 0; d < dims.size(); d++) std::cout << (d ? ", " : "") << dims[d];
+        std::cout << "] per sample, " << model.metadata("input.preprocessing").value_or("no preprocessing given")
+                  << ", arena " << model.arena_size(256) << " bytes for 256 samples\n";
+        if (input.dtype != MYELIN_DTYPE_F32 || features != input.count || labels.dims[0] != n) {
+            throw std::runtime_error("the model does not fit the data");
+        }
         std::vector<float> inputs(images.data.size());
         std::transform(images.data.begin(), images.data.end(), inputs.begin(), [](unsigned char p) { return float(p) / 255.0f; });
 

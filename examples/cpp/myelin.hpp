@@ -12,6 +12,7 @@
 #include <myelin.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -49,6 +50,34 @@ public:
         myelin_model *m = nullptr;
         check(myelin_model_load_memory(data, size, &m), "load from memory");
         handle_.reset(m);
+    }
+
+    /// Graph inputs and outputs: counts, descriptions by index, index by name.
+    std::size_t input_count() const { return myelin_model_input_count(get()); }
+    std::size_t output_count() const { return myelin_model_output_count(get()); }
+    myelin_value_info input(std::size_t index) const {
+        myelin_value_info info;
+        check(myelin_model_input_info(get(), index, &info), "input info");
+        return info;
+    }
+    myelin_value_info output(std::size_t index) const {
+        myelin_value_info info;
+        check(myelin_model_output_info(get(), index, &info), "output info");
+        return info;
+    }
+    std::size_t find_input(const std::string &name) const {
+        std::size_t index = 0;
+        check(myelin_model_find_input(get(), name.c_str(), &index), name.c_str());
+        return index;
+    }
+    /// The dims of a value as a vector (per sample).
+    static std::vector<std::int64_t> dims(const myelin_value_info &info) { return {info.dims, info.dims + info.rank}; }
+
+    /// Bytes a Context for `max_batch` samples allocates.
+    std::size_t arena_size(std::size_t max_batch) const {
+        std::size_t bytes = 0;
+        check(myelin_context_arena_size(get(), max_batch, &bytes), "arena size");
+        return bytes;
     }
 
     std::size_t input_size() const { return myelin_model_input_size(get()); }
@@ -90,6 +119,12 @@ public:
     /// Runs `batch` samples from `input` (batch × input size) into `output` (batch × output size).
     void run(const float *input, std::size_t batch, float *output) {
         check(myelin_run(handle_.get(), input, batch, output), "run");
+    }
+
+    /// Runs `batch` samples of any model: pointers in graph input / output order, each to
+    /// batch × count elements of that value's dtype.
+    void run(std::size_t batch, const std::vector<const void *> &inputs, const std::vector<void *> &outputs) {
+        check(myelin_run_multi(handle_.get(), batch, inputs.data(), outputs.data()), "run");
     }
 
     /// Runs the first `batch` samples of `input` and returns their outputs.
