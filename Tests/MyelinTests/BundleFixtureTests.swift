@@ -98,6 +98,8 @@ final class BundleFixtureTests: XCTestCase {
         badTest.replaceSubrange(12..<16, with: [5, 0, 0, 0])      // input_size 5, the model takes 6
         cases.append(("selftest-size.myelin", file([g, d, .init(kind: BundleSectionKind.metadata, payload: meta),
                                                     .init(kind: BundleSectionKind.selfTest, payload: badTest)]), .shapeMismatch))
+        // Each op's rules (GraphRuntimeTests): attributes, operand counts, dtypes, shapes.
+        for m in GraphRuntimeTests.malformedOps() { cases.append(("op-\(m.name).myelin", m.bundle.encode(), m.status)) }
         // A format-1 bundle (as the previous exporter wrote it): re-export from the checkpoint.
         let v1 = FileManager.default.contents(atPath: directory + "/v1/tiny-f32.myelin").map { [UInt8]($0) } ?? []
         cases.append(("format-1.myelin", v1, .unsupportedVersion))

@@ -14,6 +14,10 @@ final class RuntimeLibrary {
     typealias Run = @convention(c) (OpaquePointer?, UnsafePointer<Float>?, Int, UnsafeMutablePointer<Float>?) -> Int32
     typealias ModelStatus = @convention(c) (OpaquePointer?) -> Int32
     typealias Metadata = @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32
+    typealias RunMulti = @convention(c) (OpaquePointer?, Int, UnsafePointer<UnsafeRawPointer?>?, UnsafePointer<UnsafeMutableRawPointer?>?) -> Int32
+    typealias ArenaSize = @convention(c) (OpaquePointer?, Int, UnsafeMutablePointer<Int>?) -> Int32
+    typealias Count = @convention(c) (OpaquePointer?) -> Int
+    typealias Find = @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, UnsafeMutablePointer<Int>?) -> Int32
 
     let loadMemory: LoadMemory
     let modelFree: Free
@@ -23,6 +27,11 @@ final class RuntimeLibrary {
     let selfTest: ModelStatus
     let precision: ModelStatus
     let metadata: Metadata
+    let runMulti: RunMulti
+    let arenaSize: ArenaSize
+    let inputCount: Count
+    let outputCount: Count
+    let findInput: Find
 
     static let shared: RuntimeLibrary? = {
         let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -36,9 +45,13 @@ final class RuntimeLibrary {
         guard let a = symbol("myelin_model_load_memory", LoadMemory.self), let b = symbol("myelin_model_free", Free.self),
               let c = symbol("myelin_context_create", ContextCreate.self), let d = symbol("myelin_context_free", Free.self),
               let e = symbol("myelin_run", Run.self), let f = symbol("myelin_model_selftest", ModelStatus.self),
-              let g = symbol("myelin_model_precision", ModelStatus.self), let h = symbol("myelin_model_metadata", Metadata.self)
+              let g = symbol("myelin_model_precision", ModelStatus.self), let h = symbol("myelin_model_metadata", Metadata.self),
+              let i = symbol("myelin_run_multi", RunMulti.self), let j = symbol("myelin_context_arena_size", ArenaSize.self),
+              let k = symbol("myelin_model_input_count", Count.self), let l = symbol("myelin_model_output_count", Count.self),
+              let m = symbol("myelin_model_find_input", Find.self)
         else { return nil }
         loadMemory = a; modelFree = b; contextCreate = c; contextFree = d; run = e; selfTest = f; precision = g; metadata = h
+        runMulti = i; arenaSize = j; inputCount = k; outputCount = l; findInput = m
     }
 
     /// The status of loading `bytes` (the model is freed again).
@@ -95,6 +108,26 @@ final class RuntimeLibrary {
         }
 
         var selfTestStatus: Int32 { library.selfTest(handle) }
+
+        /// Runs `batch` samples with `myelin_run_multi`: f32 inputs in graph order, outputs
+        /// of the given element counts per sample.
+        func runMulti(_ inputs: [[Float]], batch: Int, outputSizes: [Int]) -> (status: Int32, outputs: [[Float]]) {
+            var outputs = outputSizes.map { [Float](repeating: .nan, count: batch * $0) }
+            let ins = inputs.map { x -> UnsafeMutableRawPointer in
+                let p = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, x.count * 4), alignment: 64)
+                x.withUnsafeBytes { if $0.count > 0 { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+                return p
+            }
+            let outs = outputs.map { UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, $0.count * 4), alignment: 64) }
+            defer { for p in ins + outs { p.deallocate() } }
+            let inPointers: [UnsafeRawPointer?] = ins.map { UnsafeRawPointer($0) }
+            let outPointers: [UnsafeMutableRawPointer?] = outs
+            let status = library.runMulti(context, batch, inPointers, outPointers)
+            for i in outputs.indices {
+                outputs[i] = Array(UnsafeBufferPointer(start: outs[i].assumingMemoryBound(to: Float.self), count: outputs[i].count))
+            }
+            return (status, outputs)
+        }
 
         func metadata(_ key: String) -> String? {
             var value: UnsafePointer<CChar>?
