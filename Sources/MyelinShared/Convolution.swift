@@ -64,6 +64,10 @@ public struct ConvGeometry: Equatable {
     public var patch: Int { inChannels / groups * kernelH * kernelW }
     /// Multiply-adds of one forward pass (the same count for each of the two backward products).
     public var multiplyAdds: Int { batch * outChannels * outHeight * outWidth * patch }
+    /// One input channel per group and fewer outputs per group than GEMM's register tile has
+    /// rows (depthwise convolutions): direct loops beat im2col + GEMM, which would fill at most
+    /// 5 of the tile's 6 rows from a 9-deep product.
+    var isDepthwise: Bool { inChannels == groups && outChannels / groups < gemmTileRows }
     /// A 1×1 kernel with stride 1 and no padding reads x as its own column matrix.
     var isPointwise: Bool {
         kernelH == 1 && kernelW == 1 && strideH == 1 && strideW == 1
@@ -215,6 +219,10 @@ public func convCol2im(_ g: ConvGeometry, columns: UnsafePointer<Float>, channel
 public func convForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool,
                         columns: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
+    if g.isDepthwise {
+        convDepthwiseForward(g, images: images, x: x, weight: weight, bias: bias, y: y, accumulate: accumulate)
+        return
+    }
     let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups, patch = g.patch
     let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
     for n in images {
@@ -245,6 +253,10 @@ public func convBackwardData(_ g: ConvGeometry, images: Range<Int>, gradY: Unsaf
                              columns: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
     let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups, patch = g.patch
     let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
+    if g.isDepthwise {
+        convDepthwiseBackwardData(g, images: images, gradY: gradY, weight: weight, gradX: gradX)
+        return
+    }
     let transposed = columns + patch * planeOut   // [patch, outGroup]
     for gi in 0..<g.groups {
         let w = weight + gi * outGroup * patch
@@ -274,6 +286,10 @@ public func convBackwardWeight(_ g: ConvGeometry, images: Range<Int>, x: UnsafeP
                                gradW: UnsafeMutablePointer<Float>,
                                columns: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
     if images.isEmpty { return }
+    if g.isDepthwise {
+        convDepthwiseBackwardWeight(g, images: images, x: x, gradY: gradY, gradW: gradW)
+        return
+    }
     let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups, patch = g.patch
     let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
     func padded(_ v: Int, _ to: Int) -> Int { (v + to - 1) / to * to }
@@ -301,6 +317,107 @@ public func convBackwardWeight(_ g: ConvGeometry, images: Range<Int>, x: UnsafeP
         if transposed {
             for o in 0..<outGroup {
                 for r in 0..<patch { w[o * patch + r] += accumulator[r * outGroup + o] }
+            }
+        }
+    }
+}
+
+/// Calls `body(tap, rows, columns, offset)` for each kernel tap (i, j) of a depthwise
+/// convolution: the output rows and columns whose input lies inside the image, and the
+/// offset of output (0, 0)'s input for that tap (input position = oy·strideH·width +
+/// ox·strideW + offset).
+@inline(__always)
+func convForEachTap(_ g: ConvGeometry, _ body: (_ tap: Int, _ rows: Range<Int>, _ columns: Range<Int>, _ offset: Int) -> Void) {
+    for i in 0..<g.kernelH {
+        let top = i * g.dilationH - g.padTop
+        let (yLo, yHi) = convValidRange(offset: top, stride: g.strideH, size: g.height, count: g.outHeight)
+        for j in 0..<g.kernelW {
+            let left = j * g.dilationW - g.padLeft
+            let (lo, hi) = convValidRange(offset: left, stride: g.strideW, size: g.width, count: g.outWidth)
+            body(i * g.kernelW + j, yLo..<yHi, lo..<hi, top * g.width + left)
+        }
+    }
+}
+
+/// Depthwise forward (`isDepthwise`): each output plane accumulates, tap by tap, the weight
+/// times a shifted view of its group's input plane.
+func convDepthwiseForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                          bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    let outGroup = g.outChannels / g.groups, taps = g.kernelH * g.kernelW
+    let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth, ow = g.outWidth
+    let rowStep = g.strideH * g.width, sw = g.strideW
+    for n in images {
+        for o in 0..<g.outChannels {
+            let src = x + (n * g.inChannels + o / outGroup) * planeIn
+            let dst = y + (n * g.outChannels + o) * planeOut
+            let b = bias?[o] ?? 0
+            if accumulate { for p in 0..<planeOut { dst[p] += b } } else { for p in 0..<planeOut { dst[p] = b } }
+            convForEachTap(g) { tap, rows, columns, offset in
+                let w = weight[o * taps + tap]
+                for oy in rows {
+                    let out = dst + oy * ow, s = src + oy * rowStep + offset
+                    if sw == 1 {
+                        for ox in columns { out[ox] += w * s[ox] }
+                    } else {
+                        for ox in columns { out[ox] += w * s[ox * sw] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Depthwise backward-data: each tap adds weight · gradY back onto the shifted input plane.
+func convDepthwiseBackwardData(_ g: ConvGeometry, images: Range<Int>, gradY: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                               gradX: UnsafeMutablePointer<Float>) {
+    let outGroup = g.outChannels / g.groups, taps = g.kernelH * g.kernelW
+    let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth, ow = g.outWidth
+    let rowStep = g.strideH * g.width, sw = g.strideW
+    for n in images {
+        for o in 0..<g.outChannels {
+            let dst = gradX + (n * g.inChannels + o / outGroup) * planeIn
+            let dy = gradY + (n * g.outChannels + o) * planeOut
+            convForEachTap(g) { tap, rows, columns, offset in
+                let w = weight[o * taps + tap]
+                for oy in rows {
+                    let d = dst + oy * rowStep + offset, r = dy + oy * ow
+                    if sw == 1 {
+                        for ox in columns { d[ox] += w * r[ox] }
+                    } else {
+                        for ox in columns { d[ox * sw] += w * r[ox] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Depthwise backward-weight: gradW[o, tap] += Σ gradY · the shifted input plane, with 16
+/// lanes of partial sums on unit stride.
+func convDepthwiseBackwardWeight(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<Float>, gradY: UnsafePointer<Float>,
+                                 gradW: UnsafeMutablePointer<Float>) {
+    let outGroup = g.outChannels / g.groups, taps = g.kernelH * g.kernelW
+    let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth, ow = g.outWidth
+    let rowStep = g.strideH * g.width, sw = g.strideW
+    for n in images {
+        for o in 0..<g.outChannels {
+            let src = x + (n * g.inChannels + o / outGroup) * planeIn
+            let dy = gradY + (n * g.outChannels + o) * planeOut
+            convForEachTap(g) { tap, rows, columns, offset in
+                var acc = SIMD16<Float>(), sum: Float = 0
+                for oy in rows {
+                    let s = src + oy * rowStep + offset, r = dy + oy * ow
+                    var ox = columns.lowerBound
+                    if sw == 1 {
+                        while ox + 16 <= columns.upperBound {
+                            acc += UnsafeRawPointer(s + ox).loadUnaligned(as: SIMD16<Float>.self)
+                                * UnsafeRawPointer(r + ox).loadUnaligned(as: SIMD16<Float>.self)
+                            ox += 16
+                        }
+                    }
+                    while ox < columns.upperBound { sum += s[ox * sw] * r[ox]; ox += 1 }
+                }
+                gradW[o * taps + tap] += acc.sum() + sum
             }
         }
     }

@@ -11,8 +11,9 @@ func distinct(_ shape: [Int], seed: UInt64) -> Tensor {
     return Tensor(shape: shape, data: order.map { Float($0) * 0.05 - Float(n) * 0.025 })
 }
 
-/// Geometries that exercise stride, dilation, padding per side, groups, depthwise, 1×1,
-/// a batch of 3 and (the last) the multi-threaded path with per-thread weight gradients.
+/// Geometries that exercise stride, dilation, padding per side, groups, depthwise (direct
+/// loops, with rows long enough for their vector paths), 1×1, a batch of 3 and (the last)
+/// the multi-threaded path with per-thread weight gradients.
 let oddConvGeometries: [ConvGeometry] = [
     ConvGeometry(batch: 3, inChannels: 3, height: 7, width: 9, outChannels: 5, kernelH: 3, kernelW: 3),
     ConvGeometry(batch: 3, inChannels: 4, height: 9, width: 8, outChannels: 6, kernelH: 3, kernelW: 2,
@@ -21,6 +22,10 @@ let oddConvGeometries: [ConvGeometry] = [
                  strideH: 1, strideW: 2, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2, dilationH: 2, dilationW: 2),
     ConvGeometry(batch: 3, inChannels: 6, height: 6, width: 5, outChannels: 12, kernelH: 3, kernelW: 3,
                  padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, groups: 6),
+    ConvGeometry(batch: 2, inChannels: 4, height: 9, width: 23, outChannels: 4, kernelH: 3, kernelW: 3,
+                 strideH: 2, strideW: 2, padTop: 2, padLeft: 1, padBottom: 0, padRight: 2, dilationH: 2, dilationW: 1, groups: 4),
+    ConvGeometry(batch: 2, inChannels: 3, height: 6, width: 40, outChannels: 3, kernelH: 3, kernelW: 5,
+                 padTop: 1, padLeft: 2, padBottom: 1, padRight: 2, groups: 3),
     ConvGeometry(batch: 3, inChannels: 5, height: 4, width: 7, outChannels: 33, kernelH: 1, kernelW: 1),
     ConvGeometry(batch: 2, inChannels: 2, height: 5, width: 5, outChannels: 3, kernelH: 5, kernelW: 5,
                  strideH: 3, strideW: 3, padTop: 3, padLeft: 0, padBottom: 1, padRight: 4),
@@ -207,6 +212,13 @@ final class ConvolutionTests: XCTestCase {
         XCTAssertEqual(conv1d(Tensor.zeros([2, 1, 7]), weight: Tensor.zeros([1, 1, 4]), padding: "same", dilation: 3).shape, [2, 1, 7])
         XCTAssertEqual(avgPool2d(Tensor.zeros([1, 1, 7, 7]), kernelSize: 3, stride: 2, padding: 1).shape, [1, 1, 4, 4])
         XCTAssertEqual(upsampleNearest2d(Tensor.zeros([1, 1, 3, 4]), scale: [2, 3]).shape, [1, 1, 6, 12])
+        // An empty batch gives an empty batch, forward and backward.
+        let empty = Tensor.zeros([0, 2, 5, 5], requiresGrad: true), kernel = Tensor.zeros([3, 2, 3, 3], requiresGrad: true)
+        let y = conv2d(empty, weight: kernel, bias: Tensor.zeros([3], requiresGrad: true), padding: 1)
+        XCTAssertEqual(y.shape, [0, 3, 5, 5])
+        y.backward(Tensor.zeros([0, 3, 5, 5]))
+        XCTAssertEqual(kernel.grad?.data, [Float](repeating: 0, count: 54))
+        XCTAssertEqual(convTranspose2d(empty, weight: Tensor.zeros([2, 3, 2, 2]), stride: 2).shape, [0, 3, 10, 10])
     }
 
     func testChannelShuffleAndUnpoolValues() {

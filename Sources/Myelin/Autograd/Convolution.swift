@@ -218,7 +218,8 @@ func makeConvGeometry(op: String, input: [Int], outChannels: Int, weightInChanne
     check(groups >= 1, "\(op): groups must be at least 1, got \(groups)")
     check(stride.height >= 1 && stride.width >= 1, "\(op): stride must be positive, got \(stride)")
     check(dilation.height >= 1 && dilation.width >= 1, "\(op): dilation must be positive, got \(dilation)")
-    check(kernel.height >= 1 && kernel.width >= 1, "\(op): weight \(shownWeight) has an empty kernel")
+    check(kernel.height >= 1 && kernel.width >= 1 && outChannels >= 1 && weightInChannels >= 1,
+          "\(op): weight \(shownWeight) has an empty dimension")
     check(outChannels % groups == 0,
           "\(op): weight \(shownWeight) has \(outChannels) output channels, not divisible by groups \(groups)")
     check(input[1] == weightInChannels * groups,
@@ -236,10 +237,12 @@ func makeConvGeometry(op: String, input: [Int], outChannels: Int, weightInChanne
 /// Forward values and the gradient closure of a convolution with geometry `g`
 /// (x as g's input, y as g's output, bias over g's output channels).
 func convolution(_ g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor?) -> (data: [Float], backward: ([Float]) -> Void) {
-    var out = [Float](repeating: 0, count: g.batch * g.outChannels * g.outHeight * g.outWidth)
-    x.data.withUnsafeBufferPointer { xp in
-        weight.data.withUnsafeBufferPointer { wp in
-            out.withUnsafeMutableBufferPointer { yp in
+    // The kernel writes every element (bias or the first product), so no zero fill first.
+    let count = g.batch * g.outChannels * g.outHeight * g.outWidth
+    let out = [Float](unsafeUninitializedCapacity: count) { yp, initialized in
+        if count == 0 { return }
+        x.data.withUnsafeBufferPointer { xp in
+            weight.data.withUnsafeBufferPointer { wp in
                 if let b = bias {
                     b.data.withUnsafeBufferPointer { bp in
                         convForwardBatch(g, x: xp.baseAddress!, weight: wp.baseAddress!, bias: bp.baseAddress!,
@@ -250,8 +253,14 @@ func convolution(_ g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor?) ->
                 }
             }
         }
+        initialized = count
     }
     let backward = { (grad: [Float]) in
+        if count == 0 {
+            // Nothing flowed back: the gradients are zeros.
+            for t in [x, weight] + (bias.map { [$0] } ?? []) { t.withGradBuffer { _, _ in } }
+            return
+        }
         grad.withUnsafeBufferPointer { gp in
             let gy = gp.baseAddress!
             x.withGradBuffer { gx, _ in
@@ -278,6 +287,7 @@ func transposedConvolution(_ g: ConvGeometry, t: Tensor, weight: Tensor, bias: T
             for c in 0..<g.inChannels { for p in 0..<plane { out[(n * g.inChannels + c) * plane + p] = b.data[c] } }
         }
     }
+    if out.isEmpty { return (out, { _ in }) }
     t.data.withUnsafeBufferPointer { tp in
         weight.data.withUnsafeBufferPointer { wp in
             out.withUnsafeMutableBufferPointer { zp in
@@ -388,6 +398,7 @@ public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
     check(x.rank == 4, "\(op): input \(x.shape) is not [batch, channels, height, width]")
     check(weight.rank == 4, "\(op): weight \(weight.shape) is not [inChannels, outChannels / groups, kernelH, kernelW]")
     check(groups >= 1, "\(op): groups must be at least 1, got \(groups)")
+    check(weight.shape.allSatisfy { $0 >= 1 }, "\(op): weight \(weight.shape) has an empty dimension")
     check(x.shape[1] == weight.shape[0] && weight.shape[0] % groups == 0,
           "\(op): input \(x.shape) has \(x.shape[1]) channels, weight \(weight.shape) with groups \(groups) expects \(weight.shape[0]) (divisible by \(groups))")
     check(padding.height >= 0 && padding.width >= 0, "\(op): padding \(padding) must not be negative")
