@@ -59,17 +59,16 @@ public func myelin_model_load_file(_ path: UnsafePointer<CChar>?, _ out: UnsafeM
     out.pointee = nil
     guard let path else { return BundleStatus.invalidArgument.rawValue }
     do {
-        let (bytes, count) = try readWholeFile(path)
-        defer { free(bytes) }
-        out.pointee = OpaquePointer(try runtimeLoad(bytes, count: count))
+        out.pointee = OpaquePointer(try withFileBytes(path) { (bytes, count) throws(BundleStatus) in try runtimeLoad(bytes, count: count) })
         return BundleStatus.ok.rawValue
     } catch {
         return error.rawValue
     }
 }
 
-/// Reads a regular file into a new buffer (the caller frees it).
-func readWholeFile(_ path: UnsafePointer<CChar>) throws(BundleStatus) -> (UnsafeMutableRawPointer, Int) {
+/// Calls `body` with the bytes of a regular file, mapped read-only (no copy, no fresh
+/// pages to zero), or read into a buffer where mapping fails.
+func withFileBytes<T>(_ path: UnsafePointer<CChar>, _ body: (UnsafeRawPointer, Int) throws(BundleStatus) -> T) throws(BundleStatus) -> T {
     guard let file = fopen(path, "rb") else { throw .io }
     defer { fclose(file) }
     var info = stat()
@@ -77,14 +76,19 @@ func readWholeFile(_ path: UnsafePointer<CChar>) throws(BundleStatus) -> (Unsafe
     let size = Int(info.st_size)
     guard size >= 0 else { throw .io }
     guard size <= BundleLimits.maxFileBytes else { throw .limitExceeded }
+    if size > 0, let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fileno(file), 0), mapped != UnsafeMutableRawPointer(bitPattern: -1) {
+        defer { munmap(mapped, size) }
+        return try body(UnsafeRawPointer(mapped), size)
+    }
     let bytes = try bundleAllocate(bytes: size)
+    defer { free(bytes) }
     var done = 0
     while done < size {
         let n = fread(bytes + done, 1, size - done, file)
-        if n == 0 { free(bytes); throw .io }
+        guard n > 0 else { throw .io }
         done += n
     }
-    return (bytes, size)
+    return try body(bytes, size)
 }
 
 @_cdecl("myelin_model_free")
