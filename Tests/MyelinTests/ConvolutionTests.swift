@@ -233,6 +233,33 @@ final class ConvolutionTests: XCTestCase {
         XCTAssertEqual(upsampleNearest2d(Tensor(shape: [1, 1, 1, 2], data: [1, 2]), scale: 2).data, [1, 1, 2, 2, 1, 1, 2, 2])
     }
 
+    /// 2×2 stride-2 pooling has a vector path (8 outputs at a time): same values, indices,
+    /// tie order (first in window order) and NaN rule as a direct loop, on rows of 18 outputs.
+    func testMaxPool2x2VectorPathMatchesDirectLoop() {
+        let g = Generator(seed: 31)
+        let (n, c, h, w) = (2, 3, 6, 37)
+        var data = (0..<(n * c * h * w)).map { _ in Float(g.nextInt(below: 5)) }   // many ties
+        data[5] = .nan
+        data[w + 40] = .nan
+        let x = Tensor(shape: [n, c, h, w], data: data)
+        let (values, indices) = maxPool2dWithIndices(x, kernelSize: 2)
+        XCTAssertEqual(values.shape, [n, c, 3, 18])
+        for plane in 0..<(n * c) {
+            for oy in 0..<3 {
+                for ox in 0..<18 {
+                    var best = -Float.infinity, at = (2 * oy) * w + 2 * ox
+                    for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                        let index = (2 * oy + i) * w + 2 * ox + j, v = data[plane * h * w + index]
+                        if !best.isNaN && (v > best || v.isNaN) { best = v; at = index }
+                    }
+                    let o = (plane * 3 + oy) * 18 + ox
+                    XCTAssertTrue(values.data[o] == best || (values.data[o].isNaN && best.isNaN), "plane \(plane) output (\(oy), \(ox))")
+                    XCTAssertEqual(indices.data[o], Float(at), "plane \(plane) output (\(oy), \(ox))")
+                }
+            }
+        }
+    }
+
     // MARK: Tracing
 
     func testTracerRecordsEveryAttribute() {

@@ -24,29 +24,48 @@ func poolOutputSize(op: String, input: [Int], kernel: Size2d, stride: Size2d, pa
 func maxPool2dCore(_ x: Tensor, kernel: Size2d, stride: Size2d, padding: Size2d, dilation: Size2d) -> (Tensor, [Int32]) {
     let out = poolOutputSize(op: "max_pool2d", input: x.shape, kernel: kernel, stride: stride, padding: padding, dilation: dilation)
     let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3], oh = out.height, ow = out.width
+    // Taps inside the input for each output row and column: window start + tap·dilation in range.
+    func taps(_ o: Int, _ stride: Int, _ pad: Int, _ dilation: Int, _ k: Int, _ size: Int) -> (start: Int, taps: Range<Int>) {
+        let start = o * stride - pad
+        let lo = start >= 0 ? 0 : (-start + dilation - 1) / dilation
+        let hi = Swift.min(k, start > size - 1 ? 0 : (size - 1 - start) / dilation + 1)
+        return (start, lo..<Swift.max(lo, hi))
+    }
+    let rows = (0..<oh).map { taps($0, stride.height, padding.height, dilation.height, kernel.height, h) }
+    let cols = (0..<ow).map { taps($0, stride.width, padding.width, dilation.width, kernel.width, w) }
     var values = [Float](repeating: 0, count: planes * oh * ow)
     var argmax = [Int32](repeating: -1, count: planes * oh * ow)
+    // The usual 2×2 window with stride 2 runs 8 outputs at a time.
+    let fastPair = kernel == 2 && stride == 2 && padding == 0 && dilation == 1
     x.data.withUnsafeBufferPointer { xp in
         values.withUnsafeMutableBufferPointer { vp in
             argmax.withUnsafeMutableBufferPointer { ap in
                 for plane in 0..<planes {
                     let src = xp.baseAddress! + plane * h * w
-                    for oy in 0..<oh {
-                        for ox in 0..<ow {
-                            var best = -Float.infinity, at = -1
-                            for i in 0..<kernel.height {
-                                let iy = oy * stride.height - padding.height + i * dilation.height
-                                if iy < 0 || iy >= h { continue }
-                                for j in 0..<kernel.width {
-                                    let ix = ox * stride.width - padding.width + j * dilation.width
-                                    if ix < 0 || ix >= w { continue }
-                                    let v = src[iy * w + ix]
-                                    if v > best || v.isNaN || at < 0 { best = v; at = iy * w + ix }
+                    for (oy, r) in rows.enumerated() {
+                        let first = fastPair ? maxPool2x2Row(src + 2 * oy * w, width: w, outputs: ow, rowIndex: 2 * oy * w,
+                                                             values: vp.baseAddress! + (plane * oh + oy) * ow,
+                                                             indices: ap.baseAddress! + (plane * oh + oy) * ow) : 0
+                        for ox in first..<ow {
+                            let c = cols[ox]
+                            // As PyTorch: start from −∞ at the first tap inside; a larger value or a
+                            // NaN takes over, and a NaN stays. Written so that the data-dependent
+                            // comparison feeds selects, not a branch (the winner is random).
+                            var best = -Float.infinity
+                            var at = (r.start + r.taps.lowerBound * dilation.height) * w + c.start + c.taps.lowerBound * dilation.width
+                            for i in r.taps {
+                                let rowStart = (r.start + i * dilation.height) * w + c.start
+                                for j in c.taps {
+                                    let index = rowStart + j * dilation.width
+                                    let v = src[index]
+                                    let take = !best.isNaN && !(v <= best)
+                                    best = take ? v : best
+                                    at = take ? index : at
                                 }
                             }
                             let o = (plane * oh + oy) * ow + ox
                             vp[o] = best
-                            ap[o] = Int32(at)
+                            ap[o] = r.taps.isEmpty || c.taps.isEmpty ? -1 : Int32(truncatingIfNeeded: at)
                         }
                     }
                 }
@@ -68,6 +87,38 @@ func maxPool2dCore(_ x: Tensor, kernel: Size2d, stride: Size2d, padding: Size2d,
         }
     }
     return (result, argmax)
+}
+
+/// One output row of 2×2, stride-2 max pooling, 8 outputs at a time from two input rows
+/// (`top` and the row below, `width` apart): values and in-plane indices (`rowIndex` is the
+/// index of `top[0]`), with `maxPool2dCore`'s order and NaN rule. Returns how many leading
+/// outputs it wrote (a multiple of 8, so the anchor CNN's 13-wide rows use it too); the
+/// caller does the rest.
+@inline(__always)
+func maxPool2x2Row(_ top: UnsafePointer<Float>, width: Int, outputs: Int, rowIndex: Int,
+                   values: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int32>) -> Int {
+    typealias V = SIMD8<Float>
+    typealias I = SIMD8<Int32>
+    let lanes = I(0, 2, 4, 6, 8, 10, 12, 14)
+    var ox = 0
+    while ox + 8 <= outputs {
+        let a = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+        let b = UnsafeRawPointer(top + width + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+        let base = I(repeating: Int32(truncatingIfNeeded: rowIndex + 2 * ox)) &+ lanes
+        var best = a.evenHalf, at = base
+        @inline(__always) func visit(_ v: V, _ offset: Int) {
+            let take = .!(v .<= best) .& (best .== best)
+            best.replace(with: v, where: take)
+            at.replace(with: base &+ Int32(truncatingIfNeeded: offset), where: take)
+        }
+        visit(a.oddHalf, 1)
+        visit(b.evenHalf, width)
+        visit(b.oddHalf, width + 1)
+        UnsafeMutableRawPointer(values + ox).storeBytes(of: best, as: V.self)
+        UnsafeMutableRawPointer(indices + ox).storeBytes(of: at, as: I.self)
+        ox += 8
+    }
+    return ox
 }
 
 /// 2-D max pooling (PyTorch's `F.max_pool2d`): the largest element of each window; padding
