@@ -197,6 +197,59 @@ static void check_model(const char *dir, const char *name, myelin_precision prec
     free(expected);
 }
 
+/* The DAG fixture (GraphRuntimeTests.dagBundle): inputs "a" [2, 3] and "b" [3, 2], outputs
+ * "features" [3, 4] and "probs" [3, 4], run with myelin_run_multi; equal to the Swift
+ * executor's outputs (dag.expected) bit for bit. */
+static void check_dag(const char *dir) {
+    enum { N = 3, A = 6, B = 6, F = 12, P = 12 };
+    char file[4096];
+    fixture_path(file, sizeof file, dir, "dag.myelin");
+    size_t size = 0;
+    float *inputs = (float *)read_file(dir, "dag-inputs.f32", &size);
+    CHECK(size == N * (A + B) * sizeof(float));
+    float *expected = (float *)read_file(dir, "dag.expected", &size);
+    CHECK(size == N * (F + P) * sizeof(float));
+    myelin_model *model = NULL;
+    CHECK_STATUS(myelin_model_load_file(file, &model), MYELIN_OK);
+    if (!model) { free(inputs); free(expected); return; }
+    CHECK(myelin_model_input_count(model) == 2 && myelin_model_output_count(model) == 2);
+    size_t index = 0;
+    CHECK_STATUS(myelin_model_find_input(model, "b", &index), MYELIN_OK);
+    CHECK(index == 1);
+    CHECK_STATUS(myelin_model_find_output(model, "probs", &index), MYELIN_OK);
+    CHECK(index == 1);
+    CHECK_STATUS(myelin_model_find_output(model, "a", &index), MYELIN_ERR_NOT_FOUND);
+    myelin_value_info info;
+    CHECK_STATUS(myelin_model_input_info(model, 1, &info), MYELIN_OK);
+    CHECK(strcmp(info.name, "b") == 0 && info.dtype == MYELIN_DTYPE_F32 && info.rank == 2 && info.dims[0] == 3 && info.dims[1] == 2 && info.count == B);
+    CHECK_STATUS(myelin_model_output_info(model, 0, &info), MYELIN_OK);
+    CHECK(strcmp(info.name, "features") == 0 && info.rank == 2 && info.dims[0] == 3 && info.dims[1] == 4 && info.count == F);
+    const char *value = NULL;
+    CHECK_STATUS(myelin_model_metadata(model, "input.preprocessing", &value), MYELIN_OK);
+    CHECK_STATUS(myelin_model_selftest(model), MYELIN_OK);
+
+    myelin_context *ctx = NULL;
+    CHECK_STATUS(myelin_context_create(model, N, &ctx), MYELIN_OK);
+    float a[N * A], b[N * B], features[N * F], probs[N * P];
+    memcpy(a, inputs, sizeof a);
+    memcpy(b, inputs + N * A, sizeof b);
+    for (size_t batch = 1; batch <= N; batch++) {
+        memset(features, 0xFF, sizeof features);
+        memset(probs, 0xFF, sizeof probs);
+        const void *ins[2] = {a, b};
+        void *outs[2] = {features, probs};
+        CHECK_STATUS(myelin_run_multi(ctx, batch, ins, outs), MYELIN_OK);
+        CHECK(memcmp(features, expected, batch * F * sizeof(float)) == 0);
+        CHECK(memcmp(probs, expected + N * F, batch * P * sizeof(float)) == 0);
+    }
+    /* The single-input call refuses a model with two inputs. */
+    CHECK_STATUS(myelin_run(ctx, a, 1, features), MYELIN_ERR_INVALID_ARGUMENT);
+    myelin_context_free(ctx);
+    myelin_model_free(model);
+    free(inputs);
+    free(expected);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) { fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]); return 2; }
     const char *dir = argv[1];
@@ -208,6 +261,7 @@ int main(int argc, char **argv) {
     check_model(dir, "tiny-f32.myelin", MYELIN_PRECISION_F32, inputs);
     check_model(dir, "tiny-f16.myelin", MYELIN_PRECISION_F16, inputs);
     check_model(dir, "tiny-int8.myelin", MYELIN_PRECISION_INT8, inputs);
+    check_dag(dir);
     free(inputs);
     return finish("test_api");
 }

@@ -7,6 +7,7 @@
 
 #include "../../examples/cpp/myelin.hpp"
 
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -30,6 +31,16 @@ int main(int argc, char **argv) {
         check(model.metadata("dataset").value_or("") == "synthetic fixture", "metadata");
         check(!model.metadata("absent").has_value(), "absent metadata");
         check(model.class_label(0) == "alpha", "label");
+        check(model.input_count() == 1 && model.output_count() == 1, "input and output counts");
+        check(model.input(0).count == model.input_size() && model.find_input("input") == 0, "input info");
+        check(myelin::Model::dims(model.output(0)) == std::vector<std::int64_t>{4}, "output dims");
+        check(model.arena_size(4) > model.arena_size(1), "arena size grows with the batch");
+        try {
+            model.find_input("absent");
+            check(false, "an absent input name throws");
+        } catch (const myelin::Error &e) {
+            check(e.status() == MYELIN_ERR_NOT_FOUND, "absent input: not found");
+        }
         myelin::Context ctx(model, 4);
         std::vector<float> out = ctx.run(std::vector<float>(4 * model.input_size(), 0.5f), 4);
         check(out.size() == 4 * model.output_size(), "output size");
@@ -39,6 +50,14 @@ int main(int argc, char **argv) {
         } catch (const myelin::Error &e) {
             check(e.status() == MYELIN_ERR_INVALID_ARGUMENT, "batch above max_batch: invalid argument");
         }
+        // Two inputs, two outputs, through the pointer-array call.
+        myelin::Model dag(dir + "/dag.myelin");
+        myelin::Context dag_ctx(dag, 2);
+        std::vector<float> a(2 * 6, 0.25f), b(2 * 6, -0.5f), features(2 * 12), probs(2 * 12);
+        dag_ctx.run(2, {a.data(), b.data()}, {features.data(), probs.data()});
+        float sum = 0;
+        for (int i = 0; i < 4; i++) sum += probs[i];
+        check(sum > 0.999f && sum < 1.001f, "softmax row sums to one");
     } catch (const std::exception &e) {
         std::fprintf(stderr, "unexpected exception: %s\n", e.what());
         failures++;

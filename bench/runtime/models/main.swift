@@ -29,6 +29,7 @@ for precision in [BundlePrecision.f32, .f16, .int8] {
     var options = BundleExporter.Options(precision: precision, calibration: sample.inputs, classLabels: train.classNames,
                                          dataset: "Fashion-MNIST", testAccuracy: accuracy)
     options.selfTestInputs = [Tensor(shape: [2, 784], data: Array(test.inputs.data.prefix(2 * 784)))]
+    options.inputPreprocessing = "pixels / 255: floats in [0, 1], row-major [28, 28] as 784 values"
     let bundle = try BundleExporter.export(model, options: options)
     let path = "\(out)/mlp-\(precision.name).myelin"
     try bundle.write(to: path)
