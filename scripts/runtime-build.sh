@@ -25,4 +25,9 @@ if [ ! -f "$bundles/mlp-int8.myelin" ] || [ "$bundles/mlp-int8.myelin" -ot Sourc
     swift build --scratch-path "$scratch" --product MyelinRuntimeModels
     "$scratch/debug/MyelinRuntimeModels" "$bundles" 1
 fi
+if [ ! -f "$bundles/two-inputs-int8.myelin" ] || [ "$bundles/two-inputs-int8.myelin" -ot Sources/Myelin/Export/BundleExporter.swift ]; then
+    # The graph models of examples/graph-models, one epoch on 3000 images.
+    swift build --scratch-path "$scratch" --product GraphModels
+    "$scratch/debug/GraphModels" "$bundles" 1 3000 > /dev/null
+fi
 ctest --test-dir "$build" --output-on-failure

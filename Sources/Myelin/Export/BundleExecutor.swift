@@ -66,6 +66,18 @@ public final class BundleExecutor {
         }
     }
 
+    /// The arena a context for `maxBatch` samples allocates, split into kernel scratch and
+    /// the planned values (after reuse of dead buffers).
+    public func arenaLayout(maxBatch: Int) throws -> (scratch: Int, values: Int) {
+        do {
+            var plan = try MemoryPlan.make(loaded.model.graph, maxBatch: maxBatch)
+            defer { plan.release() }
+            return (plan.scratchBytes, plan.arenaBytes - plan.scratchBytes)
+        } catch {
+            throw BundleError(error, "no context for a batch of \(maxBatch)")
+        }
+    }
+
     /// Runs `batch` samples; `inputs[i]` holds graph input i (`batch ×` its elements per
     /// sample, in its dtype). Returns the graph outputs. `observe` sees every value an op
     /// produces (value id, contents), in op order.
