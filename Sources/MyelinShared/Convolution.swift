@@ -78,7 +78,8 @@ public struct ConvGeometry: Equatable {
 /// Floats of scratch the three fast routines need for `g`: one image-group's column matrix
 /// plus a [patch, outChannels / groups] matrix (transposed weights or weight-gradient sums).
 public func convColumnsCount(_ g: ConvGeometry) -> Int {
-    g.patch * g.outHeight * g.outWidth + g.patch * (g.outChannels / g.groups)
+    let gemmPath = g.patch * g.outHeight * g.outWidth + g.patch * (g.outChannels / g.groups)
+    return g.isDepthwise ? Swift.max(gemmPath, convPaddedPlanesCount(g)) : gemmPath
 }
 
 /// dst[0..<n] = src[0..<n], in 16-, 8- or 4-float vectors, the last one overlapping the one
@@ -220,7 +221,7 @@ public func convForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<
                         bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool,
                         columns: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
     if g.isDepthwise {
-        convDepthwiseForward(g, images: images, x: x, weight: weight, bias: bias, y: y, accumulate: accumulate)
+        convDepthwiseForward(g, images: images, x: x, weight: weight, bias: bias, y: y, accumulate: accumulate, scratch: columns)
         return
     }
     let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups, patch = g.patch
@@ -254,7 +255,7 @@ public func convBackwardData(_ g: ConvGeometry, images: Range<Int>, gradY: Unsaf
     let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups, patch = g.patch
     let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
     if g.isDepthwise {
-        convDepthwiseBackwardData(g, images: images, gradY: gradY, weight: weight, gradX: gradX)
+        convDepthwiseBackwardData(g, images: images, gradY: gradY, weight: weight, gradX: gradX, scratch: columns)
         return
     }
     let transposed = columns + patch * planeOut   // [patch, outGroup]
@@ -287,7 +288,7 @@ public func convBackwardWeight(_ g: ConvGeometry, images: Range<Int>, x: UnsafeP
                                columns: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
     if images.isEmpty { return }
     if g.isDepthwise {
-        convDepthwiseBackwardWeight(g, images: images, x: x, gradY: gradY, gradW: gradW)
+        convDepthwiseBackwardWeight(g, images: images, x: x, gradY: gradY, gradW: gradW, scratch: columns)
         return
     }
     let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups, patch = g.patch
@@ -339,11 +340,99 @@ func convForEachTap(_ g: ConvGeometry, _ body: (_ tap: Int, _ rows: Range<Int>, 
     }
 }
 
+// Depthwise convolutions with stride 1 work on a zero-padded copy of each input plane
+// [paddedH, paddedW]: there, the input of output (oy, ox) for tap (i, j) is at a constant
+// shift i·dilationH·paddedW + j·dilationW from index q = oy·paddedW + ox, so a tap is one
+// long multiply-add over q < span = (outHeight − 1)·paddedW + outWidth rather than one short
+// one per output row. The "wide" output plane [outHeight, paddedW] holds junk (or, for
+// gradients, zeros) at ox ≥ outWidth. Larger strides use the per-row loops after these.
+
+extension ConvGeometry {
+    /// Stride 1 and no negative padding (a transposed convolution's adjoint may have some).
+    var depthwiseOnPaddedPlanes: Bool { isDepthwise && strideH == 1 && strideW == 1 && padBottom >= 0 && padRight >= 0 }
+    var paddedH: Int { height + padTop + padBottom }
+    var paddedW: Int { width + padLeft + padRight }
+}
+
+/// Floats of scratch for the padded-plane path: one padded plane and one wide output plane.
+func convPaddedPlanesCount(_ g: ConvGeometry) -> Int { g.paddedH * g.paddedW + g.outHeight * g.paddedW }
+
+/// y[0..<n] += a · x[0..<n], 16 lanes at a time.
+@inline(__always)
+func convAxpy(_ y: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>, _ n: Int) {
+    typealias V = SIMD16<Float>
+    let av = V(repeating: a)
+    var k = 0
+    while k + 16 <= n {
+        let d = UnsafeMutableRawPointer(y + k)
+        d.storeBytes(of: d.loadUnaligned(as: V.self) + av * UnsafeRawPointer(x + k).loadUnaligned(as: V.self), as: V.self)
+        k += 16
+    }
+    while k < n { y[k] += a * x[k]; k += 1 }
+}
+
+/// Σ a[i]·b[i] over i < n, with 16 lanes of partial sums.
+@inline(__always)
+func convDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    typealias V = SIMD16<Float>
+    var acc = V(), k = 0
+    while k + 16 <= n {
+        acc += UnsafeRawPointer(a + k).loadUnaligned(as: V.self) * UnsafeRawPointer(b + k).loadUnaligned(as: V.self)
+        k += 16
+    }
+    var s = acc.sum()
+    while k < n { s += a[k] * b[k]; k += 1 }
+    return s
+}
+
+/// padded [paddedH, paddedW] = plane [height, width] surrounded by zeros.
+@inline(__always)
+func convPadPlane(_ g: ConvGeometry, _ plane: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>) {
+    convZeroRow(padded, g.paddedH * g.paddedW)
+    for iy in 0..<g.height {
+        convCopyRow(padded + (iy + g.padTop) * g.paddedW + g.padLeft, plane + iy * g.width, g.width)
+    }
+}
+
+/// wide [outHeight, paddedW] = plane [outHeight, outWidth] with zeros at ox ≥ outWidth.
+@inline(__always)
+func convWidenPlane(_ g: ConvGeometry, _ plane: UnsafePointer<Float>, into wide: UnsafeMutablePointer<Float>) {
+    let ow = g.outWidth, pw = g.paddedW
+    for oy in 0..<g.outHeight {
+        convCopyRow(wide + oy * pw, plane + oy * ow, ow)
+        convZeroRow(wide + oy * pw + ow, pw - ow)
+    }
+}
+
 /// Depthwise forward (`isDepthwise`): each output plane accumulates, tap by tap, the weight
-/// times a shifted view of its group's input plane.
+/// times a shifted view of its group's input plane. `scratch` holds `convColumnsCount(g)` floats.
 func convDepthwiseForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                          bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+                          bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool,
+                          scratch: UnsafeMutablePointer<Float>) {
     let outGroup = g.outChannels / g.groups, taps = g.kernelH * g.kernelW
+    if g.depthwiseOnPaddedPlanes {
+        let pw = g.paddedW, ow = g.outWidth, span = (g.outHeight - 1) * pw + ow
+        let padded = scratch, wide = scratch + g.paddedH * pw
+        for n in images {
+            for gi in 0..<g.groups {
+                convPadPlane(g, x + (n * g.inChannels + gi) * g.height * g.width, into: padded)
+                for o in (gi * outGroup)..<((gi + 1) * outGroup) {
+                    convZeroRow(wide, span)
+                    for i in 0..<g.kernelH {
+                        for j in 0..<g.kernelW {
+                            convAxpy(wide, weight[o * taps + i * g.kernelW + j], padded + i * g.dilationH * pw + j * g.dilationW, span)
+                        }
+                    }
+                    let dst = y + (n * g.outChannels + o) * g.outHeight * ow, b = bias?[o] ?? 0
+                    for oy in 0..<g.outHeight {
+                        let out = dst + oy * ow, src = wide + oy * pw
+                        if accumulate { for ox in 0..<ow { out[ox] += src[ox] + b } } else { for ox in 0..<ow { out[ox] = src[ox] + b } }
+                    }
+                }
+            }
+        }
+        return
+    }
     let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth, ow = g.outWidth
     let rowStep = g.strideH * g.width, sw = g.strideW
     for n in images {
@@ -369,8 +458,30 @@ func convDepthwiseForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointe
 
 /// Depthwise backward-data: each tap adds weight · gradY back onto the shifted input plane.
 func convDepthwiseBackwardData(_ g: ConvGeometry, images: Range<Int>, gradY: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                               gradX: UnsafeMutablePointer<Float>) {
+                               gradX: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
     let outGroup = g.outChannels / g.groups, taps = g.kernelH * g.kernelW
+    if g.depthwiseOnPaddedPlanes {
+        let pw = g.paddedW, ow = g.outWidth, span = (g.outHeight - 1) * pw + ow
+        let padded = scratch, wide = scratch + g.paddedH * pw
+        for n in images {
+            for gi in 0..<g.groups {
+                convZeroRow(padded, g.paddedH * pw)
+                for o in (gi * outGroup)..<((gi + 1) * outGroup) {
+                    convWidenPlane(g, gradY + (n * g.outChannels + o) * g.outHeight * ow, into: wide)
+                    for i in 0..<g.kernelH {
+                        for j in 0..<g.kernelW {
+                            convAxpy(padded + i * g.dilationH * pw + j * g.dilationW, weight[o * taps + i * g.kernelW + j], wide, span)
+                        }
+                    }
+                }
+                let dst = gradX + (n * g.inChannels + gi) * g.height * g.width
+                for iy in 0..<g.height {
+                    convAxpy(dst + iy * g.width, 1, padded + (iy + g.padTop) * pw + g.padLeft, g.width)
+                }
+            }
+        }
+        return
+    }
     let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth, ow = g.outWidth
     let rowStep = g.strideH * g.width, sw = g.strideW
     for n in images {
@@ -395,8 +506,26 @@ func convDepthwiseBackwardData(_ g: ConvGeometry, images: Range<Int>, gradY: Uns
 /// Depthwise backward-weight: gradW[o, tap] += Σ gradY · the shifted input plane, with 16
 /// lanes of partial sums on unit stride.
 func convDepthwiseBackwardWeight(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<Float>, gradY: UnsafePointer<Float>,
-                                 gradW: UnsafeMutablePointer<Float>) {
+                                 gradW: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
     let outGroup = g.outChannels / g.groups, taps = g.kernelH * g.kernelW
+    if g.depthwiseOnPaddedPlanes {
+        let pw = g.paddedW, ow = g.outWidth, span = (g.outHeight - 1) * pw + ow
+        let padded = scratch, wide = scratch + g.paddedH * pw
+        for n in images {
+            for gi in 0..<g.groups {
+                convPadPlane(g, x + (n * g.inChannels + gi) * g.height * g.width, into: padded)
+                for o in (gi * outGroup)..<((gi + 1) * outGroup) {
+                    convWidenPlane(g, gradY + (n * g.outChannels + o) * g.outHeight * ow, into: wide)
+                    for i in 0..<g.kernelH {
+                        for j in 0..<g.kernelW {
+                            gradW[o * taps + i * g.kernelW + j] += convDot(wide, padded + i * g.dilationH * pw + j * g.dilationW, span)
+                        }
+                    }
+                }
+            }
+        }
+        return
+    }
     let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth, ow = g.outWidth
     let rowStep = g.strideH * g.width, sw = g.strideW
     for n in images {
