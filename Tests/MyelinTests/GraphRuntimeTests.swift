@@ -448,6 +448,36 @@ final class GraphRuntimeTests: XCTestCase {
         add("seventeen-outputs", .limitExceeded) { $0.outputs = [Int](repeating: 8, count: 17) }
         add("output-never-defined", .corrupt) { $0.values.append(f32("ghost", [1])); $0.outputs.append($0.values.count - 1) }
         add("value-rank-6", .limitExceeded) { $0.values[12].shape = [1, 1, 1, 1, 3, 4] }
+        // Ops the DAG does not use, appended to read one of its values.
+        func append(_ name: String, _ status: BundleStatus, _ code: BundleOpCode, input: Int = 8, output: ModelBundle.Value,
+                    tensors: [ModelBundle.TensorEntry] = [], _ attrs: [(BundleAttribute, ModelBundle.AttributeValue)] = []) {
+            add(name, status) { b in
+                b.values.append(output)
+                let first = b.tensors.count
+                b.tensors += tensors
+                b.ops.append(Op(code, inputs: [input], outputs: [b.values.count - 1], tensors: Array(first..<b.tensors.count), attributes: attrs))
+            }
+        }
+        let three: [ModelBundle.TensorEntry] = [.init(name: "s", floats: [1, 2, 3], shape: [3]), .init(name: "t", floats: [0, 0, 0], shape: [3])]
+        append("scale-shift-axis-beyond-rank", .shapeMismatch, .scaleShift, output: f32("z", [3, 4]), tensors: three, [(.axis, .int(2))])
+        append("scale-shift-channels", .shapeMismatch, .scaleShift, output: f32("z", [3, 4]), tensors: three, [(.axis, .int(1))])
+        append("scale-shift-one-tensor", .corrupt, .scaleShift, output: f32("z", [3, 4]), tensors: [three[0]], [(.axis, .int(0))])
+        append("elu-missing-alpha", .corrupt, .elu, output: f32("z", [3, 4]))
+        append("leaky-relu-shape", .shapeMismatch, .leakyRelu, output: f32("z", [4, 3]), [(.slope, .float(0.1))])
+        append("quantize-to-f32", .unsupported, .quantize, output: f32("z", [3, 4]))
+        append("dequantize-from-f32", .unsupported, .dequantize, output: f32("z", [3, 4]))
+        append("quantize-shape", .shapeMismatch, .quantize, output: .init(name: "z", dtype: .u8, shape: [12], scale: 0.1, zeroPoint: 0))
+        append("qlinear-from-f32", .unsupported, .qlinear, output: f32("z", [3, 2]),
+               tensors: [.init(name: "w", dtype: .i8, shape: [2, 4], data: [UInt8](repeating: 1, count: 8)), three[0], three[1]])
+        append("qlinear-two-tensors", .corrupt, .qlinear, output: f32("z", [3, 2]), tensors: [three[0], three[1]])
+        append("matmul-rank-1", .shapeMismatch, .matmul, output: f32("z", [3]), tensors: [.init(name: "v", floats: [1, 2, 3, 4], shape: [4])])
+        append("matmul-int-operand", .unsupported, .matmul, output: f32("z", [3, 1]),
+               tensors: [.init(name: "v", dtype: .i32, shape: [4, 1], data: [UInt8](repeating: 0, count: 16))])
+        append("div-constant-shape", .shapeMismatch, .div, output: f32("z", [3, 4]), tensors: [three[0]])
+        append("transpose-dtype-change", .unsupported, .transpose, output: .init(name: "z", dtype: .i32, shape: [4, 3]), [(.perm, .ints([1, 0]))])
+        append("concat-of-nothing", .corrupt, .concat, output: f32("z", [3, 4]), [(.axis, .int(0))])
+        cases[cases.count - 1].1.ops[cases[cases.count - 1].1.ops.count - 1].inputs = []
+        append("softmax-on-f16", .unsupported, .softmax, output: .init(name: "z", dtype: .f16, shape: [3, 4]), [(.axis, .int(0))])
         add("unknown-opcode", .unsupported) { $0.ops[2].opcode = 200 }
         add("unknown-attribute-key", .unsupported) { $0.ops[2].attributes = [(99, .int(0))] }
         return cases.map { (name: $0.0, bundle: $0.1, status: $0.2) }

@@ -54,8 +54,21 @@ final class RuntimeMalformedTests: XCTestCase {
     /// Damage inside sections whose CRC is then repaired: the structural checks behind the
     /// CRC must hold on their own (no crash, same status from both readers).
     func testReadersAgreeBehindRepairedChecksums() throws {
+        try fuzzBehindRepairedChecksums(try BundleFixtureTests.tinyBundle(.int8))
+    }
+
+    /// The same on the two-input, two-output DAG (list attributes, every movement op); every
+    /// damaged bundle the runtime accepts must also run.
+    func testReadersAgreeOnDamagedGraphs() throws {
+        var dag = GraphRuntimeTests.dagBundle()
+        let a = GraphRuntimeTests.random(12, seed: 1), b = GraphRuntimeTests.random(12, seed: 2)
+        dag.selfTest = .init(inputs: [a, b], expected: BundleExecutor(dag).run([a, b], batch: 2), count: 2, rtol: 0, atol: 1e-6)
+        dag.metadata = [("dataset", "none")]
+        try fuzzBehindRepairedChecksums(dag)
+    }
+
+    func fuzzBehindRepairedChecksums(_ bundle: ModelBundle) throws {
         let library = try requireRuntime()
-        let bundle = try BundleFixtureTests.tinyBundle(.int8)
         let (graph, data) = bundle.encodeGraphAndData()
         let meta = bundle.encodeMetadata(), test = bundle.encodeSelfTest(bundle.selfTest!)
         let g = Generator(seed: 77)
@@ -72,7 +85,15 @@ final class RuntimeMalformedTests: XCTestCase {
             let file = BundleFile.assemble(zip(kinds, payloads).map { .init(kind: $0.0, payload: $0.1, encoding: BundleLayout.encodingStored) })
             let status = library.loadStatus(file)
             XCTAssertEqual(status, swiftStatus(file), "round \(round), section \(which)")
-            if status == 0 { accepted += 1 }
+            if status == 0 {
+                accepted += 1
+                // It must run: zero inputs of every graph input, room for every output.
+                let decoded = try ModelBundle(decoding: file)
+                let runtime = try RuntimeLibrary.Model(library, bytes: file, maxBatch: 2, outputSize: 0)
+                let sizes = decoded.outputs.map { decoded.values[$0].count }
+                let run = runtime.runMulti(decoded.inputs.map { [Float](repeating: 0, count: 2 * decoded.values[$0].count) }, batch: 2, outputSizes: sizes)
+                XCTAssertEqual(run.status, 0, "round \(round)")
+            }
         }
         // Flipped weights or self-test values are legal files; flipped structure is not.
         XCTAssertGreaterThan(accepted, 0)
