@@ -74,9 +74,23 @@ struct RunConfig: Codable {
     var optimizer: OptimizerSpec
     var data: DataConfig
     var batchSize: Int
+    /// The run's total epochs (the cosine schedule anneals over exactly these).
     var epochs: Int
     var schedule: String
+    // Optional so that checkpoints written before these were stored still load.
+    var stepSize: Int?
+    var gamma: Float?
+    var minLearningRate: Float?
+    var clipNorm: Float?
+    var earlyStopping: Int?
     var classNames: [String]
+
+    /// The schedule with every parameter resolved (older checkpoints: the defaults of their time).
+    var scheduleSpec: ScheduleSpec {
+        let kind = ScheduleSpec.Kind(rawValue: schedule) ?? .none
+        return ScheduleSpec(kind: kind, stepSize: stepSize ?? ScheduleSpec.defaultStepSize(epochs: epochs),
+                            gamma: gamma ?? ScheduleSpec.defaultGamma(kind), minLearningRate: minLearningRate ?? 0)
+    }
 
     static let key = "myelin.run"
 
@@ -143,10 +157,10 @@ func parseIntList(_ s: String, name: String) throws -> [Int] {
     return parts.map { $0! }
 }
 
-func parseFloatList(_ s: String, name: String) throws -> [Float] {
+func parseFloatList(_ s: String, name: String, positive: Bool = false) throws -> [Float] {
     let parts = s.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-    guard !parts.isEmpty, parts.allSatisfy({ $0 != nil && $0!.isFinite }) else {
-        throw CLIError("\(name): expected numbers separated by commas, got \"\(s)\"")
+    guard !parts.isEmpty, parts.allSatisfy({ $0 != nil && $0!.isFinite && (!positive || $0! > 0) }) else {
+        throw CLIError("\(name): expected \(positive ? "positive " : "")numbers separated by commas, got \"\(s)\"")
     }
     return parts.map { $0! }
 }
@@ -161,6 +175,44 @@ func writeText(_ text: String, to path: String) throws {
     do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
         throw MyelinError.file(path: path, problem: "cannot write: \(error.localizedDescription)")
     }
+}
+
+/// Fails now, before any training, if `path` could not be written later: its folder must
+/// exist, and the file (or, for a new file, its folder) must be writable.
+func checkWritable(file path: String) throws {
+    let fm = FileManager.default
+    var isDirectory: ObjCBool = false
+    if fm.fileExists(atPath: path, isDirectory: &isDirectory) {
+        guard !isDirectory.boolValue else { throw CLIError("\(path): is a folder, expected a file") }
+        guard fm.isWritableFile(atPath: path) else { throw CLIError("\(path): cannot write: permission denied") }
+        return
+    }
+    let folder = (path as NSString).deletingLastPathComponent
+    let parent = folder.isEmpty ? "." : folder
+    guard fm.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw CLIError("\(path): cannot write: folder \(parent) does not exist")
+    }
+    guard fm.isWritableFile(atPath: parent) else { throw CLIError("\(path): cannot write: folder \(parent) is not writable") }
+}
+
+/// Creates the output folder `out` and makes sure training will not silently replace a
+/// checkpoint there: an existing `checkpoint` file is refused unless `force` (or unless it is
+/// `resuming`, the checkpoint being continued).
+func prepareOutputFolder(_ out: String, checkpoint: String = "checkpoint.ckpt", force: Bool, resuming: String? = nil) throws -> String {
+    let path = (out as NSString).appendingPathComponent(checkpoint)
+    let same = resuming.map { URL(fileURLWithPath: $0).standardizedFileURL.path == URL(fileURLWithPath: path).standardizedFileURL.path } ?? false
+    if FileManager.default.fileExists(atPath: path) && !same && !force {
+        throw CLIError("\(path) already exists: continue it with `myelin train --resume \(shellQuoted(path))`, overwrite it with --force, or choose another --out")
+    }
+    try makeDirectory(out)
+    try checkWritable(file: path)
+    return path
+}
+
+/// `path` as one shell word.
+func shellQuoted(_ path: String) -> String {
+    path.allSatisfy({ $0.isLetter || $0.isNumber || "_./-+,:=@".contains($0) }) && !path.isEmpty
+        ? path : "'" + path.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
 
 func makeDirectory(_ path: String) throws {

@@ -38,6 +38,8 @@ struct Export: ParsableCommand {
         options.selfTestCount = selfTests
         if selfTests > 0 { options.selfTestInputs = [raw.test.inputs.rows(0..<Swift.min(selfTests, raw.test.count))] }
         let bundle = try BundleExporter.export(model, options: options)
+        let folder = (out as NSString).deletingLastPathComponent
+        if !folder.isEmpty { try makeDirectory(folder) }   // as `train --out` does
         try bundle.write(to: out)
         let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
         print("wrote \(out): \(precision), \(size) bytes, test accuracy of the exported float model \(String(format: "%.2f%%", (accuracy ?? 0) * 100))")
@@ -77,6 +79,9 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         let result: BundleInspector.Result
+        if Checkpoint.hasMagic(atPath: bundle) {
+            throw CLIError("\(bundle) is a training checkpoint, not a bundle: export it with `myelin export \(shellQuoted(bundle))`")
+        }
         do { result = try BundleInspector.inspect(path: bundle) } catch {
             throw CLIError("\(bundle): \(error)")
         }

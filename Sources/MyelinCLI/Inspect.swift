@@ -32,7 +32,10 @@ struct Summary: ParsableCommand {
         let loaded = try LoadedRun(path: checkpoint)
         let c = loaded.config
         print(modelSummary(loaded.model, inputShape: [c.model.inputs]))
-        print("optimizer: \(c.optimizer.kind.rawValue) lr \(c.optimizer.learningRate) weight decay \(c.optimizer.weightDecay); batch \(c.batchSize); schedule \(c.schedule)")
+        var optimizer = "optimizer: \(c.optimizer.kind.rawValue) lr \(c.optimizer.learningRate) weight decay \(c.optimizer.weightDecay)"
+        if OptimizerSpec.usesMomentum(c.optimizer.kind) { optimizer += " momentum \(c.optimizer.momentum)" }
+        print(optimizer + "; batch \(c.batchSize); \(c.scheduleSpec.description(epochs: c.epochs))")
+        print("gradient clipping: \(c.clipNorm.map { "global L2 norm \($0)" } ?? "none"); early stopping: \(c.earlyStopping.map { "patience \($0) (restores the best weights)" } ?? "none")")
         print("data: \(c.data.dataset.rawValue) (validation \(c.data.validationFraction), scaler \(c.data.scaler.rawValue), seed \(c.data.seed))")
         print("epochs completed: \(loaded.trainer.epoch) of \(c.epochs)")
         for r in loaded.trainer.history { print("  " + ProgressLogger.line(r, epochs: c.epochs)) }

@@ -102,4 +102,22 @@ final class ExampleTests: XCTestCase {
         XCTAssertTrue(out.contains("predictions identical after reload: yes"))
         XCTAssertGreaterThan(number(out, "P(label 1 | (-1, 1)):"), 0.9)
     }
+
+    /// Without a path, each run writes into its own new temporary folder.
+    func testGaussianBlobsDefaultPathIsUnique() throws {
+        let paths = try (0..<2).map { _ in
+            try XCTUnwrap(try run("GaussianBlobs").split(separator: "\n").first { $0.hasPrefix("saved model to ") }?.dropFirst(15)).description
+        }
+        defer {
+            for p in paths {
+                let folder = (p as NSString).deletingLastPathComponent
+                try? FileManager.default.removeItem(atPath: (folder as NSString).lastPathComponent.hasPrefix("gaussian-blobs-") ? folder : p)
+            }
+        }
+        XCTAssertNotEqual(paths[0], paths[1])
+        for p in paths {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: p), p)
+            XCTAssertNotEqual((p as NSString).deletingLastPathComponent, FileManager.default.temporaryDirectory.path, "a folder of its own: \(p)")
+        }
+    }
 }

@@ -131,6 +131,113 @@ final class TrainingTests: XCTestCase {
         XCTAssertTrue(matrix.contains("a&lt;b"))
     }
 
+    /// Axis ticks are 1, 2 or 5 × 10^k apart, cover the data, and print without noise digits.
+    func testPlotTicksAreRound() {
+        for (lo, hi) in [(0.488, 0.546), (0.0123, 2.7), (55.5, 99.2), (1.0, 30.0), (0.3, 0.3), (-3.2, 7.9), (1e-5, 4e-5)] {
+            let ticks = SVGPlot.ticks(lo, hi)
+            XCTAssertGreaterThanOrEqual(ticks.count, 3, "\(lo)…\(hi): \(ticks)")
+            XCTAssertLessThanOrEqual(ticks.count, 7, "\(lo)…\(hi): \(ticks)")
+            XCTAssertLessThanOrEqual(ticks.first!, lo)
+            XCTAssertGreaterThanOrEqual(ticks.last!, hi)
+            let step = ticks[1] - ticks[0]
+            let mantissa = step / Foundation.pow(10, Foundation.floor(Foundation.log10(step) + 1e-9))
+            XCTAssertTrue([1, 2, 5].contains { Swift.abs(mantissa - $0) < 1e-6 }, "\(lo)…\(hi): step \(step)")
+            for t in ticks {
+                XCTAssertEqual((t / step).rounded() * step, t, accuracy: step * 1e-9, "\(t) is a multiple of \(step)")
+                XCTAssertLessThanOrEqual(SVGPlot.tickLabel(t, step: step).count, 8, SVGPlot.tickLabel(t, step: step))
+            }
+        }
+        XCTAssertEqual(SVGPlot.ticks(0.488, 0.546), [0.48, 0.5, 0.52, 0.54, 0.56])
+        XCTAssertEqual(SVGPlot.ticks(0.488, 0.546).map { SVGPlot.tickLabel($0, step: 0.02) }, ["0.48", "0.50", "0.52", "0.54", "0.56"])
+        XCTAssertEqual(SVGPlot.ticks(1, 3, count: 8, minimumStep: 1), [1, 2, 3], "epochs get whole-number ticks")
+        XCTAssertEqual(SVGPlot.ticks(1, 40, count: 8, minimumStep: 1), [0, 5, 10, 15, 20, 25, 30, 35, 40])
+    }
+
+    /// The legend sits outside both plot areas, and every data point inside its panel.
+    func testPlotLegendDoesNotCoverTheCurves() throws {
+        let t = makeTrainer()
+        try t.fit(blobs, validation: blobs, epochs: 5)
+        let svg = SVGPlot.trainingCurves(t.history)
+        final class Rects: NSObject, XMLParserDelegate {
+            var byClass: [String: [CGRect]] = [:]
+            var circles: [CGPoint] = []
+            func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+                        attributes a: [String: String] = [:]) {
+                func d(_ k: String) -> Double { Double(a[k] ?? "") ?? .nan }
+                if name == "rect", let c = a["class"] { byClass[c, default: []].append(CGRect(x: d("x"), y: d("y"), width: d("width"), height: d("height"))) }
+                if name == "circle" { circles.append(CGPoint(x: d("cx"), y: d("cy"))) }
+            }
+        }
+        let rects = Rects()
+        let parser = XMLParser(data: Data(svg.utf8))
+        parser.delegate = rects
+        XCTAssertTrue(parser.parse())
+        let areas = try XCTUnwrap(rects.byClass["plot-area"])
+        let legend = try XCTUnwrap(rects.byClass["legend"]?.first, "a legend box")
+        XCTAssertEqual(areas.count, 2)
+        for area in areas { XCTAssertFalse(area.intersects(legend), "legend \(legend) overlaps plot area \(area)") }
+        XCTAssertEqual(rects.circles.count, 20, "4 series × 5 epochs")
+        for p in rects.circles {
+            XCTAssertTrue(areas.contains { $0.insetBy(dx: -0.1, dy: -0.1).contains(p) }, "point \(p) outside the plot areas")
+        }
+    }
+
+    /// Columns of the search table line up under their headers.
+    func testSearchTableIsAligned() {
+        let results = [TrialResult(config: TrialConfig(learningRate: 0.001, batchSize: 32, hidden: [256, 128], weightDecay: 0.0001),
+                                   validationLoss: 0.31234, validationAccuracy: 0.8912),
+                       TrialResult(config: TrialConfig(learningRate: 0.05, batchSize: 128, hidden: [8], weightDecay: 0),
+                                   validationLoss: 12.5, validationAccuracy: 0.075)]
+        let lines = searchTable(results).split(separator: "\n").map { Array($0) }
+        XCTAssertEqual(lines.count, 3)
+        let header = lines[0]
+        let starts = header.indices.filter { $0 == 0 || (header[$0] != " " && header[$0 - 1] == " ") }
+        XCTAssertEqual(starts.count, 7)
+        for line in lines.dropFirst() {
+            for column in starts {
+                XCTAssertTrue(column < line.count && line[column] != " " && (column == 0 || line[column - 1] == " "),
+                              "a cell must start under its header at \(column):\n\(String(header))\n\(String(line))")
+            }
+        }
+        XCTAssertEqual(String(lines[1]).split(separator: " ", omittingEmptySubsequences: true),
+                       ["1", "89.12%", "0.3123", "0.001", "32", "256,128", "0.0001"])
+    }
+
+    /// After a resume, early stopping counts from the history: it stops at the same epoch as
+    /// an uninterrupted run.
+    func testEarlyStoppingResumesItsCount() throws {
+        let (train, val) = blobs.split(fraction: 0.1, generator: Generator(seed: 5))
+        let full = makeTrainer(lr: 0.05)
+        let early = EarlyStopping(patience: 2)
+        full.callbacks = [early]
+        try full.fit(train, validation: val, epochs: 200)
+        let stopped = try XCTUnwrap(early.stoppedEpoch)
+        XCTAssertEqual(early.restoredEpoch, early.bestEpoch)
+
+        let first = makeTrainer(lr: 0.05)
+        try first.fit(train, validation: val, epochs: early.bestEpoch + 1)
+        let resumed = makeTrainer(lr: 0.05)
+        try Checkpoint(trainer: first).restore(into: resumed)
+        let resumedEarly = EarlyStopping(patience: 2)
+        resumed.callbacks = [resumedEarly]
+        try resumed.fit(train, validation: val, epochs: 200)
+        XCTAssertEqual(resumedEarly.stoppedEpoch, stopped)
+        XCTAssertEqual(resumedEarly.bestEpoch, early.bestEpoch)
+        XCTAssertNil(resumedEarly.restoredEpoch, "the best weights were trained before the resume")
+    }
+
+    func testScheduleSpecBuildsSchedulers() {
+        let opt = SGD([], lr: 0.1)
+        XCTAssertNil(ScheduleSpec(kind: .none).make(opt, epochs: 4))
+        XCTAssertEqual(ScheduleSpec(kind: .step, stepSize: 2, gamma: 0.5).make(opt, epochs: 4)?.learningRate(epoch: 2), 0.05)
+        XCTAssertEqual(ScheduleSpec(kind: .exponential, gamma: 0.5).make(opt, epochs: 4)?.learningRate(epoch: 2), 0.025)
+        XCTAssertEqual(ScheduleSpec(kind: .cosine, minLearningRate: 0.02).make(opt, epochs: 4)!.learningRate(epoch: 4), 0.02, accuracy: 1e-7)
+        XCTAssertEqual(ScheduleSpec(kind: .cosine).description(epochs: 5), "cosine schedule over 5 epochs to lr 0")
+        XCTAssertEqual(ScheduleSpec(kind: .step, stepSize: 3, gamma: 0.3).description(epochs: 9), "step schedule (×0.3 every 3 epochs)")
+        XCTAssertEqual(OptimizerSpec.defaultWeightDecay(.adamw), 0.01)
+        XCTAssertEqual(OptimizerSpec.defaultWeightDecay(.adam), 0)
+    }
+
     func testModelSummary() {
         let s = modelSummary(MLPSpec(inputs: 784, hidden: [256], outputs: 10, dropout: 0.2, batchNorm: true).build(generator: Generator(seed: 0)),
                              inputShape: [784])

@@ -4,7 +4,7 @@
 // (−1, −1) are class 0, those at (1, −1) and (−1, 1) class 1 — an XOR pattern, so no single
 // straight line separates the classes and the network needs its hidden layer.
 //
-// Run: swift run GaussianBlobs [path/to/model.mst]
+// Run: swift run GaussianBlobs [path/to/model.mst]   (default: a new temporary folder)
 
 import Foundation
 import Myelin
@@ -68,10 +68,15 @@ print(String(format: "test accuracy: %.1f%%", after.accuracy * 100))
 
 // MARK: Save, reload into a fresh model, compare
 
-let path = CommandLine.arguments.count > 1
-    ? CommandLine.arguments[1]
-    : FileManager.default.temporaryDirectory.appendingPathComponent("gaussian-blobs.mst").path
+// Without a path argument, a fresh temporary folder: two runs at once never share a file.
+func defaultPath() throws -> String {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gaussian-blobs-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    return folder.appendingPathComponent("model.mst").path
+}
+
 do {
+    let path = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : try defaultPath()
     try model.stateDict().save(to: path)                 // parameters by name: "0.weight", …
     print("saved model to \(path)")
     let restored = makeModel()                           // new random weights…

@@ -83,6 +83,8 @@ public final class EarlyStopping: Callback {
     public private(set) var bestLoss = Double.infinity
     public private(set) var bestEpoch = 0
     public private(set) var stoppedEpoch: Int?
+    /// The epoch whose weights were put back at the end (nil: none were).
+    public private(set) var restoredEpoch: Int?
     var bestState: [[Float]] = []
     var waited = 0
 
@@ -91,6 +93,19 @@ public final class EarlyStopping: Callback {
         self.patience = patience
         self.minDelta = minDelta
         self.restoreBest = restoreBest
+    }
+
+    /// After a resume, picks up the count from the history. The weights of a best epoch
+    /// before the resume are not in the checkpoint; only the current ones can be kept.
+    public func trainingWillBegin(_ trainer: Trainer, epochs: Int) {
+        guard bestLoss == .infinity else { return }
+        for r in trainer.history {
+            guard let v = r.validationLoss else { continue }
+            if v < bestLoss - minDelta { bestLoss = v; bestEpoch = r.epoch; waited = 0 } else { waited += 1 }
+        }
+        if restoreBest && bestEpoch == trainer.epoch && bestEpoch > 0 {
+            bestState = trainer.model.stateDict().entries.map { $0.1.data }
+        }
     }
 
     public func epochDidEnd(_ trainer: Trainer, record: EpochRecord) {
@@ -114,6 +129,7 @@ public final class EarlyStopping: Callback {
     public func trainingDidEnd(_ trainer: Trainer) {
         guard restoreBest, !bestState.isEmpty, bestEpoch != trainer.history.last?.epoch else { return }
         for ((_, t), saved) in zip(trainer.model.stateDict().entries, bestState) { t.data = saved }
+        restoredEpoch = bestEpoch
     }
 }
 

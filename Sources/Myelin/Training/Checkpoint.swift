@@ -89,5 +89,12 @@ public struct Checkpoint {
     /// Writes atomically (temporary file, fsync, rename).
     public func save(to path: String) throws { try AtomicFile.write(try encode(), to: path) }
 
+    /// Whether the file at `path` starts with the checkpoint magic (so tools can say what it is).
+    public static func hasMagic(atPath path: String) -> Bool {
+        guard let h = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? h.close() }
+        return Array(h.readData(ofLength: magic.count)) == magic
+    }
+
     public static func load(from path: String) throws -> Checkpoint { try decode(AtomicFile.read(path), path: path) }
 }

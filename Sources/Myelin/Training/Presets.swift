@@ -54,6 +54,12 @@ public struct OptimizerSpec: Codable, Equatable {
         self.momentum = momentum
     }
 
+    /// The default weight decay: 0.01 for AdamW (as PyTorch; without it AdamW is Adam), 0 otherwise.
+    public static func defaultWeightDecay(_ kind: Kind) -> Float { kind == .adamw ? 0.01 : 0 }
+
+    /// Whether `momentum` takes part in the update rule.
+    public static func usesMomentum(_ kind: Kind) -> Bool { kind == .momentum || kind == .nesterov }
+
     /// A sensible default learning rate for each optimizer.
     public static func defaultLearningRate(_ kind: Kind) -> Float {
         switch kind {
@@ -74,6 +80,52 @@ public struct OptimizerSpec: Codable, Equatable {
         case .rmsprop: return RMSprop(parameters, lr: learningRate, weightDecay: weightDecay)
         case .adam: return Adam(parameters, lr: learningRate, weightDecay: weightDecay)
         case .adamw: return AdamW(parameters, lr: learningRate, weightDecay: weightDecay)
+        }
+    }
+}
+
+/// A learning-rate schedule described by plain values (stored in checkpoints, chosen on the CLI).
+public struct ScheduleSpec: Codable, Equatable {
+    public enum Kind: String, Codable, CaseIterable { case none, step, exponential, cosine }
+    public var kind: Kind
+    /// step: epochs between decays.
+    public var stepSize: Int
+    /// step and exponential: the factor applied per decay.
+    public var gamma: Float
+    /// cosine: the rate reached at the last epoch.
+    public var minLearningRate: Float
+
+    public init(kind: Kind, stepSize: Int = 1, gamma: Float = 1, minLearningRate: Float = 0) {
+        self.kind = kind
+        self.stepSize = stepSize
+        self.gamma = gamma
+        self.minLearningRate = minLearningRate
+    }
+
+    /// Defaults: step decays by 0.3 three times over the run, exponential by 0.9 per epoch,
+    /// cosine anneals to 0.
+    public static func defaultStepSize(epochs: Int) -> Int { Swift.max(1, epochs / 3) }
+    public static func defaultGamma(_ kind: Kind) -> Float { kind == .step ? 0.3 : 0.9 }
+
+    /// The scheduler for a run of `epochs` epochs (cosine anneals over exactly those), reading
+    /// its base rate from `optimizer`; nil for a constant rate.
+    public func make(_ optimizer: Optimizer, epochs: Int) -> (any LRScheduler)? {
+        switch kind {
+        case .none: return nil
+        case .step: return StepLR(optimizer, stepSize: stepSize, gamma: gamma)
+        case .exponential: return ExponentialLR(optimizer, gamma: gamma)
+        case .cosine: return CosineAnnealingLR(optimizer, period: epochs, minLearningRate: minLearningRate)
+        }
+    }
+
+    /// "cosine schedule over 10 epochs to lr 0", "step schedule (×0.3 every 3 epochs)", …
+    public func description(epochs: Int) -> String {
+        func g(_ v: Float) -> String { String(format: "%g", v) }
+        switch kind {
+        case .none: return "constant learning rate"
+        case .step: return "step schedule (×\(g(gamma)) every \(stepSize) epoch\(stepSize == 1 ? "" : "s"))"
+        case .exponential: return "exponential schedule (×\(g(gamma)) per epoch)"
+        case .cosine: return "cosine schedule over \(epochs) epochs to lr \(g(minLearningRate))"
         }
     }
 }

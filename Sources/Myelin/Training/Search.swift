@@ -71,13 +71,18 @@ public func hyperparameterSearch(_ configs: [TrialConfig], trial: (TrialConfig) 
     }
 }
 
-/// A ranked table of search results.
+/// A ranked table of search results, each column as wide as its widest cell.
 public func searchTable(_ results: [TrialResult]) -> String {
-    var lines = ["rank  val_acc   val_loss  lr        batch  hidden        weight_decay"]
-    for (i, r) in results.enumerated() {
-        lines.append(String(format: "%4d  %6.2f%%  %8.4f  %-8g  %5d  %-12@  %g", i + 1, r.validationAccuracy * 100, r.validationLoss,
-                            r.config.learningRate, r.config.batchSize, r.config.hidden.map(String.init).joined(separator: ",") as NSString,
-                            r.config.weightDecay))
+    let header = ["rank", "val_acc", "val_loss", "lr", "batch", "hidden", "weight_decay"]
+    let rows = results.enumerated().map { i, r in
+        ["\(i + 1)", String(format: "%.2f%%", r.validationAccuracy * 100), String(format: "%.4f", r.validationLoss),
+         String(format: "%g", r.config.learningRate), "\(r.config.batchSize)", r.config.hidden.map(String.init).joined(separator: ","),
+         String(format: "%g", r.config.weightDecay)]
     }
-    return lines.joined(separator: "\n")
+    let widths = header.indices.map { c in ([header] + rows).map { $0[c].count }.max()! }
+    func line(_ cells: [String]) -> String {
+        zip(cells, widths).map { $0 + String(repeating: " ", count: $1 - $0.count) }.joined(separator: "  ")
+            .replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+    }
+    return ([header] + rows).map(line).joined(separator: "\n")
 }
