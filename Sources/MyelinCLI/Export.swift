@@ -9,8 +9,8 @@ struct Export: ParsableCommand {
     @Argument(help: "Checkpoint written by `myelin train`.") var checkpoint: String
     @Option(help: "Bundle to write.") var out: String = "model.myelin"
     @Option(help: "Weight precision: f32, f16 or int8 (int8 also quantises activations).") var precision: String = "f32"
-    @Option(help: "Training samples used to calibrate int8 activation scales.") var calibration: Int = 2000
-    @Option(help: "Self-test vectors stored in the bundle.") var selfTests: Int = 4
+    @Option(parsing: .unconditional, help: "Training samples used to calibrate int8 activation scales.") var calibration: Int = 2000
+    @Option(parsing: .unconditional, help: "Self-test vectors stored in the bundle.") var selfTests: Int = 4
     @Option(name: .customLong("data"), help: "Override the folder with the IDX files.") var dataDirectory: String?
 
     func validate() throws {

@@ -169,7 +169,7 @@ struct Train: ParsableCommand {
         let net: Sequential
         let trainer: Trainer
         let prepared: PreparedData
-        let outFolder: String
+        let outFolder: String, checkpointPath: String
         var resumeLine: String?
         if let path = resume {
             let loaded = try LoadedRun(path: path)
@@ -193,6 +193,7 @@ struct Train: ParsableCommand {
             run.epochs = total
             if let d = data.dataDirectory { run.data.directory = d }
             outFolder = out ?? { let f = (path as NSString).deletingLastPathComponent; return f.isEmpty ? "." : f }()
+            checkpointPath = try prepareOutputFolder(outFolder, force: force, resuming: path)
             prepared = try prepareData(run.data)
             try checkDataFits(prepared, run, checkpoint: path)
             let spec = run.scheduleSpec
@@ -203,13 +204,13 @@ struct Train: ParsableCommand {
             resumeLine = line
         } else {
             outFolder = out ?? "run"
+            checkpointPath = try prepareOutputFolder(outFolder, force: force)
             prepared = try prepareData(data.config)
             run = try newRunConfig(prepared)
             let generator = Generator(seed: run.data.seed)
             net = run.model.build(generator: generator)
             trainer = Trainer(model: net, optimizer: run.optimizer.make(net.parameters()), batchSize: run.batchSize, generator: generator)
         }
-        let checkpointPath = try prepareOutputFolder(outFolder, force: force, resuming: resume)
         // Schedulers read their base rate from the optimizer; on resume that rate is already
         // decayed, so set the configured base first, then move the schedule to the current epoch.
         trainer.optimizer.learningRate = run.optimizer.learningRate

@@ -42,6 +42,7 @@ final class CLITests: XCTestCase {
             (["train", "--clip-norm", "-1"], "--clip-norm must be positive, got -1"),
             (["search", "--lr", "-0.1,0.01"], "--lr: expected positive numbers separated by commas"),
             (["ensemble", "--members", "-2"], "--members must be at least 1, got -2"),
+            (["export", "x.ckpt", "--self-tests", "-1"], "--self-tests must not be negative, got -1"),
             (["train", "--threads", "1000"], "--threads must be in 1...256, got 1000"),
             (["train", "--threads", "0"], "--threads must be in 1...256, got 0"),
             (["train", "--dataset", "blobs", "--momentum", "0.5"], "--momentum applies to --optimizer momentum or nesterov, not adam"),
