@@ -53,6 +53,10 @@ let package = Package(
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "GraphModels", dependencies: ["Myelin"], path: "examples/graph-models",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "SequenceClassifier", dependencies: ["Myelin"], path: "examples/sequence-classifier",
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "CharLM", dependencies: ["Myelin"], path: "examples/char-lm",
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "TrainMLPBench", dependencies: ["Myelin"], path: "bench/train-mlp",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         // Trains and exports the runtime benchmark's Fashion-MNIST bundles (bench/runtime).

@@ -1,0 +1,96 @@
+import Foundation
+
+// Layer normalisation and GELU as fused ops, forward and backward side by side (the layers
+// over them are in NN/Normalization.swift; op table in NN/Recurrent.swift).
+
+extension Tensor {
+    /// Normalises over the last `axes` dimensions to zero mean and unit variance (biased
+    /// variance, as PyTorch), then scales by `weight` and shifts by `bias` when given:
+    /// `y = (x − mean) / √(var + eps) · weight + bias`.
+    /// Shapes: x `[…, D₁, …, D_axes]`, weight and bias `[D₁, …, D_axes]` → y of x's shape.
+    /// Recorded as `layer_norm` with inputs [x] or [x, weight, bias], attributes `eps`, `axes`.
+    ///
+    /// ```swift
+    /// let x = Tensor.randn([2, 5, 8])
+    /// x.layerNorm(axes: 1, weight: Tensor.ones([8]), bias: Tensor.zeros([8]))   // [2, 5, 8]
+    /// ```
+    public func layerNorm(axes: Int = 1, weight: Tensor? = nil, bias: Tensor? = nil, eps: Float = 1e-5) -> Tensor {
+        check(axes >= 1 && axes <= rank, "layerNorm: axes must be in 1...\(rank) for shape \(shape), got \(axes)")
+        let normalized = Array(shape.suffix(axes))
+        check((weight == nil) == (bias == nil), "layerNorm: give both weight and bias or neither")
+        if let w = weight, let b = bias {
+            check(w.shape == normalized && b.shape == normalized,
+                  "layerNorm: weight \(w.shape) and bias \(b.shape) must both be \(normalized) for input \(shape)")
+        }
+        let n = normalized.reduce(1, *), rows = n == 0 ? 0 : count / n
+        var xhat = [Float](repeating: 0, count: count), rstd = [Float](repeating: 0, count: rows)
+        var out = [Float](repeating: 0, count: count)
+        for r in 0..<rows {
+            var mean: Float = 0
+            for j in 0..<n { mean += data[r * n + j] }
+            mean /= Float(n)
+            var variance: Float = 0
+            for j in 0..<n { let d = data[r * n + j] - mean; variance += d * d }
+            let s = 1 / (variance / Float(n) + eps).squareRoot()
+            rstd[r] = s
+            for j in 0..<n {
+                let v = (data[r * n + j] - mean) * s
+                xhat[r * n + j] = v
+                out[r * n + j] = weight.map { v * $0.data[j] + bias!.data[j] } ?? v
+            }
+        }
+        let input = self
+        let inputs = weight.map { [self, $0, bias!] } ?? [self]
+        return Tensor.result("layer_norm", shape: shape, data: out, inputs: inputs,
+                             attributes: ["eps": .float(Double(eps)), "axes": .int(axes)]) { g in
+            input.accumulateGrad(count: input.count) { acc in
+                for r in 0..<rows {
+                    // dx = rstd · (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂)), ĝ = g ⊙ weight
+                    var m1: Float = 0, m2: Float = 0
+                    for j in 0..<n {
+                        let gh = g[r * n + j] * (weight?.data[j] ?? 1)
+                        m1 += gh; m2 += gh * xhat[r * n + j]
+                    }
+                    m1 /= Float(n); m2 /= Float(n)
+                    for j in 0..<n {
+                        let gh = g[r * n + j] * (weight?.data[j] ?? 1)
+                        acc[r * n + j] += rstd[r] * (gh - m1 - xhat[r * n + j] * m2)
+                    }
+                }
+            }
+            weight?.accumulateGrad(count: n) { acc in
+                for r in 0..<rows { for j in 0..<n { acc[j] += g[r * n + j] * xhat[r * n + j] } }
+            }
+            bias?.accumulateGrad(count: n) { acc in
+                for r in 0..<rows { for j in 0..<n { acc[j] += g[r * n + j] } }
+            }
+        }
+    }
+
+    /// Gaussian error linear unit, `x · Φ(x)` with Φ the standard normal CDF (exact, through
+    /// erf), or with `approximateTanh` PyTorch's `approximate='tanh'` form
+    /// `½x(1 + tanh(√(2/π)(x + 0.044715x³)))`. Shape unchanged. Recorded as `gelu` with
+    /// `approximate` (0 exact, 1 tanh).
+    ///
+    /// ```swift
+    /// Tensor([-1, 0, 1]).gelu()   // [-0.1587, 0, 0.8413]
+    /// ```
+    public func gelu(approximateTanh: Bool = false) -> Tensor {
+        let attributes: OpAttributes = ["approximate": .int(approximateTanh ? 1 : 0)]
+        if approximateTanh {
+            let k = Float((2 / Double.pi).squareRoot())
+            return unary("gelu", { x in 0.5 * x * (1 + Foundation.tanh(k * (x + 0.044715 * x * x * x))) },
+                         attributes: attributes, derivative: { x, _ in
+                let t = Foundation.tanh(k * (x + 0.044715 * x * x * x))
+                return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+            })
+        }
+        return unary("gelu", { x in Float(0.5 * Double(x) * (1 + Foundation.erf(Double(x) / 2.0.squareRoot()))) },
+                     attributes: attributes, derivative: { x, _ in
+            let xd = Double(x)
+            let cdf = 0.5 * (1 + Foundation.erf(xd / 2.0.squareRoot()))
+            let pdf = Foundation.exp(-0.5 * xd * xd) / (2 * Double.pi).squareRoot()
+            return Float(cdf + xd * pdf)
+        })
+    }
+}

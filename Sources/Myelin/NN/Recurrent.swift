@@ -1,0 +1,372 @@
+import Foundation
+
+// Sequence models (issue 12): recurrent layers here; Embedding, LayerNorm/GELU, attention and
+// Transformer layers, sampling and the text dataset in their own files.
+//
+// ## Ops added for sequence models
+//
+// Recorded like the ops in Autograd/Autograd.swift (inputs in this order, attributes hold
+// everything else that determines the output):
+//
+// | Op | File | Inputs | Attributes |
+// |---|---|---|---|
+// | `lstm_cell_state` | Autograd/RecurrentCells.swift | gates `[B, 4H]` (i, f, g, o), c `[B, H]` | — |
+// | `lstm_cell_output` | Autograd/RecurrentCells.swift | gates `[B, 4H]`, c' `[B, H]` | — |
+// | `gru_cell` | Autograd/RecurrentCells.swift | x `[B, 3H]` (r, z, n), hg `[B, 3H]`, h `[B, H]` | — |
+// | `sequence_cross_entropy` | Autograd/RecurrentCells.swift | logits `[…, C]`, targets `[…]` | `ignore_index` int, `reduction` int (0 mean, 1 sum) |
+// | `layer_norm` | Autograd/NormalizationOps.swift | x `[…, D…]`, [weight, bias] `[D…]` | `eps` float, `axes` int (how many trailing dims are normalised) |
+// | `gelu` | Autograd/NormalizationOps.swift | x | `approximate` int (0 exact erf, 1 tanh) |
+//
+// Everything else (RNN steps, attention, positional encodings, Transformer layers) is composed
+// of the ops in the main table: `linear`, `add`, `tanh`, `relu`, `slice`, `reshape`, `concat`,
+// `permute`, `matmul`, `softmax`, `masked_fill`, `mul`, `embedding`.
+
+/// The cell a recurrent layer runs at every step.
+enum RecurrentCell {
+    case tanh, relu, lstm, gru
+
+    /// Gate blocks per hidden unit (PyTorch stacks them in the weight rows).
+    var gates: Int {
+        switch self {
+        case .tanh, .relu: return 1
+        case .lstm: return 4
+        case .gru: return 3
+        }
+    }
+}
+
+/// The stacked, optionally bidirectional recurrence shared by `RNN`, `LSTM` and `GRU`.
+/// Parameters are kept in PyTorch's order and names: for each layer l and direction
+/// (suffix `_reverse`): `weight_ih_l{l}` `[G·H, in]`, `weight_hh_l{l}` `[G·H, H]`,
+/// `bias_ih_l{l}` `[G·H]`, `bias_hh_l{l}` `[G·H]` (G gate blocks, `in` = input size for
+/// layer 0, H·directions above).
+final class RecurrentStack {
+    let cell: RecurrentCell
+    let inputSize: Int, hiddenSize: Int, numLayers: Int
+    let bidirectional: Bool, batchFirst: Bool, bias: Bool
+    let dropout: Float
+    let generator: Generator
+    var named: [(String, Tensor)] = []
+
+    var directions: Int { bidirectional ? 2 : 1 }
+
+    init(cell: RecurrentCell, inputSize: Int, hiddenSize: Int, numLayers: Int, bias: Bool, batchFirst: Bool,
+         dropout: Float, bidirectional: Bool, generator: Generator, name: String) {
+        check(inputSize > 0 && hiddenSize > 0 && numLayers > 0,
+              "\(name): inputSize, hiddenSize and numLayers must be positive, got \(inputSize), \(hiddenSize), \(numLayers)")
+        check(dropout >= 0 && dropout < 1, "\(name): dropout must be in [0, 1), got \(dropout)")
+        self.cell = cell
+        self.inputSize = inputSize
+        self.hiddenSize = hiddenSize
+        self.numLayers = numLayers
+        self.bias = bias
+        self.batchFirst = batchFirst
+        self.dropout = dropout
+        self.bidirectional = bidirectional
+        self.generator = generator
+        // PyTorch's reset_parameters: every weight and bias U(±1/√hidden).
+        let bound = 1 / Float(hiddenSize).squareRoot()
+        let rows = cell.gates * hiddenSize
+        for layer in 0..<numLayers {
+            let inSize = layer == 0 ? inputSize : hiddenSize * directions
+            for d in 0..<directions {
+                let suffix = "_l\(layer)" + (d == 1 ? "_reverse" : "")
+                var shapes = [("weight_ih", [rows, inSize]), ("weight_hh", [rows, hiddenSize])]
+                if bias { shapes += [("bias_ih", [rows]), ("bias_hh", [rows])] }
+                for (base, shape) in shapes {
+                    named.append((base + suffix, Tensor.uniform(shape, low: -bound, high: bound, generator: generator, requiresGrad: true)))
+                }
+            }
+        }
+    }
+
+    /// The four parameters of layer `layer`, direction `d` (biases nil without bias).
+    func weights(_ layer: Int, _ d: Int) -> (ih: Tensor, hh: Tensor, bih: Tensor?, bhh: Tensor?) {
+        let per = bias ? 4 : 2, base = (layer * directions + d) * per
+        return (named[base].1, named[base + 1].1, bias ? named[base + 2].1 : nil, bias ? named[base + 3].1 : nil)
+    }
+
+    /// Runs the whole stack. x `[T, B, in]` (`[B, T, in]` when batchFirst); h0, c0
+    /// `[layers·directions, B, H]` (zeros when nil; c only for LSTM).
+    /// Returns output `[T, B, directions·H]` (or batch first) and the final h and c stacks.
+    func run(_ x: Tensor, h0: Tensor?, c0: Tensor?, training: Bool, name: String) -> (Tensor, Tensor, Tensor?) {
+        check(x.rank == 3 && x.shape[2] == inputSize && x.shape[0] > 0 && x.shape[1] > 0,
+              "\(name): expected input \(batchFirst ? "[batch, time, \(inputSize)]" : "[time, batch, \(inputSize)]"), got \(x.shape)")
+        let seq = batchFirst ? x.transpose(0, 1) : x
+        let steps = seq.shape[0], batch = seq.shape[1], h = hiddenSize
+        let stateShape = [numLayers * directions, batch, h]
+        if let h0 { check(h0.shape == stateShape, "\(name): initial hidden state must be \(stateShape), got \(h0.shape)") }
+        if let c0 { check(c0.shape == stateShape, "\(name): initial cell state must be \(stateShape), got \(c0.shape)") }
+        var layerInput = seq
+        var finalH: [Tensor] = [], finalC: [Tensor] = []
+        for layer in 0..<numLayers {
+            var outputs: [Tensor] = []
+            for d in 0..<directions {
+                let k = layer * directions + d
+                let w = weights(layer, d)
+                // One GEMM projects every step's input: [T, B, G·H].
+                let projected = linear(layerInput, weight: w.ih, bias: w.bih)
+                var hidden = h0?.select(axis: 0, index: k) ?? Tensor.zeros([batch, h])
+                var cellState = cell == .lstm ? (c0?.select(axis: 0, index: k) ?? Tensor.zeros([batch, h])) : nil
+                var perStep = [Tensor](repeating: hidden, count: steps)
+                for s in 0..<steps {
+                    let t = d == 0 ? s : steps - 1 - s
+                    let xt = projected.select(axis: 0, index: t)
+                    let hg = linear(hidden, weight: w.hh, bias: w.bhh)
+                    switch cell {
+                    case .tanh: hidden = (xt + hg).tanh()
+                    case .relu: hidden = (xt + hg).relu()
+                    case .lstm:
+                        let gates = xt + hg
+                        let c = Tensor.lstmCellState(gates: gates, c: cellState!)
+                        cellState = c
+                        hidden = Tensor.lstmCellOutput(gates: gates, c: c)
+                    case .gru: hidden = Tensor.gruCell(x: xt, hg: hg, h: hidden)
+                    }
+                    perStep[t] = hidden
+                }
+                outputs.append(Tensor.stack(perStep, axis: 0))
+                finalH.append(hidden)
+                if let c = cellState { finalC.append(c) }
+            }
+            layerInput = directions == 1 ? outputs[0] : Tensor.concat(outputs, axis: 2)
+            if training && dropout > 0 && layer < numLayers - 1 {
+                let scale = 1 / (1 - dropout)
+                var mask = [Float](repeating: 0, count: layerInput.count)
+                for i in 0..<mask.count where generator.nextUniform() >= dropout { mask[i] = scale }
+                layerInput = layerInput * Tensor(shape: layerInput.shape, data: mask)
+            }
+        }
+        let output = batchFirst ? layerInput.transpose(0, 1) : layerInput
+        return (output, Tensor.stack(finalH, axis: 0), finalC.isEmpty ? nil : Tensor.stack(finalC, axis: 0))
+    }
+
+    /// The final hidden state of the top layer, both directions concatenated: `[B, directions·H]`.
+    func lastLayer(_ hN: Tensor) -> Tensor {
+        let top = (numLayers - 1) * directions
+        return directions == 1 ? hN.select(axis: 0, index: top)
+            : Tensor.concat([hN.select(axis: 0, index: top), hN.select(axis: 0, index: top + 1)], axis: 1)
+    }
+
+    func describe(_ name: String, extra: String = "") -> String {
+        var s = "\(name)(\(inputSize), \(hiddenSize)" + extra
+        if numLayers > 1 { s += ", numLayers: \(numLayers)" }
+        if !bias { s += ", bias: false" }
+        if batchFirst { s += ", batchFirst: true" }
+        if dropout > 0 { s += ", dropout: \(dropout)" }
+        if bidirectional { s += ", bidirectional: true" }
+        return s + ")"
+    }
+}
+
+/// A recurrent module that can summarise a sequence by its final hidden state, for
+/// classifiers (`LastStep`).
+public protocol SequenceEncoder: Module {
+    /// The top layer's final hidden state for input `x` (zero initial state), both directions
+    /// concatenated: `[batch, directions · hiddenSize]`.
+    func lastStep(_ x: Tensor) -> Tensor
+    /// Whether inputs are `[batch, time, features]` (else `[time, batch, features]`).
+    var batchFirst: Bool { get }
+}
+
+/// Elman RNN, as PyTorch's `nn.RNN`: `h_t = act(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh)` with
+/// act = tanh (default) or ReLU, stacked `numLayers` deep, optionally bidirectional.
+///
+/// - Shape: x `[T, B, inputSize]` (`[B, T, inputSize]` when `batchFirst`); state
+///   `[numLayers·directions, B, hiddenSize]` (zeros when nil) → output
+///   `[T, B, directions·hiddenSize]` (batch first likewise) and the final state, same shape as
+///   the initial one. The state is always `[layers·directions, B, H]`, also when `batchFirst`.
+/// - Parameters: `weight_ih_l{k}` `[H, in]`, `weight_hh_l{k}` `[H, H]`, `bias_ih_l{k}`,
+///   `bias_hh_l{k}` `[H]`, and `…_reverse` for the backward direction (PyTorch's names, so
+///   a PyTorch state dict loads as is).
+/// - Initialisation: every weight and bias U(±1/√hiddenSize), as PyTorch.
+/// - `dropout` applies to the outputs of every layer but the last, in training mode.
+///
+/// ```swift
+/// let rnn = RNN(10, 20, numLayers: 2)
+/// let (output, hN) = rnn(Tensor.randn([5, 3, 10]), Tensor.zeros([2, 3, 20]))   // [5, 3, 20], [2, 3, 20]
+/// ```
+public final class RNN: SequenceEncoder {
+    let stack: RecurrentStack
+    public var isTraining = true
+    /// `tanh` (default) or `relu`.
+    public let nonlinearity: String
+
+    public init(_ inputSize: Int, _ hiddenSize: Int, numLayers: Int = 1, nonlinearity: String = "tanh", bias: Bool = true,
+                batchFirst: Bool = false, dropout: Float = 0, bidirectional: Bool = false, generator: Generator = .default) {
+        check(nonlinearity == "tanh" || nonlinearity == "relu", "RNN: nonlinearity must be \"tanh\" or \"relu\", got \"\(nonlinearity)\"")
+        self.nonlinearity = nonlinearity
+        stack = RecurrentStack(cell: nonlinearity == "tanh" ? .tanh : .relu, inputSize: inputSize, hiddenSize: hiddenSize,
+                               numLayers: numLayers, bias: bias, batchFirst: batchFirst, dropout: dropout,
+                               bidirectional: bidirectional, generator: generator, name: "RNN")
+    }
+
+    /// Runs the sequence from `state` (zeros when nil); returns every step's top-layer output
+    /// and the final hidden state of every layer and direction.
+    public func forward(_ x: Tensor, _ state: Tensor? = nil) -> (output: Tensor, state: Tensor) {
+        let (y, h, _) = stack.run(x, h0: state, c0: nil, training: isTraining, name: "RNN")
+        return (y, h)
+    }
+
+    public func callAsFunction(_ x: Tensor, _ state: Tensor? = nil) -> (output: Tensor, state: Tensor) {
+        Tracer.enter(self)
+        defer { Tracer.leave() }
+        return forward(x, state)
+    }
+
+    public func lastStep(_ x: Tensor) -> Tensor { stack.lastLayer(self(x).state) }
+
+    public var localParameters: [(String, Tensor)] { stack.named }
+    public var localBuffers: [(String, Tensor)] { [] }
+    public var children: [(String, any Module)] { [] }
+    public var inputSize: Int { stack.inputSize }
+    public var hiddenSize: Int { stack.hiddenSize }
+    public var numLayers: Int { stack.numLayers }
+    public var bidirectional: Bool { stack.bidirectional }
+    public var batchFirst: Bool { stack.batchFirst }
+    public var description: String {
+        stack.describe("RNN", extra: nonlinearity == "relu" ? ", nonlinearity: relu" : "")
+    }
+}
+
+/// Long short-term memory, as PyTorch's `nn.LSTM`. With gates in PyTorch's row order
+/// (i, f, g, o) of `W_ih x_t + b_ih + W_hh h_{t−1} + b_hh`:
+/// `c_t = σ(f) ⊙ c_{t−1} + σ(i) ⊙ tanh(g)`, `h_t = σ(o) ⊙ tanh(c_t)`.
+///
+/// - Shape: x `[T, B, inputSize]` (`[B, T, inputSize]` when `batchFirst`); state `(h, c)`,
+///   each `[numLayers·directions, B, hiddenSize]` (zeros when nil) → output
+///   `[T, B, directions·hiddenSize]` and the final `(h, c)`.
+/// - Parameters: `weight_ih_l{k}` `[4H, in]`, `weight_hh_l{k}` `[4H, H]`, `bias_ih_l{k}`,
+///   `bias_hh_l{k}` `[4H]`, `…_reverse` (PyTorch's names and layout).
+/// - Initialisation: U(±1/√hiddenSize) everywhere, as PyTorch.
+///
+/// Truncated backpropagation through time: run a long stream in chunks and carry the state
+/// across them detached, so each backward pass stops at the chunk boundary:
+///
+/// ```swift
+/// let lstm = LSTM(32, 64, batchFirst: true)
+/// var state: LSTM.State? = nil
+/// for chunk in chunks {                                 // each [B, 35, 32]
+///     let (output, next) = lstm(chunk, state)           // output [B, 35, 64]
+///     let loss = sequenceCrossEntropy(head(output), targets(chunk))
+///     optimizer.zeroGrad(); loss.backward(); optimizer.step()
+///     state = (h: next.h.detach(), c: next.c.detach())  // keep the values, drop the history
+/// }
+/// ```
+public final class LSTM: SequenceEncoder {
+    /// Hidden and cell states, each `[numLayers·directions, B, hiddenSize]`.
+    public typealias State = (h: Tensor, c: Tensor)
+    let stack: RecurrentStack
+    public var isTraining = true
+
+    public init(_ inputSize: Int, _ hiddenSize: Int, numLayers: Int = 1, bias: Bool = true, batchFirst: Bool = false,
+                dropout: Float = 0, bidirectional: Bool = false, generator: Generator = .default) {
+        stack = RecurrentStack(cell: .lstm, inputSize: inputSize, hiddenSize: hiddenSize, numLayers: numLayers, bias: bias,
+                               batchFirst: batchFirst, dropout: dropout, bidirectional: bidirectional, generator: generator, name: "LSTM")
+    }
+
+    /// Runs the sequence from `state` (zeros when nil); returns every step's top-layer output
+    /// and the final `(h, c)` of every layer and direction.
+    public func forward(_ x: Tensor, _ state: State? = nil) -> (output: Tensor, state: State) {
+        let (y, h, c) = stack.run(x, h0: state?.h, c0: state?.c, training: isTraining, name: "LSTM")
+        return (y, (h, c!))
+    }
+
+    public func callAsFunction(_ x: Tensor, _ state: State? = nil) -> (output: Tensor, state: State) {
+        Tracer.enter(self)
+        defer { Tracer.leave() }
+        return forward(x, state)
+    }
+
+    public func lastStep(_ x: Tensor) -> Tensor { stack.lastLayer(self(x).state.h) }
+
+    public var localParameters: [(String, Tensor)] { stack.named }
+    public var localBuffers: [(String, Tensor)] { [] }
+    public var children: [(String, any Module)] { [] }
+    public var inputSize: Int { stack.inputSize }
+    public var hiddenSize: Int { stack.hiddenSize }
+    public var numLayers: Int { stack.numLayers }
+    public var bidirectional: Bool { stack.bidirectional }
+    public var batchFirst: Bool { stack.batchFirst }
+    public var description: String { stack.describe("LSTM") }
+}
+
+/// Gated recurrent unit, as PyTorch's `nn.GRU`. With gates in PyTorch's row order (r, z, n):
+/// `r = σ(W_ir x + b_ir + W_hr h + b_hr)`, `z = σ(W_iz x + b_iz + W_hz h + b_hz)`,
+/// `n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))`, `h' = (1 − z) ⊙ n + z ⊙ h`.
+///
+/// - Shape: x `[T, B, inputSize]` (`[B, T, inputSize]` when `batchFirst`); state
+///   `[numLayers·directions, B, hiddenSize]` (zeros when nil) → output
+///   `[T, B, directions·hiddenSize]` and the final state.
+/// - Parameters: `weight_ih_l{k}` `[3H, in]`, `weight_hh_l{k}` `[3H, H]`, `bias_ih_l{k}`,
+///   `bias_hh_l{k}` `[3H]`, `…_reverse` (PyTorch's names and layout).
+/// - Initialisation: U(±1/√hiddenSize) everywhere, as PyTorch.
+///
+/// ```swift
+/// let gru = GRU(28, 128, batchFirst: true)
+/// let (output, hN) = gru(images.reshape([-1, 28, 28]))   // [B, 28, 128], [1, B, 128]
+/// ```
+public final class GRU: SequenceEncoder {
+    let stack: RecurrentStack
+    public var isTraining = true
+
+    public init(_ inputSize: Int, _ hiddenSize: Int, numLayers: Int = 1, bias: Bool = true, batchFirst: Bool = false,
+                dropout: Float = 0, bidirectional: Bool = false, generator: Generator = .default) {
+        stack = RecurrentStack(cell: .gru, inputSize: inputSize, hiddenSize: hiddenSize, numLayers: numLayers, bias: bias,
+                               batchFirst: batchFirst, dropout: dropout, bidirectional: bidirectional, generator: generator, name: "GRU")
+    }
+
+    /// Runs the sequence from `state` (zeros when nil); returns every step's top-layer output
+    /// and the final hidden state of every layer and direction.
+    public func forward(_ x: Tensor, _ state: Tensor? = nil) -> (output: Tensor, state: Tensor) {
+        let (y, h, _) = stack.run(x, h0: state, c0: nil, training: isTraining, name: "GRU")
+        return (y, h)
+    }
+
+    public func callAsFunction(_ x: Tensor, _ state: Tensor? = nil) -> (output: Tensor, state: Tensor) {
+        Tracer.enter(self)
+        defer { Tracer.leave() }
+        return forward(x, state)
+    }
+
+    public func lastStep(_ x: Tensor) -> Tensor { stack.lastLayer(self(x).state) }
+
+    public var localParameters: [(String, Tensor)] { stack.named }
+    public var localBuffers: [(String, Tensor)] { [] }
+    public var children: [(String, any Module)] { [] }
+    public var inputSize: Int { stack.inputSize }
+    public var hiddenSize: Int { stack.hiddenSize }
+    public var numLayers: Int { stack.numLayers }
+    public var bidirectional: Bool { stack.bidirectional }
+    public var batchFirst: Bool { stack.batchFirst }
+    public var description: String { stack.describe("GRU") }
+}
+
+/// A recurrent encoder as a `Layer` for classifiers: reshapes each example to
+/// `[batch] + sequenceShape` (e.g. a flat 784-pixel image to 28 rows of 28) and returns the
+/// top layer's final hidden state `[batch, directions·hiddenSize]`, to feed a `Linear` head.
+/// The encoder must be batch-first. Its parameters keep their names under `encoder.`.
+///
+/// ```swift
+/// let model = Sequential(LastStep(GRU(28, 128, batchFirst: true), sequenceShape: [28, 28]), Linear(128, 10))
+/// model(images)   // [B, 784] → [B, 10]
+/// ```
+public final class LastStep: Layer {
+    public let encoder: any SequenceEncoder
+    /// Each example's `[time, features]`, or nil when inputs already are `[B, T, features]`.
+    public let sequenceShape: [Int]?
+    public var isTraining = true
+
+    public init(_ encoder: any SequenceEncoder, sequenceShape: [Int]? = nil) {
+        self.encoder = encoder
+        self.sequenceShape = sequenceShape
+    }
+
+    public func forward(_ input: Tensor) -> Tensor {
+        check(encoder.batchFirst, "LastStep: the encoder must be batch-first (batchFirst: true), got \(encoder)")
+        return encoder.lastStep(sequenceShape.map { input.reshape([input.shape[0]] + $0) } ?? input)
+    }
+
+    public var children: [(String, any Module)] { [("encoder", encoder)] }
+    public var description: String { "LastStep(\(encoder)\(sequenceShape.map { ", sequenceShape: \($0)" } ?? ""))" }
+}
