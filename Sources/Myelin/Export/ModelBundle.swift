@@ -143,12 +143,21 @@ extension ModelBundle {
         let plain = compressed ? BundleLayout.encodingDeflate : BundleLayout.encodingStored
         var sections: [BundleFile.Section] = [
             .init(kind: BundleSectionKind.graph, payload: graph, encoding: plain),
-            .init(kind: BundleSectionKind.data, payload: data,
-                  encoding: compressed ? BundleLayout.encodingDeflateShuffled : BundleLayout.encodingStored),
+            compressed ? Self.dataSection(data) : .init(kind: BundleSectionKind.data, payload: data, encoding: BundleLayout.encodingStored),
         ]
         if !metadata.isEmpty { sections.append(.init(kind: BundleSectionKind.metadata, payload: encodeMetadata(), encoding: plain)) }
         if let t = selfTest { sections.append(.init(kind: BundleSectionKind.selfTest, payload: encodeSelfTest(t), encoding: plain)) }
         return BundleFile.assemble(sections)
+    }
+
+    /// DATA deflated as byte planes (encoding 2) when that saves at least a quarter of the
+    /// plain deflate's bytes, else plainly (encoding 1; incompressible chunks become stored
+    /// blocks, which inflate at memory speed and need no unshuffling): load time matters more
+    /// than a few percent of file size.
+    static func dataSection(_ data: [UInt8]) -> BundleFile.Section {
+        let shuffled = BundleFile.Section(kind: BundleSectionKind.data, payload: data, encoding: BundleLayout.encodingDeflateShuffled)
+        let plain = BundleFile.Section(kind: BundleSectionKind.data, payload: data, encoding: BundleLayout.encodingDeflate)
+        return shuffled.stored.count * 4 <= plain.stored.count * 3 ? shuffled : plain
     }
 
     /// Decoded section sizes in bytes, keyed by kind name ("GRPH", …): the size "before compression".
