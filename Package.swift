@@ -59,6 +59,10 @@ let package = Package(
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "TrainMLPBench", dependencies: ["Myelin"], path: "bench/train-mlp",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "TrainCNNBench", dependencies: ["Myelin"], path: "bench/train-cnn",
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "CNNAccuracy", dependencies: ["Myelin"], path: "bench/cnn-accuracy",
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
         // Trains and exports the runtime benchmark's Fashion-MNIST bundles (bench/runtime).
         .executableTarget(name: "MyelinRuntimeModels", dependencies: ["Myelin"], path: "bench/runtime/models",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
