@@ -55,6 +55,7 @@ struct Export: ParsableCommand {
         let labels = test.labels
         guard test.count > 0, labels.count == test.count else { return }
         let scores = BundleExecutor(bundle).run(test.inputs.data, batch: test.count)
+        model.eval()
         let reference = noGrad { model(test.inputs) }
         let classes = scores.count / test.count
         let predicted = Tensor(shape: [test.count, classes], data: scores).argmax(axis: 1)
