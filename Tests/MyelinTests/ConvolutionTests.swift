@@ -27,6 +27,11 @@ let oddConvGeometries: [ConvGeometry] = [
     ConvGeometry(batch: 2, inChannels: 3, height: 6, width: 40, outChannels: 3, kernelH: 3, kernelW: 5,
                  padTop: 1, padLeft: 2, padBottom: 1, padRight: 2, groups: 3),
     ConvGeometry(batch: 3, inChannels: 5, height: 4, width: 7, outChannels: 33, kernelH: 1, kernelW: 1),
+    // Negative bottom/right padding: the adjoint geometry of a transposed convolution with output padding.
+    ConvGeometry(batch: 2, inChannels: 3, height: 8, width: 7, outChannels: 3, kernelH: 3, kernelW: 3,
+                 strideH: 2, strideW: 2, padTop: 1, padLeft: 0, padBottom: -1, padRight: -1, groups: 3),
+    ConvGeometry(batch: 2, inChannels: 2, height: 9, width: 8, outChannels: 4, kernelH: 2, kernelW: 3,
+                 strideH: 1, strideW: 2, padTop: 0, padLeft: 1, padBottom: -1, padRight: 0, dilationH: 2, dilationW: 1),
     ConvGeometry(batch: 2, inChannels: 2, height: 5, width: 5, outChannels: 3, kernelH: 5, kernelW: 5,
                  strideH: 3, strideW: 3, padTop: 3, padLeft: 0, padBottom: 1, padRight: 4),
     ConvGeometry(batch: 5, inChannels: 8, height: 24, width: 24, outChannels: 16, kernelH: 3, kernelW: 3,
@@ -106,7 +111,7 @@ final class ConvolutionTests: XCTestCase {
     }
 
     func testTensorOpsMatchDirectConvolution() {
-        for (k, g) in oddConvGeometries.enumerated() {
+        for (k, g) in oddConvGeometries.enumerated() where g.padBottom >= 0 && g.padRight >= 0 {
             let x = Tensor(shape: [g.batch, g.inChannels, g.height, g.width], data: randomArray(g.batch * g.inChannels * g.height * g.width, seed: UInt64(k)))
             let w = Tensor(shape: [g.outChannels, g.inChannels / g.groups, g.kernelH, g.kernelW], data: randomArray(g.outChannels * g.patch, seed: UInt64(100 + k)))
             let b = Tensor(randomArray(g.outChannels, seed: UInt64(200 + k)))
@@ -155,6 +160,13 @@ final class ConvolutionTests: XCTestCase {
         }
         assertGradientsMatch("convTranspose2d groups 2 dilation 2", inputs: [x, smooth([4, 1, 2, 3], seed: 16)]) {
             convTranspose2d($0[0], weight: $0[1], stride: [1, 2], outputPadding: [1, 0], groups: 2, dilation: 2)
+        }
+        let depthwise = smooth([4, 1, 3, 3], seed: 29, scale: 0.5)
+        assertGradientsMatch("convTranspose2d depthwise", inputs: [x, depthwise, smooth([4], seed: 30)]) {
+            convTranspose2d($0[0], weight: $0[1], bias: $0[2], padding: 1, groups: 4)
+        }
+        assertGradientsMatch("convTranspose2d depthwise stride 2 output padding 1", inputs: [x, depthwise]) {
+            convTranspose2d($0[0], weight: $0[1], stride: 2, outputPadding: 1, groups: 4)
         }
     }
 
