@@ -14,9 +14,13 @@
 // Per image and group, with patch = (inChannels / groups)·kernelH·kernelW:
 //   columns [patch, outHeight·outWidth] = im2col(x)
 //   y       [outChannels / groups, outHeight·outWidth] = weight [outChannels / groups, patch] · columns
+// Depthwise convolutions (one input channel per group) skip im2col and GEMM for direct
+// loops (`isDepthwise`, further down).
 
 /// The shape of one 2-D convolution: sizes, stride, padding per side, dilation and groups.
-/// Callers validate it (channels divisible by `groups`, positive output size) first.
+/// Callers validate it (channels divisible by `groups`, positive output size) first. Bottom
+/// and right padding may be negative (the adjoint of a transposed convolution with output
+/// padding reads fewer rows than it has).
 public struct ConvGeometry: Equatable {
     public var batch: Int
     public var inChannels: Int
@@ -76,7 +80,8 @@ public struct ConvGeometry: Equatable {
 }
 
 /// Floats of scratch the three fast routines need for `g`: one image-group's column matrix
-/// plus a [patch, outChannels / groups] matrix (transposed weights or weight-gradient sums).
+/// plus a [patch, outChannels / groups] matrix (transposed weights or weight-gradient sums),
+/// or for a depthwise convolution at least a padded input plane and a wide output plane.
 public func convColumnsCount(_ g: ConvGeometry) -> Int {
     let gemmPath = g.patch * g.outHeight * g.outWidth + g.patch * (g.outChannels / g.groups)
     return g.isDepthwise ? Swift.max(gemmPath, convPaddedPlanesCount(g)) : gemmPath
