@@ -6,6 +6,11 @@ import Foundation
 
 /// A height and a width: kernel size, stride, dilation, pooling window, scale. An integer
 /// literal sets both (`stride: 2`), a two-element array literal each (`stride: [2, 1]`).
+///
+/// ```swift
+/// let pool = MaxPool2d(kernelSize: [2, 3], stride: 1)
+/// let s = Size2d(k)                                   // from a variable: Size2d(k) or Size2d(kh, kw)
+/// ```
 public struct Size2d: Equatable, ExpressibleByIntegerLiteral, ExpressibleByArrayLiteral, CustomStringConvertible {
     public var height: Int
     public var width: Int
@@ -37,6 +42,13 @@ public struct Size2d: Equatable, ExpressibleByIntegerLiteral, ExpressibleByArray
 ///   right w) or `[top, left, bottom, right]`; in 1-D `[p]` or `[left, right]`;
 /// - `"same"` (stride 1 only) keeps the input's size: d·(k − 1) in total per dimension,
 ///   the odd one on the bottom/right side, like PyTorch; `"valid"` is no padding.
+///
+/// ```swift
+/// conv2d(x, weight: w, padding: 1)              // one row/column of zeros on every side
+/// conv2d(x, weight: w, padding: [0, 1, 2, 1])   // top 0, left 1, bottom 2, right 1
+/// conv2d(x, weight: w, padding: "same")         // output as large as the input
+/// conv2d(x, weight: w, padding: .explicit([p])) // from a variable
+/// ```
 public enum Padding: Equatable, ExpressibleByIntegerLiteral, ExpressibleByArrayLiteral, ExpressibleByStringLiteral,
     CustomStringConvertible {
     /// Explicit amounts (1, 2 or 4 numbers, read as described above).

@@ -153,6 +153,11 @@ public func maxPool2dWithIndices(_ x: Tensor, kernelSize: Size2d, stride: Size2d
 /// - Shape: x and indices `[N, C, H, W]` → `[N, C, outputSize.height, outputSize.width]`.
 /// - Parameters: outputSize is the spatial size; for a pool of kernel k, stride s and
 ///   padding p the usual one is (H − 1)·s − 2p + k (see `MaxUnpool2d`).
+///
+/// ```swift
+/// let (pooled, indices) = maxPool2dWithIndices(x, kernelSize: 2)                 // [1, 1, 4, 4] → [1, 1, 2, 2]
+/// let sparse = maxUnpool2d(pooled, indices: indices, outputSize: [4, 4])         // maxima in place, zeros elsewhere
+/// ```
 public func maxUnpool2d(_ x: Tensor, indices: Tensor, outputSize: Size2d) -> Tensor {
     check(x.rank == 4, "max_unpool2d: input \(x.shape) is not [batch, channels, height, width]")
     check(indices.shape == x.shape, "max_unpool2d: indices \(indices.shape) do not match input \(x.shape)")
