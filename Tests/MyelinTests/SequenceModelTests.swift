@@ -236,4 +236,14 @@ final class SequenceModelTests: XCTestCase {
         XCTAssertTrue(run.stdout.contains("bits per character"), run.stdout)
         XCTAssertTrue(run.stdout.contains("--- sample, temperature 0.8, top-k 20"), run.stdout)
     }
+
+    func testSequenceClassifierExampleRuns() throws {
+        guard FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory) else {
+            throw XCTSkip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+        }
+        let run = try runProduct("SequenceClassifier", ["lstm", "1", "8", "256", "200"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("LastStep(LSTM(28, 8, batchFirst: true), sequenceShape: [28, 28])"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("epoch  1"), run.stdout)
+    }
 }

@@ -3,6 +3,10 @@
 // (pre-norm encoder layers with a causal mask) trained on random windows.
 //
 //   CharLM [lstm|transformer] [STEPS] [--data DIR] [--seed N] [--sample CHARACTERS]
+//          [--width N] [--layers N] [--context N] [--batch N]
+//
+// defaults: LSTM 256 hidden units, 1 layer, 64-character chunks of 32 streams; Transformer
+// width 96, 3 layers, 4 heads, context 64, batch 32.
 //
 // Prints the training loss as it goes, the validation bits per character (cross-entropy in
 // bits over the whole validation text, which is every 10th fortune), and samples at a few
@@ -20,6 +24,10 @@ func option(_ name: String) -> String? {
 let directory = option("--data") ?? "/usr/share/games/fortunes"
 let seed = UInt64(option("--seed") ?? "1")!
 let sampleLength = Int(option("--sample") ?? "300")!
+let widthOption = option("--width").map { Int($0)! }
+let layersOption = option("--layers").map { Int($0)! }
+let contextOption = option("--context").map { Int($0)! }
+let batchOption = option("--batch").map { Int($0)! }
 let kind = args.count > 0 ? args[0] : "lstm"
 let steps = args.count > 1 ? Int(args[1])! : 1500
 guard kind == "lstm" || kind == "transformer" else {
@@ -75,6 +83,7 @@ final class TransformerLanguageModel: Module {
 }
 
 let log2e = Float(1 / Foundation.log(2.0))
+let printEvery = Swift.max(1, Swift.min(100, steps / 10))
 let start = Date()
 func elapsed() -> String { String(format: "%.0f s", Date().timeIntervalSince(start)) }
 
@@ -85,12 +94,12 @@ func learningRate(_ step: Int, peak: Float, warmup: Int) -> Float {
 }
 
 if kind == "lstm" {
-    let model = LSTMLanguageModel(vocabulary: v, embedding: 64, hidden: 256, layers: 1, generator: generator)
+    let model = LSTMLanguageModel(vocabulary: v, embedding: 64, hidden: widthOption ?? 256, layers: layersOption ?? 1, generator: generator)
     print(model, "parameters: \(model.parameterCount)")
     let optimizer = Adam(model.parameters(), lr: 2e-3)
     // Truncated BPTT: 32 parallel streams through the training text, 64 characters per
     // chunk; the state crosses chunk boundaries detached, so gradients stop there.
-    let chunks = text.streams(.train, batchSize: 32, length: 64)
+    let chunks = text.streams(.train, batchSize: batchOption ?? 32, length: contextOption ?? 64)
     var state: LSTM.State? = nil
     var running: Float = 0
     for step in 0..<steps {
@@ -105,8 +114,8 @@ if kind == "lstm" {
         optimizer.step()
         state = (next.h.detach(), next.c.detach())
         running += loss.item
-        if (step + 1) % 100 == 0 {
-            print(String(format: "step %5d  train %.3f bits/char  ", step + 1, running / 100 * log2e) + elapsed())
+        if (step + 1) % printEvery == 0 {
+            print(String(format: "step %5d  train %.3f bits/char  ", step + 1, running / Float(printEvery) * log2e) + elapsed())
             fflush(stdout)
             running = 0
         }
@@ -138,13 +147,14 @@ if kind == "lstm" {
         print("--- sample, temperature \(temperature), top-k \(topK.map(String.init) ?? "all"):\n" + text.decode(ids))
     }
 } else {
-    let context = 128
-    let model = TransformerLanguageModel(vocabulary: v, dim: 128, heads: 4, depth: 4, context: context, generator: generator)
+    let context = contextOption ?? 64
+    let model = TransformerLanguageModel(vocabulary: v, dim: widthOption ?? 96, heads: 4, depth: layersOption ?? 3, context: context,
+                                         generator: generator)
     print(model, "parameters: \(model.parameterCount)")
     let optimizer = AdamW(model.parameters(), lr: 1e-3, weightDecay: 0.01)
     var running: Float = 0
     for step in 0..<steps {
-        let (x, y) = text.randomWindows(.train, batchSize: 32, length: context, generator: generator)
+        let (x, y) = text.randomWindows(.train, batchSize: batchOption ?? 32, length: context, generator: generator)
         optimizer.learningRate = learningRate(step, peak: 1e-3, warmup: 100)
         optimizer.zeroGrad()
         let loss = sequenceCrossEntropy(model.forward(x), y)
@@ -152,8 +162,8 @@ if kind == "lstm" {
         clipGradNorm(model.parameters(), maxNorm: 1)
         optimizer.step()
         running += loss.item
-        if (step + 1) % 100 == 0 {
-            print(String(format: "step %5d  train %.3f bits/char  ", step + 1, running / 100 * log2e) + elapsed())
+        if (step + 1) % printEvery == 0 {
+            print(String(format: "step %5d  train %.3f bits/char  ", step + 1, running / Float(printEvery) * log2e) + elapsed())
             fflush(stdout)
             running = 0
         }

@@ -23,20 +23,24 @@ extension Tensor {
                   "layerNorm: weight \(w.shape) and bias \(b.shape) must both be \(normalized) for input \(shape)")
         }
         let n = normalized.reduce(1, *), rows = n == 0 ? 0 : count / n
+        // Local copies (no copy is made: arrays are shared until written) keep the loops off
+        // the class properties' exclusivity checks.
+        let x = data, w = weight?.data ?? [Float](repeating: 1, count: n), b = bias?.data ?? [Float](repeating: 0, count: n)
         var xhat = [Float](repeating: 0, count: count), rstd = [Float](repeating: 0, count: rows)
         var out = [Float](repeating: 0, count: count)
         for r in 0..<rows {
+            let base = r * n
             var mean: Float = 0
-            for j in 0..<n { mean += data[r * n + j] }
+            for j in 0..<n { mean += x[base + j] }
             mean /= Float(n)
             var variance: Float = 0
-            for j in 0..<n { let d = data[r * n + j] - mean; variance += d * d }
+            for j in 0..<n { let d = x[base + j] - mean; variance += d * d }
             let s = 1 / (variance / Float(n) + eps).squareRoot()
             rstd[r] = s
             for j in 0..<n {
-                let v = (data[r * n + j] - mean) * s
-                xhat[r * n + j] = v
-                out[r * n + j] = weight.map { v * $0.data[j] + bias!.data[j] } ?? v
+                let v = (x[base + j] - mean) * s
+                xhat[base + j] = v
+                out[base + j] = v * w[j] + b[j]
             }
         }
         let input = self
@@ -48,12 +52,12 @@ extension Tensor {
                     // dx = rstd · (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂)), ĝ = g ⊙ weight
                     var m1: Float = 0, m2: Float = 0
                     for j in 0..<n {
-                        let gh = g[r * n + j] * (weight?.data[j] ?? 1)
+                        let gh = g[r * n + j] * w[j]
                         m1 += gh; m2 += gh * xhat[r * n + j]
                     }
                     m1 /= Float(n); m2 /= Float(n)
                     for j in 0..<n {
-                        let gh = g[r * n + j] * (weight?.data[j] ?? 1)
+                        let gh = g[r * n + j] * w[j]
                         acc[r * n + j] += rstd[r] * (gh - m1 - xhat[r * n + j] * m2)
                     }
                 }
@@ -85,12 +89,10 @@ extension Tensor {
                 return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
             })
         }
-        return unary("gelu", { x in Float(0.5 * Double(x) * (1 + Foundation.erf(Double(x) / 2.0.squareRoot()))) },
+        let invSqrt2 = Float(0.5.squareRoot()), invSqrt2Pi = Float(1 / (2 * Double.pi).squareRoot())
+        return unary("gelu", { x in 0.5 * x * (1 + Foundation.erf(x * invSqrt2)) },
                      attributes: attributes, derivative: { x, _ in
-            let xd = Double(x)
-            let cdf = 0.5 * (1 + Foundation.erf(xd / 2.0.squareRoot()))
-            let pdf = Foundation.exp(-0.5 * xd * xd) / (2 * Double.pi).squareRoot()
-            return Float(cdf + xd * pdf)
+            0.5 * (1 + Foundation.erf(x * invSqrt2)) + x * Foundation.exp(-0.5 * x * x) * invSqrt2Pi
         })
     }
 }

@@ -17,33 +17,28 @@ extension Tensor {
         check(gates.rank == 2 && c.rank == 2 && gates.shape == [c.shape[0], 4 * c.shape[1]],
               "lstmCellState: gates shape \(gates.shape) and cell shape \(c.shape) are not [batch, 4·hidden] and [batch, hidden]")
         let b = c.shape[0], h = c.shape[1]
-        var out = [Float](repeating: 0, count: b * h)
+        let z = gates.data, cPrev = c.data
+        // Activated gates i, f, g saved for the backward pass.
+        var ig = [Float](repeating: 0, count: b * h), fg = ig, gg = ig, out = ig
         for r in 0..<b {
-            let gr = r * 4 * h
             for j in 0..<h {
-                let i = stableSigmoid(gates.data[gr + j]), f = stableSigmoid(gates.data[gr + h + j])
-                let g = Foundation.tanh(gates.data[gr + 2 * h + j])
-                out[r * h + j] = f * c.data[r * h + j] + i * g
+                let k = r * h + j, gr = r * 4 * h + j
+                ig[k] = stableSigmoid(z[gr]); fg[k] = stableSigmoid(z[gr + h]); gg[k] = Foundation.tanh(z[gr + 2 * h])
+                out[k] = fg[k] * cPrev[k] + ig[k] * gg[k]
             }
         }
         return result("lstm_cell_state", shape: c.shape, data: out, inputs: [gates, c]) { dc in
             gates.accumulateGrad(count: gates.count) { acc in
                 for r in 0..<b {
-                    let gr = r * 4 * h
                     for j in 0..<h {
-                        let i = stableSigmoid(gates.data[gr + j]), f = stableSigmoid(gates.data[gr + h + j])
-                        let g = Foundation.tanh(gates.data[gr + 2 * h + j]), d = dc[r * h + j]
-                        acc[gr + j] += d * g * i * (1 - i)
-                        acc[gr + h + j] += d * c.data[r * h + j] * f * (1 - f)
-                        acc[gr + 2 * h + j] += d * i * (1 - g * g)
+                        let k = r * h + j, gr = r * 4 * h + j, d = dc[k]
+                        acc[gr] += d * gg[k] * ig[k] * (1 - ig[k])
+                        acc[gr + h] += d * cPrev[k] * fg[k] * (1 - fg[k])
+                        acc[gr + 2 * h] += d * ig[k] * (1 - gg[k] * gg[k])
                     }
                 }
             }
-            c.accumulateGrad(count: c.count) { acc in
-                for r in 0..<b {
-                    for j in 0..<h { acc[r * h + j] += dc[r * h + j] * stableSigmoid(gates.data[r * 4 * h + h + j]) }
-                }
-            }
+            c.accumulateGrad(count: c.count) { acc in for k in 0..<(b * h) { acc[k] += dc[k] * fg[k] } }
         }
     }
 
@@ -58,27 +53,26 @@ extension Tensor {
         check(gates.rank == 2 && c.rank == 2 && gates.shape == [c.shape[0], 4 * c.shape[1]],
               "lstmCellOutput: gates shape \(gates.shape) and cell shape \(c.shape) are not [batch, 4·hidden] and [batch, hidden]")
         let b = c.shape[0], h = c.shape[1]
-        var out = [Float](repeating: 0, count: b * h)
+        let z = gates.data, cs = c.data
+        // σ(o) and tanh(c') saved for the backward pass.
+        var og = [Float](repeating: 0, count: b * h), tc = og, out = og
         for r in 0..<b {
-            for j in 0..<h { out[r * h + j] = stableSigmoid(gates.data[r * 4 * h + 3 * h + j]) * Foundation.tanh(c.data[r * h + j]) }
+            for j in 0..<h {
+                let k = r * h + j
+                og[k] = stableSigmoid(z[r * 4 * h + 3 * h + j]); tc[k] = Foundation.tanh(cs[k])
+                out[k] = og[k] * tc[k]
+            }
         }
         return result("lstm_cell_output", shape: c.shape, data: out, inputs: [gates, c]) { dh in
             gates.accumulateGrad(count: gates.count) { acc in
                 for r in 0..<b {
                     for j in 0..<h {
-                        let o = stableSigmoid(gates.data[r * 4 * h + 3 * h + j])
-                        acc[r * 4 * h + 3 * h + j] += dh[r * h + j] * Foundation.tanh(c.data[r * h + j]) * o * (1 - o)
+                        let k = r * h + j
+                        acc[r * 4 * h + 3 * h + j] += dh[k] * tc[k] * og[k] * (1 - og[k])
                     }
                 }
             }
-            c.accumulateGrad(count: c.count) { acc in
-                for r in 0..<b {
-                    for j in 0..<h {
-                        let o = stableSigmoid(gates.data[r * 4 * h + 3 * h + j]), t = Foundation.tanh(c.data[r * h + j])
-                        acc[r * h + j] += dh[r * h + j] * o * (1 - t * t)
-                    }
-                }
-            }
+            c.accumulateGrad(count: c.count) { acc in for k in 0..<(b * h) { acc[k] += dh[k] * og[k] * (1 - tc[k] * tc[k]) } }
         }
     }
 
@@ -95,14 +89,15 @@ extension Tensor {
               "gruCell: shapes \(x.shape), \(hg.shape), \(h.shape) are not [batch, 3·hidden] twice and [batch, hidden]")
         let b = h.shape[0], n = h.shape[1]
         // Saved per element for the backward pass: r, z, n.
+        let xs = x.data, hs = hg.data, hp = h.data
         var r = [Float](repeating: 0, count: b * n), z = r, cand = r, out = r
         for row in 0..<b {
             for j in 0..<n {
                 let g = row * 3 * n + j, k = row * n + j
-                r[k] = stableSigmoid(x.data[g] + hg.data[g])
-                z[k] = stableSigmoid(x.data[g + n] + hg.data[g + n])
-                cand[k] = Foundation.tanh(x.data[g + 2 * n] + r[k] * hg.data[g + 2 * n])
-                out[k] = (1 - z[k]) * cand[k] + z[k] * h.data[k]
+                r[k] = stableSigmoid(xs[g] + hs[g])
+                z[k] = stableSigmoid(xs[g + n] + hs[g + n])
+                cand[k] = Foundation.tanh(xs[g + 2 * n] + r[k] * hs[g + 2 * n])
+                out[k] = (1 - z[k]) * cand[k] + z[k] * hp[k]
             }
         }
         return result("gru_cell", shape: h.shape, data: out, inputs: [x, hg, h]) { dout in
@@ -113,8 +108,8 @@ extension Tensor {
                     let g = row * 3 * n + j, k = row * n + j
                     let dn = dout[k] * (1 - z[k]) * (1 - cand[k] * cand[k])
                     d[g + 2 * n] = dn
-                    d[g + n] = dout[k] * (h.data[k] - cand[k]) * z[k] * (1 - z[k])
-                    d[g] = dn * hg.data[g + 2 * n] * r[k] * (1 - r[k])
+                    d[g + n] = dout[k] * (hp[k] - cand[k]) * z[k] * (1 - z[k])
+                    d[g] = dn * hs[g + 2 * n] * r[k] * (1 - r[k])
                 }
             }
             x.accumulateGrad(count: x.count) { acc in for i in 0..<d.count { acc[i] += d[i] } }
