@@ -53,6 +53,10 @@ final class SequenceModelTests: XCTestCase {
         assertGradientsMatch("sequenceCrossEntropy sum", inputs: [logits]) {
             sequenceCrossEntropy($0[0], targets, ignoreIndex: -1, reduction: .sum)
         }
+        XCTAssertEqual(sequenceCrossEntropy(logits, [[1, -1, 3], [0, 2, -1]], ignoreIndex: -1).item,
+                       sequenceCrossEntropy(logits, targets, ignoreIndex: -1).item)
+        // Only ignored positions: the mean is 0, not NaN.
+        XCTAssertEqual(sequenceCrossEntropy(logits, Tensor.full([2, 3], -1), ignoreIndex: -1).item, 0)
     }
 
     func testAttentionGradients() {

@@ -178,3 +178,16 @@ public func sequenceCrossEntropy(_ logits: Tensor, _ targets: Tensor, ignoreInde
         }
     }
 }
+
+/// `sequenceCrossEntropy` with the targets as Swift integers, one row per sequence.
+///
+/// ```swift
+/// sequenceCrossEntropy(logits, [[3, 1, -100], [2, 0, 4]], ignoreIndex: -100)   // logits [2, 3, C]
+/// ```
+public func sequenceCrossEntropy(_ logits: Tensor, _ targets: [[Int]], ignoreIndex: Int = -100,
+                                 reduction: Reduction = .mean) -> Tensor {
+    let time = targets.first?.count ?? 0
+    check(targets.allSatisfy { $0.count == time }, "sequenceCrossEntropy: ragged target rows (expected \(time) in each)")
+    return sequenceCrossEntropy(logits, Tensor(shape: [targets.count, time], data: targets.flatMap { $0 }.map(Float.init)),
+                                ignoreIndex: ignoreIndex, reduction: reduction)
+}
