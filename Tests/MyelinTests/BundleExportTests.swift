@@ -184,7 +184,7 @@ final class BundleExportTests: XCTestCase {
         let report = result.report
         for needle in ["tiny.myelin: Myelin bundle 2.0", "precision int8", "GRPH", "DATA", "deflate",
                        "graph (6 ops):", "qlinear", "quantize", "relu", "0.weight+bn.i8 i8 [16, 6] 96 B, stored packed", "class_labels = alpha, beta, gamma, delta",
-                       "self-test: 3 vectors, passed"] {
+                       "self-test: 3 vectors, passed", "memory per sample: arena "] {
             XCTAssertTrue(report.contains(needle), "missing \"\(needle)\" in:\n\(report)")
         }
         var damaged = bytes

@@ -62,6 +62,12 @@ public enum BundleInspector {
             if !op.tensors.isEmpty { text += "; " + op.tensors.map { bundle.tensors[$0].name }.joined(separator: ", ") }
             lines.append(text)
         }
+        // The runtime's memory plan for one sample (values reuse the space of dead ones).
+        if let layout = try? BundleExecutor(bundle, reference: false).arenaLayout(maxBatch: 1) {
+            let sum = bundle.values.indices.filter { !bundle.inputs.contains($0) && !bundle.outputs.contains($0) }
+                .reduce(0) { $0 + bundle.values[$1].count * (BundleDType(rawValue: bundle.values[$1].dtype)?.size ?? 4) }
+            lines.append("memory per sample: arena \(layout.values) B for values totalling \(sum) B, kernel scratch \(layout.scratch) B")
+        }
         let total = bundle.tensors.reduce(0) { $0 + $1.data.count }
         lines.append("tensors (\(bundle.tensors.count), \(total) B):")
         for (i, t) in bundle.tensors.enumerated() {
