@@ -68,15 +68,6 @@ public enum BundleTensorLayout: UInt32 {
 /// Payload types of op attributes.
 public enum BundleAttributeType: UInt32 {
     case int = 1, float = 2, ints = 3, floats = 4
-
-    public var name: StaticString {
-        switch self {
-        case .int: return "int64"
-        case .float: return "float64"
-        case .ints: return "int64 list"
-        case .floats: return "float64 list"
-        }
-    }
 }
 
 /// How a bundle stores its weights.
@@ -318,10 +309,6 @@ public struct BundleShape {
         for i in 0..<rank where dim(i) != other.dim(i) { return false }
         return true
     }
-
-    /// Rank 1 with `n` elements, or rank 2 `[rows, cols]`.
-    public func isVector(_ n: Int) -> Bool { rank == 1 && dims.0 == n }
-    public func isMatrix(_ rows: Int, _ cols: Int) -> Bool { rank == 2 && dims.0 == rows && dims.1 == cols }
 }
 
 /// One entry of the section table.
