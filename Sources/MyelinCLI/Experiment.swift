@@ -70,7 +70,12 @@ func prepareData(_ c: DataConfig) throws -> PreparedData {
 
 /// The CLI's checkpoint metadata: how to rebuild model, optimizer and data.
 struct RunConfig: Codable {
+    /// The MLP's widths, or for a zoo architecture just its input and output sizes.
     var model: MLPSpec
+    /// A `ModelZoo` name (cnn, resnet, …); nil or "mlp" for the MLP of `model`.
+    var architecture: String?
+    /// Random crops (±2 pixels) and horizontal flips of the training images.
+    var augment: Bool?
     var optimizer: OptimizerSpec
     var data: DataConfig
     var batchSize: Int
@@ -94,6 +99,23 @@ struct RunConfig: Codable {
 
     static let key = "myelin.run"
 
+    /// The architecture's name as the CLI shows it.
+    var architectureName: String { architecture ?? "mlp" }
+
+    /// A freshly initialised model of this run.
+    func buildModel(generator: Generator) -> any Layer {
+        guard let name = architecture, name != "mlp" else { return model.build(generator: generator) }
+        return ModelZoo.make(name, classes: model.outputs, generator: generator)
+    }
+
+    /// The augmentation of the training batches, if any.
+    var augmentation: Augmentation? {
+        augment == true ? Augmentation.compose([.randomCrop(padding: 2), .horizontalFlip()]) : nil
+    }
+
+    /// Per-sample input shape for summaries: images for the zoo, flat features for the MLP.
+    var inputShape: [Int] { architectureName == "mlp" ? [model.inputs] : [1, 28, 28] }
+
     func metadata() throws -> [String: String] {
         [Self.key: String(decoding: try JSONEncoder().encode(self), as: UTF8.self)]
     }
@@ -112,16 +134,17 @@ struct RunConfig: Codable {
 struct LoadedRun {
     var config: RunConfig
     var checkpoint: Checkpoint
-    var model: Sequential
+    var model: any Layer
     var trainer: Trainer
 
     init(path: String) throws {
         checkpoint = try Checkpoint.load(from: path)
         config = try RunConfig.from(checkpoint, path: path)
         let generator = Generator(seed: config.data.seed)
-        model = config.model.build(generator: generator)
+        model = config.buildModel(generator: generator)
         trainer = Trainer(model: model, optimizer: config.optimizer.make(model.parameters()),
                           batchSize: config.batchSize, generator: generator)
+        trainer.augmentation = config.augmentation
         do { try checkpoint.restore(into: trainer) } catch {
             throw MyelinError.file(path: path, problem: "\(error)")
         }

@@ -31,7 +31,8 @@ struct Summary: ParsableCommand {
     func run() throws {
         let loaded = try LoadedRun(path: checkpoint)
         let c = loaded.config
-        print(modelSummary(loaded.model, inputShape: [c.model.inputs]))
+        print("model: \(c.architectureName)\(c.augment == true ? ", trained with augmentation (random crops ±2, flips)" : "")")
+        print(modelSummary(loaded.model, inputShape: c.inputShape))
         var optimizer = "optimizer: \(c.optimizer.kind.rawValue) lr \(c.optimizer.learningRate) weight decay \(c.optimizer.weightDecay)"
         if OptimizerSpec.usesMomentum(c.optimizer.kind) { optimizer += " momentum \(c.optimizer.momentum)" }
         print(optimizer + "; batch \(c.batchSize); \(c.scheduleSpec.description(epochs: c.epochs))")

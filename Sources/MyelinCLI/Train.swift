@@ -2,7 +2,10 @@ import ArgumentParser
 import Foundation
 import Myelin
 
-enum ModelName: String, CaseIterable, ExpressibleByArgument { case mlp }
+/// `mlp`, or a convolutional network of the model zoo (`ModelZoo.names`).
+enum ModelName: String, CaseIterable, ExpressibleByArgument {
+    case mlp, cnn, lenet5, alexnet, vgg, inception, resnet, densenet, mobilenet, shufflenet
+}
 extension DatasetName: ExpressibleByArgument {}
 extension ScalerName: ExpressibleByArgument {}
 extension OptimizerSpec.Kind: ExpressibleByArgument {}
@@ -59,7 +62,9 @@ struct Train: ParsableCommand {
             exponential schedules continue unchanged.
             """)
 
-    @Option(help: "Architecture preset: mlp.") var model: ModelName = .mlp
+    @Option(help: "Architecture: mlp, or a CNN for 28×28 images: \(ModelZoo.names.joined(separator: ", ")) (default: mlp).")
+    var model: ModelName?
+    @Flag(help: "Augment training images: random crops (±2 pixels) and horizontal flips.") var augment = false
     @OptionGroup var data: DataOptions
     @Option(parsing: .unconditional, help: "Total number of epochs (default: 10; with --resume: the run's planned total).")
     var epochs: Int?
@@ -100,6 +105,9 @@ struct Train: ParsableCommand {
         if let c = clipNorm { guard c > 0 && c.isFinite else { throw ValidationError("--clip-norm must be positive, got \(c)") } }
         if let p = earlyStopping { guard p >= 1 else { throw ValidationError("--early-stopping must be at least 1, got \(p)") } }
         guard resume == nil else { return }   // the rest is checked against the checkpoint's run
+        if let m = model, m != .mlp, hidden != nil || dropout != nil || batchnorm {
+            throw ValidationError("--hidden, --dropout and --batchnorm shape the mlp; --model \(m.rawValue) is a fixed architecture")
+        }
         if batchnorm && (batchSize ?? 64) < 2 { throw ValidationError("--batchnorm needs --batch-size of at least 2 (batch statistics of one sample are undefined)") }
         if earlyStopping != nil && data.validationFraction == 0 { throw ValidationError("--early-stopping needs a validation split (--validation > 0)") }
         let kind = optimizer ?? .adam, scheduleKind = schedule ?? .cosine
@@ -124,7 +132,14 @@ struct Train: ParsableCommand {
                            outputs: prepared.train.classCount, dropout: dropout ?? data.presetDropout, batchNorm: batchnorm)
         let opt = OptimizerSpec(kind: kind, learningRate: lr ?? OptimizerSpec.defaultLearningRate(kind),
                                 weightDecay: weightDecay ?? OptimizerSpec.defaultWeightDecay(kind), momentum: momentum ?? 0.9)
-        return RunConfig(model: spec, optimizer: opt, data: data.config, batchSize: batchSize ?? 64, epochs: total,
+        let architecture = model ?? .mlp
+        if architecture != .mlp {
+            guard prepared.train.featureCount == 784 else {
+                throw CLIError("--model \(architecture.rawValue) takes 28×28 images; the \(data.config.dataset.rawValue) data has \(prepared.train.featureCount) features")
+            }
+        }
+        return RunConfig(model: spec, architecture: architecture == .mlp ? nil : architecture.rawValue, augment: augment ? true : nil,
+                         optimizer: opt, data: data.config, batchSize: batchSize ?? 64, epochs: total,
                          schedule: scheduleKind.rawValue,
                          stepSize: scheduleKind == .step ? stepSize ?? ScheduleSpec.defaultStepSize(epochs: total) : nil,
                          gamma: scheduleKind == .step || scheduleKind == .exponential ? gamma ?? ScheduleSpec.defaultGamma(scheduleKind) : nil,
@@ -146,6 +161,8 @@ struct Train: ParsableCommand {
         compare("--validation", data.validation, c.data.validationFraction)
         compare("--scaler", data.scaler, c.data.scaler, { $0.rawValue })
         compare("--seed", data.seed, c.data.seed)
+        compare("--model", model?.rawValue, c.architectureName)
+        if augment && c.augment != true { found.append("--augment (the run has none)") }
         compare("--hidden", try hidden.map { try parseIntList($0, name: "--hidden") }, c.model.hidden, widths)
         compare("--dropout", dropout, c.model.dropout)
         if batchnorm && !c.model.batchNorm { found.append("--batchnorm (the run has none)") }
@@ -166,7 +183,7 @@ struct Train: ParsableCommand {
     func run() throws {
         Threading.threads = data.threadCount
         var run: RunConfig
-        let net: Sequential
+        let net: any Layer
         let trainer: Trainer
         let prepared: PreparedData
         let outFolder: String, checkpointPath: String
@@ -208,8 +225,9 @@ struct Train: ParsableCommand {
             prepared = try prepareData(data.config)
             run = try newRunConfig(prepared)
             let generator = Generator(seed: run.data.seed)
-            net = run.model.build(generator: generator)
+            net = run.buildModel(generator: generator)
             trainer = Trainer(model: net, optimizer: run.optimizer.make(net.parameters()), batchSize: run.batchSize, generator: generator)
+            trainer.augmentation = run.augmentation
         }
         // Schedulers read their base rate from the optimizer; on resume that rate is already
         // decayed, so set the configured base first, then move the schedule to the current epoch.
@@ -223,7 +241,7 @@ struct Train: ParsableCommand {
         if let line = resumeLine {
             print(line + String(format: "; learning rate for epoch %d: %g", trainer.epoch + 1, trainer.optimizer.learningRate))
         }
-        let summary = modelSummary(net, inputShape: [run.model.inputs])
+        let summary = modelSummary(net, inputShape: run.inputShape)
         try writeText(summary + "\n", to: "\(outFolder)/summary.txt")
         if resume == nil { print(summary) }
         print("training on \(prepared.train.count) samples, validating on \(prepared.validation?.count ?? 0), \(Threading.threads) thread(s)")
@@ -249,7 +267,7 @@ struct Train: ParsableCommand {
             // The checkpoint holds the weights that are evaluated and exported.
             try Checkpoint(trainer: trainer, metadata: metadata).save(to: checkpointPath)
         }
-        try writeText(SVGPlot.trainingCurves(trainer.history, title: "\(run.data.dataset.rawValue) \(run.model.hidden)"), to: "\(outFolder)/curves.svg")
+        try writeText(SVGPlot.trainingCurves(trainer.history, title: "\(run.data.dataset.rawValue) \(run.architectureName == "mlp" ? "\(run.model.hidden)" : run.architectureName)"), to: "\(outFolder)/curves.svg")
         let result = evaluate(net, on: prepared.test)
         try writeText(SVGPlot.confusionMatrix(result.confusion, classNames: result.classNames), to: "\(outFolder)/confusion.svg")
         try writeText(result.report + "\n", to: "\(outFolder)/evaluation.txt")

@@ -242,7 +242,7 @@ final class TrainingTests: XCTestCase {
         let s = modelSummary(MLPSpec(inputs: 784, hidden: [256], outputs: 10, dropout: 0.2, batchNorm: true).build(generator: Generator(seed: 0)),
                              inputShape: [784])
         let row = s.split(separator: "\n").first { $0.hasPrefix("Linear(in: 784, out: 256)") }.map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }
-        XCTAssertEqual(row, "Linear(in: 784, out: 256) [batch, 256] 200960", s)
+        XCTAssertEqual(row, "Linear(in: 784, out: 256) [batch, 256] 200960 0.401", s)   // 2 · 784 · 256 FLOPs
         XCTAssertTrue(s.contains("BatchNorm1d(256, eps: 1e-05, momentum: 0.1)"))
         XCTAssertTrue(s.contains("Total parameters: \(200960 + 512 + 2570)"))
     }

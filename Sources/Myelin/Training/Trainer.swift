@@ -69,6 +69,9 @@ public final class Trainer {
     public internal(set) var history: [EpochRecord] = []
     /// Set by a callback (e.g. early stopping) to end training after the current epoch.
     public var stopRequested = false
+    /// Applied to each training batch's inputs (e.g. random crops and flips), drawing from
+    /// `generator`, so a resumed run sees the same augmented batches.
+    public var augmentation: Augmentation?
 
     public init(model: any Layer, optimizer: Optimizer, loss: TrainingLoss = .crossEntropy,
                 batchSize: Int = 64, generator: Generator) {
@@ -98,7 +101,8 @@ public final class Trainer {
                 // Batch statistics of a single sample are undefined: a final batch of one is skipped.
                 if batch.inputs.shape[0] == 1 && hasBatchNorm && loader.batchSize > 1 { continue }
                 optimizer.zeroGrad()
-                let output = model(batch.inputs)
+                let inputs = augmentation.map { $0(batch.inputs, generator: generator) } ?? batch.inputs
+                let output = model(inputs)
                 let value = loss(output, batch)
                 guard value.item.isFinite else { throw TrainingError.diverged(epoch: current, batch: b + 1, loss: value.item) }
                 value.backward()
@@ -130,7 +134,7 @@ public final class Trainer {
     }
 
     func containsBatchNorm(_ m: any Module) -> Bool {
-        m is BatchNorm1d || m.children.contains { containsBatchNorm($0.1) }
+        m is BatchNorm1d || m is BatchNorm2d || m.children.contains { containsBatchNorm($0.1) }
     }
 
     /// Restores epoch, history, RNG and scheduler position (used by `Checkpoint.restore`).
