@@ -7,8 +7,8 @@
 //          (to time large models; the epoch time is then extrapolated to 60 000 images),
 //          TEST_SUBSET evaluates on the first TEST_SUBSET test images.
 //        swift run -c release TrainCNNBench profile [THREADS] [MODEL] [BATCHES]
-//          where a training step's time goes: per layer forward and backward (for models
-//          whose top level is a Sequential of layers, like `cnn`), loss, optimizer.
+//          where a training step's time goes: per layer forward and backward (the model's
+//          children in order, Sequentials opened up), loss, optimizer.
 //
 // Achieved GFLOP/s = 3 × forward FLOPs per image (ModelProfile: a multiply-add is 2 FLOPs)
 // × images per second (wall time). Each epoch also prints the process CPU time, which on a
@@ -36,8 +36,13 @@ if args.first == "profile" {
     let name = args.count > 2 ? args[2] : "cnn"
     let batches = args.count > 3 ? Int(args[3]) ?? 100 : 100
     let model = ModelZoo.make(name, generator: Generator(seed: 0))
-    let layers: [(String, any Layer)] = (model as? SimpleCNN).map { m in m.layers.layers.enumerated().map { ("layers.\($0.offset) \($0.element)", $0.element) } }
-        ?? model.children.compactMap { c in (c.1 as? any Layer).map { (c.0, $0) } }
+    // The zoo models' forward passes chain their children in order (stem, blocks, head, …), so
+    // the children, with Sequentials opened up, can be run one at a time.
+    func chain(_ name: String, _ layer: any Layer) -> [(String, any Layer)] {
+        guard let s = layer as? Sequential else { return [("\(name) \(layer)", layer)] }
+        return s.layers.enumerated().flatMap { chain("\(name).\($0.offset)", $0.element) }
+    }
+    let layers = model.children.compactMap { c in (c.1 as? any Layer).map { chain(c.0, $0) } }.flatMap { $0 }
     let profile = try ModelProfile(model, inputShape: [1, 28, 28])
     print(profile.table)
     let loader = DataLoader(train, batchSize: 64, shuffle: true, generator: Generator(seed: 0))
