@@ -3,7 +3,7 @@
 // (pre-norm encoder layers with a causal mask) trained on random windows.
 //
 //   CharLM [lstm|transformer] [STEPS] [--data DIR] [--seed N] [--sample CHARACTERS]
-//          [--width N] [--layers N] [--context N] [--batch N]
+//          [--width N] [--layers N] [--context N] [--batch N] [--lr PEAK]
 //
 // defaults: LSTM 256 hidden units, 1 layer, 64-character chunks of 32 streams; Transformer
 // width 96, 3 layers, 4 heads, context 64, batch 32.
@@ -28,6 +28,7 @@ let widthOption = option("--width").map { Int($0)! }
 let layersOption = option("--layers").map { Int($0)! }
 let contextOption = option("--context").map { Int($0)! }
 let batchOption = option("--batch").map { Int($0)! }
+let lrOption = option("--lr").map { Float($0)! }
 let kind = args.count > 0 ? args[0] : "lstm"
 let steps = args.count > 1 ? Int(args[1])! : 1500
 guard kind == "lstm" || kind == "transformer" else {
@@ -66,6 +67,9 @@ final class TransformerLanguageModel: Module {
     init(vocabulary: Int, dim: Int, heads: Int, depth: Int, context: Int, generator: Generator) {
         self.context = context
         embed = Embedding(vocabulary, dim, generator: generator)
+        // GPT-2's N(0, 0.02²) instead of Embedding's N(0, 1): at N(0, 1) the token vectors
+        // drown the learned position vectors and the model barely learns to use positions.
+        embed.weight.data = Tensor.randn([vocabulary, dim], std: 0.02, generator: generator).data
         position = LearnedPositionalEncoding(context, dim, generator: generator)
         layers = (0..<depth).map { _ in
             TransformerEncoderLayer(dim, numHeads: heads, dimFeedforward: 4 * dim, dropout: 0.1, activation: .gelu,
@@ -96,7 +100,8 @@ func learningRate(_ step: Int, peak: Float, warmup: Int) -> Float {
 if kind == "lstm" {
     let model = LSTMLanguageModel(vocabulary: v, embedding: 64, hidden: widthOption ?? 256, layers: layersOption ?? 1, generator: generator)
     print(model, "parameters: \(model.parameterCount)")
-    let optimizer = Adam(model.parameters(), lr: 2e-3)
+    let peak = lrOption ?? 2e-3
+    let optimizer = Adam(model.parameters(), lr: peak)
     // Truncated BPTT: 32 parallel streams through the training text, 64 characters per
     // chunk; the state crosses chunk boundaries detached, so gradients stop there.
     let chunks = text.streams(.train, batchSize: batchOption ?? 32, length: contextOption ?? 64)
@@ -105,7 +110,7 @@ if kind == "lstm" {
     for step in 0..<steps {
         let (x, y) = chunks[step % chunks.count]
         if step % chunks.count == 0 { state = nil }
-        optimizer.learningRate = learningRate(step, peak: 2e-3, warmup: 50)
+        optimizer.learningRate = learningRate(step, peak: peak, warmup: 50)
         optimizer.zeroGrad()
         let (logits, next) = model.forward(x, state)
         let loss = sequenceCrossEntropy(logits, y)
@@ -151,11 +156,12 @@ if kind == "lstm" {
     let model = TransformerLanguageModel(vocabulary: v, dim: widthOption ?? 96, heads: 4, depth: layersOption ?? 3, context: context,
                                          generator: generator)
     print(model, "parameters: \(model.parameterCount)")
-    let optimizer = AdamW(model.parameters(), lr: 1e-3, weightDecay: 0.01)
+    let peak = lrOption ?? 1e-3
+    let optimizer = AdamW(model.parameters(), lr: peak, weightDecay: 0.01)
     var running: Float = 0
     for step in 0..<steps {
         let (x, y) = text.randomWindows(.train, batchSize: batchOption ?? 32, length: context, generator: generator)
-        optimizer.learningRate = learningRate(step, peak: 1e-3, warmup: 100)
+        optimizer.learningRate = learningRate(step, peak: peak, warmup: 100)
         optimizer.zeroGrad()
         let loss = sequenceCrossEntropy(model.forward(x), y)
         loss.backward()
