@@ -239,6 +239,10 @@ final class SequenceModelTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertTrue(run.stdout.contains("bits per character"), run.stdout)
         XCTAssertTrue(run.stdout.contains("--- sample, temperature 0.8, top-k 20"), run.stdout)
+        let small = try runProduct("CharLM", ["transformer", "3", "--data", dir.path, "--sample", "10", "--width", "16",
+                                              "--layers", "1", "--context", "16", "--batch", "4"])
+        XCTAssertEqual(small.status, 0, small.stderr)
+        XCTAssertTrue(small.stdout.contains("non-overlapping 16-character windows"), small.stdout)
     }
 
     func testSequenceClassifierExampleRuns() throws {
