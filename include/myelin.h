@@ -122,8 +122,20 @@ const char *myelin_status_string(myelin_status status);
 /* ---- Loading ------------------------------------------------------------------------ */
 
 /* Loads the bundle at `path`. On success stores a new model in *out_model (free it with
- * myelin_model_free); on failure stores NULL. */
+ * myelin_model_free); on failure stores NULL. The file must be a regular file: the header
+ * (magic, version, declared file_size) is checked before the rest is mapped or read.
+ * MYELIN_ERR_IO does not say which path or why: myelin_model_load_file_ex does. */
 myelin_status myelin_model_load_file(const char *path, myelin_model **out_model);
+
+/* Like myelin_model_load_file, and says why a load failed: writes a NUL-terminated English
+ * message into message[0 .. capacity-1] (truncated to fit; nothing is written if `message`
+ * is NULL or `capacity` is 0; an empty string on success). The message names the path and
+ * the problem: the OS error for a file that cannot be opened or read (strerror, e.g.
+ * "model.myelin: No such file or directory"), "PATH: not a regular file" for a FIFO,
+ * directory or device (refused without blocking), else the bundle problem
+ * ("PATH: corrupt bundle", "PATH: not a Myelin bundle", ...). 256 bytes plus the path's
+ * length always suffice. */
+myelin_status myelin_model_load_file_ex(const char *path, myelin_model **out_model, char *message, size_t capacity);
 
 /* Loads a bundle from `size` bytes at `data`. The bytes are copied: the caller may free
  * or reuse `data` as soon as the call returns. On failure stores NULL in *out_model. */

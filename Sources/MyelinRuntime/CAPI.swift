@@ -55,28 +55,116 @@ public func myelin_model_load_memory(_ data: UnsafeRawPointer?, _ size: Int, _ o
 
 @_cdecl("myelin_model_load_file")
 public func myelin_model_load_file(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    guard let out else { return BundleStatus.invalidArgument.rawValue }
+    myelin_model_load_file_ex(path, out, nil, 0)
+}
+
+@_cdecl("myelin_model_load_file_ex")
+public func myelin_model_load_file_ex(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?,
+                                      _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int) -> Int32 {
+    var text = MessageWriter(message, capacity)
+    guard let out else {
+        text.append("invalid argument: out_model is NULL")
+        return BundleStatus.invalidArgument.rawValue
+    }
     out.pointee = nil
-    guard let path else { return BundleStatus.invalidArgument.rawValue }
+    guard let path else {
+        text.append("invalid argument: path is NULL")
+        return BundleStatus.invalidArgument.rawValue
+    }
+    var osError: Int32 = 0
     do {
-        out.pointee = OpaquePointer(try withFileBytes(path) { (bytes, count) throws(BundleStatus) in try runtimeLoad(bytes, count: count) })
+        out.pointee = OpaquePointer(try withFileBytes(path, osError: &osError) { (bytes, count) throws(BundleStatus) in
+            try runtimeLoad(bytes, count: count)
+        })
         return BundleStatus.ok.rawValue
     } catch {
+        // "PATH: No such file or directory", "PATH: not a regular file", "PATH: corrupt bundle".
+        text.append(path)
+        text.append(": ")
+        if osError > 0, let reason = strerror(osError) {
+            text.append(reason)
+        } else if osError == fileNotRegular {
+            text.append("not a regular file")
+        } else {
+            text.append(myelin_status_string(error.rawValue))
+        }
         return error.rawValue
     }
 }
 
+/// `osError` of a path that opens but is no regular file (a FIFO, a directory, a device).
+let fileNotRegular: Int32 = -1
+
+/// A NUL-terminated message into the caller's `capacity` bytes, truncated to fit.
+struct MessageWriter {
+    var buffer: UnsafeMutablePointer<CChar>?
+    var capacity: Int
+    var length = 0
+
+    init(_ buffer: UnsafeMutablePointer<CChar>?, _ capacity: Int) {
+        self.buffer = capacity > 0 ? buffer : nil
+        self.capacity = capacity
+        self.buffer?[0] = 0
+    }
+
+    mutating func append(_ s: UnsafePointer<CChar>) {
+        guard let buffer else { return }
+        var i = 0
+        while s[i] != 0 && length + 1 < capacity {
+            buffer[length] = s[i]
+            length += 1
+            i += 1
+        }
+        buffer[length] = 0
+    }
+
+    mutating func append(_ s: StaticString) { append(cString(s)) }
+}
+
 /// Calls `body` with the bytes of a regular file, mapped read-only (no copy, no fresh
-/// pages to zero), or read into a buffer where mapping fails.
-func withFileBytes<T>(_ path: UnsafePointer<CChar>, _ body: (UnsafeRawPointer, Int) throws(BundleStatus) -> T) throws(BundleStatus) -> T {
-    guard let file = fopen(path, "rb") else { throw .io }
-    defer { fclose(file) }
+/// pages to zero), or read into a buffer where mapping fails. The file is opened without
+/// blocking (a FIFO without a writer is refused, not waited on) and its header (magic,
+/// version, declared file size) is checked before anything else is mapped or read. On an
+/// OS failure `osError` receives errno (`fileNotRegular` for a path that is no regular file).
+func withFileBytes<T>(_ path: UnsafePointer<CChar>, osError: inout Int32,
+                      _ body: (UnsafeRawPointer, Int) throws(BundleStatus) -> T) throws(BundleStatus) -> T {
+    let fd = myelin_shim_open_read(path)
+    guard fd >= 0 else {
+        osError = myelin_shim_errno()
+        throw .io
+    }
+    defer { close(fd) }
     var info = stat()
-    guard fstat(fileno(file), &info) == 0, (info.st_mode & mode_t(S_IFMT)) == mode_t(S_IFREG) else { throw .io }
+    guard fstat(fd, &info) == 0 else {
+        osError = myelin_shim_errno()
+        throw .io
+    }
+    guard (info.st_mode & mode_t(S_IFMT)) == mode_t(S_IFREG) else {
+        osError = fileNotRegular
+        throw .io
+    }
     let size = Int(info.st_size)
     guard size >= 0 else { throw .io }
     guard size <= BundleLimits.maxFileBytes else { throw .limitExceeded }
-    if size > 0, let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fileno(file), 0), mapped != UnsafeMutableRawPointer(bitPattern: -1) {
+    // The header first: a file that is no bundle, of another major version, or of another
+    // size than it declares is refused before the rest is touched.
+    if size >= BundleLayout.headerSize {
+        var header = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        let got = withUnsafeMutableBytes(of: &header) { h in pread(fd, h.baseAddress!, BundleLayout.headerSize, 0) }
+        guard got == BundleLayout.headerSize else {
+            osError = got < 0 ? myelin_shim_errno() : 0
+            throw .io
+        }
+        try withUnsafeBytes(of: &header) { (h) throws(BundleStatus) in
+            let p = h.baseAddress!
+            guard BundleLayout.hasMagic(p) else { throw .notABundle }
+            guard UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt16.self)) == BundleLayout.versionMajor else {
+                throw .unsupportedVersion
+            }
+            guard UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self)) == UInt64(size) else { throw .corrupt }
+        }
+    }
+    if size > 0, let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != UnsafeMutableRawPointer(bitPattern: -1) {
         defer { munmap(mapped, size) }
         return try body(UnsafeRawPointer(mapped), size)
     }
@@ -84,8 +172,11 @@ func withFileBytes<T>(_ path: UnsafePointer<CChar>, _ body: (UnsafeRawPointer, I
     defer { free(bytes) }
     var done = 0
     while done < size {
-        let n = fread(bytes + done, 1, size - done, file)
-        guard n > 0 else { throw .io }
+        let n = pread(fd, bytes + done, size - done, off_t(done))
+        guard n > 0 else {
+            osError = n < 0 ? myelin_shim_errno() : 0
+            throw .io
+        }
         done += n
     }
     return try body(bytes, size)

@@ -84,9 +84,10 @@ int main(int argc, char **argv) {
     const char *dir = argc == 3 ? argv[2] : "/usr/share/datasets/fashion-mnist";
 
     myelin_model *model = NULL;
-    myelin_status st = myelin_model_load_file(argv[1], &model);
+    char why[1024];
+    myelin_status st = myelin_model_load_file_ex(argv[1], &model, why, sizeof why);
     if (st != MYELIN_OK) {
-        fprintf(stderr, "classify: %s: %s\n", argv[1], myelin_status_string(st));
+        fprintf(stderr, "classify: %s\n", why);  /* e.g. "model.myelin: No such file or directory" */
         return 1;
     }
     static const char *precisions[] = {"?", "f32", "f16", "int8"};

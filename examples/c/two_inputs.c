@@ -27,9 +27,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     myelin_model *model = NULL;
-    myelin_status st = myelin_model_load_file(argv[1], &model);
+    char why[1024];
+    myelin_status st = myelin_model_load_file_ex(argv[1], &model, why, sizeof why);
     if (st != MYELIN_OK) {
-        fprintf(stderr, "two_inputs: %s: %s\n", argv[1], myelin_status_string(st));
+        fprintf(stderr, "two_inputs: %s\n", why);  /* e.g. "model.myelin: No such file or directory" */
         return 1;
     }
     int status = 1;

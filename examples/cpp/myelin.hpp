@@ -26,6 +26,9 @@ class Error : public std::runtime_error {
 public:
     Error(myelin_status status, const std::string &what)
         : std::runtime_error(what + ": " + myelin_status_string(status)), status_(status) {}
+    /// With the complete message (myelin_model_load_file_ex's "PATH: No such file or directory").
+    Error(myelin_status status, const char *message, int)
+        : std::runtime_error(message), status_(status) {}
     myelin_status status() const noexcept { return status_; }
 
 private:
@@ -41,7 +44,9 @@ class Model {
 public:
     explicit Model(const std::string &path) {
         myelin_model *m = nullptr;
-        check(myelin_model_load_file(path.c_str(), &m), path.c_str());
+        char message[1024];
+        myelin_status status = myelin_model_load_file_ex(path.c_str(), &m, message, sizeof message);
+        if (status != MYELIN_OK) throw Error(status, message, 0);  // what(): the path and why
         handle_.reset(m);
     }
 
