@@ -10,7 +10,7 @@
 ///                 Linear(1600→128) ReLU       → [n, 128]
 ///                 Linear(128→10)              → [n, 10]
 /// ```
-/// 225 034 parameters, 5.3 MFLOPs per image (see `ModelProfile`). Input `[n, 784]` is
+/// 225 034 parameters, 5.32 MFLOPs per image (see `ModelProfile`). Input `[n, 784]` is
 /// viewed as `[n, 1, 28, 28]`.
 public final class SimpleCNN: Layer {
     /// The layers in PyTorch's order (state-dict names `layers.0.weight`, … `layers.9.bias`).
