@@ -4,8 +4,8 @@
 // code through `LoadedBundle.load`, so they cannot disagree on a malformed file.
 //
 // This one file is compiled into both modules (the runtime's copy is a symlink): standard
-// library and libc only, no Foundation, no String, no existentials, and no allocation
-// (the caller's builder allocates, so the runtime can report out-of-memory as a status).
+// library and libc only, no Foundation, no String, no existentials; memory only through
+// bundleAllocate (Graph/Memory.swift), so the runtime reports out-of-memory as a status.
 
 #if MYELIN_RUNTIME
 import CZlibRuntime
@@ -38,22 +38,26 @@ public struct BundleMetadata {
         self.size = size
         var c = BundleCursor(base, count: size)
         count = try c.count(limit: BundleLimits.maxMetadataEntries)
+        // The keys (slices of the section), sorted afterwards to find duplicates: n·log n
+        // comparisons, not a comparison of every pair (1024 keys of 64 KiB sharing a long
+        // prefix would otherwise take 34 GB of memcmp).
+        let keys = try bundleAllocate(UnsafeRawBufferPointer.self, count: Swift.max(count, 1))
+        defer { free(keys) }
         for i in 0..<count {
             let key = try c.string()
             let value = try c.string()
             guard key.count > 0 else { throw .corrupt }
-            // Unique keys: re-read the earlier ones (at most 1024 entries).
-            var earlier = BundleCursor(base, count: size)
-            _ = try earlier.u32()
-            for _ in 0..<i {
-                let k = try earlier.string()
-                _ = try earlier.string()
-                if bundleBytesEqual(k, key) { throw .corrupt }
-            }
+            keys.advanced(by: i).initialize(to: key)
             textBytes += key.count + value.count
             if bundleBytesEqual(key, "class_labels") { labels = value }
         }
         guard c.atEnd else { throw .corrupt }
+        // Unique keys: after sorting (by length, then bytes), equal keys are neighbours.
+        var sorted = UnsafeMutableBufferPointer(start: keys, count: count)
+        sorted.sort { a, b in bundleBytesCompare(a, b) < 0 }
+        if count > 1 {
+            for i in 1..<count where bundleBytesCompare(sorted[i - 1], sorted[i]) == 0 { throw .corrupt }
+        }
         if let l = labels {
             labelCount = 1
             for b in l where b == 0x0A { labelCount += 1 }
@@ -76,6 +80,12 @@ public struct BundleMetadata {
 /// Whether two byte strings are equal.
 func bundleBytesEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
     a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
+}
+
+/// Orders byte strings by length, then by bytes (memcmp): negative, zero or positive.
+func bundleBytesCompare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
+    if a.count != b.count { return a.count < b.count ? -1 : 1 }
+    return a.count == 0 ? 0 : Int(memcmp(a.baseAddress!, b.baseAddress!, a.count))
 }
 
 /// Whether the bytes equal the ASCII `literal`.

@@ -25,9 +25,10 @@ static void on_alarm(int sig) {
     _exit(3);
 }
 
-static double seconds(void) {
+/* CPU seconds of this process: the work done, whatever other processes share the cores. */
+static double cpu_seconds(void) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -84,9 +85,7 @@ int main(int argc, char **argv) {
     /* A FIFO with no writer: refused at once, not waited on (the alarm fails the test). */
     snprintf(path, sizeof path, "%s/fifo.myelin", tmp);
     CHECK(mkfifo(path, 0600) == 0);
-    double t0 = seconds();
     expect(path, MYELIN_ERR_IO, "not a regular file");
-    CHECK(seconds() - t0 < 1.0);
     unlink(path);
 
     /* Unreadable (unless running as root, which ignores the mode). */
@@ -121,9 +120,9 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/huge.myelin", tmp);
     write_file(path, bytes, 64);
     CHECK(truncate(path, (off_t)512 << 20) == 0);
-    t0 = seconds();
+    double t0 = cpu_seconds();
     expect(path, MYELIN_ERR_CORRUPT, "corrupt bundle");
-    CHECK(seconds() - t0 < 0.5);
+    CHECK(cpu_seconds() - t0 < 0.5);
     unlink(path);
 
     /* The message buffer: truncated with a NUL, untouched with capacity 0, NULL allowed. */
