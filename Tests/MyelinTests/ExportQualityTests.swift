@@ -31,6 +31,10 @@ final class ExportQualityTests: XCTestCase {
         let bundle = try ModelBundle.read(from: "\(dir)/m.myelin")
         XCTAssertEqual(Array(bundle.ops.prefix(2).map(\.code)), [.sub, .mul], "the scaler runs as its own f32 ops")
         XCTAssertEqual(BundleExecutor(bundle).selfTest()?.passed, true)
+        // No self-test vectors is a valid choice, not a shape error.
+        let none = try runProduct("myelin", ["export", "run/checkpoint.ckpt", "--self-tests", "0", "--out", "none.myelin"], directory: dir)
+        XCTAssertEqual(none.status, 0, none.stderr)
+        XCTAssertNil(try ModelBundle.read(from: "\(dir)/none.myelin").selfTest)
     }
 
     func trainedModel() -> Sequential {
