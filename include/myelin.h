@@ -141,6 +141,27 @@ myelin_status myelin_model_load_file_ex(const char *path, myelin_model **out_mod
  * or reuse `data` as soon as the call returns. On failure stores NULL in *out_model. */
 myelin_status myelin_model_load_memory(const void *data, size_t size, myelin_model **out_model);
 
+/* Caps the memory of each later load (myelin_model_load_file, _ex, _memory) and of each
+ * context (myelin_context_create, and the temporary one of myelin_model_selftest) at
+ * `bytes`; 0 removes the cap (the default). Returns the previous cap (0 for none).
+ * Process-wide and not synchronised: set it before other threads call the library.
+ *
+ * The cap is checked before allocating, from sizes the bundle declares: a load or context
+ * that would exceed it returns MYELIN_ERR_LIMIT_EXCEEDED having allocated nothing more.
+ * What a load counts: the decoded sections (GRPH, DATA, META, TEST), the scratch of a
+ * shuffled section while it decodes, the weights ops repack or widen at load (f16 or
+ * row-major linear, row-major qlinear), and the model's copies of the metadata strings.
+ * Not counted: the graph's bookkeeping (bounded by the caps on ops, values and tensors, a
+ * few MiB at most) and short-lived conversion buffers. A context counts its arena
+ * (myelin_context_arena_size) plus 8 bytes per graph value.
+ *
+ * Worst cases without a cap, for a file of F bytes (F ≤ 1 GiB): the decoded sections total
+ * at most min(1 GiB, 1032 · F) (each at most 512 MiB), plus as much again for scratch and
+ * string copies; the repacked weights add at most about 2 × the weight's decoded bytes for
+ * each op that repacks it (at most 1024 ops). A context's arena depends on the graph and
+ * max_batch, not on F: ask myelin_context_arena_size first. */
+size_t myelin_set_memory_budget(size_t bytes);
+
 /* Frees a model and everything it owns, including strings returned by the introspection
  * calls. NULL is allowed. Free the model's contexts first. */
 void myelin_model_free(myelin_model *model);

@@ -39,6 +39,16 @@ public func myelin_status_string(_ status: Int32) -> UnsafePointer<CChar> {
     }
 }
 
+/// The process-wide budget of myelin_set_memory_budget (Int.max: none).
+nonisolated(unsafe) var runtimeMemoryBudget = Int.max
+
+@_cdecl("myelin_set_memory_budget")
+public func myelin_set_memory_budget(_ bytes: Int) -> Int {
+    let previous = runtimeMemoryBudget == Int.max ? 0 : runtimeMemoryBudget
+    runtimeMemoryBudget = bytes <= 0 ? Int.max : bytes
+    return previous
+}
+
 @_cdecl("myelin_model_load_memory")
 public func myelin_model_load_memory(_ data: UnsafeRawPointer?, _ size: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guard let out else { return BundleStatus.invalidArgument.rawValue }

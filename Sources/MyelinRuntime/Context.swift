@@ -10,7 +10,7 @@ struct RuntimeContext {
 }
 
 func runtimeContextCreate(_ model: UnsafePointer<RuntimeModel>, maxBatch: Int) throws(BundleStatus) -> UnsafeMutablePointer<RuntimeContext> {
-    var context = try InferenceContext.create(model.pointee.loaded.model, maxBatch: maxBatch)
+    var context = try InferenceContext.create(model.pointee.loaded.model, maxBatch: maxBatch, budget: runtimeMemoryBudget)
     let handle: UnsafeMutablePointer<RuntimeContext>
     do {
         handle = try bundleAllocate(RuntimeContext.self, count: 1)
@@ -43,7 +43,7 @@ func runtimeSelfTest(_ model: UnsafePointer<RuntimeModel>) throws(BundleStatus) 
     let g = loaded.model.graph
     let test = try BundleSelfTestRecord(bytes, size: loaded.selfTestSize, graph: g)
     let count = test.count, ios = g.inputCount + g.outputCount
-    var context = try InferenceContext.create(loaded.model, maxBatch: count)
+    var context = try InferenceContext.create(loaded.model, maxBatch: count, budget: runtimeMemoryBudget)
     defer { context.release() }
     // One buffer per graph input and output, `count` samples each.
     let buffers = try bundleAllocate(UnsafeMutableRawPointer?.self, count: ios)

@@ -9,7 +9,14 @@ func runtimeLoad(_ base: UnsafeRawPointer, count: Int) throws(BundleStatus) -> U
     let model = try bundleAllocate(RuntimeModel.self, count: 1)
     model.initialize(to: RuntimeModel())
     do {
-        model.pointee.loaded = try LoadedBundle.load(base, count: count)
+        model.pointee.loaded = try LoadedBundle.load(base, count: count, budget: runtimeMemoryBudget) { b in
+            // copyStrings: metadata text and labels (each at most the META section) and the I/O names.
+            let g = b.model.graph
+            var names = 0
+            for i in 0..<g.inputCount { names += g.inputValue(i).name.bytes.count + 1 + 8 }
+            for i in 0..<g.outputCount { names += g.outputValue(i).name.bytes.count + 1 + 8 }
+            return 2 * b.metadataSize + names
+        }
         try copyStrings(into: model)
     } catch {
         runtimeModelDestroy(model)

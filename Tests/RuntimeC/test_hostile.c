@@ -2,7 +2,7 @@
  * Hostile bundles (issue 9), crafted from the fixture tiny-f32.myelin by replacing or adding
  * a section: metadata built to make duplicate-key detection quadratic (1,024 keys of 64 KiB
  * sharing all but their last bytes) loads in well under a second, and a duplicate among them
- * is still found.
+ * is still found; myelin_set_memory_budget refuses loads and contexts over the cap.
  *
  *   test_hostile FIXTURE_DIR
  */
@@ -137,12 +137,47 @@ static void check_metadata(const unsigned char *good) {
     free(meta);
 }
 
+/* myelin_set_memory_budget: loads and contexts over the cap are refused before allocating. */
+static void check_budget(const unsigned char *good, size_t size) {
+    CHECK(myelin_set_memory_budget(64) == 0);
+    CHECK_STATUS(load(good, size), MYELIN_ERR_LIMIT_EXCEEDED);
+    CHECK(myelin_set_memory_budget(0) == 64);
+    myelin_model *model = NULL;
+    CHECK_STATUS(myelin_model_load_memory(good, size, &model), MYELIN_OK);
+    size_t arena = 0;
+    CHECK_STATUS(myelin_context_arena_size(model, 1000, &arena), MYELIN_OK);
+    myelin_context *ctx = NULL;
+    myelin_set_memory_budget(arena - 1);
+    CHECK_STATUS(myelin_context_create(model, 1000, &ctx), MYELIN_ERR_LIMIT_EXCEEDED);
+    CHECK(ctx == NULL);
+    CHECK_STATUS(myelin_model_selftest(model), MYELIN_OK);  /* a context for a few vectors fits */
+    myelin_set_memory_budget(arena + 65536);
+    CHECK_STATUS(myelin_context_create(model, 1000, &ctx), MYELIN_OK);
+    myelin_context_free(ctx);
+    myelin_model_free(model);
+
+    /* 64 MiB of metadata under a 32 MiB cap: refused from the section table. */
+    size_t meta_size, big_size;
+    unsigned char *meta = long_keys(1024, 65536, -1, &meta_size);
+    unsigned char *b = with_section(good, FOURCC('M', 'E', 'T', 'A'), meta, meta_size, &big_size);
+    myelin_set_memory_budget((size_t)32 << 20);
+    double t0 = cpu_seconds();
+    CHECK_STATUS(load(b, big_size), MYELIN_ERR_LIMIT_EXCEEDED);
+    CHECK(cpu_seconds() - t0 < 0.5);
+    myelin_set_memory_budget((size_t)256 << 20);
+    CHECK_STATUS(load(b, big_size), MYELIN_OK);
+    myelin_set_memory_budget(0);
+    free(b);
+    free(meta);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) { fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]); return 2; }
     size_t size = 0;
     unsigned char *good = read_file(argv[1], "tiny-f32.myelin", &size);
     CHECK_STATUS(load(good, size), MYELIN_OK);
     check_metadata(good);
+    check_budget(good, size);
     free(good);
     return finish("test_hostile");
 }

@@ -54,10 +54,17 @@ public struct LoadedBundle {
     /// Parses and validates a bundle of `count` bytes at `base`. Order of checks: header and
     /// section CRCs; decoding GRPH, META and TEST; the graph's structure and every op's
     /// rules; decoding DATA; weight values; META; TEST. Nothing keeps a pointer into `base`.
-    public static func load(_ base: UnsafeRawPointer, count: Int, reference: Bool = false) throws(BundleStatus) -> LoadedBundle {
+    ///
+    /// `budget` caps the bytes the load allocates for the decoded sections, their decoding
+    /// scratch, the ops' prepared (packed or widened) weights and `extraBytes` (the caller's
+    /// own copies, e.g. the runtime's strings); it is checked before each of those
+    /// allocations: `.limitExceeded` beyond it. Not counted: the graph's bookkeeping (bounded
+    /// by the op, value and tensor caps) and short-lived conversion buffers.
+    public static func load(_ base: UnsafeRawPointer, count: Int, reference: Bool = false,
+                            budget: Int = Int.max, extraBytes: (LoadedBundle) -> Int = { _ in 0 }) throws(BundleStatus) -> LoadedBundle {
         var b = LoadedBundle()
         do {
-            try b.read(base, count: count, reference: reference)
+            try b.read(base, count: count, reference: reference, budget: budget, extraBytes: extraBytes)
         } catch {
             b.release()
             throw error
@@ -65,8 +72,18 @@ public struct LoadedBundle {
         return b
     }
 
-    private mutating func read(_ base: UnsafeRawPointer, count: Int, reference: Bool) throws(BundleStatus) {
+    private mutating func read(_ base: UnsafeRawPointer, count: Int, reference: Bool, budget: Int,
+                               extraBytes: (LoadedBundle) -> Int) throws(BundleStatus) {
         let table = try BundleSectionTable.parse(base, count: count)
+        // Every decoded section and its scratch, before the first is allocated.
+        func sectionBytes(scratch: Bool) throws(BundleStatus) -> Int {
+            func bytes(_ s: BundleSection) throws(BundleStatus) -> Int {
+                !s.present ? 0 : scratch && s.needsScratch ? try checkedMultiply(s.size, 2) : s.size
+            }
+            return try checkedAdd(try checkedAdd(try bytes(table.graph), try bytes(table.data)),
+                                  try checkedAdd(try bytes(table.metadata), try bytes(table.selfTest)))
+        }
+        guard try sectionBytes(scratch: true) <= budget else { throw .limitExceeded }
         model.graphBytes = try Self.decode(table.graph, base)
         if table.metadata.present { metadata = try Self.decode(table.metadata, base); metadataSize = table.metadata.size }
         if table.selfTest.present { selfTest = try Self.decode(table.selfTest, base); selfTestSize = table.selfTest.size }
@@ -79,6 +96,9 @@ public struct LoadedBundle {
         for t in 0..<g.tensorCount { g.tensors![t].data = UnsafeRawPointer(model.data!) + g.tensors![t].offset }
         var preparedBytes = 0
         for o in 0..<g.opCount { preparedBytes = try checkedAdd(preparedBytes, kernelRoundUp(g.ops![o].params.preparedBytes, 64)) }
+        // Decode scratch is freed by now; the prepared weights come on top of the sections.
+        let charged = try sectionBytes(scratch: false)
+        guard try checkedAdd(charged, preparedBytes) <= budget else { throw .limitExceeded }
         if preparedBytes > 0 {
             model.prepared = try bundleAllocate(bytes: preparedBytes)
             var at = model.prepared!
@@ -91,6 +111,7 @@ public struct LoadedBundle {
 
         if let m = metadata { _ = try BundleMetadata(m, size: metadataSize, outputSize: g.outputValue(0).count) }
         if let t = selfTest { _ = try BundleSelfTestRecord(t, size: selfTestSize, graph: g) }
+        guard try checkedAdd(try checkedAdd(charged, preparedBytes), extraBytes(self)) <= budget else { throw .limitExceeded }
     }
 
     /// A section decoded into new 64-byte aligned memory.
@@ -135,13 +156,17 @@ public struct InferenceContext {
         return plan.arenaBytes
     }
 
-    public static func create(_ model: InferenceModel, maxBatch: Int, reuse: Bool = true) throws(BundleStatus) -> InferenceContext {
+    /// Plans and allocates a context. `budget` caps the arena plus the value pointers,
+    /// checked after planning and before allocating them: `.limitExceeded` beyond it.
+    public static func create(_ model: InferenceModel, maxBatch: Int, reuse: Bool = true,
+                              budget: Int = Int.max) throws(BundleStatus) -> InferenceContext {
         guard maxBatch >= 1 else { throw .invalidArgument }
         guard maxBatch <= BundleLimits.maxBatch else { throw .limitExceeded }
         var c = InferenceContext()
         do {
             c.maxBatch = maxBatch
             c.plan = try MemoryPlan.make(model.graph, maxBatch: maxBatch, reuse: reuse)
+            try checkBudget(try checkedAdd(c.plan.arenaBytes, try checkedMultiply(model.graph.valueCount, 8)), budget)
             c.arena = try bundleAllocate(bytes: c.plan.arenaBytes)
             memset(c.arena!, 0, c.plan.arenaBytes)
             c.pointers = try bundleAllocate(UnsafeMutableRawPointer?.self, count: model.graph.valueCount)
@@ -167,4 +192,10 @@ public struct InferenceContext {
             OpRegistry.description(op.code).run(OpRun(graph: g, op: op, batch: batch, pointers: p, scratch: arena!))
         }
     }
+}
+
+/// `.limitExceeded` if `bytes` exceed `budget`.
+@inline(__always)
+func checkBudget(_ bytes: Int, _ budget: Int) throws(BundleStatus) {
+    guard bytes <= budget else { throw .limitExceeded }
 }
