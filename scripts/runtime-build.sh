@@ -8,6 +8,7 @@
 # The Swift tests of the runtime (Tests/MyelinTests/Runtime*Tests.swift) then run against the
 # built library:
 #   MYELIN_LIBRARY="$PWD/.build-cmake/libmyelin.so" swift test
+# (a plain `swift test` builds the library into .build-cmake itself, see RuntimeParityTests.swift).
 #
 # Environment: MYELIN_JOBS (default 2), MYELIN_TARGET_CPU (default native),
 # MYELIN_SWIFT_SCRATCH (SwiftPM scratch path, default .build).

@@ -5,8 +5,12 @@ import XCTest
 
 /// The C runtime (libmyelin.so, Embedded Swift) loaded with dlopen, so the test process —
 /// which has the full Swift runtime — never links the Embedded object (DESIGN.md, pitfall).
-/// The library comes from `MYELIN_LIBRARY`, else `.build-cmake/libmyelin.so` in the package
-/// (scripts/test.sh builds it first); without it the runtime tests fail and say how to build it.
+/// The library comes from `MYELIN_LIBRARY` (scripts/test.sh builds it and sets it); else the
+/// tests build it themselves into `.build-cmake` of the package (`cmake -S . -B .build-cmake
+/// -DCMAKE_BUILD_TYPE=Release`, `cmake --build .build-cmake --target myelin`), once per
+/// process and under a file lock so that parallel test processes do not build it twice at
+/// once; the build is incremental, so a library older than its sources is rebuilt. If that
+/// fails the runtime tests fail with the build's output.
 final class RuntimeLibrary {
     typealias LoadMemory = @convention(c) (UnsafeRawPointer?, Int, UnsafeMutablePointer<OpaquePointer?>?) -> Int32
     typealias Free = @convention(c) (OpaquePointer?) -> Void
@@ -33,12 +37,69 @@ final class RuntimeLibrary {
     let outputCount: Count
     let findInput: Find
 
+    static let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Why `shared` is nil (the build's output, or dlopen's error).
+    static var loadError = ""
+
     static let shared: RuntimeLibrary? = {
-        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let path = ProcessInfo.processInfo.environment["MYELIN_LIBRARY"] ?? package.appendingPathComponent(".build-cmake/libmyelin.so").path
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else { return nil }
+        let path: String
+        if let given = ProcessInfo.processInfo.environment["MYELIN_LIBRARY"] {
+            path = given
+        } else {
+            let build = package.appendingPathComponent(".build-cmake")
+            path = build.appendingPathComponent("libmyelin.so").path
+            do {
+                try ensureBuilt(library: path, lock: build.appendingPathComponent(".myelin-build.lock").path) {
+                    try buildRuntime(package: package, build: build)
+                }
+            } catch {
+                loadError = "\(error)"
+                return nil
+            }
+        }
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+            loadError = dlerror().map { String(cString: $0) } ?? "dlopen failed"
+            return nil
+        }
         return RuntimeLibrary(handle)
     }()
+
+    /// Runs `build` holding an exclusive lock on the file `lock` (created with its folder),
+    /// so concurrent processes build one after the other; then `library` must exist.
+    static func ensureBuilt(library: String, lock: String, build: () throws -> Void) throws {
+        try FileManager.default.createDirectory(atPath: (lock as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let fd = open(lock, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw BundleError(.io, "cannot open \(lock)") }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX) == 0 else { throw BundleError(.io, "cannot lock \(lock)") }
+        defer { _ = flock(fd, LOCK_UN) }
+        try build()
+        guard FileManager.default.fileExists(atPath: library) else { throw BundleError(.io, "\(library) not built") }
+    }
+
+    /// Configures (once) and builds the `myelin` target of the package's CMake project.
+    static func buildRuntime(package: URL, build: URL) throws {
+        func run(_ arguments: [String]) throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = arguments
+            process.currentDirectoryURL = package
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                throw BundleError(.io, "libmyelin.so could not be built (\(arguments.joined(separator: " "))):\n\(text)")
+            }
+        }
+        if !FileManager.default.fileExists(atPath: build.appendingPathComponent("CMakeCache.txt").path) {
+            try run(["cmake", "-S", package.path, "-B", build.path, "-DCMAKE_BUILD_TYPE=Release"])
+        }
+        try run(["cmake", "--build", build.path, "--target", "myelin", "-j", ProcessInfo.processInfo.environment["MYELIN_JOBS"] ?? "2"])
+    }
 
     init?(_ handle: UnsafeMutableRawPointer) {
         func symbol<T>(_ name: String, _ type: T.Type) -> T? { dlsym(handle, name).map { unsafeBitCast($0, to: type) } }
@@ -137,10 +198,10 @@ final class RuntimeLibrary {
     }
 }
 
-/// The runtime library, or a test failure saying how to build it.
+/// The runtime library (built on first use if need be), or a test failure saying why not.
 func requireRuntime() throws -> RuntimeLibrary {
     if let library = RuntimeLibrary.shared { return library }
-    let message = "libmyelin.so not found: build it with scripts/runtime-build.sh (scripts/test.sh does) or set MYELIN_LIBRARY"
+    let message = "libmyelin.so unavailable: \(RuntimeLibrary.loadError)\n(build it with scripts/runtime-build.sh, or set MYELIN_LIBRARY)"
     XCTFail(message)
     throw BundleError(.io, message)
 }
