@@ -18,7 +18,7 @@ done
 
 echo
 echo "== 2. Train the Fashion-MNIST MLP (mlp preset, 10 epochs) =="
-"$BIN/myelin" train --model mlp --dataset fashion-mnist --epochs 10 --out "$OUT"
+"$BIN/myelin" train --model mlp --dataset fashion-mnist --epochs 10 --out "$OUT" --force   # --force: a rerun replaces the run
 
 echo
 echo "== 3. Export f32 and int8 bundles =="
