@@ -94,20 +94,43 @@ public struct LoadedBundle {
         model.dataSize = table.data.size
         let g = model.graph
         for t in 0..<g.tensorCount { g.tensors![t].data = UnsafeRawPointer(model.data!) + g.tensors![t].offset }
+        // Linear ops that read the same weight tensor share one packed copy (LinearOp.prepare
+        // writes a function of that tensor alone): a weight that many ops reference is packed
+        // once, not once per op. sharer[o] is the op whose block op o uses, or -1.
+        let sharer = try bundleAllocate(Int.self, count: Swift.max(g.opCount, 1))
+        defer { bundleFree(sharer) }
+        let packer = try bundleAllocate(Int.self, count: Swift.max(g.tensorCount, 1))
+        defer { bundleFree(packer) }
+        packer.initialize(repeating: -1, count: Swift.max(g.tensorCount, 1))
         var preparedBytes = 0
-        for o in 0..<g.opCount { preparedBytes = try checkedAdd(preparedBytes, kernelRoundUp(g.ops![o].params.preparedBytes, 64)) }
+        for o in 0..<g.opCount {
+            sharer[o] = -1
+            let op = g.ops![o]
+            if op.code == .linear && op.params.preparedBytes > 0 {
+                let t = g.tensorID(op, 0)
+                if packer[t] >= 0 { sharer[o] = packer[t]; continue }
+                packer[t] = o
+            }
+            preparedBytes = try checkedAdd(preparedBytes, kernelRoundUp(op.params.preparedBytes, 64))
+        }
         // Decode scratch is freed by now; the prepared weights come on top of the sections.
         let charged = try sectionBytes(scratch: false)
         guard try checkedAdd(charged, preparedBytes) <= budget else { throw .limitExceeded }
         if preparedBytes > 0 {
             model.prepared = try bundleAllocate(bytes: preparedBytes)
             var at = model.prepared!
-            for o in 0..<g.opCount where g.ops![o].params.preparedBytes > 0 {
+            for o in 0..<g.opCount where g.ops![o].params.preparedBytes > 0 && sharer[o] < 0 {
                 g.ops![o].prepared = at
                 at += kernelRoundUp(g.ops![o].params.preparedBytes, 64)
             }
         }
-        for o in 0..<g.opCount { try OpRegistry.description(g.ops![o].code).prepare(g, &g.ops![o]) }
+        for o in 0..<g.opCount {
+            if sharer[o] >= 0 {
+                g.ops![o].prepared = g.ops![sharer[o]].prepared   // prepared already (earlier in op order)
+            } else {
+                try OpRegistry.description(g.ops![o].code).prepare(g, &g.ops![o])
+            }
+        }
 
         if let m = metadata { _ = try BundleMetadata(m, size: metadataSize, outputSize: g.outputValue(0).count) }
         if let t = selfTest { _ = try BundleSelfTestRecord(t, size: selfTestSize, graph: g) }
