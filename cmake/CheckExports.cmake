@@ -1,6 +1,6 @@
-# ctest "exports": the shared library exports only myelin_* (nm -D) and needs only libc,
+# ctest "exports": the shared library exports only myelin_*, each function myelin.h declares (nm -D) and needs only libc,
 # libm and libz (ldd); the static library defines no global symbol but myelin_*.
-#   cmake -DLIBRARY=libmyelin.so -DSTATIC_LIBRARY=libmyelin.a -P CheckExports.cmake
+#   cmake -DLIBRARY=libmyelin.so -DSTATIC_LIBRARY=libmyelin.a -DHEADER=myelin.h -P CheckExports.cmake
 execute_process(COMMAND nm -D --defined-only "${LIBRARY}" OUTPUT_VARIABLE dynamic RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "nm -D failed on ${LIBRARY}")
@@ -13,8 +13,19 @@ foreach(line IN LISTS lines)
   endif()
   math(EXPR count "${count} + 1")
 endforeach()
-if(count LESS 19)
-  message(FATAL_ERROR "${LIBRARY} exports ${count} myelin_* symbols, expected the 19 of myelin.h")
+# Every function myelin.h declares is exported.
+file(READ "${HEADER}" header)
+string(REGEX MATCHALL "\n[a-z][a-z_ *]*[ *]myelin_[a-z_0-9]+[(]" declared "${header}")
+set(expected 0)
+foreach(d IN LISTS declared)
+  string(REGEX REPLACE ".*[ *](myelin_[a-z_0-9]+)[(]$" "\\1" name "${d}")
+  if(NOT dynamic MATCHES " ${name}\n")
+    message(FATAL_ERROR "${LIBRARY} does not export ${name}, declared in myelin.h")
+  endif()
+  math(EXPR expected "${expected} + 1")
+endforeach()
+if(expected LESS 25 OR NOT count EQUAL expected)
+  message(FATAL_ERROR "${LIBRARY} exports ${count} myelin_* symbols, myelin.h declares ${expected}")
 endif()
 
 execute_process(COMMAND nm -g --defined-only "${STATIC_LIBRARY}" OUTPUT_VARIABLE static RESULT_VARIABLE rc)
