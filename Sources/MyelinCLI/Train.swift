@@ -272,7 +272,14 @@ struct Train: ParsableCommand {
         try writeText(SVGPlot.confusionMatrix(result.confusion, classNames: result.classNames), to: "\(outFolder)/confusion.svg")
         try writeText(result.report + "\n", to: "\(outFolder)/evaluation.txt")
         print(result.report)
-        print("wrote \(checkpointPath), history.csv, curves.svg, confusion.svg, summary.txt, evaluation.txt")
+        var pictures = ""
+        if Visualize.firstConv2d(in: net) != nil {
+            // What the CNN learned: its first layer's filters and the feature maps of one test image.
+            try Visualize.filters(of: net, to: "\(outFolder)/filters.png")
+            let maps = try Visualize.featureMaps(of: net, image: prepared.test.inputs.rows(0..<1), prefix: "\(outFolder)/feature-maps")
+            pictures = ", filters.png, " + maps.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
+        }
+        print("wrote \(checkpointPath), history.csv, curves.svg, confusion.svg, summary.txt, evaluation.txt\(pictures)")
         print(String(format: "test accuracy: %.2f%%", (result.accuracy ?? 0) * 100))
     }
 }

@@ -39,6 +39,13 @@ final class CLIModelZooTests: XCTestCase {
         for needle in ["Conv2d", "MaxPool2d", "[batch, 6, 28, 28]", "MFLOPs", "Total parameters: 61706"] {
             XCTAssertTrue(train.stdout.contains(needle), "missing \(needle) in:\n\(train.stdout)")
         }
+        // Pictures of what the CNN learned, as PNG files.
+        let maps = try FileManager.default.contentsOfDirectory(atPath: "\(dir!)/run").filter { $0.hasPrefix("feature-maps-") }.sorted()
+        XCTAssertEqual(maps, ["feature-maps-features.0.png", "feature-maps-features.3.png"], "one grid per convolution")
+        for file in ["filters.png"] + maps {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: "\(dir!)/run/\(file)"))
+            XCTAssertEqual(Array(bytes.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], "\(file) is a PNG")
+        }
         let summary = try myelin(["summary", "run/checkpoint.ckpt"])
         XCTAssertEqual(summary.status, 0, summary.stderr)
         XCTAssertTrue(summary.stdout.contains("MFLOPs") && summary.stdout.contains("Conv2d"), summary.stdout)
