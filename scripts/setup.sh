@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages Myelin needs when they are missing (Debian/Ubuntu):
-# zlib1g-dev (datasets and bundles), cmake (C runtime build), dataset-fashion-mnist (data).
+# zlib1g-dev (datasets and bundles), cmake (C runtime build), dataset-fashion-mnist and
+# fortunes (data: images, and text for the character models).
 set -euo pipefail
 missing=()
-for pkg in zlib1g-dev cmake dataset-fashion-mnist; do
+for pkg in zlib1g-dev cmake dataset-fashion-mnist fortunes; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
