@@ -83,7 +83,9 @@ struct Inspect: ParsableCommand {
         if Checkpoint.hasMagic(atPath: bundle) {
             throw CLIError("\(bundle) is a training checkpoint, not a bundle: export it with `myelin export \(shellQuoted(bundle))`")
         }
-        do { result = try BundleInspector.inspect(path: bundle) } catch {
+        do { result = try BundleInspector.inspect(path: bundle) } catch let error as MyelinError {
+            throw CLIError("\(error)")             // already names the file
+        } catch {
             throw CLIError("\(bundle): \(error)")
         }
         print(result.report)

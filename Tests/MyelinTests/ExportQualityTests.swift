@@ -31,6 +31,13 @@ final class ExportQualityTests: XCTestCase {
         let bundle = try ModelBundle.read(from: "\(dir)/m.myelin")
         XCTAssertEqual(Array(bundle.ops.prefix(2).map(\.code)), [.sub, .mul], "the scaler runs as its own f32 ops")
         XCTAssertEqual(BundleExecutor(bundle).selfTest()?.passed, true)
+        // A missing file or a folder is a one-line error naming it, not a crash.
+        for path in ["missing.myelin", "run"] {
+            let r = try runProduct("myelin", ["inspect", path], directory: dir)
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.hasPrefix("myelin: error: \(path): "), r.stderr)
+        }
         // No self-test vectors is a valid choice, not a shape error.
         let none = try runProduct("myelin", ["export", "run/checkpoint.ckpt", "--self-tests", "0", "--out", "none.myelin"], directory: dir)
         XCTAssertEqual(none.status, 0, none.stderr)

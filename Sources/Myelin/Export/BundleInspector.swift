@@ -20,7 +20,7 @@ public enum BundleInspector {
     /// - Throws: `BundleError` (with the runtime's status) for unreadable or invalid files.
     public static func inspect(path: String) throws -> Result {
         let bytes: [UInt8]
-        do { bytes = try AtomicFile.read(path) } catch { throw BundleError(.io, "\(error)") }
+        bytes = try AtomicFile.read(path)   // a MyelinError naming the path and the problem
         return try inspect(bytes: bytes, name: path)
     }
 

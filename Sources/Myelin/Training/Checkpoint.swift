@@ -93,7 +93,9 @@ public struct Checkpoint {
     public static func hasMagic(atPath path: String) -> Bool {
         guard let h = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? h.close() }
-        return Array(h.readData(ofLength: magic.count)) == magic
+        // The throwing read: a directory or device must not stop the program.
+        guard let head = try? h.read(upToCount: magic.count) else { return false }
+        return Array(head) == magic
     }
 
     public static func load(from path: String) throws -> Checkpoint { try decode(AtomicFile.read(path), path: path) }
