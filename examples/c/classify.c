@@ -20,49 +20,7 @@
 #include <time.h>
 #include <zlib.h>
 
-/* Reads a whole gzip file; returns a malloc'd buffer (caller frees) or NULL. */
-static unsigned char *read_gz(const char *path, size_t *size) {
-    gzFile f = gzopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 20, len = 0;
-    unsigned char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) break;
-        if (len == cap) {
-            unsigned char *bigger = realloc(buf, cap * 2);
-            if (!bigger) { free(buf); buf = NULL; break; }
-            buf = bigger;
-            cap *= 2;
-        }
-        int n = gzread(f, buf + len, (unsigned)(cap - len));
-        if (n < 0) { free(buf); buf = NULL; break; }
-        if (n == 0) break;
-        len += (size_t)n;
-    }
-    gzclose(f);
-    *size = len;
-    return buf;
-}
-
-static unsigned be32(const unsigned char *p) {
-    return (unsigned)p[0] << 24 | (unsigned)p[1] << 16 | (unsigned)p[2] << 8 | (unsigned)p[3];
-}
-
-/* Loads an IDX file (ubyte data): checks its magic and dimension count, returns the data
- * pointer inside *file (caller frees *file) and the dims. */
-static const unsigned char *read_idx(const char *path, unsigned rank, unsigned *dims, unsigned char **file) {
-    size_t size = 0;
-    *file = read_gz(path, &size);
-    if (!*file) { fprintf(stderr, "classify: cannot read %s\n", path); return NULL; }
-    size_t need = 4 + 4 * (size_t)rank, count = 1;
-    if (size < need || be32(*file) != (0x0800u | rank)) {
-        fprintf(stderr, "classify: %s is not an IDX file of rank %u\n", path, rank);
-        return NULL;
-    }
-    for (unsigned i = 0; i < rank; i++) { dims[i] = be32(*file + 4 + 4 * i); count *= dims[i]; }
-    if (size != need + count) { fprintf(stderr, "classify: %s has %zu bytes, expected %zu\n", path, size, need + count); return NULL; }
-    return *file + need;
-}
+#include "fashion_mnist.h"
 
 static double now_seconds(void) {
     struct timespec t;
@@ -81,7 +39,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s MODEL.myelin [FASHION_MNIST_DIR]\n", argv[0]);
         return 2;
     }
-    const char *dir = argc == 3 ? argv[2] : "/usr/share/datasets/fashion-mnist";
+    const char *dir = argc == 3 ? argv[2] : FASHION_MNIST_DEFAULT_DIR;
 
     myelin_model *model = NULL;
     char why[1024];
@@ -113,29 +71,21 @@ int main(int argc, char **argv) {
     if (myelin_model_metadata(model, "input.preprocessing", &value) == MYELIN_OK) printf(" (%s)", value);
     printf("\n");
 
-    char images_path[4096], labels_path[4096];
-    snprintf(images_path, sizeof images_path, "%s/t10k-images-idx3-ubyte.gz", dir);
-    snprintf(labels_path, sizeof labels_path, "%s/t10k-labels-idx1-ubyte.gz", dir);
-    unsigned idims[3], ldims[1];
-    unsigned char *ifile = NULL, *lfile = NULL;
-    const unsigned char *pixels = read_idx(images_path, 3, idims, &ifile);
-    const unsigned char *labels = read_idx(labels_path, 1, ldims, &lfile);
-    size_t n = pixels ? idims[0] : 0, features = pixels ? (size_t)idims[1] * idims[2] : 0;
+    size_t n = 0, features = 0;
     size_t classes = myelin_model_num_classes(model);
     int status = 1;
     float *inputs = NULL, *scores = NULL;
+    unsigned char *labels = NULL;
     myelin_context *ctx = NULL;
-    if (!pixels || !labels || ldims[0] != n) goto done;
+    if (fmnist_load_test(dir, &n, &features, &inputs, &labels) != 0) goto done;
     if (classes == 0 || classes > 256) { fprintf(stderr, "classify: %zu classes, at most 256 supported\n", classes); goto done; }
     if (features != input.count) {
         fprintf(stderr, "classify: the model takes %zu inputs, images have %zu pixels\n", input.count, features);
         goto done;
     }
 
-    inputs = malloc(n * features * sizeof(float));
     scores = malloc(n * classes * sizeof(float));
-    if (!inputs || !scores) goto done;
-    for (size_t i = 0; i < n * features; i++) inputs[i] = (float)pixels[i] / 255.0f;
+    if (!scores) goto done;
 
     const size_t batch = 256;
     if ((st = myelin_context_create(model, batch, &ctx)) != MYELIN_OK) {
@@ -179,7 +129,6 @@ done:
     myelin_model_free(model);
     free(inputs);
     free(scores);
-    free(ifile);
-    free(lfile);
+    free(labels);
     return status;
 }

@@ -1,7 +1,7 @@
 /*
- * fashion_mnist.h — the Fashion-MNIST test set for the C examples: reads the gzip'd IDX
- * files of Debian's dataset-fashion-mnist (or any folder holding t10k-images-idx3-ubyte.gz
- * and t10k-labels-idx1-ubyte.gz) and scales pixels to [0, 1], as the models were trained.
+ * fashion_mnist.h — the test set for the C examples: reads the gzip'd IDX files of Debian's
+ * dataset-fashion-mnist (or any MNIST-style folder holding t10k-images-idx3-ubyte.gz and
+ * t10k-labels-idx1-ubyte.gz) and scales pixels to [0, 1], as the models were trained.
  */
 #ifndef MYELIN_EXAMPLES_FASHION_MNIST_H
 #define MYELIN_EXAMPLES_FASHION_MNIST_H
@@ -56,9 +56,9 @@ static const unsigned char *fmnist_read_idx(const char *path, unsigned rank, uns
     return *file + need;
 }
 
-/* The test set: n images of 784 floats in [0, 1] and n labels (both malloc'd; caller
- * frees). Returns 0 on success. */
-static int fmnist_load_test(const char *dir, size_t *n, float **images, unsigned char **labels) {
+/* The test set: n images of *features floats in [0, 1] (rows × columns pixels) and n labels
+ * (both malloc'd; caller frees). Returns 0 on success, else prints why and returns 1. */
+static int fmnist_load_test(const char *dir, size_t *n, size_t *features, float **images, unsigned char **labels) {
     char images_path[4096], labels_path[4096];
     snprintf(images_path, sizeof images_path, "%s/t10k-images-idx3-ubyte.gz", dir);
     snprintf(labels_path, sizeof labels_path, "%s/t10k-labels-idx1-ubyte.gz", dir);
@@ -70,15 +70,16 @@ static int fmnist_load_test(const char *dir, size_t *n, float **images, unsigned
     *images = NULL;
     *labels = NULL;
     if (!pixels || !raw_labels) goto done;
-    if (ldims[0] != idims[0] || idims[1] != 28 || idims[2] != 28) {
-        fprintf(stderr, "%s: %u images of %ux%u and %u labels\n", dir, idims[0], idims[1], idims[2], ldims[0]);
+    if (ldims[0] != idims[0]) {
+        fprintf(stderr, "%s: %u images and %u labels\n", dir, idims[0], ldims[0]);
         goto done;
     }
     *n = idims[0];
-    *images = malloc(*n * 784 * sizeof(float));
-    *labels = malloc(*n);
+    *features = (size_t)idims[1] * idims[2];
+    *images = malloc(*n * *features * sizeof(float) + 1);
+    *labels = malloc(*n + 1);
     if (!*images || !*labels) { free(*images); free(*labels); *images = NULL; *labels = NULL; goto done; }
-    for (size_t i = 0; i < *n * 784; i++) (*images)[i] = (float)pixels[i] / 255.0f;
+    for (size_t i = 0; i < *n * *features; i++) (*images)[i] = (float)pixels[i] / 255.0f;
     for (size_t i = 0; i < *n; i++) (*labels)[i] = raw_labels[i];
     status = 0;
 done:

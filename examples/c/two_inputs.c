@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     int status = 1;
-    size_t n = 0, image_index = 0, side_index = 0, logits_index = 0;
+    size_t n = 0, features = 0, image_index = 0, side_index = 0, logits_index = 0;
     float *images = NULL, *side = NULL, *logits = NULL;
     unsigned char *labels = NULL;
     myelin_context *ctx = NULL;
@@ -59,7 +59,8 @@ int main(int argc, char **argv) {
         goto done;
     }
 
-    if (fmnist_load_test(argc == 3 ? argv[2] : FASHION_MNIST_DEFAULT_DIR, &n, &images, &labels) != 0) goto done;
+    if (fmnist_load_test(argc == 3 ? argv[2] : FASHION_MNIST_DEFAULT_DIR, &n, &features, &images, &labels) != 0) goto done;
+    if (features != 784) { fprintf(stderr, "two_inputs: the images have %zu pixels, the model takes 28 x 28\n", features); goto done; }
     side = malloc(n * 28 * sizeof(float));
     logits = malloc(n * 10 * sizeof(float));
     if (!side || !logits) goto done;
