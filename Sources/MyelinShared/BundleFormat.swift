@@ -75,7 +75,9 @@ public enum BundlePrecision: UInt32 {
     case f32 = 1, f16 = 2, int8 = 3
 }
 
-/// Operations of the graph, in the numbering of the format.
+/// Operations of the graph, in the numbering of the format. Ranges by family: 1–21 core; 22–39 convolutional (Ops/Conv*.swift, Ops/Pool*.swift);
+/// 40–59 sequence (Ops/Sequence*.swift). Attribute keys likewise: 1–9 core, 10–19 convolutional,
+/// 20–29 sequence.
 public enum BundleOpCode: UInt32 {
     case linear = 1, qlinear = 2, quantize = 3, relu = 4, leakyRelu = 5, elu = 6
     case sigmoid = 7, tanh = 8, softmax = 9, logSoftmax = 10, scaleShift = 11

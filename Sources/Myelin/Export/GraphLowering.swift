@@ -26,7 +26,7 @@ extension TracedGraph {
 }
 
 /// The state of one lowering: which traced values and constants have bundle ids already.
-private struct Lowering {
+struct Lowering {
     let graph: TracedGraph
     let weightType: BundleDType
     var bundle = ModelBundle(precision: .f32, tensors: [], values: [], inputs: [], outputs: [], ops: [])
@@ -190,6 +190,10 @@ private struct Lowering {
         case "matmul":
             try lowerMatmul(n, y)
         default:
+            // Op families in their own files: GraphLowering+Convolution.swift,
+            // GraphLowering+Sequence.swift.
+            if try lowerConvolutionFamily(n, y) { return }
+            if try lowerSequenceFamily(n, y) { return }
             throw fail("the bundle format has no such op yet")
         }
     }
