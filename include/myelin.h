@@ -249,6 +249,78 @@ myelin_status myelin_run(myelin_context *context, const float *input, size_t bat
  * are only read; outputs must not overlap inputs or each other. Does not allocate. */
 myelin_status myelin_run_multi(myelin_context *context, size_t batch, const void *const *inputs, void *const *outputs);
 
+/* ---- Streaming sequence models -------------------------------------------------------
+ *
+ * A sequence model (recurrent layers, a decoder-only Transformer) takes inputs whose first
+ * per-sample dimension is time: T steps (input info dims[0]), e.g. int32 token ids [T] or
+ * float features [T, F]. myelin_run / myelin_run_multi run whole sequences of T steps. For
+ * streaming, the context keeps each stream's state between calls — the recurrent layers' h
+ * (and c), the attention layers' key/value cache — so the caller feeds only new steps and
+ * never passes hidden state in or out:
+ *
+ *     myelin_context_create(model, 1, &ctx);
+ *     int32_t token = first;
+ *     for (;;) {
+ *         const void *in[1] = {&token};
+ *         void *out[1] = {logits};                       // steps × vocabulary floats
+ *         if (myelin_step(ctx, 1, 1, in, out) != MYELIN_OK) break;   // one new step
+ *         token = sample(logits);
+ *     }
+ *     myelin_context_reset(ctx);                         // start a new stream
+ *
+ * A step call with `steps` steps takes, for graph input i, batch × steps × (count / T)
+ * elements, and fills each sequence output (myelin_model_output_is_sequence) with
+ * batch × steps × (count / T) elements — the outputs of the new steps — and every other
+ * output (a classifier's scores after the steps fed so far) with batch × count elements.
+ * The stream's batch is fixed by its first step call after a reset (row b of every call is
+ * stream b). myelin_run and myelin_run_multi start from zero state and leave the stream
+ * reset. Int32 token ids must lie in 0 … vocabulary − 1 (else MYELIN_ERR_INVALID_ARGUMENT).
+ *
+ * A graph streams when time runs through ops that treat steps one at a time (linear layers,
+ * activations, embeddings, layer norm, residual adds), unidirectional recurrent layers and
+ * causal attention. Bidirectional layers and non-causal attention need whole sequences:
+ * myelin_step returns MYELIN_ERR_UNSUPPORTED for them (myelin_run still works).
+ *
+ * Memory: all state is allocated by myelin_context_create: per sample, 4·H bytes per
+ * recurrent layer and direction (8·H for an LSTM: h and c), and 8·C·E bytes per attention
+ * layer of width E with a cache of C positions (C is chosen at export, the positional
+ * table's length at most). Worst case per context: max_batch × the model's state bytes per
+ * sample (myelin_model_stream_info), at most 1024 ops × 8 · 2^20 · E bytes per sample for a
+ * hostile bundle — cap it with myelin_set_memory_budget. myelin_step allocates nothing. */
+
+/* Whether and how the model streams. *max_steps: the most steps per myelin_step call (T);
+ * *capacity: the most steps a stream may reach before a reset (0: unbounded; an attention
+ * cache or positional table bounds it); *state_bytes_per_sample: state bytes per stream.
+ * MYELIN_ERR_UNSUPPORTED if the model cannot stream (then only *state_bytes_per_sample is
+ * set); MYELIN_ERR_INVALID_ARGUMENT for NULL pointers. */
+myelin_status myelin_model_stream_info(const myelin_model *model, size_t *max_steps, size_t *capacity,
+                                       size_t *state_bytes_per_sample);
+
+/* 1 if graph output `index` has a time axis in a streaming model (myelin_step returns one row
+ * per new step), 0 otherwise (or if the model cannot stream or `index` is out of range). */
+int myelin_model_output_is_sequence(const myelin_model *model, size_t index);
+
+/* Feeds `steps` new time steps (1 … max_steps) of `batch` streams (1 … max_batch; the same
+ * batch as the previous calls since the last reset). inputs[i] / outputs[i] as in
+ * myelin_run_multi, sized as described above. The state advances by `steps`. Errors leave
+ * the state and position unchanged: MYELIN_ERR_UNSUPPORTED (the model cannot stream),
+ * MYELIN_ERR_INVALID_ARGUMENT (NULL pointers, steps 0, batch out of range or other than the
+ * stream's, a token id out of range), MYELIN_ERR_LIMIT_EXCEEDED (steps > max_steps, or the
+ * stream would pass its capacity: reset it). Does not allocate. */
+myelin_status myelin_step(myelin_context *context, size_t batch, size_t steps, const void *const *inputs,
+                          void *const *outputs);
+
+/* Starts a new stream: the next myelin_step begins from zero state at position 0.
+ * MYELIN_ERR_INVALID_ARGUMENT if `context` is NULL. */
+myelin_status myelin_context_reset(myelin_context *context);
+
+/* Steps fed to the stream since the last reset (0 for NULL). */
+size_t myelin_context_position(const myelin_context *context);
+
+/* Bytes of stream state the context holds (for all max_batch streams; 0 for a model without
+ * state). MYELIN_ERR_INVALID_ARGUMENT for NULL pointers. */
+myelin_status myelin_context_state_size(const myelin_context *context, size_t *bytes);
+
 #ifdef __cplusplus
 }
 #endif

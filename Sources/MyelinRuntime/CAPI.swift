@@ -400,6 +400,80 @@ public func myelin_run_multi(_ handle: OpaquePointer?, _ batch: Int, _ inputs: U
     let g = context.pointee.model.pointee.graph
     for i in 0..<g.inputCount where inputs[i] == nil { return BundleStatus.invalidArgument.rawValue }
     for i in 0..<g.outputCount where outputs[i] == nil { return BundleStatus.invalidArgument.rawValue }
+    do {
+        try InferenceContext.checkTokens(g, batch: batch, inputs: inputs)
+    } catch {
+        return error.rawValue
+    }
     runtimeRun(context, batch: batch, inputs: inputs, outputs: outputs)
     return BundleStatus.ok.rawValue
+}
+
+// MARK: Streaming
+
+@_cdecl("myelin_step")
+public func myelin_step(_ handle: OpaquePointer?, _ batch: Int, _ steps: Int, _ inputs: UnsafePointer<UnsafeRawPointer?>?,
+                        _ outputs: UnsafePointer<UnsafeMutableRawPointer?>?) -> Int32 {
+    guard let h = handle, let inputs, let outputs else { return BundleStatus.invalidArgument.rawValue }
+    let context = UnsafeMutablePointer<RuntimeContext>(h)
+    let g = context.pointee.model.pointee.graph
+    for i in 0..<g.inputCount where inputs[i] == nil { return BundleStatus.invalidArgument.rawValue }
+    for i in 0..<g.outputCount where outputs[i] == nil { return BundleStatus.invalidArgument.rawValue }
+    do {
+        try context.pointee.context.step(context.pointee.model.pointee.loaded.model, batch: batch, steps: steps,
+                                         inputs: inputs, outputs: outputs)
+        return BundleStatus.ok.rawValue
+    } catch {
+        return error.rawValue
+    }
+}
+
+@_cdecl("myelin_context_reset")
+public func myelin_context_reset(_ handle: OpaquePointer?) -> Int32 {
+    guard let h = handle else { return BundleStatus.invalidArgument.rawValue }
+    UnsafeMutablePointer<RuntimeContext>(h).pointee.context.reset()
+    return BundleStatus.ok.rawValue
+}
+
+@_cdecl("myelin_context_position")
+public func myelin_context_position(_ handle: OpaquePointer?) -> Int {
+    guard let h = handle else { return 0 }
+    return UnsafeMutablePointer<RuntimeContext>(h).pointee.context.position
+}
+
+@_cdecl("myelin_context_state_size")
+public func myelin_context_state_size(_ handle: OpaquePointer?, _ bytes: UnsafeMutablePointer<Int>?) -> Int32 {
+    guard let bytes else { return BundleStatus.invalidArgument.rawValue }
+    bytes.pointee = 0
+    guard let h = handle else { return BundleStatus.invalidArgument.rawValue }
+    bytes.pointee = UnsafeMutablePointer<RuntimeContext>(h).pointee.context.stateBytes
+    return BundleStatus.ok.rawValue
+}
+
+@_cdecl("myelin_model_stream_info")
+public func myelin_model_stream_info(_ handle: OpaquePointer?, _ maxSteps: UnsafeMutablePointer<Int>?,
+                                     _ capacity: UnsafeMutablePointer<Int>?, _ stateBytesPerSample: UnsafeMutablePointer<Int>?) -> Int32 {
+    maxSteps?.pointee = 0
+    capacity?.pointee = 0
+    stateBytesPerSample?.pointee = 0
+    guard let m = model(handle), let maxSteps, let capacity, let stateBytesPerSample else { return BundleStatus.invalidArgument.rawValue }
+    do {
+        var info = try StreamInfo.analyse(m.pointee.graph)
+        defer { info.release() }
+        stateBytesPerSample.pointee = info.stateBytesPerSample
+        guard info.streamable else { return BundleStatus.unsupported.rawValue }
+        maxSteps.pointee = info.maxSteps
+        capacity.pointee = info.capacity
+        return BundleStatus.ok.rawValue
+    } catch {
+        return error.rawValue
+    }
+}
+
+@_cdecl("myelin_model_output_is_sequence")
+public func myelin_model_output_is_sequence(_ handle: OpaquePointer?, _ index: Int) -> Int32 {
+    guard let m = model(handle), index >= 0, index < m.pointee.graph.outputCount else { return 0 }
+    guard var info = try? StreamInfo.analyse(m.pointee.graph) else { return 0 }
+    defer { info.release() }
+    return info.streamable && info.sequence![Int(m.pointee.graph.outputs![index])] != 0 ? 1 : 0
 }

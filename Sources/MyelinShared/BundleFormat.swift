@@ -83,11 +83,16 @@ public enum BundleOpCode: UInt32 {
     case sigmoid = 7, tanh = 8, softmax = 9, logSoftmax = 10, scaleShift = 11
     case dequantize = 12, add = 13, sub = 14, mul = 15, div = 16
     case concat = 17, reshape = 18, transpose = 19, slice = 20, matmul = 21
+    // Sequence family (Ops/Sequence*.swift).
+    case embedding = 40, rnn = 41, lstm = 42, gru = 43, layerNorm = 44, gelu = 45
+    case attention = 46, positionalEncoding = 47, lastStep = 48
 }
 
 /// Attribute keys of op records.
 public enum BundleAttribute: UInt32 {
     case activation = 1, slope = 2, alpha = 3, axis = 4, shape = 5, perm = 6, start = 7, end = 8, step = 9
+    // Sequence family.
+    case nonlinearity = 20, eps = 21, axes = 22, approximate = 23, heads = 24, causal = 25, maxContext = 26, reverse = 27
 
     /// The format's name of the key.
     public var name: StaticString {
@@ -101,6 +106,14 @@ public enum BundleAttribute: UInt32 {
         case .start: return "start"
         case .end: return "end"
         case .step: return "step"
+        case .nonlinearity: return "nonlinearity"
+        case .eps: return "eps"
+        case .axes: return "axes"
+        case .approximate: return "approximate"
+        case .heads: return "heads"
+        case .causal: return "causal"
+        case .maxContext: return "max_context"
+        case .reverse: return "reverse"
         }
     }
 }

@@ -17,7 +17,7 @@ import Foundation
 public final class BundleExecutor {
     public let bundle: ModelBundle
     public let reference: Bool
-    private var loaded: LoadedBundle
+    fileprivate var loaded: LoadedBundle
 
     /// - Precondition: the bundle is valid (as `ModelBundle(decoding:)` checks); an invalid
     ///   one stops the program with the reader's status. Use `make` to get the status instead.
@@ -134,6 +134,91 @@ public final class BundleExecutor {
         check(input.count == batch * bundle.inputSize,
               "BundleExecutor: \(input.count) inputs for a batch of \(batch) × \(bundle.inputSize)")
         return run([.f32(input)], batch: batch, observe: observe)[0].floats
+    }
+
+    /// A streaming context for up to `maxBatch` streams: the Swift side of `myelin_step`.
+    public func stream(maxBatch: Int) throws -> Stream { try Stream(self, maxBatch: maxBatch) }
+
+    /// Feeds time steps to a sequence model and keeps its state between calls, through the
+    /// executor the C runtime runs (`InferenceContext.step`): recurrent h and c, the attention
+    /// key/value cache.
+    ///
+    /// ```swift
+    /// let stream = try BundleExecutor(bundle).stream(maxBatch: 1)
+    /// for token in prompt { logits = try stream.step([[Float(token)]], batch: 1, steps: 1)[0] }
+    /// ```
+    public final class Stream {
+        let executor: BundleExecutor
+        var context: InferenceContext
+
+        init(_ executor: BundleExecutor, maxBatch: Int) throws {
+            self.executor = executor
+            do { context = try InferenceContext.create(executor.loaded.model, maxBatch: maxBatch) } catch {
+                throw BundleError(error, "no context for a batch of \(maxBatch)")
+            }
+        }
+
+        deinit { context.release() }
+
+        /// Steps fed since the last reset.
+        public var position: Int { context.position }
+        /// Most steps per call, positions before a reset is needed (0: unbounded); nil if the
+        /// graph cannot stream.
+        public var limits: (maxSteps: Int, capacity: Int)? {
+            context.stream.streamable ? (context.stream.maxSteps, context.stream.capacity) : nil
+        }
+
+        public func reset() { context.reset() }
+
+        /// Feeds `steps` steps of `batch` streams: `inputs[i]` holds `batch × steps × (count / T)`
+        /// elements of graph input i (floats; token ids converted). Returns the outputs: a
+        /// sequence output `batch × steps × (count / T)`, any other `batch × count`.
+        /// - Throws: `BundleError` with the runtime's status (nothing runs then).
+        public func step(_ inputs: [[Float]], batch: Int, steps: Int) throws -> [[Float]] {
+            let g = executor.loaded.model.graph
+            check(inputs.count == g.inputCount, "BundleExecutor.Stream: \(inputs.count) inputs for a graph of \(g.inputCount)")
+            guard context.stream.streamable else { throw BundleError(.unsupported, "the graph cannot stream") }
+            let t = context.stream.maxSteps
+            func elements(_ id: Int) -> Int {
+                let v = g.values![id]
+                return batch * (context.stream.sequence![id] != 0 ? v.count / t * Swift.max(steps, 0) : v.count)
+            }
+            var buffers: [UnsafeMutableRawPointer] = []
+            defer { for b in buffers { b.deallocate() } }
+            var ins: [UnsafeRawPointer?] = []
+            for i in 0..<g.inputCount {
+                let id = Int(g.inputs![i]), v = g.values![id]
+                check(inputs[i].count == elements(id), "BundleExecutor.Stream: input \(i) has \(inputs[i].count) elements, not \(elements(id))")
+                let b = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, inputs[i].count * v.dtype.size), alignment: 64)
+                buffers.append(b)
+                var shaped = v
+                shaped.shape = BundleShape(rank: 1, (inputs[i].count, 1, 1, 1, 1, 1))
+                _ = BundleExecutor.store(BundleExecutor.typed(inputs[i], v.dtype), shaped, batch: 1, into: b)
+                ins.append(UnsafeRawPointer(b))
+            }
+            var outs: [UnsafeMutableRawPointer?] = []
+            for i in 0..<g.outputCount {
+                let id = Int(g.outputs![i])
+                let b = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, elements(id) * 4), alignment: 64)
+                buffers.append(b)
+                outs.append(b)
+            }
+            do {
+                try ins.withUnsafeBufferPointer { i throws(BundleStatus) in
+                    try outs.withUnsafeBufferPointer { o throws(BundleStatus) in
+                        try context.step(executor.loaded.model, batch: batch, steps: steps, inputs: i.baseAddress!, outputs: o.baseAddress!)
+                    }
+                }
+            } catch {
+                throw BundleError(error, "step refused")
+            }
+            return (0..<g.outputCount).map { i in
+                let id = Int(g.outputs![i])
+                var shaped = g.values![id]
+                shaped.shape = BundleShape(rank: 1, (elements(id), 1, 1, 1, 1, 1))
+                return BundleExecutor.contents(UnsafeRawPointer(outs[i]!), shaped, batch: 1).floats
+            }
+        }
     }
 
     /// Runs the stored self-test vectors: whether all pass and the largest deviation.

@@ -234,6 +234,10 @@ public enum BundleExporter {
             } else {
                 let generator = Generator(seed: 2)
                 tests = inputs.map { Tensor.uniform([options.selfTestCount] + $0.shape, generator: generator) }
+                // Token-id inputs (i32, read by an embedding) get id 0: uniform floats are no ids.
+                for (i, v) in bundle.inputs.enumerated() where bundle.values[v].dtype == BundleDType.i32.rawValue {
+                    tests[i] = Tensor.zeros(tests[i].shape)
+                }
             }
         }
         let count = tests[0].shape[0]

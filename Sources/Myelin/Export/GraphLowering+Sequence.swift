@@ -1,10 +1,81 @@
-// Lowering of the sequence family (embedding, recurrent cells, normalisation, attention).
+// Lowering of the sequence family (embedding, recurrent layers, normalisation, attention,
+// positional encodings) to the ops of Sources/MyelinShared/Ops/Sequence*.swift. The traced
+// nodes come from NN/Recurrent.swift (`recurrent`, `recurrent_last_step`), NN/Attention.swift
+// (`multihead_self_attention`, `positional_encoding`), Autograd/Indexing.swift (`embedding`)
+// and Autograd/NormalizationOps.swift (`layer_norm`, `gelu`).
 
 extension Lowering {
     /// Lowers `n` if it is a sequence-family op; false if it is not one.
     mutating func lowerSequenceFamily(_ n: TracedGraph.Node, _ y: Int) throws -> Bool {
-        switch n.op {
-        default: return false
+        func constant(_ k: Int, _ what: String) throws -> Int {
+            guard k < n.inputs.count, case .constant(let c) = n.inputs[k] else { throw fail("its \(what) is computed, not a parameter") }
+            return c
         }
+        func input(_ k: Int) throws -> Int {
+            guard k < n.inputs.count, case .value(let v) = n.inputs[k] else { throw fail("operand \(k) is not computed from the inputs") }
+            return try value(v)
+        }
+        switch n.op {
+        case "embedding":
+            // Inputs [table, ids]: the ids must be a graph input, which becomes i32 token ids.
+            let table = try constant(0, "table")
+            guard n.inputs.count == 2, case .value(let ids) = n.inputs[1], graph.inputs.contains(where: { $0.value == ids }) else {
+                throw fail("its token ids are computed; they must be a graph input (exported as i32)")
+            }
+            let x = try value(ids)
+            bundle.values[x].dtype = BundleDType.i32.rawValue
+            emit(.embedding, [x], [y], tensors: [constantTensor(table)])
+        case "recurrent":
+            let cell = try int("cell"), directions = try int("directions"), hasBias = try int("bias") == 1
+            let codes: [BundleOpCode] = [.rnn, .rnn, .lstm, .gru]
+            guard (0..<4).contains(cell), directions == 1 || directions == 2 else { throw fail("cell \(cell), directions \(directions)") }
+            let x = try input(0)
+            var tensors: [Int] = []
+            var k = 1
+            for _ in 0..<directions {
+                let wih = try constant(k, "input weight"), whh = try constant(k + 1, "hidden weight")
+                let rows = graph.constants[wih].tensor.shape[0]
+                tensors += [constantTensor(wih), constantTensor(whh)]
+                if hasBias {
+                    tensors += [constantTensor(try constant(k + 2, "input bias")), constantTensor(try constant(k + 3, "hidden bias"))]
+                    k += 4
+                } else {
+                    let zeros = tensor("zeros[\(rows)]", [Float](repeating: 0, count: rows), shape: [rows])
+                    tensors += [zeros, zeros]
+                    k += 2
+                }
+            }
+            emit(codes[cell], [x], [y], tensors: tensors, cell == 1 ? [(.nonlinearity, .int(1))] : [])
+        case "recurrent_last_step":
+            let reverse = try int("reverse")
+            emit(.lastStep, [try input(0)], [y], reverse > 0 ? [(.reverse, .int(Int64(reverse)))] : [])
+        case "layer_norm":
+            let x = try input(0)
+            var tensors: [Int] = []
+            if n.inputs.count == 3 { tensors = [constantTensor(try constant(1, "weight")), constantTensor(try constant(2, "bias"))] }
+            emit(.layerNorm, [x], [y], tensors: tensors, [(.axes, .int(Int64(try int("axes")))), (.eps, .float(try float("eps")))])
+        case "gelu":
+            emit(.gelu, [try input(0)], [y], (try int("approximate")) == 1 ? [(.approximate, .int(1))] : [])
+        case "positional_encoding":
+            emit(.positionalEncoding, [try input(0)], [y], tensors: [constantTensor(try constant(1, "table"))])
+        case "multihead_self_attention":
+            // in_proj (linear) → attention (heads, causal, key/value cache of T positions) → out_proj (linear).
+            guard try int("masked") == 0 else { throw fail("attention masks other than causal are not exported") }
+            let x = try input(0)
+            let inWeight = try constant(1, "in_proj_weight"), inBias = try constant(2, "in_proj_bias"), outWeight = try constant(3, "out_proj.weight")
+            let e = graph.constants[outWeight].tensor.shape[0], steps = bundle.values[x].shape[0]
+            let name = bundle.values[y].name
+            let qkv = scratchValue(name + ".qkv", shape: [steps, 3 * e])
+            emit(.linear, [x], [qkv], tensors: [constantTensor(inWeight, dtype: weightType), constantTensor(inBias)])
+            let attended = scratchValue(name + ".attended", shape: [steps, e])
+            emit(.attention, [qkv], [attended], [(.heads, .int(Int64(try int("heads")))), (.causal, .int(Int64(try int("causal")))),
+                                                 (.maxContext, .int(Int64(steps)))])
+            var outTensors = [constantTensor(outWeight, dtype: weightType)]
+            if n.inputs.count > 4 { outTensors.append(constantTensor(try constant(4, "out_proj.bias"))) }
+            emit(.linear, [attended], [y], tensors: outTensors)
+        default:
+            return false
+        }
+        return true
     }
 }

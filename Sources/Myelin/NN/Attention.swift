@@ -116,6 +116,20 @@ public final class MultiheadAttention: Module {
     /// The weights are computed only when `needWeights`.
     public func forward(_ query: Tensor, _ key: Tensor, _ value: Tensor, keyPaddingMask: Tensor? = nil,
                         attnMask: Tensor? = nil, causal: Bool = false, needWeights: Bool = true) -> (output: Tensor, weights: Tensor?) {
+        if let tracer = Tracer.current, batchFirst, query === key, key === value {
+            // Export: the attention core as one node (between the two projections), which
+            // lowers to the runtime's `attention` op with its key/value cache.
+            Tracer.current = nil
+            let result = forward(query, key, value, keyPaddingMask: keyPaddingMask, attnMask: attnMask, causal: causal,
+                                 needWeights: needWeights)
+            Tracer.current = tracer
+            var operands = [query, inProjWeight, inProjBias, outProj.weight]
+            if let b = outProj.bias { operands.append(b) }
+            tracer.record("multihead_self_attention", inputs: operands, output: result.output,
+                          attributes: ["heads": .int(numHeads), "causal": .int(causal ? 1 : 0),
+                                       "masked": .int(keyPaddingMask != nil || attnMask != nil ? 1 : 0)])
+            return result
+        }
         let e = embedDim
         check(query.rank == 3 && key.rank == 3 && value.rank == 3 && query.shape[2] == e && key.shape[2] == e && value.shape[2] == e
                 && key.shape[0] == value.shape[0] && key.shape[1] == value.shape[1],
@@ -169,6 +183,18 @@ public final class MultiheadAttention: Module {
     }
 }
 
+/// `compute()`; under a tracer (export) with batch-first input, recorded as one
+/// `positional_encoding` node (inputs x and the whole table), which lowers to the runtime op
+/// that adds the rows of the stream's positions.
+func tracedPositional(_ input: Tensor, table: Tensor, batchFirst: Bool, _ compute: () -> Tensor) -> Tensor {
+    guard let tracer = Tracer.current, batchFirst else { return compute() }
+    Tracer.current = nil
+    let result = compute()
+    Tracer.current = tracer
+    tracer.record("positional_encoding", inputs: [input, table], output: result, attributes: [:])
+    return result
+}
+
 /// Adds the fixed sinusoidal position code of "Attention Is All You Need":
 /// `pe[pos, 2i] = sin(pos / 10000^(2i/d))`, `pe[pos, 2i+1] = cos(pos / 10000^(2i/d))`.
 ///
@@ -206,8 +232,10 @@ public final class SinusoidalPositionalEncoding: Layer {
         let t = input.shape[batchFirst ? 1 : 0]
         check(input.rank == 3 && input.shape[2] == dim && t <= maxLength,
               "SinusoidalPositionalEncoding(\(dim)): expected \(batchFirst ? "[B, T" : "[T, B"), \(dim)] with T ≤ \(maxLength), got \(input.shape)")
-        let rows = pe.narrow(axis: 0, start: 0, length: t)
-        return input + (batchFirst ? rows : rows.unsqueeze(1))
+        return tracedPositional(input, table: pe, batchFirst: batchFirst) {
+            let rows = pe.narrow(axis: 0, start: 0, length: t)
+            return input + (batchFirst ? rows : rows.unsqueeze(1))
+        }
     }
 
     public var description: String { "SinusoidalPositionalEncoding(\(dim), maxLength: \(maxLength))" }
@@ -241,8 +269,10 @@ public final class LearnedPositionalEncoding: Layer {
         let t = input.shape[batchFirst ? 1 : 0]
         check(input.rank == 3 && input.shape[2] == dim && t <= maxLength,
               "LearnedPositionalEncoding(\(maxLength), \(dim)): expected \(batchFirst ? "[B, T" : "[T, B"), \(dim)] with T ≤ \(maxLength), got \(input.shape)")
-        let rows = weight.narrow(axis: 0, start: 0, length: t)
-        return input + (batchFirst ? rows : rows.unsqueeze(1))
+        return tracedPositional(input, table: weight, batchFirst: batchFirst) {
+            let rows = weight.narrow(axis: 0, start: 0, length: t)
+            return input + (batchFirst ? rows : rows.unsqueeze(1))
+        }
     }
 
     public var description: String { "LearnedPositionalEncoding(\(maxLength), \(dim))" }

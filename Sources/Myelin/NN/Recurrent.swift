@@ -90,6 +90,54 @@ final class RecurrentStack {
     /// `[layers·directions, B, H]` (zeros when nil; c only for LSTM).
     /// Returns output `[T, B, directions·H]` (or batch first) and the final h and c stacks.
     func run(_ x: Tensor, h0: Tensor?, c0: Tensor?, training: Bool, name: String) -> (Tensor, Tensor, Tensor?) {
+        if Tracer.current != nil && batchFirst && h0 == nil && c0 == nil { return traced(x, name: name) }
+        var layers: [Tensor] = []
+        return unrolled(x, h0: h0, c0: c0, training: training, name: name, layerOutputs: &layers)
+    }
+
+    /// Under a tracer (export), a batch-first stack from zero state is recorded as one
+    /// `recurrent` node per layer — inputs: the layer's input `[B, T, in]` and its parameters
+    /// (W_ih, W_hh[, b_ih, b_hh] per direction); attributes `cell` (0 tanh, 1 relu, 2 lstm,
+    /// 3 gru), `directions`, `bias` — instead of its unrolled steps, so that export lowers it
+    /// to one runtime op per layer (rnn, lstm, gru) that can keep its state between calls.
+    func traced(_ x: Tensor, name: String) -> (Tensor, Tensor, Tensor?) {
+        let tracer = Tracer.current!
+        Tracer.current = nil
+        var layers: [Tensor] = []
+        let (_, h, c) = unrolled(x, h0: nil, c0: nil, training: false, name: name, layerOutputs: &layers)
+        let batchFirstLayers = layers.map { $0.transpose(0, 1) }
+        Tracer.current = tracer
+        let code: Int = [.tanh: 0, .relu: 1, .lstm: 2, .gru: 3][cell]!
+        var input = x
+        for (layer, output) in batchFirstLayers.enumerated() {
+            var operands = [input]
+            for d in 0..<directions {
+                let w = weights(layer, d)
+                operands += [w.ih, w.hh] + (bias ? [w.bih!, w.bhh!] : [])
+            }
+            tracer.record("recurrent", inputs: operands, output: output,
+                          attributes: ["cell": .int(code), "directions": .int(directions), "bias": .int(bias ? 1 : 0)])
+            input = output
+        }
+        return (input, h, c)
+    }
+
+    /// The top layer's final state from the stack's `output` and final `hN` (`lastLayer`);
+    /// under a tracer recorded as `recurrent_last_step` of the batch-first output, attribute
+    /// `reverse` (the trailing columns that come from the first step: the reverse direction).
+    func lastStep(output: Tensor, hN: Tensor) -> Tensor {
+        guard let tracer = Tracer.current, batchFirst else { return lastLayer(hN) }
+        Tracer.current = nil
+        let result = lastLayer(hN)
+        Tracer.current = tracer
+        tracer.record("recurrent_last_step", inputs: [output], output: result,
+                      attributes: ["reverse": .int(bidirectional ? hiddenSize : 0)])
+        return result
+    }
+
+    /// The unrolled stack (every step recorded); `layerOutputs` receives each layer's output `[T, B, D·H]`.
+    func unrolled(_ x: Tensor, h0: Tensor?, c0: Tensor?, training: Bool, name: String,
+                  layerOutputs: inout [Tensor]) -> (Tensor, Tensor, Tensor?) {
         check(x.rank == 3 && x.shape[2] == inputSize && x.shape[0] > 0 && x.shape[1] > 0,
               "\(name): expected input \(batchFirst ? "[batch, time, \(inputSize)]" : "[time, batch, \(inputSize)]"), got \(x.shape)")
         let seq = batchFirst ? x.transpose(0, 1) : x
@@ -130,6 +178,7 @@ final class RecurrentStack {
                 if let c = cellState { finalC.append(c) }
             }
             layerInput = directions == 1 ? outputs[0] : Tensor.concat(outputs, axis: 2)
+            layerOutputs.append(layerInput)
             if training && dropout > 0 && layer < numLayers - 1 {
                 let scale = 1 / (1 - dropout)
                 var mask = [Float](repeating: 0, count: layerInput.count)
@@ -214,7 +263,10 @@ public final class RNN: SequenceEncoder {
         return forward(x, state)
     }
 
-    public func lastStep(_ x: Tensor) -> Tensor { stack.lastLayer(self(x).state) }
+    public func lastStep(_ x: Tensor) -> Tensor {
+        let r = self(x)
+        return stack.lastStep(output: r.output, hN: r.state)
+    }
 
     public var localParameters: [(String, Tensor)] { stack.named }
     public var localBuffers: [(String, Tensor)] { [] }
@@ -278,7 +330,10 @@ public final class LSTM: SequenceEncoder {
         return forward(x, state)
     }
 
-    public func lastStep(_ x: Tensor) -> Tensor { stack.lastLayer(self(x).state.h) }
+    public func lastStep(_ x: Tensor) -> Tensor {
+        let r = self(x)
+        return stack.lastStep(output: r.output, hN: r.state.h)
+    }
 
     public var localParameters: [(String, Tensor)] { stack.named }
     public var localBuffers: [(String, Tensor)] { [] }
@@ -329,7 +384,10 @@ public final class GRU: SequenceEncoder {
         return forward(x, state)
     }
 
-    public func lastStep(_ x: Tensor) -> Tensor { stack.lastLayer(self(x).state) }
+    public func lastStep(_ x: Tensor) -> Tensor {
+        let r = self(x)
+        return stack.lastStep(output: r.output, hN: r.state)
+    }
 
     public var localParameters: [(String, Tensor)] { stack.named }
     public var localBuffers: [(String, Tensor)] { [] }

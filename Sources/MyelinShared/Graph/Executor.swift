@@ -5,6 +5,7 @@
 //   let loaded = try LoadedBundle.load(bytes, count: n)          // validated, weights in place
 //   var ctx = try InferenceContext.create(&loaded.model, maxBatch: 64)   // arena planned and allocated
 //   ctx.run(&loaded.model, batch: 64, inputs: ins, outputs: outs)      // allocates nothing
+//   try ctx.step(loaded.model, batch: 1, steps: 1, inputs: ins, outputs: outs)   // streaming, state kept
 
 #if MYELIN_RUNTIME
 import CZlibRuntime
@@ -153,20 +154,42 @@ public struct LoadedBundle {
     }
 }
 
-/// Memory for running a model on up to `maxBatch` samples per call: the planned arena and
-/// one pointer per value. Belongs to one thread at a time.
+/// Memory for running a model on up to `maxBatch` samples per call: the planned arena, one
+/// pointer per value, and the stream state of sequence ops. Belongs to one thread at a time.
+///
+/// Streaming (`step`): the context keeps each stateful op's state (recurrent h and c, the
+/// attention key/value cache) between calls, per batch row; every call feeds 1 … T new time
+/// steps (T: the first per-sample dimension of the graph inputs) and `position` counts the
+/// steps fed since the last `reset`. A whole-sequence `run` starts from zero state and leaves
+/// the stream reset.
 public struct InferenceContext {
     public var maxBatch = 0
     public var plan = MemoryPlan()
     public var arena: UnsafeMutableRawPointer? = nil
     /// Per value: where its batch lives during a run.
     public var pointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>? = nil
+    /// Every stateful op's block (`maxBatch · stateBytesPerSample`, 64-byte aligned), nil if none.
+    public var state: UnsafeMutableRawPointer? = nil
+    public var stateBytes = 0
+    /// Per op: byte offset of its block in `state`, or −1.
+    public var stateOffsets: UnsafeMutablePointer<Int>? = nil
+    /// What streaming the graph allows.
+    public var stream = StreamInfo()
+    /// Steps fed since the last reset, and the batch of the stream (fixed until a reset).
+    public var position = 0
+    public var streamBatch = 0
+    /// The graph resized to `stepSteps` steps: own copies of the values and ops (streamable graphs only).
+    public var stepValues: UnsafeMutablePointer<GraphValue>? = nil
+    public var stepOps: UnsafeMutablePointer<GraphOp>? = nil
+    public var stepSteps = 0
 
     public init() {}
 
     public mutating func release() {
         plan.release()
-        bundleFree(arena); bundleFree(pointers)
+        stream.release()
+        bundleFree(arena); bundleFree(pointers); bundleFree(state); bundleFree(stateOffsets)
+        bundleFree(stepValues); bundleFree(stepOps)
         self = InferenceContext()
     }
 
@@ -179,21 +202,57 @@ public struct InferenceContext {
         return plan.arenaBytes
     }
 
-    /// Plans and allocates a context. `budget` caps the arena plus the value pointers,
-    /// checked after planning and before allocating them: `.limitExceeded` beyond it.
+    /// Stream state bytes a context for `maxBatch` samples allocates (0 without stateful ops).
+    public static func stateBytes(_ model: InferenceModel, maxBatch: Int) throws(BundleStatus) -> Int {
+        let g = model.graph
+        var total = 0
+        for o in 0..<g.opCount {
+            total = try checkedAdd(total, kernelRoundUp(try checkedMultiply(g.ops![o].params.stateBytesPerSample, maxBatch), 64))
+        }
+        return total
+    }
+
+    /// Plans and allocates a context. `budget` caps the arena, the stream state, the value
+    /// pointers and the streaming copies of the graph, checked after planning and before
+    /// allocating them: `.limitExceeded` beyond it.
     public static func create(_ model: InferenceModel, maxBatch: Int, reuse: Bool = true,
                               budget: Int = Int.max) throws(BundleStatus) -> InferenceContext {
         guard maxBatch >= 1 else { throw .invalidArgument }
         guard maxBatch <= BundleLimits.maxBatch else { throw .limitExceeded }
         var c = InferenceContext()
+        let g = model.graph
         do {
             c.maxBatch = maxBatch
-            c.plan = try MemoryPlan.make(model.graph, maxBatch: maxBatch, reuse: reuse)
-            try checkBudget(try checkedAdd(c.plan.arenaBytes, try checkedMultiply(model.graph.valueCount, 8)), budget)
+            c.plan = try MemoryPlan.make(g, maxBatch: maxBatch, reuse: reuse)
+            c.stream = try StreamInfo.analyse(g)
+            c.stateBytes = try stateBytes(model, maxBatch: maxBatch)
+            let copies = c.stream.streamable
+                ? try checkedAdd(try checkedMultiply(g.valueCount, MemoryLayout<GraphValue>.stride),
+                                 try checkedMultiply(g.opCount, MemoryLayout<GraphOp>.stride)) : 0
+            let bookkeeping = try checkedAdd(try checkedMultiply(g.valueCount, 8), try checkedMultiply(g.opCount, 8))
+            try checkBudget(try checkedAdd(try checkedAdd(c.plan.arenaBytes, c.stateBytes), try checkedAdd(bookkeeping, copies)), budget)
             c.arena = try bundleAllocate(bytes: c.plan.arenaBytes)
             memset(c.arena!, 0, c.plan.arenaBytes)
-            c.pointers = try bundleAllocate(UnsafeMutableRawPointer?.self, count: model.graph.valueCount)
-            c.pointers!.initialize(repeating: nil, count: model.graph.valueCount)
+            c.pointers = try bundleAllocate(UnsafeMutableRawPointer?.self, count: g.valueCount)
+            c.pointers!.initialize(repeating: nil, count: g.valueCount)
+            c.stateOffsets = try bundleAllocate(Int.self, count: Swift.max(g.opCount, 1))
+            var at = 0
+            for o in 0..<g.opCount {
+                let bytes = g.ops![o].params.stateBytesPerSample * maxBatch
+                c.stateOffsets![o] = bytes > 0 ? at : -1
+                at += kernelRoundUp(bytes, 64)
+            }
+            if c.stateBytes > 0 {
+                c.state = try bundleAllocate(bytes: c.stateBytes)
+                memset(c.state!, 0, c.stateBytes)
+            }
+            if c.stream.streamable {
+                c.stepValues = try bundleAllocate(GraphValue.self, count: g.valueCount)
+                c.stepValues!.initialize(from: g.values!, count: g.valueCount)
+                c.stepOps = try bundleAllocate(GraphOp.self, count: g.opCount)
+                c.stepOps!.initialize(from: g.ops!, count: g.opCount)
+                c.stepSteps = c.stream.maxSteps
+            }
         } catch {
             c.release()
             throw error
@@ -201,18 +260,177 @@ public struct InferenceContext {
         return c
     }
 
-    /// Runs `batch` samples (1 … maxBatch, checked by the caller). `inputs[i]` and
-    /// `outputs[i]` hold graph input / output i for the batch, row-major, in its dtype.
-    public func run(_ model: InferenceModel, batch: Int, inputs: UnsafePointer<UnsafeRawPointer?>,
-                    outputs: UnsafePointer<UnsafeMutableRawPointer?>) {
-        let g = model.graph, p = pointers!
+    /// Runs `batch` samples (1 … maxBatch, checked by the caller) of whole sequences, from zero
+    /// state; the stream is reset afterwards. `inputs[i]` and `outputs[i]` hold graph input /
+    /// output i for the batch, row-major, in its dtype. Token inputs must pass `checkTokens`.
+    public mutating func run(_ model: InferenceModel, batch: Int, inputs: UnsafePointer<UnsafeRawPointer?>,
+                             outputs: UnsafePointer<UnsafeMutableRawPointer?>) {
+        execute(model.graph, batch: batch, position: 0, inputs: inputs, outputs: outputs)
+        reset()
+    }
+
+    /// Forgets the stream: the next step starts from zero state at position 0.
+    public mutating func reset() {
+        position = 0
+        streamBatch = 0
+    }
+
+    /// Feeds `steps` new time steps of `batch` streams (the same batch since the last reset):
+    /// graph input i holds `batch × steps × (its count / T)` elements, and each sequence output
+    /// (`stream.sequence`) receives `batch × steps × (count / T)`, the others `batch × count`.
+    /// `.unsupported` for a graph that cannot stream, `.invalidArgument` for a batch or step
+    /// count out of range, a batch other than the stream's, or a token id out of range,
+    /// `.limitExceeded` past `stream.maxSteps` per call or `stream.capacity` since the reset.
+    /// Nothing runs and the state is unchanged when it throws.
+    public mutating func step(_ model: InferenceModel, batch: Int, steps: Int, inputs: UnsafePointer<UnsafeRawPointer?>,
+                              outputs: UnsafePointer<UnsafeMutableRawPointer?>) throws(BundleStatus) {
+        guard stream.streamable else { throw .unsupported }
+        guard batch >= 1, batch <= maxBatch, steps >= 1 else { throw .invalidArgument }
+        guard position == 0 || batch == streamBatch else { throw .invalidArgument }
+        guard steps <= stream.maxSteps else { throw .limitExceeded }
+        guard stream.capacity == 0 || steps <= stream.capacity - position else { throw .limitExceeded }
+        let g = try stepGraph(model, steps: steps)
+        try InferenceContext.checkTokens(g, batch: batch, inputs: inputs)
+        execute(g, batch: batch, position: position, inputs: inputs, outputs: outputs)
+        position += steps
+        streamBatch = batch
+    }
+
+    /// The graph with every sequence value's time dimension set to `steps` and every op's
+    /// params derived again for those shapes (cached for the last step count).
+    mutating func stepGraph(_ model: InferenceModel, steps: Int) throws(BundleStatus) -> Graph {
+        var g = model.graph
+        g.values = stepValues
+        g.ops = stepOps
+        guard steps != stepSteps else { return g }
+        stepSteps = 0
+        for v in 0..<g.valueCount {
+            var value = model.graph.values![v]
+            if stream.sequence![v] != 0 {
+                value.shape.setDim(0, steps)
+                value.shape.count = value.shape.product(0, value.shape.rank)
+            }
+            stepValues![v] = value
+        }
+        for o in 0..<g.opCount {
+            var op = model.graph.ops![o]
+            op.params = OpParams()
+            try OpRegistry.description(op.code).check(g, &op)
+            // Fewer steps never need more memory than the plan and the state were made for.
+            let planned = model.graph.ops![o].params
+            guard op.params.scratchBytes + op.params.scratchBytesPerSample * maxBatch <= plan.scratchBytes,
+                  op.params.stateBytesPerSample == planned.stateBytesPerSample else { throw .limitExceeded }
+            stepOps![o] = op
+        }
+        stepSteps = steps
+        return g
+    }
+
+    /// `.invalidArgument` if an embedding that reads a graph input gets an id outside its table.
+    public static func checkTokens(_ g: Graph, batch: Int, inputs: UnsafePointer<UnsafeRawPointer?>) throws(BundleStatus) {
+        for o in 0..<g.opCount where g.ops![o].code == .embedding {
+            let op = g.ops![o], id = g.inputID(op, 0)
+            for i in 0..<g.inputCount where Int(g.inputs![i]) == id {
+                let ids = inputs[i]!.assumingMemoryBound(to: Int32.self), rows = op.params.k
+                for j in 0..<(batch * g.values![id].count) where ids[j] < 0 || Int(ids[j]) >= rows { throw .invalidArgument }
+            }
+        }
+    }
+
+    func execute(_ g: Graph, batch: Int, position: Int, inputs: UnsafePointer<UnsafeRawPointer?>,
+                 outputs: UnsafePointer<UnsafeMutableRawPointer?>) {
+        let p = pointers!
         for v in 0..<g.valueCount where plan.offsets![v] >= 0 { p[v] = arena! + plan.scratchBytes + plan.offsets![v] }
         for i in 0..<g.inputCount { p[Int(g.inputs![i])] = UnsafeMutableRawPointer(mutating: inputs[i]) }
         for i in 0..<g.outputCount { p[Int(g.outputs![i])] = outputs[i] }
         for v in 0..<g.valueCount where Int(plan.roots![v]) != v { p[v] = p[Int(plan.roots![v])] }
         for o in 0..<g.opCount {
             let op = g.ops![o]
-            OpRegistry.description(op.code).run(OpRun(graph: g, op: op, batch: batch, pointers: p, scratch: arena!))
+            let at = stateOffsets![o]
+            OpRegistry.description(op.code).run(OpRun(graph: g, op: op, batch: batch, pointers: p, scratch: arena!,
+                                                      state: at >= 0 ? state! + at : nil, position: position))
+        }
+    }
+}
+
+/// Whether and how a graph streams (see `InferenceContext.step`). The time axis is the first
+/// per-sample dimension of every graph input; it runs through ops that treat time steps one
+/// row at a time (linear on rank ≥ 2, activations, embedding, layer_norm over trailing dims, elementwise
+/// ops of two sequences or of a sequence and a constant without the time axis), through
+/// unidirectional recurrent layers and causal attention (which keep state), and ends at
+/// last_step. Any other use of a sequence value, a bidirectional layer or non-causal attention
+/// makes the graph whole-sequence only.
+public struct StreamInfo {
+    public var streamable = false
+    /// Most steps per call: T.
+    public var maxSteps = 0
+    /// Positions a stream may reach before it must be reset (0: unbounded).
+    public var capacity = 0
+    /// Bytes of state per sample (all ops).
+    public var stateBytesPerSample = 0
+    /// Per value: 1 if its first per-sample axis is time.
+    public var sequence: UnsafeMutablePointer<UInt8>? = nil
+
+    public init() {}
+
+    public mutating func release() {
+        bundleFree(sequence)
+        self = StreamInfo()
+    }
+
+    public static func analyse(_ g: Graph) throws(BundleStatus) -> StreamInfo {
+        var info = StreamInfo()
+        info.sequence = try bundleAllocate(UInt8.self, count: Swift.max(g.valueCount, 1))
+        info.sequence!.initialize(repeating: 0, count: Swift.max(g.valueCount, 1))
+        for o in 0..<g.opCount { info.stateBytesPerSample += g.ops![o].params.stateBytesPerSample }
+        let first = g.inputValue(0)
+        guard first.shape.rank >= 1 else { return info }
+        info.maxSteps = first.shape.dim(0)
+        for i in 0..<g.inputCount {
+            let v = g.inputValue(i)
+            guard v.shape.rank >= 1, v.shape.dim(0) == info.maxSteps else { return info }
+            info.sequence![Int(g.inputs![i])] = 1
+        }
+        for o in 0..<g.opCount {
+            let op = g.ops![o]
+            var sequenceInputs = 0
+            for i in 0..<op.inputCount where info.sequence![g.inputID(op, i)] != 0 { sequenceInputs += 1 }
+            if sequenceInputs == 0 {
+                guard op.params.stateBytesPerSample == 0, op.params.maxPositions == 0 else { return info }
+                continue
+            }
+            guard streams(g, op, sequenceInputs) else { return info }
+            if op.code != .lastStep {
+                for i in 0..<op.outputCount { info.sequence![g.outputID(op, i)] = 1 }
+            }
+            let limit = op.params.maxPositions
+            if limit > 0 { info.capacity = info.capacity == 0 ? limit : Swift.min(info.capacity, limit) }
+        }
+        info.streamable = true
+        return info
+    }
+
+    /// Whether `op`, reading sequence values, treats the time axis step by step.
+    static func streams(_ g: Graph, _ op: GraphOp, _ sequenceInputs: Int) -> Bool {
+        let p = op.params
+        switch op.code {
+        case .linear, .qlinear:
+            return g.input(op, 0).shape.rank >= 2   // time is a row, not the feature axis
+        case .quantize, .dequantize, .relu, .leakyRelu, .elu, .sigmoid, .tanh, .gelu, .embedding, .positionalEncoding:
+            return true
+        case .layerNorm, .softmax, .logSoftmax, .scaleShift:
+            return p.axis >= 1
+        case .add, .sub, .mul, .div:
+            if op.inputCount == 2 { return sequenceInputs == 2 && g.input(op, 0).shape.same(as: g.input(op, 1).shape) }
+            return g.tensor(op, 0).shape.rank < g.input(op, 0).shape.rank
+        case .rnn, .lstm, .gru:
+            return p.outer == 1
+        case .attention:
+            return p.causal
+        case .lastStep:
+            return p.k == 0
+        default:
+            return false
         }
     }
 }

@@ -97,6 +97,12 @@ public struct OpParams {
     /// Kernel scratch: fixed bytes, plus bytes per sample of the batch.
     public var scratchBytes = 0
     public var scratchBytesPerSample = 0
+    /// Sequence ops (Ops/Sequence*.swift): bytes of stream state the context keeps per sample
+    /// (recurrent h and c, a key/value cache); positions a stream may reach (0: unbounded);
+    /// attention's causal mask.
+    public var stateBytesPerSample = 0
+    public var maxPositions = 0
+    public var causal = false
 
     public init() {}
 }
@@ -110,10 +116,17 @@ public struct OpRun {
     public var pointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     /// `op.params.scratchBytes + batch · scratchBytesPerSample` bytes, 64-byte aligned.
     public var scratch: UnsafeMutableRawPointer
+    /// The op's stream state (`params.stateBytesPerSample` per sample, sample after sample),
+    /// nil for ops without state.
+    public var state: UnsafeMutableRawPointer?
+    /// Time steps the stream consumed before this run (0 after a reset, and for a whole-sequence
+    /// run): stateful ops start from zero state at 0.
+    public var position: Int
 
     public init(graph: Graph, op: GraphOp, batch: Int, pointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
-                scratch: UnsafeMutableRawPointer) {
+                scratch: UnsafeMutableRawPointer, state: UnsafeMutableRawPointer? = nil, position: Int = 0) {
         self.graph = graph; self.op = op; self.batch = batch; self.pointers = pointers; self.scratch = scratch
+        self.state = state; self.position = position
     }
 
     @inline(__always) public var params: OpParams { op.params }

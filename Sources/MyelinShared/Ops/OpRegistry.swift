@@ -24,6 +24,15 @@ public enum OpRegistry {
         case .transpose: return MovementOps.transpose
         case .slice: return MovementOps.slice
         case .matmul: return MatMulOp.description
+        case .embedding: return SequenceOps.embedding
+        case .rnn: return RecurrentOp.rnn
+        case .lstm: return RecurrentOp.lstm
+        case .gru: return RecurrentOp.gru
+        case .layerNorm: return SequenceOps.layerNorm
+        case .gelu: return SequenceOps.gelu
+        case .attention: return AttentionOp.description
+        case .positionalEncoding: return SequenceOps.positionalEncoding
+        case .lastStep: return SequenceOps.lastStep
         }
     }
 }
