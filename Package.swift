@@ -66,6 +66,9 @@ let package = Package(
         // Trains and exports the runtime benchmark's Fashion-MNIST bundles (bench/runtime).
         .executableTarget(name: "MyelinRuntimeModels", dependencies: ["Myelin"], path: "bench/runtime/models",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Builds the sequence benchmark's bundles from the PyTorch twins' weights (bench/runtime-seq).
+        .executableTarget(name: "RuntimeSeqModels", dependencies: ["Myelin"], path: "bench/runtime-seq/models",
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
         // Misuses the API on request; the tests check in a subprocess that it stops with a message.
         .executableTarget(name: "CheckProbe", dependencies: ["Myelin"], path: "Tests/CheckProbe",
                           swiftSettings: libraryFlags),
