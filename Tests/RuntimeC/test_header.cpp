@@ -58,6 +58,25 @@ int main(int argc, char **argv) {
         float sum = 0;
         for (int i = 0; i < 4; i++) sum += probs[i];
         check(sum > 0.999f && sum < 1.001f, "softmax row sums to one");
+        // Streaming: a character LSTM fed one token at a time keeps its state in the context.
+        myelin::Model lm(dir + "/char-lstm.myelin");
+        myelin::Model::StreamInfo info = lm.stream_info();
+        check(info.max_steps == 6 && info.capacity == 0 && info.state_bytes_per_sample > 0, "stream info");
+        myelin::Context lm_ctx(lm, 1);
+        check(lm_ctx.state_size() >= info.state_bytes_per_sample, "state size");
+        std::int32_t token = 3;
+        std::vector<float> logits(11);
+        lm_ctx.step(1, 1, {&token}, {logits.data()});
+        lm_ctx.step(1, 1, {&token}, {logits.data()});
+        check(lm_ctx.position() == 2, "position after two steps");
+        lm_ctx.reset();
+        check(lm_ctx.position() == 0, "position after a reset");
+        try {
+            model.stream_info();
+            check(false, "a model without a time axis does not stream");
+        } catch (const myelin::Error &e) {
+            check(e.status() == MYELIN_ERR_UNSUPPORTED, "stream info of a classifier: unsupported");
+        }
     } catch (const std::exception &e) {
         std::fprintf(stderr, "unexpected exception: %s\n", e.what());
         failures++;

@@ -104,6 +104,15 @@ public:
     /// Runs the bundle's self-test vectors; throws if they fail.
     void selftest() const { check(myelin_model_selftest(get()), "self-test"); }
 
+    /// Streaming limits of a sequence model (throws if it cannot stream): most steps per
+    /// Context::step, steps before a reset is needed (0: unbounded), state bytes per stream.
+    struct StreamInfo { std::size_t max_steps, capacity, state_bytes_per_sample; };
+    StreamInfo stream_info() const {
+        StreamInfo info{0, 0, 0};
+        check(myelin_model_stream_info(get(), &info.max_steps, &info.capacity, &info.state_bytes_per_sample), "stream info");
+        return info;
+    }
+
     const myelin_model *get() const noexcept { return handle_.get(); }
 
 private:
@@ -130,6 +139,21 @@ public:
     /// batch × count elements of that value's dtype.
     void run(std::size_t batch, const std::vector<const void *> &inputs, const std::vector<void *> &outputs) {
         check(myelin_run_multi(handle_.get(), batch, inputs.data(), outputs.data()), "run");
+    }
+
+    /// Feeds `steps` new time steps of `batch` streams; the context keeps the state (see
+    /// myelin_step for the sizes of the inputs and outputs).
+    void step(std::size_t batch, std::size_t steps, const std::vector<const void *> &inputs, const std::vector<void *> &outputs) {
+        check(myelin_step(handle_.get(), batch, steps, inputs.data(), outputs.data()), "step");
+    }
+
+    /// Starts new streams; steps fed since the last reset; bytes of state held.
+    void reset() { check(myelin_context_reset(handle_.get()), "reset"); }
+    std::size_t position() const { return myelin_context_position(handle_.get()); }
+    std::size_t state_size() const {
+        std::size_t bytes = 0;
+        check(myelin_context_state_size(handle_.get(), &bytes), "state size");
+        return bytes;
     }
 
     /// Runs the first `batch` samples of `input` and returns their outputs.
