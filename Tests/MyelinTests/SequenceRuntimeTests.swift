@@ -213,6 +213,81 @@ final class SequenceRuntimeTests: XCTestCase {
         }
     }
 
+    // MARK: Kernels
+
+    /// The 16-lane gate nonlinearities against their scalar libm references (H = 37: two
+    /// vector chunks and a scalar tail), over inputs from −30 to 30.
+    func testVectorCellStepsMatchTheScalarReference() {
+        let n = 37, g = Generator(seed: 20)
+        func values(_ count: Int, _ scale: Float) -> [Float] { (0..<count).map { _ in (g.nextUniform() * 2 - 1) * scale } }
+        for scale: Float in [0.01, 1, 4, 30] {
+            let xg = values(4 * n, scale), hg = values(4 * n, scale), c0 = values(n, 2), h0 = values(n, 1)
+            func run(_ vector: Bool, _ cell: Int) -> [Float] {
+                var c = c0, h = h0
+                switch cell {
+                case 0: lstmCellStep(xg: xg, hg: hg, c: &c, h: &h, count: n, vector: vector)
+                case 1: gruCellStep(xg: xg, hg: hg, h: &h, count: n, vector: vector)
+                default: rnnCellStep(xg: xg, hg: hg, h: &h, count: n, relu: false, vector: vector)
+                }
+                return h + c
+            }
+            for cell in 0..<3 {
+                assertClose(run(true, cell), run(false, cell), atol: 1e-6, rtol: 1e-6, "cell \(cell), scale \(scale)")
+            }
+        }
+        // exp itself, over its whole clamped range, within 2 ulp-ish of libm's.
+        let xs = (0..<16).map { Float($0) * 11.8 - 88 }
+        let e = vectorExp(SIMD16<Float>(xs))
+        for i in 0..<16 {
+            let want = expf(xs[i])
+            XCTAssertEqual(e[i], want, accuracy: Swift.max(want * 3e-7, Float.leastNormalMagnitude), "exp(\(xs[i]))")
+        }
+    }
+
+    /// The f16-weight product against its reference, for shapes with partial panels and blocks.
+    func testHalfGEMVMatchesItsReference() {
+        let g = Generator(seed: 21)
+        for (n, k) in [(1, 1), (31, 5), (64, 300), (97, 513), (1024, 256)] {
+            let w = (0..<(n * k)).map { _ in floatToHalfBits(g.nextUniform() * 2 - 1) }
+            let x = (0..<k).map { _ in g.nextUniform() * 2 - 1 }, bias = (0..<n).map { Float($0) * 0.01 }
+            var packed = [UInt16](repeating: 0, count: linearPackedCount(outputs: n, inputs: k))
+            var fast = [Float](repeating: .nan, count: n), reference = fast
+            w.withUnsafeBytes { wb in
+                packed.withUnsafeMutableBytes { linearPackWeights(outputs: n, inputs: k, elementSize: 2, weights: wb.baseAddress!, into: $0.baseAddress!) }
+                halfGEMVReference(n: n, k: k, x: x, weights: wb.baseAddress!, bias: bias, y: &reference)
+            }
+            packed.withUnsafeBytes { linearPackedHalfGEMV(n: n, k: k, x: x, packed: $0.baseAddress!, bias: bias, y: &fast) }
+            assertClose(fast, reference, atol: 1e-5, rtol: 1e-5, "f16 GEMV \(n)×\(k)")
+        }
+    }
+
+    /// An LSTM language model exported with f16 weights streams like its whole-sequence run,
+    /// and stays within f16 rounding of the f32 model.
+    func testHalfWeightLSTMStreams() throws {
+        let model = CharLSTM(Generator(seed: 22))
+        model.eval()
+        let x = Self.tokens(23)
+        var options = BundleExporter.Options(precision: .f16)
+        options.selfTestInputs = [x]
+        options.calibrationInputs = [x]
+        let bundle = try BundleExporter.export(model, inputs: [("tokens", [Self.steps])], outputNames: ["output"], options: options) { [model($0[0])] }
+        XCTAssertEqual(bundle.tensors.filter { $0.dtype == BundleDType.f16.rawValue }.count, 5)   // W_ih, W_hh of both layers, the head
+        let library = try XCTUnwrap(StreamingRuntime.shared, RuntimeLibrary.loadError)
+        let runtime = try StreamingRuntime.Model(library, bytes: bundle.encode(), maxBatch: Self.batch)
+        let perStep = Self.vocabulary
+        let whole = try runtime.run([x.data], batch: Self.batch, outputCount: Self.steps * perStep)
+        assertClose(whole, noGrad { model(x) }.data, atol: 2e-3, rtol: 2e-3, "f16 weights against the f32 model")
+        for t in 0..<Self.steps {
+            let step = try runtime.step([Self.stepRows(x, t..<(t + 1))], batch: Self.batch, steps: 1, outputCount: perStep)
+            var expected: [Float] = []
+            for b in 0..<Self.batch {
+                let start: Int = (b * Self.steps + t) * perStep
+                expected += whole[start..<(start + perStep)]
+            }
+            assertClose(step, expected, atol: 1e-6, rtol: 1e-6, "f16 stream, step \(t)")
+        }
+    }
+
     // MARK: Streaming misuse
 
     func testStepRefusesMisuseWithAStatusAndKeepsTheState() throws {

@@ -35,7 +35,7 @@ extension Lowering {
             for _ in 0..<directions {
                 let wih = try constant(k, "input weight"), whh = try constant(k + 1, "hidden weight")
                 let rows = graph.constants[wih].tensor.shape[0]
-                tensors += [constantTensor(wih), constantTensor(whh)]
+                tensors += [constantTensor(wih, dtype: weightType), constantTensor(whh, dtype: weightType)]
                 if hasBias {
                     tensors += [constantTensor(try constant(k + 2, "input bias")), constantTensor(try constant(k + 3, "hidden bias"))]
                     k += 4

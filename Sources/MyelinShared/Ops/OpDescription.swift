@@ -103,6 +103,8 @@ public struct OpParams {
     public var stateBytesPerSample = 0
     public var maxPositions = 0
     public var causal = false
+    /// Recurrent ops: W_ih and W_hh are f16 (read as such by the batch-1 product).
+    public var halfWeights = false
 
     public init() {}
 }

@@ -2,8 +2,8 @@
 // layout and formulas (Sources/Myelin/NN/Recurrent.swift, Autograd/RecurrentCells.swift).
 //
 //   x f32 [T, in] → y f32 [T, D·H]   (D = 1, or 2 for bidirectional: forward half, then reverse)
-//   tensors per direction: W_ih f32 [G·H, in], W_hh f32 [G·H, H], b_ih f32 [G·H], b_hh f32 [G·H]
-//           (row-major; G gate blocks: rnn 1, lstm 4 (i, f, g, o), gru 3 (r, z, n))
+//   tensors per direction: W_ih [G·H, in], W_hh [G·H, H] (both f32 or both f16), b_ih f32 [G·H],
+//           b_hh f32 [G·H] (row-major; G gate blocks: rnn 1, lstm 4 (i, f, g, o), gru 3 (r, z, n))
 //   attribute (rnn only) nonlinearity: 0 tanh (default), 1 relu
 //
 //   rnn   h' = act(W_ih x + b_ih + W_hh h + b_hh)
@@ -17,6 +17,9 @@
 // Kernel: one GEMM projects every step's input (`linearPacked`, W_ih packed at load), then per
 // step one GEMM (batch rows; a GEMV at batch 1) of the previous h with W_hh — the same
 // products, in the same order, as the training layer, which makes the same two `linear` calls.
+// f16 weights stay f16 in memory (packed alike) and are widened as the row-by-row product
+// reads them (`linearPackedHalfGEMV`): half the bytes per step. The gate nonlinearities run
+// 16 lanes at a time (RecurrentKernels.swift); a reference graph uses the scalar libm forms.
 
 #if MYELIN_RUNTIME
 import CZlibRuntime
@@ -49,9 +52,10 @@ public enum RecurrentOp {
         guard gh % gateCount == 0 else { throw .shapeMismatch }
         let h = gh / gateCount
         guard y.shape.dim(1) == d * h else { throw .shapeMismatch }
+        let half = wih0.dtype == .f16
         for t in 0..<op.tensorCount {
             let w = g.tensor(op, t)
-            guard w.dtype == .f32, w.layout == .rowMajor else { throw .unsupported }
+            guard w.dtype == (t % 4 < 2 && half ? .f16 : .f32), w.layout == .rowMajor else { throw .unsupported }
             switch t % 4 {
             case 0: guard w.shape.rank == 2, w.shape.dim(0) == gh, w.shape.dim(1) == inputs else { throw .shapeMismatch }
             case 1: guard w.shape.rank == 2, w.shape.dim(0) == gh, w.shape.dim(1) == h else { throw .shapeMismatch }
@@ -69,31 +73,45 @@ public enum RecurrentOp {
         op.params.n = h
         op.params.outer = d
         op.params.rows = gateCount
+        op.params.halfWeights = half
         op.params.preparedBytes = try checkedMultiply(d, try checkedMultiply(
-            try checkedAdd(linearPackedCount(outputs: gh, inputs: inputs), linearPackedCount(outputs: gh, inputs: h)), 4))
+            try checkedAdd(linearPackedCount(outputs: gh, inputs: inputs), linearPackedCount(outputs: gh, inputs: h)), half ? 2 : 4))
         op.params.stateBytesPerSample = try checkedMultiply(d * h * 4, op.code == .lstm ? 2 : 1)
         // Per sample: every step's input projection and one step's hidden projection.
         op.params.scratchBytesPerSample = try checkedMultiply(try checkedAdd(try checkedMultiply(steps, gh), gh), 4)
         op.params.scratchBytes = kernelRoundUp(linearPackedWorkspaceCount * 4, 64)
     }
 
-    /// Packs W_ih then W_hh of each direction.
+    /// Packs W_ih then W_hh of each direction (f16 ones as f16; non-finite f16 is `.corrupt`).
     static func prepare(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
-        let p = op.params, gh = p.rows * p.n
-        var at = op.prepared!.assumingMemoryBound(to: Float.self)
+        let p = op.params, gh = p.rows * p.n, size = p.halfWeights ? 2 : 4
+        var at = op.prepared!
         for d in 0..<p.outer {
-            linearPackWeights(outputs: gh, inputs: p.k, weights: g.tensor(op, 4 * d).data!.assumingMemoryBound(to: Float.self), into: at)
-            at += linearPackedCount(outputs: gh, inputs: p.k)
-            linearPackWeights(outputs: gh, inputs: p.n, weights: g.tensor(op, 4 * d + 1).data!.assumingMemoryBound(to: Float.self), into: at)
-            at += linearPackedCount(outputs: gh, inputs: p.n)
+            for matrix in 0..<2 {
+                let inputs = matrix == 0 ? p.k : p.n, w = g.tensor(op, 4 * d + matrix).data!
+                if p.halfWeights {
+                    guard halfWeightsFinite(w, count: gh * inputs) else { throw .corrupt }
+                    linearPackWeights(outputs: gh, inputs: inputs, elementSize: 2, weights: w, into: at)
+                } else {
+                    linearPackWeights(outputs: gh, inputs: inputs, weights: w.assumingMemoryBound(to: Float.self),
+                                      into: at.assumingMemoryBound(to: Float.self))
+                }
+                at += linearPackedCount(outputs: gh, inputs: inputs) * size
+            }
         }
     }
 
+    /// y `[m, G·H]` (row stride G·H) = bias + x `[m, k]` (row stride ldx) · Wᵀ.
     @inline(__always)
-    static func sigmoid(_ v: Float) -> Float {
-        if v >= 0 { return 1 / (1 + expf(-v)) }
-        let e = expf(v)
-        return e / (1 + e)
+    static func project(_ p: OpParams, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, packed: UnsafeRawPointer,
+                        bias: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
+        let gh = p.rows * p.n
+        if p.halfWeights {
+            for i in 0..<m { linearPackedHalfGEMV(n: gh, k: k, x: x + i * ldx, packed: packed, bias: bias, y: y + i * gh) }
+        } else {
+            linearPacked(m: m, n: gh, k: k, x: x, ldx: ldx, packed: packed.assumingMemoryBound(to: Float.self), bias: bias,
+                         y: y, ldy: gh, relu: false, workspace: workspace)
+        }
     }
 
     static func run(_ r: OpRun) {
@@ -108,39 +126,25 @@ public enum RecurrentOp {
         let projected = (r.scratch + p.scratchBytes).assumingMemoryBound(to: Float.self)   // [batch·T, G·H]
         let hidden = projected + batch * steps * gh                                        // [batch, G·H]
         let x = r.f32(0), y = r.f32Out(0), width = directions * h
-        var packed = r.op.prepared!.assumingMemoryBound(to: Float.self)
+        let size = p.halfWeights ? 2 : 4, vector = !r.graph.reference
+        var packed = UnsafeRawPointer(r.op.prepared!)
         for d in 0..<directions {
-            let wih = packed, whh = packed + linearPackedCount(outputs: gh, inputs: p.k)
-            packed = whh + linearPackedCount(outputs: gh, inputs: h)
-            linearPacked(m: batch * steps, n: gh, k: p.k, x: x, ldx: p.k, packed: wih, bias: r.tensorF32(4 * d + 2),
-                         y: projected, ldy: gh, relu: false, workspace: workspace)
+            let wih = packed, whh = packed + linearPackedCount(outputs: gh, inputs: p.k) * size
+            packed = whh + linearPackedCount(outputs: gh, inputs: h) * size
+            project(p, m: batch * steps, k: p.k, x: x, ldx: p.k, packed: wih, bias: r.tensorF32(4 * d + 2), y: projected, workspace: workspace)
             let hs = state + d * h, cs = state + (directions + d) * h
             for s in 0..<steps {
                 let t = d == 0 ? s : steps - 1 - s
-                linearPacked(m: batch, n: gh, k: h, x: hs, ldx: stride, packed: whh, bias: r.tensorF32(4 * d + 3),
-                             y: hidden, ldy: gh, relu: false, workspace: workspace)
+                project(p, m: batch, k: h, x: hs, ldx: stride, packed: whh, bias: r.tensorF32(4 * d + 3), y: hidden, workspace: workspace)
                 for b in 0..<batch {
                     let xg = projected + (b * steps + t) * gh, hg = hidden + b * gh
                     let hb = hs + b * stride, out = y + (b * steps + t) * width + d * h
                     if lstm {
-                        let cb = cs + b * stride
-                        for j in 0..<h {
-                            let i = sigmoid(xg[j] + hg[j]), f = sigmoid(xg[h + j] + hg[h + j])
-                            let gg = tanhf(xg[2 * h + j] + hg[2 * h + j]), o = sigmoid(xg[3 * h + j] + hg[3 * h + j])
-                            let c = f * cb[j] + i * gg
-                            cb[j] = c
-                            hb[j] = o * tanhf(c)
-                        }
+                        lstmCellStep(xg: xg, hg: hg, c: cs + b * stride, h: hb, count: h, vector: vector)
                     } else if gru {
-                        for j in 0..<h {
-                            let rg = sigmoid(xg[j] + hg[j]), z = sigmoid(xg[h + j] + hg[h + j])
-                            let n = tanhf(xg[2 * h + j] + rg * hg[2 * h + j])
-                            hb[j] = (1 - z) * n + z * hb[j]
-                        }
-                    } else if p.relu {
-                        for j in 0..<h { hb[j] = Swift.max(xg[j] + hg[j], 0) }
+                        gruCellStep(xg: xg, hg: hg, h: hb, count: h, vector: vector)
                     } else {
-                        for j in 0..<h { hb[j] = tanhf(xg[j] + hg[j]) }
+                        rnnCellStep(xg: xg, hg: hg, h: hb, count: h, relu: p.relu, vector: vector)
                     }
                     out.update(from: hb, count: h)
                 }

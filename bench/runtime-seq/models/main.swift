@@ -2,7 +2,7 @@
 // (bench/runtime-seq/twins.py writes them as .mst state files) and checks each bundle
 // against PyTorch's outputs on the same inputs before writing it.
 //
-//   swift run RuntimeSeqModels DIR      reads DIR/{lstm,transformer}.mst, writes DIR/{lstm,transformer}.myelin
+//   swift run RuntimeSeqModels DIR      reads DIR/{lstm,transformer}.mst, writes DIR/{lstm,lstm-f16,transformer}.myelin
 import Foundation
 import Myelin
 
@@ -52,22 +52,27 @@ final class CharTransformer: Layer {
     var description: String { "CharTransformer" }
 }
 
-func export(_ model: any Layer, name: String, input: Tensor, inputName: String, reference: [Float]) throws {
+func export(_ model: any Layer, name: String, input: Tensor, inputName: String, reference: [Float],
+            precision: BundlePrecision = .f32, file: String? = nil) throws {
     try model.loadStateDict(try StateDictFile.read(from: "\(dir)/\(name).mst"))
     model.eval()
     let swift = noGrad { model(input) }.data
-    var options = BundleExporter.Options()
+    var options = BundleExporter.Options(precision: precision)
     options.calibrationInputs = [input]
     options.selfTestInputs = [input]
     let bundle = try BundleExporter.export(model, inputs: [(inputName, Array(input.shape.dropFirst()))], outputNames: ["output"],
                                            options: options) { [model($0[0])] }
     let runtime = BundleExecutor(bundle, reference: false).run([input.data], batch: 1)[0]
-    print("\(name): Swift vs PyTorch max rel. error \(maxRelativeError(swift, reference)), bundle vs PyTorch \(maxRelativeError(runtime, reference))")
-    try Data(bundle.encode()).write(to: URL(fileURLWithPath: "\(dir)/\(name).myelin"))
+    let file = file ?? name
+    print("\(file): Swift vs PyTorch max rel. error \(maxRelativeError(swift, reference)), bundle vs PyTorch \(maxRelativeError(runtime, reference))")
+    try Data(bundle.encode()).write(to: URL(fileURLWithPath: "\(dir)/\(file).myelin"))
 }
 
-try export(LSTMLayer(), name: "lstm", input: Tensor(shape: [1, 16, 256], data: try floats("lstm.input.f32")), inputName: "x",
-           reference: try floats("lstm.ref.f32"))
+let lstmInput = Tensor(shape: [1, 16, 256], data: try floats("lstm.input.f32"))
+try export(LSTMLayer(), name: "lstm", input: lstmInput, inputName: "x", reference: try floats("lstm.ref.f32"))
+// The same weights stored as f16 (computation stays f32): half the bytes each step reads.
+try export(LSTMLayer(), name: "lstm", input: lstmInput, inputName: "x", reference: try floats("lstm.ref.f32"), precision: .f16,
+           file: "lstm-f16")
 let tokenData = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/transformer.tokens.i32"))
 let tokens = tokenData.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }.map { Float($0) }
 try export(CharTransformer(), name: "transformer", input: Tensor(shape: [1, 128], data: tokens), inputName: "tokens",
