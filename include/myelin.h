@@ -153,7 +153,9 @@ myelin_status myelin_model_load_memory(const void *data, size_t size, myelin_mod
  * row-major linear, row-major qlinear), and the model's copies of the metadata strings.
  * Not counted: the graph's bookkeeping (bounded by the caps on ops, values and tensors, a
  * few MiB at most) and short-lived conversion buffers. A context counts its arena
- * (myelin_context_arena_size) plus 8 bytes per graph value.
+ * (myelin_context_arena_size), its stream state (myelin_context_state_size; sequence models),
+ * 8 bytes per graph value and op, and for a streaming model a copy of the graph's value and
+ * op records.
  *
  * Worst cases without a cap, for a file of F bytes (F ≤ 1 GiB): the decoded sections total
  * at most min(1 GiB, 1032 · F) (each at most 512 MiB), plus as much again for scratch and
@@ -284,9 +286,10 @@ myelin_status myelin_run_multi(myelin_context *context, size_t batch, const void
  * Memory: all state is allocated by myelin_context_create: per sample, 4·H bytes per
  * recurrent layer and direction (8·H for an LSTM: h and c), and 8·C·E bytes per attention
  * layer of width E with a cache of C positions (C is chosen at export, the positional
- * table's length at most). Worst case per context: max_batch × the model's state bytes per
- * sample (myelin_model_stream_info), at most 1024 ops × 8 · 2^20 · E bytes per sample for a
- * hostile bundle — cap it with myelin_set_memory_budget. myelin_step allocates nothing. */
+ * table's length at most; C ≤ 2^20). A context holds max_batch × the model's state bytes
+ * per sample (myelin_model_stream_info reports them before any context exists); a hostile
+ * bundle can declare gigabytes of cache, so cap contexts with myelin_set_memory_budget
+ * (the state counts towards it). myelin_step allocates nothing. */
 
 /* Whether and how the model streams. *max_steps: the most steps per myelin_step call (T);
  * *capacity: the most steps a stream may reach before a reset (0: unbounded; an attention
