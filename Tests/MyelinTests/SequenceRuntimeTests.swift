@@ -213,6 +213,57 @@ final class SequenceRuntimeTests: XCTestCase {
         }
     }
 
+    // MARK: Damaged sequence bundles
+
+    /// Random damage inside the sections of the two language models, checksums repaired: the C
+    /// runtime gives the Swift reader's status and never crashes, and every damaged bundle it
+    /// accepts runs a whole sequence and streams two steps (or refuses to stream with a status).
+    func testDamagedSequenceBundlesNeverCrashTheRuntime() throws {
+        let library = try XCTUnwrap(StreamingRuntime.shared, RuntimeLibrary.loadError)
+        let g = Generator(seed: 78)
+        var accepted = 0, rounds = 0
+        for model in [CharTransformer(Generator(seed: 24)) as any Layer, CharLSTM(Generator(seed: 25))] {
+            model.eval()
+            let bundle = try Self.export(model, Self.tokens(26), name: "tokens", metadata: [("vocabulary.characters", Self.fixtureVocabulary)])
+            let (graph, data) = bundle.encodeGraphAndData()
+            let meta = bundle.encodeMetadata(), test = bundle.encodeSelfTest(bundle.selfTest!)
+            for round in 0..<1000 {
+                rounds += 1
+                var payloads = [graph, data, meta, test]
+                let which = round % 2 == 0 ? 0 : Int(g.next() % 4)   // the graph half of the time
+                for _ in 0..<(1 + Int(g.next() % 3)) where !payloads[which].isEmpty {
+                    let at = Int(g.next() % UInt64(payloads[which].count))
+                    payloads[which][at] ^= UInt8(truncatingIfNeeded: 1 + g.next() % 255)
+                }
+                let kinds = [BundleSectionKind.graph, BundleSectionKind.data, BundleSectionKind.metadata, BundleSectionKind.selfTest]
+                let file = BundleFile.assemble(zip(kinds, payloads).map { .init(kind: $0.0, payload: $0.1, encoding: BundleLayout.encodingStored) })
+                let status = library.base.loadStatus(file)
+                let swift: Int32
+                do { _ = try ModelBundle(decoding: file); swift = 0 } catch { swift = (error as? BundleError)?.status.rawValue ?? -1 }
+                XCTAssertEqual(status, swift, "round \(round), section \(which)")
+                guard status == 0 else { continue }
+                accepted += 1
+                let decoded = try ModelBundle(decoding: file)
+                guard decoded.inputs.count == 1, decoded.outputs.count == 1 else { continue }
+                let runtime = try StreamingRuntime.Model(library, bytes: file, maxBatch: 2)
+                let perSample = decoded.values[decoded.inputs[0]].count, outputs = decoded.values[decoded.outputs[0]].count
+                XCTAssertNoThrow(try runtime.run([[Float](repeating: 0, count: 2 * perSample)], batch: 2, outputCount: outputs), "round \(round)")
+                let info = runtime.streamInfo()
+                if info.status == 0 {
+                    let perStep = perSample / info.maxSteps
+                    let out = runtime.outputIsSequence(0) == 1 ? outputs / info.maxSteps : outputs
+                    for _ in 0..<2 where info.capacity == 0 || runtime.position < info.capacity {
+                        XCTAssertNoThrow(try runtime.step([[Float](repeating: 0, count: 2 * perStep)], batch: 2, steps: 1, outputCount: out))
+                    }
+                } else {
+                    XCTAssertEqual(info.status, BundleStatus.unsupported.rawValue)
+                }
+            }
+        }
+        XCTAssertGreaterThan(accepted, 0)
+        XCTAssertLessThan(accepted, rounds)
+    }
+
     // MARK: Kernels
 
     /// The 16-lane gate nonlinearities against their scalar libm references (H = 37: two
