@@ -1,7 +1,7 @@
 // Lowering of the sequence family (embedding, recurrent layers, normalisation, attention,
 // positional encodings) to the ops of Sources/MyelinShared/Ops/Sequence*.swift. The traced
 // nodes come from NN/Recurrent.swift (`recurrent`, `recurrent_last_step`), NN/Attention.swift
-// (`multihead_self_attention`, `positional_encoding`), Autograd/Indexing.swift (`embedding`)
+// (`attention`, `positional_encoding`), Autograd/Indexing.swift (`embedding`)
 // and Autograd/NormalizationOps.swift (`layer_norm`, `gelu`).
 
 extension Lowering {
@@ -58,21 +58,12 @@ extension Lowering {
             emit(.gelu, [try input(0)], [y], (try int("approximate")) == 1 ? [(.approximate, .int(1))] : [])
         case "positional_encoding":
             emit(.positionalEncoding, [try input(0)], [y], tensors: [constantTensor(try constant(1, "table"))])
-        case "multihead_self_attention":
-            // in_proj (linear) → attention (heads, causal, key/value cache of T positions) → out_proj (linear).
-            guard try int("masked") == 0 else { throw fail("attention masks other than causal are not exported") }
+        case "attention":
+            // The core of self-attention (its projections are linears): heads, causal, and a
+            // key/value cache of the traced length.
             let x = try input(0)
-            let inWeight = try constant(1, "in_proj_weight"), inBias = try constant(2, "in_proj_bias"), outWeight = try constant(3, "out_proj.weight")
-            let e = graph.constants[outWeight].tensor.shape[0], steps = bundle.values[x].shape[0]
-            let name = bundle.values[y].name
-            let qkv = scratchValue(name + ".qkv", shape: [steps, 3 * e])
-            emit(.linear, [x], [qkv], tensors: [constantTensor(inWeight, dtype: weightType), constantTensor(inBias)])
-            let attended = scratchValue(name + ".attended", shape: [steps, e])
-            emit(.attention, [qkv], [attended], [(.heads, .int(Int64(try int("heads")))), (.causal, .int(Int64(try int("causal")))),
-                                                 (.maxContext, .int(Int64(steps)))])
-            var outTensors = [constantTensor(outWeight, dtype: weightType)]
-            if n.inputs.count > 4 { outTensors.append(constantTensor(try constant(4, "out_proj.bias"))) }
-            emit(.linear, [attended], [y], tensors: outTensors)
+            emit(.attention, [x], [y], [(.heads, .int(Int64(try int("heads")))), (.causal, .int(Int64(try int("causal")))),
+                                       (.maxContext, .int(Int64(bundle.values[x].shape[0])))])
         default:
             return false
         }

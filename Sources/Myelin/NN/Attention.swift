@@ -116,19 +116,21 @@ public final class MultiheadAttention: Module {
     /// The weights are computed only when `needWeights`.
     public func forward(_ query: Tensor, _ key: Tensor, _ value: Tensor, keyPaddingMask: Tensor? = nil,
                         attnMask: Tensor? = nil, causal: Bool = false, needWeights: Bool = true) -> (output: Tensor, weights: Tensor?) {
-        if let tracer = Tracer.current, batchFirst, query === key, key === value {
-            // Export: the attention core as one node (between the two projections), which
-            // lowers to the runtime's `attention` op with its key/value cache.
+        if let tracer = Tracer.current, batchFirst, query === key, key === value, keyPaddingMask == nil, attnMask == nil,
+           query.rank == 3, query.shape[2] == embedDim {
+            // Export: the projections are recorded as the linears they are, the core between
+            // them as one `attention` node (qkv [B, L, 3E] → heads merged [B, L, E]), which
+            // lowers to the runtime op with the key/value cache.
+            let e = embedDim, b = query.shape[0], l = query.shape[1]
+            let qkv = linear(query, weight: inProjWeight, bias: inProjBias)
             Tracer.current = nil
-            let result = forward(query, key, value, keyPaddingMask: keyPaddingMask, attnMask: attnMask, causal: causal,
-                                 needWeights: needWeights)
+            let parts = qkv.split(sizes: [e, e, e], axis: 2)
+            let (attended, weights) = attention(heads(parts[0]), heads(parts[1]), heads(parts[2]), masks: causal ? [causalMask(l)] : [],
+                                                dropout: 0, generator: generator)
+            let merged = attended.permute([0, 2, 1, 3]).reshape([b, l, e])
             Tracer.current = tracer
-            var operands = [query, inProjWeight, inProjBias, outProj.weight]
-            if let b = outProj.bias { operands.append(b) }
-            tracer.record("multihead_self_attention", inputs: operands, output: result.output,
-                          attributes: ["heads": .int(numHeads), "causal": .int(causal ? 1 : 0),
-                                       "masked": .int(keyPaddingMask != nil || attnMask != nil ? 1 : 0)])
-            return result
+            tracer.record("attention", inputs: [qkv], output: merged, attributes: ["heads": .int(numHeads), "causal": .int(causal ? 1 : 0)])
+            return (outProj(merged), needWeights ? weights.mean(axis: 1) : nil)
         }
         let e = embedDim
         check(query.rank == 3 && key.rank == 3 && value.rank == 3 && query.shape[2] == e && key.shape[2] == e && value.shape[2] == e
