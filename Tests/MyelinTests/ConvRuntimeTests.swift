@@ -287,3 +287,46 @@ final class ConvRuntimeTests: XCTestCase {
         }
     }
 }
+
+/// A large batch runs through the graph in chunks that fit the cache (Executor.swift); every
+/// op works sample by sample, so the outputs equal those of one sample at a time, exactly.
+final class ChunkedRunTests: XCTestCase {
+    func testChunkedBatchEqualsSampleBySample() throws {
+        let model = ModelZoo.make("cnn", generator: Generator(seed: 70))
+        model.eval()
+        var options = BundleExporter.Options()
+        options.inputShape = [1, 28, 28]
+        let bundle = try BundleExporter.export(model, options: options)
+        let bytes = bundle.encode()
+        var loaded = try bytes.withUnsafeBytes { (raw) throws(BundleStatus) in try LoadedBundle.load(raw.baseAddress!, count: raw.count) }
+        defer { loaded.release() }
+        var context = try InferenceContext.create(loaded.model, maxBatch: 64)
+        defer { context.release() }
+        XCTAssertGreaterThan(context.chunk, 1)
+        XCTAssertLessThan(context.chunk, 64, "a CNN's feature maps of 64 samples do not fit the chunk budget")
+        var unchunked = try InferenceContext.create(loaded.model, maxBatch: 64, reuse: false)
+        defer { unchunked.release() }
+        XCTAssertEqual(unchunked.chunk, 64, "values stay readable when not reused")
+        let n = 37
+        let x = Tensor.uniform([n, 784], generator: Generator(seed: 71)).data
+        var whole = [Float](repeating: .nan, count: n * 10), single = whole
+        func run(_ c: InferenceContext, _ start: Int, _ count: Int, into y: inout [Float]) {
+            x.withUnsafeBytes { xp in
+                y.withUnsafeMutableBytes { yp in
+                    var ins: [UnsafeRawPointer?] = [xp.baseAddress! + start * 784 * 4]
+                    var outs: [UnsafeMutableRawPointer?] = [yp.baseAddress! + start * 40]
+                    ins.withUnsafeMutableBufferPointer { i in
+                        outs.withUnsafeMutableBufferPointer { o in
+                            c.run(loaded.model, batch: count, inputs: UnsafePointer(i.baseAddress!), outputs: UnsafePointer(o.baseAddress!))
+                        }
+                    }
+                }
+            }
+        }
+        run(context, 0, n, into: &whole)
+        for s in 0..<n { run(context, s, 1, into: &single) }
+        XCTAssertEqual(whole, single)
+        XCTAssertFalse(whole.contains { $0.isNaN })
+        XCTAssertLessThanOrEqual(ConvRuntimeTests.relativeError(whole, noGrad { model(Tensor(shape: [n, 784], data: x)) }.data, width: 10), 1e-4)
+    }
+}
