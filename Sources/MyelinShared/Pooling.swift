@@ -31,7 +31,7 @@ public func maxPool2dForward(_ g: ConvGeometry, planes: Int, x: UnsafePointer<Fl
     let h = g.height, w = g.width, oh = g.outHeight, ow = g.outWidth
     // The usual 2×2 window with stride 2 runs 8 outputs at a time.
     let fastPair = g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2 && g.padTop == 0 && g.padLeft == 0
-        && g.dilationH == 1 && g.dilationW == 1
+        && g.padBottom == 0 && g.padRight == 0 && g.dilationH == 1 && g.dilationW == 1
     for plane in 0..<planes {
         let src = x + plane * h * w
         for oy in 0..<oh {
