@@ -86,6 +86,9 @@ public enum BundleOpCode: UInt32 {
     // Sequence family (Ops/Sequence*.swift).
     case embedding = 40, rnn = 41, lstm = 42, gru = 43, layerNorm = 44, gelu = 45
     case attention = 46, positionalEncoding = 47, lastStep = 48
+    // Convolutional family (23 is qconv2d).
+    case conv2d = 22, convTranspose2d = 24, maxPool2d = 25, avgPool2d = 26, adaptiveAvgPool2d = 27
+    case maxUnpool2d = 28, upsampleNearest2d = 29, channelShuffle = 30
 }
 
 /// Attribute keys of op records.
@@ -93,6 +96,9 @@ public enum BundleAttribute: UInt32 {
     case activation = 1, slope = 2, alpha = 3, axis = 4, shape = 5, perm = 6, start = 7, end = 8, step = 9
     // Sequence family.
     case nonlinearity = 20, eps = 21, axes = 22, approximate = 23, heads = 24, causal = 25, maxContext = 26, reverse = 27
+    // Convolutional family.
+    case stride = 10, padding = 11, dilation = 12, groups = 13, kernel = 14, countIncludePad = 15
+    case outputSize = 16, scale = 17, outputPadding = 18
 
     /// The format's name of the key.
     public var name: StaticString {
@@ -114,6 +120,15 @@ public enum BundleAttribute: UInt32 {
         case .causal: return "causal"
         case .maxContext: return "max_context"
         case .reverse: return "reverse"
+        case .stride: return "stride"
+        case .padding: return "padding"
+        case .dilation: return "dilation"
+        case .groups: return "groups"
+        case .kernel: return "kernel"
+        case .countIncludePad: return "count_include_pad"
+        case .outputSize: return "output_size"
+        case .scale: return "scale"
+        case .outputPadding: return "output_padding"
         }
     }
 }

@@ -182,6 +182,12 @@ public struct InferenceContext {
     public var stepValues: UnsafeMutablePointer<GraphValue>? = nil
     public var stepOps: UnsafeMutablePointer<GraphOp>? = nil
     public var stepSteps = 0
+    /// Samples run through the whole graph at a time: a large batch runs in chunks whose
+    /// values fit in about `chunkBytes` (every op works sample by sample, so the results
+    /// do not depend on it), so that e.g. a CNN's feature maps stay in cache between ops.
+    /// `maxBatch` when values must stay readable after a run (`reuse` false).
+    public var chunk = 1
+    public static let chunkBytes = 1 << 20
 
     public init() {}
 
@@ -253,6 +259,8 @@ public struct InferenceContext {
                 c.stepOps!.initialize(from: g.ops!, count: g.opCount)
                 c.stepSteps = c.stream.maxSteps
             }
+            let perSample = Swift.max(1, (c.plan.arenaBytes - c.plan.scratchBytes) / maxBatch)
+            c.chunk = reuse ? Swift.max(1, Swift.min(maxBatch, chunkBytes / perSample)) : maxBatch
         } catch {
             c.release()
             throw error
@@ -341,14 +349,28 @@ public struct InferenceContext {
                  outputs: UnsafePointer<UnsafeMutableRawPointer?>) {
         let p = pointers!
         for v in 0..<g.valueCount where plan.offsets![v] >= 0 { p[v] = arena! + plan.scratchBytes + plan.offsets![v] }
-        for i in 0..<g.inputCount { p[Int(g.inputs![i])] = UnsafeMutableRawPointer(mutating: inputs[i]) }
-        for i in 0..<g.outputCount { p[Int(g.outputs![i])] = outputs[i] }
-        for v in 0..<g.valueCount where Int(plan.roots![v]) != v { p[v] = p[Int(plan.roots![v])] }
-        for o in 0..<g.opCount {
-            let op = g.ops![o]
-            let at = stateOffsets![o]
-            OpRegistry.description(op.code).run(OpRun(graph: g, op: op, batch: batch, pointers: p, scratch: arena!,
-                                                      state: at >= 0 ? state! + at : nil, position: position))
+        // Large batches run through the whole graph in chunks (`chunk`); each chunk's rows of
+        // the inputs, outputs and state.
+        var start = 0
+        while start < batch {
+            let n = Swift.min(chunk, batch - start)
+            for i in 0..<g.inputCount {
+                let v = Int(g.inputs![i])
+                p[v] = UnsafeMutableRawPointer(mutating: inputs[i]! + start * g.values![v].bytesPerSample)
+            }
+            for i in 0..<g.outputCount {
+                let v = Int(g.outputs![i])
+                p[v] = outputs[i]! + start * g.values![v].bytesPerSample
+            }
+            for v in 0..<g.valueCount where Int(plan.roots![v]) != v { p[v] = p[Int(plan.roots![v])] }
+            for o in 0..<g.opCount {
+                let op = g.ops![o]
+                let at = stateOffsets![o]
+                let rows: UnsafeMutableRawPointer? = at >= 0 ? state! + at + start * op.params.stateBytesPerSample : nil
+                OpRegistry.description(op.code).run(OpRun(graph: g, op: op, batch: n, pointers: p, scratch: arena!,
+                                                          state: rows, position: position))
+            }
+            start += n
         }
     }
 }

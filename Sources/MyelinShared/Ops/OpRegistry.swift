@@ -33,6 +33,14 @@ public enum OpRegistry {
         case .attention: return AttentionOp.description
         case .positionalEncoding: return SequenceOps.positionalEncoding
         case .lastStep: return SequenceOps.lastStep
+        case .conv2d: return ConvOps.conv2d
+        case .convTranspose2d: return ConvOps.convTranspose2d
+        case .maxPool2d: return PoolOps.maxPool2d
+        case .avgPool2d: return PoolOps.avgPool2d
+        case .adaptiveAvgPool2d: return PoolOps.adaptiveAvgPool2d
+        case .maxUnpool2d: return PoolOps.maxUnpool2d
+        case .upsampleNearest2d: return PoolOps.upsampleNearest2d
+        case .channelShuffle: return PoolOps.channelShuffle
         }
     }
 }
