@@ -310,7 +310,7 @@ final class ChunkedRunTests: XCTestCase {
         let n = 37
         let x = Tensor.uniform([n, 784], generator: Generator(seed: 71)).data
         var whole = [Float](repeating: .nan, count: n * 10), single = whole
-        func run(_ c: InferenceContext, _ start: Int, _ count: Int, into y: inout [Float]) {
+        func run(_ c: inout InferenceContext, _ start: Int, _ count: Int, into y: inout [Float]) {
             x.withUnsafeBytes { xp in
                 y.withUnsafeMutableBytes { yp in
                     var ins: [UnsafeRawPointer?] = [xp.baseAddress! + start * 784 * 4]
@@ -323,8 +323,8 @@ final class ChunkedRunTests: XCTestCase {
                 }
             }
         }
-        run(context, 0, n, into: &whole)
-        for s in 0..<n { run(context, s, 1, into: &single) }
+        run(&context, 0, n, into: &whole)
+        for s in 0..<n { run(&context, s, 1, into: &single) }
         XCTAssertEqual(whole, single)
         XCTAssertFalse(whole.contains { $0.isNaN })
         XCTAssertLessThanOrEqual(ConvRuntimeTests.relativeError(whole, noGrad { model(Tensor(shape: [n, 784], data: x)) }.data, width: 10), 1e-4)
