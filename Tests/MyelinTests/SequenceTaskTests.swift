@@ -110,10 +110,10 @@ final class SequenceTaskTests: XCTestCase {
     /// A small LSTM with attention learns the date task well beyond chance in a few seconds
     /// (the ≥ 99% figure is the README's full run).
     func testSeq2SeqLSTMLearnsDates() {
-        let task = DateTask(trainCount: 512, validationCount: 0, testCount: 200, seed: 3)
+        let task = DateTask(trainCount: 1024, validationCount: 0, testCount: 200, seed: 3)
         let g = Generator(seed: 3)
         let model = Seq2SeqLSTM(vocabularySize: DateTask.vocabularySize, sourceLength: DateTask.sourceLength,
-                                targetLength: DateTask.targetLength, embedding: 16, hiddenSize: 48, generator: g)
+                                targetLength: DateTask.targetLength, embedding: 16, hiddenSize: 64, generator: g)
         let (x, y) = task.tensors(task.train)
         let trainer = Trainer(model: model, optimizer: Adam(model.parameters(), lr: 1e-2), loss: .sequenceCrossEntropy, batchSize: 64, generator: g)
         func characterAccuracy() -> Double {
@@ -121,18 +121,20 @@ final class SequenceTaskTests: XCTestCase {
             for e in task.test.prefix(100) {
                 let source = Tensor(shape: [1, DateTask.sourceLength], data: DateTask.sourceIds(e.source).map(Float.init))
                 let got = Array(DateTask.decode(model.greedyDecode(source, startId: DateTask.start)[0])), want = Array(e.target)
-                for i in 0..<want.count { total += 1; if i < got.count && got[i] == want[i] { correct += 1 } }
+                // The digits that depend on the input (the century, dashes and end are a fixed skeleton).
+                for i in [2, 3, 5, 6, 8, 9] { total += 1; if i < got.count && got[i] == want[i] { correct += 1 } }
             }
             return Double(correct) / Double(total)
         }
         let before = characterAccuracy()
-        let history = try! trainer.fit(Dataset(inputs: x, targets: y), epochs: 6)
+        let history = try! trainer.fit(Dataset(inputs: x, targets: y), epochs: 5)
         XCTAssertLessThan(history.last!.trainLoss, history.first!.trainLoss * 0.5, "\(history.map(\.trainLoss))")
-        // Per-character accuracy of the held-out dates' decoded text (the separators and the
-        // century are easy, the rest needs attention to the right input characters).
+        // Held-out accuracy of the digits read from the input. A model that ignored its input
+        // could reach about 0.25 (the most common digit per place: month tens 0, day tens 1 or 2);
+        // this one measured 0.52 after these 80 steps.
         let after = characterAccuracy()
         XCTAssertLessThan(before, 0.2)
-        XCTAssertGreaterThan(after, 0.6, "held-out per-character accuracy")
+        XCTAssertGreaterThan(after, 0.4, "held-out accuracy of the digits read from the input")
     }
 
     func testAttentionHeatMapScalesRows() {
