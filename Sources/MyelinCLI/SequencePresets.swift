@@ -229,14 +229,24 @@ func reportTextTask(_ run: RunConfig, model: any Layer, data: PreparedData, outF
         }
         for m in mistakes.prefix(5) { print("  mistake: \"\(m.source)\" → \(m.got) (expected \(m.expected))") }
         var files: [String] = []
-        if let lstm = s2s as? Seq2SeqLSTM, let folder = outFolder, let example = task.test.first {
-            let source = DateTask.sourceIds(example.source)
-            let (ids, weights) = lstm.greedyDecodeWithAttention(Tensor(shape: [1, DateTask.sourceLength], data: source.map(Float.init)), startId: DateTask.start)
-            let sourceCount = example.source.count, steps = DateTask.decode(ids[0]).count
-            let table = (0..<Swift.max(1, steps)).map { t in (0..<sourceCount).map { s in weights.data[t * DateTask.sourceLength + s] } }
-            try attentionHeatMap(table).writePNG(to: "\(folder)/attention.png")
-            print("attention.png: rows are the output characters \"\(DateTask.decode(ids[0]))\", columns the input \"\(example.source)\"")
-            files.append("attention.png")
+        if let folder = outFolder, let example = task.test.first {
+            // The attention of one held-out example: rows are output characters, columns input characters.
+            let source = Tensor(shape: [1, DateTask.sourceLength], data: DateTask.sourceIds(example.source).map(Float.init))
+            let ids = s2s.greedyDecode(source, startId: DateTask.start)[0]
+            var weights: Tensor?
+            if let lstm = s2s as? Seq2SeqLSTM {
+                weights = lstm.greedyDecodeWithAttention(source, startId: DateTask.start).weights
+            } else if let transformer = s2s as? Seq2SeqTransformer {
+                let forced = source.data + ([DateTask.start] + ids.dropLast()).map(Float.init)
+                weights = transformer.crossAttention(Tensor(shape: [1, DateTask.sourceLength + DateTask.targetLength], data: forced))
+            }
+            if let w = weights {
+                let sourceCount = example.source.count, steps = Swift.max(1, DateTask.decode(ids).count)
+                let table = (0..<steps).map { t in (0..<sourceCount).map { s in w.data[t * DateTask.sourceLength + s] } }
+                try attentionHeatMap(table).writePNG(to: "\(folder)/attention.png")
+                print("attention.png: rows are the output characters \"\(DateTask.decode(ids))\", columns the input \"\(example.source)\"")
+                files.append("attention.png")
+            }
         }
         print(String(format: "test exact-match accuracy: %.2f%% (%d held-out dates)", accuracy * 100, task.test.count))
         return files

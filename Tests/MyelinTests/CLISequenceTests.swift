@@ -102,6 +102,8 @@ final class CLISequenceTests: XCTestCase {
                                       "--width", "16", "--layers", "1", "--epochs", "1", "--batch-size", "32", "--out", "s2t", "--threads", "1"])
         XCTAssertEqual(transformer.status, 0, transformer.stderr)
         XCTAssertTrue(transformer.stdout.contains("test exact-match accuracy: "), transformer.stdout)
+        XCTAssertTrue(transformer.stdout.contains("attention.png: rows are the output characters"), transformer.stdout)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir!)/s2t/attention.png"))
     }
 
     func testMismatchedPresetsAndBadOptionsAreRefused() throws {

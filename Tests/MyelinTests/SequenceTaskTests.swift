@@ -79,6 +79,12 @@ final class SequenceTaskTests: XCTestCase {
         let transformer = Seq2SeqTransformer(vocabularySize: 7, sourceLength: 4, targetLength: 3, dim: 4, heads: 2, layers: 1,
                                              dropout: 0, generator: g)
         XCTAssertEqual(transformer(input).shape, [2, 3, 7])
+        let cross = transformer.crossAttention(input)
+        XCTAssertEqual(cross.shape, [2, 3, 4])
+        for t in 0..<3 {
+            XCTAssertEqual(cross.data[t * 4 + 3] + cross.data[12 + t * 4 + 2] + cross.data[12 + t * 4 + 3], 0, "padding gets no attention")
+            XCTAssertEqual(cross.data[(12 + t * 4)..<(12 + t * 4 + 4)].reduce(0, +), 1, accuracy: 1e-5)
+        }
         assertGradientsMatch("Seq2SeqTransformer", inputs: transformer.parameters().filter { $0.count <= 64 }) { _ in transformer(input) }
         // The source padding is masked: what a padding position's embedding holds changes nothing.
         let before = noGrad { transformer(input) }.data

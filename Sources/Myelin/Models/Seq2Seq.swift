@@ -185,6 +185,25 @@ public final class Seq2SeqTransformer: Seq2SeqModel {
         return decode(target, memory: memory, mask: mask)
     }
 
+    /// The last decoder layer's cross-attention weights (averaged over heads) for a
+    /// teacher-forcing input `[B, S + T]`: `[B, T, S]`, for heat maps. Evaluation mode (no dropout).
+    public func crossAttention(_ input: Tensor) -> Tensor {
+        let (source, target) = splitTeacherForcing(input, sourceLength: sourceLength, targetLength: targetLength, name: "Seq2SeqTransformer")
+        let wasTraining = isTraining
+        eval()
+        defer { train(wasTraining) }
+        return noGrad {
+            let (memory, mask) = encode(source)
+            var x = positions(targetEmbedding(target))
+            for layer in decoderLayers.dropLast() { x = layer(x, memory: memory, memoryKeyPaddingMask: mask, tgtCausal: true) }
+            let last = decoderLayers[decoderLayers.count - 1]
+            // The pre-norm layer up to its cross-attention (TransformerDecoderLayer.forward, normFirst).
+            let y = x + last.selfAttn(last.norm1(x), last.norm1(x), last.norm1(x), causal: true, needWeights: false).output
+            let q = last.norm2(y)
+            return last.crossAttn(q, memory, memory, keyPaddingMask: mask, needWeights: true).weights!
+        }
+    }
+
     public func greedyDecode(_ sources: Tensor, startId: Int) -> [[Int]] {
         check(sources.rank == 2 && sources.shape[1] == sourceLength,
               "Seq2SeqTransformer.greedyDecode: expected sources [batch, \(sourceLength)], got \(sources.shape)")
