@@ -229,8 +229,9 @@ func reportTextTask(_ run: RunConfig, model: any Layer, data: PreparedData, outF
         }
         for m in mistakes.prefix(5) { print("  mistake: \"\(m.source)\" → \(m.got) (expected \(m.expected))") }
         var files: [String] = []
-        if let folder = outFolder, let example = task.test.first {
-            // The attention of one held-out example: rows are output characters, columns input characters.
+        // The attention of one held-out example written with words (month names move around):
+        // rows are output characters, columns input characters.
+        if let folder = outFolder, let example = task.test.first(where: { $0.source.contains { $0.isLetter } }) ?? task.test.first {
             let source = Tensor(shape: [1, DateTask.sourceLength], data: DateTask.sourceIds(example.source).map(Float.init))
             let ids = s2s.greedyDecode(source, startId: DateTask.start)[0]
             var weights: Tensor?
