@@ -103,6 +103,10 @@ final class SequenceTaskTests: XCTestCase {
         ]
         let sources = Tensor(shape: [3, 5], data: [3, 4, 5, 6, 0, 8, 7, 0, 0, 0, 4, 4, 4, 4, 4])
         for model in models {
+            // Decoding uses evaluation mode (the Transformer has dropout 0.1) and restores the mode.
+            model.train()
+            XCTAssertEqual(model.greedyDecode(sources, startId: 1), model.greedyDecode(sources, startId: 1))
+            XCTAssertTrue(model.isTraining)
             model.eval()
             let decoded = model.greedyDecode(sources, startId: 1)
             XCTAssertEqual(decoded.map(\.count), [4, 4, 4])

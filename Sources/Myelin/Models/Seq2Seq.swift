@@ -12,8 +12,8 @@ public protocol Seq2SeqModel: Layer {
     var sourceLength: Int { get }
     var targetLength: Int { get }
     var vocabularySize: Int { get }
-    /// The most likely continuation, one token at a time from `startId`: `targetLength` ids
-    /// per source row (after an `endId` the row keeps its ids; callers cut at `endId`).
+    /// The most likely continuation, one token at a time from `startId`, in evaluation mode (no
+    /// dropout): `targetLength` ids per source row (callers cut at the end id).
     /// - Shape: sources `[B, sourceLength]` ids → B rows of `targetLength` ids.
     func greedyDecode(_ sources: Tensor, startId: Int) -> [[Int]]
 }
@@ -103,6 +103,9 @@ public final class Seq2SeqLSTM: Seq2SeqModel {
         check(sources.rank == 2 && sources.shape[1] == sourceLength,
               "Seq2SeqLSTM.greedyDecode: expected sources [batch, \(sourceLength)], got \(sources.shape)")
         let b = sources.shape[0]
+        let wasTraining = isTraining
+        eval()
+        defer { train(wasTraining) }
         return noGrad {
             let (memory, initial, mask) = encode(sources)
             var state = initial
@@ -208,6 +211,9 @@ public final class Seq2SeqTransformer: Seq2SeqModel {
         check(sources.rank == 2 && sources.shape[1] == sourceLength,
               "Seq2SeqTransformer.greedyDecode: expected sources [batch, \(sourceLength)], got \(sources.shape)")
         let b = sources.shape[0]
+        let wasTraining = isTraining
+        eval()
+        defer { train(wasTraining) }
         return noGrad {
             let (memory, mask) = encode(sources)
             var prefix = [[Int]](repeating: [startId], count: b)
