@@ -19,7 +19,7 @@ import statistics, collections
 rows = collections.defaultdict(list)
 for line in open("/tmp/seq-train-bench.log"):
     if line.startswith("RESULT"):
-        f = line.split(); kv = dict(zip(f[4::2], f[5::2]))
+        f = line.split(); kv = dict(zip(f[5::2], f[6::2]))
         rows[(f[1], f[2])].append(kv)
 print(f"{'side':8} {'model':18} {'epochs':>6} {'median wall s':>14} {'median cpu s':>13} {'last val bits/char':>19}")
 for (side, model), r in sorted(rows.items(), key=lambda x: (x[0][1], x[0][0])):
