@@ -135,6 +135,13 @@ func validateSequenceOptions(model: ModelName?, dataset: DatasetName?, options: 
     }
 }
 
+/// `search` and `ensemble` tune and average classifiers; the text tasks train with `train`.
+func refuseTextDataset(_ dataset: DatasetName?, command: String) throws {
+    if let d = dataset, d == .fortunes || d == .dates {
+        throw CLIError("\(command) trains classifiers (MLPs); train the \(d.rawValue) models with `myelin train --dataset \(d.rawValue) --model \(SequencePreset.allCases.first { $0.dataset == d }!.rawValue)`")
+    }
+}
+
 /// The data part of a sequence run (nil for the other models).
 func sequenceDataSpec(model: ModelName?, options: SequenceOptions) -> SequenceDataSpec? {
     guard let p = model.flatMap({ SequencePreset(rawValue: $0.rawValue) }), p.dataset != .fashionMNIST else { return nil }

@@ -127,6 +127,11 @@ final class CLISequenceTests: XCTestCase {
         let missing = try myelin(["train", "--dataset", "fortunes", "--model", "char-lstm", "--data", "nowhere", "--out", "bad"])
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.stderr.contains("nowhere") && missing.stderr.contains("apt-get install fortunes"), missing.stderr)
+        for command in ["search", "ensemble"] {
+            let r = try myelin([command, "--dataset", "dates"])
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains("train the dates models with `myelin train --dataset dates --model seq2seq-lstm`"), r.stderr)
+        }
         let notText = try myelin(["generate", "--checkpoint", "nothing.ckpt"])
         XCTAssertNotEqual(notText.status, 0)
         for bad in [["--length", "0"], ["--temperature", "-1"], ["--top-k", "0"]] {
