@@ -4,6 +4,7 @@ import Myelin
 /// Datasets the CLI can train on.
 enum DatasetName: String, CaseIterable, Codable {
     case fashionMNIST = "fashion-mnist", xor, blobs, moons, circles
+    case fortunes, dates   // text tasks of the sequence presets (SequencePresets.swift)
 }
 
 /// Input normalisations the CLI offers (statistics from the training split).
@@ -17,6 +18,8 @@ struct DataConfig: Codable {
     var seed: UInt64
     var validationFraction: Double
     var scaler: ScalerName
+    /// Window length and training-set size of the text tasks (fortunes, dates).
+    var sequence: SequenceDataSpec?
 }
 
 struct PreparedData {
@@ -29,6 +32,7 @@ struct PreparedData {
 /// Loads (or generates) the dataset, splits off a stratified validation set and fits the
 /// scaler on the training part only.
 func prepareData(_ c: DataConfig) throws -> PreparedData {
+    if let text = try prepareSequenceData(c) { return text }
     var train: Dataset, test: Dataset
     switch c.dataset {
     case .fashionMNIST:
@@ -43,6 +47,8 @@ func prepareData(_ c: DataConfig) throws -> PreparedData {
     case .moons:
         train = Synthetic.moons(count: 400, noise: 0.1, generator: Generator(seed: c.seed))
         test = Synthetic.moons(count: 200, noise: 0.1, generator: Generator(seed: c.seed &+ 1))
+    case .fortunes, .dates:
+        fatalError("prepareSequenceData handles \(c.dataset.rawValue)")
     case .circles:
         train = Synthetic.circles(count: 400, noise: 0.05, generator: Generator(seed: c.seed))
         test = Synthetic.circles(count: 200, noise: 0.05, generator: Generator(seed: c.seed &+ 1))
@@ -89,6 +95,8 @@ struct RunConfig: Codable {
     var clipNorm: Float?
     var earlyStopping: Int?
     var classNames: [String]
+    /// Sizes of a sequence preset's model (SequencePresets.swift).
+    var sequence: SequenceModelSpec?
 
     /// The schedule with every parameter resolved (older checkpoints: the defaults of their time).
     var scheduleSpec: ScheduleSpec {
@@ -104,6 +112,7 @@ struct RunConfig: Codable {
 
     /// A freshly initialised model of this run.
     func buildModel(generator: Generator) -> any Layer {
+        if let sequenceModel = buildSequenceModel(generator: generator) { return sequenceModel }
         guard let name = architecture, name != "mlp" else { return model.build(generator: generator) }
         return ModelZoo.make(name, classes: model.outputs, generator: generator)
     }
@@ -114,7 +123,7 @@ struct RunConfig: Codable {
     }
 
     /// Per-sample input shape for summaries: images for the zoo, flat features for the MLP.
-    var inputShape: [Int] { architectureName == "mlp" ? [model.inputs] : [1, 28, 28] }
+    var inputShape: [Int] { sequenceInputShape ?? (architectureName == "mlp" ? [model.inputs] : [1, 28, 28]) }
 
     func metadata() throws -> [String: String] {
         [Self.key: String(decoding: try JSONEncoder().encode(self), as: UTF8.self)]
@@ -142,7 +151,7 @@ struct LoadedRun {
         config = try RunConfig.from(checkpoint, path: path)
         let generator = Generator(seed: config.data.seed)
         model = config.buildModel(generator: generator)
-        trainer = Trainer(model: model, optimizer: config.optimizer.make(model.parameters()),
+        trainer = Trainer(model: model, optimizer: config.optimizer.make(model.parameters()), loss: config.trainingLoss,
                           batchSize: config.batchSize, generator: generator)
         trainer.augmentation = config.augmentation
         do { try checkpoint.restore(into: trainer) } catch {

@@ -27,7 +27,7 @@ struct Export: ParsableCommand {
         // The bundle takes raw inputs: the training-time input scaler becomes its own op in front.
         let model: any Layer = data.scaler.map { Sequential(FeatureScaling($0), loaded.model) } ?? loaded.model
         let raw = data.scaler == nil ? data : try prepareData({ var c = dataConfig; c.scaler = .none; return c }())
-        let accuracy = evaluate(model, on: raw.test).accuracy
+        let accuracy = loaded.config.isTextTask ? nil : evaluate(model, on: raw.test).accuracy
         var options = BundleExporter.Options(precision: BundlePrecision(name: precision)!,
                                              calibration: raw.train.inputs.rows(0..<Swift.min(calibration, raw.train.count)),
                                              classLabels: loaded.config.classNames, dataset: dataConfig.dataset.rawValue,
@@ -35,6 +35,7 @@ struct Export: ParsableCommand {
         if dataConfig.dataset == .fashionMNIST {
             options.inputPreprocessing = "pixels / 255: floats in [0, 1], one image = 784 values, row-major 28 x 28"
         }
+        options.metadata += loaded.config.textMetadata
         options.selfTestCount = selfTests
         if selfTests > 0 { options.selfTestInputs = [raw.test.inputs.rows(0..<Swift.min(selfTests, raw.test.count))] }
         let bundle = try BundleExporter.export(model, options: options)

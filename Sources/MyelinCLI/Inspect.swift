@@ -13,6 +13,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         let loaded = try LoadedRun(path: checkpoint)
         let (_, data) = try loadData(for: loaded, checkpoint: checkpoint, directory: dataDirectory)
+        if loaded.config.isTextTask { try reportTextTask(loaded.config, model: loaded.model, data: data, outFolder: nil); return }
         let result = evaluate(loaded.model, on: data.test)
         print("checkpoint: \(checkpoint) (epoch \(loaded.trainer.epoch), \(loaded.config.data.dataset.rawValue) test split, \(data.test.count) samples)")
         print(result.report)

@@ -30,6 +30,7 @@ struct Search: ParsableCommand {
     }
 
     func run() throws {
+        try refuseTextDataset(data.dataset, command: Self._commandName)
         Threading.threads = data.threadCount
         let space = SearchSpace(
             learningRates: try parseFloatList(lr, name: "--lr", positive: true),
@@ -109,6 +110,7 @@ struct EnsembleCommand: ParsableCommand {
     }
 
     func run() throws {
+        try refuseTextDataset(data.dataset, command: Self._commandName)
         Threading.threads = data.threadCount
         var config = data.config
         config.validationFraction = 0

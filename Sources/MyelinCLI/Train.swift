@@ -5,6 +5,8 @@ import Myelin
 /// `mlp`, or a convolutional network of the model zoo (`ModelZoo.names`).
 enum ModelName: String, CaseIterable, ExpressibleByArgument {
     case mlp, cnn, lenet5, alexnet, vgg, inception, resnet, densenet, mobilenet, shufflenet
+    case lstm, gru, charLSTM = "char-lstm", charTransformer = "char-transformer"   // SequencePresets.swift
+    case seq2seqLSTM = "seq2seq-lstm", seq2seqTransformer = "seq2seq-transformer"
 }
 extension DatasetName: ExpressibleByArgument {}
 extension ScalerName: ExpressibleByArgument {}
@@ -40,7 +42,7 @@ struct DataOptions: ParsableArguments {
     var validationFraction: Double { validation ?? 0.1 }
 
     var config: DataConfig {
-        DataConfig(dataset: dataset ?? .fashionMNIST, directory: dataDirectory ?? FashionMNIST.defaultDirectory, seed: seed ?? 0,
+        DataConfig(dataset: dataset ?? .fashionMNIST, directory: dataDirectory ?? (dataset ?? .fashionMNIST).defaultDirectory, seed: seed ?? 0,
                    validationFraction: validationFraction, scaler: scaler ?? .none)
     }
 
@@ -91,6 +93,7 @@ struct Train: ParsableCommand {
     @Option(help: "Output folder (default: run; with --resume: the checkpoint's folder).") var out: String?
     @Flag(help: "Overwrite a checkpoint already in the output folder.") var force = false
     @Option(help: "Continue the run of a checkpoint written by `myelin train` (see below).") var resume: String?
+    @OptionGroup var sequence: SequenceOptions
 
     func validate() throws {
         if let e = epochs { guard e >= 1 else { throw ValidationError("--epochs must be at least 1, got \(e)") } }
@@ -105,6 +108,7 @@ struct Train: ParsableCommand {
         if let c = clipNorm { guard c > 0 && c.isFinite else { throw ValidationError("--clip-norm must be positive, got \(c)") } }
         if let p = earlyStopping { guard p >= 1 else { throw ValidationError("--early-stopping must be at least 1, got \(p)") } }
         guard resume == nil else { return }   // the rest is checked against the checkpoint's run
+        try validateSequenceOptions(model: model, dataset: data.dataset, options: sequence)
         if let m = model, m != .mlp, hidden != nil || dropout != nil || batchnorm {
             throw ValidationError("--hidden, --dropout and --batchnorm shape the mlp; --model \(m.rawValue) is a fixed architecture")
         }
@@ -133,7 +137,7 @@ struct Train: ParsableCommand {
         let opt = OptimizerSpec(kind: kind, learningRate: lr ?? OptimizerSpec.defaultLearningRate(kind),
                                 weightDecay: weightDecay ?? OptimizerSpec.defaultWeightDecay(kind), momentum: momentum ?? 0.9)
         let architecture = model ?? .mlp
-        if architecture != .mlp {
+        if architecture != .mlp && sequenceDataSpec(model: model, options: sequence) == nil {
             guard prepared.train.featureCount == 784 else {
                 throw CLIError("--model \(architecture.rawValue) takes 28×28 images; the \(data.config.dataset.rawValue) data has \(prepared.train.featureCount) features")
             }
@@ -144,7 +148,8 @@ struct Train: ParsableCommand {
                          stepSize: scheduleKind == .step ? stepSize ?? ScheduleSpec.defaultStepSize(epochs: total) : nil,
                          gamma: scheduleKind == .step || scheduleKind == .exponential ? gamma ?? ScheduleSpec.defaultGamma(scheduleKind) : nil,
                          minLearningRate: scheduleKind == .cosine ? minLr ?? 0 : nil,
-                         clipNorm: clipNorm, earlyStopping: earlyStopping, classNames: prepared.train.classNames)
+                         clipNorm: clipNorm, earlyStopping: earlyStopping, classNames: prepared.train.classNames,
+                         sequence: sequenceModelSpec(model: model, options: sequence))
     }
 
     /// Options given on the command line that differ from the checkpoint's run, as
@@ -177,6 +182,10 @@ struct Train: ParsableCommand {
         compare("--min-lr", minLr, spec.kind == .cosine ? spec.minLearningRate : nil)
         compare("--clip-norm", clipNorm, c.clipNorm)
         compare("--early-stopping", earlyStopping, c.earlyStopping)
+        compare("--width", sequence.width, c.sequence?.width)
+        compare("--layers", sequence.layers, c.sequence?.layers)
+        compare("--context", sequence.context, c.sequence.map { _ in c.data.sequence?.context ?? c.sequence!.context })
+        compare("--train-samples", sequence.trainSamples, c.data.sequence?.trainSamples)
         return found
     }
 
@@ -222,11 +231,14 @@ struct Train: ParsableCommand {
         } else {
             outFolder = out ?? "run"
             checkpointPath = try prepareOutputFolder(outFolder, force: force)
-            prepared = try prepareData(data.config)
+            var dataConfig = data.config
+            dataConfig.sequence = sequenceDataSpec(model: model, options: sequence)
+            prepared = try prepareData(dataConfig)
             run = try newRunConfig(prepared)
+            run.data.sequence = dataConfig.sequence
             let generator = Generator(seed: run.data.seed)
             net = run.buildModel(generator: generator)
-            trainer = Trainer(model: net, optimizer: run.optimizer.make(net.parameters()), batchSize: run.batchSize, generator: generator)
+            trainer = Trainer(model: net, optimizer: run.optimizer.make(net.parameters()), loss: run.trainingLoss, batchSize: run.batchSize, generator: generator)
             trainer.augmentation = run.augmentation
         }
         // Schedulers read their base rate from the optimizer; on resume that rate is already
@@ -268,6 +280,11 @@ struct Train: ParsableCommand {
             try Checkpoint(trainer: trainer, metadata: metadata).save(to: checkpointPath)
         }
         try writeText(SVGPlot.trainingCurves(trainer.history, title: "\(run.data.dataset.rawValue) \(run.architectureName == "mlp" ? "\(run.model.hidden)" : run.architectureName)"), to: "\(outFolder)/curves.svg")
+        if run.isTextTask {
+            let files = try reportTextTask(run, model: net, data: prepared, outFolder: outFolder)
+            print("wrote \(checkpointPath), history.csv, curves.svg, summary.txt" + files.map { ", " + $0 }.joined())
+            return
+        }
         let result = evaluate(net, on: prepared.test)
         try writeText(SVGPlot.confusionMatrix(result.confusion, classNames: result.classNames), to: "\(outFolder)/confusion.svg")
         try writeText(result.report + "\n", to: "\(outFolder)/evaluation.txt")

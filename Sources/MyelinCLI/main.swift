@@ -8,7 +8,8 @@ struct MyelinCommand: ParsableCommand {
         commandName: "myelin",
         abstract: "Train neural networks in Swift and export them for the C runtime.",
         version: myelinVersion,
-        subcommands: [Train.self, Eval.self, Summary.self, Search.self, EnsembleCommand.self, Export.self, Inspect.self])
+        subcommands: [Train.self, Eval.self, Summary.self, Search.self, EnsembleCommand.self, Export.self, Inspect.self,
+                      Generate.self])
 }
 
 /// The version of the package (libmyelin's MYELIN_VERSION_STRING in include/myelin.h; a test keeps them equal).

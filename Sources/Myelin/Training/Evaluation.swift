@@ -10,6 +10,8 @@ public enum TrainingLoss: String, Codable, Sendable, CaseIterable {
     case binaryCrossEntropyWithLogits = "bce-logits"
     /// Outputs `[b, k]` against regression targets `[b, k]`.
     case meanSquaredError = "mse"
+    /// Logits `[b, T, classes]` against target ids `[b, T]` (`sequenceCrossEntropy`, ignore index −100).
+    case sequenceCrossEntropy = "sequence-cross-entropy"
 
     /// The mean loss of `output` on `batch`.
     public func callAsFunction(_ output: Tensor, _ batch: DataLoader.Batch) -> Tensor {
@@ -20,6 +22,9 @@ public enum TrainingLoss: String, Codable, Sendable, CaseIterable {
         case .meanSquaredError:
             guard let t = batch.targets else { fatalError("mse loss needs a regression dataset (targets)") }
             return mseLoss(output, t)
+        case .sequenceCrossEntropy:
+            guard let t = batch.targets else { fatalError("sequence cross-entropy needs a dataset of target ids (targets)") }
+            return Myelin.sequenceCrossEntropy(output, t)
         }
     }
 
@@ -34,7 +39,7 @@ public enum TrainingLoss: String, Codable, Sendable, CaseIterable {
         case .crossEntropy: return output.argmax(axis: 1)
         case .binaryCrossEntropy: return output.data.map { $0 >= 0.5 ? 1 : 0 }
         case .binaryCrossEntropyWithLogits: return output.data.map { $0 >= 0 ? 1 : 0 }
-        case .meanSquaredError: return nil
+        case .meanSquaredError, .sequenceCrossEntropy: return nil
         }
     }
 }
