@@ -30,8 +30,10 @@ struct Export: ParsableCommand {
         let accuracy = loaded.config.isTextTask ? nil : evaluate(model, on: raw.test).accuracy
         var options = BundleExporter.Options(precision: BundlePrecision(name: precision)!,
                                              calibration: raw.train.inputs.rows(0..<Swift.min(calibration, raw.train.count)),
-                                             classLabels: loaded.config.classNames, dataset: dataConfig.dataset.rawValue,
-                                             testAccuracy: accuracy)
+                                             classLabels: loaded.config.isTextTask ? nil : loaded.config.classNames,
+                                             dataset: dataConfig.dataset.rawValue, testAccuracy: accuracy)
+        // A language model reads a window of token ids; its vocabulary goes into the metadata.
+        if let shape = loaded.config.sequenceInputShape, loaded.config.isTextTask { options.inputShape = shape }
         if dataConfig.dataset == .fashionMNIST {
             options.inputPreprocessing = "pixels / 255: floats in [0, 1], one image = 784 values, row-major 28 x 28"
         }
@@ -43,7 +45,8 @@ struct Export: ParsableCommand {
         if !folder.isEmpty { try makeDirectory(folder) }   // as `train --out` does
         try bundle.write(to: out)
         let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
-        print("wrote \(out): \(precision), \(size) bytes, test accuracy of the exported float model \(String(format: "%.2f%%", (accuracy ?? 0) * 100))")
+        let measured = accuracy.map { ", test accuracy of the exported float model " + String(format: "%.2f%%", $0 * 100) } ?? ""
+        print("wrote \(out): \(precision), \(size) bytes\(measured)")
         if bundle.precision != .f32 { try reportApproximation(bundle, float: model, on: raw.test) }
         if let result = BundleExecutor(bundle).selfTest(), !result.passed {
             print("WARNING: the bundle fails its own self-test (max |error| \(result.maxError)): it does not reproduce the model")

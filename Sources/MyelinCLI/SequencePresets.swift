@@ -200,9 +200,9 @@ extension RunConfig {
     var sequenceInputShape: [Int]? { sequencePreset == nil ? nil : [model.inputs] }
 
     /// Bundle metadata of a character model: its vocabulary (UTF-8 characters in id order)
-    /// under `text.vocabulary`, for `examples/c/generate.c`.
+    /// under `vocabulary.characters`, for `examples/c/generate.c`.
     var textMetadata: [(key: String, value: String)] {
-        data.dataset == .fortunes ? [(key: "text.vocabulary", value: classNames.joined())] : []
+        data.dataset == .fortunes ? [(key: "vocabulary.characters", value: classNames.joined())] : []
     }
 }
 
