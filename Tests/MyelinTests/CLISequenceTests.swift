@@ -68,6 +68,16 @@ final class CLISequenceTests: XCTestCase {
         let unknown = try myelin(["generate", "--checkpoint", "lm/checkpoint.ckpt", "--prompt", "☃The", "--length", "5"])
         XCTAssertEqual(unknown.status, 0, unknown.stderr)
         XCTAssertTrue(unknown.stderr.contains("1 character(s) of --prompt are not in the model's vocabulary"), unknown.stderr)
+
+        // export: a bundle that reads a window of 16 token ids and carries the vocabulary for generate.c.
+        let exported = try myelin(["export", "lm/checkpoint.ckpt", "--out", "lm/lm.myelin"])
+        XCTAssertEqual(exported.status, 0, exported.stderr)
+        XCTAssertFalse(exported.stdout.contains("accuracy"), exported.stdout)
+        let bundle = try ModelBundle.read(from: "\(dir!)/lm/lm.myelin")
+        XCTAssertEqual(bundle.values[bundle.inputs[0]].shape, [16])
+        let vocabulary = try XCTUnwrap(bundle.metadata("vocabulary.characters"))
+        XCTAssertTrue(vocabulary.contains("T") && vocabulary.contains("."), vocabulary)
+        XCTAssertNil(bundle.metadata("class_labels"))
     }
 
     func testCharTransformerTrains() throws {
