@@ -83,8 +83,8 @@ public enum BundleOpCode: UInt32 {
     case sigmoid = 7, tanh = 8, softmax = 9, logSoftmax = 10, scaleShift = 11
     case dequantize = 12, add = 13, sub = 14, mul = 15, div = 16
     case concat = 17, reshape = 18, transpose = 19, slice = 20, matmul = 21
-    // Convolutional family (23 is qconv2d).
-    case conv2d = 22, convTranspose2d = 24, maxPool2d = 25, avgPool2d = 26, adaptiveAvgPool2d = 27
+    // Convolutional family.
+    case conv2d = 22, qconv2d = 23, convTranspose2d = 24, maxPool2d = 25, avgPool2d = 26, adaptiveAvgPool2d = 27
     case maxUnpool2d = 28, upsampleNearest2d = 29, channelShuffle = 30
 }
 

@@ -25,6 +25,7 @@ public enum OpRegistry {
         case .slice: return MovementOps.slice
         case .matmul: return MatMulOp.description
         case .conv2d: return ConvOps.conv2d
+        case .qconv2d: return QConvOps.qconv2d
         case .convTranspose2d: return ConvOps.convTranspose2d
         case .maxPool2d: return PoolOps.maxPool2d
         case .avgPool2d: return PoolOps.avgPool2d
