@@ -16,8 +16,9 @@
 // activation (0 none, 1 relu; default 0); conv_transpose2d also output_padding (int64 [h, w],
 // each < max(stride, dilation) of its dimension).
 // A value that can never be valid (stride 0, negative padding, a list of the wrong length) is
-// `.corrupt`; one that does not fit the operand shapes (groups not dividing the channels, a
-// kernel larger than the padded input, a declared output of another size) `.shapeMismatch`.
+// `.corrupt`; one that does not fit the operand shapes (padding beyond the kernel's extent,
+// groups not dividing the channels, a kernel larger than the padded input, a declared output
+// of another size) `.shapeMismatch`.
 
 public enum ConvOps {
     public static var conv2d: OpDescription {
@@ -75,7 +76,7 @@ public enum ConvOps {
         // Padding beyond the dilated kernel's extent would make windows of padding only.
         let kh = w.shape.dim(2), kw = w.shape.dim(3)
         guard padding.0 <= dilation.0 * (kh - 1), padding.2 <= dilation.0 * (kh - 1),
-              padding.1 <= dilation.1 * (kw - 1), padding.3 <= dilation.1 * (kw - 1) else { throw .corrupt }
+              padding.1 <= dilation.1 * (kw - 1), padding.3 <= dilation.1 * (kw - 1) else { throw .shapeMismatch }
         return (stride, padding, dilation, Int(groups))
     }
 

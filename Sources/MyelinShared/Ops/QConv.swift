@@ -37,7 +37,7 @@ public enum QConvOps {
         guard x.shape.rank == 3, y.shape.rank == 3, w.shape.rank == 4 else { throw .shapeMismatch }
         let kh = w.shape.dim(2), kw = w.shape.dim(3)
         guard padding.0 <= dilation.0 * (kh - 1), padding.2 <= dilation.0 * (kh - 1),
-              padding.1 <= dilation.1 * (kw - 1), padding.3 <= dilation.1 * (kw - 1) else { throw .corrupt }
+              padding.1 <= dilation.1 * (kw - 1), padding.3 <= dilation.1 * (kw - 1) else { throw .shapeMismatch }
         let groups = Int(groups64), c = x.shape.dim(0), o = w.shape.dim(0)
         guard c % groups == 0, o % groups == 0, w.shape.dim(1) == c / groups else { throw .shapeMismatch }
         let geometry = ConvGeometry(batch: 1, inChannels: c, height: x.shape.dim(1), width: x.shape.dim(2), outChannels: o,
