@@ -7,7 +7,7 @@
 #
 # Steps: train the anchor if /tmp/anchor_cnn.pt is missing (1 epoch, 1 thread); twin.py
 # writes its ONNX export and raw weights; RuntimeCNNModel loads those weights into Myelin's
-# SimpleCNN (checking PyTorch's logits) and exports cnn-f32/f16.myelin; then myelin_bench
+# SimpleCNN (checking PyTorch's logits) and exports cnn-f32/f16/int8.myelin; then myelin_bench
 # (bench/runtime/bench.c) and /tmp/ort_c_bench take turns. GFLOP/s use the anchor CNN's
 # 5.262 MFLOP per image (2 × the multiply-adds of its two convolutions and two linear layers).
 set -eu
@@ -26,7 +26,7 @@ cmake --build .build-cmake --target myelin_bench -j 2 >/dev/null
 sh "$ANCHORS/ort_c/run.sh" build
 flops=5262080
 for r in $(seq "$ROUNDS"); do
-  for p in f32 f16; do
+  for p in f32 f16 int8; do
     .build-cmake/myelin_bench "$OUT/cnn-$p.myelin" | awk -v f=$flops -v p=$p '/^RESULT/ {
       for (i = 1; i <= NF; i++) { if ($i == "lat_b1_us") l = $(i+1); if ($i == "thr_b256_per_s") t = $(i+1); if ($i == "acc") a = $(i+1) }
       printf "myelin %s  b1 %7.1f us (%5.1f GFLOP/s)  b256 %7.0f img/s (%5.1f GFLOP/s)  acc %s\n", p, l, f / l / 1e3, t, t * f / 1e9, a }'
