@@ -10,9 +10,11 @@
 //
 // Two fast paths, both giving the reference's integers exactly:
 //   - GEMM (two or more input channels per group; 1×1 pointwise convolutions included): per
-//     image and group, im2col into u8 rows [OH·OW, k4] (k = patch, padded to 4 with zeros),
-//     then `qgemm` — the same register tile as qlinear, `vpdpbusd` on CPUs with AVX-512 VNNI
-//     (Sources/MyelinRuntime/QuantizedTileVNNI.swift), plain loops elsewhere — writing
+//     image and group, the group's planes transposed to channels-last [H·W, C/groups], then
+//     im2col into u8 rows [OH·OW, k4] (k = patch in (i, j, c) order — a tap's channels are one
+//     contiguous copy — padded to 4 with zeros), then `qgemm` — the same register tile as
+//     qlinear, `vpdpbusd` on CPUs with AVX-512 VNNI (Sources/MyelinRuntime/QuantizedTileVNNI.swift),
+//     plain loops elsewhere — on weights packed in the same (i, j, c) order, writing
 //     [OH·OW, O/groups] into scratch, transposed into NCHW.
 //   - direct (one input channel per group: depthwise convolutions, and a first layer on a
 //     one-channel image): i32 rows accumulated over a z_x-padded copy of the input plane.
@@ -89,12 +91,30 @@ func qconvGroupPackedBytes(_ g: ConvGeometry) -> Int {
     kernelRoundUp(qgemmPackedBytes(n: g.outChannels / g.groups, k: g.patch), 64)
 }
 
-/// Packs weight i8 [O, C/groups, kH, kW] for `qconv` (`qconvPackedBytes(g)` bytes at `dst`).
+/// Packs weight i8 [O, C/groups, kH, kW] for `qconv` (`qconvPackedBytes(g)` bytes at `dst`):
+/// per group, `qgemmPackWeights`'s layout of the [O/groups, patch] matrix whose rows are in
+/// (i, j, c) order, im2col's.
 public func qconvPackWeights(_ g: ConvGeometry, weight: UnsafePointer<Int8>, into dst: UnsafeMutablePointer<Int8>) {
     guard !g.qconvIsDirect else { return }
-    let ng = g.outChannels / g.groups, k = g.patch
+    let ng = g.outChannels / g.groups, k = g.patch, cg = g.inChannels / g.groups, taps = g.kernelH * g.kernelW
+    let k4 = kernelRoundUp(k, 4), n16 = kernelRoundUp(ng, 16)
     for group in 0..<g.groups {
-        qgemmPackWeights(n: ng, k: k, w: weight + group * ng * k, into: dst + group * qconvGroupPackedBytes(g))
+        let w = weight + group * ng * k, groupDst = dst + group * qconvGroupPackedBytes(g)
+        var q0 = 0
+        while q0 < n16 {
+            let width = Swift.min(qgemmPanelCols, n16 - q0)
+            let panel = groupDst + q0 * k4
+            for g4 in 0..<(k4 / 4) {
+                for j in 0..<width {
+                    for t in 0..<4 {
+                        // Column p of the (i, j, c) row is tap p / cg of channel p % cg.
+                        let col = q0 + j, p = 4 * g4 + t
+                        panel[(g4 * width + j) * 4 + t] = col < ng && p < k ? w[col * k + (p % cg) * taps + p / cg] : 0
+                    }
+                }
+            }
+            q0 += qgemmPanelCols
+        }
     }
 }
 
@@ -107,7 +127,8 @@ public func qconvScratchBytes(_ g: ConvGeometry) -> Int {
     }
     let columns = kernelRoundUp(pixels * kernelRoundUp(g.patch, 4), 64)
     let products = kernelRoundUp(pixels * (g.outChannels / g.groups) * 4, 64)
-    return columns + products + qgemmTileCount * 4
+    let channelsLast = kernelRoundUp(g.height * g.width * (g.inChannels / g.groups), 64)
+    return columns + products + channelsLast + qgemmTileCount * 4
 }
 
 // MARK: Fast kernel
@@ -129,49 +150,46 @@ public func qconv(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: In
     }
 }
 
-/// Fills `columns` u8 [OH·OW, k4]: row p holds image `plane0`'s patch under output pixel p in
-/// (c, i, j) order, z_x where the window leaves the image, zeros from patch to k4.
-func qconvIm2col(_ g: ConvGeometry, planes: UnsafePointer<UInt8>, zeroPoint: UInt8, columns: UnsafeMutablePointer<UInt8>) {
+/// Fills `columns` u8 [OH·OW, k4]: row p holds the patch under output pixel p in (i, j, c)
+/// order, read from `pixels` u8 [H·W, C/groups] (channels-last), z_x where the window leaves
+/// the image, zeros from patch to k4.
+func qconvIm2col(_ g: ConvGeometry, pixels: UnsafePointer<UInt8>, zeroPoint: UInt8, columns: UnsafeMutablePointer<UInt8>) {
     let cg = g.inChannels / g.groups, k = g.patch, k4 = kernelRoundUp(k, 4)
     let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, kh = g.kernelH, kw = g.kernelW
-    let planeSize = h * w
-    if kh == 1 && kw == 1 && g.strideH == 1 && g.strideW == 1 && g.padTop == 0 && g.padLeft == 0 {
-        // Pointwise: the rows are x's pixels across channels (a transpose).
-        for p in 0..<(oh * ow) {
-            let row = columns + p * k4
-            for c in 0..<cg { row[c] = planes[c * planeSize + p] }
-            for t in k..<k4 { row[t] = 0 }
-        }
-        return
-    }
     for oy in 0..<oh {
         for ox in 0..<ow {
             let row = columns + (oy * ow + ox) * k4
-            let x0 = ox * g.strideW - g.padLeft
-            // The whole window row inside the image horizontally: no per-tap test on x.
-            let rowInside = x0 >= 0 && x0 + (kw - 1) * g.dilationW < w
             var t = 0
-            for c in 0..<cg {
-                let plane = planes + c * planeSize
-                for i in 0..<kh {
-                    let iy = oy * g.strideH - g.padTop + i * g.dilationH
-                    if iy < 0 || iy >= h {
-                        for _ in 0..<kw { row[t] = zeroPoint; t += 1 }
-                    } else if rowInside {
-                        let src = plane + iy * w + x0
-                        for j in 0..<kw { row[t] = src[j * g.dilationW]; t += 1 }
+            for i in 0..<kh {
+                let iy = oy * g.strideH - g.padTop + i * g.dilationH
+                for j in 0..<kw {
+                    let ix = ox * g.strideW - g.padLeft + j * g.dilationW
+                    if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                        qconvCopyBytes(row + t, pixels + (iy * w + ix) * cg, cg)
                     } else {
-                        for j in 0..<kw {
-                            let ix = x0 + j * g.dilationW
-                            row[t] = ix >= 0 && ix < w ? plane[iy * w + ix] : zeroPoint
-                            t += 1
-                        }
+                        (row + t).update(repeating: zeroPoint, count: cg)
                     }
+                    t += cg
                 }
             }
             while t < k4 { row[t] = 0; t += 1 }
         }
     }
+}
+
+/// dst[0..<n] = src[0..<n]: 16- or 4-byte pieces for the short runs of im2col (a tap's channels).
+@inline(__always)
+func qconvCopyBytes(_ dst: UnsafeMutablePointer<UInt8>, _ src: UnsafePointer<UInt8>, _ n: Int) {
+    var i = 0
+    while i + 16 <= n {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
+        i += 16
+    }
+    while i + 4 <= n {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: UInt32.self), as: UInt32.self)
+        i += 4
+    }
+    while i < n { dst[i] = src[i]; i += 1 }
 }
 
 func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, packed: UnsafePointer<Int8>,
@@ -181,11 +199,13 @@ func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32
     let pixels = g.outHeight * g.outWidth, planeSize = g.height * g.width
     let columns = scratch.assumingMemoryBound(to: UInt8.self)
     let products = scratch + kernelRoundUp(pixels * k4, 64)
-    let tile = (products + kernelRoundUp(pixels * ng * 4, 64)).assumingMemoryBound(to: Int32.self)
+    let channelsLast = (products + kernelRoundUp(pixels * ng * 4, 64)).assumingMemoryBound(to: UInt8.self)
+    let tile = (UnsafeMutableRawPointer(channelsLast) + kernelRoundUp(planeSize * cg, 64)).assumingMemoryBound(to: Int32.self)
     let zero = UInt8(truncatingIfNeeded: inputZeroPoint)
     for n in 0..<g.batch {
         for group in 0..<g.groups {
-            qconvIm2col(g, planes: x + (n * g.inChannels + group * cg) * planeSize, zeroPoint: zero, columns: columns)
+            qconvTranspose(x + (n * g.inChannels + group * cg) * planeSize, pixels: cg, channels: planeSize, into: channelsLast)
+            qconvIm2col(g, pixels: channelsLast, zeroPoint: zero, columns: columns)
             let channel0 = n * g.outChannels + group * ng
             let weights = packed + group * qconvGroupPackedBytes(g)
             if let y = output.f32 {
