@@ -16,8 +16,8 @@
 //     qlinear, `vpdpbusd` on CPUs with AVX-512 VNNI (Sources/MyelinRuntime/QuantizedTileVNNI.swift),
 //     plain loops elsewhere — on weights packed in the same (i, j, c) order, writing
 //     [OH·OW, O/groups] into scratch, transposed into NCHW.
-//   - direct (one input channel per group: depthwise convolutions, and a first layer on a
-//     one-channel image): i32 rows accumulated over a z_x-padded copy of the input plane.
+//   - direct (one input channel and fewer than 8 outputs per group: depthwise convolutions):
+//     i32 rows accumulated 16 lanes at a time over a z_x-padded copy of the input plane.
 // i32 sums cannot overflow while patch < 2^16 (`qconvMaxPatch`; the op checks it).
 
 /// The largest patch (C/groups·kH·kW) whose i32 sums cannot overflow: 255·127·patch < 2^31.
@@ -76,8 +76,9 @@ public func qconvStoreChannel(_ acc: UnsafePointer<Int32>, count: Int, multiplie
 // MARK: Weights and scratch
 
 extension ConvGeometry {
-    /// One input channel per group: the direct path.
-    @inline(__always) var qconvIsDirect: Bool { inChannels == groups }
+    /// One input channel per group and fewer than 8 outputs per group (depthwise): the direct
+    /// path. More outputs per group (a first layer on a one-channel image) fill GEMM's tile.
+    @inline(__always) var qconvIsDirect: Bool { inChannels == groups && outChannels / groups < 8 }
 }
 
 /// Bytes of weights packed for the GEMM path (one `qgemmPackWeights` panel set per group,
@@ -224,6 +225,20 @@ func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32
     }
 }
 
+/// row[0..<n] += i32(src[0..<n]) · w, 16 lanes at a time.
+@inline(__always)
+func qconvAccumulateRow(_ row: UnsafeMutablePointer<Int32>, _ src: UnsafePointer<UInt8>, _ n: Int, _ w: Int32) {
+    let wv = SIMD16<Int32>(repeating: w)
+    var ox = 0
+    while ox + 16 <= n {
+        let x = SIMD16<Int32>(truncatingIfNeeded: UnsafeRawPointer(src + ox).loadUnaligned(as: SIMD16<UInt8>.self))
+        let r = UnsafeMutableRawPointer(row + ox)
+        r.storeBytes(of: r.loadUnaligned(as: SIMD16<Int32>.self) &+ x &* wv, as: SIMD16<Int32>.self)
+        ox += 16
+    }
+    while ox < n { row[ox] &+= Int32(src[ox]) &* w; ox += 1 }
+}
+
 /// dst [channels, pixels] = src [pixels, channels]ᵀ.
 @inline(__always)
 func qconvTranspose<T>(_ src: UnsafePointer<T>, pixels: Int, channels: Int, into dst: UnsafeMutablePointer<T>) {
@@ -260,7 +275,7 @@ func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int
                         for j in 0..<kw {
                             let wv = Int32(w[i * kw + j]), src = line + j * dw
                             if sw == 1 {
-                                for ox in 0..<ow { row[ox] &+= Int32(src[ox]) &* wv }
+                                qconvAccumulateRow(row, src, ow, wv)
                             } else {
                                 for ox in 0..<ow { row[ox] &+= Int32(src[ox * sw]) &* wv }
                             }
