@@ -14,8 +14,8 @@
 //     im2col into u8 rows [OH·OW, k4] (k = patch in (i, j, c) order — a tap's channels are one
 //     contiguous copy — padded to 4 with zeros), then `qgemm` — the same register tile as
 //     qlinear, `vpdpbusd` on CPUs with AVX-512 VNNI (Sources/MyelinRuntime/QuantizedTileVNNI.swift),
-//     plain loops elsewhere — on weights packed in the same (i, j, c) order, writing
-//     [OH·OW, O/groups] into scratch, transposed into NCHW.
+//     plain loops elsewhere — on weights packed in the same (i, j, c) order, its epilogue
+//     writing NCHW directly.
 //   - direct (one input channel and fewer than 8 outputs per group: depthwise convolutions):
 //     i32 rows accumulated 16 lanes at a time over a z_x-padded copy of the input plane.
 // i32 sums cannot overflow while patch < 2^16 (`qconvMaxPatch`; the op checks it).
@@ -127,9 +127,8 @@ public func qconvScratchBytes(_ g: ConvGeometry) -> Int {
         return kernelRoundUp(padded, 64) + kernelRoundUp(g.outWidth * 4, 64)
     }
     let columns = kernelRoundUp(pixels * kernelRoundUp(g.patch, 4), 64)
-    let products = kernelRoundUp(pixels * (g.outChannels / g.groups) * 4, 64)
     let channelsLast = kernelRoundUp(g.height * g.width * (g.inChannels / g.groups), 64)
-    return columns + products + channelsLast + qgemmTileCount * 4
+    return columns + channelsLast + qgemmTileCount * 4
 }
 
 // MARK: Fast kernel
@@ -161,6 +160,21 @@ func qconvIm2col(_ g: ConvGeometry, pixels: UnsafePointer<UInt8>, zeroPoint: UIn
         for ox in 0..<ow {
             let row = columns + (oy * ow + ox) * k4
             var t = 0
+            let x0 = ox * g.strideW - g.padLeft
+            if cg == 1 && g.dilationW == 1 && x0 >= 0 && x0 + kw <= w {
+                // One channel, the window inside horizontally: each kernel row is one run of kw bytes.
+                for i in 0..<kh {
+                    let iy = oy * g.strideH - g.padTop + i * g.dilationH
+                    if iy >= 0 && iy < h {
+                        for j in 0..<kw { row[t + j] = pixels[iy * w + x0 + j] }
+                    } else {
+                        (row + t).update(repeating: zeroPoint, count: kw)
+                    }
+                    t += kw
+                }
+                while t < k4 { row[t] = 0; t += 1 }
+                continue
+            }
             for i in 0..<kh {
                 let iy = oy * g.strideH - g.padTop + i * g.dilationH
                 for j in 0..<kw {
@@ -199,29 +213,72 @@ func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32
     let cg = g.inChannels / g.groups, ng = g.outChannels / g.groups, k = g.patch, k4 = kernelRoundUp(k, 4)
     let pixels = g.outHeight * g.outWidth, planeSize = g.height * g.width
     let columns = scratch.assumingMemoryBound(to: UInt8.self)
-    let products = scratch + kernelRoundUp(pixels * k4, 64)
-    let channelsLast = (products + kernelRoundUp(pixels * ng * 4, 64)).assumingMemoryBound(to: UInt8.self)
+    let channelsLast = (scratch + kernelRoundUp(pixels * k4, 64)).assumingMemoryBound(to: UInt8.self)
     let tile = (UnsafeMutableRawPointer(channelsLast) + kernelRoundUp(planeSize * cg, 64)).assumingMemoryBound(to: Int32.self)
     let zero = UInt8(truncatingIfNeeded: inputZeroPoint)
     for n in 0..<g.batch {
         for group in 0..<g.groups {
-            qconvTranspose(x + (n * g.inChannels + group * cg) * planeSize, pixels: cg, channels: planeSize, into: channelsLast)
-            qconvIm2col(g, pixels: channelsLast, zeroPoint: zero, columns: columns)
-            let channel0 = n * g.outChannels + group * ng
-            let weights = packed + group * qconvGroupPackedBytes(g)
-            if let y = output.f32 {
-                let rows = products.assumingMemoryBound(to: Float.self)
-                qgemm(m: pixels, n: ng, k: k, x: columns, ldx: k4, packed: weights, bias: bias + group * ng,
-                      multipliers: multipliers + group * ng, output: QGEMMOutput(f32: rows, ld: ng, relu: output.relu), tile: tile)
-                qconvTranspose(rows, pixels: pixels, channels: ng, into: y + channel0 * pixels)
-            } else if let y = output.u8 {
-                let rows = products.assumingMemoryBound(to: UInt8.self)
-                qgemm(m: pixels, n: ng, k: k, x: columns, ldx: k4, packed: weights, bias: bias + group * ng,
-                      multipliers: multipliers + group * ng,
-                      output: QGEMMOutput(u8: rows, ld: ng, relu: output.relu, zeroPoint: output.zeroPoint), tile: tile)
-                qconvTranspose(rows, pixels: pixels, channels: ng, into: y + channel0 * pixels)
+            let planes = x + (n * g.inChannels + group * cg) * planeSize
+            if cg == 1 {
+                qconvIm2col(g, pixels: planes, zeroPoint: zero, columns: columns)
+            } else {
+                qconvTranspose(planes, pixels: cg, channels: planeSize, into: channelsLast)
+                qconvIm2col(g, pixels: channelsLast, zeroPoint: zero, columns: columns)
             }
+            qconvTiles(m: pixels, n: ng, k: k, x: columns, ldx: k4, packed: packed + group * qconvGroupPackedBytes(g),
+                       bias: bias + group * ng, multipliers: multipliers + group * ng, output: output,
+                       channel0: n * g.outChannels + group * ng, tile: tile)
         }
+    }
+}
+
+/// `qgemm`'s loop over register tiles (the same tile functions, VNNI or portable) with an
+/// epilogue that writes output channel j of pixel i at `(channel0 + j)·m + i` — NCHW — instead
+/// of row-major [m × n].
+func qconvTiles(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, packed: UnsafePointer<Int8>,
+                bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput, channel0: Int,
+                tile: UnsafeMutablePointer<Int32>) {
+    let k4 = kernelRoundUp(k, 4), n16 = kernelRoundUp(n, 16)
+    let groups = k4 / 4
+    var i = 0
+    while i < m {
+        let rows = Swift.min(qgemmTileRows, m - i)
+        // Short blocks repeat their last row; only valid rows are written.
+        @inline(__always) func row(_ r: Int) -> UnsafeRawPointer { UnsafeRawPointer(x + (i + Swift.min(r, rows - 1)) * ldx) }
+        let a0 = row(0), a1 = row(1), a2 = row(2), a3 = row(3), a4 = row(4), a5 = row(5)
+        var q0 = 0
+        while q0 < n16 {
+            let width = Swift.min(qgemmPanelCols, n16 - q0)
+            let panel = UnsafeRawPointer(packed + q0 * k4)
+            if width == qgemmPanelCols {
+                if rows == 1 { qgemmTile1x64(groups, a0, panel, tile) } else { qgemmTile6x64(groups, a0, a1, a2, a3, a4, a5, panel, tile) }
+            } else {
+                var s = 0
+                while s < width {
+                    if rows == 1 {
+                        qgemmTile1x16(groups, a0, panel + s * 4, width * 4, tile + s)
+                    } else {
+                        qgemmTile6x16(groups, a0, a1, a2, a3, a4, a5, panel + s * 4, width * 4, tile + s)
+                    }
+                    s += 16
+                }
+            }
+            let cols = Swift.min(width, n - q0), b = bias + q0, mult = multipliers + q0
+            if let y = output.f32 {
+                for j in 0..<cols {
+                    let dst = y + (channel0 + q0 + j) * m + i, t = tile + j
+                    for r in 0..<rows { dst[r] = dequantizeAccumulator(t[r * qgemmPanelCols] &+ b[j], multiplier: mult[j], relu: output.relu) }
+                }
+            } else if let y = output.u8 {
+                let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
+                for j in 0..<cols {
+                    let dst = y + (channel0 + q0 + j) * m + i, t = tile + j
+                    for r in 0..<rows { dst[r] = requantizeToU8(t[r * qgemmPanelCols] &+ b[j], multiplier: mult[j], zeroPoint: z, low: low) }
+                }
+            }
+            q0 += qgemmPanelCols
+        }
+        i += qgemmTileRows
     }
 }
 
@@ -239,9 +296,9 @@ func qconvAccumulateRow(_ row: UnsafeMutablePointer<Int32>, _ src: UnsafePointer
     while ox < n { row[ox] &+= Int32(src[ox]) &* w; ox += 1 }
 }
 
-/// dst [channels, pixels] = src [pixels, channels]ᵀ.
+/// dst [channels, pixels] = src [pixels, channels]ᵀ (bytes).
 @inline(__always)
-func qconvTranspose<T>(_ src: UnsafePointer<T>, pixels: Int, channels: Int, into dst: UnsafeMutablePointer<T>) {
+func qconvTranspose(_ src: UnsafePointer<UInt8>, pixels: Int, channels: Int, into dst: UnsafeMutablePointer<UInt8>) {
     for j in 0..<channels {
         let d = dst + j * pixels
         for p in 0..<pixels { d[p] = src[p * channels + j] }
