@@ -128,7 +128,7 @@ public func qconvScratchBytes(_ g: ConvGeometry) -> Int {
     }
     let columns = kernelRoundUp(pixels * kernelRoundUp(g.patch, 4), 64)
     let channelsLast = kernelRoundUp(g.height * g.width * (g.inChannels / g.groups), 64)
-    return columns + channelsLast + qgemmTileCount * 4
+    return columns + channelsLast + qgemmTileCount * 4 + qgemmTileRows * qgemmPanelCols
 }
 
 // MARK: Fast kernel
@@ -263,22 +263,60 @@ func qconvTiles(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, packe
                     s += 16
                 }
             }
-            let cols = Swift.min(width, n - q0), b = bias + q0, mult = multipliers + q0
-            if let y = output.f32 {
-                for j in 0..<cols {
-                    let dst = y + (channel0 + q0 + j) * m + i, t = tile + j
-                    for r in 0..<rows { dst[r] = dequantizeAccumulator(t[r * qgemmPanelCols] &+ b[j], multiplier: mult[j], relu: output.relu) }
-                }
-            } else if let y = output.u8 {
-                let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
-                for j in 0..<cols {
-                    let dst = y + (channel0 + q0 + j) * m + i, t = tile + j
-                    for r in 0..<rows { dst[r] = requantizeToU8(t[r * qgemmPanelCols] &+ b[j], multiplier: mult[j], zeroPoint: z, low: low) }
-                }
-            }
+            qconvEpilogue(tile: tile, rows: rows, cols: Swift.min(width, n - q0), bias: bias + q0, multipliers: multipliers + q0,
+                          output: output, at: (channel0 + q0) * m + i, planeSize: m)
             q0 += qgemmPanelCols
         }
         i += qgemmTileRows
+    }
+}
+
+/// The output formula on `rows × cols` of the tile (row stride 64), 16 lanes at a time into
+/// staging (the tile itself for f32, the 384 bytes after it for u8), then column j's `rows`
+/// values to `at + j·planeSize` (a run of pixels of one output channel).
+@inline(__always)
+func qconvEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, cols: Int, bias: UnsafePointer<Int32>,
+                   multipliers: UnsafePointer<Float>, output: QGEMMOutput, at: Int, planeSize: Int) {
+    typealias I = SIMD16<Int32>
+    typealias F = SIMD16<Float>
+    @inline(__always) func load<V: SIMD>(_ p: UnsafePointer<V.Scalar>, _ j: Int, _: V.Type) -> V { UnsafeRawPointer(p + j).loadUnaligned(as: V.self) }
+    if let y = output.f32 {
+        let staged = UnsafeMutableRawPointer(tile).assumingMemoryBound(to: Float.self)
+        for r in 0..<rows {
+            let t = tile + r * qgemmPanelCols, s = staged + r * qgemmPanelCols
+            var j = 0
+            while j + 16 <= cols {
+                var v = F(load(t, j, I.self) &+ load(bias, j, I.self)) * load(multipliers, j, F.self)
+                if output.relu { v.replace(with: 0, where: v .< 0) }
+                UnsafeMutableRawPointer(s + j).storeBytes(of: v, as: F.self)
+                j += 16
+            }
+            while j < cols { s[j] = dequantizeAccumulator(t[j] &+ bias[j], multiplier: multipliers[j], relu: output.relu); j += 1 }
+        }
+        for j in 0..<cols {
+            let dst = y + at + j * planeSize
+            for r in 0..<rows { dst[r] = staged[r * qgemmPanelCols + j] }
+        }
+    } else if let y = output.u8 {
+        let staged = UnsafeMutableRawPointer(tile + qgemmTileCount).assumingMemoryBound(to: UInt8.self)
+        let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
+        for r in 0..<rows {
+            let t = tile + r * qgemmPanelCols, s = staged + r * qgemmPanelCols
+            var j = 0
+            while j + 16 <= cols {
+                // requantizeToU8 lane by lane: NaN and values ≤ low give low, ≥ 255 give 255.
+                var v = (F(load(t, j, I.self) &+ load(bias, j, I.self)) * load(multipliers, j, F.self)).rounded(.toNearestOrEven) + z
+                v.replace(with: low, where: .!(v .> low))
+                v.replace(with: 255, where: .!(v .< 255))
+                UnsafeMutableRawPointer(s + j).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: I(v)), as: SIMD16<UInt8>.self)
+                j += 16
+            }
+            while j < cols { s[j] = requantizeToU8(t[j] &+ bias[j], multiplier: multipliers[j], zeroPoint: z, low: low); j += 1 }
+        }
+        for j in 0..<cols {
+            let dst = y + at + j * planeSize
+            for r in 0..<rows { dst[r] = staged[r * qgemmPanelCols + j] }
+        }
     }
 }
 
