@@ -230,7 +230,9 @@ final class QConvExportTests: XCTestCase {
         let agree = zip(RuntimeParityTests.argmaxes(c, classes: 10), RuntimeParityTests.argmaxes(floatScores, classes: 10)).filter { $0 == $1 }.count
         XCTAssertEqual(Double(agree) / Double(held.count), agreement)
 
-        // Mixed precision by name: the second convolution stays f32.
+        // Mixed precision by name: the second convolution stays f32 (a smaller held-out set from here on).
+        options.int8.validationInputs = held.inputs.rows(0..<200)
+        options.int8.validationLabels = Array(held.labels[0..<200])
         let secondConv = try XCTUnwrap(report.layers.filter { $0.op == "conv2d" }.last).name
         options.int8.keepFloat = [secondConv]
         let (mixed, mixedReport) = try BundleExporter.exportWithReport(model, options: options)
@@ -282,5 +284,44 @@ final class QConvExportTests: XCTestCase {
         XCTAssertFalse(r.warnings.isEmpty, "\(r)")
         XCTAssertTrue(r.description.contains("WARNING: int8 argmax agrees with float on only"), r.description)
         XCTAssertTrue(r.description.contains("%"), r.description)
+    }
+
+    /// `myelin export --precision int8` on a zoo CNN prints the per-layer error table and the
+    /// agreement on the test set; `--keep-float` keeps a layer in f32, an unknown name is an
+    /// error naming the layers.
+    func testCLIExportPrintsTheReportAndKeepsLayersInFloat() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("myelin-qconv-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: "\(dir)/tiny", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func idx(_ dims: [Int], _ data: [UInt8]) -> Data {
+            var b: [UInt8] = [0, 0, 8, UInt8(dims.count)]
+            for d in dims { b += [UInt8(d >> 24 & 0xFF), UInt8(d >> 16 & 0xFF), UInt8(d >> 8 & 0xFF), UInt8(d & 0xFF)] }
+            return Data(b + data)
+        }
+        for (prefix, n) in [("train", 40), ("t10k", 20)] {
+            let pixels: [UInt8] = (0..<(n * 784)).map { (i: Int) -> UInt8 in
+                let base: Int = (i / 784) % 10 * 25
+                return UInt8(base + (i % 28 < 14 ? 5 : 0))
+            }
+            try idx([n, 28, 28], pixels).write(to: URL(fileURLWithPath: "\(dir)/tiny/\(prefix)-images-idx3-ubyte"))
+            try idx([n], (0..<n).map { UInt8($0 % 10) }).write(to: URL(fileURLWithPath: "\(dir)/tiny/\(prefix)-labels-idx1-ubyte"))
+        }
+        let train = try runProduct("myelin", ["train", "--model", "lenet5", "--data", "tiny", "--epochs", "1", "--batch-size", "8",
+                                              "--validation", "0", "--out", "run"], directory: dir)
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let export = try runProduct("myelin", ["export", "run/checkpoint.ckpt", "--data", "tiny", "--precision", "int8",
+                                               "--keep-float", "features.0", "--out", "m.myelin"], directory: dir)
+        XCTAssertEqual(export.status, 0, export.stderr)
+        for needle in ["int8 quantisation error per layer", "SQNR dB", "features.0", "f32 (kept by the user)", "features.3",
+                       "int8 on 20 test samples: accuracy"] {
+            XCTAssertTrue(export.stdout.contains(needle), "missing \(needle) in:\n\(export.stdout)")
+        }
+        let bundle = try ModelBundle.read(from: "\(dir)/m.myelin")
+        XCTAssertEqual(bundle.ops.filter { $0.code == .conv2d }.count, 1)
+        XCTAssertEqual(bundle.ops.filter { $0.code == .qconv2d }.count, 1)
+        let unknown = try runProduct("myelin", ["export", "run/checkpoint.ckpt", "--data", "tiny", "--precision", "int8",
+                                                "--keep-float", "conv9", "--out", "x.myelin"], directory: dir)
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.stderr.contains("no layer \"conv9\"") && unknown.stderr.contains("features.3"), unknown.stderr)
     }
 }

@@ -114,7 +114,7 @@ for name in presets {
         try index.write(toFile: "\(dir)/\(name).index", atomically: true, encoding: .utf8)
         try data.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: "\(dir)/\(name).weights"))
         try Array(floatScores[0..<20]).withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: "\(dir)/\(name).expected"))
-        let flops = try ModelProfile(model, inputShape: [1, 1, 28, 28]).flops
+        let flops = try ModelProfile(model, inputShape: [1, 28, 28]).flops
         try "\(flops)\n".write(toFile: "\(dir)/\(name).flops", atomically: true, encoding: .utf8)
     }
     var row: [String: String] = [:]
