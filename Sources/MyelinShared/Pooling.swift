@@ -13,6 +13,11 @@
 @inline(__always)
 func poolTaps(_ o: Int, stride: Int, pad: Int, dilation: Int, kernel: Int, size: Int) -> (start: Int, lo: Int, hi: Int) {
     let start = o * stride - pad
+    if dilation == 1 {
+        // No division on the common path (this runs once per output column).
+        let lo = Swift.max(0, -start), hi = Swift.min(kernel, size - start)
+        return (start, lo, Swift.max(lo, hi))
+    }
     let lo = start >= 0 ? 0 : (-start + dilation - 1) / dilation
     let hi = Swift.min(kernel, start > size - 1 ? 0 : (size - 1 - start) / dilation + 1)
     return (start, lo, Swift.max(lo, hi))
@@ -26,7 +31,7 @@ public func maxPool2dForward(_ g: ConvGeometry, planes: Int, x: UnsafePointer<Fl
     let h = g.height, w = g.width, oh = g.outHeight, ow = g.outWidth
     // The usual 2×2 window with stride 2 runs 8 outputs at a time.
     let fastPair = g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2 && g.padTop == 0 && g.padLeft == 0
-        && g.dilationH == 1 && g.dilationW == 1
+        && g.padBottom == 0 && g.padRight == 0 && g.dilationH == 1 && g.dilationW == 1
     for plane in 0..<planes {
         let src = x + plane * h * w
         for oy in 0..<oh {
@@ -41,6 +46,22 @@ public func maxPool2dForward(_ g: ConvGeometry, planes: Int, x: UnsafePointer<Fl
                 } else {
                     first = maxPool2x2RowValues(src + 2 * oy * w, width: w, outputs: ow, values: out)
                 }
+            }
+            if at == nil {
+                // Values only: no index to track.
+                for ox in first..<ow {
+                    let c = poolTaps(ox, stride: g.strideW, pad: g.padLeft, dilation: g.dilationW, kernel: g.kernelW, size: w)
+                    var best = -Float.infinity
+                    for i in r.lo..<r.hi {
+                        let row = src + (r.start + i * g.dilationH) * w + c.start
+                        for j in c.lo..<c.hi {
+                            let v = row[j * g.dilationW]
+                            best = !best.isNaN && !(v <= best) ? v : best
+                        }
+                    }
+                    out[ox] = best
+                }
+                continue
             }
             for ox in first..<ow {
                 let c = poolTaps(ox, stride: g.strideW, pad: g.padLeft, dilation: g.dilationW, kernel: g.kernelW, size: w)
@@ -98,23 +119,43 @@ public func maxPool2x2Row(_ top: UnsafePointer<Float>, width: Int, outputs: Int,
     return ox
 }
 
-/// `maxPool2x2Row` without indices (the same values).
+/// `maxPool2x2Row` without indices (the same values), for any row of at least 4 outputs:
+/// 8 (or 4) at a time, the last group overlapping the one before (it rewrites equal values).
+/// Returns how many leading outputs it wrote (all of them, or 0 below 4).
 @inline(__always)
 func maxPool2x2RowValues(_ top: UnsafePointer<Float>, width: Int, outputs: Int, values: UnsafeMutablePointer<Float>) -> Int {
-    typealias V = SIMD8<Float>
-    var ox = 0
-    while ox + 8 <= outputs {
+    @inline(__always) func eight(_ ox: Int) {
         let a = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
         let b = UnsafeRawPointer(top + width + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
         var best = a.evenHalf
-        @inline(__always) func visit(_ v: V) { best.replace(with: v, where: .!(v .<= best) .& (best .== best)) }
+        @inline(__always) func visit(_ v: SIMD8<Float>) { best.replace(with: v, where: .!(v .<= best) .& (best .== best)) }
         visit(a.oddHalf)
         visit(b.evenHalf)
         visit(b.oddHalf)
-        UnsafeMutableRawPointer(values + ox).storeBytes(of: best, as: V.self)
-        ox += 8
+        UnsafeMutableRawPointer(values + ox).storeBytes(of: best, as: SIMD8<Float>.self)
     }
-    return ox
+    @inline(__always) func four(_ ox: Int) {
+        let a = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD8<Float>.self)
+        let b = UnsafeRawPointer(top + width + 2 * ox).loadUnaligned(as: SIMD8<Float>.self)
+        var best = a.evenHalf
+        @inline(__always) func visit(_ v: SIMD4<Float>) { best.replace(with: v, where: .!(v .<= best) .& (best .== best)) }
+        visit(a.oddHalf)
+        visit(b.evenHalf)
+        visit(b.oddHalf)
+        UnsafeMutableRawPointer(values + ox).storeBytes(of: best, as: SIMD4<Float>.self)
+    }
+    if outputs >= 8 {
+        var ox = 0
+        while ox + 8 <= outputs { eight(ox); ox += 8 }
+        if ox < outputs { eight(outputs - 8) }
+        return outputs
+    }
+    if outputs >= 4 {
+        four(0)
+        if outputs > 4 { four(outputs - 4) }
+        return outputs
+    }
+    return 0
 }
 
 /// The window of average-pooling output (oy, ox) clipped to the input, `[y0, y1) × [x0, x1)`,

@@ -218,3 +218,44 @@ final class ConvMalformedTests: XCTestCase {
         XCTAssertEqual(BundleExecutor(b).run([.f32(values), .i32(raw)], batch: 1)[0].floats, expected)
     }
 }
+
+/// Pooling windows a bundle may declare but training never makes (bottom/right padding only,
+/// dilation, windows partly outside): the runtime reads nothing outside the input and matches
+/// a naive computation, in C and in Swift.
+final class PoolEdgeTests: XCTestCase {
+    func testAsymmetricPaddingAndDilationMatchNaivePooling() throws {
+        let library = try requireRuntime()
+        struct Case { var h, w, kh, kw, sh, sw: Int; var pads: [Int]; var dh, dw: Int }
+        let cases = [
+            Case(h: 5, w: 5, kh: 2, kw: 2, sh: 2, sw: 2, pads: [0, 0, 1, 1], dh: 1, dw: 1),
+            Case(h: 7, w: 9, kh: 3, kw: 2, sh: 2, sw: 3, pads: [1, 0, 0, 1], dh: 2, dw: 3),
+            Case(h: 4, w: 17, kh: 2, kw: 2, sh: 2, sw: 2, pads: [0, 0, 0, 1], dh: 1, dw: 1),
+        ]
+        for (k, t) in cases.enumerated() {
+            let oh = (t.h + t.pads[0] + t.pads[2] - t.dh * (t.kh - 1) - 1) / t.sh + 1
+            let ow = (t.w + t.pads[1] + t.pads[3] - t.dw * (t.kw - 1) - 1) / t.sw + 1
+            let c = 3, x = Tensor.randn([2, c, t.h, t.w], generator: Generator(seed: UInt64(80 + k))).data
+            var expected: [Float] = []
+            for plane in 0..<(2 * c) {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var best = -Float.infinity
+                        for i in 0..<t.kh {
+                            for j in 0..<t.kw {
+                                let iy = oy * t.sh - t.pads[0] + i * t.dh, ix = ox * t.sw - t.pads[1] + j * t.dw
+                                if iy >= 0 && iy < t.h && ix >= 0 && ix < t.w { best = Swift.max(best, x[(plane * t.h + iy) * t.w + ix]) }
+                            }
+                        }
+                        expected.append(best)
+                    }
+                }
+            }
+            let ints = ConvMalformedTests.ints
+            let b = ConvMalformedTests.single(.maxPool2d, inputs: [(.f32, [c, t.h, t.w])], outputs: [(.f32, [c, oh, ow])],
+                                              [(.kernel, ints(t.kh, t.kw)), (.stride, ints(t.sh, t.sw)),
+                                               (.padding, .ints(t.pads.map { Int64($0) })), (.dilation, ints(t.dh, t.dw))])
+            XCTAssertEqual(try ConvRuntimeTests.runC(library, b, [x], n: 2)[0], expected, "case \(k): C")
+            XCTAssertEqual(BundleExecutor(b).run(x, batch: 2), expected, "case \(k): Swift")
+        }
+    }
+}

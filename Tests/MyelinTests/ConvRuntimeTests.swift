@@ -266,6 +266,25 @@ final class ConvRuntimeTests: XCTestCase {
         XCTAssertLessThanOrEqual(Self.relativeError(BundleExecutor(bundle).run(x.data, batch: 2), expected, width: expected.count / 2), 1e-5)
     }
 
+    /// A ReLU after a transposed convolution is fused into it too (BatchNorm is not folded into
+    /// one: its output channels are the weight's second dimension); C equals the Swift model.
+    func testReluFusesIntoConvTranspose2d() throws {
+        let library = try requireRuntime()
+        let g = Generator(seed: 62)
+        let model = Sequential([ConvTranspose2d(3, 4, kernelSize: 3, stride: 2, padding: 1, outputPadding: 1, generator: g), ReLU(),
+                                ConvTranspose2d(4, 2, kernelSize: 2, stride: 2, generator: g), BatchNorm2d(2)])
+        Self.randomizeBatchNorms(model, seed: 63)
+        model.eval()
+        var options = BundleExporter.Options()
+        options.inputShape = [3, 4, 5]
+        let bundle = try BundleExporter.export(model, options: options)
+        XCTAssertEqual(bundle.ops.map(\.code), [.convTranspose2d, .convTranspose2d, .scaleShift])
+        XCTAssertTrue(bundle.ops[0].attributes.contains { $0.key == BundleAttribute.activation.rawValue && $0.value == .int(1) })
+        let x = Tensor.randn([2, 3, 4, 5], generator: g)
+        let expected = noGrad { model(x) }.data
+        XCTAssertLessThanOrEqual(Self.relativeError(try Self.runC(library, bundle, [x.data], n: 2)[0], expected, width: expected.count / 2), 1e-5)
+    }
+
     /// Arena planned for each preset against the sum of its values, and the bundle sizes
     /// (printed for the README; the planner must reuse memory on every preset).
     func testPresetArenasReuseMemory() throws {
@@ -285,5 +304,48 @@ final class ConvRuntimeTests: XCTestCase {
             print("arena \(name): values \(layout.values / 1024) KiB planned of \(sum / 1024) KiB, scratch \(layout.scratch / 1024) KiB (batch \(batch)); bundle f32 \(f32.encode().count) B, f16 \(f16.encode().count) B")
             XCTAssertLessThan(layout.values, sum, name)
         }
+    }
+}
+
+/// A large batch runs through the graph in chunks that fit the cache (Executor.swift); every
+/// op works sample by sample, so the outputs equal those of one sample at a time, exactly.
+final class ChunkedRunTests: XCTestCase {
+    func testChunkedBatchEqualsSampleBySample() throws {
+        let model = ModelZoo.make("cnn", generator: Generator(seed: 70))
+        model.eval()
+        var options = BundleExporter.Options()
+        options.inputShape = [1, 28, 28]
+        let bundle = try BundleExporter.export(model, options: options)
+        let bytes = bundle.encode()
+        var loaded = try bytes.withUnsafeBytes { (raw) throws(BundleStatus) in try LoadedBundle.load(raw.baseAddress!, count: raw.count) }
+        defer { loaded.release() }
+        var context = try InferenceContext.create(loaded.model, maxBatch: 64)
+        defer { context.release() }
+        XCTAssertGreaterThan(context.chunk, 1)
+        XCTAssertLessThan(context.chunk, 64, "a CNN's feature maps of 64 samples do not fit the chunk budget")
+        var unchunked = try InferenceContext.create(loaded.model, maxBatch: 64, reuse: false)
+        defer { unchunked.release() }
+        XCTAssertEqual(unchunked.chunk, 64, "values stay readable when not reused")
+        let n = 37
+        let x = Tensor.uniform([n, 784], generator: Generator(seed: 71)).data
+        var whole = [Float](repeating: .nan, count: n * 10), single = whole
+        func run(_ c: InferenceContext, _ start: Int, _ count: Int, into y: inout [Float]) {
+            x.withUnsafeBytes { xp in
+                y.withUnsafeMutableBytes { yp in
+                    var ins: [UnsafeRawPointer?] = [xp.baseAddress! + start * 784 * 4]
+                    var outs: [UnsafeMutableRawPointer?] = [yp.baseAddress! + start * 40]
+                    ins.withUnsafeMutableBufferPointer { i in
+                        outs.withUnsafeMutableBufferPointer { o in
+                            c.run(loaded.model, batch: count, inputs: UnsafePointer(i.baseAddress!), outputs: UnsafePointer(o.baseAddress!))
+                        }
+                    }
+                }
+            }
+        }
+        run(context, 0, n, into: &whole)
+        for s in 0..<n { run(context, s, 1, into: &single) }
+        XCTAssertEqual(whole, single)
+        XCTAssertFalse(whole.contains { $0.isNaN })
+        XCTAssertLessThanOrEqual(ConvRuntimeTests.relativeError(whole, noGrad { model(Tensor(shape: [n, 784], data: x)) }.data, width: 10), 1e-4)
     }
 }

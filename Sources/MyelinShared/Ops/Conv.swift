@@ -40,6 +40,7 @@ public enum ConvOps {
     static let maxFactor: Int64 = Int64(BundleLimits.maxDimension)
 
     /// An int64 list attribute of exactly `count` entries, each in `minimum … maxFactor`.
+    @_optimize(size)
     static func list(_ g: Graph, _ op: GraphOp, _ key: BundleAttribute, count: Int, minimum: Int64) throws(BundleStatus) -> (Int, Int, Int, Int) {
         guard let a = g.attribute(op, key), a.count == count else { throw .corrupt }
         var v = (0, 0, 0, 0)
@@ -59,6 +60,7 @@ public enum ConvOps {
     /// Operands, dtypes and attributes common to both ops; returns the geometry of the
     /// convolution from `x` [C, H, W] with weight `[O, C / groups, kH, kW]` as the attributes
     /// say (for conv_transpose2d the caller turns it around).
+    @_optimize(size)
     static func checkCommon(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) -> (stride: (Int, Int, Int, Int),
                                                                                        padding: (Int, Int, Int, Int),
                                                                                        dilation: (Int, Int, Int, Int), groups: Int) {
@@ -80,6 +82,7 @@ public enum ConvOps {
         return (stride, padding, dilation, Int(groups))
     }
 
+    @_optimize(size)
     static func checkBias(_ g: Graph, _ op: GraphOp, channels: Int) throws(BundleStatus) {
         guard op.tensorCount == 2 else { return }
         let b = g.tensor(op, 1)
@@ -88,6 +91,7 @@ public enum ConvOps {
 
     /// Scratch (one image's column matrix and the GEMM workspace) and, for f16 weights, their
     /// widened copy.
+    @_optimize(size)
     static func finish(_ g: Graph, _ op: inout GraphOp, _ geometry: ConvGeometry) throws(BundleStatus) {
         op.params.window = geometry
         let columns = try checkedAdd(try checkedMultiply(geometry.patch, geometry.outHeight * geometry.outWidth),
@@ -98,6 +102,7 @@ public enum ConvOps {
         op.params.preparedBytes = w.dtype == .f16 ? try checkedMultiply(w.shape.count, 4) : 0
     }
 
+    @_optimize(size)
     static func checkConv2d(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
         let (stride, padding, dilation, groups) = try checkCommon(g, &op)
         let x = g.input(op, 0), y = g.output(op, 0), w = g.tensor(op, 0)
@@ -114,6 +119,7 @@ public enum ConvOps {
         try finish(g, &op, geometry)
     }
 
+    @_optimize(size)
     static func checkConvTranspose2d(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
         let (stride, padding, dilation, groups) = try checkCommon(g, &op)
         let outputPadding = try list(g, op, .outputPadding, count: 2, minimum: 0)
@@ -136,6 +142,7 @@ public enum ConvOps {
     }
 
     /// f16 weights widened once at load.
+    @_optimize(size)
     static func prepare(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
         guard let dst = op.prepared else { return }
         let w = g.tensor(op, 0)

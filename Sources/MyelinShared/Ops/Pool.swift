@@ -44,6 +44,7 @@ public enum PoolOps {
     }
 
     /// max_pool2d and avg_pool2d: operands, window attributes, output shape.
+    @_optimize(size)
     static func checkPool(_ g: Graph, _ op: inout GraphOp, dilated: Bool) throws(BundleStatus) {
         let outputs = dilated ? op.outputCount : 1
         guard op.inputCount == 1, op.outputCount == outputs, outputs == 1 || outputs == 2, op.tensorCount == 0 else { throw .corrupt }
@@ -72,6 +73,7 @@ public enum PoolOps {
     }
 
     /// An int64 [h, w] attribute (each 1 … 2^24) that must equal dims 1 and 2 of `shape`.
+    @_optimize(size)
     static func checkSize(_ g: Graph, _ op: GraphOp, _ key: BundleAttribute, _ shape: BundleShape) throws(BundleStatus) {
         let size = try ConvOps.list(g, op, key, count: 2, minimum: 1)
         guard shape.rank == 3, shape.dim(1) == size.0, shape.dim(2) == size.1 else { throw .shapeMismatch }
@@ -79,6 +81,7 @@ public enum PoolOps {
 
     /// A resampling op's input planes (channels, height, width) in `params.window`; its output
     /// size, or scale, goes in `params.rows` × `params.n`.
+    @_optimize(size)
     static func planes(_ x: GraphValue, _ y: GraphValue) -> ConvGeometry {
         ConvGeometry(batch: 1, inChannels: x.shape.dim(0), height: x.shape.dim(1), width: x.shape.dim(2),
                      outChannels: y.shape.dim(0), kernelH: 1, kernelW: 1)

@@ -3,10 +3,15 @@
 // as f32, f16 and int8 bundles for the runtime benchmark (bench/runtime-cnn/run.sh).
 //
 //   swift run -c release RuntimeCNNModel DIR
+//   swift run -c release RuntimeCNNModel layout     (NCHW against NHWC, see Layout.swift)
 import Foundation
 import Myelin
 
 let args = CommandLine.arguments
+if args.count == 2 && args[1] == "layout" {
+    measureLayouts()
+    exit(0)
+}
 guard args.count == 2 else {
     FileHandle.standardError.write("usage: RuntimeCNNModel DIR (with twin.py's anchor_cnn.index, .weights, .expected)\n".data(using: .utf8)!)
     exit(2)
@@ -58,5 +63,5 @@ for precision in [BundlePrecision.f32, .f16, .int8] {
     if let report { print(report) }
     let path = "\(dir)/cnn-\(precision.name).myelin"
     try bundle.write(to: path)
-    print("\(path): \(bundle.encode().count) bytes, ops \(bundle.ops.map { "\($0.code)" }.joined(separator: " "))")
+    print("\(path): \(bundle.encode().count) bytes, ops \(bundle.ops.map { $0.code.map { "\($0)" } ?? "?" }.joined(separator: " "))")
 }
