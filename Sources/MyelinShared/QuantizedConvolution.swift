@@ -123,8 +123,9 @@ public func qconvPackWeights(_ g: ConvGeometry, weight: UnsafePointer<Int8>, int
 public func qconvScratchBytes(_ g: ConvGeometry) -> Int {
     let pixels = g.outHeight * g.outWidth
     if g.qconvIsDirect {
-        let padded = (g.height + g.padTop + g.padBottom) * (g.width + g.padLeft + g.padRight)
-        return kernelRoundUp(padded, 64) + kernelRoundUp(g.outWidth * 4, 64)
+        let pw = g.width + g.padLeft + g.padRight
+        let padded = (g.height + g.padTop + g.padBottom) * pw + (g.kernelW - 1) * g.dilationW
+        return kernelRoundUp(padded, 64) + kernelRoundUp(Swift.max(g.outWidth, g.outHeight * pw) * 4, 64)
     }
     let columns = kernelRoundUp(pixels * kernelRoundUp(g.patch, 4), 64)
     let channelsLast = kernelRoundUp(g.height * g.width * (g.inChannels / g.groups), 64)
@@ -271,27 +272,21 @@ func qconvTiles(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, packe
     }
 }
 
-/// The output formula on `rows × cols` of the tile (row stride 64), 16 lanes at a time into
-/// staging (the tile itself for f32, the 384 bytes after it for u8), then column j's `rows`
-/// values to `at + j·planeSize` (a run of pixels of one output channel).
+/// The output formula on `rows × cols` of the tile (row stride 64) into staging (the tile
+/// itself for f32, the 384 bytes after it for u8) — contiguous loops the compiler vectorises —
+/// then column j's `rows` values to `at + j·planeSize` (a run of pixels of one output channel).
 @inline(__always)
 func qconvEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, cols: Int, bias: UnsafePointer<Int32>,
                    multipliers: UnsafePointer<Float>, output: QGEMMOutput, at: Int, planeSize: Int) {
-    typealias I = SIMD16<Int32>
-    typealias F = SIMD16<Float>
-    @inline(__always) func load<V: SIMD>(_ p: UnsafePointer<V.Scalar>, _ j: Int, _: V.Type) -> V { UnsafeRawPointer(p + j).loadUnaligned(as: V.self) }
     if let y = output.f32 {
         let staged = UnsafeMutableRawPointer(tile).assumingMemoryBound(to: Float.self)
         for r in 0..<rows {
             let t = tile + r * qgemmPanelCols, s = staged + r * qgemmPanelCols
-            var j = 0
-            while j + 16 <= cols {
-                var v = F(load(t, j, I.self) &+ load(bias, j, I.self)) * load(multipliers, j, F.self)
-                if output.relu { v.replace(with: 0, where: v .< 0) }
-                UnsafeMutableRawPointer(s + j).storeBytes(of: v, as: F.self)
-                j += 16
+            if output.relu {
+                for j in 0..<cols { s[j] = dequantizeAccumulator(t[j] &+ bias[j], multiplier: multipliers[j], relu: true) }
+            } else {
+                for j in 0..<cols { s[j] = dequantizeAccumulator(t[j] &+ bias[j], multiplier: multipliers[j], relu: false) }
             }
-            while j < cols { s[j] = dequantizeAccumulator(t[j] &+ bias[j], multiplier: multipliers[j], relu: output.relu); j += 1 }
         }
         for j in 0..<cols {
             let dst = y + at + j * planeSize
@@ -302,16 +297,7 @@ func qconvEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, cols: Int, bias
         let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
         for r in 0..<rows {
             let t = tile + r * qgemmPanelCols, s = staged + r * qgemmPanelCols
-            var j = 0
-            while j + 16 <= cols {
-                // requantizeToU8 lane by lane: NaN and values ≤ low give low, ≥ 255 give 255.
-                var v = (F(load(t, j, I.self) &+ load(bias, j, I.self)) * load(multipliers, j, F.self)).rounded(.toNearestOrEven) + z
-                v.replace(with: low, where: .!(v .> low))
-                v.replace(with: 255, where: .!(v .< 255))
-                UnsafeMutableRawPointer(s + j).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: I(v)), as: SIMD16<UInt8>.self)
-                j += 16
-            }
-            while j < cols { s[j] = requantizeToU8(t[j] &+ bias[j], multiplier: multipliers[j], zeroPoint: z, low: low); j += 1 }
+            for j in 0..<cols { s[j] = requantizeToU8(t[j] &+ bias[j], multiplier: multipliers[j], zeroPoint: z, low: low) }
         }
         for j in 0..<cols {
             let dst = y + at + j * planeSize
@@ -320,7 +306,8 @@ func qconvEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, cols: Int, bias
     }
 }
 
-/// row[0..<n] += i32(src[0..<n]) · w, 16 lanes at a time.
+/// row[0..<n] += i32(src[0..<n]) · w, 16 lanes at a time (integer widening only: float
+/// conversions of SIMD types are lane-by-lane calls in Embedded Swift).
 @inline(__always)
 func qconvAccumulateRow(_ row: UnsafeMutablePointer<Int32>, _ src: UnsafePointer<UInt8>, _ n: Int, _ w: Int32) {
     let wv = SIMD16<Int32>(repeating: w)
@@ -346,23 +333,37 @@ func qconvTranspose(_ src: UnsafePointer<UInt8>, pixels: Int, channels: Int, int
 func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, weight: UnsafePointer<Int8>,
                  bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
                  scratch: UnsafeMutableRawPointer) {
-    let ng = g.outChannels / g.groups, oh = g.outHeight, ow = g.outWidth, kh = g.kernelH, kw = g.kernelW
+    let ng = g.outChannels / g.groups, oh = g.outHeight, ow = g.outWidth, kh = g.kernelH, kw = g.kernelW, dw0 = g.dilationW
     let ph = g.height + g.padTop + g.padBottom, pw = g.width + g.padLeft + g.padRight
     let padded = scratch.assumingMemoryBound(to: UInt8.self)
-    let row = (scratch + kernelRoundUp(ph * pw, 64)).assumingMemoryBound(to: Int32.self)
+    let row = (scratch + kernelRoundUp(ph * pw + (kw - 1) * dw0, 64)).assumingMemoryBound(to: Int32.self)
     let zero = UInt8(truncatingIfNeeded: inputZeroPoint)
     let sh = g.strideH, sw = g.strideW, dh = g.dilationH, dw = g.dilationW
     for n in 0..<g.batch {
         for c in 0..<g.inChannels {
             // The plane inside a border of z_x.
             let plane = x + (n * g.inChannels + c) * g.height * g.width
-            padded.update(repeating: zero, count: ph * pw)
+            padded.update(repeating: zero, count: ph * pw + (kw - 1) * dw)
             for iy in 0..<g.height {
                 (padded + (iy + g.padTop) * pw + g.padLeft).update(from: plane + iy * g.width, count: g.width)
             }
             for t in 0..<ng {
                 let o = c * ng + t
                 let w = weight + o * kh * kw
+                if sh == 1 && sw == 1 {
+                    // Stride 1: the whole plane as rows of the padded width, one long run per tap
+                    // (columns ow ..< pw of each row are never stored).
+                    let count = oh * pw
+                    for p in 0..<count { row[p] = bias[o] }
+                    for i in 0..<kh {
+                        for j in 0..<kw { qconvAccumulateRow(row, padded + i * dh * pw + j * dw, count, Int32(w[i * kw + j])) }
+                    }
+                    for oy in 0..<oh {
+                        qconvStoreChannel(row + oy * pw, count: ow, multiplier: multipliers[o], output: output,
+                                          at: ((n * g.outChannels + o) * oh + oy) * ow)
+                    }
+                    continue
+                }
                 for oy in 0..<oh {
                     for ox in 0..<ow { row[ox] = bias[o] }
                     for i in 0..<kh {
