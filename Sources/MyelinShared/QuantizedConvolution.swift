@@ -345,7 +345,7 @@ func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int
             let plane = x + (n * g.inChannels + c) * g.height * g.width
             padded.update(repeating: zero, count: ph * pw + (kw - 1) * dw)
             for iy in 0..<g.height {
-                (padded + (iy + g.padTop) * pw + g.padLeft).update(from: plane + iy * g.width, count: g.width)
+                qconvCopyBytes(padded + (iy + g.padTop) * pw + g.padLeft, plane + iy * g.width, g.width)
             }
             for t in 0..<ng {
                 let o = c * ng + t
