@@ -72,6 +72,9 @@ let package = Package(
         // Builds the sequence benchmark's bundles from the PyTorch twins' weights (bench/runtime-seq).
         .executableTarget(name: "RuntimeSeqModels", dependencies: ["Myelin"], path: "bench/runtime-seq/models",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Every zoo preset trained briefly, exported in f32/f16/int8 and run by libmyelin: the README's export table.
+        .executableTarget(name: "CNNExportBench", dependencies: ["Myelin"], path: "bench/cnn-export",
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
         // Loads the PyTorch-trained anchor CNN and exports the runtime CNN benchmark's bundles (bench/runtime-cnn).
         .executableTarget(name: "RuntimeCNNModel", dependencies: ["Myelin"], path: "bench/runtime-cnn/model",
                           swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -12,6 +12,8 @@ struct Export: ParsableCommand {
     @Option(parsing: .unconditional, help: "Training samples used to calibrate int8 activation scales.") var calibration: Int = 2000
     @Option(parsing: .unconditional, help: "Self-test vectors stored in the bundle.") var selfTests: Int = 4
     @Option(name: .customLong("data"), help: "Override the folder with the IDX files.") var dataDirectory: String?
+    @Option(help: "int8: layers kept in float, comma-separated module paths (as the error table names them).") var keepFloat: String?
+    @Option(help: "int8: keep in float every layer whose int8 SQNR (dB) is below this.") var minSqnr: Double?
 
     func validate() throws {
         guard BundlePrecision(name: precision) != nil else {
@@ -40,14 +42,25 @@ struct Export: ParsableCommand {
         options.metadata += loaded.config.textMetadata
         options.selfTestCount = selfTests
         if selfTests > 0 { options.selfTestInputs = [raw.test.inputs.rows(0..<Swift.min(selfTests, raw.test.count))] }
-        let bundle = try BundleExporter.export(model, options: options)
+        if let k = keepFloat { options.int8.keepFloat = k.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        options.int8.minimumSQNR = minSqnr
+        if !loaded.config.isTextTask {
+            options.int8.validationInputs = raw.test.inputs
+            options.int8.validationLabels = raw.test.labels
+        }
+        let (bundle, report) = try BundleExporter.exportWithReport(model, options: options)
         let folder = (out as NSString).deletingLastPathComponent
         if !folder.isEmpty { try makeDirectory(folder) }   // as `train --out` does
         try bundle.write(to: out)
         let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
         let measured = accuracy.map { ", test accuracy of the exported float model " + String(format: "%.2f%%", $0 * 100) } ?? ""
         print("wrote \(out): \(precision), \(size) bytes\(measured)")
-        if bundle.precision != .f32 { try reportApproximation(bundle, float: model, on: raw.test) }
+        if let report {
+            // Per-layer error, agreement and accuracy on the test set; warnings when int8 collapses.
+            print(report)
+        } else if bundle.precision != .f32 {
+            try reportApproximation(bundle, float: model, on: raw.test)
+        }
         if let result = BundleExecutor(bundle).selfTest(), !result.passed {
             print("WARNING: the bundle fails its own self-test (max |error| \(result.maxError)): it does not reproduce the model")
         }

@@ -87,7 +87,7 @@ public enum BundleOpCode: UInt32 {
     case embedding = 40, rnn = 41, lstm = 42, gru = 43, layerNorm = 44, gelu = 45
     case attention = 46, positionalEncoding = 47, lastStep = 48
     // Convolutional family (23 is qconv2d).
-    case conv2d = 22, convTranspose2d = 24, maxPool2d = 25, avgPool2d = 26, adaptiveAvgPool2d = 27
+    case conv2d = 22, qconv2d = 23, convTranspose2d = 24, maxPool2d = 25, avgPool2d = 26, adaptiveAvgPool2d = 27
     case maxUnpool2d = 28, upsampleNearest2d = 29, channelShuffle = 30
 }
 

@@ -266,6 +266,25 @@ final class ConvRuntimeTests: XCTestCase {
         XCTAssertLessThanOrEqual(Self.relativeError(BundleExecutor(bundle).run(x.data, batch: 2), expected, width: expected.count / 2), 1e-5)
     }
 
+    /// A ReLU after a transposed convolution is fused into it too (BatchNorm is not folded into
+    /// one: its output channels are the weight's second dimension); C equals the Swift model.
+    func testReluFusesIntoConvTranspose2d() throws {
+        let library = try requireRuntime()
+        let g = Generator(seed: 62)
+        let model = Sequential([ConvTranspose2d(3, 4, kernelSize: 3, stride: 2, padding: 1, outputPadding: 1, generator: g), ReLU(),
+                                ConvTranspose2d(4, 2, kernelSize: 2, stride: 2, generator: g), BatchNorm2d(2)])
+        Self.randomizeBatchNorms(model, seed: 63)
+        model.eval()
+        var options = BundleExporter.Options()
+        options.inputShape = [3, 4, 5]
+        let bundle = try BundleExporter.export(model, options: options)
+        XCTAssertEqual(bundle.ops.map(\.code), [.convTranspose2d, .convTranspose2d, .scaleShift])
+        XCTAssertTrue(bundle.ops[0].attributes.contains { $0.key == BundleAttribute.activation.rawValue && $0.value == .int(1) })
+        let x = Tensor.randn([2, 3, 4, 5], generator: g)
+        let expected = noGrad { model(x) }.data
+        XCTAssertLessThanOrEqual(Self.relativeError(try Self.runC(library, bundle, [x.data], n: 2)[0], expected, width: expected.count / 2), 1e-5)
+    }
+
     /// Arena planned for each preset against the sum of its values, and the bundle sizes
     /// (printed for the README; the planner must reuse memory on every preset).
     func testPresetArenasReuseMemory() throws {

@@ -30,8 +30,10 @@ extension BundlePrecision {
 ///
 /// - `.f16` stores the weights of `linear` ops in half precision.
 /// - `.int8`: weights symmetric per output channel (`s_w = max|W_j|/127`); activations entering
-///   each `linear` are asymmetric u8 calibrated (min/max) on `options.calibration`, whose rows
-///   are also the traced example; other ops stay in f32 (see Quantization.swift).
+///   each `linear` and `conv2d` are asymmetric u8 calibrated (min/max) on `options.calibration`,
+///   whose rows are also the traced example; other ops stay in f32 (see Quantization.swift).
+///   `options.int8` keeps named layers in float or those whose error is too large;
+///   `exportWithReport` also returns the per-layer error and the argmax agreement with float.
 /// - Metadata: exporter version, precision, the input preprocessing, and when given class
 ///   labels, data set and test accuracy; self-test vectors with the float model's outputs and
 ///   a tolerance that follows from the precision.
@@ -73,6 +75,8 @@ public enum BundleExporter {
         public var metadata: [(key: String, value: String)]
         /// Per-sample input shape of a one-input model; by default `[inFeatures]` of its first Linear.
         public var inputShape: [Int]?
+        /// int8 only: layers kept in float, automatic fallback, the held-out set of the report.
+        public var int8 = Int8ExportOptions()
 
         public init(precision: BundlePrecision = .f32, calibration: Tensor? = nil, classLabels: [String]? = nil,
                     dataset: String? = nil, testAccuracy: Double? = nil) {
@@ -116,30 +120,38 @@ public enum BundleExporter {
     /// Exports a one-input layer; its input shape is `options.inputShape`, the calibration
     /// inputs' shape, or `[inFeatures]` of its first Linear.
     public static func export(_ model: any Layer, options: Options = Options()) throws -> ModelBundle {
-        let shape: [Int]
-        if let s = options.inputShape {
-            shape = s
-        } else if let c = options.calibrationInputs?.first, c.rank >= 2 {
-            shape = Array(c.shape.dropFirst())
-        } else if let first = model.namedModules().lazy.compactMap({ $0.1 as? Linear }).first {
-            shape = [first.inFeatures]
-        } else {
-            throw ExportError.invalidOption("the model has no Linear layer: set Options.inputShape")
-        }
-        return try export(model, inputs: [("input", shape)], outputNames: ["output"], options: options) { [model($0[0])] }
+        try export(model, inputs: [("input", try inputShape(model, options))], outputNames: ["output"], options: options) { [model($0[0])] }
     }
 
     /// Exports any module: `inputs` names each graph input with its per-sample shape,
     /// `forward` computes the outputs (named by `outputNames`) from one tensor per input.
     public static func export(_ model: any Module, inputs: [(name: String, shape: [Int])], outputNames: [String]? = nil,
                               options: Options = Options(), forward: ([Tensor]) -> [Tensor]) throws -> ModelBundle {
+        try exportWithReport(model, inputs: inputs, outputNames: outputNames, options: options, forward: forward).bundle
+    }
+
+    /// `export` of a one-input layer, with the int8 report (nil for f32 and f16).
+    public static func exportWithReport(_ model: any Layer, options: Options) throws -> (bundle: ModelBundle, report: QuantizationReport?) {
+        try exportWithReport(model, inputs: [("input", try inputShape(model, options))], outputNames: ["output"], options: options) { [model($0[0])] }
+    }
+
+    /// `export` with the int8 report (nil for f32 and f16): per-layer quantisation error,
+    /// argmax agreement with the float model (and accuracies, given labels), and warnings when
+    /// the int8 model collapses — also written to the metadata (`int8.argmax_agreement`, …).
+    public static func exportWithReport(_ model: any Module, inputs: [(name: String, shape: [Int])], outputNames: [String]? = nil,
+                                        options: Options = Options(), forward: ([Tensor]) -> [Tensor]) throws
+        -> (bundle: ModelBundle, report: QuantizationReport?) {
         guard !inputs.isEmpty else { throw ExportError.invalidOption("a model needs at least one input") }
         let examples = try exampleInputs(inputs, options)
         var graph = try TracedGraph(tracing: model, inputs: zip(inputs, examples).map { ($0.0.name, $0.1) },
                                     outputNames: outputNames, forward: forward)
         graph.optimizeForInference()
         let lowered = try graph.lowered(weightType: options.precision == .f16 ? .f16 : .f32)
-        var bundle = options.precision == .int8 ? try Quantization.quantize(lowered, graph: graph) : lowered.bundle
+        var bundle = lowered.bundle
+        var report: QuantizationReport?
+        if options.precision == .int8 {
+            (bundle, report) = try Quantization.quantize(lowered, graph: graph, options: options.int8)
+        }
         // The reader validates every op like the runtime does: a lowering mistake stops here.
         do {
             _ = try ModelBundle(decoding: bundle.encode(compressed: false))
@@ -147,8 +159,80 @@ public enum BundleExporter {
             throw ExportError.shapeMismatch("the lowered graph does not validate (\(status)):\n\(graph)")
         }
         bundle.metadata = try metadata(options, bundle: bundle, calibrationRows: examples[0].shape[0])
+        if report != nil {
+            try compareWithFloat(model, bundle, graph: graph, examples: examples, options: options, report: &report!, forward: forward)
+            bundle.metadata += int8Metadata(report!)
+        }
         bundle.selfTest = try selfTest(model, bundle, inputs, options, forward: forward)
-        return bundle
+        return (bundle, report)
+    }
+
+    /// Per-sample input shape of a one-input layer: `options.inputShape`, the calibration
+    /// inputs' shape, or `[inFeatures]` of its first Linear.
+    static func inputShape(_ model: any Layer, _ options: Options) throws -> [Int] {
+        if let s = options.inputShape { return s }
+        if let c = options.calibrationInputs?.first, c.rank >= 2 { return Array(c.shape.dropFirst()) }
+        if let first = model.namedModules().lazy.compactMap({ $0.1 as? Linear }).first { return [first.inFeatures] }
+        throw ExportError.invalidOption("the model has no Linear layer: set Options.inputShape")
+    }
+
+    // MARK: int8 report
+
+    /// Runs the int8 bundle (the runtime's kernels) on the held-out inputs, or on the
+    /// calibration inputs, and compares its first output's argmax with the float model's.
+    static func compareWithFloat(_ model: any Module, _ bundle: ModelBundle, graph: TracedGraph, examples: [Tensor], options: Options,
+                                 report: inout QuantizationReport, forward: ([Tensor]) -> [Tensor]) throws {
+        let inputs: [Tensor], floatOutput: Tensor
+        if let held = options.int8.validationInputs {
+            guard examples.count == 1, Array(held.shape.dropFirst()) == Array(examples[0].shape.dropFirst()) else {
+                throw ExportError.shapeMismatch("int8 validation inputs \(held.shape) for inputs \(examples.map(\.shape))")
+            }
+            let wasTraining = model.isTraining
+            model.eval()
+            defer { model.train(wasTraining) }
+            inputs = [held]
+            floatOutput = noGrad { forward([held.detach()]) }[0]
+            report.heldOut = true
+        } else {
+            inputs = examples
+            floatOutput = graph.values[graph.outputs[0].value].sample
+        }
+        let n = inputs[0].shape[0]
+        let executor = try BundleExecutor(validating: bundle, reference: false)
+        let int8Output = executor.run(inputs.map(\.data), batch: n)[0]
+        let classes = floatOutput.count / n
+        func argmaxes(_ v: [Float]) -> [Int] {
+            (0..<n).map { i in (0..<classes).max { v[i * classes + $0] < v[i * classes + $1] }! }
+        }
+        let floatClasses = argmaxes(floatOutput.data), int8Classes = argmaxes(int8Output)
+        let agreement = Double(zip(floatClasses, int8Classes).filter { $0 == $1 }.count) / Double(n)
+        report.samples = n
+        report.argmaxAgreement = agreement
+        let set = report.heldOut ? "held-out" : "calibration"
+        if agreement < options.int8.warnBelowAgreement {
+            report.warnings.append(String(format: "int8 argmax agrees with float on only %.2f%% of %d %@ samples (expected ≥ %.2f%%)",
+                                          100 * agreement, n, set, 100 * options.int8.warnBelowAgreement))
+        }
+        if let labels = options.int8.validationLabels {
+            guard labels.count == n else { throw ExportError.invalidOption("\(labels.count) int8 validation labels for \(n) samples") }
+            func accuracy(_ c: [Int]) -> Double { Double(zip(c, labels).filter { $0 == $1 }.count) / Double(n) }
+            let f = accuracy(floatClasses), q = accuracy(int8Classes)
+            report.floatAccuracy = f
+            report.int8Accuracy = q
+            if f - q > options.int8.warnAboveAccuracyDrop {
+                report.warnings.append(String(format: "int8 accuracy %.2f%% against float %.2f%% on %d %@ samples: a drop of %.2f points",
+                                              100 * q, 100 * f, n, set, 100 * (f - q)))
+            }
+        }
+    }
+
+    static func int8Metadata(_ r: QuantizationReport) -> [(key: String, value: String)] {
+        var entries: [(key: String, value: String)] = []
+        if let a = r.argmaxAgreement { entries.append(("int8.argmax_agreement", String(format: "%.4f", a))) }
+        if let q = r.int8Accuracy { entries.append(("int8.accuracy", String(format: "%.4f", q))) }
+        let kept = r.layers.filter { !$0.quantized }.map(\.name)
+        if !kept.isEmpty { entries.append(("int8.float_layers", kept.joined(separator: ","))) }
+        return entries
     }
 
     // MARK: Examples

@@ -1,10 +1,99 @@
-// Int8 quantisation of a lowered float graph (arithmetic in docs/bundle-format.md):
-// every `linear` becomes a `qlinear` with symmetric per-output-channel i8 weights and u8
-// activations whose scales come from the ranges the traced forward pass produced on the
-// calibration inputs. A qlinear writes u8 straight into the next ones when only qlinears read
-// its output; otherwise it writes f32, and one `quantize` per value feeds the qlinears that
-// read it. Every other op stays in f32 (mixed precision: residual additions, concatenations,
-// softmax).
+import Foundation
+
+// Int8 quantisation of a lowered float graph (arithmetic in docs/bundle-format.md): every
+// `linear` becomes a `qlinear` and every `conv2d` a `qconv2d`, with symmetric
+// per-output-channel i8 weights and u8 activations whose scales come from the ranges the
+// traced forward pass produced on the calibration inputs. A quantised op writes u8 straight
+// into its readers when each of them is a quantised op or a u8 move (reshape, transpose,
+// slice) whose output is itself read that way; otherwise it writes f32, and one `quantize` per
+// value feeds the quantised ops that read it. Every other op stays in f32 (f32 islands:
+// pooling, residual additions, concatenations, softmax).
+//
+// Mixed precision: layers the user names, and (optionally) layers whose int8 error measured
+// in isolation is too large, stay `linear`/`conv2d` in f32. The export reports, per layer,
+// that error (SQNR and max relative error on calibration rows) and the model's argmax
+// agreement (and accuracy, given labels) against float; a collapse is a warning with figures.
+
+/// How `BundleExporter` quantises an int8 export.
+public struct Int8ExportOptions {
+    /// Layers kept in f32, by module path ("features.3", "classifier.1") — the name of the
+    /// layer's weight without ".weight". An unknown name is an error listing the layers.
+    public var keepFloat: [String] = []
+    /// Layers whose isolated int8 SQNR (dB) is below this stay in f32; nil: none do.
+    public var minimumSQNR: Double? = nil
+    /// Calibration rows the per-layer errors are measured on (the first ones).
+    public var reportSamples = 64
+    /// Held-out inputs `[n, …]` (one-input models) on which the int8 bundle is compared with
+    /// the float model; by default the calibration inputs.
+    public var validationInputs: Tensor? = nil
+    /// Labels of `validationInputs` (or of the calibration rows): the report then has both
+    /// accuracies.
+    public var validationLabels: [Int]? = nil
+    /// Below this argmax agreement with float, or above this accuracy drop (fraction, not
+    /// points), the int8 model has collapsed: the report carries a warning with the figures.
+    public var warnBelowAgreement = 0.97
+    public var warnAboveAccuracyDrop = 0.01
+
+    public init(keepFloat: [String] = [], minimumSQNR: Double? = nil) {
+        self.keepFloat = keepFloat
+        self.minimumSQNR = minimumSQNR
+    }
+}
+
+/// What an int8 export measured: per-layer quantisation error and the model's agreement with
+/// float. `description` is the table `myelin export` prints.
+public struct QuantizationReport: CustomStringConvertible {
+    public struct Layer {
+        /// Module path of the layer ("features.0").
+        public var name: String
+        /// "linear" or "conv2d".
+        public var op: String
+        /// Signal-to-quantisation-noise ratio of the layer's output, in dB: 10·log10(Σy² / Σ(y − ŷ)²),
+        /// with ŷ the int8 op's f32 output on the float input quantised with its calibrated
+        /// range (∞ when exact). Requantising a u8 output is the next layer's input error.
+        public var sqnr: Double
+        /// max |y − ŷ| / max |y|.
+        public var maxRelativeError: Double
+        /// Whether the bundle runs the layer in int8 (false: kept in f32).
+        public var quantized: Bool
+        /// Why a layer stays in f32 ("kept by the user", "SQNR below …").
+        public var reason: String?
+    }
+
+    public var layers: [Layer] = []
+    /// Rows the layer errors were measured on.
+    public var layerSamples = 0
+    /// Samples the model comparison ran on, and whether they were held out.
+    public var samples = 0
+    public var heldOut = false
+    /// Fraction of samples whose int8 argmax equals float's (first output).
+    public var argmaxAgreement: Double?
+    public var floatAccuracy: Double?
+    public var int8Accuracy: Double?
+    /// Collapse warnings, with figures.
+    public var warnings: [String] = []
+
+    public var description: String {
+        var lines = ["int8 quantisation error per layer (\(layerSamples) calibration samples):",
+                     "  layer                          op       SQNR dB   max rel. err  precision"]
+        for l in layers {
+            let sqnr = l.sqnr.isInfinite ? "inf" : String(format: "%.1f", l.sqnr)
+            lines.append("  " + l.name.padding(toLength: 30, withPad: " ", startingAt: 0) + " "
+                         + l.op.padding(toLength: 8, withPad: " ", startingAt: 0)
+                         + String(repeating: " ", count: Swift.max(0, 8 - sqnr.count)) + sqnr
+                         + String(format: "   %10.4f", l.maxRelativeError) + "   " + (l.quantized ? "int8" : "f32 (\(l.reason ?? ""))"))
+        }
+        let set = heldOut ? "held-out" : "calibration"
+        if let a = argmaxAgreement, let f = floatAccuracy, let q = int8Accuracy {
+            lines.append(String(format: "int8 on %d %@ samples: accuracy %.2f%% (float %.2f%%), argmax agreement with float %.2f%%",
+                                samples, heldOut ? "test" : set, 100 * q, 100 * f, 100 * a))
+        } else if let a = argmaxAgreement {
+            lines.append(String(format: "int8 on %d %@ samples: argmax agreement with float %.2f%%", samples, set, 100 * a))
+        }
+        for w in warnings { lines.append("WARNING: " + w) }
+        return lines.joined(separator: "\n")
+    }
+}
 
 enum Quantization {
     /// Per output channel: `s_w = max|W_j|/127` (1 for an all-zero row), `q = clamp(round(W/s_w), −127, 127)`.
@@ -34,79 +123,139 @@ enum Quantization {
         return (scale, zero)
     }
 
+    /// The module path of a layer from its weight tensor's name ("features.0.weight+bn" → "features.0").
+    static func layerName(_ weightName: String) -> String {
+        if let r = weightName.range(of: ".weight", options: .backwards) { return String(weightName[..<r.lowerBound]) }
+        return weightName
+    }
+
+    static func isQuantizable(_ op: ModelBundle.Op) -> Bool { op.code == .linear || op.code == .conv2d }
+    /// Ops that move u8 elements unchanged (same scale and zero point in and out).
+    static func movesU8(_ op: ModelBundle.Op) -> Bool { op.code == .reshape || op.code == .transpose || op.code == .slice }
+
+    /// The int8 tensors of float op `op` (linear or conv2d) reading u8 input (s_x, z_x):
+    /// weight i8, its scales, and the i32 bias with −z_x·Σw folded in.
+    static func quantizedTensors(_ f: ModelBundle, _ op: ModelBundle.Op, inputScale sx: Float, inputZeroPoint zx: Int32)
+        -> [ModelBundle.TensorEntry] {
+        let wEntry = f.tensors[op.tensors[0]]
+        let outputs = wEntry.shape[0], inputs = wEntry.shape.dropFirst().reduce(1, *)
+        let (wq, sw) = quantizeWeights(wEntry.floats, outputs: outputs, inputs: inputs)
+        let bias = op.tensors.count > 1 ? f.tensors[op.tensors[1]].floats : [Float](repeating: 0, count: outputs)
+        var bq = [Int32](repeating: 0, count: outputs)
+        for j in 0..<outputs {
+            var rowSum: Int64 = 0
+            for p in 0..<inputs { rowSum += Int64(wq[j * inputs + p]) }
+            let b = (Double(bias[j]) / (Double(sx) * Double(sw[j]))).rounded()
+            let total = Swift.max(Swift.min(b, 1e15), -1e15) - Double(Int64(zx) * rowSum)
+            bq[j] = Int32(Swift.max(Swift.min(total, Double(Int32.max)), Double(Int32.min)))
+        }
+        let name = wEntry.name
+        return [.init(name: name + ".i8", dtype: .i8, shape: wEntry.shape, data: wq.map { UInt8(bitPattern: $0) }),
+                .init(name: name + ".scale", floats: sw, shape: [outputs]),
+                .init(name: name + ".bias_i32", dtype: .i32, shape: [outputs], data: bq.withUnsafeBytes { Array($0) })]
+    }
+
     /// The int8 bundle for `lowered` (a float graph lowered from `graph`, whose traced
-    /// values hold the calibration activations).
-    static func quantize(_ lowered: LoweredGraph, graph: TracedGraph) throws -> ModelBundle {
+    /// values hold the calibration activations), and the per-layer part of the report.
+    static func quantize(_ lowered: LoweredGraph, graph: TracedGraph, options: Int8ExportOptions) throws
+        -> (ModelBundle, QuantizationReport) {
         let f = lowered.bundle
-        var q = f
-        q.precision = .int8
-        q.ops = []
         var readers = [[Int]](repeating: [], count: f.values.count)
         for (i, op) in f.ops.enumerated() { for v in op.inputs { readers[v].append(i) } }
-        func isLinear(_ i: Int) -> Bool { f.ops[i].code == .linear }
-        func range(_ v: Int) throws -> (Float, Float) {
+        func sample(_ v: Int) throws -> Tensor {
             guard let t = lowered.traced[v] else {
                 throw BundleExporter.ExportError.invalidOption("int8: value \"\(f.values[v].name)\" has no calibration range")
             }
+            return graph.values[t].sample
+        }
+        func range(_ v: Int) throws -> (Float, Float) {
             var lo = Float.infinity, hi = -Float.infinity
-            for x in graph.values[t].sample.data where x.isFinite { lo = Swift.min(lo, x); hi = Swift.max(hi, x) }
+            for x in try sample(v).data where x.isFinite { lo = Swift.min(lo, x); hi = Swift.max(hi, x) }
             return lo <= hi ? (lo, hi) : (0, 0)
         }
-        // Values a qlinear writes as u8: produced by a linear, read only by linears.
-        var u8Output = Set<Int>()
-        for op in f.ops where op.code == .linear {
-            let y = op.outputs[0]
-            if !readers[y].isEmpty, readers[y].allSatisfy(isLinear), !f.outputs.contains(y) { u8Output.insert(y) }
+
+        // Layers: names, the user's choices, the isolated error of each.
+        let layerOps = f.ops.indices.filter { isQuantizable(f.ops[$0]) }
+        let names = layerOps.map { layerName(f.tensors[f.ops[$0].tensors[0]].name) }
+        for k in options.keepFloat where !names.contains(k) {
+            throw BundleExporter.ExportError.invalidOption("int8: no layer \"\(k)\" to keep in float; the layers are \(names.joined(separator: ", "))")
         }
-        var quantized: [Int: Int] = [:]   // f32 value → its u8 copy
-        for op in f.ops {
-            guard op.code == .linear else { q.ops.append(op); continue }
+        var report = QuantizationReport()
+        var quantizedOps = Set<Int>()
+        for (i, index) in layerOps.enumerated() {
+            let op = f.ops[index]
+            let error = try isolatedError(f, op, input: try sample(op.inputs[0]), output: try sample(op.outputs[0]),
+                                          inputRange: try range(op.inputs[0]), rows: options.reportSamples)
+            report.layerSamples = error.rows
+            var layer = QuantizationReport.Layer(name: names[i], op: op.code == .linear ? "linear" : "conv2d", sqnr: error.sqnr,
+                                                 maxRelativeError: error.maxRelative, quantized: true, reason: nil)
+            if options.keepFloat.contains(names[i]) {
+                layer.quantized = false; layer.reason = "kept by the user"
+            } else if let minimum = options.minimumSQNR, error.sqnr < minimum {
+                layer.quantized = false; layer.reason = String(format: "SQNR below %.1f dB", minimum)
+            } else if op.code == .conv2d && f.tensors[op.tensors[0]].shape.dropFirst().reduce(1, *) > qconvMaxPatch {
+                layer.quantized = false; layer.reason = "patch too large for i32 sums"
+            }
+            if layer.quantized { quantizedOps.insert(index) }
+            report.layers.append(layer)
+        }
+
+        // Values written as u8: every reader is a quantised op or a u8 move whose output is u8 too.
+        var wantsU8 = [Bool](repeating: false, count: f.values.count)
+        for index in f.ops.indices.reversed() {
+            for v in f.ops[index].outputs {
+                wantsU8[v] = !readers[v].isEmpty && !f.outputs.contains(v) && readers[v].allSatisfy { r in
+                    quantizedOps.contains(r) || (movesU8(f.ops[r]) && f.ops[r].inputs.count == 1 && wantsU8[f.ops[r].outputs[0]])
+                }
+            }
+        }
+        var isU8 = [Bool](repeating: false, count: f.values.count)
+        var q = f
+        q.precision = .int8
+        q.ops = []
+        var quantizedCopy: [Int: Int] = [:]   // f32 value → its u8 copy
+        for (index, op) in f.ops.enumerated() {
+            if movesU8(op), op.inputs.count == 1, isU8[op.inputs[0]], wantsU8[op.outputs[0]] {
+                let x = q.values[op.inputs[0]], y = op.outputs[0]
+                q.values[y].dtype = BundleDType.u8.rawValue
+                q.values[y].scale = x.scale
+                q.values[y].zeroPoint = x.zeroPoint
+                isU8[y] = true
+                q.ops.append(op)
+                continue
+            }
+            guard quantizedOps.contains(index) else { q.ops.append(op); continue }
             let x = op.inputs[0], y = op.outputs[0]
-            let wEntry = f.tensors[op.tensors[0]]
-            let outputs = wEntry.shape[0], inputs = wEntry.shape[1]
-            // Input: already u8, or quantised once here for every qlinear that reads it.
+            // Input: already u8, or quantised once here for every quantised op that reads it.
             let xq: Int
-            if u8Output.contains(x) {
+            if isU8[x] {
                 xq = x
-            } else if let known = quantized[x] {
+            } else if let known = quantizedCopy[x] {
                 xq = known
             } else {
                 let p = activationQuantization(try range(x))
                 q.values.append(.init(name: f.values[x].name + ".q", dtype: .u8, shape: f.values[x].shape,
                                       scale: p.scale, zeroPoint: p.zeroPoint))
                 xq = q.values.count - 1
-                quantized[x] = xq
+                quantizedCopy[x] = xq
                 q.ops.append(.init(.quantize, inputs: [x], outputs: [xq]))
             }
-            let sx = q.values[xq].scale, zx = q.values[xq].zeroPoint
-            let (wq, sw) = quantizeWeights(wEntry.floats, outputs: outputs, inputs: inputs)
-            let bias = op.tensors.count > 1 ? f.tensors[op.tensors[1]].floats : [Float](repeating: 0, count: outputs)
-            var bq = [Int32](repeating: 0, count: outputs)
-            for j in 0..<outputs {
-                var rowSum: Int64 = 0
-                for p in 0..<inputs { rowSum += Int64(wq[j * inputs + p]) }
-                let b = (Double(bias[j]) / (Double(sx) * Double(sw[j]))).rounded()
-                let total = Swift.max(Swift.min(b, 1e15), -1e15) - Double(Int64(zx) * rowSum)
-                bq[j] = Int32(Swift.max(Swift.min(total, Double(Int32.max)), Double(Int32.min)))
-            }
-            let name = wEntry.name
-            q.tensors.append(.init(name: name + ".i8", dtype: .i8, shape: [outputs, inputs], data: wq.map { UInt8(bitPattern: $0) }))
-            q.tensors.append(.init(name: name + ".scale", floats: sw, shape: [outputs]))
-            q.tensors.append(.init(name: name + ".bias_i32", dtype: .i32, shape: [outputs], data: bq.withUnsafeBytes { Array($0) }))
+            q.tensors += quantizedTensors(f, op, inputScale: q.values[xq].scale, inputZeroPoint: q.values[xq].zeroPoint)
             let n = q.tensors.count
-            if u8Output.contains(y) {
+            if wantsU8[y] {
                 let p = activationQuantization(try range(y))
                 q.values[y].dtype = BundleDType.u8.rawValue
                 q.values[y].scale = p.scale
                 q.values[y].zeroPoint = p.zeroPoint
+                isU8[y] = true
             }
             var qop = op
-            qop.opcode = BundleOpCode.qlinear.rawValue
+            qop.opcode = (op.code == .linear ? BundleOpCode.qlinear : .qconv2d).rawValue
             qop.inputs = [xq]
             qop.tensors = [n - 3, n - 2, n - 1]
             q.ops.append(qop)
         }
-        // Drop the float tensors only the replaced linears used.
+        // Drop the float tensors only the replaced ops used.
         var used = Set<Int>()
         for op in q.ops { used.formUnion(op.tensors) }
         var remap: [Int: Int] = [:]
@@ -114,6 +263,35 @@ enum Quantization {
         for (i, t) in q.tensors.enumerated() where used.contains(i) { remap[i] = tensors.count; tensors.append(t) }
         q.tensors = tensors
         for i in q.ops.indices { q.ops[i].tensors = q.ops[i].tensors.map { remap[$0]! } }
-        return q
+        return (q, report)
+    }
+
+    /// The error of float op `op` replaced by its int8 version on the first `rows` calibration
+    /// samples: input quantised with its calibrated range, f32 output, against the float output.
+    static func isolatedError(_ f: ModelBundle, _ op: ModelBundle.Op, input: Tensor, output: Tensor, inputRange: (Float, Float),
+                              rows: Int) throws
+        -> (sqnr: Double, maxRelative: Double, rows: Int) {
+        let n = Swift.max(1, Swift.min(rows, input.shape[0]))
+        let p = activationQuantization(inputRange)
+        var mini = ModelBundle(precision: .int8, tensors: quantizedTensors(f, op, inputScale: p.scale, inputZeroPoint: p.zeroPoint),
+                               values: [.init(name: "x", dtype: .f32, shape: f.values[op.inputs[0]].shape),
+                                        .init(name: "xq", dtype: .u8, shape: f.values[op.inputs[0]].shape, scale: p.scale, zeroPoint: p.zeroPoint),
+                                        .init(name: "y", dtype: .f32, shape: f.values[op.outputs[0]].shape)],
+                               inputs: [0], outputs: [2], ops: [])
+        var qop = op
+        qop.opcode = (op.code == .linear ? BundleOpCode.qlinear : .qconv2d).rawValue
+        qop.inputs = [1]
+        qop.outputs = [2]
+        qop.tensors = [0, 1, 2]
+        mini.ops = [.init(.quantize, inputs: [0], outputs: [1]), qop]
+        let perIn = input.count / input.shape[0], perOut = output.count / output.shape[0]
+        let y = try BundleExecutor(validating: mini, reference: false).run([Array(input.data[0..<(n * perIn)])], batch: n)[0]
+        var signal = 0.0, noise = 0.0, top: Float = 0, worst: Float = 0
+        for (a, b) in zip(output.data[0..<(n * perOut)], y) {
+            signal += Double(a) * Double(a); noise += Double(a - b) * Double(a - b)
+            top = Swift.max(top, Swift.abs(a)); worst = Swift.max(worst, Swift.abs(a - b))
+        }
+        let sqnr = noise == 0 ? Double.infinity : 10 * log10(Swift.max(signal, .leastNormalMagnitude) / noise)
+        return (sqnr, top > 0 ? Double(worst / top) : Double(worst), n)
     }
 }

@@ -155,16 +155,17 @@ public enum ConvOps {
         (UnsafeRawPointer(r.op.prepared) ?? r.tensor(0).data!).assumingMemoryBound(to: Float.self)
     }
 
+    /// y = max(y, 0) as the relu op computes it (a NaN stays NaN), 16 lanes at a time.
     @inline(__always)
     static func reluInPlace(_ y: UnsafeMutablePointer<Float>, _ n: Int) {
         var i = 0
         while i + 16 <= n {
             let p = UnsafeMutableRawPointer(y + i)
-            p.storeBytes(of: p.loadUnaligned(as: SIMD16<Float>.self).replacing(with: 0, where: p.loadUnaligned(as: SIMD16<Float>.self) .< 0),
-                         as: SIMD16<Float>.self)
+            let v = p.loadUnaligned(as: SIMD16<Float>.self)
+            p.storeBytes(of: v.replacing(with: 0, where: v .< 0), as: SIMD16<Float>.self)
             i += 16
         }
-        while i < n { y[i] = y[i] < 0 ? 0 : y[i]; i += 1 }
+        while i < n { y[i] = Swift.max(y[i], 0); i += 1 }
     }
 
     static func runConv2d(_ r: OpRun) {

@@ -34,6 +34,7 @@ public enum OpRegistry {
         case .positionalEncoding: return SequenceOps.positionalEncoding
         case .lastStep: return SequenceOps.lastStep
         case .conv2d: return ConvOps.conv2d
+        case .qconv2d: return QConvOps.qconv2d
         case .convTranspose2d: return ConvOps.convTranspose2d
         case .maxPool2d: return PoolOps.maxPool2d
         case .avgPool2d: return PoolOps.avgPool2d

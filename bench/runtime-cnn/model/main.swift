@@ -1,6 +1,6 @@
 // Loads the PyTorch-trained anchor CNN (bench/runtime-cnn/twin.py's files) into Myelin's
 // SimpleCNN — the same architecture — checks it reproduces PyTorch's logits, and exports it
-// as f32 and f16 bundles for the runtime benchmark (bench/runtime-cnn/run.sh).
+// as f32, f16 and int8 bundles for the runtime benchmark (bench/runtime-cnn/run.sh).
 //
 //   swift run -c release RuntimeCNNModel DIR
 //   swift run -c release RuntimeCNNModel layout     (NCHW against NHWC, see Layout.swift)
@@ -37,7 +37,7 @@ let model = SimpleCNN(generator: Generator(seed: 0))
 try model.loadStateDict(StateDict(state))
 model.eval()
 
-let (_, test) = try FashionMNIST.load()
+let (train, test) = try FashionMNIST.load()
 let two = Tensor(shape: [2, 784], data: Array(test.inputs.data.prefix(2 * 784)))
 let expected = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/anchor_cnn.expected")).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
 let mine = noGrad { model(two) }.data
@@ -47,13 +47,20 @@ precondition(error < 1e-3, "the weights did not load as PyTorch's")
 let accuracy = evaluate(model, on: test).accuracy ?? 0
 print(String(format: "float test accuracy %.4f", accuracy))
 
-for precision in [BundlePrecision.f32, .f16] {
+for precision in [BundlePrecision.f32, .f16, .int8] {
     var options = BundleExporter.Options(precision: precision, classLabels: test.classNames, dataset: "Fashion-MNIST",
                                          testAccuracy: accuracy)
     options.inputShape = [1, 28, 28]
     options.selfTestInputs = [two.reshape([2, 1, 28, 28])]
     options.inputPreprocessing = "pixels / 255: floats in [0, 1], NCHW [1, 28, 28]"
-    let bundle = try BundleExporter.export(model, options: options)
+    if precision == .int8 {
+        // Calibrated on 1000 training images; the report compares with float on the test set.
+        options.calibration = train.inputs.rows(0..<1000).reshape([1000, 1, 28, 28])
+        options.int8.validationInputs = test.inputs.reshape([test.count, 1, 28, 28])
+        options.int8.validationLabels = test.labels
+    }
+    let (bundle, report) = try BundleExporter.exportWithReport(model, options: options)
+    if let report { print(report) }
     let path = "\(dir)/cnn-\(precision.name).myelin"
     try bundle.write(to: path)
     print("\(path): \(bundle.encode().count) bytes, ops \(bundle.ops.map { $0.code.map { "\($0)" } ?? "?" }.joined(separator: " "))")

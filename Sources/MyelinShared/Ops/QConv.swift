@@ -1,0 +1,104 @@
+// qconv2d: the int8 2-D convolution in NCHW (per sample [C, H, W]); arithmetic in
+// docs/bundle-format.md ("Arithmetic of the quantized ops"), kernels in QuantizedConvolution.swift.
+//
+//   qconv2d  x u8 [C, H, W] → y u8 or f32 [O, OH, OW] (OH, OW as conv2d)
+//            tensors W i8 [O, C / groups, kH, kW] row-major, w_scale f32 [O] (finite, > 0),
+//            bias i32 [O] (with the zero-point correction −z_x·Σ_p W[o, p] folded in)
+//            acc = bias + Σ W·x over the window, x reading z_x outside the image; y as qlinear's
+//
+// Attributes as conv2d's (Ops/Conv.swift): stride, padding, dilation, groups, activation, with
+// the same statuses; the patch (C/groups·kH·kW) is at most `qconvMaxPatch` (`.unsupported`),
+// so i32 sums cannot overflow.
+//
+// qconv2d runs `qconv` (im2col + the qlinear tile, VNNI where built; direct loops for one
+// input channel per group); with `Graph.reference` it runs the naive `qconvReference`
+// instead (the Swift side's integer parity reference).
+
+public enum QConvOps {
+    public static var qconv2d: OpDescription {
+        OpDescription(name: "qconv2d",
+                      schema: OpSchema(.ints(.stride), .ints(.padding), .ints(.dilation), .int(.groups, default: 1),
+                                       .int(.activation, default: 0)),
+                      check: check, prepare: prepare, run: run)
+    }
+
+    static func check(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
+        try opExpect(op, inputs: 1, outputs: 1, tensors: 3)
+        let x = g.input(op, 0), y = g.output(op, 0)
+        let w = g.tensor(op, 0), s = g.tensor(op, 1), b = g.tensor(op, 2)
+        guard x.dtype == .u8, y.dtype == .u8 || y.dtype == .f32 else { throw .unsupported }
+        guard w.dtype == .i8, w.layout == .rowMajor, s.dtype == .f32, b.dtype == .i32 else { throw .unsupported }
+        try LinearOp.checkActivation(g, op, &op.params)
+        let stride = try ConvOps.list(g, op, .stride, count: 2, minimum: 1)
+        let padding = try ConvOps.list(g, op, .padding, count: 4, minimum: 0)
+        let dilation = try ConvOps.list(g, op, .dilation, count: 2, minimum: 1)
+        let groups64 = g.int(op, .groups)
+        guard groups64 >= 1, groups64 <= ConvOps.maxFactor else { throw .corrupt }
+        guard x.shape.rank == 3, y.shape.rank == 3, w.shape.rank == 4 else { throw .shapeMismatch }
+        let kh = w.shape.dim(2), kw = w.shape.dim(3)
+        guard padding.0 <= dilation.0 * (kh - 1), padding.2 <= dilation.0 * (kh - 1),
+              padding.1 <= dilation.1 * (kw - 1), padding.3 <= dilation.1 * (kw - 1) else { throw .shapeMismatch }
+        let groups = Int(groups64), c = x.shape.dim(0), o = w.shape.dim(0)
+        guard c % groups == 0, o % groups == 0, w.shape.dim(1) == c / groups else { throw .shapeMismatch }
+        let geometry = ConvGeometry(batch: 1, inChannels: c, height: x.shape.dim(1), width: x.shape.dim(2), outChannels: o,
+                                    kernelH: kh, kernelW: kw, strideH: stride.0, strideW: stride.1,
+                                    padTop: padding.0, padLeft: padding.1, padBottom: padding.2, padRight: padding.3,
+                                    dilationH: dilation.0, dilationW: dilation.1, groups: groups)
+        guard geometry.height + padding.0 + padding.2 >= dilation.0 * (kh - 1) + 1,
+              geometry.width + padding.1 + padding.3 >= dilation.1 * (kw - 1) + 1 else { throw .shapeMismatch }
+        guard y.shape.dim(0) == o, y.shape.dim(1) == geometry.outHeight, y.shape.dim(2) == geometry.outWidth else { throw .shapeMismatch }
+        guard s.shape.rank == 1, s.shape.dim(0) == o, b.shape.rank == 1, b.shape.dim(0) == o else { throw .shapeMismatch }
+        guard geometry.patch <= qconvMaxPatch else { throw .unsupported }
+        op.params.window = geometry
+        // Multipliers, then the weights packed for the GEMM path (not when run by the reference).
+        var bytes = kernelRoundUp(o * 4, 64)
+        if !g.reference { bytes = try checkedAdd(bytes, qconvPackedBytes(geometry)) }
+        op.params.preparedBytes = bytes
+        if g.reference {
+            op.params.scratchBytesPerSample = try checkedMultiply(y.shape.count, 4)
+        } else {
+            op.params.scratchBytes = qconvScratchBytes(geometry)
+        }
+    }
+
+    static func prepare(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
+        let geometry = op.params.window, o = geometry.outChannels
+        let x = g.input(op, 0), y = g.output(op, 0), scales = g.tensor(op, 1).data!
+        let multipliers = op.prepared!.bindMemory(to: Float.self, capacity: o)
+        for j in 0..<o {
+            let s = scales.load(fromByteOffset: 4 * j, as: Float.self)
+            guard s.isFinite, s > 0 else { throw .corrupt }
+            multipliers[j] = qlinearMultiplier(inputScale: x.scale, weightScale: s, outputScale: y.dtype == .u8 ? y.scale : nil)
+        }
+        if !g.reference {
+            qconvPackWeights(geometry, weight: g.tensor(op, 0).data!.assumingMemoryBound(to: Int8.self),
+                             into: (op.prepared! + kernelRoundUp(o * 4, 64)).assumingMemoryBound(to: Int8.self))
+        }
+    }
+
+    static func run(_ r: OpRun) {
+        var geometry = r.params.window
+        geometry.batch = r.batch
+        let x = r.input(0).assumingMemoryBound(to: UInt8.self)
+        let y = r.outputValue(0), o = geometry.outChannels
+        let multipliers = UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self))
+        let weight = r.tensor(0).data!.assumingMemoryBound(to: Int8.self)
+        let bias = r.tensor(2).data!.assumingMemoryBound(to: Int32.self)
+        let output = y.dtype == .f32
+            ? QGEMMOutput(f32: r.f32Out(0), ld: 0, relu: r.params.relu)
+            : QGEMMOutput(u8: r.output(0).assumingMemoryBound(to: UInt8.self), ld: 0, relu: r.params.relu, zeroPoint: y.zeroPoint)
+        if r.graph.reference {
+            let acc = r.scratch.assumingMemoryBound(to: Int32.self)
+            qconvReference(geometry, x: x, inputZeroPoint: r.inputValue(0).zeroPoint, weight: weight, bias: bias, acc: acc)
+            let plane = geometry.outHeight * geometry.outWidth
+            for channel in 0..<(r.batch * o) {
+                qconvStoreChannel(acc + channel * plane, count: plane, multiplier: multipliers[channel % o], output: output,
+                                  at: channel * plane)
+            }
+            return
+        }
+        let packed = UnsafePointer((r.op.prepared! + kernelRoundUp(o * 4, 64)).assumingMemoryBound(to: Int8.self))
+        qconv(geometry, x: x, inputZeroPoint: r.inputValue(0).zeroPoint, weight: weight, packed: packed, bias: bias,
+              multipliers: multipliers, output: output, scratch: r.scratch)
+    }
+}

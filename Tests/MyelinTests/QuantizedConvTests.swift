@@ -1,0 +1,148 @@
+import XCTest
+@testable import Myelin
+@testable import MyelinShared
+
+/// The int8 convolution kernels (QuantizedConvolution.swift): `qconvReference` against the
+/// float convolution of the zero-point-shifted integers (its definition), and the fast `qconv`
+/// (GEMM and direct paths; the portable tile in this build, the runtime's VNNI tile is checked
+/// through the C API) against `qconvReference` with exact integer equality, for strides,
+/// padding, dilation, groups, depthwise, pointwise and one-channel inputs.
+final class QuantizedConvTests: XCTestCase {
+    /// (C, H, W, O, kH, kW, stride h/w, padding t/l/b/r, dilation h/w, groups)
+    static let geometries: [ConvGeometry] = [
+        .init(batch: 2, inChannels: 3, height: 7, width: 6, outChannels: 5, kernelH: 3, kernelW: 3),
+        .init(batch: 1, inChannels: 4, height: 9, width: 9, outChannels: 8, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
+        .init(batch: 2, inChannels: 6, height: 10, width: 11, outChannels: 70, kernelH: 3, kernelW: 2, strideH: 2, strideW: 3,
+              padTop: 2, padLeft: 1, padBottom: 0, padRight: 1),
+        .init(batch: 1, inChannels: 4, height: 12, width: 12, outChannels: 6, kernelH: 3, kernelW: 3, padTop: 2, padLeft: 2,
+              padBottom: 2, padRight: 2, dilationH: 2, dilationW: 2),
+        .init(batch: 2, inChannels: 8, height: 6, width: 7, outChannels: 12, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1,
+              padBottom: 1, padRight: 1, groups: 4),
+        .init(batch: 2, inChannels: 8, height: 9, width: 8, outChannels: 8, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1,
+              padBottom: 1, padRight: 1, groups: 8),                                              // depthwise
+        .init(batch: 1, inChannels: 6, height: 9, width: 9, outChannels: 12, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2,
+              padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, groups: 6),                     // depthwise × 2, stride 2
+        .init(batch: 1, inChannels: 5, height: 11, width: 10, outChannels: 5, kernelH: 5, kernelW: 3, padTop: 4, padLeft: 2,
+              padBottom: 4, padRight: 2, dilationH: 2, dilationW: 1, groups: 5),                // depthwise, dilated
+        .init(batch: 3, inChannels: 16, height: 5, width: 5, outChannels: 24, kernelH: 1, kernelW: 1),   // pointwise
+        .init(batch: 1, inChannels: 12, height: 4, width: 6, outChannels: 9, kernelH: 1, kernelW: 1, groups: 3),  // grouped pointwise
+        .init(batch: 1, inChannels: 7, height: 8, width: 8, outChannels: 3, kernelH: 1, kernelW: 1, strideH: 2, strideW: 2),
+        .init(batch: 2, inChannels: 1, height: 28, width: 28, outChannels: 32, kernelH: 3, kernelW: 3),  // anchor CNN's first layer
+        .init(batch: 1, inChannels: 32, height: 13, width: 13, outChannels: 64, kernelH: 3, kernelW: 3), // its second
+        .init(batch: 1, inChannels: 3, height: 2, width: 3, outChannels: 4, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1,
+              padBottom: 1, padRight: 1),                                                       // kernel larger than the image
+    ]
+
+    struct Case {
+        var x: [UInt8], w: [Int8], bias: [Int32], zeroPoint: Int32
+    }
+
+    static func randomCase(_ g: ConvGeometry, _ rng: Generator) -> Case {
+        let x = (0..<(g.batch * g.inChannels * g.height * g.width)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let w = (0..<(g.outChannels * g.patch)).map { _ in Int8(Int(rng.next() % 255) - 127) }
+        let bias = (0..<g.outChannels).map { _ in Int32(truncatingIfNeeded: Int64(rng.next() % 200_001) - 100_000) }
+        return Case(x: x, w: w, bias: bias, zeroPoint: Int32(rng.next() % 256))
+    }
+
+    static func reference(_ g: ConvGeometry, _ c: Case) -> [Int32] {
+        var acc = [Int32](repeating: 0, count: g.batch * g.outChannels * g.outHeight * g.outWidth)
+        qconvReference(g, x: c.x, inputZeroPoint: c.zeroPoint, weight: c.w, bias: c.bias, acc: &acc)
+        return acc
+    }
+
+    /// The reference is the definition: bias + Σ (x − z_x)·w over the unpadded image plus
+    /// z_x·Σw (padding reads z_x), computed here in exact f32 by `conv2dReference`.
+    func testReferenceIsTheConvolutionOfTheShiftedIntegers() {
+        let rng = Generator(seed: 31)
+        for g in Self.geometries where g.patch * 255 * 127 < 1 << 24 {
+            let c = Self.randomCase(g, rng)
+            let acc = Self.reference(g, c)
+            let shifted = c.x.map { Float(Int32($0) - c.zeroPoint) }
+            let wf = c.w.map { Float($0) }
+            var y = [Float](repeating: 0, count: acc.count)
+            conv2dReference(g, x: shifted, weight: wf, bias: nil, y: &y)
+            // conv2dReference reads padding as 0, i.e. x = z_x there: acc = bias + conv(x − z_x) + z_x·Σw.
+            let plane = g.outHeight * g.outWidth
+            for i in 0..<acc.count {
+                let o = (i / plane) % g.outChannels
+                var rowSum: Int32 = 0
+                for p in 0..<g.patch { rowSum += Int32(c.w[o * g.patch + p]) }
+                XCTAssertEqual(Int32(y[i]) + c.bias[o] + c.zeroPoint * rowSum, acc[i], "\(g) at \(i)")
+            }
+        }
+    }
+
+    /// The fast kernel gives the reference's integers exactly, through both output formulas.
+    func testFastKernelMatchesReferenceExactly() {
+        let rng = Generator(seed: 32)
+        for g in Self.geometries {
+            let c = Self.randomCase(g, rng)
+            let acc = Self.reference(g, c)
+            var packed = [Int8](repeating: 99, count: Swift.max(1, qconvPackedBytes(g)))
+            qconvPackWeights(g, weight: c.w, into: &packed)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: qconvScratchBytes(g), alignment: 64)
+            defer { scratch.deallocate() }
+            scratch.initializeMemory(as: UInt8.self, repeating: 0xAB, count: qconvScratchBytes(g))
+            let plane = g.outHeight * g.outWidth
+            func channel(_ i: Int) -> Int { (i / plane) % g.outChannels }
+
+            // f32 with unit multipliers: exactly Float(acc).
+            var y = [Float](repeating: .nan, count: acc.count)
+            let ones = [Float](repeating: 1, count: g.outChannels)
+            y.withUnsafeMutableBufferPointer { yp in
+                qconv(g, x: c.x, inputZeroPoint: c.zeroPoint, weight: c.w, packed: packed, bias: c.bias, multipliers: ones,
+                      output: QGEMMOutput(f32: yp.baseAddress!, ld: 0, relu: false), scratch: scratch)
+            }
+            XCTAssertEqual(y, acc.map { Float($0) }, "f32 \(g)")
+
+            // f32 with multipliers and ReLU.
+            // Spread the typical accumulator (bias ±1e5, sums of about √patch·127·150) over ±50 steps.
+            let spread = 50 / (Float(g.patch).squareRoot() * 127 * 150 + 1e5)
+            let multipliers = (0..<g.outChannels).map { _ in (rng.nextUniform() + 0.5) * spread }
+            y.withUnsafeMutableBufferPointer { yp in
+                qconv(g, x: c.x, inputZeroPoint: c.zeroPoint, weight: c.w, packed: packed, bias: c.bias, multipliers: multipliers,
+                      output: QGEMMOutput(f32: yp.baseAddress!, ld: 0, relu: true), scratch: scratch)
+            }
+            XCTAssertEqual(y, acc.indices.map { dequantizeAccumulator(acc[$0], multiplier: multipliers[channel($0)], relu: true) },
+                           "f32 relu \(g)")
+
+            // u8 with a zero point, with and without ReLU.
+            for relu in [false, true] {
+                var q = [UInt8](repeating: 0, count: acc.count)
+                q.withUnsafeMutableBufferPointer { qp in
+                    qconv(g, x: c.x, inputZeroPoint: c.zeroPoint, weight: c.w, packed: packed, bias: c.bias, multipliers: multipliers,
+                          output: QGEMMOutput(u8: qp.baseAddress!, ld: 0, relu: relu, zeroPoint: 121), scratch: scratch)
+                }
+                let expected = acc.indices.map {
+                    requantizeToU8(acc[$0], multiplier: multipliers[channel($0)], zeroPoint: 121, low: relu ? 121 : 0)
+                }
+                XCTAssertEqual(q, expected, "u8 relu \(relu) \(g)")
+                XCTAssertTrue(Set(q).count > 2, "the u8 outputs are not saturated: \(g)")
+            }
+        }
+    }
+
+    /// Extreme operands (all 255 against ±127 weights, the widest patch of the tests) give the
+    /// reference's sums: nothing saturates inside the kernel.
+    func testExtremeOperandsMatchReference() {
+        for weightValue in [Int8(127), Int8(-127)] {
+            let g = ConvGeometry(batch: 1, inChannels: 64, height: 5, width: 5, outChannels: 16, kernelH: 3, kernelW: 3,
+                                 padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+            let c = Case(x: [UInt8](repeating: 255, count: 64 * 25), w: [Int8](repeating: weightValue, count: 16 * g.patch),
+                         bias: [Int32](repeating: 7, count: 16), zeroPoint: 255)
+            let acc = Self.reference(g, c)
+            XCTAssertEqual(acc[0], 7 + 255 * Int32(weightValue) * Int32(g.patch))
+            var packed = [Int8](repeating: 0, count: qconvPackedBytes(g))
+            qconvPackWeights(g, weight: c.w, into: &packed)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: qconvScratchBytes(g), alignment: 64)
+            defer { scratch.deallocate() }
+            var y = [Float](repeating: 0, count: acc.count)
+            y.withUnsafeMutableBufferPointer { yp in
+                qconv(g, x: c.x, inputZeroPoint: c.zeroPoint, weight: c.w, packed: packed, bias: c.bias,
+                      multipliers: [Float](repeating: 1, count: 16), output: QGEMMOutput(f32: yp.baseAddress!, ld: 0, relu: false),
+                      scratch: scratch)
+            }
+            XCTAssertEqual(y, acc.map { Float($0) })
+        }
+    }
+}
