@@ -43,7 +43,7 @@ public enum LinearOp {
     }
 
     static func prepare(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
-        guard let dst = op.prepared else { return }
+        guard let dst = op.prepared, !op.params.preparedShared else { return }
         let w = g.tensor(op, 0), n = op.params.n, k = op.params.k
         let packed = dst.bindMemory(to: Float.self, capacity: linearPackedCount(outputs: n, inputs: k))
         switch (w.dtype, w.layout) {

@@ -94,6 +94,10 @@ public struct OpParams {
     public var aliasesInput = false
     /// Bytes of load-time data (`GraphOp.prepared`).
     public var preparedBytes = 0
+    /// The loader set `GraphOp.prepared` to the block of an earlier op that reads the same
+    /// weight tensor (linear, qlinear: the block is a function of that tensor alone):
+    /// `prepare` checks its own operands but must not write the block again.
+    public var preparedShared = false
     /// Kernel scratch: fixed bytes, plus bytes per sample of the batch.
     public var scratchBytes = 0
     public var scratchBytesPerSample = 0
