@@ -10,7 +10,7 @@
 # Only what is older than its sources is rebuilt. Needs clang with libFuzzer (the Swift
 # toolchain's, /opt/swift/usr/bin/clang) and zlib.
 #
-#   bash fuzz/build.sh [bundle|swift|sweep|all]      (default all)
+#   bash fuzz/build.sh [bundle|swift|all]      (default all; bundle builds the sweep too)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${MYELIN_FUZZ_BUILD:-$PWD/.build-fuzz}
@@ -27,32 +27,16 @@ newer() {   # newer TARGET SOURCES...: true if TARGET is missing or older than a
     [ -n "$(find "$@" -newer "$target" -print -quit 2>/dev/null)" ]
 }
 
-runtime_sources=(Sources/MyelinRuntime/*.swift)
-mapfile -t shared_sources < <(find Sources/MyelinShared -name '*.swift' | sort)
-
 if [ "$what" = all ] || [ "$what" = bundle ]; then
-    obj="$out/runtime-fuzz.o"
-    if newer "$obj" "${runtime_sources[@]}" "${shared_sources[@]}" Sources/CZlibRuntime; then
-        echo "fuzz: compiling the Embedded-Swift runtime with -sanitize=fuzzer,address"
-        "$swiftc" -enable-experimental-feature Embedded -D MYELIN_RUNTIME -wmo -parse-as-library -Ounchecked \
-            -target-cpu "$cpu" -sanitize=fuzzer,address -module-name MyelinRuntime -I Sources/CZlibRuntime \
-            -emit-object -o "$obj" "${runtime_sources[@]}" "${shared_sources[@]}"
-    fi
-    if newer "$out/bundle_fuzzer" "$obj" fuzz/bundle_fuzzer.c fuzz/bundle_format.h include/myelin.h; then
-        "$clang" -O1 -g -fuse-ld=lld -fsanitize=fuzzer,address -Iinclude fuzz/bundle_fuzzer.c "$obj" -lz -lm -o "$out/bundle_fuzzer"
-    fi
-fi
-
-if [ "$what" = all ] || [ "$what" = sweep ]; then
-    # The release runtime object of CMake's build (scripts/runtime-build.sh), or its own.
-    lib=.build-cmake/libmyelin.a
-    if [ ! -f "$lib" ]; then
-        cmake -S . -B .build-cmake -DCMAKE_BUILD_TYPE=Release >/dev/null
-        cmake --build .build-cmake --target myelin_static -j "${MYELIN_JOBS:-2}"
-    fi
-    if newer "$out/bundle_sweep" "$lib" fuzz/bundle_sweep.c fuzz/bundle_format.h include/myelin.h; then
-        "$clang" -O2 -g -std=c11 -Wall -Wextra -Werror -Iinclude fuzz/bundle_sweep.c "$lib" -lz -lm -o "$out/bundle_sweep"
-    fi
+    # CMake's MYELIN_FUZZ targets (CMakeLists.txt): the runtime compiled with
+    # -sanitize=fuzzer,address + fuzz/bundle_fuzzer.c, and fuzz/bundle_sweep against the
+    # release static library, in their own build folder.
+    cmake -S . -B "$out/cmake" -DCMAKE_BUILD_TYPE=Release -DMYELIN_FUZZ=ON -DCMAKE_C_COMPILER="$clang" \
+        -DMYELIN_BUILD_EXAMPLES=OFF -DMYELIN_BUILD_TESTS=OFF -DMYELIN_TARGET_CPU="$cpu" > "$out/cmake-configure.log"
+    cmake --build "$out/cmake" --target bundle_fuzzer bundle_sweep -j "${MYELIN_JOBS:-2}" | grep -v "^\[" || true
+    test -x "$out/cmake/bundle_fuzzer" && test -x "$out/cmake/bundle_sweep"
+    ln -sf cmake/bundle_fuzzer "$out/bundle_fuzzer"
+    ln -sf cmake/bundle_sweep "$out/bundle_sweep"
 fi
 
 if [ "$what" = all ] || [ "$what" = swift ]; then
@@ -70,6 +54,7 @@ if [ "$what" = all ] || [ "$what" = swift ]; then
     bin="$scratch/debug"
     for reader in checkpoint idx; do
         if newer "$out/${reader}_fuzzer" fuzz/ReaderFuzzer.swift "$stamp"; then
+            echo "fuzz: linking ${reader}_fuzzer"
             objs=$(find "$bin/Myelin.build" "$bin/MyelinShared.build" -name '*.o' | sort)
             "$swiftc" -parse-as-library -sanitize=fuzzer,address -D "FUZZ_$(echo $reader | tr a-z A-Z)" \
                 -I "$bin/Modules" -I Sources/CZlib -module-name "${reader}_fuzzer" fuzz/ReaderFuzzer.swift \
