@@ -13,8 +13,10 @@ import XCTest
 /// op family adds its bundle to `bundles()` (one entry) and regenerates.
 final class FuzzCorpusTests: XCTestCase {
     typealias Op = ModelBundle.Op
-    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../../fuzz/corpus/bundle").standardized.path
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../fuzz/corpus").standardized.path
+    static let directory = corpus + "/bundle"
+    static var updating: Bool { ProcessInfo.processInfo.environment["MYELIN_UPDATE_FUZZ_CORPUS"] == "1" }
 
     static func f32(_ name: String, _ shape: [Int]) -> ModelBundle.Value { .init(name: name, dtype: .f32, shape: shape) }
     static let random = GraphRuntimeTests.random
@@ -124,7 +126,7 @@ final class FuzzCorpusTests: XCTestCase {
                      .scaleShift, .dequantize, .add, .sub, .mul, .div, .concat, .reshape, .transpose, .slice, .matmul] {
             XCTAssertTrue(codes.contains(code.rawValue), "no corpus bundle has op \(code)")
         }
-        if ProcessInfo.processInfo.environment["MYELIN_UPDATE_FUZZ_CORPUS"] == "1" {
+        if Self.updating {
             try FileManager.default.createDirectory(atPath: Self.directory, withIntermediateDirectories: true)
             for (name, bytes) in bundles { try Data(bytes).write(to: URL(fileURLWithPath: "\(Self.directory)/\(name)")) }
         }
@@ -146,5 +148,53 @@ final class FuzzCorpusTests: XCTestCase {
                 for (u, v) in zip(got, want) { XCTAssertLessThanOrEqual(abs(u - v), test.atol + test.rtol * abs(v), name) }
             }
         }
+    }
+
+    /// Seeds of the reader harnesses (fuzz/ReaderFuzzer.swift): a checkpoint and a state
+    /// file of a small trained MLP (Adam state included); IDX arrays plain and gzip.
+    static func readerSeeds() throws -> [(String, [UInt8])] {
+        let g = Generator(seed: 4)
+        let model = MLPSpec(inputs: 3, hidden: [4], outputs: 2, dropout: 0).build(generator: g)
+        let trainer = Trainer(model: model, optimizer: Adam(model.parameters(), lr: 0.01), batchSize: 4, generator: g)
+        let data = Dataset(inputs: Tensor.uniform([8, 3], generator: Generator(seed: 5)), labels: (0..<8).map { $0 % 2 })
+        try trainer.fit(data, epochs: 1)
+        var checkpoint = Checkpoint(trainer: trainer, metadata: ["model": "mlp 3-4-2"])
+        checkpoint.header.history = checkpoint.header.history.map { var r = $0; r.seconds = 0.25; return r }
+        var files: [(String, [UInt8])] = [("checkpoint/mlp.ckpt", try checkpoint.encode()),
+                                          ("checkpoint/mlp.mst", StateDictFile.encode(model.stateDict()))]
+        let idx: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 2] + (0..<12).map { UInt8($0 * 21) }
+        files.append(("idx/images.idx", idx))
+        files.append(("idx/labels.idx", [0, 0, 8, 1, 0, 0, 0, 5, 3, 1, 4, 1, 5]))
+        // gzip through the system tool (what the datasets ship as).
+        let gzip = Process()
+        gzip.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        gzip.arguments = ["-n", "-c"]
+        let input = Pipe(), output = Pipe()
+        gzip.standardInput = input
+        gzip.standardOutput = output
+        try gzip.run()
+        input.fileHandleForWriting.write(Data(idx))
+        try input.fileHandleForWriting.close()
+        let compressed = output.fileHandleForReading.readDataToEndOfFile()
+        gzip.waitUntilExit()
+        files.append(("idx/images.idx.gz", [UInt8](compressed)))
+        return files
+    }
+
+    func testReaderSeedsExistAndParse() throws {
+        if Self.updating {
+            for (name, bytes) in try Self.readerSeeds() {
+                let url = URL(fileURLWithPath: "\(Self.corpus)/\(name)")
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try Data(bytes).write(to: url)
+            }
+        }
+        let c = try Checkpoint.load(from: Self.corpus + "/checkpoint/mlp.ckpt")
+        XCTAssertEqual(c.header.epoch, 1)
+        XCTAssertFalse(c.optimizerState.entries.isEmpty)
+        XCTAssertEqual(try StateDictFile.read(from: Self.corpus + "/checkpoint/mlp.mst").names, c.modelState.names)
+        XCTAssertEqual(try IDX.read(Self.corpus + "/idx/images.idx").shape, [2, 3, 2])
+        XCTAssertEqual(try IDX.read(Self.corpus + "/idx/images.idx.gz").bytes, try IDX.read(Self.corpus + "/idx/images.idx").bytes)
+        XCTAssertEqual(try IDX.read(Self.corpus + "/idx/labels.idx").bytes, [3, 1, 4, 1, 5])
     }
 }
