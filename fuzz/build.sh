@@ -28,15 +28,23 @@ newer() {   # newer TARGET SOURCES...: true if TARGET is missing or older than a
 }
 
 if [ "$what" = all ] || [ "$what" = bundle ]; then
-    # CMake's MYELIN_FUZZ targets (CMakeLists.txt): the runtime compiled with
-    # -sanitize=fuzzer,address + fuzz/bundle_fuzzer.c, and fuzz/bundle_sweep against the
-    # release static library, in their own build folder.
+    # CMake's MYELIN_FUZZ target (CMakeLists.txt): the runtime compiled with
+    # -sanitize=fuzzer,address + fuzz/bundle_fuzzer.c, in its own build folder.
     cmake -S . -B "$out/cmake" -DCMAKE_BUILD_TYPE=Release -DMYELIN_FUZZ=ON -DCMAKE_C_COMPILER="$clang" \
         -DMYELIN_BUILD_EXAMPLES=OFF -DMYELIN_BUILD_TESTS=OFF -DMYELIN_TARGET_CPU="$cpu" > "$out/cmake-configure.log"
-    cmake --build "$out/cmake" --target bundle_fuzzer bundle_sweep -j "${MYELIN_JOBS:-2}" | grep -v "^\[" || true
-    test -x "$out/cmake/bundle_fuzzer" && test -x "$out/cmake/bundle_sweep"
+    cmake --build "$out/cmake" --target bundle_fuzzer -j "${MYELIN_JOBS:-2}" | grep -v "^\[" || true
+    test -x "$out/cmake/bundle_fuzzer"
     ln -sf cmake/bundle_fuzzer "$out/bundle_fuzzer"
-    ln -sf cmake/bundle_sweep "$out/bundle_sweep"
+    # The sweep against the release static library of scripts/runtime-build.sh (built here if missing).
+    lib=.build-cmake/libmyelin.a
+    if [ ! -f "$lib" ]; then
+        cmake -S . -B .build-cmake -DCMAKE_BUILD_TYPE=Release > /dev/null
+        cmake --build .build-cmake --target myelin_static -j "${MYELIN_JOBS:-2}" | grep -v "^\[" || true
+    fi
+    if newer "$out/bundle_sweep" "$lib" fuzz/bundle_sweep.c fuzz/bundle_format.h include/myelin.h; then
+        rm -f "$out/bundle_sweep"
+        "$clang" -O2 -g -std=c11 -Wall -Wextra -Werror -Iinclude fuzz/bundle_sweep.c "$lib" -lz -lm -o "$out/bundle_sweep"
+    fi
 fi
 
 if [ "$what" = all ] || [ "$what" = swift ]; then
