@@ -50,10 +50,13 @@ public enum LinearOp {
         case (.f16, .packedLinear):
             for i in 0..<linearPackedCount(outputs: n, inputs: k) { packed[i] = halfBitsToFloat(w.data!.load(fromByteOffset: 2 * i, as: UInt16.self)) }
         case (.f16, _):
-            let wide = try bundleAllocate(Float.self, count: n * k)
-            defer { bundleFree(wide) }
-            for i in 0..<(n * k) { wide[i] = halfBitsToFloat(w.data!.load(fromByteOffset: 2 * i, as: UInt16.self)) }
-            linearPackWeights(outputs: n, inputs: k, weights: wide, into: packed)
+            // Packed as f16 into the block's upper half, then widened in place front to back
+            // (f32 i ends at byte 4i + 4, never past the f16 not yet read at 2·count + 2i + 2):
+            // no temporary the size of the weight.
+            let count = linearPackedCount(outputs: n, inputs: k)
+            let half = UnsafeMutableRawPointer(dst) + 2 * count
+            linearPackWeights(outputs: n, inputs: k, elementSize: 2, weights: w.data!, into: half)
+            for i in 0..<count { packed[i] = halfBitsToFloat(half.load(fromByteOffset: 2 * i, as: UInt16.self)) }
         default:
             linearPackWeights(outputs: n, inputs: k, weights: w.data!.assumingMemoryBound(to: Float.self), into: packed)
         }
