@@ -17,9 +17,10 @@ clang="$(dirname "$(command -v swiftc)")/clang"
 status=0
 run() {   # run DIR SANITIZERS TEST_REGEX TARGETS...
     local dir=$1 sanitizers=$2 tests=$3; shift 3
+    mkdir -p "$dir"
     cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER="$clang" -DCMAKE_CXX_COMPILER="$clang++" \
-        -DMYELIN_SANITIZE="$sanitizers" -DMYELIN_BUILD_EXAMPLES=OFF > "$dir.configure.log" 2>&1 \
-        || { cat "$dir.configure.log"; return 1; }
+        -DMYELIN_SANITIZE="$sanitizers" -DMYELIN_BUILD_EXAMPLES=OFF > "$dir/configure.log" 2>&1 \
+        || { cat "$dir/configure.log"; return 1; }
     cmake --build "$dir" -j "$jobs" --target "$@" 2>&1 | grep -E "error|Error" || true
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     TSAN_OPTIONS=halt_on_error=1 ctest --test-dir "$dir" --output-on-failure -R "$tests"

@@ -12,8 +12,9 @@ if ! command -v valgrind > /dev/null; then
     if [ "$(id -u)" -eq 0 ]; then apt-get install -y valgrind; else sudo apt-get install -y valgrind; fi
 fi
 build=.build-valgrind
+mkdir -p "$build"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMYELIN_TARGET_CPU=haswell -DMYELIN_VNNI=OFF \
-    -DMYELIN_BUILD_EXAMPLES=OFF > "$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
+    -DMYELIN_BUILD_EXAMPLES=OFF > "$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
 cmake --build "$build" -j "${MYELIN_JOBS:-2}" --target test_api test_malformed test_files test_hostile test_threads
 fixtures="$PWD/Tests/MyelinTests/Fixtures/bundles"
 passed=0 failed=0
