@@ -6,8 +6,8 @@ import XCTest
 /// a bundle never leaves a file that loads as valid but different, and never loses the
 /// previous good file. CheckProbe's `write-loop` saves versions v, v+1, … of a ~0.5-1 MB
 /// checkpoint or bundle to one path (every value a function of the version, see
-/// `crashProbeValue` in Tests/CheckProbe/main.swift); each round kills it after a random
-/// delay and checks the file on disk: it loads, is whole (every value matches the version it
+/// `crashProbeValue` in Tests/CheckProbe/main.swift); each round kills it a random 0-200 ms
+/// after its first save and checks the file on disk: it loads, is whole (every value matches the version it
 /// names), and is the last version the probe reported saved or the one after (never older).
 final class CrashSafetyTests: XCTestCase {
     static func value(_ version: Int, _ i: Int) -> Float { Float(version) + Float(i % 1000) * 0.001 }
@@ -43,7 +43,7 @@ final class CrashSafetyTests: XCTestCase {
         let path = dir.appendingPathComponent(kind == "checkpoint" ? "run.ckpt" : "model.myelin").path
         let random = Generator(seed: kind == "checkpoint" ? 101 : 202)
         var good = -1          // the version on disk after the last round
-        var killedWhileSaving = 0   // rounds killed after at least one save, i.e. inside the save loop
+        var killedWhileSaving = 0
         for round in 0..<rounds {
             let process = Process()
             process.executableURL = probe
@@ -52,15 +52,22 @@ final class CrashSafetyTests: XCTestCase {
             process.standardOutput = out
             process.standardError = FileHandle.nullDevice
             try process.run()
-            // The first saves take ~50-150 ms (start-up, then encoding); kill anywhere in 0 … 300 ms.
-            usleep(UInt32(random.nextUniform() * 300_000))
+            // Wait for the first save (start-up time varies with the machine's load), then kill
+            // anywhere in the next 0 … 200 ms: a save (encode, write, fsync, rename) takes tens of ms.
+            var text = ""
+            while !text.contains("saved ") {
+                let chunk = out.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                text += String(decoding: chunk, as: UTF8.self)
+            }
+            usleep(UInt32(random.nextUniform() * 200_000))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             XCTAssertEqual(process.terminationReason, .uncaughtSignal, "round \(round)")
-            let reported = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                .split(separator: "\n").compactMap { $0.hasPrefix("saved ") ? Int($0.dropFirst(6)) : nil }
+            text += String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let reported = text.split(separator: "\n").compactMap { $0.hasPrefix("saved ") ? Int($0.dropFirst(6)) : nil }
+            XCTAssertFalse(reported.isEmpty, "round \(round): the probe saved nothing")
             let lastSaved = reported.last ?? good
-            if good < 0 && !FileManager.default.fileExists(atPath: path) { continue }   // killed before the first save
             let version: Int
             do { version = try Self.verifiedVersion(kind, path) } catch {
                 XCTFail("round \(round): after a kill the \(kind) is not whole: \(error)")
@@ -70,15 +77,15 @@ final class CrashSafetyTests: XCTestCase {
             // at most the one save in flight when the kill came.
             XCTAssertGreaterThanOrEqual(version, Swift.max(good, lastSaved), "round \(round)")
             XCTAssertLessThanOrEqual(version, lastSaved + 1, "round \(round)")
-            if !reported.isEmpty { killedWhileSaving += 1 }
+            if version == lastSaved { killedWhileSaving += 1 }   // the save in flight was cut off (or had not begun)
             good = version
         }
-        // Most kills must land inside the save loop (not before the probe started saving).
-        XCTAssertGreaterThan(killedWhileSaving, rounds / 3, "\(kind): too few kills during saves")
-        XCTAssertGreaterThan(good, rounds / 3, "\(kind): too few versions saved")
+        // Some kills must have cut a save off, and every round saved at least one version.
+        XCTAssertGreaterThan(killedWhileSaving, 0, "\(kind): no kill landed during a save")
+        XCTAssertGreaterThanOrEqual(good, rounds - 1, "\(kind): too few versions saved")
     }
 
-    func testKilledCheckpointWriterLeavesOldOrNewCheckpoint() throws { try killRounds("checkpoint", rounds: 20) }
+    func testKilledCheckpointWriterLeavesOldOrNewCheckpoint() throws { try killRounds("checkpoint", rounds: 16) }
 
-    func testKilledBundleWriterLeavesOldOrNewBundle() throws { try killRounds("bundle", rounds: 20) }
+    func testKilledBundleWriterLeavesOldOrNewBundle() throws { try killRounds("bundle", rounds: 16) }
 }
