@@ -16,7 +16,7 @@ summary() {   # NAME: one line from the log's final stats
     local name=$1 log="$out/$1.log"
     local execs rate cov corp findings
     execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*$' || echo 0)
-    rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*$' || echo 0)
+    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*$' || echo 0)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*$' || echo 0)
     corp=$(find "$out/work/$name" -type f | wc -l)
     findings=$(find "$out/findings/$name" -type f | wc -l)
