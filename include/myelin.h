@@ -160,8 +160,8 @@ myelin_status myelin_model_load_memory(const void *data, size_t size, myelin_mod
  * Worst cases without a cap, for a file of F bytes (F ≤ 1 GiB): the decoded sections total
  * at most min(1 GiB, 1032 · F) (each at most 512 MiB), plus as much again for scratch and
  * string copies; the repacked weights add at most about 2 × the weight's decoded bytes per
- * f16 or row-major linear weight (ops sharing a weight share its copy) and per row-major
- * qlinear op (at most 1024 ops). A context's arena depends on the graph and
+ * f16 or row-major linear weight and per row-major qlinear weight (ops sharing a weight
+ * share its copy, however many). A context's arena depends on the graph and
  * max_batch, not on F: ask myelin_context_arena_size first. */
 size_t myelin_set_memory_budget(size_t bytes);
 

@@ -11,6 +11,33 @@ let cases: [String: () -> Void] = [
     "matmul-shape": { _ = Tensor.zeros([2, 3]).matmul(Tensor.zeros([4, 5])) },
     "reshape-count": { _ = Tensor.zeros([2, 3]).reshape([4, 2]) },
 ]
+// `CheckProbe write-loop checkpoint|bundle PATH FIRST`: saves version FIRST, FIRST + 1, …
+// of a checkpoint or bundle to PATH without end, printing each version once its save has
+// returned; CrashSafetyTests kills it (SIGKILL) at random moments. Every value of version
+// v is `crashProbeValue(v, i)`, so a reader can tell a whole file from a mixed one.
+func crashProbeValue(_ version: Int, _ i: Int) -> Float { Float(version) + Float(i % 1000) * 0.001 }
+if CommandLine.arguments.count == 5, CommandLine.arguments[1] == "write-loop", var version = Int(CommandLine.arguments[4]) {
+    let kind = CommandLine.arguments[2], path = CommandLine.arguments[3]
+    let g = Generator(seed: 1)
+    let model = Sequential(Linear(256, 512, generator: g), ReLU(), Linear(512, 10, generator: g))   // 136K floats
+    let trainer = Trainer(model: model, optimizer: SGD(model.parameters(), lr: 0.1), batchSize: 8, generator: g)
+    let count = 256 * 1024
+    setvbuf(stdout, nil, _IOLBF, 0)
+    while true {
+        if kind == "checkpoint" {
+            for p in model.parameters() { for i in 0..<p.data.count { p.data[i] = crashProbeValue(version, i) } }
+            try Checkpoint(trainer: trainer, metadata: ["version": String(version)]).save(to: path)
+        } else {
+            var bundle = ModelBundle(precision: .f32, tensors: [.init(name: "w", floats: (0..<count).map { crashProbeValue(version, $0) }, shape: [count])],
+                                     values: [.init(name: "x", dtype: .f32, shape: [count]), .init(name: "y", dtype: .f32, shape: [count])],
+                                     inputs: [0], outputs: [1], ops: [.init(.add, inputs: [0], outputs: [1], tensors: [0])])
+            bundle.metadata = [("version", String(version))]
+            try bundle.write(to: path)
+        }
+        print("saved \(version)")
+        version += 1
+    }
+}
 guard CommandLine.arguments.count == 2, let run = cases[CommandLine.arguments[1]] else {
     print("usage: CheckProbe <\(cases.keys.sorted().joined(separator: "|"))>")
     exit(2)

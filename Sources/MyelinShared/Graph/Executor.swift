@@ -95,9 +95,10 @@ public struct LoadedBundle {
         model.dataSize = table.data.size
         let g = model.graph
         for t in 0..<g.tensorCount { g.tensors![t].data = UnsafeRawPointer(model.data!) + g.tensors![t].offset }
-        // Linear ops that read the same weight tensor share one packed copy (LinearOp.prepare
-        // writes a function of that tensor alone): a weight that many ops reference is packed
-        // once, not once per op. sharer[o] is the op whose block op o uses, or -1.
+        // Linear (and qlinear) ops that read the same weight tensor share one packed copy
+        // (their prepare writes a function of that tensor alone): a weight that many ops
+        // reference is packed once, not once per op, so what a load allocates is bounded by
+        // what the file stores. sharer[o] is the op whose block op o uses, or -1.
         let sharer = try bundleAllocate(Int.self, count: Swift.max(g.opCount, 1))
         defer { bundleFree(sharer) }
         let packer = try bundleAllocate(Int.self, count: Swift.max(g.tensorCount, 1))
@@ -107,9 +108,9 @@ public struct LoadedBundle {
         for o in 0..<g.opCount {
             sharer[o] = -1
             let op = g.ops![o]
-            if op.code == .linear && op.params.preparedBytes > 0 {
+            if (op.code == .linear || op.code == .qlinear) && op.params.preparedBytes > 0 {
                 let t = g.tensorID(op, 0)
-                if packer[t] >= 0 { sharer[o] = packer[t]; continue }
+                if packer[t] >= 0 && g.ops![packer[t]].code == op.code { sharer[o] = packer[t]; continue }
                 packer[t] = o
             }
             preparedBytes = try checkedAdd(preparedBytes, kernelRoundUp(op.params.preparedBytes, 64))
@@ -128,9 +129,9 @@ public struct LoadedBundle {
         for o in 0..<g.opCount {
             if sharer[o] >= 0 {
                 g.ops![o].prepared = g.ops![sharer[o]].prepared   // prepared already (earlier in op order)
-            } else {
-                try OpRegistry.description(g.ops![o].code).prepare(g, &g.ops![o])
+                g.ops![o].params.preparedShared = true            // prepare checks the op's own operands only
             }
+            try OpRegistry.description(g.ops![o].code).prepare(g, &g.ops![o])
         }
 
         if let m = metadata { _ = try BundleMetadata(m, size: metadataSize, outputSize: g.outputValue(0).count) }

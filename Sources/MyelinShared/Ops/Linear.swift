@@ -43,17 +43,20 @@ public enum LinearOp {
     }
 
     static func prepare(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
-        guard let dst = op.prepared else { return }
+        guard let dst = op.prepared, !op.params.preparedShared else { return }
         let w = g.tensor(op, 0), n = op.params.n, k = op.params.k
         let packed = dst.bindMemory(to: Float.self, capacity: linearPackedCount(outputs: n, inputs: k))
         switch (w.dtype, w.layout) {
         case (.f16, .packedLinear):
             for i in 0..<linearPackedCount(outputs: n, inputs: k) { packed[i] = halfBitsToFloat(w.data!.load(fromByteOffset: 2 * i, as: UInt16.self)) }
         case (.f16, _):
-            let wide = try bundleAllocate(Float.self, count: n * k)
-            defer { bundleFree(wide) }
-            for i in 0..<(n * k) { wide[i] = halfBitsToFloat(w.data!.load(fromByteOffset: 2 * i, as: UInt16.self)) }
-            linearPackWeights(outputs: n, inputs: k, weights: wide, into: packed)
+            // Packed as f16 into the block's upper half, then widened in place front to back
+            // (f32 i ends at byte 4i + 4, never past the f16 not yet read at 2·count + 2i + 2):
+            // no temporary the size of the weight.
+            let count = linearPackedCount(outputs: n, inputs: k)
+            let half = UnsafeMutableRawPointer(dst) + 2 * count
+            linearPackWeights(outputs: n, inputs: k, elementSize: 2, weights: w.data!, into: half)
+            for i in 0..<count { packed[i] = halfBitsToFloat(half.load(fromByteOffset: 2 * i, as: UInt16.self)) }
         default:
             linearPackWeights(outputs: n, inputs: k, weights: w.data!.assumingMemoryBound(to: Float.self), into: packed)
         }

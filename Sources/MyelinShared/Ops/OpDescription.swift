@@ -100,6 +100,10 @@ public struct OpParams {
     /// conv2d, conv_transpose2d (the geometry of the convolution it is the adjoint of), the
     /// pooling and resampling ops (their window, batch 1; Ops/Conv.swift, Ops/Pool.swift).
     public var window = ConvGeometry(batch: 1, inChannels: 1, height: 1, width: 1, outChannels: 1, kernelH: 1, kernelW: 1)
+    /// The loader set `GraphOp.prepared` to the block of an earlier op that reads the same
+    /// weight tensor (linear, qlinear: the block is a function of that tensor alone):
+    /// `prepare` checks its own operands but must not write the block again.
+    public var preparedShared = false
     /// Kernel scratch: fixed bytes, plus bytes per sample of the batch.
     public var scratchBytes = 0
     public var scratchBytesPerSample = 0

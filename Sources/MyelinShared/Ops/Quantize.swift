@@ -9,6 +9,10 @@
 //
 // qlinear runs `qgemm` (VNNI or portable tile); with `Graph.reference` and a row-major W it
 // runs the naive `qgemmReference` instead (the Swift side's integer parity reference).
+// A row-major W is packed once at load into `op.prepared`, a function of W alone: every
+// qlinear op reading the same W shares that block (Executor), so many ops referencing one
+// stored tensor cost its packed size once. The per-column multipliers depend on the op's
+// own scales; they are computed into scratch at each run (n values, next to n·k MACs).
 
 public enum QuantizeOps {
     static func checkSameShape(_ g: Graph, _ op: GraphOp, from: BundleDType, to: BundleDType) throws(BundleStatus) {
@@ -61,12 +65,11 @@ public enum QuantizeOps {
         op.params.rows = x.shape.product(0, last)
         op.params.k = k
         op.params.n = n
-        // Multipliers, then W packed at load when it is stored row-major (and not run by the reference).
-        var bytes = kernelRoundUp(n * 4, 64)
-        if w.layout == .rowMajor && !g.reference { bytes += qgemmPackedBytes(n: n, k: k) }
-        op.params.preparedBytes = bytes
-        // The tile, and a zero-padded copy of the last row (qgemm reads rows in groups of 4 bytes).
-        op.params.scratchBytes = qgemmTileCount * 4 + kernelRoundUp(k, 64)
+        // W packed at load when it is stored row-major (and not run by the reference).
+        op.params.preparedBytes = w.layout == .rowMajor && !g.reference ? qgemmPackedBytes(n: n, k: k) : 0
+        // The tile, a zero-padded copy of the last row (qgemm reads rows in groups of 4
+        // bytes), the multipliers; the reference's accumulators per sample.
+        op.params.scratchBytes = qgemmTileCount * 4 + kernelRoundUp(k, 64) + kernelRoundUp(n * 4, 64)
         if useReference(g, op) { op.params.scratchBytesPerSample = op.params.rows * n * 4 }
     }
 
@@ -74,16 +77,22 @@ public enum QuantizeOps {
 
     static func prepareQLinear(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
         let n = op.params.n, k = op.params.k
-        let x = g.input(op, 0), y = g.output(op, 0), w = g.tensor(op, 0), scales = g.tensor(op, 1).data!
-        let multipliers = op.prepared!.bindMemory(to: Float.self, capacity: n)
+        let w = g.tensor(op, 0), scales = g.tensor(op, 1).data!
         for j in 0..<n {
             let s = scales.load(fromByteOffset: 4 * j, as: Float.self)
             guard s.isFinite, s > 0 else { throw .corrupt }
-            multipliers[j] = qlinearMultiplier(inputScale: x.scale, weightScale: s, outputScale: y.dtype == .u8 ? y.scale : nil)
         }
-        if w.layout == .rowMajor && !g.reference {
-            qgemmPackWeights(n: n, k: k, w: w.data!.assumingMemoryBound(to: Int8.self),
-                             into: (op.prepared! + kernelRoundUp(n * 4, 64)).assumingMemoryBound(to: Int8.self))
+        if let packed = op.prepared, !op.params.preparedShared {
+            qgemmPackWeights(n: n, k: k, w: w.data!.assumingMemoryBound(to: Int8.self), into: packed.assumingMemoryBound(to: Int8.self))
+        }
+    }
+
+    /// The op's per-column multipliers (`qlinearMultiplier`) into `into[0 ..< n]`.
+    static func fillMultipliers(_ r: OpRun, into multipliers: UnsafeMutablePointer<Float>) {
+        let x = r.inputValue(0), y = r.outputValue(0), scales = r.tensor(1).data!
+        for j in 0..<r.params.n {
+            multipliers[j] = qlinearMultiplier(inputScale: x.scale, weightScale: scales.load(fromByteOffset: 4 * j, as: Float.self),
+                                               outputScale: y.dtype == .u8 ? y.scale : nil)
         }
     }
 
@@ -91,11 +100,14 @@ public enum QuantizeOps {
         let p = r.params, m = r.batch * p.rows, n = p.n, k = p.k
         let x = r.input(0).assumingMemoryBound(to: UInt8.self)
         let y = r.outputValue(0)
-        let multipliers = UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self))
+        // Scratch: tile | last row (k rounded to 64) | multipliers (n rounded to 16) | reference accumulators.
+        let multiplierBlock = (r.scratch + qgemmTileCount * 4 + kernelRoundUp(k, 64)).assumingMemoryBound(to: Float.self)
+        fillMultipliers(r, into: multiplierBlock)
+        let multipliers = UnsafePointer(multiplierBlock)
         let bias = r.tensor(2).data!.assumingMemoryBound(to: Int32.self)
         let w = r.tensor(0)
         if useReference(r.graph, r.op) {
-            let acc = (r.scratch + qgemmTileCount * 4 + kernelRoundUp(k, 64)).assumingMemoryBound(to: Int32.self)
+            let acc = (r.scratch + qgemmTileCount * 4 + kernelRoundUp(k, 64) + kernelRoundUp(n * 4, 64)).assumingMemoryBound(to: Int32.self)
             qgemmReference(m: m, n: n, k: k, x: x, ldx: k, w: w.data!.assumingMemoryBound(to: Int8.self), bias: bias, acc: acc, ldacc: n)
             if y.dtype == .f32 {
                 let out = r.f32Out(0)
@@ -107,8 +119,7 @@ public enum QuantizeOps {
             }
             return
         }
-        let packed = (w.layout == .packedQGEMM ? w.data! : UnsafeRawPointer(r.op.prepared! + kernelRoundUp(n * 4, 64)))
-            .assumingMemoryBound(to: Int8.self)
+        let packed = (w.layout == .packedQGEMM ? w.data! : UnsafeRawPointer(r.op.prepared!)).assumingMemoryBound(to: Int8.self)
         let tile = r.scratch.assumingMemoryBound(to: Int32.self)
         func output(_ row: Int) -> QGEMMOutput {
             y.dtype == .f32
