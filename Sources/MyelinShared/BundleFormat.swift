@@ -184,6 +184,8 @@ public enum BundleLimits {
     public static let maxTensors = 1024
     public static let maxValues = 1024
     public static let maxOps = 1024
+    /// Load-time packed weights (all ops, after sharing) per byte of decoded DATA, plus 1 MiB.
+    public static let preparedPerDataByte = 4
     public static let maxOperands = 16
     /// Graph inputs, and graph outputs.
     public static let maxGraphIO = 16

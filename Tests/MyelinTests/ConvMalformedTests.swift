@@ -70,6 +70,34 @@ final class ConvMalformedTests: XCTestCase {
         }
     }
 
+    /// Memory a load allocates stays a function of what the file stores: many ops that each
+    /// widen one stored weight into their own block are refused past 4 × DATA + 1 MiB,
+    /// while the same chain of a few ops loads.
+    func testManyOpsWideningOneStoredWeightAreRefused() throws {
+        let library = try requireRuntime()
+        func chain(_ count: Int) -> ModelBundle {
+            var b = Self.single(.conv2d, inputs: [(.f32, [16, 8, 8])], outputs: [(.f32, [16, 8, 8])], tensors: [(.f16, [16, 16, 3, 3])],
+                                [(.stride, Self.ints(1, 1)), (.padding, Self.ints(1, 1, 1, 1)), (.dilation, Self.ints(1, 1))])
+            let template = b.ops[0]
+            b.values = [b.values[0]]
+            b.ops = []
+            for i in 0..<count {
+                b.values.append(.init(name: "v\(i + 1)", dtype: .f32, shape: [16, 8, 8]))
+                var op = template
+                op.inputs = [i]
+                op.outputs = [i + 1]
+                b.ops.append(op)
+            }
+            b.outputs = [count]
+            return b
+        }
+        // Each op's block: 16·16·9 f32 = 9 KiB; DATA holds 4.5 KiB of f16. 8 ops fit in 1 MiB + 4 × DATA; 200 do not.
+        XCTAssertEqual(swiftStatus(chain(8)), .ok)
+        XCTAssertEqual(library.loadStatus(chain(8).encode()), 0)
+        XCTAssertEqual(swiftStatus(chain(200)), .limitExceeded)
+        XCTAssertEqual(library.loadStatus(chain(200).encode()), BundleStatus.limitExceeded.rawValue)
+    }
+
     func testDamagedAttributesGetTheirStatus() throws {
         let library = try requireRuntime()
         let bases = Dictionary(uniqueKeysWithValues: Self.bases())

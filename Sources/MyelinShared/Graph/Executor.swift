@@ -115,6 +115,13 @@ public struct LoadedBundle {
             }
             preparedBytes = try checkedAdd(preparedBytes, kernelRoundUp(op.params.preparedBytes, 64))
         }
+        // Every op's block is a packed (at most widened f16 → f32) copy of the weights it reads,
+        // so a file whose blocks add up to more than a few times its decoded DATA references one
+        // stored tensor from many ops: refused, so that what a load allocates stays a function
+        // of what the file stores (linear and qlinear blocks are shared above instead).
+        guard preparedBytes <= try checkedAdd(try checkedMultiply(model.dataSize, BundleLimits.preparedPerDataByte), 1 << 20) else {
+            throw .limitExceeded
+        }
         // Decode scratch is freed by now; the prepared weights come on top of the sections.
         let charged = try sectionBytes(scratch: false)
         guard try checkedAdd(charged, preparedBytes) <= budget else { throw .limitExceeded }
