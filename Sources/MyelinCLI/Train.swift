@@ -5,6 +5,8 @@ import Myelin
 /// `mlp`, or a convolutional network of the model zoo (`ModelZoo.names`).
 enum ModelName: String, CaseIterable, ExpressibleByArgument {
     case mlp, cnn, lenet5, alexnet, vgg, inception, resnet, densenet, mobilenet, shufflenet
+    // Generative presets (GenerativePresets.swift).
+    case autoencoder, convAutoencoder = "conv-autoencoder", denoisingAutoencoder = "denoising-autoencoder", vae, vae2d, dcgan, cgan
 }
 extension DatasetName: ExpressibleByArgument {}
 extension ScalerName: ExpressibleByArgument {}
@@ -62,7 +64,7 @@ struct Train: ParsableCommand {
             exponential schedules continue unchanged.
             """)
 
-    @Option(help: "Architecture: mlp, or a CNN for 28×28 images: \(ModelZoo.names.joined(separator: ", ")) (default: mlp).")
+    @Option(help: "Architecture: mlp, or a CNN for 28×28 images: \(ModelZoo.names.joined(separator: ", ")) (default: mlp); or a generative model: \(GenerativePreset.allCases.map(\.rawValue).joined(separator: ", ")).")
     var model: ModelName?
     @Flag(help: "Augment training images: random crops (±2 pixels) and horizontal flips.") var augment = false
     @OptionGroup var data: DataOptions
@@ -91,6 +93,7 @@ struct Train: ParsableCommand {
     @Option(help: "Output folder (default: run; with --resume: the checkpoint's folder).") var out: String?
     @Flag(help: "Overwrite a checkpoint already in the output folder.") var force = false
     @Option(help: "Continue the run of a checkpoint written by `myelin train` (see below).") var resume: String?
+    @OptionGroup(title: "Generative models") var generative: GenerativeOptions
 
     func validate() throws {
         if let e = epochs { guard e >= 1 else { throw ValidationError("--epochs must be at least 1, got \(e)") } }
@@ -104,6 +107,7 @@ struct Train: ParsableCommand {
         if let m = minLr { guard m >= 0 && m.isFinite else { throw ValidationError("--min-lr must be non-negative, got \(m)") } }
         if let c = clipNorm { guard c > 0 && c.isFinite else { throw ValidationError("--clip-norm must be positive, got \(c)") } }
         if let p = earlyStopping { guard p >= 1 else { throw ValidationError("--early-stopping must be at least 1, got \(p)") } }
+        if let preset = model?.generativePreset, resume == nil { return try GenerativeRun(options: self).validateOptions(preset) }
         guard resume == nil else { return }   // the rest is checked against the checkpoint's run
         if let m = model, m != .mlp, hidden != nil || dropout != nil || batchnorm {
             throw ValidationError("--hidden, --dropout and --batchnorm shape the mlp; --model \(m.rawValue) is a fixed architecture")
@@ -181,6 +185,9 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        if model?.generativePreset != nil || resume.map(GenerativeRunConfig.isGenerative) == true {
+            return try GenerativeRun(options: self).run()
+        }
         Threading.threads = data.threadCount
         var run: RunConfig
         let net: any Layer
