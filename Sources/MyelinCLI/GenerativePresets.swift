@@ -97,20 +97,10 @@ final class GenerativeSession {
             }
             autoencoder = model
             let optimizer = Adam(model.parameters(), lr: c.learningRate)
-            let noise = c.noise
             if let vae = model as? VAE {
-                trainer = StepTrainer(models: [("vae", vae)], optimizers: [("adam", optimizer)], batchSize: c.batchSize, generator: g) { batch, context in
-                    let terms = vae.loss(batch.inputs, generator: context.generator)
-                    try context.minimize(terms.total, with: optimizer, metric: "loss")
-                    return [("loss", Double(terms.total.item)), ("reconstruction", Double(terms.reconstruction.item)), ("kl", Double(terms.kl.item))]
-                }
+                trainer = vae.elboTrainer(optimizer: optimizer, batchSize: c.batchSize, generator: g)
             } else {
-                trainer = StepTrainer(models: [("autoencoder", model)], optimizers: [("adam", optimizer)], batchSize: c.batchSize, generator: g) { batch, context in
-                    let input = noise.map { $0.apply(to: batch.inputs, generator: context.generator) } ?? batch.inputs
-                    let loss = mseLoss(model(input), batch.inputs)
-                    try context.minimize(loss, with: optimizer, metric: "mse")
-                    return [("mse", Double(loss.item))]
-                }
+                trainer = model.reconstructionTrainer(optimizer: optimizer, noise: c.noise, batchSize: c.batchSize, generator: g)
             }
         }
         trainer.gradientClipNorm = c.clipNorm
