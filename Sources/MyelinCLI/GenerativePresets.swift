@@ -177,7 +177,9 @@ struct GenerativeRun {
         if g.width != nil && (preset == .autoencoder || preset.isVAE) { throw ValidationError("--width applies to convolutional models, not --model \(preset.rawValue)") }
         if let n = g.fidSamples { guard n >= 2 else { throw ValidationError("--fid-samples must be at least 2, got \(n)") } }
         if g.classifier != nil || g.fidSamples != nil, !preset.isGAN { throw ValidationError("--classifier and --fid-samples measure GANs (--model dcgan or cgan)") }
-        if let n = g.trainSamples { guard n >= 1 else { throw ValidationError("--train-samples must be at least 1, got \(n)") } }
+        if let n = g.trainSamples {
+            guard n >= (o.batchSize ?? 64) else { throw ValidationError("--train-samples \(n) makes no full batch of \(o.batchSize ?? 64) (--batch-size)") }
+        }
         if o.earlyStopping != nil && preset.isGAN { throw ValidationError("--early-stopping: a GAN's losses do not measure its images, so GAN runs do not stop early") }
         if o.earlyStopping != nil && o.data.validationFraction == 0 { throw ValidationError("--early-stopping needs a validation split (--validation > 0)") }
         if (o.batchSize ?? 64) < 2 && preset.isGAN { throw ValidationError("--batch-size must be at least 2 for the GAN's BatchNorm") }
@@ -234,6 +236,9 @@ struct GenerativeRun {
         }
         var prepared = try prepareData(config.data)
         if let n = config.trainSamples, n < prepared.train.count { prepared.train = prepared.train.subset(Array(0..<n)) }
+        guard prepared.train.count >= config.batchSize else {
+            throw CLIError("\(prepared.train.count) training images make no full batch of \(config.batchSize); lower --batch-size")
+        }
         guard prepared.train.featureCount == 784 else {
             throw CLIError("--model \(config.preset.rawValue) takes 28×28 images; the data has \(prepared.train.featureCount) features")
         }

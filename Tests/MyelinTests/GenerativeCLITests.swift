@@ -29,6 +29,7 @@ final class GenerativeCLITests: XCTestCase {
             (["train", "--model", "autoencoder", "--width", "8"], "--width applies to convolutional models"),
             (["train", "--model", "cgan", "--dataset", "xor"], "trains on 28×28 images"),
             (["train", "--model", "dcgan", "--latent", "0"], "--latent must be at least 1, got 0"),
+            (["train", "--model", "conv-autoencoder", "--train-samples", "10"], "--train-samples 10 makes no full batch of 64"),
         ]
         for (args, expected) in cases {
             let r = try myelin(args)
