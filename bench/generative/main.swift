@@ -89,5 +89,37 @@ case "fid":
         let report = GenerationReport(generated: images, real: test.inputs, extractor: extractor)
         print("RESULT fid \(path): \(report.summary)")
     }
-default: fail("unknown command \(args[1]): train or fid")
+case "profile":
+    // CPU ms per layer (forward, backward) of the DCGAN's generator and discriminator, batch 64.
+    let batches = args.count > 2 ? Int(args[2]) ?? 20 : 20
+    let gan = GAN(latent: 64, width: 32, generator: Generator(seed: 0))
+    let d = gan.discriminator
+    let stacks: [(String, [any Layer], [Int])] = [("G", gan.generatorNet.layers.layers, [64, 64]),
+                                                 ("D", d.features.layers + [d.head], [64, 1, 28, 28])]
+    for (name, layers, shape) in stacks {
+        var forward = [Double](repeating: 0, count: layers.count), backward = forward
+        for _ in 0..<batches {
+            var x = Tensor.uniform(shape, generator: Generator(seed: 1))
+            var outputs: [(Tensor, Tensor)] = []
+            for (i, layer) in layers.enumerated() {
+                let input = x.detach()
+                input.requiresGrad = true
+                let t = cpuSeconds()
+                let y = layer(input)
+                forward[i] += cpuSeconds() - t
+                outputs.append((input, y))
+                x = y
+            }
+            for (i, (_, y)) in outputs.enumerated().reversed() {
+                let t = cpuSeconds()
+                (y * Tensor.ones(y.shape)).sum().backward()
+                backward[i] += cpuSeconds() - t
+            }
+        }
+        for (i, layer) in layers.enumerated() {
+            print(String(format: "%@ %-60@ forward %7.2f ms  backward %7.2f ms", name, "\(layer)".prefix(60).description,
+                         forward[i] * 1000 / Double(batches), backward[i] * 1000 / Double(batches)))
+        }
+    }
+default: fail("unknown command \(args[1]): train, fid or profile")
 }
