@@ -272,9 +272,37 @@ struct GenerativeRun {
             print("early stopping\(e.stoppedEpoch.map { " at epoch \($0)" } ?? ""); restored the weights of epoch \(restored) (\(e.monitor) \(String(format: "%.4f", e.best)))")
             try Checkpoint(stepTrainer: trainer, metadata: metadata).save(to: checkpointPath)
         }
-        let report = try evaluateAndDraw(session, prepared, classifier: classifier, outFolder: outFolder)
+        var report = try evaluateAndDraw(session, prepared, classifier: classifier, outFolder: outFolder)
+        report.append(exportBundles(session, prepared, outFolder: outFolder))
         try writeText(report.joined(separator: "\n") + "\n", to: "\(outFolder)/evaluation.txt")
         for line in report { print(line) }
+    }
+
+    /// Bundles for the C runtime: generator (f32 and int8) of a GAN; autoencoder (the
+    /// denoiser), encoder and decoder of the others. A model the runtime cannot run yet is
+    /// reported, not an error: the checkpoint holds the training.
+    func exportBundles(_ s: GenerativeSession, _ data: PreparedData, outFolder: String) -> String {
+        var written: [String] = []
+        do {
+            let g = Generator(seed: s.config.data.seed &+ 7000)
+            var bundles: [(String, () throws -> ModelBundle)] = []
+            if let gan = s.gan {
+                bundles = [("generator.myelin", { try GenerativeExport.generator(gan.generatorNet, generator: g) }),
+                           ("generator-int8.myelin", { try GenerativeExport.generator(gan.generatorNet, precision: .int8, generator: g) })]
+            } else if let ae = s.autoencoder {
+                let calibration = data.train.inputs.rows(0..<Swift.min(500, data.train.count))
+                bundles = [(s.config.noise == nil ? "autoencoder.myelin" : "denoiser.myelin", { try GenerativeExport.autoencoder(ae, calibration: calibration) }),
+                           ("encoder.myelin", { try GenerativeExport.encoder(ae, calibration: calibration) }),
+                           ("decoder.myelin", { try GenerativeExport.decoder(ae, generator: g) })]
+            }
+            for (name, make) in bundles {
+                try make().write(to: "\(outFolder)/\(name)")
+                written.append(name)
+            }
+            return "exported " + written.joined(separator: ", ")
+        } catch {
+            return "exported \(written.isEmpty ? "no bundle" : written.joined(separator: ", ")); not exported: \(error)"
+        }
     }
 
     func loadClassifier(_ path: String) throws -> CNNFeatureExtractor {
