@@ -91,8 +91,10 @@ int main(int argc, char **argv) {
     if (png_write_grid(argv[3], images, count, 28, 8, 2) != 0) goto done;
     static const char *precisions[] = {"?", "f32", "f16", "int8"};
     myelin_precision p = myelin_model_precision(model);
-    printf("wrote %s: %zu images from seed %zu (%s generator, latent %zu%s)\n", argv[3], count, seed,
-           precisions[p >= 1 && p <= 3 ? p : 0], latent_size, classes ? ", conditional" : "");
+    double mean = 0;
+    for (size_t i = 0; i < count * 784; i++) mean += images[i];
+    printf("wrote %s: %zu images from seed %zu (%s generator, latent %zu%s), mean pixel %.6f\n", argv[3], count, seed,
+           precisions[p >= 1 && p <= 3 ? p : 0], latent_size, classes ? ", conditional" : "", mean / (double)(count * 784));
     status = 0;
 done:
     myelin_context_free(ctx);
