@@ -259,8 +259,15 @@ final class GenerativeTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("classifier"), "\(error)")
         }
         // The header round-trips through the file format, metric history included.
-        let bytes = try checkpoint.encode()
-        XCTAssertEqual(try Checkpoint.decode(bytes, path: "x").header.metrics, ganTrainer.history)
+        try ganTrainer.fit(tinyImages(), epochs: 1)
+        let trained = Checkpoint(stepTrainer: ganTrainer)
+        XCTAssertEqual(try Checkpoint.decode(try trained.encode(), path: "x").header.metrics, ganTrainer.history)
+        // A history whose names and values disagree is refused with a message, not a crash later.
+        var forged = trained
+        forged.header.metrics![0].values.removeLast()
+        XCTAssertThrowsError(try Checkpoint.decode(try forged.encode(), path: "x.ckpt")) { error in
+            XCTAssertTrue("\(error)".contains("x.ckpt: checkpoint header is not valid") && "\(error)".contains("4 metric names for 3 values"), "\(error)")
+        }
     }
 
     func testNonFiniteLossStopsNamingEpochAndBatchBeforeAnyUpdate() throws {

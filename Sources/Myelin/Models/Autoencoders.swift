@@ -209,7 +209,7 @@ extension Autoencoder {
     /// corrupted copy when `noise` is given (a denoising autoencoder) — and the clean batch,
     /// logging `mse`. The model is named "autoencoder", the optimizer "adam" in checkpoints.
     public func reconstructionTrainer(optimizer: Optimizer, noise: ImageNoise? = nil, batchSize: Int, generator: Generator) -> StepTrainer {
-        StepTrainer(models: [("autoencoder", self)], optimizers: [("adam", optimizer)], batchSize: batchSize, generator: generator) { [unowned self] batch, context in
+        StepTrainer(models: [("autoencoder", self)], optimizers: [("adam", optimizer)], batchSize: batchSize, generator: generator) { batch, context in
             let input = noise.map { $0.apply(to: batch.inputs, generator: context.generator) } ?? batch.inputs
             let loss = mseLoss(self(input), batch.inputs)
             try context.minimize(loss, with: optimizer, metric: "mse")
@@ -222,7 +222,7 @@ extension VAE {
     /// A trainer that minimises the negative ELBO (reconstruction + β·KL, one z per image),
     /// logging `loss`, `reconstruction` and `kl` (nats per image). Named "vae" and "adam".
     public func elboTrainer(optimizer: Optimizer, beta: Float = 1, batchSize: Int, generator: Generator) -> StepTrainer {
-        StepTrainer(models: [("vae", self)], optimizers: [("adam", optimizer)], batchSize: batchSize, generator: generator) { [unowned self] batch, context in
+        StepTrainer(models: [("vae", self)], optimizers: [("adam", optimizer)], batchSize: batchSize, generator: generator) { batch, context in
             let terms = self.loss(batch.inputs, beta: beta, generator: context.generator)
             try context.minimize(terms.total, with: optimizer, metric: "loss")
             return [("loss", Double(terms.total.item)), ("reconstruction", Double(terms.reconstruction.item)), ("kl", Double(terms.kl.item))]

@@ -164,7 +164,7 @@ public final class GAN {
     public func makeTrainer(batchSize: Int, generator: Generator) -> StepTrainer {
         StepTrainer(models: [("generator", generatorNet), ("discriminator", discriminator)],
                     optimizers: [("generator", generatorOptimizer), ("discriminator", discriminatorOptimizer)],
-                    batchSize: batchSize, generator: generator) { [unowned self] batch, context in
+                    batchSize: batchSize, generator: generator) { batch, context in
             try self.step(batch, context: context)
         }
     }

@@ -22,6 +22,20 @@ public struct MetricRecord: Codable, Equatable {
         self.seconds = seconds
     }
 
+    enum CodingKeys: String, CodingKey { case epoch, names, values, seconds }
+
+    /// Decodes a record and checks it: as many values as names (a checkpoint's history is input).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epoch = try c.decode(Int.self, forKey: .epoch)
+        names = try c.decode([String].self, forKey: .names)
+        values = try c.decode([Double].self, forKey: .values)
+        seconds = try c.decode(Double.self, forKey: .seconds)
+        guard names.count == values.count else {
+            throw DecodingError.dataCorruptedError(forKey: .values, in: c, debugDescription: "\(names.count) metric names for \(values.count) values")
+        }
+    }
+
     /// The value of metric `name` (nil if not logged this epoch).
     public subscript(name: String) -> Double? { names.firstIndex(of: name).map { values[$0] } }
 }
