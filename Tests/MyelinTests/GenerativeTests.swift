@@ -177,6 +177,14 @@ final class GenerativeTests: XCTestCase {
         let d = DCGANDiscriminator(width: 2, classes: 10, generator: g)
         XCTAssertEqual(d(a, labels: [1, 1]).shape, [2, 1])
         XCTAssertEqual(oneHot([2, 0], classes: 3).data, [0, 0, 1, 1, 0, 0])
+        // The conditional discriminator judges image and label together: how much the label
+        // changes the logit depends on the image (a label concatenated before the last Linear
+        // would shift every image's logit by the same per-class amount).
+        d.eval()
+        let images = Tensor.uniform([4, 784], generator: g)
+        let as1 = d(images, labels: [1, 1, 1, 1]).data, as7 = d(images, labels: [7, 7, 7, 7]).data
+        let shifts = zip(as1, as7).map { $0 - $1 }
+        XCTAssertGreaterThan(shifts.max()! - shifts.min()!, 1e-4, "label effect \(shifts) must depend on the image")
     }
 
     func testNoiseCorruptsAsSpecified() {

@@ -2,8 +2,11 @@ import Foundation
 
 // DCGAN (Radford et al. 2016) for 28×28 grey images: a transposed-convolution generator and a
 // convolutional discriminator with BatchNorm and LeakyReLU, trained with BCE-with-logits.
-// With `classes` set, both are conditioned on a class label (a one-hot vector concatenated to
-// the generator's latent input and to the discriminator's features): a conditional GAN.
+// With `classes` set, both are conditioned on a class label: a conditional GAN. The generator
+// reads a one-hot label concatenated to its latent code; the discriminator adds a projection
+// term ⟨E·onehot(y), features⟩ to its logit (Miyato & Koyama 2018), so it scores how well an
+// image fits its label (a label merely concatenated before the last Linear would only add a
+// per-class bias, which cannot tell a matching image from a mismatched one).
 
 /// One-hot rows `[labels.count, classes]`.
 public func oneHot(_ labels: [Int], classes: Int) -> Tensor {
@@ -75,13 +78,16 @@ public final class DCGANGenerator: Layer {
 /// x [n, 784] → [n, 1, 28, 28]
 ///   Conv2d(1→w, 4, s2, p1) LeakyReLU(0.2)                  → [n, w, 14, 14]
 ///   Conv2d(w→2w, 4, s2, p1) BatchNorm2d(2w) LeakyReLU(0.2) → [n, 2w, 7, 7]
-///   Flatten (⊕ one-hot [n, classes]) Linear(→1)            → [n, 1]
+///   Flatten → h [n, 2w·49]; Linear(→1)                     → [n, 1]
+///   cGAN: + Σ_j h ⊙ (onehot(y)·E), E [classes, 2w·49]      → [n, 1]
 /// ```
 public final class DCGANDiscriminator: Module {
     public let classes: Int?
     public let width: Int
     public let features: Sequential
     public let head: Linear
+    /// The class embedding E of a conditional discriminator (a bias-free Linear on the one-hot label).
+    public let classProjection: Linear?
     public var isTraining = true
 
     public init(width: Int = 32, classes: Int? = nil, generator: Generator = .default) {
@@ -95,7 +101,8 @@ public final class DCGANDiscriminator: Module {
             Conv2d(width, 2 * width, kernelSize: 4, stride: 2, padding: 1, weightInit: w, generator: generator),
             BatchNorm2d(2 * width), LeakyReLU(slope: 0.2), Flatten(),
         ])
-        head = Linear(2 * width * 49 + (classes ?? 0), 1, generator: generator)
+        head = Linear(2 * width * 49, 1, generator: generator)
+        classProjection = classes.map { Linear($0, 2 * width * 49, bias: false, generator: generator) }
     }
 
     /// Logits `[n, 1]` for images `[n, 784]` or `[n, 1, 28, 28]` (and labels when conditional).
@@ -105,9 +112,9 @@ public final class DCGANDiscriminator: Module {
             check(labels == nil, "DCGANDiscriminator: labels given to an unconditional discriminator")
             return head(h)
         }
-        guard let y = labels else { fatalError("DCGANDiscriminator: a conditional discriminator needs labels") }
+        guard let y = labels, let projection = classProjection else { fatalError("DCGANDiscriminator: a conditional discriminator needs labels") }
         check(y.count == h.shape[0], "DCGANDiscriminator: \(y.count) labels for \(h.shape[0]) images")
-        return head(Tensor.concat([h, oneHot(y, classes: c)], axis: 1))
+        return head(h) + (projection(oneHot(y, classes: c)) * h).sum(axis: 1, keepDims: true)
     }
 
     public var description: String { "DCGANDiscriminator(\(classes.map { "classes: \($0), " } ?? "")\(features), head: \(head))" }
