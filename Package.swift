@@ -68,6 +68,9 @@ let package = Package(
         // Trains and exports the runtime benchmark's Fashion-MNIST bundles (bench/runtime).
         .executableTarget(name: "MyelinRuntimeModels", dependencies: ["Myelin"], path: "bench/runtime/models",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
+        // Loads the PyTorch-trained anchor CNN and exports the runtime CNN benchmark's bundles (bench/runtime-cnn).
+        .executableTarget(name: "RuntimeCNNModel", dependencies: ["Myelin"], path: "bench/runtime-cnn/model",
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
         // Misuses the API on request; the tests check in a subprocess that it stops with a message.
         .executableTarget(name: "CheckProbe", dependencies: ["Myelin"], path: "Tests/CheckProbe",
                           swiftSettings: libraryFlags),

@@ -22,7 +22,8 @@ scratch=${MYELIN_SWIFT_SCRATCH:-.build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMYELIN_TEST_BUNDLE_DIR="$bundles"
 cmake --build "$build" -j "$jobs"
 
-if [ ! -f "$bundles/mlp-int8.myelin" ] || [ "$bundles/mlp-int8.myelin" -ot Sources/Myelin/Export/BundleExporter.swift ]; then
+if [ ! -f "$bundles/mlp-int8.myelin" ] || [ ! -f "$bundles/cnn-f32.myelin" ] \
+    || [ "$bundles/mlp-int8.myelin" -ot Sources/Myelin/Export/BundleExporter.swift ]; then
     swift build --scratch-path "$scratch" --product MyelinRuntimeModels
     "$scratch/debug/MyelinRuntimeModels" "$bundles" 1
 fi

@@ -83,11 +83,17 @@ public enum BundleOpCode: UInt32 {
     case sigmoid = 7, tanh = 8, softmax = 9, logSoftmax = 10, scaleShift = 11
     case dequantize = 12, add = 13, sub = 14, mul = 15, div = 16
     case concat = 17, reshape = 18, transpose = 19, slice = 20, matmul = 21
+    // Convolutional family (23 is qconv2d).
+    case conv2d = 22, convTranspose2d = 24, maxPool2d = 25, avgPool2d = 26, adaptiveAvgPool2d = 27
+    case maxUnpool2d = 28, upsampleNearest2d = 29, channelShuffle = 30
 }
 
 /// Attribute keys of op records.
 public enum BundleAttribute: UInt32 {
     case activation = 1, slope = 2, alpha = 3, axis = 4, shape = 5, perm = 6, start = 7, end = 8, step = 9
+    // Convolutional family.
+    case stride = 10, padding = 11, dilation = 12, groups = 13, kernel = 14, countIncludePad = 15
+    case outputSize = 16, scale = 17, outputPadding = 18
 
     /// The format's name of the key.
     public var name: StaticString {
@@ -101,6 +107,15 @@ public enum BundleAttribute: UInt32 {
         case .start: return "start"
         case .end: return "end"
         case .step: return "step"
+        case .stride: return "stride"
+        case .padding: return "padding"
+        case .dilation: return "dilation"
+        case .groups: return "groups"
+        case .kernel: return "kernel"
+        case .countIncludePad: return "count_include_pad"
+        case .outputSize: return "output_size"
+        case .scale: return "scale"
+        case .outputPadding: return "output_padding"
         }
     }
 }

@@ -19,56 +19,27 @@ func poolOutputSize(op: String, input: [Int], kernel: Size2d, stride: Size2d, pa
     return Size2d(oh, ow)
 }
 
+/// The shared kernels' description of a pooling window over `input` [N, C, H, W]
+/// (symmetric padding).
+func poolGeometry(_ input: [Int], kernel: Size2d, stride: Size2d, padding: Size2d, dilation: Size2d) -> ConvGeometry {
+    ConvGeometry(batch: input[0], inChannels: input[1], height: input[2], width: input[3], outChannels: input[1],
+                 kernelH: kernel.height, kernelW: kernel.width, strideH: stride.height, strideW: stride.width,
+                 padTop: padding.height, padLeft: padding.width, padBottom: padding.height, padRight: padding.width,
+                 dilationH: dilation.height, dilationW: dilation.width, groups: input[1])
+}
+
 /// Max pooling: values and, per output element, the flat index (h·W + w) of the chosen
 /// input element in its plane. Ties go to the first maximum in window order, as in PyTorch.
 func maxPool2dCore(_ x: Tensor, kernel: Size2d, stride: Size2d, padding: Size2d, dilation: Size2d) -> (Tensor, [Int32]) {
     let out = poolOutputSize(op: "max_pool2d", input: x.shape, kernel: kernel, stride: stride, padding: padding, dilation: dilation)
     let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3], oh = out.height, ow = out.width
-    // Taps inside the input for each output row and column: window start + tap·dilation in range.
-    func taps(_ o: Int, _ stride: Int, _ pad: Int, _ dilation: Int, _ k: Int, _ size: Int) -> (start: Int, taps: Range<Int>) {
-        let start = o * stride - pad
-        let lo = start >= 0 ? 0 : (-start + dilation - 1) / dilation
-        let hi = Swift.min(k, start > size - 1 ? 0 : (size - 1 - start) / dilation + 1)
-        return (start, lo..<Swift.max(lo, hi))
-    }
-    let rows = (0..<oh).map { taps($0, stride.height, padding.height, dilation.height, kernel.height, h) }
-    let cols = (0..<ow).map { taps($0, stride.width, padding.width, dilation.width, kernel.width, w) }
     var values = [Float](repeating: 0, count: planes * oh * ow)
     var argmax = [Int32](repeating: -1, count: planes * oh * ow)
-    // The usual 2×2 window with stride 2 runs 8 outputs at a time.
-    let fastPair = kernel == 2 && stride == 2 && padding == 0 && dilation == 1
+    let g = poolGeometry(x.shape, kernel: kernel, stride: stride, padding: padding, dilation: dilation)
     x.data.withUnsafeBufferPointer { xp in
         values.withUnsafeMutableBufferPointer { vp in
             argmax.withUnsafeMutableBufferPointer { ap in
-                for plane in 0..<planes {
-                    let src = xp.baseAddress! + plane * h * w
-                    for (oy, r) in rows.enumerated() {
-                        let first = fastPair ? maxPool2x2Row(src + 2 * oy * w, width: w, outputs: ow, rowIndex: 2 * oy * w,
-                                                             values: vp.baseAddress! + (plane * oh + oy) * ow,
-                                                             indices: ap.baseAddress! + (plane * oh + oy) * ow) : 0
-                        for ox in first..<ow {
-                            let c = cols[ox]
-                            // As PyTorch: start from −∞ at the first tap inside; a larger value or a
-                            // NaN takes over, and a NaN stays. Written so that the data-dependent
-                            // comparison feeds selects, not a branch (the winner is random).
-                            var best = -Float.infinity
-                            var at = (r.start + r.taps.lowerBound * dilation.height) * w + c.start + c.taps.lowerBound * dilation.width
-                            for i in r.taps {
-                                let rowStart = (r.start + i * dilation.height) * w + c.start
-                                for j in c.taps {
-                                    let index = rowStart + j * dilation.width
-                                    let v = src[index]
-                                    let take = !best.isNaN && !(v <= best)
-                                    best = take ? v : best
-                                    at = take ? index : at
-                                }
-                            }
-                            let o = (plane * oh + oy) * ow + ox
-                            vp[o] = best
-                            ap[o] = r.taps.isEmpty || c.taps.isEmpty ? -1 : Int32(truncatingIfNeeded: at)
-                        }
-                    }
-                }
+                maxPool2dForward(g, planes: planes, x: xp.baseAddress!, values: vp.baseAddress!, indices: ap.baseAddress!)
             }
         }
     }
@@ -87,38 +58,6 @@ func maxPool2dCore(_ x: Tensor, kernel: Size2d, stride: Size2d, padding: Size2d,
         }
     }
     return (result, argmax)
-}
-
-/// One output row of 2×2, stride-2 max pooling, 8 outputs at a time from two input rows
-/// (`top` and the row below, `width` apart): values and in-plane indices (`rowIndex` is the
-/// index of `top[0]`), with `maxPool2dCore`'s order and NaN rule. Returns how many leading
-/// outputs it wrote (a multiple of 8, so the anchor CNN's 13-wide rows use it too); the
-/// caller does the rest.
-@inline(__always)
-func maxPool2x2Row(_ top: UnsafePointer<Float>, width: Int, outputs: Int, rowIndex: Int,
-                   values: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int32>) -> Int {
-    typealias V = SIMD8<Float>
-    typealias I = SIMD8<Int32>
-    let lanes = I(0, 2, 4, 6, 8, 10, 12, 14)
-    var ox = 0
-    while ox + 8 <= outputs {
-        let a = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
-        let b = UnsafeRawPointer(top + width + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
-        let base = I(repeating: Int32(truncatingIfNeeded: rowIndex + 2 * ox)) &+ lanes
-        var best = a.evenHalf, at = base
-        @inline(__always) func visit(_ v: V, _ offset: Int) {
-            let take = .!(v .<= best) .& (best .== best)
-            best.replace(with: v, where: take)
-            at.replace(with: base &+ Int32(truncatingIfNeeded: offset), where: take)
-        }
-        visit(a.oddHalf, 1)
-        visit(b.evenHalf, width)
-        visit(b.oddHalf, width + 1)
-        UnsafeMutableRawPointer(values + ox).storeBytes(of: best, as: V.self)
-        UnsafeMutableRawPointer(indices + ox).storeBytes(of: at, as: I.self)
-        ox += 8
-    }
-    return ox
 }
 
 /// 2-D max pooling (PyTorch's `F.max_pool2d`): the largest element of each window; padding
@@ -143,8 +82,15 @@ public func maxPool2d(_ x: Tensor, kernelSize: Size2d, stride: Size2d? = nil, pa
 /// ```
 public func maxPool2dWithIndices(_ x: Tensor, kernelSize: Size2d, stride: Size2d? = nil, padding: Size2d = 0,
                                  dilation: Size2d = 1) -> (values: Tensor, indices: Tensor) {
-    let (values, argmax) = maxPool2dCore(x, kernel: kernelSize, stride: stride ?? kernelSize, padding: padding, dilation: dilation)
-    return (values, Tensor(shape: values.shape, data: argmax.map { Float($0) }))
+    let stride = stride ?? kernelSize
+    let (values, argmax) = maxPool2dCore(x, kernel: kernelSize, stride: stride, padding: padding, dilation: dilation)
+    // Recorded as its own op (same input and window as the values), so a traced model that
+    // unpools exports: the bundle's max_pool2d then writes both. Not differentiable.
+    let indices = Tensor.result("max_pool2d_indices", shape: values.shape, data: argmax.map { Float($0) }, inputs: [x],
+                                attributes: ["kernel": .ints(kernelSize.list), "stride": .ints(stride.list),
+                                             "padding": .ints([padding.height, padding.width, padding.height, padding.width]),
+                                             "dilation": .ints(dilation.list)]) { _ in }
+    return (values, indices)
 }
 
 /// The partial inverse of max pooling (PyTorch's `F.max_unpool2d`): each element goes to
@@ -172,7 +118,12 @@ public func maxUnpool2d(_ x: Tensor, indices: Tensor, outputSize: Size2d) -> Ten
         targets[i] = (i / planeIn) * planeOut + Int(v)
     }
     var out = [Float](repeating: 0, count: planes * planeOut)
-    for i in 0..<x.count { out[targets[i]] = x.data[i] }
+    let at = indices.data.map { Int32($0) }
+    x.data.withUnsafeBufferPointer { xp in
+        out.withUnsafeMutableBufferPointer { op in
+            maxUnpool2dForward(planes: planes, planeIn: planeIn, planeOut: planeOut, x: xp.baseAddress!, indices: at, y: op.baseAddress!)
+        }
+    }
     return Tensor.result("max_unpool2d", shape: [x.shape[0], x.shape[1], outputSize.height, outputSize.width], data: out,
                          inputs: [x, indices], attributes: ["output_size": .ints(outputSize.list)]) { g in
         x.accumulateGrad(count: x.count) { gx in for i in 0..<targets.count { gx[i] += g[targets[i]] } }
@@ -193,28 +144,15 @@ public func avgPool2d(_ x: Tensor, kernelSize: Size2d, stride: Size2d? = nil, pa
     let stride = stride ?? kernelSize
     let out = poolOutputSize(op: "avg_pool2d", input: x.shape, kernel: kernelSize, stride: stride, padding: padding, dilation: 1)
     let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3], oh = out.height, ow = out.width
-    // Each output element's clipped window [y0, y1) × [x0, x1) and 1 / divisor.
+    let g = poolGeometry(x.shape, kernel: kernelSize, stride: stride, padding: padding, dilation: 1)
+    // Each output element's clipped window [y0, y1) × [x0, x1) and 1 / divisor (for the gradient).
     var windows = [(y0: Int, y1: Int, x0: Int, x1: Int, scale: Float)]()
     windows.reserveCapacity(oh * ow)
-    for oy in 0..<oh {
-        for ox in 0..<ow {
-            let ys = oy * stride.height - padding.height, xs = ox * stride.width - padding.width
-            let ye = Swift.min(ys + kernelSize.height, h + padding.height), xe = Swift.min(xs + kernelSize.width, w + padding.width)
-            let padded = (ye - ys) * (xe - xs)
-            let y0 = Swift.max(ys, 0), y1 = Swift.min(ye, h), x0 = Swift.max(xs, 0), x1 = Swift.min(xe, w)
-            let divisor = countIncludePad ? padded : (y1 - y0) * (x1 - x0)
-            windows.append((y0, y1, x0, x1, 1 / Float(divisor)))
-        }
-    }
+    for oy in 0..<oh { for ox in 0..<ow { windows.append(avgPoolWindow(g, oy, ox, countIncludePad: countIncludePad)) } }
     var values = [Float](repeating: 0, count: planes * oh * ow)
     x.data.withUnsafeBufferPointer { xp in
-        for plane in 0..<planes {
-            let src = xp.baseAddress! + plane * h * w
-            for (p, win) in windows.enumerated() {
-                var s: Float = 0
-                for iy in win.y0..<win.y1 { for ix in win.x0..<win.x1 { s += src[iy * w + ix] } }
-                values[plane * oh * ow + p] = s * win.scale
-            }
+        values.withUnsafeMutableBufferPointer { vp in
+            avgPool2dForward(g, planes: planes, countIncludePad: countIncludePad, x: xp.baseAddress!, y: vp.baseAddress!)
         }
     }
     return Tensor.result("avg_pool2d", shape: [x.shape[0], x.shape[1], oh, ow], data: values, inputs: [x],
@@ -247,19 +185,10 @@ public func adaptiveAvgPool2d(_ x: Tensor, outputSize: Size2d) -> Tensor {
     let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3], oh = outputSize.height, ow = outputSize.width
     check(h >= 1 && w >= 1, "adaptive_avg_pool2d: input \(x.shape) has an empty plane")
     var values = [Float](repeating: 0, count: planes * oh * ow)
-    func span(_ i: Int, _ n: Int, _ size: Int) -> Range<Int> { (i * size / n)..<(((i + 1) * size + n - 1) / n) }
+    func span(_ i: Int, _ n: Int, _ size: Int) -> Range<Int> { let s = adaptivePoolSpan(i, n, size); return s.lo..<s.hi }
     x.data.withUnsafeBufferPointer { xp in
-        for plane in 0..<planes {
-            let src = xp.baseAddress! + plane * h * w
-            for oy in 0..<oh {
-                let rows = span(oy, oh, h)
-                for ox in 0..<ow {
-                    let cols = span(ox, ow, w)
-                    var s: Float = 0
-                    for iy in rows { for ix in cols { s += src[iy * w + ix] } }
-                    values[(plane * oh + oy) * ow + ox] = s / Float(rows.count * cols.count)
-                }
-            }
+        values.withUnsafeMutableBufferPointer { vp in
+            adaptiveAvgPool2dForward(planes: planes, height: h, width: w, outHeight: oh, outWidth: ow, x: xp.baseAddress!, y: vp.baseAddress!)
         }
     }
     return Tensor.result("adaptive_avg_pool2d", shape: [x.shape[0], x.shape[1], oh, ow], data: values, inputs: [x],
@@ -296,13 +225,8 @@ public func upsampleNearest2d(_ x: Tensor, scale: Size2d) -> Tensor {
     var values = [Float](repeating: 0, count: planes * oh * ow)
     x.data.withUnsafeBufferPointer { xp in
         values.withUnsafeMutableBufferPointer { vp in
-            for plane in 0..<planes {
-                for oy in 0..<oh {
-                    let src = xp.baseAddress! + (plane * h + oy / scale.height) * w
-                    let dst = vp.baseAddress! + (plane * oh + oy) * ow
-                    for ox in 0..<ow { dst[ox] = src[ox / scale.width] }
-                }
-            }
+            upsampleNearest2dForward(planes: planes, height: h, width: w, scaleH: scale.height, scaleW: scale.width,
+                                     x: xp.baseAddress!, y: vp.baseAddress!)
         }
     }
     return Tensor.result("upsample_nearest2d", shape: [x.shape[0], x.shape[1], oh, ow], data: values, inputs: [x],
@@ -337,12 +261,7 @@ public func channelShuffle(_ x: Tensor, groups: Int) -> Tensor {
     var values = [Float](repeating: 0, count: x.count)
     x.data.withUnsafeBufferPointer { xp in
         values.withUnsafeMutableBufferPointer { vp in
-            for b in 0..<n {
-                for o in 0..<c {
-                    let src = xp.baseAddress! + (b * c + source[o]) * inner, dst = vp.baseAddress! + (b * c + o) * inner
-                    dst.update(from: src, count: inner)
-                }
-            }
+            channelShuffleForward(batch: n, channels: c, groups: groups, inner: inner, x: xp.baseAddress!, y: vp.baseAddress!)
         }
     }
     return Tensor.result("channel_shuffle", shape: x.shape, data: values, inputs: [x], attributes: ["groups": .int(groups)]) { g in

@@ -70,9 +70,9 @@ extension TracedGraph {
         return folded
     }
 
-    /// Fuses a `relu` into the `linear`, `conv1d` or `conv2d` before it when nothing else
-    /// reads that op's output: the op gets the attribute `activation: 1` and writes the
-    /// relu's value. Returns how many were fused.
+    /// Fuses a `relu` into the `linear`, `conv1d`, `conv2d` or `conv_transpose2d` before it
+    /// when nothing else reads that op's output: the op gets the attribute `activation: 1` and
+    /// writes the relu's value. Returns how many were fused.
     @discardableResult
     public mutating func fuseActivations() -> Int {
         var fused = 0
@@ -80,7 +80,7 @@ extension TracedGraph {
         while i < nodes.count {
             defer { i += 1 }
             guard nodes[i].op == "relu", case .value(let y) = nodes[i].inputs[0], let p = producer(of: y),
-                  ["linear", "conv1d", "conv2d"].contains(nodes[p].op), nodes[p].attributes["activation"] == nil,
+                  ["linear", "conv1d", "conv2d", "conv_transpose2d"].contains(nodes[p].op), nodes[p].attributes["activation"] == nil,
                   consumers(of: y) == [i], !isOutput(y) else { continue }
             var merged = nodes[p]
             merged.attributes["activation"] = .int(1)

@@ -161,6 +161,12 @@ public struct InferenceContext {
     public var arena: UnsafeMutableRawPointer? = nil
     /// Per value: where its batch lives during a run.
     public var pointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>? = nil
+    /// Samples run through the whole graph at a time: a large batch runs in chunks whose
+    /// values fit in about `chunkBytes` (every op works sample by sample, so the results
+    /// do not depend on it), so that e.g. a CNN's feature maps stay in cache between ops.
+    /// `maxBatch` when values must stay readable after a run (`reuse` false).
+    public var chunk = 1
+    public static let chunkBytes = 1 << 20
 
     public init() {}
 
@@ -194,6 +200,8 @@ public struct InferenceContext {
             memset(c.arena!, 0, c.plan.arenaBytes)
             c.pointers = try bundleAllocate(UnsafeMutableRawPointer?.self, count: model.graph.valueCount)
             c.pointers!.initialize(repeating: nil, count: model.graph.valueCount)
+            let perSample = Swift.max(1, (c.plan.arenaBytes - c.plan.scratchBytes) / maxBatch)
+            c.chunk = reuse ? Swift.max(1, Swift.min(maxBatch, chunkBytes / perSample)) : maxBatch
         } catch {
             c.release()
             throw error
@@ -207,12 +215,23 @@ public struct InferenceContext {
                     outputs: UnsafePointer<UnsafeMutableRawPointer?>) {
         let g = model.graph, p = pointers!
         for v in 0..<g.valueCount where plan.offsets![v] >= 0 { p[v] = arena! + plan.scratchBytes + plan.offsets![v] }
-        for i in 0..<g.inputCount { p[Int(g.inputs![i])] = UnsafeMutableRawPointer(mutating: inputs[i]) }
-        for i in 0..<g.outputCount { p[Int(g.outputs![i])] = outputs[i] }
-        for v in 0..<g.valueCount where Int(plan.roots![v]) != v { p[v] = p[Int(plan.roots![v])] }
-        for o in 0..<g.opCount {
-            let op = g.ops![o]
-            OpRegistry.description(op.code).run(OpRun(graph: g, op: op, batch: batch, pointers: p, scratch: arena!))
+        var start = 0
+        while start < batch {
+            let n = Swift.min(chunk, batch - start)
+            for i in 0..<g.inputCount {
+                let v = Int(g.inputs![i])
+                p[v] = UnsafeMutableRawPointer(mutating: inputs[i]! + start * g.values![v].bytesPerSample)
+            }
+            for i in 0..<g.outputCount {
+                let v = Int(g.outputs![i])
+                p[v] = outputs[i]! + start * g.values![v].bytesPerSample
+            }
+            for v in 0..<g.valueCount where Int(plan.roots![v]) != v { p[v] = p[Int(plan.roots![v])] }
+            for o in 0..<g.opCount {
+                let op = g.ops![o]
+                OpRegistry.description(op.code).run(OpRun(graph: g, op: op, batch: n, pointers: p, scratch: arena!))
+            }
+            start += n
         }
     }
 }

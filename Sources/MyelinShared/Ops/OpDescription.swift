@@ -39,17 +39,18 @@ public struct OpAttributeSpec {
     }
 }
 
-/// The attributes an op takes (at most four), with types and defaults.
+/// The attributes an op takes (at most six), with types and defaults.
 public struct OpSchema {
     public var count = 0
-    public var specs = (OpAttributeSpec(), OpAttributeSpec(), OpAttributeSpec(), OpAttributeSpec())
+    public var specs = (OpAttributeSpec(), OpAttributeSpec(), OpAttributeSpec(), OpAttributeSpec(), OpAttributeSpec(), OpAttributeSpec())
 
     public init() {}
 
     public init(_ a: OpAttributeSpec, _ b: OpAttributeSpec = OpAttributeSpec(), _ c: OpAttributeSpec = OpAttributeSpec(),
-                _ d: OpAttributeSpec = OpAttributeSpec()) {
-        specs = (a, b, c, d)
-        count = d.present ? 4 : c.present ? 3 : b.present ? 2 : 1
+                _ d: OpAttributeSpec = OpAttributeSpec(), _ e: OpAttributeSpec = OpAttributeSpec(),
+                _ f: OpAttributeSpec = OpAttributeSpec()) {
+        specs = (a, b, c, d, e, f)
+        count = f.present ? 6 : e.present ? 5 : d.present ? 4 : c.present ? 3 : b.present ? 2 : 1
     }
 
     public func at(_ i: Int) -> OpAttributeSpec {
@@ -57,7 +58,9 @@ public struct OpSchema {
         case 0: return specs.0
         case 1: return specs.1
         case 2: return specs.2
-        default: return specs.3
+        case 3: return specs.3
+        case 4: return specs.4
+        default: return specs.5
         }
     }
 
@@ -94,6 +97,9 @@ public struct OpParams {
     public var aliasesInput = false
     /// Bytes of load-time data (`GraphOp.prepared`).
     public var preparedBytes = 0
+    /// conv2d, conv_transpose2d (the geometry of the convolution it is the adjoint of), the
+    /// pooling and resampling ops (their window, batch 1; Ops/Conv.swift, Ops/Pool.swift).
+    public var window = ConvGeometry(batch: 1, inChannels: 1, height: 1, width: 1, outChannels: 1, kernelH: 1, kernelW: 1)
     /// Kernel scratch: fixed bytes, plus bytes per sample of the batch.
     public var scratchBytes = 0
     public var scratchBytesPerSample = 0

@@ -24,6 +24,14 @@ public enum OpRegistry {
         case .transpose: return MovementOps.transpose
         case .slice: return MovementOps.slice
         case .matmul: return MatMulOp.description
+        case .conv2d: return ConvOps.conv2d
+        case .convTranspose2d: return ConvOps.convTranspose2d
+        case .maxPool2d: return PoolOps.maxPool2d
+        case .avgPool2d: return PoolOps.avgPool2d
+        case .adaptiveAvgPool2d: return PoolOps.adaptiveAvgPool2d
+        case .maxUnpool2d: return PoolOps.maxUnpool2d
+        case .upsampleNearest2d: return PoolOps.upsampleNearest2d
+        case .channelShuffle: return PoolOps.channelShuffle
         }
     }
 }

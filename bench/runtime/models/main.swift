@@ -1,6 +1,6 @@
 // Trains the benchmark model — MLP 784-256-10 on Fashion-MNIST, Adam lr 1e-3, batch 64,
 // as ../shared/anchors/torch_train.py does — and exports it as f32, f16 and int8 bundles
-// (int8 calibrated on 1000 training samples). Prints each bundle's size and its accuracy
+// (int8 calibrated on 1000 training samples), and a CNN (below). Prints each bundle's size and its accuracy
 // under the Swift reference executor.
 //
 //   swift run -c release MyelinRuntimeModels OUT_DIR [EPOCHS]
@@ -42,4 +42,20 @@ for precision in [BundlePrecision.f32, .f16, .int8] {
     let decoded = bundle.decodedSectionSizes().reduce(0) { $0 + $1.bytes }
     print(String(format: "%@: %d bytes on disk, %d decoded, reference accuracy %.4f", path, bundle.encode().count, decoded,
                  Double(correct) / Double(test.count)))
+}
+
+// The anchor CNN (SimpleCNN), one epoch on the first 20 000 training images, for the C and C++
+// examples' CNN runs (ctest example_classify_cnn_*): NCHW input [1, 28, 28].
+let cnn = SimpleCNN(generator: Generator(seed: 2))
+let cnnTrain = train.subset(Array(0..<20_000))
+try Trainer(model: cnn, optimizer: Adam(cnn.parameters(), lr: 1e-3), batchSize: 64, generator: Generator(seed: 3)).fit(cnnTrain, epochs: 1)
+let cnnAccuracy = evaluate(cnn, on: test).accuracy ?? 0
+for precision in [BundlePrecision.f32, .f16] {
+    var options = BundleExporter.Options(precision: precision, classLabels: train.classNames, dataset: "Fashion-MNIST",
+                                         testAccuracy: cnnAccuracy)
+    options.inputShape = [1, 28, 28]
+    options.inputPreprocessing = "pixels / 255: floats in [0, 1], NCHW [1, 28, 28]"
+    let path = "\(out)/cnn-\(precision.name).myelin"
+    try BundleExporter.export(cnn, options: options).write(to: path)
+    print(String(format: "%@: CNN, float test accuracy %.4f", path, cnnAccuracy))
 }

@@ -1,0 +1,199 @@
+// conv2d and conv_transpose2d: 2-D convolutions of f32 values in NCHW (per sample [C, H, W]),
+// bias and ReLU fused. The kernels are Convolution.swift's (im2col + GEMM, direct depthwise
+// and pointwise paths), the same routines the training ops run, so the runtime's results are
+// the training forward's bit for bit.
+//
+//   conv2d            x f32 [C, H, W] → y f32 [O, OH, OW]
+//                     tensors W f32 or f16 [O, C / groups, kH, kW], optional bias f32 [O]
+//                     OH = ⌊(H + top + bottom − dilationH·(kH − 1) − 1) / strideH⌋ + 1 (likewise OW)
+//   conv_transpose2d  x f32 [C, H, W] → y f32 [O, OH, OW]
+//                     tensors W f32 or f16 [C, O / groups, kH, kW] (PyTorch layout), optional bias f32 [O]
+//                     OH = (H − 1)·strideH − top − bottom + dilationH·(kH − 1) + outputPaddingH + 1
+//
+// Attributes: stride (int64 [h, w], ≥ 1), padding (int64 [top, left, bottom, right], each
+// 0 … dilation·(k − 1) of its dimension: every window reads at least one input element),
+// dilation (int64 [h, w], ≥ 1), groups (int64 ≥ 1, default 1, dividing both channel counts),
+// activation (0 none, 1 relu; default 0); conv_transpose2d also output_padding (int64 [h, w],
+// each < max(stride, dilation) of its dimension).
+// A value that can never be valid (stride 0, negative padding, a list of the wrong length) is
+// `.corrupt`; one that does not fit the operand shapes (padding beyond the kernel's extent,
+// groups not dividing the channels, a kernel larger than the padded input, a declared output
+// of another size) `.shapeMismatch`.
+
+public enum ConvOps {
+    public static var conv2d: OpDescription {
+        OpDescription(name: "conv2d",
+                      schema: OpSchema(.ints(.stride), .ints(.padding), .ints(.dilation), .int(.groups, default: 1),
+                                       .int(.activation, default: 0)),
+                      check: checkConv2d, prepare: prepare, run: runConv2d)
+    }
+
+    public static var convTranspose2d: OpDescription {
+        OpDescription(name: "conv_transpose2d",
+                      schema: OpSchema(.ints(.stride), .ints(.padding), .ints(.outputPadding), .ints(.dilation),
+                                       .int(.groups, default: 1), .int(.activation, default: 0)),
+                      check: checkConvTranspose2d, prepare: prepare, run: runConvTranspose2d)
+    }
+
+    /// The largest stride, dilation or group count a bundle may declare (keeps every product of
+    /// the checks far from overflow).
+    static let maxFactor: Int64 = Int64(BundleLimits.maxDimension)
+
+    /// An int64 list attribute of exactly `count` entries, each in `minimum … maxFactor`.
+    @_optimize(size)
+    static func list(_ g: Graph, _ op: GraphOp, _ key: BundleAttribute, count: Int, minimum: Int64) throws(BundleStatus) -> (Int, Int, Int, Int) {
+        guard let a = g.attribute(op, key), a.count == count else { throw .corrupt }
+        var v = (0, 0, 0, 0)
+        for i in 0..<count {
+            let x = a.int(i)
+            guard x >= minimum, x <= maxFactor else { throw .corrupt }
+            switch i {
+            case 0: v.0 = Int(x)
+            case 1: v.1 = Int(x)
+            case 2: v.2 = Int(x)
+            default: v.3 = Int(x)
+            }
+        }
+        return v
+    }
+
+    /// Operands, dtypes and attributes common to both ops; returns the geometry of the
+    /// convolution from `x` [C, H, W] with weight `[O, C / groups, kH, kW]` as the attributes
+    /// say (for conv_transpose2d the caller turns it around).
+    @_optimize(size)
+    static func checkCommon(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) -> (stride: (Int, Int, Int, Int),
+                                                                                       padding: (Int, Int, Int, Int),
+                                                                                       dilation: (Int, Int, Int, Int), groups: Int) {
+        guard op.inputCount == 1, op.outputCount == 1, op.tensorCount == 1 || op.tensorCount == 2 else { throw .corrupt }
+        let x = g.input(op, 0), y = g.output(op, 0), w = g.tensor(op, 0)
+        guard x.dtype == .f32, y.dtype == .f32, w.dtype == .f32 || w.dtype == .f16, w.layout == .rowMajor else { throw .unsupported }
+        if op.tensorCount == 2 { guard g.tensor(op, 1).dtype == .f32, g.tensor(op, 1).layout == .rowMajor else { throw .unsupported } }
+        try LinearOp.checkActivation(g, op, &op.params)
+        let stride = try list(g, op, .stride, count: 2, minimum: 1)
+        let padding = try list(g, op, .padding, count: 4, minimum: 0)
+        let dilation = try list(g, op, .dilation, count: 2, minimum: 1)
+        let groups = g.int(op, .groups)
+        guard groups >= 1, groups <= maxFactor else { throw .corrupt }
+        guard x.shape.rank == 3, y.shape.rank == 3, w.shape.rank == 4 else { throw .shapeMismatch }
+        // Padding beyond the dilated kernel's extent would make windows of padding only.
+        let kh = w.shape.dim(2), kw = w.shape.dim(3)
+        guard padding.0 <= dilation.0 * (kh - 1), padding.2 <= dilation.0 * (kh - 1),
+              padding.1 <= dilation.1 * (kw - 1), padding.3 <= dilation.1 * (kw - 1) else { throw .shapeMismatch }
+        return (stride, padding, dilation, Int(groups))
+    }
+
+    @_optimize(size)
+    static func checkBias(_ g: Graph, _ op: GraphOp, channels: Int) throws(BundleStatus) {
+        guard op.tensorCount == 2 else { return }
+        let b = g.tensor(op, 1)
+        guard b.shape.rank == 1, b.shape.dim(0) == channels else { throw .shapeMismatch }
+    }
+
+    /// Scratch (one image's column matrix and the GEMM workspace) and, for f16 weights, their
+    /// widened copy.
+    @_optimize(size)
+    static func finish(_ g: Graph, _ op: inout GraphOp, _ geometry: ConvGeometry) throws(BundleStatus) {
+        op.params.window = geometry
+        let columns = try checkedAdd(try checkedMultiply(geometry.patch, geometry.outHeight * geometry.outWidth),
+                                     try checkedMultiply(geometry.patch, geometry.outChannels / geometry.groups))
+        let depthwise = geometry.isDepthwise ? convPaddedPlanesCount(geometry) : 0
+        op.params.scratchBytes = try checkedMultiply(try checkedAdd(Swift.max(columns, depthwise), gemmWorkspaceCount), 4)
+        let w = g.tensor(op, 0)
+        op.params.preparedBytes = w.dtype == .f16 ? try checkedMultiply(w.shape.count, 4) : 0
+    }
+
+    @_optimize(size)
+    static func checkConv2d(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
+        let (stride, padding, dilation, groups) = try checkCommon(g, &op)
+        let x = g.input(op, 0), y = g.output(op, 0), w = g.tensor(op, 0)
+        let c = x.shape.dim(0), o = w.shape.dim(0), kh = w.shape.dim(2), kw = w.shape.dim(3)
+        guard c % groups == 0, o % groups == 0, w.shape.dim(1) == c / groups else { throw .shapeMismatch }
+        let geometry = ConvGeometry(batch: 1, inChannels: c, height: x.shape.dim(1), width: x.shape.dim(2), outChannels: o,
+                                    kernelH: kh, kernelW: kw, strideH: stride.0, strideW: stride.1,
+                                    padTop: padding.0, padLeft: padding.1, padBottom: padding.2, padRight: padding.3,
+                                    dilationH: dilation.0, dilationW: dilation.1, groups: groups)
+        guard geometry.height + padding.0 + padding.2 >= dilation.0 * (kh - 1) + 1,
+              geometry.width + padding.1 + padding.3 >= dilation.1 * (kw - 1) + 1 else { throw .shapeMismatch }
+        guard y.shape.dim(0) == o, y.shape.dim(1) == geometry.outHeight, y.shape.dim(2) == geometry.outWidth else { throw .shapeMismatch }
+        try checkBias(g, op, channels: o)
+        try finish(g, &op, geometry)
+    }
+
+    @_optimize(size)
+    static func checkConvTranspose2d(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
+        let (stride, padding, dilation, groups) = try checkCommon(g, &op)
+        let outputPadding = try list(g, op, .outputPadding, count: 2, minimum: 0)
+        guard outputPadding.0 < Swift.max(stride.0, dilation.0), outputPadding.1 < Swift.max(stride.1, dilation.1) else { throw .corrupt }
+        let x = g.input(op, 0), y = g.output(op, 0), w = g.tensor(op, 0)
+        let c = x.shape.dim(0), kh = w.shape.dim(2), kw = w.shape.dim(3)
+        guard w.shape.dim(0) == c, c % groups == 0 else { throw .shapeMismatch }
+        let o = w.shape.dim(1) * groups
+        let oh = (x.shape.dim(1) - 1) * stride.0 - padding.0 - padding.2 + dilation.0 * (kh - 1) + outputPadding.0 + 1
+        let ow = (x.shape.dim(2) - 1) * stride.1 - padding.1 - padding.3 + dilation.1 * (kw - 1) + outputPadding.1 + 1
+        guard oh >= 1, ow >= 1, y.shape.dim(0) == o, y.shape.dim(1) == oh, y.shape.dim(2) == ow else { throw .shapeMismatch }
+        // The convolution this one is the adjoint of: y's side is its input, x's its output.
+        let geometry = ConvGeometry(batch: 1, inChannels: o, height: oh, width: ow, outChannels: c, kernelH: kh, kernelW: kw,
+                                    strideH: stride.0, strideW: stride.1, padTop: padding.0, padLeft: padding.1,
+                                    padBottom: padding.2 - outputPadding.0, padRight: padding.3 - outputPadding.1,
+                                    dilationH: dilation.0, dilationW: dilation.1, groups: groups)
+        guard geometry.outHeight == x.shape.dim(1), geometry.outWidth == x.shape.dim(2) else { throw .shapeMismatch }
+        try checkBias(g, op, channels: o)
+        try finish(g, &op, geometry)
+    }
+
+    /// f16 weights widened once at load.
+    @_optimize(size)
+    static func prepare(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
+        guard let dst = op.prepared else { return }
+        let w = g.tensor(op, 0)
+        let wide = dst.bindMemory(to: Float.self, capacity: w.shape.count)
+        for i in 0..<w.shape.count { wide[i] = halfBitsToFloat(w.data!.load(fromByteOffset: 2 * i, as: UInt16.self)) }
+    }
+
+    @inline(__always)
+    static func weights(_ r: OpRun) -> UnsafePointer<Float> {
+        (UnsafeRawPointer(r.op.prepared) ?? r.tensor(0).data!).assumingMemoryBound(to: Float.self)
+    }
+
+    /// y = max(y, 0) as the relu op computes it (a NaN stays NaN), 16 lanes at a time.
+    @inline(__always)
+    static func reluInPlace(_ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 16 <= n {
+            let p = UnsafeMutableRawPointer(y + i)
+            let v = p.loadUnaligned(as: SIMD16<Float>.self)
+            p.storeBytes(of: v.replacing(with: 0, where: v .< 0), as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < n { y[i] = Swift.max(y[i], 0); i += 1 }
+    }
+
+    static func runConv2d(_ r: OpRun) {
+        let g = r.params.window, x = r.f32(0), y = r.f32Out(0), w = weights(r)
+        let bias: UnsafePointer<Float>? = r.op.tensorCount == 2 ? r.tensorF32(1) : nil
+        let columns = r.scratch.assumingMemoryBound(to: Float.self)
+        let workspace = columns + convColumnsCount(g)
+        let perImage = g.outChannels * g.outHeight * g.outWidth
+        for n in 0..<r.batch {
+            convForward(g, images: n..<(n + 1), x: x, weight: w, bias: bias, y: y, accumulate: false, columns: columns, workspace: workspace)
+            if r.params.relu { reluInPlace(y + n * perImage, perImage) }
+        }
+    }
+
+    static func runConvTranspose2d(_ r: OpRun) {
+        let g = r.params.window, x = r.f32(0), y = r.f32Out(0), w = weights(r)
+        let bias: UnsafePointer<Float>? = r.op.tensorCount == 2 ? r.tensorF32(1) : nil
+        let columns = r.scratch.assumingMemoryBound(to: Float.self)
+        let workspace = columns + convColumnsCount(g)
+        let plane = g.height * g.width, perImage = g.inChannels * plane
+        for n in 0..<r.batch {
+            let out = y + n * perImage
+            for c in 0..<g.inChannels {
+                let v = bias?[c] ?? 0
+                for p in 0..<plane { out[c * plane + p] = v }
+            }
+            convBackwardData(g, images: n..<(n + 1), gradY: x, weight: w, gradX: y, columns: columns, workspace: workspace)
+            if r.params.relu { reluInPlace(out, perImage) }
+        }
+    }
+}

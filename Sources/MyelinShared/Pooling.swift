@@ -1,0 +1,261 @@
+// Pooling and resampling of NCHW feature maps on raw pointers, forward only: the one
+// implementation the training ops (Sources/Myelin/Autograd/Pooling.swift) and the runtime ops
+// (Ops/Pool.swift) both call. Every routine works plane by plane ([planes] planes of
+// height × width, planes = batch · channels).
+//
+// Standard library only: the Embedded-Swift runtime compiles this same file. A pooling
+// window is described by a `ConvGeometry` (height, width, kernel, stride, padding per side,
+// dilation; channel counts and groups unused): output size
+// ⌊(n + padBefore + padAfter − d·(k − 1) − 1) / s⌋ + 1 per dimension.
+
+/// Taps of window `o` along one dimension that fall inside the input: the window starts at
+/// `o·stride − pad`; taps `lo ..< hi` (of `kernel`) read rows `start + tap·dilation`.
+@inline(__always)
+func poolTaps(_ o: Int, stride: Int, pad: Int, dilation: Int, kernel: Int, size: Int) -> (start: Int, lo: Int, hi: Int) {
+    let start = o * stride - pad
+    if dilation == 1 {
+        // No division on the common path (this runs once per output column).
+        let lo = Swift.max(0, -start), hi = Swift.min(kernel, size - start)
+        return (start, lo, Swift.max(lo, hi))
+    }
+    let lo = start >= 0 ? 0 : (-start + dilation - 1) / dilation
+    let hi = Swift.min(kernel, start > size - 1 ? 0 : (size - 1 - start) / dilation + 1)
+    return (start, lo, Swift.max(lo, hi))
+}
+
+/// Max pooling of `planes` planes: values [planes, outHeight, outWidth] and, when `indices`
+/// is given, the flat in-plane index (h·width + w) of each maximum (−1 for a window entirely in
+/// the padding). As PyTorch: the first maximum in window order wins, a NaN wins and stays.
+public func maxPool2dForward(_ g: ConvGeometry, planes: Int, x: UnsafePointer<Float>, values: UnsafeMutablePointer<Float>,
+                             indices: UnsafeMutablePointer<Int32>?) {
+    let h = g.height, w = g.width, oh = g.outHeight, ow = g.outWidth
+    // The usual 2×2 window with stride 2 runs 8 outputs at a time.
+    let fastPair = g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2 && g.padTop == 0 && g.padLeft == 0
+        && g.padBottom == 0 && g.padRight == 0 && g.dilationH == 1 && g.dilationW == 1
+    for plane in 0..<planes {
+        let src = x + plane * h * w
+        for oy in 0..<oh {
+            let r = poolTaps(oy, stride: g.strideH, pad: g.padTop, dilation: g.dilationH, kernel: g.kernelH, size: h)
+            let out = values + (plane * oh + oy) * ow
+            let at = indices.map { $0 + (plane * oh + oy) * ow }
+            var first = 0
+            // Both rows of the pair must exist (a negative bottom padding is not a pooling).
+            if fastPair && 2 * oy + 1 < h {
+                if let at = at {
+                    first = maxPool2x2Row(src + 2 * oy * w, width: w, outputs: ow, rowIndex: 2 * oy * w, values: out, indices: at)
+                } else {
+                    first = maxPool2x2RowValues(src + 2 * oy * w, width: w, outputs: ow, values: out)
+                }
+            }
+            if at == nil {
+                // Values only: no index to track.
+                for ox in first..<ow {
+                    let c = poolTaps(ox, stride: g.strideW, pad: g.padLeft, dilation: g.dilationW, kernel: g.kernelW, size: w)
+                    var best = -Float.infinity
+                    for i in r.lo..<r.hi {
+                        let row = src + (r.start + i * g.dilationH) * w + c.start
+                        for j in c.lo..<c.hi {
+                            let v = row[j * g.dilationW]
+                            best = !best.isNaN && !(v <= best) ? v : best
+                        }
+                    }
+                    out[ox] = best
+                }
+                continue
+            }
+            for ox in first..<ow {
+                let c = poolTaps(ox, stride: g.strideW, pad: g.padLeft, dilation: g.dilationW, kernel: g.kernelW, size: w)
+                // Start from −∞ at the first tap inside; a larger value or a NaN takes over, and a
+                // NaN stays. Written so that the data-dependent comparison feeds selects, not a
+                // branch (the winner is random).
+                var best = -Float.infinity
+                var index = (r.start + r.lo * g.dilationH) * w + c.start + c.lo * g.dilationW
+                for i in r.lo..<r.hi {
+                    let rowStart = (r.start + i * g.dilationH) * w + c.start
+                    for j in c.lo..<c.hi {
+                        let k = rowStart + j * g.dilationW
+                        let v = src[k]
+                        let take = !best.isNaN && !(v <= best)
+                        best = take ? v : best
+                        index = take ? k : index
+                    }
+                }
+                out[ox] = best
+                at?[ox] = r.lo == r.hi || c.lo == c.hi ? -1 : Int32(truncatingIfNeeded: index)
+            }
+        }
+    }
+}
+
+/// One output row of 2×2, stride-2 max pooling, 8 outputs at a time from two input rows
+/// (`top` and the row below, `width` apart): values and in-plane indices (`rowIndex` is the
+/// index of `top[0]`), with `maxPool2dForward`'s order and NaN rule. Returns how many leading
+/// outputs it wrote (a multiple of 8, so the anchor CNN's 13-wide rows use it too); the
+/// caller does the rest.
+@inline(__always)
+public func maxPool2x2Row(_ top: UnsafePointer<Float>, width: Int, outputs: Int, rowIndex: Int,
+                          values: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int32>) -> Int {
+    typealias V = SIMD8<Float>
+    typealias I = SIMD8<Int32>
+    let lanes = I(0, 2, 4, 6, 8, 10, 12, 14)
+    var ox = 0
+    while ox + 8 <= outputs {
+        let a = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+        let b = UnsafeRawPointer(top + width + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+        let base = I(repeating: Int32(truncatingIfNeeded: rowIndex + 2 * ox)) &+ lanes
+        var best = a.evenHalf, at = base
+        @inline(__always) func visit(_ v: V, _ offset: Int) {
+            let take = .!(v .<= best) .& (best .== best)
+            best.replace(with: v, where: take)
+            at.replace(with: base &+ Int32(truncatingIfNeeded: offset), where: take)
+        }
+        visit(a.oddHalf, 1)
+        visit(b.evenHalf, width)
+        visit(b.oddHalf, width + 1)
+        UnsafeMutableRawPointer(values + ox).storeBytes(of: best, as: V.self)
+        UnsafeMutableRawPointer(indices + ox).storeBytes(of: at, as: I.self)
+        ox += 8
+    }
+    return ox
+}
+
+/// `maxPool2x2Row` without indices (the same values), for any row of at least 4 outputs:
+/// 8 (or 4) at a time, the last group overlapping the one before (it rewrites equal values).
+/// Returns how many leading outputs it wrote (all of them, or 0 below 4).
+@inline(__always)
+func maxPool2x2RowValues(_ top: UnsafePointer<Float>, width: Int, outputs: Int, values: UnsafeMutablePointer<Float>) -> Int {
+    @inline(__always) func eight(_ ox: Int) {
+        let a = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+        let b = UnsafeRawPointer(top + width + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+        var best = a.evenHalf
+        @inline(__always) func visit(_ v: SIMD8<Float>) { best.replace(with: v, where: .!(v .<= best) .& (best .== best)) }
+        visit(a.oddHalf)
+        visit(b.evenHalf)
+        visit(b.oddHalf)
+        UnsafeMutableRawPointer(values + ox).storeBytes(of: best, as: SIMD8<Float>.self)
+    }
+    @inline(__always) func four(_ ox: Int) {
+        let a = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD8<Float>.self)
+        let b = UnsafeRawPointer(top + width + 2 * ox).loadUnaligned(as: SIMD8<Float>.self)
+        var best = a.evenHalf
+        @inline(__always) func visit(_ v: SIMD4<Float>) { best.replace(with: v, where: .!(v .<= best) .& (best .== best)) }
+        visit(a.oddHalf)
+        visit(b.evenHalf)
+        visit(b.oddHalf)
+        UnsafeMutableRawPointer(values + ox).storeBytes(of: best, as: SIMD4<Float>.self)
+    }
+    if outputs >= 8 {
+        var ox = 0
+        while ox + 8 <= outputs { eight(ox); ox += 8 }
+        if ox < outputs { eight(outputs - 8) }
+        return outputs
+    }
+    if outputs >= 4 {
+        four(0)
+        if outputs > 4 { four(outputs - 4) }
+        return outputs
+    }
+    return 0
+}
+
+/// The window of average-pooling output (oy, ox) clipped to the input, `[y0, y1) × [x0, x1)`,
+/// and 1 / its divisor: the window's size within the padded input with `countIncludePad`,
+/// else the number of input elements in it.
+@inline(__always)
+public func avgPoolWindow(_ g: ConvGeometry, _ oy: Int, _ ox: Int, countIncludePad: Bool) -> (y0: Int, y1: Int, x0: Int, x1: Int, scale: Float) {
+    let ys = oy * g.strideH - g.padTop, xs = ox * g.strideW - g.padLeft
+    let ye = Swift.min(ys + g.kernelH, g.height + g.padBottom), xe = Swift.min(xs + g.kernelW, g.width + g.padRight)
+    let padded = (ye - ys) * (xe - xs)
+    let y0 = Swift.max(ys, 0), y1 = Swift.min(ye, g.height), x0 = Swift.max(xs, 0), x1 = Swift.min(xe, g.width)
+    let divisor = countIncludePad ? padded : (y1 - y0) * (x1 - x0)
+    return (y0, y1, x0, x1, 1 / Float(divisor))
+}
+
+/// Average pooling (dilation 1) of `planes` planes into y [planes, outHeight, outWidth]:
+/// the window's sum (rows, then columns, in order) times `avgPoolWindow`'s scale.
+public func avgPool2dForward(_ g: ConvGeometry, planes: Int, countIncludePad: Bool, x: UnsafePointer<Float>,
+                             y: UnsafeMutablePointer<Float>) {
+    let h = g.height, w = g.width, oh = g.outHeight, ow = g.outWidth
+    for plane in 0..<planes {
+        let src = x + plane * h * w, dst = y + plane * oh * ow
+        for oy in 0..<oh {
+            for ox in 0..<ow {
+                let win = avgPoolWindow(g, oy, ox, countIncludePad: countIncludePad)
+                var s: Float = 0
+                for iy in win.y0..<win.y1 { for ix in win.x0..<win.x1 { s += src[iy * w + ix] } }
+                dst[oy * ow + ox] = s * win.scale
+            }
+        }
+    }
+}
+
+/// Rows (or columns) of adaptive-pooling cell `i` of `n` over `size`: ⌊i·size/n⌋ ..< ⌈(i+1)·size/n⌉.
+@inline(__always)
+public func adaptivePoolSpan(_ i: Int, _ n: Int, _ size: Int) -> (lo: Int, hi: Int) {
+    (i * size / n, ((i + 1) * size + n - 1) / n)
+}
+
+/// Adaptive average pooling (PyTorch's `adaptive_avg_pool2d`) of `planes` planes
+/// [height, width] into y [planes, outHeight, outWidth]: each cell is the mean of its span
+/// (sum in order, divided by the count). Output size 1 × 1 is global average pooling.
+public func adaptiveAvgPool2dForward(planes: Int, height h: Int, width w: Int, outHeight oh: Int, outWidth ow: Int,
+                                     x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    for plane in 0..<planes {
+        let src = x + plane * h * w
+        for oy in 0..<oh {
+            let rows = adaptivePoolSpan(oy, oh, h)
+            for ox in 0..<ow {
+                let cols = adaptivePoolSpan(ox, ow, w)
+                var s: Float = 0
+                for iy in rows.lo..<rows.hi { for ix in cols.lo..<cols.hi { s += src[iy * w + ix] } }
+                y[(plane * oh + oy) * ow + ox] = s / Float((rows.hi - rows.lo) * (cols.hi - cols.lo))
+            }
+        }
+    }
+}
+
+/// Nearest upsampling by integer factors: y [planes, height·scaleH, width·scaleW] with
+/// y[p, oy, ox] = x[p, oy / scaleH, ox / scaleW].
+public func upsampleNearest2dForward(planes: Int, height h: Int, width w: Int, scaleH: Int, scaleW: Int,
+                                     x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    let oh = h * scaleH, ow = w * scaleW
+    for plane in 0..<planes {
+        for oy in 0..<oh {
+            let src = x + (plane * h + oy / scaleH) * w
+            let dst = y + (plane * oh + oy) * ow
+            if scaleW == 1 {
+                convCopyRow(dst, src, w)
+            } else {
+                for ox in 0..<ow { dst[ox] = src[ox / scaleW] }
+            }
+        }
+    }
+}
+
+/// Channel shuffle of `batch` samples of `channels` channels of `inner` elements each: output
+/// channel o reads input channel (o mod groups)·(channels / groups) + o / groups.
+public func channelShuffleForward(batch: Int, channels: Int, groups: Int, inner: Int, x: UnsafePointer<Float>,
+                                  y: UnsafeMutablePointer<Float>) {
+    let perGroup = channels / groups
+    for b in 0..<batch {
+        for o in 0..<channels {
+            let source = (o % groups) * perGroup + o / groups
+            (y + (b * channels + o) * inner).update(from: x + (b * channels + source) * inner, count: inner)
+        }
+    }
+}
+
+/// Max unpooling: y [planes, planeOut] is zero except y[p, indices[p, i]] = x[p, i], written in
+/// order of i (a later duplicate wins). An index outside 0 ..< planeOut is skipped (the
+/// runtime may be handed any indices; training checks them first).
+public func maxUnpool2dForward(planes: Int, planeIn: Int, planeOut: Int, x: UnsafePointer<Float>, indices: UnsafePointer<Int32>,
+                               y: UnsafeMutablePointer<Float>) {
+    convZeroRow(y, planes * planeOut)
+    for plane in 0..<planes {
+        let src = x + plane * planeIn, at = indices + plane * planeIn, dst = y + plane * planeOut
+        for i in 0..<planeIn {
+            let k = Int(at[i])
+            if k >= 0 && k < planeOut { dst[k] = src[i] }
+        }
+    }
+}
