@@ -64,7 +64,7 @@ let package = Package(
         .executableTarget(name: "CNNAccuracy", dependencies: ["Myelin"], path: "bench/cnn-accuracy",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "GenerativeBench", dependencies: ["Myelin"], path: "bench/generative",
-                          exclude: ["README.md", "torch_generative.py"], swiftSettings: [.swiftLanguageMode(.v5)]),
+                          exclude: ["README.md", "torch_generative.py", "run.sh"], swiftSettings: [.swiftLanguageMode(.v5)]),
         // Trains and exports the runtime benchmark's Fashion-MNIST bundles (bench/runtime).
         .executableTarget(name: "MyelinRuntimeModels", dependencies: ["Myelin"], path: "bench/runtime/models",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
