@@ -66,6 +66,8 @@ let package = Package(
         // Myelin side of the character language model twins (bench/seq-train, issue 12).
         .executableTarget(name: "SeqTrainBench", dependencies: ["Myelin"], path: "bench/seq-train", exclude: ["torch_char_lm.py", "README.md", "run.sh"],
                           swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "GenerativeBench", dependencies: ["Myelin"], path: "bench/generative",
+                          exclude: ["README.md", "torch_generative.py", "run.sh"], swiftSettings: [.swiftLanguageMode(.v5)]),
         // Trains and exports the runtime benchmark's Fashion-MNIST bundles (bench/runtime).
         .executableTarget(name: "MyelinRuntimeModels", dependencies: ["Myelin"], path: "bench/runtime/models",
                           swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -7,6 +7,8 @@ enum ModelName: String, CaseIterable, ExpressibleByArgument {
     case mlp, cnn, lenet5, alexnet, vgg, inception, resnet, densenet, mobilenet, shufflenet
     case lstm, gru, charLSTM = "char-lstm", charTransformer = "char-transformer"   // SequencePresets.swift
     case seq2seqLSTM = "seq2seq-lstm", seq2seqTransformer = "seq2seq-transformer"
+    // Generative presets (GenerativePresets.swift).
+    case autoencoder, convAutoencoder = "conv-autoencoder", denoisingAutoencoder = "denoising-autoencoder", vae, vae2d, dcgan, cgan
 }
 extension DatasetName: ExpressibleByArgument {}
 extension ScalerName: ExpressibleByArgument {}
@@ -64,7 +66,7 @@ struct Train: ParsableCommand {
             exponential schedules continue unchanged.
             """)
 
-    @Option(help: "Architecture: mlp, or a CNN for 28×28 images: \(ModelZoo.names.joined(separator: ", ")) (default: mlp).")
+    @Option(help: "Architecture: mlp, or a CNN for 28×28 images: \(ModelZoo.names.joined(separator: ", ")) (default: mlp); or a generative model: \(GenerativePreset.allCases.map(\.rawValue).joined(separator: ", ")).")
     var model: ModelName?
     @Flag(help: "Augment training images: random crops (±2 pixels) and horizontal flips.") var augment = false
     @OptionGroup var data: DataOptions
@@ -94,6 +96,7 @@ struct Train: ParsableCommand {
     @Flag(help: "Overwrite a checkpoint already in the output folder.") var force = false
     @Option(help: "Continue the run of a checkpoint written by `myelin train` (see below).") var resume: String?
     @OptionGroup var sequence: SequenceOptions
+    @OptionGroup(title: "Generative models") var generative: GenerativeOptions
 
     func validate() throws {
         if let e = epochs { guard e >= 1 else { throw ValidationError("--epochs must be at least 1, got \(e)") } }
@@ -107,6 +110,7 @@ struct Train: ParsableCommand {
         if let m = minLr { guard m >= 0 && m.isFinite else { throw ValidationError("--min-lr must be non-negative, got \(m)") } }
         if let c = clipNorm { guard c > 0 && c.isFinite else { throw ValidationError("--clip-norm must be positive, got \(c)") } }
         if let p = earlyStopping { guard p >= 1 else { throw ValidationError("--early-stopping must be at least 1, got \(p)") } }
+        if let preset = model?.generativePreset, resume == nil { return try GenerativeRun(options: self).validateOptions(preset) }
         guard resume == nil else { return }   // the rest is checked against the checkpoint's run
         try validateSequenceOptions(model: model, dataset: data.dataset, options: sequence)
         if let m = model, m != .mlp, hidden != nil || dropout != nil || batchnorm {
@@ -190,6 +194,9 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        if model?.generativePreset != nil || resume.map(GenerativeRunConfig.isGenerative) == true {
+            return try GenerativeRun(options: self).run()
+        }
         Threading.threads = data.threadCount
         var run: RunConfig
         let net: any Layer

@@ -24,7 +24,11 @@ final class FuzzCorpusTests: XCTestCase {
     /// Self-test (3 samples, computed by the Swift executor) and metadata added.
     static func finished(_ bundle: ModelBundle, family: String, seed: UInt64) -> ModelBundle {
         var b = bundle
-        let inputs = b.inputs.enumerated().map { random(3 * b.values[$0.element].count, UInt64(seed) + UInt64($0.offset), 2) }
+        // Token ids and pooling indices (i32 inputs) cycle through 0 … 4, valid for every corpus model.
+        let inputs = b.inputs.enumerated().map { i, v -> [Float] in
+            b.values[v].dtype == BundleDType.i32.rawValue ? (0..<(3 * b.values[v].count)).map { Float($0 % 5) }
+                : random(3 * b.values[v].count, UInt64(seed) + UInt64(i), 2)
+        }
         let y = BundleExecutor(b).run(inputs, batch: 3)
         b.selfTest = .init(inputs: inputs, expected: y, count: 3, rtol: 1e-5, atol: 1e-6)
         b.metadata = [("family", family), ("fuzz.seed", "\(seed)")]
@@ -114,6 +118,16 @@ final class FuzzCorpusTests: XCTestCase {
 
         // The DAG of GraphRuntimeTests (every family at once, two inputs and outputs).
         add("dag", GraphRuntimeTests.dagBundle())
+        // Convolutional family: one valid single-op bundle per op, and the int8 qconv2d chain.
+        for (name, b) in ConvMalformedTests.bases() { add("conv-" + name, b) }
+        add("qconv", QConvExportTests.chain(batch: 1).0)
+        // Sequence family: the character language models (LSTM; Transformer with attention,
+        // layer norm, GELU, positions) of the C streaming test.
+        for (name, model, seed) in [("char-lstm", SequenceRuntimeTests.CharLSTM(Generator(seed: 9)) as any Layer, UInt64(19)),
+                                    ("char-transformer", SequenceRuntimeTests.CharTransformer(Generator(seed: 10)), 19)] {
+            model.eval()
+            add("sequence-" + name, try! SequenceRuntimeTests.export(model, SequenceRuntimeTests.tokens(seed), name: "tokens"))
+        }
         return out
     }
 
@@ -123,7 +137,10 @@ final class FuzzCorpusTests: XCTestCase {
         var codes = Set<UInt32>()
         for (_, b) in Self.bundles() { for op in b.ops { codes.insert(op.code?.rawValue ?? 0) } }
         for code in [BundleOpCode.linear, .qlinear, .quantize, .relu, .leakyRelu, .elu, .sigmoid, .tanh, .softmax, .logSoftmax,
-                     .scaleShift, .dequantize, .add, .sub, .mul, .div, .concat, .reshape, .transpose, .slice, .matmul] {
+                     .scaleShift, .dequantize, .add, .sub, .mul, .div, .concat, .reshape, .transpose, .slice, .matmul,
+                     .conv2d, .qconv2d, .convTranspose2d, .maxPool2d, .avgPool2d, .adaptiveAvgPool2d, .maxUnpool2d,
+                     .upsampleNearest2d, .channelShuffle, .embedding, .lstm, .layerNorm, .gelu, .attention,
+                     .positionalEncoding] {
             XCTAssertTrue(codes.contains(code.rawValue), "no corpus bundle has op \(code)")
         }
         if Self.updating {

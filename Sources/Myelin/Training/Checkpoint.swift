@@ -16,6 +16,8 @@ public struct Checkpoint {
         public var rng: [String]
         public var history: [EpochRecord]
         public var metadata: [String: String]
+        /// The history of a `StepTrainer` (nil for a `Trainer`'s checkpoint; absent in older files).
+        public var metrics: [MetricRecord]?
     }
 
     public var header: Header
@@ -32,6 +34,30 @@ public struct Checkpoint {
                         history: trainer.history, metadata: metadata)
         modelState = trainer.model.stateDict()
         optimizerState = trainer.optimizer.stateDict()
+    }
+
+    /// Captures a `StepTrainer`'s state: every model (keys `modelName.…`) and every optimizer
+    /// (keys `optimizerName.…`), epoch, RNG and metric history.
+    public init(stepTrainer trainer: StepTrainer, metadata: [String: String] = [:]) {
+        let s = trainer.generator.state
+        header = Header(epoch: trainer.epoch, rng: [s.0, s.1, s.2, s.3].map { String($0) },
+                        history: [], metadata: metadata, metrics: trainer.history)
+        modelState = trainer.modelsState()
+        optimizerState = trainer.optimizersState()
+    }
+
+    /// Puts the saved state back into a `StepTrainer` built with the same named models and
+    /// optimizers, so that training continues exactly as if it had not stopped.
+    public func restore(into trainer: StepTrainer) throws {
+        guard let metrics = header.metrics else {
+            throw MyelinError.stateDict("the checkpoint was written by a classifier Trainer, not a StepTrainer")
+        }
+        let words = header.rng.compactMap { UInt64($0) }
+        guard words.count == 4 else { throw MyelinError.stateDict("checkpoint RNG state is malformed") }
+        try trainer.loadModelsState(modelState)
+        try trainer.loadOptimizersState(optimizerState)
+        trainer.generator.state = (words[0], words[1], words[2], words[3])
+        trainer.restoreProgress(epoch: header.epoch, history: metrics)
     }
 
     /// Puts the saved state back into `trainer` (its model and optimizer must have the

@@ -15,11 +15,16 @@ public struct EpochRecord: Codable, Equatable {
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
     /// The loss became NaN or infinite.
     case diverged(epoch: Int, batch: Int, loss: Float)
+    /// A loss or logged metric of a `StepTrainer` became NaN or infinite (batch 0: in validation).
+    case nonFinite(metric: String, value: Double, epoch: Int, batch: Int)
 
     public var description: String {
         switch self {
         case let .diverged(epoch, batch, loss):
             return "training diverged: loss is \(loss) at epoch \(epoch), batch \(batch); lower the learning rate or clip gradients"
+        case let .nonFinite(metric, value, epoch, batch):
+            let place = batch == 0 ? "in validation after epoch \(epoch)" : "at epoch \(epoch), batch \(batch)"
+            return "training diverged: \(metric) is \(value) \(place); lower the learning rate or clip gradients"
         }
     }
 }

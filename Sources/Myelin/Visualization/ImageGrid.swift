@@ -1,11 +1,14 @@
 /// How `imageGrid` turns floats into colours.
-public enum GridColoring {
+public enum GridColoring: Equatable {
     /// Each tile stretched from its own minimum (black) to its maximum (white): shows the
     /// pattern of every feature map, whatever its scale.
     case grayPerTile
     /// One scale for all tiles, symmetric around 0: negative blue, zero white, positive red.
     /// Shows signs and relative sizes, as convolution filters need.
     case diverging
+    /// One grey scale for all tiles: `low` black, `high` white (values outside are clamped).
+    /// Shows images as they are, e.g. pixels in [0, 1].
+    case gray(low: Float, high: Float)
 }
 
 /// Tiles a stack of 2-D arrays into one picture: `tiles` `[k, h, w]` become a grid of
@@ -25,6 +28,7 @@ public func imageGrid(_ tiles: Tensor, columns: Int? = nil, scale: Int = 1, bord
     let rows = (k + cols - 1) / cols
     let tileW = w * scale, tileH = h * scale
     let width = cols * tileW + (cols + 1) * border, height = rows * tileH + (rows + 1) * border
+    if case let .gray(low, high) = coloring { check(high > low, "imageGrid: gray range \(low)…\(high) is empty") }
     let channels = coloring == .diverging ? 3 : 1
     var pixels = [UInt8](repeating: 128, count: width * height * channels)
     let limit = Swift.max(tiles.data.map(abs).max() ?? 0, 1e-12)
@@ -39,6 +43,8 @@ public func imageGrid(_ tiles: Tensor, columns: Int? = nil, scale: Int = 1, bord
                 switch coloring {
                 case .grayPerTile:
                     pixels[p] = high > low ? UInt8(((v - low) / (high - low) * 255).rounded()) : 0
+                case let .gray(lo, hi):
+                    pixels[p] = UInt8((Swift.min(1, Swift.max(0, (v - lo) / (hi - lo))) * 255).rounded())
                 case .diverging:
                     let a = Swift.min(1, abs(v) / limit)
                     let fade = UInt8(((1 - a) * 255).rounded())

@@ -119,9 +119,8 @@ public struct LoadedBundle {
         // so a file whose blocks add up to more than a few times its decoded DATA references one
         // stored tensor from many ops: refused, so that what a load allocates stays a function
         // of what the file stores (linear and qlinear blocks are shared above instead).
-        guard preparedBytes <= try checkedAdd(try checkedMultiply(model.dataSize, BundleLimits.preparedPerDataByte), 1 << 20) else {
-            throw .limitExceeded
-        }
+        let preparedLimit = try checkedAdd(try checkedMultiply(model.dataSize, BundleLimits.preparedPerDataByte), 1 << 20)
+        guard preparedBytes <= preparedLimit else { throw .limitExceeded }
         // Decode scratch is freed by now; the prepared weights come on top of the sections.
         let charged = try sectionBytes(scratch: false)
         guard try checkedAdd(charged, preparedBytes) <= budget else { throw .limitExceeded }
