@@ -13,14 +13,10 @@ struct GenerativeOptions: ParsableArguments {
     var noiseLevel: Float?
     @Option(parsing: .unconditional, help: "Code / latent size (default: 32 for autoencoders, 20 for vae, 2 for vae2d, 64 for GANs).")
     var latent: Int?
-    @Option(parsing: .unconditional, help: "Channels of the first convolution of conv models (default: 16 for autoencoders, 32 for GANs).")
-    var width: Int?
     @Option(help: "Checkpoint of `myelin train --model cnn`: its penultimate features give the GAN's Fréchet distance (FID) and its predictions the class evenness.")
     var classifier: String?
     @Option(parsing: .unconditional, help: "Generated images measured against the test set (default: 10000).")
     var fidSamples: Int?
-    @Option(parsing: .unconditional, help: "Train on the first N training images only (short runs; default: all).")
-    var trainSamples: Int?
 
     enum NoiseKind: String, CaseIterable, Codable, ExpressibleByArgument { case gaussian, masking }
 }
@@ -173,11 +169,14 @@ struct GenerativeRun {
         }
         if let l = g.latent { guard l >= 1 else { throw ValidationError("--latent must be at least 1, got \(l)") } }
         if preset == .vae2d, let l = g.latent, l != 2 { throw ValidationError("--model vae2d has a 2-D latent space; use --model vae for --latent \(l)") }
-        if let w = g.width { guard w >= 1 else { throw ValidationError("--width must be at least 1, got \(w)") } }
-        if g.width != nil && (preset == .autoencoder || preset.isVAE) { throw ValidationError("--width applies to convolutional models, not --model \(preset.rawValue)") }
+        if o.sequence.layers != nil || o.sequence.context != nil {
+            throw ValidationError("--layers and --context shape the sequence models, not --model \(preset.rawValue)")
+        }
+        if let w = o.sequence.width { guard w >= 1 else { throw ValidationError("--width must be at least 1, got \(w)") } }
+        if o.sequence.width != nil && (preset == .autoencoder || preset.isVAE) { throw ValidationError("--width applies to convolutional models, not --model \(preset.rawValue)") }
         if let n = g.fidSamples { guard n >= 2 else { throw ValidationError("--fid-samples must be at least 2, got \(n)") } }
         if g.classifier != nil || g.fidSamples != nil, !preset.isGAN { throw ValidationError("--classifier and --fid-samples measure GANs (--model dcgan or cgan)") }
-        if let n = g.trainSamples {
+        if let n = o.sequence.trainSamples {
             guard n >= (o.batchSize ?? 64) else { throw ValidationError("--train-samples \(n) makes no full batch of \(o.batchSize ?? 64) (--batch-size)") }
         }
         if o.earlyStopping != nil && preset.isGAN { throw ValidationError("--early-stopping: a GAN's losses do not measure its images, so GAN runs do not stop early") }
@@ -197,8 +196,8 @@ struct GenerativeRun {
         let classifier = g.classifier.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         return GenerativeRunConfig(preset: preset, data: data, batchSize: o.batchSize ?? 64, epochs: o.epochs ?? (preset.isGAN ? 5 : 10),
                                    learningRate: o.lr ?? (preset.isGAN ? 2e-4 : 1e-3), latent: g.latent ?? defaultLatent,
-                                   width: g.width ?? (preset.isGAN ? 32 : 16), noise: noise, clipNorm: o.clipNorm,
-                                   earlyStopping: o.earlyStopping, trainSamples: g.trainSamples, fidSamples: g.fidSamples ?? 10_000,
+                                   width: o.sequence.width ?? (preset.isGAN ? 32 : 16), noise: noise, clipNorm: o.clipNorm,
+                                   earlyStopping: o.earlyStopping, trainSamples: o.sequence.trainSamples, fidSamples: g.fidSamples ?? 10_000,
                                    classifier: classifier)
     }
 

@@ -85,13 +85,13 @@ struct SequenceDataSpec: Codable, Equatable {
 
 /// Command-line options of the sequence presets.
 struct SequenceOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "Sequence models: hidden units (LSTM, GRU) or model dimension (Transformer) (default: the preset's).")
+    @Option(parsing: .unconditional, help: "Sequence models: hidden units (LSTM, GRU) or model dimension (Transformer); conv generative models: channels of the first convolution (default: the preset's).")
     var width: Int?
     @Option(parsing: .unconditional, help: "Sequence models: recurrent or Transformer layers (default: the preset's).")
     var layers: Int?
     @Option(parsing: .unconditional, help: "Character models: characters per training window, the Transformer's context (default: 64).")
     var context: Int?
-    @Option(parsing: .unconditional, help: "fortunes: at most this many training windows (default: all); dates: generated training pairs (default: 40000).")
+    @Option(parsing: .unconditional, help: "fortunes: at most this many training windows (default: all); dates: generated training pairs (default: 40000); generative models: the first N training images (default: all).")
     var trainSamples: Int?
 
     func validate() throws {

@@ -78,6 +78,14 @@ final class CLISequenceTests: XCTestCase {
         let vocabulary = try XCTUnwrap(bundle.metadata("vocabulary.characters"))
         XCTAssertTrue(vocabulary.contains("T") && vocabulary.contains("."), vocabulary)
         XCTAssertNil(bundle.metadata("class_labels"))
+        // generate --bundle streams through the runtime's executor: greedy text equals the checkpoint's.
+        let fromBundle = try myelin(["generate", "--bundle", "lm/lm.myelin", "--prompt", "The ", "--length", "30", "--temperature", "0"])
+        let fromCheckpoint = try myelin(["generate", "--checkpoint", "lm/checkpoint.ckpt", "--prompt", "The ", "--length", "30", "--temperature", "0"])
+        XCTAssertEqual(fromBundle.status, 0, fromBundle.stderr)
+        XCTAssertEqual(fromBundle.stdout, fromCheckpoint.stdout)
+        let both = try myelin(["generate", "--bundle", "lm/lm.myelin", "--checkpoint", "lm/checkpoint.ckpt"])
+        XCTAssertNotEqual(both.status, 0)
+        XCTAssertTrue(both.stderr.contains("give one of --checkpoint or --bundle"), both.stderr)
     }
 
     func testCharTransformerTrains() throws {
