@@ -5,10 +5,16 @@
 //   rank ≤ 5, shared by every sample) → y.  The output shape is the broadcast shape.
 
 public enum BinaryOps {
-    public static var add: OpDescription { OpDescription(name: "add", check: check, run: { r in apply(r) { $0 + $1 } }) }
-    public static var sub: OpDescription { OpDescription(name: "sub", check: check, run: { r in apply(r) { $0 - $1 } }) }
-    public static var mul: OpDescription { OpDescription(name: "mul", check: check, run: { r in apply(r) { $0 * $1 } }) }
-    public static var div: OpDescription { OpDescription(name: "div", check: check, run: { r in apply(r) { $0 / $1 } }) }
+    public static var add: OpDescription { OpDescription(name: "add", check: check, run: runAdd) }
+    public static var sub: OpDescription { OpDescription(name: "sub", check: check, run: runSub) }
+    public static var mul: OpDescription { OpDescription(name: "mul", check: check, run: runMul) }
+    public static var div: OpDescription { OpDescription(name: "div", check: check, run: runDiv) }
+
+    // Kernels compiled for speed in the size-optimised runtime (CMakeLists.txt).
+    @_optimize(speed) static func runAdd(_ r: OpRun) { apply(r) { $0 + $1 } }
+    @_optimize(speed) static func runSub(_ r: OpRun) { apply(r) { $0 - $1 } }
+    @_optimize(speed) static func runMul(_ r: OpRun) { apply(r) { $0 * $1 } }
+    @_optimize(speed) static func runDiv(_ r: OpRun) { apply(r) { $0 / $1 } }
 
     /// The second operand's shape and dtype: a value, or the op's constant tensor.
     static func second(_ g: Graph, _ op: GraphOp) -> (BundleShape, BundleDType) {
@@ -62,6 +68,7 @@ public enum BinaryOps {
     }
 
     @inline(__always)
+    @_optimize(speed)
     static func apply(_ r: OpRun, _ f: (Float, Float) -> Float) {
         let out = r.outputValue(0).shape
         let aShape = r.inputValue(0).shape

@@ -59,6 +59,7 @@ public enum LinearOp {
         }
     }
 
+    @_optimize(speed)
     static func run(_ r: OpRun) {
         let p = r.params
         let weights = UnsafeRawPointer(r.op.prepared) ?? r.tensor(0).data!

@@ -33,11 +33,14 @@ public enum QuantizeOps {
         OpDescription(name: "dequantize", check: { (g: Graph, op: inout GraphOp) throws(BundleStatus) in
             try checkSameShape(g, op, from: .u8, to: .f32)
             op.params.n = g.input(op, 0).count
-        }, run: { r in
-            let x = r.input(0).assumingMemoryBound(to: UInt8.self), y = r.f32Out(0)
-            let s = r.inputValue(0).scale, z = r.inputValue(0).zeroPoint
-            for i in 0..<(r.batch * r.params.n) { y[i] = s * Float(Int32(x[i]) - z) }
-        })
+        }, run: runDequantize)
+    }
+
+    @_optimize(speed)
+    static func runDequantize(_ r: OpRun) {
+        let x = r.input(0).assumingMemoryBound(to: UInt8.self), y = r.f32Out(0)
+        let s = r.inputValue(0).scale, z = r.inputValue(0).zeroPoint
+        for i in 0..<(r.batch * r.params.n) { y[i] = s * Float(Int32(x[i]) - z) }
     }
 
     public static var qlinear: OpDescription {
@@ -87,6 +90,7 @@ public enum QuantizeOps {
         }
     }
 
+    @_optimize(speed)
     static func runQLinear(_ r: OpRun) {
         let p = r.params, m = r.batch * p.rows, n = p.n, k = p.k
         let x = r.input(0).assumingMemoryBound(to: UInt8.self)
@@ -95,16 +99,7 @@ public enum QuantizeOps {
         let bias = r.tensor(2).data!.assumingMemoryBound(to: Int32.self)
         let w = r.tensor(0)
         if useReference(r.graph, r.op) {
-            let acc = (r.scratch + qgemmTileCount * 4 + kernelRoundUp(k, 64)).assumingMemoryBound(to: Int32.self)
-            qgemmReference(m: m, n: n, k: k, x: x, ldx: k, w: w.data!.assumingMemoryBound(to: Int8.self), bias: bias, acc: acc, ldacc: n)
-            if y.dtype == .f32 {
-                let out = r.f32Out(0)
-                for i in 0..<(m * n) { out[i] = dequantizeAccumulator(acc[i], multiplier: multipliers[i % n], relu: p.relu) }
-            } else {
-                let out = r.output(0).assumingMemoryBound(to: UInt8.self)
-                let z = Float(y.zeroPoint), low: Float = p.relu ? z : 0
-                for i in 0..<(m * n) { out[i] = requantizeToU8(acc[i], multiplier: multipliers[i % n], zeroPoint: z, low: low) }
-            }
+            runQLinearReference(r)
             return
         }
         let packed = (w.layout == .packedQGEMM ? w.data! : UnsafeRawPointer(r.op.prepared! + kernelRoundUp(n * 4, 64)))
@@ -126,6 +121,28 @@ public enum QuantizeOps {
             row.update(from: x + (m - 1) * k, count: k)
             for i in k..<kernelRoundUp(k, 4) { row[i] = 0 }
             qgemm(m: 1, n: n, k: k, x: row, ldx: k, packed: packed, bias: bias, multipliers: multipliers, output: output(m - 1), tile: tile)
+        }
+    }
+
+    /// The reference executor's path (`Graph.reference`, row-major W): `qgemmReference`, then the
+    /// same epilogue formulas. Not a runtime kernel, so it keeps the runtime's size optimisation.
+    @inline(never)
+    static func runQLinearReference(_ r: OpRun) {
+        let p = r.params, m = r.batch * p.rows, n = p.n, k = p.k
+        let x = r.input(0).assumingMemoryBound(to: UInt8.self)
+        let y = r.outputValue(0)
+        let multipliers = UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self))
+        let bias = r.tensor(2).data!.assumingMemoryBound(to: Int32.self)
+        let acc = (r.scratch + qgemmTileCount * 4 + kernelRoundUp(k, 64)).assumingMemoryBound(to: Int32.self)
+        qgemmReference(m: m, n: n, k: k, x: x, ldx: k, w: r.tensor(0).data!.assumingMemoryBound(to: Int8.self), bias: bias,
+                       acc: acc, ldacc: n)
+        if y.dtype == .f32 {
+            let out = r.f32Out(0)
+            for i in 0..<(m * n) { out[i] = dequantizeAccumulator(acc[i], multiplier: multipliers[i % n], relu: p.relu) }
+        } else {
+            let out = r.output(0).assumingMemoryBound(to: UInt8.self)
+            let z = Float(y.zeroPoint), low: Float = p.relu ? z : 0
+            for i in 0..<(m * n) { out[i] = requantizeToU8(acc[i], multiplier: multipliers[i % n], zeroPoint: z, low: low) }
         }
     }
 }
