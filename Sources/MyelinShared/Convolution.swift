@@ -150,6 +150,7 @@ func convValidRange(offset: Int, stride: Int, size: Int, count: Int) -> (Int, In
 /// columns [channels·kernelH·kernelW, outHeight·outWidth] from image [channels, height, width]:
 /// row (c, i, j), column (oy, ox) holds image[c, oy·strideH − padTop + i·dilationH,
 /// ox·strideW − padLeft + j·dilationW], or 0 in the padding.
+@inline(never)
 @_optimize(speed)
 public func convIm2col(_ g: ConvGeometry, image: UnsafePointer<Float>, channels: Int,
                        columns: UnsafeMutablePointer<Float>) {
@@ -226,6 +227,7 @@ public func convCol2im(_ g: ConvGeometry, columns: UnsafePointer<Float>, channel
 /// y (+)= bias + conv(x, weight) for the images in `images` (im2col + GEMM).
 /// Shapes as at the top of the file; `bias` [outChannels] or nil. `columns` holds
 /// `convColumnsCount(g)` floats, `workspace` `gemmWorkspaceCount`; allocates nothing.
+@inline(never)
 @_optimize(speed)
 public func convForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool,
@@ -421,6 +423,7 @@ func convWidenPlane(_ g: ConvGeometry, _ plane: UnsafePointer<Float>, into wide:
 
 /// Depthwise forward (`isDepthwise`): each output plane accumulates, tap by tap, the weight
 /// times a shifted view of its group's input plane. `scratch` holds `convColumnsCount(g)` floats.
+@inline(never)
 @_optimize(speed)
 func convDepthwiseForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                           bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool,

@@ -45,6 +45,7 @@ public func gemmReference(
 /// Fast kernel: C (+)= op(A)·op(B). Shapes: A is m×k, B is k×n, C is m×n row-major with
 /// leading dimension `ldc`. `workspace` must hold `gemmWorkspaceCount` floats and be
 /// 64-byte aligned for best speed; the kernel allocates nothing.
+@inline(never)
 @_optimize(speed)
 public func gemm(
     m: Int, n: Int, k: Int,

@@ -18,6 +18,7 @@ public let linearPackedWorkspaceCount = gemmBlockRows * gemmBlockDepth + gemmTil
 /// rounded up to 32); inside a block of depth kc, panel q holds W[32q + j, pc + p] at
 /// `q·32·kc + p·32 + j` (zero for 32q + j ≥ n) — what `packBlockB` makes of Wᵀ, written
 /// here in output order, which runs faster at load time (the 32 source rows stay in L1).
+@inline(never)
 @_optimize(speed)
 public func linearPackWeights(outputs n: Int, inputs k: Int, weights w: UnsafePointer<Float>,
                               into dst: UnsafeMutablePointer<Float>) {
@@ -47,6 +48,7 @@ public func linearPackWeights(outputs n: Int, inputs k: Int, weights w: UnsafePo
 /// y `[m × n]` (row stride `ldy`) = bias (or 0) + x `[m × k]` (row stride `ldx`) · Wᵀ, then
 /// `max(·, 0)` when `relu`. `packed` comes from `linearPackWeights`; `workspace` holds
 /// `linearPackedWorkspaceCount` floats. Allocates nothing.
+@inline(never)
 @_optimize(speed)
 public func linearPacked(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
                          packed: UnsafePointer<Float>, bias: UnsafePointer<Float>?,

@@ -26,6 +26,7 @@ func poolTaps(_ o: Int, stride: Int, pad: Int, dilation: Int, kernel: Int, size:
 /// Max pooling of `planes` planes: values [planes, outHeight, outWidth] and, when `indices`
 /// is given, the flat in-plane index (h·width + w) of each maximum (−1 for a window entirely in
 /// the padding). As PyTorch: the first maximum in window order wins, a NaN wins and stays.
+@inline(never)
 @_optimize(speed)
 public func maxPool2dForward(_ g: ConvGeometry, planes: Int, x: UnsafePointer<Float>, values: UnsafeMutablePointer<Float>,
                              indices: UnsafeMutablePointer<Int32>?) {
@@ -176,6 +177,7 @@ public func avgPoolWindow(_ g: ConvGeometry, _ oy: Int, _ ox: Int, countIncludeP
 
 /// Average pooling (dilation 1) of `planes` planes into y [planes, outHeight, outWidth]:
 /// the window's sum (rows, then columns, in order) times `avgPoolWindow`'s scale.
+@inline(never)
 @_optimize(speed)
 public func avgPool2dForward(_ g: ConvGeometry, planes: Int, countIncludePad: Bool, x: UnsafePointer<Float>,
                              y: UnsafeMutablePointer<Float>) {
@@ -202,6 +204,7 @@ public func adaptivePoolSpan(_ i: Int, _ n: Int, _ size: Int) -> (lo: Int, hi: I
 /// Adaptive average pooling (PyTorch's `adaptive_avg_pool2d`) of `planes` planes
 /// [height, width] into y [planes, outHeight, outWidth]: each cell is the mean of its span
 /// (sum in order, divided by the count). Output size 1 × 1 is global average pooling.
+@inline(never)
 @_optimize(speed)
 public func adaptiveAvgPool2dForward(planes: Int, height h: Int, width w: Int, outHeight oh: Int, outWidth ow: Int,
                                      x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {

@@ -51,6 +51,7 @@ public func dequantizeAccumulator(_ acc: Int32, multiplier: Float, relu: Bool) -
 }
 
 /// Quantizes `count` floats to u8 with the `quantize` formula.
+@inline(never)
 @_optimize(speed)
 public func quantizeRow(_ x: UnsafePointer<Float>, count: Int, invScale: Float, zeroPoint: Int32,
                         into q: UnsafeMutablePointer<UInt8>) {
@@ -91,6 +92,7 @@ public func qgemmPackedBytes(n: Int, k: Int) -> Int { kernelRoundUp(n, 16) * ker
 /// one 16, 32, 48 or 64 wide); panel q starts at byte `64·q·k4` (k4 = k rounded up to 4)
 /// and holds, for each group g of 4 inputs and each of its `width` columns j, the 4 bytes
 /// `w[64q + j, 4g ..< 4g+4]` at `(g·width + j)·4`. Padding is zero.
+@inline(never)
 @_optimize(speed)
 public func qgemmPackWeights(n: Int, k: Int, w: UnsafePointer<Int8>, into dst: UnsafeMutablePointer<Int8>) {
     let k4 = kernelRoundUp(k, 4), n16 = kernelRoundUp(n, 16)

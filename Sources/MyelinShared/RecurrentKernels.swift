@@ -143,6 +143,8 @@ public func rnnCellStep(xg: UnsafePointer<Float>, hg: UnsafePointer<Float>, h: U
 // MARK: f16 weights
 
 /// Whether every f16 of `count` at `p` is finite (weights must be).
+@inline(never)
+@_optimize(speed)
 public func halfWeightsFinite(_ p: UnsafeRawPointer, count: Int) -> Bool {
     for i in 0..<count where p.load(fromByteOffset: 2 * i, as: UInt16.self) & 0x7C00 == 0x7C00 { return false }
     return true
@@ -158,6 +160,7 @@ func widenHalf(_ h: SIMD16<UInt16>) -> SIMD16<Float> {
 /// `linearPackWeights(elementSize: 2)` (the f32 GEMV's layout: blocks of `gemmBlockDepth`
 /// inputs, panels of 32 outputs), widened as it is read: half the bytes of f32 weights for
 /// a product that reads every weight once per step. Sums in input order, as `linearPacked`.
+@inline(never)
 @_optimize(speed)
 public func linearPackedHalfGEMV(n: Int, k: Int, x: UnsafePointer<Float>, packed: UnsafeRawPointer, bias: UnsafePointer<Float>?,
                                  y: UnsafeMutablePointer<Float>) {

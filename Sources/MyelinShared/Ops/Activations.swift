@@ -51,6 +51,7 @@ public enum ActivationOps {
         OpDescription(name: "relu", check: checkUnary, run: runReLU)
     }
 
+    @inline(never)
     @_optimize(speed)
     static func runReLU(_ r: OpRun) { map(r) { Swift.max($0, 0) } }
 
@@ -58,6 +59,7 @@ public enum ActivationOps {
         OpDescription(name: "leaky_relu", schema: OpSchema(.float(.slope)), check: checkParameter, run: runLeakyReLU)
     }
 
+    @inline(never)
     @_optimize(speed)
     static func runLeakyReLU(_ r: OpRun) {
         let slope = r.params.value
@@ -68,6 +70,7 @@ public enum ActivationOps {
         OpDescription(name: "elu", schema: OpSchema(.float(.alpha)), check: checkParameter, run: runELU)
     }
 
+    @inline(never)
     @_optimize(speed)
     static func runELU(_ r: OpRun) {
         let alpha = r.params.value
@@ -78,6 +81,7 @@ public enum ActivationOps {
         OpDescription(name: "sigmoid", check: checkUnary, run: runSigmoid)
     }
 
+    @inline(never)
     @_optimize(speed)
     static func runSigmoid(_ r: OpRun) {
         map(r) { v in
@@ -91,6 +95,7 @@ public enum ActivationOps {
         OpDescription(name: "tanh", check: checkUnary, run: runTanh)
     }
 
+    @inline(never)
     @_optimize(speed)
     static func runTanh(_ r: OpRun) { map(r) { tanhf($0) } }
 
@@ -103,6 +108,7 @@ public enum ActivationOps {
     }
 
     /// Over `extent` elements `inner` apart, for each of `batch · outer · inner` lines.
+    @inline(never)
     @_optimize(speed)
     static func softmax(_ r: OpRun, log: Bool) {
         let p = r.params

@@ -11,10 +11,10 @@ public enum BinaryOps {
     public static var div: OpDescription { OpDescription(name: "div", check: check, run: runDiv) }
 
     // Kernels compiled for speed in the size-optimised runtime (CMakeLists.txt).
-    @_optimize(speed) static func runAdd(_ r: OpRun) { apply(r) { $0 + $1 } }
-    @_optimize(speed) static func runSub(_ r: OpRun) { apply(r) { $0 - $1 } }
-    @_optimize(speed) static func runMul(_ r: OpRun) { apply(r) { $0 * $1 } }
-    @_optimize(speed) static func runDiv(_ r: OpRun) { apply(r) { $0 / $1 } }
+    @inline(never) @_optimize(speed) static func runAdd(_ r: OpRun) { apply(r) { $0 + $1 } }
+    @inline(never) @_optimize(speed) static func runSub(_ r: OpRun) { apply(r) { $0 - $1 } }
+    @inline(never) @_optimize(speed) static func runMul(_ r: OpRun) { apply(r) { $0 * $1 } }
+    @inline(never) @_optimize(speed) static func runDiv(_ r: OpRun) { apply(r) { $0 / $1 } }
 
     /// The second operand's shape and dtype: a value, or the op's constant tensor.
     static func second(_ g: Graph, _ op: GraphOp) -> (BundleShape, BundleDType) {

@@ -167,6 +167,7 @@ public enum ConvOps {
         while i < n { y[i] = y[i] < 0 ? 0 : y[i]; i += 1 }
     }
 
+    @inline(never)
     @_optimize(speed)
     static func runConv2d(_ r: OpRun) {
         let g = r.params.window, x = r.f32(0), y = r.f32Out(0), w = weights(r)

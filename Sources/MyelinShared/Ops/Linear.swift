@@ -42,6 +42,8 @@ public enum LinearOp {
         p.relu = a == .relu
     }
 
+    @inline(never)
+    @_optimize(speed)
     static func prepare(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
         guard let dst = op.prepared else { return }
         let w = g.tensor(op, 0), n = op.params.n, k = op.params.k
@@ -59,6 +61,7 @@ public enum LinearOp {
         }
     }
 
+    @inline(never)
     @_optimize(speed)
     static func run(_ r: OpRun) {
         let p = r.params

@@ -39,6 +39,7 @@ public enum MatMulOp {
         return l
     }
 
+    @inline(never)
     @_optimize(speed)
     static func run(_ r: OpRun) {
         let p = r.params, m = p.rows, k = p.k, n = p.n

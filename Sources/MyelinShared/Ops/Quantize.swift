@@ -23,10 +23,14 @@ public enum QuantizeOps {
             try checkSameShape(g, op, from: .f32, to: .u8)
             op.params.n = g.input(op, 0).count
             op.params.value = quantizationInverseScale(g.output(op, 0).scale)
-        }, run: { r in
-            quantizeRow(r.f32(0), count: r.batch * r.params.n, invScale: r.params.value, zeroPoint: r.outputValue(0).zeroPoint,
-                        into: r.output(0).assumingMemoryBound(to: UInt8.self))
-        })
+        }, run: runQuantize)
+    }
+
+    @inline(never)
+    @_optimize(speed)
+    static func runQuantize(_ r: OpRun) {
+        quantizeRow(r.f32(0), count: r.batch * r.params.n, invScale: r.params.value, zeroPoint: r.outputValue(0).zeroPoint,
+                    into: r.output(0).assumingMemoryBound(to: UInt8.self))
     }
 
     public static var dequantize: OpDescription {
@@ -36,6 +40,7 @@ public enum QuantizeOps {
         }, run: runDequantize)
     }
 
+    @inline(never)
     @_optimize(speed)
     static func runDequantize(_ r: OpRun) {
         let x = r.input(0).assumingMemoryBound(to: UInt8.self), y = r.f32Out(0)
@@ -90,6 +95,7 @@ public enum QuantizeOps {
         }
     }
 
+    @inline(never)
     @_optimize(speed)
     static func runQLinear(_ r: OpRun) {
         let p = r.params, m = r.batch * p.rows, n = p.n, k = p.k

@@ -48,6 +48,7 @@ public enum SequenceOps {
         op.params.inner = table.shape.dim(1)
     }
 
+    @inline(never)
     @_optimize(speed)
     static func runEmbedding(_ r: OpRun) {
         let p = r.params
@@ -91,6 +92,7 @@ public enum SequenceOps {
         }
     }
 
+    @inline(never)
     @_optimize(speed)
     static func runLayerNorm(_ r: OpRun) {
         let p = r.params, n = p.inner, eps = p.value
@@ -126,6 +128,7 @@ public enum SequenceOps {
         op.params.relu = a == 1   // the tanh form
     }
 
+    @inline(never)
     @_optimize(speed)
     static func runGELU(_ r: OpRun) {
         if r.params.relu {
@@ -155,6 +158,7 @@ public enum SequenceOps {
         op.params.maxPositions = table.shape.dim(0)
     }
 
+    @inline(never)
     @_optimize(speed)
     static func runPositional(_ r: OpRun) {
         let p = r.params, t = p.extent, d = p.inner
@@ -183,6 +187,7 @@ public enum SequenceOps {
         op.params.k = Int(reverse)
     }
 
+    @inline(never)
     @_optimize(speed)
     static func runLastStep(_ r: OpRun) {
         let p = r.params, t = p.extent, w = p.inner, forward = w - p.k

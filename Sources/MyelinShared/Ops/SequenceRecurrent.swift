@@ -114,6 +114,7 @@ public enum RecurrentOp {
         }
     }
 
+    @inline(never)
     @_optimize(speed)
     static func run(_ r: OpRun) {
         let p = r.params, steps = p.extent, h = p.n, gh = p.rows * h, batch = r.batch, directions = p.outer
