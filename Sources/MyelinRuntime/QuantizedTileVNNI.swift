@@ -18,6 +18,7 @@ func dpbusd(_ acc: QVector, _ a: QVector, _ b: QVector) -> QVector {
 /// Register tile: `rows` (1 or 6) × 16·`vecs` (1 or 4) i32 sums over `groups` groups of 4
 /// inputs; B advances `bStride` bytes per group. Constant arguments fold the branches away.
 @inline(__always)
+@_optimize(speed)
 func qgemmTile(rows: Int, vecs: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
                _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
                _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>) {

@@ -91,6 +91,7 @@ public func convColumnsCount(_ g: ConvGeometry) -> Int {
 /// before: im2col's rows are as short as a feature map's width (11 floats in the anchor CNN),
 /// where a scalar loop or a memcpy call costs more than the copy.
 @inline(__always)
+@_optimize(speed)
 func convCopyRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
     @inline(__always) func move<V: SIMD>(_ at: Int, _: V.Type) where V.Scalar == Float {
         UnsafeMutableRawPointer(dst + at).storeBytes(of: UnsafeRawPointer(src + at).loadUnaligned(as: V.self), as: V.self)
@@ -110,6 +111,7 @@ func convCopyRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>
 
 /// dst[0..<n] += src[0..<n] (col2im's rows), 16 floats at a time.
 @inline(__always)
+@_optimize(speed)
 func convAddRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
     var k = 0
     while k + 16 <= n {
@@ -129,6 +131,7 @@ func convAddRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>,
 
 /// dst[0..<n] = 0.
 @inline(__always)
+@_optimize(speed)
 func convZeroRow(_ dst: UnsafeMutablePointer<Float>, _ n: Int) {
     var k = 0
     while k + 16 <= n { UnsafeMutableRawPointer(dst + k).storeBytes(of: SIMD16<Float>(), as: SIMD16<Float>.self); k += 16 }
@@ -147,6 +150,8 @@ func convValidRange(offset: Int, stride: Int, size: Int, count: Int) -> (Int, In
 /// columns [channels·kernelH·kernelW, outHeight·outWidth] from image [channels, height, width]:
 /// row (c, i, j), column (oy, ox) holds image[c, oy·strideH − padTop + i·dilationH,
 /// ox·strideW − padLeft + j·dilationW], or 0 in the padding.
+@inline(never)
+@_optimize(speed)
 public func convIm2col(_ g: ConvGeometry, image: UnsafePointer<Float>, channels: Int,
                        columns: UnsafeMutablePointer<Float>) {
     let oh = g.outHeight, ow = g.outWidth, plane = g.height * g.width
@@ -222,6 +227,8 @@ public func convCol2im(_ g: ConvGeometry, columns: UnsafePointer<Float>, channel
 /// y (+)= bias + conv(x, weight) for the images in `images` (im2col + GEMM).
 /// Shapes as at the top of the file; `bias` [outChannels] or nil. `columns` holds
 /// `convColumnsCount(g)` floats, `workspace` `gemmWorkspaceCount`; allocates nothing.
+@inline(never)
+@_optimize(speed)
 public func convForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool,
                         columns: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
@@ -333,6 +340,7 @@ public func convBackwardWeight(_ g: ConvGeometry, images: Range<Int>, x: UnsafeP
 /// offset of output (0, 0)'s input for that tap (input position = oy·strideH·width +
 /// ox·strideW + offset).
 @inline(__always)
+@_optimize(speed)
 func convForEachTap(_ g: ConvGeometry, _ body: (_ tap: Int, _ rows: Range<Int>, _ columns: Range<Int>, _ offset: Int) -> Void) {
     for i in 0..<g.kernelH {
         let top = i * g.dilationH - g.padTop
@@ -364,6 +372,7 @@ func convPaddedPlanesCount(_ g: ConvGeometry) -> Int { g.paddedH * g.paddedW + g
 
 /// y[0..<n] += a · x[0..<n], 16 lanes at a time.
 @inline(__always)
+@_optimize(speed)
 func convAxpy(_ y: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>, _ n: Int) {
     typealias V = SIMD16<Float>
     let av = V(repeating: a)
@@ -378,6 +387,7 @@ func convAxpy(_ y: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<F
 
 /// Σ a[i]·b[i] over i < n, with 16 lanes of partial sums.
 @inline(__always)
+@_optimize(speed)
 func convDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
     typealias V = SIMD16<Float>
     var acc = V(), k = 0
@@ -392,6 +402,7 @@ func convDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> 
 
 /// padded [paddedH, paddedW] = plane [height, width] surrounded by zeros.
 @inline(__always)
+@_optimize(speed)
 func convPadPlane(_ g: ConvGeometry, _ plane: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>) {
     convZeroRow(padded, g.paddedH * g.paddedW)
     for iy in 0..<g.height {
@@ -401,6 +412,7 @@ func convPadPlane(_ g: ConvGeometry, _ plane: UnsafePointer<Float>, into padded:
 
 /// wide [outHeight, paddedW] = plane [outHeight, outWidth] with zeros at ox ≥ outWidth.
 @inline(__always)
+@_optimize(speed)
 func convWidenPlane(_ g: ConvGeometry, _ plane: UnsafePointer<Float>, into wide: UnsafeMutablePointer<Float>) {
     let ow = g.outWidth, pw = g.paddedW
     for oy in 0..<g.outHeight {
@@ -411,6 +423,8 @@ func convWidenPlane(_ g: ConvGeometry, _ plane: UnsafePointer<Float>, into wide:
 
 /// Depthwise forward (`isDepthwise`): each output plane accumulates, tap by tap, the weight
 /// times a shifted view of its group's input plane. `scratch` holds `convColumnsCount(g)` floats.
+@inline(never)
+@_optimize(speed)
 func convDepthwiseForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                           bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool,
                           scratch: UnsafeMutablePointer<Float>) {

@@ -45,6 +45,8 @@ public func gemmReference(
 /// Fast kernel: C (+)= op(A)·op(B). Shapes: A is m×k, B is k×n, C is m×n row-major with
 /// leading dimension `ldc`. `workspace` must hold `gemmWorkspaceCount` floats and be
 /// 64-byte aligned for best speed; the kernel allocates nothing.
+@inline(never)
+@_optimize(speed)
 public func gemm(
     m: Int, n: Int, k: Int,
     a: UnsafePointer<Float>, aRowStride: Int, aColStride: Int,
@@ -111,6 +113,7 @@ public func gemm(
 /// Packs an mc×kc block of A into row panels of `gemmTileRows`: panel r holds
 /// A(r*6 + i, p) at [r*6*kc + p*6 + i]; rows past mc are zero.
 @inline(__always)
+@_optimize(speed)
 func packBlockA(mc: Int, kc: Int, a: UnsafePointer<Float>, rowStride: Int, colStride: Int,
                 into dst: UnsafeMutablePointer<Float>) {
     var panel = 0
@@ -136,6 +139,7 @@ func packBlockA(mc: Int, kc: Int, a: UnsafePointer<Float>, rowStride: Int, colSt
 /// Packs a kc×nc block of B into column panels of `gemmTileCols`: panel q holds
 /// B(p, q*32 + j) at [q*32*kc + p*32 + j]; columns past nc are zero.
 @inline(__always)
+@_optimize(speed)
 func packBlockB(kc: Int, nc: Int, b: UnsafePointer<Float>, rowStride: Int, colStride: Int,
                 into dst: UnsafeMutablePointer<Float>) {
     var panel = 0
@@ -182,6 +186,7 @@ func packBlockB(kc: Int, nc: Int, b: UnsafePointer<Float>, rowStride: Int, colSt
 /// index (row, column) by four bits, i.e. swap row and column; each round is 16 two-source
 /// shuffles, which keeps the packing of transposed weights free of scattered stores.
 @inline(__always)
+@_optimize(speed)
 func transposeBlock16(_ source: UnsafePointer<Float>, sourceStride: Int, into destination: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
     func row(_ r: Int) -> V { UnsafeRawPointer(source + r * sourceStride).loadUnaligned(as: V.self) }
@@ -210,6 +215,7 @@ func transposeBlock16(_ source: UnsafePointer<Float>, sourceStride: Int, into de
 /// `addProduct` is one fused multiply-add instruction when the CPU target has FMA (haswell
 /// and later); on a baseline x86-64 target it becomes a library call per lane.
 @inline(__always)
+@_optimize(speed)
 func gemmMicroKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                      c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool) {
     typealias V = SIMD16<Float>

@@ -18,6 +18,8 @@ public let linearPackedWorkspaceCount = gemmBlockRows * gemmBlockDepth + gemmTil
 /// rounded up to 32); inside a block of depth kc, panel q holds W[32q + j, pc + p] at
 /// `q·32·kc + p·32 + j` (zero for 32q + j ≥ n) — what `packBlockB` makes of Wᵀ, written
 /// here in output order, which runs faster at load time (the 32 source rows stay in L1).
+@inline(never)
+@_optimize(speed)
 public func linearPackWeights(outputs n: Int, inputs k: Int, weights w: UnsafePointer<Float>,
                               into dst: UnsafeMutablePointer<Float>) {
     let n32 = kernelRoundUp(n, gemmTileCols)
@@ -46,6 +48,8 @@ public func linearPackWeights(outputs n: Int, inputs k: Int, weights w: UnsafePo
 /// y `[m × n]` (row stride `ldy`) = bias (or 0) + x `[m × k]` (row stride `ldx`) · Wᵀ, then
 /// `max(·, 0)` when `relu`. `packed` comes from `linearPackWeights`; `workspace` holds
 /// `linearPackedWorkspaceCount` floats. Allocates nothing.
+@inline(never)
+@_optimize(speed)
 public func linearPacked(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
                          packed: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                          y: UnsafeMutablePointer<Float>, ldy: Int, relu: Bool,
@@ -76,6 +80,7 @@ public func linearPacked(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: I
 
 /// y += x-block · W-block for m > 1: GEMM.swift's register tile over packed A panels.
 @inline(__always)
+@_optimize(speed)
 func linearBlockGEMM(m: Int, n: Int, kc: Int, x: UnsafePointer<Float>, ldx: Int, block: UnsafePointer<Float>,
                      y: UnsafeMutablePointer<Float>, ldy: Int, workspace: UnsafeMutablePointer<Float>) {
     let packedA = workspace
@@ -114,6 +119,7 @@ func linearBlockGEMM(m: Int, n: Int, kc: Int, x: UnsafePointer<Float>, ldx: Int,
 /// order from zero with fused multiply-adds and is then added to y, exactly as the
 /// register tile does.
 @inline(__always)
+@_optimize(speed)
 func linearBlockGEMV(n: Int, kc: Int, x: UnsafePointer<Float>, block: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
     let panelFloats = gemmTileCols * kc

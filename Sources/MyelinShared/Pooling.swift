@@ -26,6 +26,8 @@ func poolTaps(_ o: Int, stride: Int, pad: Int, dilation: Int, kernel: Int, size:
 /// Max pooling of `planes` planes: values [planes, outHeight, outWidth] and, when `indices`
 /// is given, the flat in-plane index (h·width + w) of each maximum (−1 for a window entirely in
 /// the padding). As PyTorch: the first maximum in window order wins, a NaN wins and stays.
+@inline(never)
+@_optimize(speed)
 public func maxPool2dForward(_ g: ConvGeometry, planes: Int, x: UnsafePointer<Float>, values: UnsafeMutablePointer<Float>,
                              indices: UnsafeMutablePointer<Int32>?) {
     let h = g.height, w = g.width, oh = g.outHeight, ow = g.outWidth
@@ -93,6 +95,7 @@ public func maxPool2dForward(_ g: ConvGeometry, planes: Int, x: UnsafePointer<Fl
 /// outputs it wrote (a multiple of 8, so the anchor CNN's 13-wide rows use it too); the
 /// caller does the rest.
 @inline(__always)
+@_optimize(speed)
 public func maxPool2x2Row(_ top: UnsafePointer<Float>, width: Int, outputs: Int, rowIndex: Int,
                           values: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int32>) -> Int {
     typealias V = SIMD8<Float>
@@ -123,6 +126,7 @@ public func maxPool2x2Row(_ top: UnsafePointer<Float>, width: Int, outputs: Int,
 /// 8 (or 4) at a time, the last group overlapping the one before (it rewrites equal values).
 /// Returns how many leading outputs it wrote (all of them, or 0 below 4).
 @inline(__always)
+@_optimize(speed)
 func maxPool2x2RowValues(_ top: UnsafePointer<Float>, width: Int, outputs: Int, values: UnsafeMutablePointer<Float>) -> Int {
     @inline(__always) func eight(_ ox: Int) {
         let a = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
@@ -173,6 +177,8 @@ public func avgPoolWindow(_ g: ConvGeometry, _ oy: Int, _ ox: Int, countIncludeP
 
 /// Average pooling (dilation 1) of `planes` planes into y [planes, outHeight, outWidth]:
 /// the window's sum (rows, then columns, in order) times `avgPoolWindow`'s scale.
+@inline(never)
+@_optimize(speed)
 public func avgPool2dForward(_ g: ConvGeometry, planes: Int, countIncludePad: Bool, x: UnsafePointer<Float>,
                              y: UnsafeMutablePointer<Float>) {
     let h = g.height, w = g.width, oh = g.outHeight, ow = g.outWidth
@@ -198,6 +204,8 @@ public func adaptivePoolSpan(_ i: Int, _ n: Int, _ size: Int) -> (lo: Int, hi: I
 /// Adaptive average pooling (PyTorch's `adaptive_avg_pool2d`) of `planes` planes
 /// [height, width] into y [planes, outHeight, outWidth]: each cell is the mean of its span
 /// (sum in order, divided by the count). Output size 1 × 1 is global average pooling.
+@inline(never)
+@_optimize(speed)
 public func adaptiveAvgPool2dForward(planes: Int, height h: Int, width w: Int, outHeight oh: Int, outWidth ow: Int,
                                      x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
     for plane in 0..<planes {

@@ -58,7 +58,7 @@ public func qconvReference(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZero
 
 /// The output formula on `count` accumulators of one channel (multiplier `multiplier`),
 /// written contiguously from element `at` of `output` (its `ld` is not used).
-@inline(__always)
+@inline(__always) @_optimize(speed)
 public func qconvStoreChannel(_ acc: UnsafePointer<Int32>, count: Int, multiplier: Float, output: QGEMMOutput, at: Int) {
     if let y = output.f32 {
         let dst = y + at
@@ -95,6 +95,8 @@ func qconvGroupPackedBytes(_ g: ConvGeometry) -> Int {
 /// Packs weight i8 [O, C/groups, kH, kW] for `qconv` (`qconvPackedBytes(g)` bytes at `dst`):
 /// per group, `qgemmPackWeights`'s layout of the [O/groups, patch] matrix whose rows are in
 /// (i, j, c) order, im2col's.
+@inline(never)
+@_optimize(speed)
 public func qconvPackWeights(_ g: ConvGeometry, weight: UnsafePointer<Int8>, into dst: UnsafeMutablePointer<Int8>) {
     guard !g.qconvIsDirect else { return }
     let ng = g.outChannels / g.groups, k = g.patch, cg = g.inChannels / g.groups, taps = g.kernelH * g.kernelW
@@ -139,6 +141,8 @@ public func qconvScratchBytes(_ g: ConvGeometry) -> Int {
 /// `weight`), bias i32 [O], multipliers f32 [O], output f32 or u8 [batch, O, OH, OW]
 /// (`output.ld` unused), `scratch` of `qconvScratchBytes(g)` bytes, 64-byte aligned.
 /// Allocates nothing.
+@inline(never)
+@_optimize(speed)
 public func qconv(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, weight: UnsafePointer<Int8>,
                   packed: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>,
                   output: QGEMMOutput, scratch: UnsafeMutableRawPointer) {
@@ -154,6 +158,8 @@ public func qconv(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: In
 /// Fills `columns` u8 [OH·OW, k4]: row p holds the patch under output pixel p in (i, j, c)
 /// order, read from `pixels` u8 [H·W, C/groups] (channels-last), z_x where the window leaves
 /// the image, zeros from patch to k4.
+@inline(never)
+@_optimize(speed)
 func qconvIm2col(_ g: ConvGeometry, pixels: UnsafePointer<UInt8>, zeroPoint: UInt8, columns: UnsafeMutablePointer<UInt8>) {
     let cg = g.inChannels / g.groups, k = g.patch, k4 = kernelRoundUp(k, 4)
     let oh = g.outHeight, ow = g.outWidth, h = g.height, w = g.width, kh = g.kernelH, kw = g.kernelW
@@ -194,7 +200,7 @@ func qconvIm2col(_ g: ConvGeometry, pixels: UnsafePointer<UInt8>, zeroPoint: UIn
 }
 
 /// dst[0..<n] = src[0..<n]: 16- or 4-byte pieces for the short runs of im2col (a tap's channels).
-@inline(__always)
+@inline(__always) @_optimize(speed)
 func qconvCopyBytes(_ dst: UnsafeMutablePointer<UInt8>, _ src: UnsafePointer<UInt8>, _ n: Int) {
     var i = 0
     while i + 16 <= n {
@@ -208,6 +214,8 @@ func qconvCopyBytes(_ dst: UnsafeMutablePointer<UInt8>, _ src: UnsafePointer<UIn
     while i < n { dst[i] = src[i]; i += 1 }
 }
 
+@inline(never)
+@_optimize(speed)
 func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, packed: UnsafePointer<Int8>,
                bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
                scratch: UnsafeMutableRawPointer) {
@@ -236,6 +244,8 @@ func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32
 /// `qgemm`'s loop over register tiles (the same tile functions, VNNI or portable) with an
 /// epilogue that writes output channel j of pixel i at `(channel0 + j)·m + i` — NCHW — instead
 /// of row-major [m × n].
+@inline(never)
+@_optimize(speed)
 func qconvTiles(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, packed: UnsafePointer<Int8>,
                 bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput, channel0: Int,
                 tile: UnsafeMutablePointer<Int32>) {
@@ -275,7 +285,7 @@ func qconvTiles(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, packe
 /// The output formula on `rows × cols` of the tile (row stride 64) into staging (the tile
 /// itself for f32, the 384 bytes after it for u8) — contiguous loops the compiler vectorises —
 /// then column j's `rows` values to `at + j·planeSize` (a run of pixels of one output channel).
-@inline(__always)
+@inline(__always) @_optimize(speed)
 func qconvEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, cols: Int, bias: UnsafePointer<Int32>,
                    multipliers: UnsafePointer<Float>, output: QGEMMOutput, at: Int, planeSize: Int) {
     if let y = output.f32 {
@@ -308,7 +318,7 @@ func qconvEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, cols: Int, bias
 
 /// row[0..<n] += i32(src[0..<n]) · w, 16 lanes at a time (integer widening only: float
 /// conversions of SIMD types are lane-by-lane calls in Embedded Swift).
-@inline(__always)
+@inline(__always) @_optimize(speed)
 func qconvAccumulateRow(_ row: UnsafeMutablePointer<Int32>, _ src: UnsafePointer<UInt8>, _ n: Int, _ w: Int32) {
     let wv = SIMD16<Int32>(repeating: w)
     var ox = 0
@@ -322,7 +332,7 @@ func qconvAccumulateRow(_ row: UnsafeMutablePointer<Int32>, _ src: UnsafePointer
 }
 
 /// dst [channels, pixels] = src [pixels, channels]ᵀ (bytes).
-@inline(__always)
+@inline(__always) @_optimize(speed)
 func qconvTranspose(_ src: UnsafePointer<UInt8>, pixels: Int, channels: Int, into dst: UnsafeMutablePointer<UInt8>) {
     for j in 0..<channels {
         let d = dst + j * pixels
@@ -330,6 +340,8 @@ func qconvTranspose(_ src: UnsafePointer<UInt8>, pixels: Int, channels: Int, int
     }
 }
 
+@inline(never)
+@_optimize(speed)
 func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, weight: UnsafePointer<Int8>,
                  bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
                  scratch: UnsafeMutableRawPointer) {

@@ -51,6 +51,8 @@ public func dequantizeAccumulator(_ acc: Int32, multiplier: Float, relu: Bool) -
 }
 
 /// Quantizes `count` floats to u8 with the `quantize` formula.
+@inline(never)
+@_optimize(speed)
 public func quantizeRow(_ x: UnsafePointer<Float>, count: Int, invScale: Float, zeroPoint: Int32,
                         into q: UnsafeMutablePointer<UInt8>) {
     let z = Float(zeroPoint)
@@ -90,6 +92,8 @@ public func qgemmPackedBytes(n: Int, k: Int) -> Int { kernelRoundUp(n, 16) * ker
 /// one 16, 32, 48 or 64 wide); panel q starts at byte `64·q·k4` (k4 = k rounded up to 4)
 /// and holds, for each group g of 4 inputs and each of its `width` columns j, the 4 bytes
 /// `w[64q + j, 4g ..< 4g+4]` at `(g·width + j)·4`. Padding is zero.
+@inline(never)
+@_optimize(speed)
 public func qgemmPackWeights(n: Int, k: Int, w: UnsafePointer<Int8>, into dst: UnsafeMutablePointer<Int8>) {
     let k4 = kernelRoundUp(k, 4), n16 = kernelRoundUp(n, 16)
     var q0 = 0
@@ -131,6 +135,8 @@ public struct QGEMMOutput {
 /// past k are read and must be readable; they meet zero weights), `packed` from
 /// `qgemmPackWeights`, bias i32 `[n]`, multipliers f32 `[n]`. `tile` holds
 /// `qgemmTileCount` i32. Allocates nothing.
+@inline(never)  // one copy for runQLinear's two calls
+@_optimize(speed)
 public func qgemm(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, packed: UnsafePointer<Int8>,
                   bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
                   tile: UnsafeMutablePointer<Int32>) {
@@ -169,6 +175,7 @@ public func qgemm(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, pac
 
 /// Applies bias and the output formula to `rows × cols` of the tile (row stride 64).
 @inline(__always)
+@_optimize(speed)
 func qgemmEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, row0: Int, col0: Int, cols: Int,
                    bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput) {
     let b = bias + col0, mult = multipliers + col0
@@ -194,6 +201,7 @@ func qgemmEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, row0: Int, col0
 /// Portable register tile with the same contract as the VNNI one: `rows` (1 or 6) ×
 /// 16·`vecs` i32 sums over `groups` groups of 4 inputs; B advances `bStride` bytes per group.
 @inline(__always)
+@_optimize(speed)
 func qgemmTile(rows: Int, vecs: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
                _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
                _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>) {
@@ -223,6 +231,7 @@ func qgemmTile(rows: Int, vecs: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1
 #endif
 
 @inline(never)
+@_optimize(speed)
 func qgemmTile6x64(_ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
                    _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
                    _ b: UnsafeRawPointer, _ tile: UnsafeMutablePointer<Int32>) {
@@ -230,11 +239,13 @@ func qgemmTile6x64(_ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer
 }
 
 @inline(never)
+@_optimize(speed)
 func qgemmTile1x64(_ groups: Int, _ a0: UnsafeRawPointer, _ b: UnsafeRawPointer, _ tile: UnsafeMutablePointer<Int32>) {
     qgemmTile(rows: 1, vecs: 4, groups, a0, a0, a0, a0, a0, a0, b, 256, tile)
 }
 
 @inline(never)
+@_optimize(speed)
 func qgemmTile6x16(_ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
                    _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
                    _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>) {
@@ -242,6 +253,7 @@ func qgemmTile6x16(_ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer
 }
 
 @inline(never)
+@_optimize(speed)
 func qgemmTile1x16(_ groups: Int, _ a0: UnsafeRawPointer, _ b: UnsafeRawPointer, _ bStride: Int,
                    _ tile: UnsafeMutablePointer<Int32>) {
     qgemmTile(rows: 1, vecs: 1, groups, a0, a0, a0, a0, a0, a0, b, bStride, tile)

@@ -73,6 +73,7 @@ public func scalarSigmoid(_ v: Float) -> Float {
 /// LSTM: gates = xg + hg `[4H]` (i, f, g, o); updates c and h `[H]` in place.
 /// `vector`: 16 lanes at a time (the runtime), else the scalar reference.
 @inline(__always)
+@_optimize(speed)
 public func lstmCellStep(xg: UnsafePointer<Float>, hg: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
                          h: UnsafeMutablePointer<Float>, count n: Int, vector: Bool) {
     typealias V = SIMD16<Float>
@@ -100,6 +101,7 @@ public func lstmCellStep(xg: UnsafePointer<Float>, hg: UnsafePointer<Float>, c: 
 
 /// GRU: xg `[3H]` (input projection with b_ih), hg `[3H]` (W_hh h + b_hh), r, z, n; updates h.
 @inline(__always)
+@_optimize(speed)
 public func gruCellStep(xg: UnsafePointer<Float>, hg: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>, count n: Int, vector: Bool) {
     typealias V = SIMD16<Float>
     var j = 0
@@ -121,6 +123,7 @@ public func gruCellStep(xg: UnsafePointer<Float>, hg: UnsafePointer<Float>, h: U
 
 /// Elman RNN: h = tanh(xg + hg), or max(xg + hg, 0) with `relu`.
 @inline(__always)
+@_optimize(speed)
 public func rnnCellStep(xg: UnsafePointer<Float>, hg: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>, count n: Int,
                         relu: Bool, vector: Bool) {
     typealias V = SIMD16<Float>
@@ -140,6 +143,8 @@ public func rnnCellStep(xg: UnsafePointer<Float>, hg: UnsafePointer<Float>, h: U
 // MARK: f16 weights
 
 /// Whether every f16 of `count` at `p` is finite (weights must be).
+@inline(never)
+@_optimize(speed)
 public func halfWeightsFinite(_ p: UnsafeRawPointer, count: Int) -> Bool {
     for i in 0..<count where p.load(fromByteOffset: 2 * i, as: UInt16.self) & 0x7C00 == 0x7C00 { return false }
     return true
@@ -155,6 +160,8 @@ func widenHalf(_ h: SIMD16<UInt16>) -> SIMD16<Float> {
 /// `linearPackWeights(elementSize: 2)` (the f32 GEMV's layout: blocks of `gemmBlockDepth`
 /// inputs, panels of 32 outputs), widened as it is read: half the bytes of f32 weights for
 /// a product that reads every weight once per step. Sums in input order, as `linearPacked`.
+@inline(never)
+@_optimize(speed)
 public func linearPackedHalfGEMV(n: Int, k: Int, x: UnsafePointer<Float>, packed: UnsafeRawPointer, bias: UnsafePointer<Float>?,
                                  y: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>

@@ -41,42 +41,63 @@ public enum ActivationOps {
 
     /// y = f(x) over the whole batch.
     @inline(__always)
+    @_optimize(speed)
     static func map(_ r: OpRun, _ f: (Float) -> Float) {
         let x = r.f32(0), y = r.f32Out(0)
         for i in 0..<(r.batch * r.params.n) { y[i] = f(x[i]) }
     }
 
     public static var relu: OpDescription {
-        OpDescription(name: "relu", check: checkUnary, run: { r in map(r) { Swift.max($0, 0) } })
+        OpDescription(name: "relu", check: checkUnary, run: runReLU)
     }
 
+    @inline(never)
+    @_optimize(speed)
+    static func runReLU(_ r: OpRun) { map(r) { Swift.max($0, 0) } }
+
     public static var leakyRelu: OpDescription {
-        OpDescription(name: "leaky_relu", schema: OpSchema(.float(.slope)), check: checkParameter, run: { r in
-            let slope = r.params.value
-            map(r) { $0 > 0 ? $0 : slope * $0 }
-        })
+        OpDescription(name: "leaky_relu", schema: OpSchema(.float(.slope)), check: checkParameter, run: runLeakyReLU)
+    }
+
+    @inline(never)
+    @_optimize(speed)
+    static func runLeakyReLU(_ r: OpRun) {
+        let slope = r.params.value
+        map(r) { $0 > 0 ? $0 : slope * $0 }
     }
 
     public static var elu: OpDescription {
-        OpDescription(name: "elu", schema: OpSchema(.float(.alpha)), check: checkParameter, run: { r in
-            let alpha = r.params.value
-            map(r) { $0 > 0 ? $0 : alpha * expm1f($0) }
-        })
+        OpDescription(name: "elu", schema: OpSchema(.float(.alpha)), check: checkParameter, run: runELU)
+    }
+
+    @inline(never)
+    @_optimize(speed)
+    static func runELU(_ r: OpRun) {
+        let alpha = r.params.value
+        map(r) { $0 > 0 ? $0 : alpha * expm1f($0) }
     }
 
     public static var sigmoid: OpDescription {
-        OpDescription(name: "sigmoid", check: checkUnary, run: { r in
-            map(r) { v in
-                if v >= 0 { return 1 / (1 + expf(-v)) }
-                let e = expf(v)
-                return e / (1 + e)
-            }
-        })
+        OpDescription(name: "sigmoid", check: checkUnary, run: runSigmoid)
+    }
+
+    @inline(never)
+    @_optimize(speed)
+    static func runSigmoid(_ r: OpRun) {
+        map(r) { v in
+            if v >= 0 { return 1 / (1 + expf(-v)) }
+            let e = expf(v)
+            return e / (1 + e)
+        }
     }
 
     public static var tanh: OpDescription {
-        OpDescription(name: "tanh", check: checkUnary, run: { r in map(r) { tanhf($0) } })
+        OpDescription(name: "tanh", check: checkUnary, run: runTanh)
     }
+
+    @inline(never)
+    @_optimize(speed)
+    static func runTanh(_ r: OpRun) { map(r) { tanhf($0) } }
 
     public static var softmax: OpDescription {
         OpDescription(name: "softmax", schema: OpSchema(.int(.axis)), check: checkAxis, run: { r in softmax(r, log: false) })
@@ -87,6 +108,8 @@ public enum ActivationOps {
     }
 
     /// Over `extent` elements `inner` apart, for each of `batch · outer · inner` lines.
+    @inline(never)
+    @_optimize(speed)
     static func softmax(_ r: OpRun, log: Bool) {
         let p = r.params
         let x = r.f32(0), y = r.f32Out(0)

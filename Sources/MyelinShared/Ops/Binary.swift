@@ -5,10 +5,19 @@
 //   rank ≤ 5, shared by every sample) → y.  The output shape is the broadcast shape.
 
 public enum BinaryOps {
-    public static var add: OpDescription { OpDescription(name: "add", check: check, run: { r in apply(r) { $0 + $1 } }) }
-    public static var sub: OpDescription { OpDescription(name: "sub", check: check, run: { r in apply(r) { $0 - $1 } }) }
-    public static var mul: OpDescription { OpDescription(name: "mul", check: check, run: { r in apply(r) { $0 * $1 } }) }
-    public static var div: OpDescription { OpDescription(name: "div", check: check, run: { r in apply(r) { $0 / $1 } }) }
+    public static var add: OpDescription { OpDescription(name: "add", check: check, run: runAdd) }
+    public static var sub: OpDescription { OpDescription(name: "sub", check: check, run: runSub) }
+    public static var mul: OpDescription { OpDescription(name: "mul", check: check, run: runMul) }
+    public static var div: OpDescription { OpDescription(name: "div", check: check, run: runDiv) }
+
+    // Kernels compiled for speed in the size-optimised runtime (CMakeLists.txt).
+    @inline(never) @_optimize(speed) static func runAdd(_ r: OpRun) { apply(r, .add) { $0 + $1 } }
+    @inline(never) @_optimize(speed) static func runSub(_ r: OpRun) { apply(r, .sub) { $0 - $1 } }
+    @inline(never) @_optimize(speed) static func runMul(_ r: OpRun) { apply(r, .mul) { $0 * $1 } }
+    @inline(never) @_optimize(speed) static func runDiv(_ r: OpRun) { apply(r, .div) { $0 / $1 } }
+
+    /// Which of the four ops `broadcast` runs (one copy of its loop nest for all four).
+    enum Kind { case add, sub, mul, div }
 
     /// The second operand's shape and dtype: a value, or the op's constant tensor.
     static func second(_ g: Graph, _ op: GraphOp) -> (BundleShape, BundleDType) {
@@ -62,18 +71,44 @@ public enum BinaryOps {
     }
 
     @inline(__always)
-    static func apply(_ r: OpRun, _ f: (Float, Float) -> Float) {
+    @_optimize(speed)
+    static func apply(_ r: OpRun, _ kind: Kind, _ f: (Float, Float) -> Float) {
+        let out = r.outputValue(0).shape
+        let aShape = r.inputValue(0).shape
+        let bIsValue = r.op.inputCount == 2
+        let bShape = bIsValue ? r.inputValue(1).shape : r.tensor(0).shape
+        // Same shapes: one flat loop over the batch.
+        if aShape.same(as: out) && bShape.same(as: out) && bIsValue {
+            let a = r.f32(0), b = r.f32(1), y = r.f32Out(0)
+            for i in 0..<(r.batch * out.count) { y[i] = f(a[i], b[i]) }
+            return
+        }
+        broadcast(r, kind)
+    }
+
+    /// One output row of `n` elements: a and b `ia` and `ib` elements apart (1 or 0 for b broadcast).
+    @inline(__always)
+    @_optimize(speed)
+    static func row(_ y: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                    _ n: Int, _ ia: Int, _ ib: Int, _ f: (Float, Float) -> Float) {
+        if ia == 1 && ib == 1 {
+            for j in 0..<n { y[j] = f(a[j], b[j]) }
+        } else if ia == 1 {
+            for j in 0..<n { y[j] = f(a[j], b[j * ib]) }
+        } else {
+            for j in 0..<n { y[j] = f(a[j * ia], b[j * ib]) }
+        }
+    }
+
+    /// The broadcasting case: five per-sample dims (padded with 1 at the left); the innermost runs in a loop.
+    @inline(never)
+    @_optimize(speed)
+    static func broadcast(_ r: OpRun, _ kind: Kind) {
         let out = r.outputValue(0).shape
         let aShape = r.inputValue(0).shape
         let bIsValue = r.op.inputCount == 2
         let bShape = bIsValue ? r.inputValue(1).shape : r.tensor(0).shape
         let a = r.f32(0), b = bIsValue ? r.f32(1) : r.tensorF32(0), y = r.f32Out(0)
-        let count = out.count
-        // Same shapes: one flat loop over the batch.
-        if aShape.same(as: out) && bShape.same(as: out) && bIsValue {
-            for i in 0..<(r.batch * count) { y[i] = f(a[i], b[i]) }
-            return
-        }
         // Five per-sample dims (padded with 1 at the left); the innermost runs in a loop.
         var padded = BundleShape()
         padded.rank = BundleLimits.maxValueRank
@@ -91,12 +126,11 @@ public enum BinaryOps {
                             let ao = s * aBatch + i0 * sa.dim(0) + i1 * sa.dim(1) + i2 * sa.dim(2) + i3 * sa.dim(3)
                             let bo = s * bBatch + i0 * sb.dim(0) + i1 * sb.dim(1) + i2 * sb.dim(2) + i3 * sb.dim(3)
                             let ap = a + ao, bp = b + bo, yp = y + yo
-                            if ia == 1 && ib == 1 {
-                                for j in 0..<n { yp[j] = f(ap[j], bp[j]) }
-                            } else if ia == 1 {
-                                for j in 0..<n { yp[j] = f(ap[j], bp[j * ib]) }
-                            } else {
-                                for j in 0..<n { yp[j] = f(ap[j * ia], bp[j * ib]) }
+                            switch kind {
+                            case .add: row(yp, ap, bp, n, ia, ib) { $0 + $1 }
+                            case .sub: row(yp, ap, bp, n, ia, ib) { $0 - $1 }
+                            case .mul: row(yp, ap, bp, n, ia, ib) { $0 * $1 }
+                            case .div: row(yp, ap, bp, n, ia, ib) { $0 / $1 }
                             }
                             yo += n
                         }

@@ -168,6 +168,8 @@ public enum ConvOps {
         while i < n { y[i] = Swift.max(y[i], 0); i += 1 }
     }
 
+    @inline(never)
+    @_optimize(speed)
     static func runConv2d(_ r: OpRun) {
         let g = r.params.window, x = r.f32(0), y = r.f32Out(0), w = weights(r)
         let bias: UnsafePointer<Float>? = r.op.tensorCount == 2 ? r.tensorF32(1) : nil

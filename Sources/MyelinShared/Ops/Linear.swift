@@ -42,6 +42,8 @@ public enum LinearOp {
         p.relu = a == .relu
     }
 
+    @inline(never)
+    @_optimize(speed)
     static func prepare(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
         guard let dst = op.prepared, !op.params.preparedShared else { return }
         let w = g.tensor(op, 0), n = op.params.n, k = op.params.k
@@ -62,6 +64,8 @@ public enum LinearOp {
         }
     }
 
+    @inline(never)
+    @_optimize(speed)
     static func run(_ r: OpRun) {
         let p = r.params
         let weights = UnsafeRawPointer(r.op.prepared) ?? r.tensor(0).data!

@@ -39,6 +39,8 @@ public enum MatMulOp {
         return l
     }
 
+    @inline(never)
+    @_optimize(speed)
     static func run(_ r: OpRun) {
         let p = r.params, m = p.rows, k = p.k, n = p.n
         let bIsValue = r.op.inputCount == 2

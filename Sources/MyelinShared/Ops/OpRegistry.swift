@@ -1,6 +1,7 @@
 // Opcode → description: the one place that lists the ops (docs/bundle-format.md, "Ops").
 
 public enum OpRegistry {
+    @_optimize(speed)  // called per op per run by the executor
     public static func description(_ code: BundleOpCode) -> OpDescription {
         switch code {
         case .linear: return LinearOp.description

@@ -76,6 +76,8 @@ public enum QConvOps {
         }
     }
 
+    @inline(never)
+    @_optimize(speed)
     static func run(_ r: OpRun) {
         var geometry = r.params.window
         geometry.batch = r.batch

@@ -27,21 +27,29 @@ public enum QuantizeOps {
             try checkSameShape(g, op, from: .f32, to: .u8)
             op.params.n = g.input(op, 0).count
             op.params.value = quantizationInverseScale(g.output(op, 0).scale)
-        }, run: { r in
-            quantizeRow(r.f32(0), count: r.batch * r.params.n, invScale: r.params.value, zeroPoint: r.outputValue(0).zeroPoint,
-                        into: r.output(0).assumingMemoryBound(to: UInt8.self))
-        })
+        }, run: runQuantize)
+    }
+
+    @inline(never)
+    @_optimize(speed)
+    static func runQuantize(_ r: OpRun) {
+        quantizeRow(r.f32(0), count: r.batch * r.params.n, invScale: r.params.value, zeroPoint: r.outputValue(0).zeroPoint,
+                    into: r.output(0).assumingMemoryBound(to: UInt8.self))
     }
 
     public static var dequantize: OpDescription {
         OpDescription(name: "dequantize", check: { (g: Graph, op: inout GraphOp) throws(BundleStatus) in
             try checkSameShape(g, op, from: .u8, to: .f32)
             op.params.n = g.input(op, 0).count
-        }, run: { r in
-            let x = r.input(0).assumingMemoryBound(to: UInt8.self), y = r.f32Out(0)
-            let s = r.inputValue(0).scale, z = r.inputValue(0).zeroPoint
-            for i in 0..<(r.batch * r.params.n) { y[i] = s * Float(Int32(x[i]) - z) }
-        })
+        }, run: runDequantize)
+    }
+
+    @inline(never)
+    @_optimize(speed)
+    static func runDequantize(_ r: OpRun) {
+        let x = r.input(0).assumingMemoryBound(to: UInt8.self), y = r.f32Out(0)
+        let s = r.inputValue(0).scale, z = r.inputValue(0).zeroPoint
+        for i in 0..<(r.batch * r.params.n) { y[i] = s * Float(Int32(x[i]) - z) }
     }
 
     public static var qlinear: OpDescription {
@@ -88,6 +96,7 @@ public enum QuantizeOps {
     }
 
     /// The op's per-column multipliers (`qlinearMultiplier`) into `into[0 ..< n]`.
+    @_optimize(speed)
     static func fillMultipliers(_ r: OpRun, into multipliers: UnsafeMutablePointer<Float>) {
         let x = r.inputValue(0), y = r.outputValue(0), scales = r.tensor(1).data!
         for j in 0..<r.params.n {
@@ -96,6 +105,8 @@ public enum QuantizeOps {
         }
     }
 
+    @inline(never)
+    @_optimize(speed)
     static func runQLinear(_ r: OpRun) {
         let p = r.params, m = r.batch * p.rows, n = p.n, k = p.k
         let x = r.input(0).assumingMemoryBound(to: UInt8.self)
@@ -107,16 +118,7 @@ public enum QuantizeOps {
         let bias = r.tensor(2).data!.assumingMemoryBound(to: Int32.self)
         let w = r.tensor(0)
         if useReference(r.graph, r.op) {
-            let acc = (r.scratch + qgemmTileCount * 4 + kernelRoundUp(k, 64) + kernelRoundUp(n * 4, 64)).assumingMemoryBound(to: Int32.self)
-            qgemmReference(m: m, n: n, k: k, x: x, ldx: k, w: w.data!.assumingMemoryBound(to: Int8.self), bias: bias, acc: acc, ldacc: n)
-            if y.dtype == .f32 {
-                let out = r.f32Out(0)
-                for i in 0..<(m * n) { out[i] = dequantizeAccumulator(acc[i], multiplier: multipliers[i % n], relu: p.relu) }
-            } else {
-                let out = r.output(0).assumingMemoryBound(to: UInt8.self)
-                let z = Float(y.zeroPoint), low: Float = p.relu ? z : 0
-                for i in 0..<(m * n) { out[i] = requantizeToU8(acc[i], multiplier: multipliers[i % n], zeroPoint: z, low: low) }
-            }
+            runQLinearReference(r, multipliers: multipliers)
             return
         }
         let packed = (w.layout == .packedQGEMM ? w.data! : UnsafeRawPointer(r.op.prepared!)).assumingMemoryBound(to: Int8.self)
@@ -137,6 +139,27 @@ public enum QuantizeOps {
             row.update(from: x + (m - 1) * k, count: k)
             for i in k..<kernelRoundUp(k, 4) { row[i] = 0 }
             qgemm(m: 1, n: n, k: k, x: row, ldx: k, packed: packed, bias: bias, multipliers: multipliers, output: output(m - 1), tile: tile)
+        }
+    }
+
+    /// The reference executor's path (`Graph.reference`, row-major W): `qgemmReference`, then the
+    /// same epilogue formulas. Not a runtime kernel, so it keeps the runtime's size optimisation.
+    @inline(never)
+    static func runQLinearReference(_ r: OpRun, multipliers: UnsafePointer<Float>) {
+        let p = r.params, m = r.batch * p.rows, n = p.n, k = p.k
+        let x = r.input(0).assumingMemoryBound(to: UInt8.self)
+        let y = r.outputValue(0)
+        let bias = r.tensor(2).data!.assumingMemoryBound(to: Int32.self)
+        let acc = (r.scratch + qgemmTileCount * 4 + kernelRoundUp(k, 64) + kernelRoundUp(n * 4, 64)).assumingMemoryBound(to: Int32.self)
+        qgemmReference(m: m, n: n, k: k, x: x, ldx: k, w: r.tensor(0).data!.assumingMemoryBound(to: Int8.self), bias: bias,
+                       acc: acc, ldacc: n)
+        if y.dtype == .f32 {
+            let out = r.f32Out(0)
+            for i in 0..<(m * n) { out[i] = dequantizeAccumulator(acc[i], multiplier: multipliers[i % n], relu: p.relu) }
+        } else {
+            let out = r.output(0).assumingMemoryBound(to: UInt8.self)
+            let z = Float(y.zeroPoint), low: Float = p.relu ? z : 0
+            for i in 0..<(m * n) { out[i] = requantizeToU8(acc[i], multiplier: multipliers[i % n], zeroPoint: z, low: low) }
         }
     }
 }

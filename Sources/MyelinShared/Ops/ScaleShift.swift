@@ -20,6 +20,8 @@ public enum ScaleShiftOp {
         opSplit(&op.params, x.shape, axis: axis)
     }
 
+    @inline(never)
+    @_optimize(speed)
     static func run(_ r: OpRun) {
         let p = r.params, x = r.f32(0), y = r.f32Out(0), scale = r.tensorF32(0), shift = r.tensorF32(1)
         var at = 0

@@ -54,6 +54,8 @@ public enum AttentionOp {
         op.params.scratchBytes = Int(context) * 4
     }
 
+    @inline(never)
+    @_optimize(speed)
     static func run(_ r: OpRun) {
         let p = r.params, steps = p.extent, e = p.inner, heads = p.n, d = e / heads, context = p.k
         let scale = 1 / Float(d).squareRoot()

@@ -48,6 +48,8 @@ public enum SequenceOps {
         op.params.inner = table.shape.dim(1)
     }
 
+    @inline(never)
+    @_optimize(speed)
     static func runEmbedding(_ r: OpRun) {
         let p = r.params
         let ids = r.input(0).assumingMemoryBound(to: Int32.self), y = r.f32Out(0), table = r.tensorF32(0)
@@ -90,6 +92,8 @@ public enum SequenceOps {
         }
     }
 
+    @inline(never)
+    @_optimize(speed)
     static func runLayerNorm(_ r: OpRun) {
         let p = r.params, n = p.inner, eps = p.value
         let x = r.f32(0), y = r.f32Out(0)
@@ -124,6 +128,8 @@ public enum SequenceOps {
         op.params.relu = a == 1   // the tanh form
     }
 
+    @inline(never)
+    @_optimize(speed)
     static func runGELU(_ r: OpRun) {
         if r.params.relu {
             let k = Float((2.0 / Double.pi).squareRoot())
@@ -152,6 +158,8 @@ public enum SequenceOps {
         op.params.maxPositions = table.shape.dim(0)
     }
 
+    @inline(never)
+    @_optimize(speed)
     static func runPositional(_ r: OpRun) {
         let p = r.params, t = p.extent, d = p.inner
         let x = r.f32(0), y = r.f32Out(0), table = r.tensorF32(0) + r.position * d
@@ -179,6 +187,8 @@ public enum SequenceOps {
         op.params.k = Int(reverse)
     }
 
+    @inline(never)
+    @_optimize(speed)
     static func runLastStep(_ r: OpRun) {
         let p = r.params, t = p.extent, w = p.inner, forward = w - p.k
         let x = r.f32(0), y = r.f32Out(0)

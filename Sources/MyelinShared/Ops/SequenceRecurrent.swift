@@ -114,6 +114,8 @@ public enum RecurrentOp {
         }
     }
 
+    @inline(never)
+    @_optimize(speed)
     static func run(_ r: OpRun) {
         let p = r.params, steps = p.extent, h = p.n, gh = p.rows * h, batch = r.batch, directions = p.outer
         let lstm = r.op.code == .lstm, gru = r.op.code == .gru
