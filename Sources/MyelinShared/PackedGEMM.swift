@@ -19,7 +19,6 @@ public let linearPackedWorkspaceCount = gemmBlockRows * gemmBlockDepth + gemmTil
 /// `q·32·kc + p·32 + j` (zero for 32q + j ≥ n) — what `packBlockB` makes of Wᵀ, written
 /// here in output order, which runs faster at load time (the 32 source rows stay in L1).
 @inline(never)
-@_optimize(speed)
 public func linearPackWeights(outputs n: Int, inputs k: Int, weights w: UnsafePointer<Float>,
                               into dst: UnsafeMutablePointer<Float>) {
     let n32 = kernelRoundUp(n, gemmTileCols)

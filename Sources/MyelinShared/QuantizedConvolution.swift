@@ -58,7 +58,7 @@ public func qconvReference(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZero
 
 /// The output formula on `count` accumulators of one channel (multiplier `multiplier`),
 /// written contiguously from element `at` of `output` (its `ld` is not used).
-@inline(__always) @_optimize(speed)
+@inline(never) @_optimize(speed)
 public func qconvStoreChannel(_ acc: UnsafePointer<Int32>, count: Int, multiplier: Float, output: QGEMMOutput, at: Int) {
     if let y = output.f32 {
         let dst = y + at
@@ -95,8 +95,6 @@ func qconvGroupPackedBytes(_ g: ConvGeometry) -> Int {
 /// Packs weight i8 [O, C/groups, kH, kW] for `qconv` (`qconvPackedBytes(g)` bytes at `dst`):
 /// per group, `qgemmPackWeights`'s layout of the [O/groups, patch] matrix whose rows are in
 /// (i, j, c) order, im2col's.
-@inline(never)
-@_optimize(speed)
 public func qconvPackWeights(_ g: ConvGeometry, weight: UnsafePointer<Int8>, into dst: UnsafeMutablePointer<Int8>) {
     guard !g.qconvIsDirect else { return }
     let ng = g.outChannels / g.groups, k = g.patch, cg = g.inChannels / g.groups, taps = g.kernelH * g.kernelW
@@ -318,7 +316,7 @@ func qconvEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, cols: Int, bias
 
 /// row[0..<n] += i32(src[0..<n]) · w, 16 lanes at a time (integer widening only: float
 /// conversions of SIMD types are lane-by-lane calls in Embedded Swift).
-@inline(__always) @_optimize(speed)
+@inline(never) @_optimize(speed)
 func qconvAccumulateRow(_ row: UnsafeMutablePointer<Int32>, _ src: UnsafePointer<UInt8>, _ n: Int, _ w: Int32) {
     let wv = SIMD16<Int32>(repeating: w)
     var ox = 0
@@ -340,8 +338,9 @@ func qconvTranspose(_ src: UnsafePointer<UInt8>, pixels: Int, channels: Int, int
     }
 }
 
+// Size-optimised loop nest (the library's 200 KB budget); its per-row work runs in the
+// speed-compiled qconvAccumulateRow and qconvStoreChannel.
 @inline(never)
-@_optimize(speed)
 func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, weight: UnsafePointer<Int8>,
                  bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
                  scratch: UnsafeMutableRawPointer) {

@@ -93,7 +93,6 @@ public func qgemmPackedBytes(n: Int, k: Int) -> Int { kernelRoundUp(n, 16) * ker
 /// and holds, for each group g of 4 inputs and each of its `width` columns j, the 4 bytes
 /// `w[64q + j, 4g ..< 4g+4]` at `(g·width + j)·4`. Padding is zero.
 @inline(never)
-@_optimize(speed)
 public func qgemmPackWeights(n: Int, k: Int, w: UnsafePointer<Int8>, into dst: UnsafeMutablePointer<Int8>) {
     let k4 = kernelRoundUp(k, 4), n16 = kernelRoundUp(n, 16)
     var q0 = 0

@@ -352,7 +352,6 @@ public struct InferenceContext {
         }
     }
 
-    @_optimize(speed)  // the per-call dispatch (the runtime is otherwise size-optimised)
     func execute(_ g: Graph, batch: Int, position: Int, inputs: UnsafePointer<UnsafeRawPointer?>,
                  outputs: UnsafePointer<UnsafeMutableRawPointer?>) {
         let p = pointers!

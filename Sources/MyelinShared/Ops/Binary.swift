@@ -101,8 +101,9 @@ public enum BinaryOps {
     }
 
     /// The broadcasting case: five per-sample dims (padded with 1 at the left); the innermost runs in a loop.
+    // Size-optimised: broadcasting is off the hot path of the exported models (same-shape
+    // residual adds and per-channel scale_shift have their own loops); it saves 4 KB.
     @inline(never)
-    @_optimize(speed)
     static func broadcast(_ r: OpRun, _ kind: Kind) {
         let out = r.outputValue(0).shape
         let aShape = r.inputValue(0).shape

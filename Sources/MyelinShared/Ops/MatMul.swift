@@ -39,8 +39,8 @@ public enum MatMulOp {
         return l
     }
 
+    // Size-optimised: a product of two computed values is rare in exported models.
     @inline(never)
-    @_optimize(speed)
     static func run(_ r: OpRun) {
         let p = r.params, m = p.rows, k = p.k, n = p.n
         let bIsValue = r.op.inputCount == 2

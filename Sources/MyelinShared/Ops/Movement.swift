@@ -96,8 +96,8 @@ public enum MovementOps {
         op.params.perm = permutation
     }
 
+    // Size-optimised: no exported model transposes on its hot path (channel shuffle is its own op).
     @inline(never)
-    @_optimize(speed)
     static func runTranspose(_ r: OpRun) {
         let x = r.inputValue(0), y = r.outputValue(0), size = x.dtype.size
         let rank = x.shape.rank

@@ -76,8 +76,8 @@ public enum QConvOps {
         }
     }
 
+    // Size-optimised dispatch: the fast path is `qconv` (speed); the rest is the reference executor's.
     @inline(never)
-    @_optimize(speed)
     static func run(_ r: OpRun) {
         var geometry = r.params.window
         geometry.batch = r.batch
