@@ -259,19 +259,7 @@ func qconvTiles(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, packe
         while q0 < n16 {
             let width = Swift.min(qgemmPanelCols, n16 - q0)
             let panel = UnsafeRawPointer(packed + q0 * k4)
-            if width == qgemmPanelCols {
-                if rows == 1 { qgemmTile1x64(groups, a0, panel, tile) } else { qgemmTile6x64(groups, a0, a1, a2, a3, a4, a5, panel, tile) }
-            } else {
-                var s = 0
-                while s < width {
-                    if rows == 1 {
-                        qgemmTile1x16(groups, a0, panel + s * 4, width * 4, tile + s)
-                    } else {
-                        qgemmTile6x16(groups, a0, a1, a2, a3, a4, a5, panel + s * 4, width * 4, tile + s)
-                    }
-                    s += 16
-                }
-            }
+            qgemmPanel(groups: groups, rows: rows, a0, a1, a2, a3, a4, a5, panel: panel, width: width, tile: tile)
             qconvEpilogue(tile: tile, rows: rows, cols: Swift.min(width, n - q0), bias: bias + q0, multipliers: multipliers + q0,
                           output: output, at: (channel0 + q0) * m + i, planeSize: m)
             q0 += qgemmPanelCols
