@@ -105,7 +105,19 @@ public enum ConvOps {
     @_optimize(size)
     static func checkConv2d(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
         let (stride, padding, dilation, groups) = try checkCommon(g, &op)
-        let x = g.input(op, 0), y = g.output(op, 0), w = g.tensor(op, 0)
+        let geometry = try convolutionGeometry(g.input(op, 0), g.output(op, 0), g.tensor(op, 0), stride: stride, padding: padding,
+                                               dilation: dilation, groups: groups)
+        try checkBias(g, op, channels: geometry.outChannels)
+        try finish(g, &op, geometry)
+    }
+
+    /// The geometry (batch 1) of a convolution of x `[C, H, W]` by w `[O, C / groups, kh, kw]`
+    /// into y `[O, oh, ow]` (conv2d and qconv2d), or `.shapeMismatch` when the channels and
+    /// groups, the kernel's extent against the padded input, or the declared output do not fit.
+    @_optimize(size)
+    static func convolutionGeometry(_ x: GraphValue, _ y: GraphValue, _ w: GraphTensor, stride: (Int, Int, Int, Int),
+                                    padding: (Int, Int, Int, Int), dilation: (Int, Int, Int, Int),
+                                    groups: Int) throws(BundleStatus) -> ConvGeometry {
         let c = x.shape.dim(0), o = w.shape.dim(0), kh = w.shape.dim(2), kw = w.shape.dim(3)
         guard c % groups == 0, o % groups == 0, w.shape.dim(1) == c / groups else { throw .shapeMismatch }
         let geometry = ConvGeometry(batch: 1, inChannels: c, height: x.shape.dim(1), width: x.shape.dim(2), outChannels: o,
@@ -115,8 +127,7 @@ public enum ConvOps {
         guard geometry.height + padding.0 + padding.2 >= dilation.0 * (kh - 1) + 1,
               geometry.width + padding.1 + padding.3 >= dilation.1 * (kw - 1) + 1 else { throw .shapeMismatch }
         guard y.shape.dim(0) == o, y.shape.dim(1) == geometry.outHeight, y.shape.dim(2) == geometry.outWidth else { throw .shapeMismatch }
-        try checkBias(g, op, channels: o)
-        try finish(g, &op, geometry)
+        return geometry
     }
 
     @_optimize(size)

@@ -38,15 +38,9 @@ public enum QConvOps {
         let kh = w.shape.dim(2), kw = w.shape.dim(3)
         guard padding.0 <= dilation.0 * (kh - 1), padding.2 <= dilation.0 * (kh - 1),
               padding.1 <= dilation.1 * (kw - 1), padding.3 <= dilation.1 * (kw - 1) else { throw .shapeMismatch }
-        let groups = Int(groups64), c = x.shape.dim(0), o = w.shape.dim(0)
-        guard c % groups == 0, o % groups == 0, w.shape.dim(1) == c / groups else { throw .shapeMismatch }
-        let geometry = ConvGeometry(batch: 1, inChannels: c, height: x.shape.dim(1), width: x.shape.dim(2), outChannels: o,
-                                    kernelH: kh, kernelW: kw, strideH: stride.0, strideW: stride.1,
-                                    padTop: padding.0, padLeft: padding.1, padBottom: padding.2, padRight: padding.3,
-                                    dilationH: dilation.0, dilationW: dilation.1, groups: groups)
-        guard geometry.height + padding.0 + padding.2 >= dilation.0 * (kh - 1) + 1,
-              geometry.width + padding.1 + padding.3 >= dilation.1 * (kw - 1) + 1 else { throw .shapeMismatch }
-        guard y.shape.dim(0) == o, y.shape.dim(1) == geometry.outHeight, y.shape.dim(2) == geometry.outWidth else { throw .shapeMismatch }
+        let geometry = try ConvOps.convolutionGeometry(x, y, w, stride: stride, padding: padding, dilation: dilation,
+                                                       groups: Int(groups64))
+        let o = geometry.outChannels
         guard s.shape.rank == 1, s.shape.dim(0) == o, b.shape.rank == 1, b.shape.dim(0) == o else { throw .shapeMismatch }
         guard geometry.patch <= qconvMaxPatch else { throw .unsupported }
         op.params.window = geometry
