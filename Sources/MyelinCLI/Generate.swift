@@ -53,18 +53,24 @@ struct Generate: ParsableCommand {
         guard vocabulary.count == lm.vocabularySize else {
             throw CLIError("\(checkpoint): the run stores \(vocabulary.count) characters for a model of \(lm.vocabularySize)")
         }
+        let (promptIds, text) = encodedPrompt(vocabulary)
+        let ids = lm.generate(prompt: promptIds, length: length, temperature: temperature, topK: topK, generator: Generator(seed: seed))
+        print(text + decodeText(ids, vocabulary: vocabulary))
+    }
+
+    /// The ids of --prompt (characters outside the vocabulary skipped with a warning) and the
+    /// text to print before the generated characters. An empty prompt starts after the fortune
+    /// separator's newline, like the start of a fortune, and prints nothing before them.
+    func encodedPrompt(_ vocabulary: [String]) -> (ids: [Int], printed: String) {
         let text = prompt ?? ""
-        var promptIds = encodeText(text, vocabulary: vocabulary)
-        let dropped = text.unicodeScalars.count - promptIds.count
+        let ids = encodeText(text, vocabulary: vocabulary)
+        let dropped = text.unicodeScalars.count - ids.count
         if dropped > 0 {
             FileHandle.standardError.write("myelin: warning: \(dropped) character(s) of --prompt are not in the model's vocabulary and were skipped\n".data(using: .utf8)!)
         }
-        // An empty prompt starts after the fortune separator's newline, like the start of a fortune.
-        let starts = promptIds.isEmpty
-        if starts { promptIds = encodeText("\n", vocabulary: vocabulary) }
-        if promptIds.isEmpty { promptIds = [0] }
-        let ids = lm.generate(prompt: promptIds, length: length, temperature: temperature, topK: topK, generator: Generator(seed: seed))
-        print((starts ? "" : text) + decodeText(ids, vocabulary: vocabulary))
+        if !ids.isEmpty { return (ids, text) }
+        let start = encodeText("\n", vocabulary: vocabulary)
+        return (start.isEmpty ? [0] : start, "")
     }
 
     /// Samples from an exported character model: the prompt, then one character per step,
@@ -77,15 +83,7 @@ struct Generate: ParsableCommand {
         let vocabulary = characters.unicodeScalars.map { String($0) }
         let stream = try BundleExecutor(validating: model).stream(maxBatch: 1)
         guard let limits = stream.limits else { throw CLIError("\(path): the model cannot run step by step") }
-        let text = prompt ?? ""
-        var ids = encodeText(text, vocabulary: vocabulary)
-        let dropped = text.unicodeScalars.count - ids.count
-        if dropped > 0 {
-            FileHandle.standardError.write("myelin: warning: \(dropped) character(s) of --prompt are not in the model's vocabulary and were skipped\n".data(using: .utf8)!)
-        }
-        let starts = ids.isEmpty
-        if starts { ids = encodeText("\n", vocabulary: vocabulary) }
-        if ids.isEmpty { ids = [0] }
+        let (ids, text) = encodedPrompt(vocabulary)
         let generator = Generator(seed: seed)
         var history = ids, out: [Int] = []
         // A window of the last `capacity / 2` ids is fed again when the key/value cache is full.
@@ -110,6 +108,6 @@ struct Generate: ParsableCommand {
                 logits = try feed([next])
             }
         }
-        print((starts ? "" : text) + decodeText(out, vocabulary: vocabulary))
+        print(text + decodeText(out, vocabulary: vocabulary))
     }
 }

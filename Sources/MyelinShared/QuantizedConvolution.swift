@@ -232,39 +232,10 @@ func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32
                 qconvTranspose(planes, pixels: cg, channels: planeSize, into: channelsLast)
                 qconvIm2col(g, pixels: channelsLast, zeroPoint: zero, columns: columns)
             }
-            qconvTiles(m: pixels, n: ng, k: k, x: columns, ldx: k4, packed: packed + group * qconvGroupPackedBytes(g),
-                       bias: bias + group * ng, multipliers: multipliers + group * ng, output: output,
-                       channel0: n * g.outChannels + group * ng, tile: tile)
+            qgemm(m: pixels, n: ng, k: k, x: columns, ldx: k4, packed: packed + group * qconvGroupPackedBytes(g),
+                  bias: bias + group * ng, multipliers: multipliers + group * ng, output: output, tile: tile,
+                  planesFrom: n * g.outChannels + group * ng)
         }
-    }
-}
-
-/// `qgemm`'s loop over register tiles (the same tile functions, VNNI or portable) with an
-/// epilogue that writes output channel j of pixel i at `(channel0 + j)·m + i` — NCHW — instead
-/// of row-major [m × n].
-@inline(never)
-@_optimize(speed)
-func qconvTiles(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, packed: UnsafePointer<Int8>,
-                bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput, channel0: Int,
-                tile: UnsafeMutablePointer<Int32>) {
-    let k4 = kernelRoundUp(k, 4), n16 = kernelRoundUp(n, 16)
-    let groups = k4 / 4
-    var i = 0
-    while i < m {
-        let rows = Swift.min(qgemmTileRows, m - i)
-        // Short blocks repeat their last row; only valid rows are written.
-        @inline(__always) func row(_ r: Int) -> UnsafeRawPointer { UnsafeRawPointer(x + (i + Swift.min(r, rows - 1)) * ldx) }
-        let a0 = row(0), a1 = row(1), a2 = row(2), a3 = row(3), a4 = row(4), a5 = row(5)
-        var q0 = 0
-        while q0 < n16 {
-            let width = Swift.min(qgemmPanelCols, n16 - q0)
-            let panel = UnsafeRawPointer(packed + q0 * k4)
-            qgemmPanel(groups: groups, rows: rows, a0, a1, a2, a3, a4, a5, panel: panel, width: width, tile: tile)
-            qconvEpilogue(tile: tile, rows: rows, cols: Swift.min(width, n - q0), bias: bias + q0, multipliers: multipliers + q0,
-                          output: output, at: (channel0 + q0) * m + i, planeSize: m)
-            q0 += qgemmPanelCols
-        }
-        i += qgemmTileRows
     }
 }
 

@@ -130,38 +130,16 @@ public struct QGEMMOutput {
     }
 }
 
-/// One register tile of `qgemm` and `qconvTiles`: rows (1 or up to 6) of u8 activations
-/// `a0 … a5` times one packed panel of `width` (≤ 64) columns into `tile` (row stride the
-/// panel width), by the 64-column tile when the panel is full, else 16 columns at a time.
-@inline(__always)
-@_optimize(speed)
-func qgemmPanel(groups: Int, rows: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
-                _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer, panel: UnsafeRawPointer, width: Int,
-                tile: UnsafeMutablePointer<Int32>) {
-    if width == qgemmPanelCols {
-        if rows == 1 { qgemmTile1x64(groups, a0, panel, tile) } else { qgemmTile6x64(groups, a0, a1, a2, a3, a4, a5, panel, tile) }
-    } else {
-        var s = 0
-        while s < width {
-            if rows == 1 {
-                qgemmTile1x16(groups, a0, panel + s * 4, width * 4, tile + s)
-            } else {
-                qgemmTile6x16(groups, a0, a1, a2, a3, a4, a5, panel + s * 4, width * 4, tile + s)
-            }
-            s += 16
-        }
-    }
-}
-
 /// y = epilogue(bias + x · wᵀ). Shapes: x u8 `[m × k]` with row stride `ldx ≥ k4` (bytes
 /// past k are read and must be readable; they meet zero weights), `packed` from
 /// `qgemmPackWeights`, bias i32 `[n]`, multipliers f32 `[n]`. `tile` holds
-/// `qgemmTileCount` i32. Allocates nothing.
-@inline(never)  // one copy for runQLinear's two calls
+/// `qgemmTileCount` i32. With `planesFrom: c0` (int8 convolution) output column j of row i
+/// goes to `(c0 + j)·m + i` instead — NCHW planes of m pixels. Allocates nothing.
+@inline(never)  // one copy for runQLinear's two calls and qconv
 @_optimize(speed)
 public func qgemm(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, packed: UnsafePointer<Int8>,
                   bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
-                  tile: UnsafeMutablePointer<Int32>) {
+                  tile: UnsafeMutablePointer<Int32>, planesFrom channel0: Int? = nil) {
     let k4 = kernelRoundUp(k, 4), n16 = kernelRoundUp(n, 16)
     let groups = k4 / 4
     var i = 0
@@ -174,9 +152,26 @@ public func qgemm(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, pac
         while q0 < n16 {
             let width = Swift.min(qgemmPanelCols, n16 - q0)
             let panel = UnsafeRawPointer(packed + q0 * k4)
-            qgemmPanel(groups: groups, rows: rows, a0, a1, a2, a3, a4, a5, panel: panel, width: width, tile: tile)
-            qgemmEpilogue(tile: tile, rows: rows, row0: i, col0: q0, cols: Swift.min(width, n - q0),
-                          bias: bias, multipliers: multipliers, output: output)
+            if width == qgemmPanelCols {
+                if rows == 1 { qgemmTile1x64(groups, a0, panel, tile) } else { qgemmTile6x64(groups, a0, a1, a2, a3, a4, a5, panel, tile) }
+            } else {
+                var s = 0
+                while s < width {
+                    if rows == 1 {
+                        qgemmTile1x16(groups, a0, panel + s * 4, width * 4, tile + s)
+                    } else {
+                        qgemmTile6x16(groups, a0, a1, a2, a3, a4, a5, panel + s * 4, width * 4, tile + s)
+                    }
+                    s += 16
+                }
+            }
+            if let c0 = channel0 {
+                qconvEpilogue(tile: tile, rows: rows, cols: Swift.min(width, n - q0), bias: bias + q0, multipliers: multipliers + q0,
+                              output: output, at: (c0 + q0) * m + i, planeSize: m)
+            } else {
+                qgemmEpilogue(tile: tile, rows: rows, row0: i, col0: q0, cols: Swift.min(width, n - q0),
+                              bias: bias, multipliers: multipliers, output: output)
+            }
             q0 += qgemmPanelCols
         }
         i += qgemmTileRows

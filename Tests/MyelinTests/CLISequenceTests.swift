@@ -162,19 +162,7 @@ final class CLISequenceTests: XCTestCase {
     /// `--model lstm|gru` read Fashion-MNIST-style images row by row (a tiny IDX folder here).
     func testRowByRowClassifiersTrain() throws {
         try FileManager.default.createDirectory(atPath: "\(dir!)/tiny", withIntermediateDirectories: true)
-        func idx(_ dims: [Int], _ data: [UInt8]) -> Data {
-            var b: [UInt8] = [0, 0, 8, UInt8(dims.count)]
-            for d in dims { b += [UInt8(d >> 24 & 0xFF), UInt8(d >> 16 & 0xFF), UInt8(d >> 8 & 0xFF), UInt8(d & 0xFF)] }
-            return Data(b + data)
-        }
-        for (prefix, n) in [("train", 40), ("t10k", 20)] {
-            let pixels: [UInt8] = (0..<(n * 784)).map { (i: Int) -> UInt8 in
-                let base: Int = (i / 784) % 10 * 25
-                return UInt8(base + (i % 28 < 14 ? 5 : 0))
-            }
-            try idx([n, 28, 28], pixels).write(to: URL(fileURLWithPath: "\(dir!)/tiny/\(prefix)-images-idx3-ubyte"))
-            try idx([n], (0..<n).map { UInt8($0 % 10) }).write(to: URL(fileURLWithPath: "\(dir!)/tiny/\(prefix)-labels-idx1-ubyte"))
-        }
+        try writeTinyImageFolder("\(dir!)/tiny")
         for model in ["lstm", "gru"] {
             let r = try myelin(["train", "--model", model, "--data", "tiny", "--width", "8", "--epochs", "1", "--batch-size", "8",
                                 "--validation", "0", "--out", model, "--threads", "1"])

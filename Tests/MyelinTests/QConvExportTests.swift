@@ -293,19 +293,7 @@ final class QConvExportTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("myelin-qconv-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: "\(dir)/tiny", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        func idx(_ dims: [Int], _ data: [UInt8]) -> Data {
-            var b: [UInt8] = [0, 0, 8, UInt8(dims.count)]
-            for d in dims { b += [UInt8(d >> 24 & 0xFF), UInt8(d >> 16 & 0xFF), UInt8(d >> 8 & 0xFF), UInt8(d & 0xFF)] }
-            return Data(b + data)
-        }
-        for (prefix, n) in [("train", 40), ("t10k", 20)] {
-            let pixels: [UInt8] = (0..<(n * 784)).map { (i: Int) -> UInt8 in
-                let base: Int = (i / 784) % 10 * 25
-                return UInt8(base + (i % 28 < 14 ? 5 : 0))
-            }
-            try idx([n, 28, 28], pixels).write(to: URL(fileURLWithPath: "\(dir)/tiny/\(prefix)-images-idx3-ubyte"))
-            try idx([n], (0..<n).map { UInt8($0 % 10) }).write(to: URL(fileURLWithPath: "\(dir)/tiny/\(prefix)-labels-idx1-ubyte"))
-        }
+        try writeTinyImageFolder("\(dir)/tiny")
         let train = try runProduct("myelin", ["train", "--model", "lenet5", "--data", "tiny", "--epochs", "1", "--batch-size", "8",
                                               "--validation", "0", "--out", "run"], directory: dir)
         XCTAssertEqual(train.status, 0, train.stderr)

@@ -108,3 +108,21 @@ func runProduct(_ name: String, _ arguments: [String] = [], directory: String? =
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }
+
+/// A tiny MNIST-style IDX folder at `folder` (which must exist): 40 training and 20 test
+/// 28×28 images of 10 classes, each class a distinct grey level with a brighter left half.
+func writeTinyImageFolder(_ folder: String) throws {
+    func idx(_ dims: [Int], _ data: [UInt8]) -> Data {
+        var b: [UInt8] = [0, 0, 8, UInt8(dims.count)]
+        for d in dims { b += [UInt8(d >> 24 & 0xFF), UInt8(d >> 16 & 0xFF), UInt8(d >> 8 & 0xFF), UInt8(d & 0xFF)] }
+        return Data(b + data)
+    }
+    for (prefix, n) in [("train", 40), ("t10k", 20)] {
+        let pixels: [UInt8] = (0..<(n * 784)).map { (i: Int) -> UInt8 in
+            let base: Int = (i / 784) % 10 * 25
+            return UInt8(base + (i % 28 < 14 ? 5 : 0))
+        }
+        try idx([n, 28, 28], pixels).write(to: URL(fileURLWithPath: "\(folder)/\(prefix)-images-idx3-ubyte"))
+        try idx([n], (0..<n).map { UInt8($0 % 10) }).write(to: URL(fileURLWithPath: "\(folder)/\(prefix)-labels-idx1-ubyte"))
+    }
+}
