@@ -271,8 +271,9 @@ myelin_status myelin_run_multi(myelin_context *context, size_t batch, const void
  *     myelin_context_reset(ctx);                         // start a new stream
  *
  * A step call with `steps` steps takes, for graph input i, batch × steps × (count / T)
- * elements, and fills each sequence output (myelin_model_output_is_sequence) with
- * batch × steps × (count / T) elements — the outputs of the new steps — and every other
+ * elements (an input without a time axis, such as a seq2seq "source": batch × count), and
+ * fills each sequence output (myelin_model_output_is_sequence) with batch × steps × (count / T)
+ * elements — the outputs of the new steps — and every other
  * output (a classifier's scores after the steps fed so far) with batch × count elements.
  * The stream's batch is fixed by its first step call after a reset (row b of every call is
  * stream b). myelin_run and myelin_run_multi start from zero state and leave the stream
@@ -283,10 +284,17 @@ myelin_status myelin_run_multi(myelin_context *context, size_t batch, const void
  * causal attention. Bidirectional layers and non-causal attention need whole sequences:
  * myelin_step returns MYELIN_ERR_UNSUPPORTED for them (myelin_run still works).
  *
+ * Sequence-to-sequence models (a Transformer encoder–decoder; examples/c/translate.c) have an
+ * input without a time axis, read only at the first step after a reset: "source" [S] token ids.
+ * That step runs the encoder over it and the cross-attention keeps the encoder's keys and
+ * values in the state; every step feeds decoder tokens through "target" [T] (pass the source
+ * buffer whole with every call: it is not read again until the next reset).
+ *
  * Memory: all state is allocated by myelin_context_create: per sample, 4·H bytes per
  * recurrent layer and direction (8·H for an LSTM: h and c), and 8·C·E bytes per attention
  * layer of width E with a cache of C positions (C is chosen at export, the positional
- * table's length at most; C ≤ 2^20). A context holds max_batch × the model's state bytes
+ * table's length at most; C ≤ 2^20), (8·E + 4)·S bytes per cross-attention over S source
+ * positions. A context holds max_batch × the model's state bytes
  * per sample (myelin_model_stream_info reports them before any context exists); a hostile
  * bundle can declare gigabytes of cache, so cap contexts with myelin_set_memory_budget
  * (the state counts towards it). myelin_step allocates nothing. */

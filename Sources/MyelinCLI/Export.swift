@@ -26,6 +26,7 @@ struct Export: ParsableCommand {
     func run() throws {
         let loaded = try LoadedRun(path: checkpoint)
         let (dataConfig, data) = try loadData(for: loaded, checkpoint: checkpoint, directory: dataDirectory)
+        if loaded.model is Seq2SeqTransformer || loaded.model is Seq2SeqLSTM { return try exportSeq2Seq(loaded, data) }
         // The bundle takes raw inputs: the training-time input scaler becomes its own op in front.
         let model: any Layer = data.scaler.map { Sequential(FeatureScaling($0), loaded.model) } ?? loaded.model
         let raw = data.scaler == nil ? data : try prepareData({ var c = dataConfig; c.scaler = .none; return c }())
@@ -61,6 +62,35 @@ struct Export: ParsableCommand {
         } else if bundle.precision != .f32 {
             try reportApproximation(bundle, float: model, on: raw.test)
         }
+        if let result = BundleExecutor(bundle).selfTest(), !result.passed {
+            print("WARNING: the bundle fails its own self-test (max |error| \(result.maxError)): it does not reproduce the model")
+        }
+    }
+
+    /// A dates translator: source and target inputs, the encoder as the stream's context, the
+    /// token table in the metadata (`Seq2SeqTransformer.exportBundle`; examples/c/translate.c).
+    func exportSeq2Seq(_ loaded: LoadedRun, _ data: PreparedData) throws {
+        guard let model = loaded.model as? Seq2SeqTransformer else {
+            throw ValidationError("seq2seq-lstm checkpoints do not export yet (its decoder's initial state comes from the encoder); "
+                                  + "seq2seq-transformer ones do")
+        }
+        guard precision != "int8" else { throw ValidationError("seq2seq bundles export as f32 or f16, not int8") }
+        var options = BundleExporter.Options(precision: BundlePrecision(name: precision)!)
+        options.dataset = "dates"
+        // Held-out teacher-forcing rows [source ids, start id + target] as self-test vectors.
+        let rows = data.test.inputs.rows(0..<Swift.max(1, Swift.min(selfTests, data.test.count)))
+        let examples = [rows.narrow(axis: 1, start: 0, length: model.sourceLength),
+                        rows.narrow(axis: 1, start: model.sourceLength, length: model.targetLength)]
+        options.calibrationInputs = examples
+        options.selfTestCount = selfTests
+        if selfTests > 0 { options.selfTestInputs = examples }
+        let bundle = try model.exportBundle(options: options)
+        let folder = (out as NSString).deletingLastPathComponent
+        if !folder.isEmpty { try makeDirectory(folder) }
+        try bundle.write(to: out)
+        let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
+        print("wrote \(out): \(precision), \(size) bytes; inputs source [\(model.sourceLength)] and target [\(model.targetLength)] token ids, "
+              + "output logits [\(model.targetLength), \(model.vocabularySize)] (translate with examples/c/translate.c)")
         if let result = BundleExecutor(bundle).selfTest(), !result.passed {
             print("WARNING: the bundle fails its own self-test (max |error| \(result.maxError)): it does not reproduce the model")
         }

@@ -59,14 +59,38 @@ extension Lowering {
         case "positional_encoding":
             emit(.positionalEncoding, [try input(0)], [y], tensors: [constantTensor(try constant(1, "table"))])
         case "attention":
-            // The core of self-attention (its projections are linears): heads, causal, and a
-            // key/value cache of the traced length.
-            let x = try input(0)
-            emit(.attention, [x], [y], [(.heads, .int(Int64(try int("heads")))), (.causal, .int(Int64(try int("causal")))),
-                                       (.maxContext, .int(Int64(bundle.values[x].shape[0])))])
+            // The core of attention (its projections are linears). Self-attention: qkv, heads,
+            // causal, a key/value cache of the traced length. Cross-attention: q, k, v, a cache of
+            // the memory's length. Either may read a key padding mask, which becomes the key ids.
+            let cross = (try? int("cross")) == 1
+            let projections = cross ? 3 : 1
+            var inputs = try (0..<projections).map { try input($0) }
+            var attributes: [(BundleAttribute, ModelBundle.AttributeValue)] =
+                [(.heads, .int(Int64(try int("heads")))), (.causal, .int(Int64(try int("causal")))),
+                 (.maxContext, .int(Int64(bundle.values[inputs[cross ? 1 : 0]].shape[0])))]
+            if n.inputs.count == projections + 1 {
+                let (ids, padding) = try keyIDs(n.inputs[projections])
+                inputs.append(ids)
+                if padding != 0 { attributes.append((.paddingId, .int(Int64(padding)))) }
+            } else if n.inputs.count != projections {
+                throw fail("\(n.inputs.count) operands")
+            }
+            emit(.attention, inputs, [y], attributes)
         default:
             return false
         }
         return true
+    }
+
+    /// The token ids (an i32 graph input) and padding id of a traced `padding_mask` operand.
+    mutating func keyIDs(_ operand: TracedGraph.Operand) throws -> (value: Int, padding: Int) {
+        guard case .value(let m) = operand, let p = graph.producer(of: m), graph.nodes[p].op == "padding_mask",
+              case .value(let ids)? = graph.nodes[p].inputs.first, graph.inputs.contains(where: { $0.value == ids }),
+              case .int(let padding)? = graph.nodes[p].attributes["padding_id"] else {
+            throw fail("its key padding mask is not a padding mask of a graph input's token ids")
+        }
+        let x = try value(ids)
+        bundle.values[x].dtype = BundleDType.i32.rawValue
+        return (x, padding)
     }
 }

@@ -112,6 +112,7 @@ struct Lowering {
 
     mutating func lower(_ n: TracedGraph.Node) throws {
         node = n
+        if n.op == "padding_mask" { return }   // no value of its own: the attention reading it takes the ids
         let rank = graph.values[n.output].shape.count
         func operandValue(_ k: Int) throws -> Int {
             guard k < n.inputs.count, case .value(let v) = n.inputs[k] else { throw fail("operand \(k) is not computed from the inputs") }

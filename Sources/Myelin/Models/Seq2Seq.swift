@@ -26,8 +26,12 @@ func splitTeacherForcing(_ input: Tensor, sourceLength s: Int, targetLength t: I
 }
 
 /// 1 where a source id is padding (0), else 0: `[B, S]`, the key padding mask of attention.
+/// Under a tracer (export) recorded as a `padding_mask` node of the ids, which the attention
+/// that reads it lowers to its key ids input (GraphLowering+Sequence.swift).
 func paddingMask(_ source: Tensor) -> Tensor {
-    Tensor(shape: source.shape, data: source.data.map { $0 == 0 ? 1 : 0 })
+    let mask = Tensor(shape: source.shape, data: source.data.map { $0 == 0 ? 1 : 0 })
+    Tracer.current?.record("padding_mask", inputs: [source], output: mask, attributes: ["padding_id": .int(0)])
+    return mask
 }
 
 /// LSTM encoder–decoder with Luong global attention ("general" score `hᵀ W s`), as in Luong
@@ -226,6 +230,13 @@ public final class Seq2SeqTransformer: Seq2SeqModel {
         }
     }
 
+    /// The teacher-forced logits `[B, t, V]` of decoder input ids `[B, t]` for source ids `[B, S]`
+    /// (t ≤ targetLength): the computation a bundle exports (`exportBundle`).
+    public func logits(source: Tensor, target: Tensor) -> Tensor {
+        let (memory, mask) = encode(source)
+        return decode(target, memory: memory, mask: mask)
+    }
+
     public var description: String {
         "Seq2SeqTransformer(vocabulary \(vocabularySize), source \(sourceLength), target \(targetLength), dim \(dim), \(encoderLayers.count)+\(decoderLayers.count) layers)"
     }
@@ -273,4 +284,37 @@ public func attentionHeatMap(_ weights: [[Float]], cell: Int = 12) -> PixelImage
         }
     }
     return PixelImage(width: width, height: height, channels: 3, pixels: pixels)
+}
+
+extension Seq2SeqTransformer {
+    /// A bundle that translates from C (docs/bundle-format.md, "Sequence-to-sequence"): graph
+    /// inputs `source` i32 `[sourceLength]` (padded with 0) and `target` i32 `[targetLength]` (the
+    /// start id, then the tokens decoded so far), output `logits` f32 `[targetLength, V]`. The
+    /// encoder (over `source`, padding masked) is the stream's context: the first step after a
+    /// reset runs it and the cross-attention keeps its keys and values; every step then feeds one
+    /// decoder token and gets its logits, with the self-attention's key/value cache.
+    /// `options.metadata` gets the token table of the dates task (`seq2seq.characters`: the
+    /// characters of ids `seq2seq.first_id` …, and `seq2seq.start_id`, `seq2seq.end_id`,
+    /// `seq2seq.padding_id`) when `dateVocabulary`. Without calibration inputs the traced example
+    /// is two rows of nonzero ids.
+    public func exportBundle(options: BundleExporter.Options = BundleExporter.Options(), dateVocabulary: Bool = true) throws -> ModelBundle {
+        let wasTraining = isTraining
+        eval()
+        defer { train(wasTraining) }
+        var options = options
+        if dateVocabulary { options.metadata += seq2seqMetadata() }
+        if options.calibrationInputs == nil {
+            let v = vocabularySize
+            func ids(_ n: Int, _ seed: Int) -> Tensor { Tensor(shape: [2, n], data: (0..<(2 * n)).map { Float(1 + ($0 * 7 + seed) % (v - 1)) }) }
+            options.calibrationInputs = [ids(sourceLength, 3), ids(targetLength, 5)]
+        }
+        return try BundleExporter.export(self, inputs: [("source", [sourceLength]), ("target", [targetLength])],
+                                         outputNames: ["logits"], options: options) { [logits(source: $0[0], target: $0[1])] }
+    }
+}
+
+/// Metadata naming the dates task's tokens in a seq2seq bundle (read by examples/c/translate.c).
+func seq2seqMetadata() -> [(key: String, value: String)] {
+    [("seq2seq.characters", String(DateTask.characters)), ("seq2seq.first_id", "3"), ("seq2seq.start_id", "\(DateTask.start)"),
+     ("seq2seq.end_id", "\(DateTask.end)"), ("seq2seq.padding_id", "\(DateTask.padding)")]
 }

@@ -116,21 +116,9 @@ public final class MultiheadAttention: Module {
     /// The weights are computed only when `needWeights`.
     public func forward(_ query: Tensor, _ key: Tensor, _ value: Tensor, keyPaddingMask: Tensor? = nil,
                         attnMask: Tensor? = nil, causal: Bool = false, needWeights: Bool = true) -> (output: Tensor, weights: Tensor?) {
-        if let tracer = Tracer.current, batchFirst, query === key, key === value, keyPaddingMask == nil, attnMask == nil,
-           query.rank == 3, query.shape[2] == embedDim {
-            // Export: the projections are recorded as the linears they are, the core between
-            // them as one `attention` node (qkv [B, L, 3E] → heads merged [B, L, E]), which
-            // lowers to the runtime op with the key/value cache.
-            let e = embedDim, b = query.shape[0], l = query.shape[1]
-            let qkv = linear(query, weight: inProjWeight, bias: inProjBias)
-            Tracer.current = nil
-            let parts = qkv.split(sizes: [e, e, e], axis: 2)
-            let (attended, weights) = attention(heads(parts[0]), heads(parts[1]), heads(parts[2]), masks: causal ? [causalMask(l)] : [],
-                                                dropout: 0, generator: generator)
-            let merged = attended.permute([0, 2, 1, 3]).reshape([b, l, e])
-            Tracer.current = tracer
-            tracer.record("attention", inputs: [qkv], output: merged, attributes: ["heads": .int(numHeads), "causal": .int(causal ? 1 : 0)])
-            return (outProj(merged), needWeights ? weights.mean(axis: 1) : nil)
+        if let tracer = Tracer.current, batchFirst, key === value, attnMask == nil, query.rank == 3, key.rank == 3,
+           query.shape[2] == embedDim, key.shape[2] == embedDim, !(causal && query !== key) {
+            return traced(query, key, keyPaddingMask: keyPaddingMask, causal: causal, needWeights: needWeights, tracer: tracer)
         }
         let e = embedDim
         check(query.rank == 3 && key.rank == 3 && value.rank == 3 && query.shape[2] == e && key.shape[2] == e && value.shape[2] == e
@@ -168,6 +156,49 @@ public final class MultiheadAttention: Module {
                                             dropout: isTraining ? dropout : 0, generator: generator)
         let merged = outProj(attended.permute([0, 2, 1, 3]).reshape([b, l, e]))
         return (batchFirst ? merged : merged.transpose(0, 1), needWeights ? weights.mean(axis: 1) : nil)
+    }
+
+    /// Export: the projections are recorded as the linears they are, the core between them as
+    /// one `attention` node, which lowers to the runtime op (GraphLowering+Sequence.swift).
+    /// Self-attention (`query === key`): inputs qkv `[B, L, 3E]` (in_proj's output); with a
+    /// key padding mask also the mask, which must come from `paddingMask` (a traced
+    /// `padding_mask` of the token ids). Cross-attention: inputs q `[B, L, E]`, k and v
+    /// `[B, S, E]` (three linears over the blocks of in_proj) and the optional mask; attribute
+    /// `cross` 1. Output: the heads merged `[B, L, E]`, before out_proj.
+    func traced(_ query: Tensor, _ memory: Tensor, keyPaddingMask: Tensor?, causal: Bool, needWeights: Bool,
+                tracer: Tracer) -> (output: Tensor, weights: Tensor?) {
+        let e = embedDim, b = query.shape[0], l = query.shape[1], s = memory.shape[1]
+        let cross = query !== memory
+        let operands: [Tensor], q: Tensor, k: Tensor, v: Tensor
+        if cross {
+            // The blocks of in_proj as tensors of their own (constants of the bundle).
+            func project(_ x: Tensor, _ i: Int) -> Tensor {
+                let w = Tensor(shape: [e, e], data: Array(inProjWeight.data[(i * e * e)..<((i + 1) * e * e)]))
+                let bias = Tensor(shape: [e], data: Array(inProjBias.data[(i * e)..<((i + 1) * e)]))
+                return linear(x, weight: w, bias: bias)
+            }
+            (q, k, v) = (project(query, 0), project(memory, 1), project(memory, 2))
+            operands = [q, k, v]
+        } else {
+            let qkv = linear(query, weight: inProjWeight, bias: inProjBias)
+            operands = [qkv]
+            Tracer.current = nil
+            let parts = qkv.split(sizes: [e, e, e], axis: 2)
+            (q, k, v) = (parts[0], parts[1], parts[2])
+            Tracer.current = tracer
+        }
+        Tracer.current = nil
+        var masks: [Tensor] = causal ? [causalMask(l)] : []
+        if let m = keyPaddingMask {
+            check(m.shape == [b, s], "MultiheadAttention: keyPaddingMask must be [\(b), \(s)], got \(m.shape)")
+            masks.append(m.reshape([b, 1, 1, s]))
+        }
+        let (attended, weights) = attention(heads(q), heads(k), heads(v), masks: masks, dropout: 0, generator: generator)
+        let merged = attended.permute([0, 2, 1, 3]).reshape([b, l, e])
+        Tracer.current = tracer
+        tracer.record("attention", inputs: operands + (keyPaddingMask.map { [$0] } ?? []), output: merged,
+                      attributes: ["heads": .int(numHeads), "causal": .int(causal ? 1 : 0), "cross": .int(cross ? 1 : 0)])
+        return (outProj(merged), needWeights ? weights.mean(axis: 1) : nil)
     }
 
     public func callAsFunction(_ query: Tensor, _ key: Tensor, _ value: Tensor, keyPaddingMask: Tensor? = nil,

@@ -371,6 +371,8 @@ public struct InferenceContext {
             }
             for v in 0..<g.valueCount where Int(plan.roots![v]) != v { p[v] = p[Int(plan.roots![v])] }
             for o in 0..<g.opCount {
+                // Later steps of a stream skip the context (StreamInfo): its readers keep it.
+                if position > 0, let skip = stream.contextOps, skip[o] != 0 { continue }
                 let op = g.ops![o]
                 let at = stateOffsets![o]
                 let rows: UnsafeMutableRawPointer? = at >= 0 ? state! + at + start * op.params.stateBytesPerSample : nil
@@ -389,6 +391,13 @@ public struct InferenceContext {
 /// unidirectional recurrent layers and causal attention (which keep state), and ends at
 /// last_step. Any other use of a sequence value, a bidirectional layer or non-causal attention
 /// makes the graph whole-sequence only.
+///
+/// Context: operands an op reads at position 0 only (cross-attention's keys, values and key
+/// ids; a recurrent layer's initial state) and everything computed only for them from graph
+/// inputs that nothing else reads (an encoder over a `source` input) form the context. The
+/// first step after a reset runs the context ops; later steps skip them (the op that read
+/// their results keeps what it needs in its state). Context inputs have no time axis: every
+/// step call passes them whole (they are read only at position 0).
 public struct StreamInfo {
     public var streamable = false
     /// Most steps per call: T.
@@ -399,12 +408,59 @@ public struct StreamInfo {
     public var stateBytesPerSample = 0
     /// Per value: 1 if its first per-sample axis is time.
     public var sequence: UnsafeMutablePointer<UInt8>? = nil
+    /// Per value: 1 if it is context (read at position 0 only); per op: 1 if it computes context.
+    public var context: UnsafeMutablePointer<UInt8>? = nil
+    public var contextOps: UnsafeMutablePointer<UInt8>? = nil
 
     public init() {}
 
     public mutating func release() {
-        bundleFree(sequence)
+        bundleFree(sequence); bundleFree(context); bundleFree(contextOps)
         self = StreamInfo()
+    }
+
+    /// Whether `op` reads input `i` at position 0 only (cross-attention's k, v, key ids; a
+    /// recurrent layer's initial state).
+    static func readsAtStartOnly(_ op: GraphOp, _ i: Int) -> Bool {
+        switch op.code {
+        case .attention: return AttentionOp.isCross(op) && i >= 1
+        case .rnn, .lstm, .gru: return i >= 1
+        default: return false
+        }
+    }
+
+    /// Marks the context (see the type's note), from the last op back: a value is context when
+    /// every op that reads it reads it at position 0 only or computes context itself, and it is
+    /// not a graph output; an op computes context when all its outputs are context.
+    mutating func markContext(_ g: Graph) throws(BundleStatus) {
+        let n = Swift.max(g.valueCount, 1)
+        context = try bundleAllocate(UInt8.self, count: n)
+        context!.initialize(repeating: 0, count: n)
+        contextOps = try bundleAllocate(UInt8.self, count: Swift.max(g.opCount, 1))
+        contextOps!.initialize(repeating: 0, count: Swift.max(g.opCount, 1))
+        // Per value: 1 once read, 2 once read outside the context.
+        let reads = try bundleAllocate(UInt8.self, count: n)
+        defer { bundleFree(reads) }
+        reads.initialize(repeating: 0, count: n)
+        var o = g.opCount
+        while o > 0 {
+            o -= 1
+            let op = g.ops![o]
+            var allContext = true
+            for i in 0..<op.outputCount {
+                let v = g.outputID(op, i)
+                if reads[v] == 1 && !g.values![v].isOutput { context![v] = 1 } else { allContext = false }
+            }
+            if allContext { contextOps![o] = 1 }
+            for i in 0..<op.inputCount {
+                let v = g.inputID(op, i)
+                reads[v] = allContext || StreamInfo.readsAtStartOnly(op, i) ? Swift.max(reads[v], 1) : 2
+            }
+        }
+        for i in 0..<g.inputCount {
+            let v = Int(g.inputs![i])
+            if reads[v] == 1 { context![v] = 1 }
+        }
     }
 
     public static func analyse(_ g: Graph) throws(BundleStatus) -> StreamInfo {
@@ -412,18 +468,29 @@ public struct StreamInfo {
         info.sequence = try bundleAllocate(UInt8.self, count: Swift.max(g.valueCount, 1))
         info.sequence!.initialize(repeating: 0, count: Swift.max(g.valueCount, 1))
         for o in 0..<g.opCount { info.stateBytesPerSample += g.ops![o].params.stateBytesPerSample }
-        let first = g.inputValue(0)
-        guard first.shape.rank >= 1 else { return info }
-        info.maxSteps = first.shape.dim(0)
+        try info.markContext(g)
+        // The time axis: the first per-sample axis of every graph input outside the context.
         for i in 0..<g.inputCount {
-            let v = g.inputValue(i)
-            guard v.shape.rank >= 1, v.shape.dim(0) == info.maxSteps else { return info }
-            info.sequence![Int(g.inputs![i])] = 1
+            let id = Int(g.inputs![i]), v = g.values![id]
+            if info.context![id] != 0 { continue }
+            guard v.shape.rank >= 1, info.maxSteps == 0 || v.shape.dim(0) == info.maxSteps else { return info }
+            info.maxSteps = v.shape.dim(0)
+            info.sequence![id] = 1
         }
+        guard info.maxSteps > 0 else { return info }
         for o in 0..<g.opCount {
             let op = g.ops![o]
             var sequenceInputs = 0
-            for i in 0..<op.inputCount where info.sequence![g.inputID(op, i)] != 0 { sequenceInputs += 1 }
+            for i in 0..<op.inputCount {
+                let v = g.inputID(op, i)
+                // What is read at position 0 only must not change from step to step.
+                if readsAtStartOnly(op, i) && info.context![v] == 0 { return info }
+                if info.sequence![v] != 0 { sequenceInputs += 1 }
+            }
+            if info.contextOps![o] != 0 {
+                guard sequenceInputs == 0 else { return info }
+                continue
+            }
             if sequenceInputs == 0 {
                 guard op.params.stateBytesPerSample == 0, op.params.maxPositions == 0 else { return info }
                 continue
@@ -455,7 +522,7 @@ public struct StreamInfo {
         case .rnn, .lstm, .gru:
             return p.outer == 1
         case .attention:
-            return p.causal
+            return p.causal || AttentionOp.isCross(op)
         case .lastStep:
             return p.k == 0
         default:

@@ -1,18 +1,30 @@
-// attention: multi-head scaled dot-product self-attention with a key/value cache, the core
-// of `MultiheadAttention` between its input and output projections (which are `linear` ops).
+// attention: multi-head scaled dot-product attention, the core of `MultiheadAttention` between
+// its input and output projections (which are `linear` ops). Two forms, by input count:
 //
-//   qkv f32 [T, 3E] (queries, keys, values side by side: in_proj's output) → y f32 [T, E]
+//   self-attention (1 or 2 inputs):
+//     qkv f32 [T, 3E] (queries, keys, values side by side: in_proj's output)
+//     [, key_ids i32 [T]: key j is hidden where key_ids[j] == padding_id; needs causal 0]
+//     → y f32 [T, E]
+//   cross-attention (3 or 4 inputs): queries attend to a second sequence (the encoder memory)
+//     q f32 [T, E], k f32 [S, E], v f32 [S, E] [, key_ids i32 [S]] → y f32 [T, E]; causal 0,
+//     max_context = S
 //   attributes heads (int ≥ 1, divides E, required), causal (int 0/1, default 1),
-//              max_context (int, T … 2^20, required: the key/value cache's positions)
+//              max_context (int, T … 2^20, required: the key/value cache's positions),
+//              padding_id (int, default 0: the id key_ids marks padding with),
+//              score_scale (float > 0, default 1/√d: the factor of q·k)
 //
 //   per head h (d = E/heads, columns h·d ..< (h+1)·d):
-//   y[t] = Σ_j softmax_j(q[t]·k[j] / √d) v[j], over keys j ≤ position + t when causal, else
-//   over every key of the stream so far and of this run.
+//   y[t] = Σ_j softmax_j(score_scale · q[t]·k[j]) v[j], over keys j ≤ position + t when causal,
+//   else over every key of the stream so far and of this run, without the hidden keys (a
+//   query whose every key is hidden gets NaN, as in PyTorch).
 //
-// State (per sample): the key cache [max_context, E] then the value cache [max_context, E].
-// Each run appends its T keys and values at `position`, so a streaming decoder computes only
-// the new steps; a non-causal op needs the whole sequence and runs only on whole sequences.
-// Scratch: one row of scores (max_context floats).
+// State (per sample), self-attention: the key cache [max_context, E] then the value cache
+// [max_context, E]. Each run appends its T keys and values at `position`, so a streaming
+// decoder computes only the new steps; a non-causal op needs the whole sequence and runs only
+// on whole sequences. Cross-attention: k, v and the key mask (S floats, 1 = hidden), copied at
+// position 0 and read by every later step, so a streaming decoder never needs k, v, key_ids
+// again (the executor skips the ops that compute them: Graph/Executor.swift, StreamInfo).
+// Scratch: one row of scores and one of the key mask (max_context floats each).
 
 #if MYELIN_RUNTIME
 import CZlibRuntime
@@ -27,58 +39,112 @@ public enum AttentionOp {
     public static let maxContextLimit = 1 << 20
 
     public static var description: OpDescription {
-        OpDescription(name: "attention", schema: OpSchema(.int(.heads), .int(.causal, default: 1), .int(.maxContext)),
+        OpDescription(name: "attention", schema: OpSchema(.int(.heads), .int(.causal, default: 1), .int(.maxContext),
+                                                          .int(.paddingId, default: 0), .float(.scoreScale, default: 0)),
                       check: check, run: run)
     }
 
-    /// params: extent T, inner E, n heads, k = max_context, causal.
+    /// Whether `op` is the cross-attention form (its inputs 1 … 3 are read at position 0 only).
+    @inline(__always)
+    public static func isCross(_ op: GraphOp) -> Bool { op.inputCount >= 3 }
+
+    /// params: extent T, inner E, n heads, k = max_context (S for cross-attention), causal,
+    /// value = score scale, relu = the op has key ids, rows = padding id.
     static func check(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
-        try opExpect(op, inputs: 1, outputs: 1, tensors: 0)
+        guard op.inputCount >= 1, op.inputCount <= 4, op.outputCount == 1, op.tensorCount == 0 else { throw .corrupt }
+        let cross = isCross(op), hasIDs = op.inputCount == 2 || op.inputCount == 4
         let x = g.input(op, 0), y = g.output(op, 0)
         guard x.dtype == .f32, y.dtype == .f32 else { throw .unsupported }
+        if cross { guard g.input(op, 1).dtype == .f32, g.input(op, 2).dtype == .f32 else { throw .unsupported } }
+        if hasIDs { guard g.input(op, op.inputCount - 1).dtype == .i32 else { throw .unsupported } }
         let heads = g.int(op, .heads), causal = g.int(op, .causal), context = g.int(op, .maxContext)
+        let padding = g.int(op, .paddingId)
         guard heads >= 1, causal == 0 || causal == 1, context >= 1 else { throw .corrupt }
+        guard padding >= Int64(Int32.min), padding <= Int64(Int32.max) else { throw .corrupt }
+        // Key ids hide keys of one whole sequence: not with a causal cache; cross-attention is never causal.
+        guard !(hasIDs || cross) || causal == 0 else { throw .corrupt }
+        let scaleAttribute = g.attribute(op, .scoreScale)
+        if let a = scaleAttribute { guard a.float() > 0, a.float() < 1e30 else { throw .corrupt } }
         guard context <= Int64(maxContextLimit) else { throw .limitExceeded }
-        guard x.shape.rank == 2, y.shape.rank == 2, x.shape.dim(0) == y.shape.dim(0), x.shape.dim(1) == 3 * y.shape.dim(1) else {
-            throw .shapeMismatch
+        guard x.shape.rank == 2, y.shape.rank == 2, x.shape.dim(0) == y.shape.dim(0) else { throw .shapeMismatch }
+        let e = y.shape.dim(1), keys: Int
+        if cross {
+            let k = g.input(op, 1), v = g.input(op, 2)
+            guard x.shape.dim(1) == e, k.shape.rank == 2, v.shape.same(as: k.shape), k.shape.dim(1) == e,
+                  Int64(k.shape.dim(0)) == context else { throw .shapeMismatch }
+            keys = k.shape.dim(0)
+        } else {
+            guard x.shape.dim(1) == 3 * e, Int64(x.shape.dim(0)) <= context else { throw .shapeMismatch }
+            keys = x.shape.dim(0)
         }
-        let e = y.shape.dim(1)
-        guard Int64(e) % heads == 0, Int64(x.shape.dim(0)) <= context else { throw .shapeMismatch }
+        if hasIDs {
+            let ids = g.input(op, op.inputCount - 1)
+            guard ids.shape.rank == 1, ids.shape.dim(0) == keys else { throw .shapeMismatch }
+        }
+        guard e >= 1, Int64(e) % heads == 0 else { throw .shapeMismatch }
         op.params.extent = x.shape.dim(0)
         op.params.inner = e
         op.params.n = Int(heads)
         op.params.k = Int(context)
         op.params.causal = causal == 1
-        op.params.maxPositions = Int(context)
-        op.params.stateBytesPerSample = try checkedMultiply(try checkedMultiply(Int(context), e), 8)
-        op.params.scratchBytes = Int(context) * 4
+        op.params.relu = hasIDs
+        op.params.rows = Int(padding)
+        op.params.value = scaleAttribute.map { Float($0.float()) } ?? 1 / Float(e / Int(heads)).squareRoot()
+        // A cross-attention stream decodes any number of steps against its S keys.
+        op.params.maxPositions = cross ? 0 : Int(context)
+        let stateFloats = cross ? try checkedAdd(try checkedMultiply(Int(context), 2 * e), Int(context))
+                                : try checkedMultiply(Int(context), 2 * e)
+        op.params.stateBytesPerSample = try checkedMultiply(stateFloats, 4)
+        op.params.scratchBytes = Int(context) * 8
     }
 
     @inline(never)
     @_optimize(speed)
     static func run(_ r: OpRun) {
         let p = r.params, steps = p.extent, e = p.inner, heads = p.n, d = e / heads, context = p.k
-        let scale = 1 / Float(d).squareRoot()
-        let scores = r.scratch.assumingMemoryBound(to: Float.self)
+        let cross = isCross(r.op)
+        let scores = r.scratch.assumingMemoryBound(to: Float.self), scratchMask = scores + context
         let state = r.state!.assumingMemoryBound(to: Float.self), stride = p.stateBytesPerSample / 4
         let x = r.f32(0), y = r.f32Out(0)
+        let ids: UnsafePointer<Int32>? = p.relu ? r.input(r.op.inputCount - 1).assumingMemoryBound(to: Int32.self) : nil
+        let queryStride = cross ? e : 3 * e
         for b in 0..<r.batch {
             let keys = state + b * stride, values = keys + context * e
-            let qkv = x + b * steps * 3 * e, out = y + b * steps * e
-            for t in 0..<steps {
-                (keys + (r.position + t) * e).update(from: qkv + t * 3 * e + e, count: e)
-                (values + (r.position + t) * e).update(from: qkv + t * 3 * e + 2 * e, count: e)
+            let rows = x + b * steps * queryStride, out = y + b * steps * e
+            var mask: UnsafePointer<Float>? = nil
+            if cross {
+                let stored = values + context * e
+                if r.position == 0 {
+                    keys.update(from: r.f32(1) + b * context * e, count: context * e)
+                    values.update(from: r.f32(2) + b * context * e, count: context * e)
+                    if let ids {
+                        for j in 0..<context { stored[j] = ids[b * context + j] == Int32(p.rows) ? 1 : 0 }
+                    } else {
+                        stored.update(repeating: 0, count: context)
+                    }
+                }
+                mask = UnsafePointer(stored)
+            } else {
+                for t in 0..<steps {
+                    (keys + (r.position + t) * e).update(from: rows + t * 3 * e + e, count: e)
+                    (values + (r.position + t) * e).update(from: rows + t * 3 * e + 2 * e, count: e)
+                }
+                if let ids {
+                    for j in 0..<steps { scratchMask[j] = ids[b * steps + j] == Int32(p.rows) ? 1 : 0 }
+                    mask = UnsafePointer(scratchMask)
+                }
             }
             for t in 0..<steps {
-                let visible = p.causal ? r.position + t + 1 : r.position + steps
+                let visible = cross ? context : p.causal ? r.position + t + 1 : r.position + steps
                 for h in 0..<heads {
-                    let q = qkv + t * 3 * e + h * d
+                    let q = rows + t * queryStride + h * d
                     var top = -Float.infinity
                     for j in 0..<visible {
+                        if let mask, mask[j] != 0 { scores[j] = -Float.infinity; continue }
                         let k = keys + j * e + h * d
                         var dot: Float = 0
                         for i in 0..<d { dot += q[i] * k[i] }
-                        scores[j] = dot * scale
+                        scores[j] = dot * p.value
                         top = Swift.max(top, scores[j])
                     }
                     var z: Float = 0

@@ -1,0 +1,237 @@
+import Foundation
+import XCTest
+@testable import Myelin
+@testable import MyelinShared
+
+/// Sequence-to-sequence bundles (issue 12): a Transformer encoder–decoder exported with the
+/// encoder as the stream's context (Seq2SeqTransformer.exportBundle), run whole, step by step
+/// and greedily from C and from the Swift executor, against the Swift model; cross-attention
+/// and key padding ids validated like the runtime does.
+final class Seq2SeqExportTests: XCTestCase {
+    static let fixtureDirectory = RuntimeLibrary.package.appendingPathComponent("Tests/MyelinTests/Fixtures/bundles").path
+    static let stateFile = fixtureDirectory + "/dates-transformer.state"
+    /// The fixture model: `myelin train --dataset dates --model seq2seq-transformer --width 32 --layers 1
+    /// --train-samples 16000 --epochs 6 --lr 3e-3 --clip-norm 1 --threads 1 --out /tmp/s2s-small`, its
+    /// weights saved by `MYELIN_SEQ2SEQ_CHECKPOINT=/tmp/s2s-small/checkpoint.ckpt MYELIN_UPDATE_FIXTURES=1
+    /// swift test --filter Seq2SeqExportTests/testTranslationFixturesAreCurrent` (which also rewrites
+    /// the bundle and the expected translations of examples/c/translate.c's ctest).
+    static func datesModel() throws -> Seq2SeqTransformer {
+        let model = Seq2SeqTransformer(vocabularySize: DateTask.vocabularySize, sourceLength: DateTask.sourceLength,
+                                       targetLength: DateTask.targetLength, dim: 32, heads: 4, layers: 1, generator: Generator(seed: 1))
+        if let checkpoint = ProcessInfo.processInfo.environment["MYELIN_SEQ2SEQ_CHECKPOINT"] {
+            try Checkpoint.load(from: checkpoint).modelState.save(to: stateFile)
+        }
+        try model.loadStateDict(StateDict.load(from: stateFile))
+        model.eval()
+        return model
+    }
+
+    /// 200 held-out dates (the test split of the fixture's training run, whose dates it never saw).
+    static let heldOut: [DateTask.Example] = Array(DateTask(trainCount: 16000, validationCount: 800, testCount: 2000, seed: 0).test.prefix(200))
+
+    static func sources(_ examples: [DateTask.Example]) -> Tensor {
+        Tensor(shape: [examples.count, DateTask.sourceLength], data: examples.flatMap { DateTask.sourceIds($0.source).map(Float.init) })
+    }
+
+    /// Greedy decoding through a step function (source ids, one token per row → logits per row).
+    static func greedy(batch: Int, _ step: ([Float]) throws -> [Float]) rethrows -> [[Int]] {
+        let v = DateTask.vocabularySize
+        var tokens = [Float](repeating: Float(DateTask.start), count: batch), ids = [[Int]](repeating: [], count: batch)
+        for _ in 0..<DateTask.targetLength {
+            let logits = try step(tokens)
+            for b in 0..<batch {
+                let row = logits[(b * v)..<((b + 1) * v)]
+                let best = row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }! - b * v
+                ids[b].append(best)
+                tokens[b] = Float(best)
+            }
+        }
+        return ids
+    }
+
+    // MARK: Translation
+
+    /// Swift greedy translation == Swift executor stream == C stream, over 200 held-out dates,
+    /// token for token; the exact-match accuracy from C equals Swift's.
+    func testBundleTranslatesHeldOutDatesLikeTheSwiftModel() throws {
+        let model = try Self.datesModel()
+        let bundle = try model.exportBundle()
+        let examples = Self.heldOut
+        let sources = Self.sources(examples), batch = examples.count
+        let swift = model.greedyDecode(sources, startId: DateTask.start)
+
+        let stream = try BundleExecutor(validating: bundle, reference: false).stream(maxBatch: batch)
+        let fromSwiftStream = try Self.greedy(batch: batch) { tokens in try stream.step([sources.data, tokens], batch: batch, steps: 1)[0] }
+        let library = try XCTUnwrap(StreamingRuntime.shared, RuntimeLibrary.loadError)
+        let runtime = try StreamingRuntime.Model(library, bytes: bundle.encode(), maxBatch: batch)
+        let fromC = try Self.greedy(batch: batch) { tokens in
+            try runtime.step([sources.data, tokens], batch: batch, steps: 1, outputCount: DateTask.vocabularySize)
+        }
+        XCTAssertEqual(fromSwiftStream, swift)
+        XCTAssertEqual(fromC, swift)
+        func accuracy(_ ids: [[Int]]) -> Double {
+            Double(zip(examples, ids).filter { DateTask.decode($1) == $0.target }.count) / Double(examples.count)
+        }
+        XCTAssertEqual(accuracy(fromC), accuracy(swift))
+        XCTAssertEqual(accuracy(swift), dateAccuracy(model, on: examples).accuracy)
+        XCTAssertGreaterThan(accuracy(fromC), 0.5, "the fixture model translates most dates")
+    }
+
+    /// Teacher-forced logits: Swift whole sequence == C whole run == C fed one step at a time ==
+    /// C in chunks (4, 7) == the Swift stream; a later step does not read the source again.
+    func testSeq2SeqStreamsLikeItsWholeSequence() throws {
+        let model = try Self.datesModel()
+        let bundle = try model.exportBundle()
+        let examples = Array(Self.heldOut.prefix(2))
+        let source = Self.sources(examples)
+        let target = Tensor(shape: [2, DateTask.targetLength],
+                            data: examples.flatMap { ([DateTask.start] + DateTask.encode($0.target)!).map(Float.init) })
+        let whole = noGrad { model.logits(source: source, target: target) }
+        let v = DateTask.vocabularySize, t = DateTask.targetLength
+
+        let library = try XCTUnwrap(StreamingRuntime.shared, RuntimeLibrary.loadError)
+        let runtime = try StreamingRuntime.Model(library, bytes: bundle.encode(), maxBatch: 2)
+        let info = runtime.streamInfo()
+        XCTAssertEqual(info.status, 0)
+        XCTAssertEqual(info.maxSteps, t)
+        XCTAssertEqual(info.capacity, t)   // the decoder's key/value cache
+        XCTAssertEqual(runtime.outputIsSequence(0), 1)
+        assertClose(try runtime.run([source.data, target.data], batch: 2, outputCount: t * v), whole.data, atol: 1e-4, rtol: 1e-4,
+                    "whole sequence from C")
+        let swiftStream = try BundleExecutor(validating: bundle, reference: false).stream(maxBatch: 2)
+        // Another date: passed with every step after the first, it must not change anything.
+        let otherSource = Self.sources(Array(Self.heldOut[10..<12])).data
+        for chunks in [[Int](repeating: 1, count: t), [4, 7]] {
+            XCTAssertEqual(runtime.reset(), 0)
+            swiftStream.reset()
+            var at = 0
+            for k in chunks {
+                let rows = target.narrow(axis: 1, start: at, length: k).data
+                let src = at == 0 ? source.data : otherSource
+                let fromC = try runtime.step([src, rows], batch: 2, steps: k, outputCount: k * v)
+                let fromSwift = try swiftStream.step([src, rows], batch: 2, steps: k)[0]
+                assertClose(fromC, whole.narrow(axis: 1, start: at, length: k).data, atol: 1e-4, rtol: 1e-4, "steps \(at)..<\(at + k) (chunks \(chunks))")
+                XCTAssertEqual(fromSwift, fromC, "Swift and C streams, steps \(at)..<\(at + k)")
+                at += k
+            }
+            XCTAssertEqual(runtime.position, t)
+            // Past the decoder's cache: refused, nothing changes.
+            XCTAssertThrowsError(try runtime.step([source.data, [1, 1]], batch: 2, steps: 1, outputCount: v))
+            XCTAssertEqual(runtime.position, t)
+        }
+    }
+
+    /// The bundle, its expected translations (examples/c/translate.c's ctest) and the state
+    /// fixture agree with the code: `MYELIN_UPDATE_FIXTURES=1` rewrites the first two.
+    func testTranslationFixturesAreCurrent() throws {
+        let model = try Self.datesModel()
+        let bundle = try model.exportBundle()
+        let ids = model.greedyDecode(Self.sources(Self.heldOut), startId: DateTask.start)
+        let translations = zip(Self.heldOut, ids).map { "\($0.source)\t\(DateTask.decode($1))\n" }.joined()
+        let bundlePath = Self.fixtureDirectory + "/dates-transformer.myelin"
+        let translationsPath = Self.fixtureDirectory + "/dates-transformer.translations"
+        if ProcessInfo.processInfo.environment["MYELIN_UPDATE_FIXTURES"] == "1" {
+            try bundle.write(to: bundlePath)
+            try translations.write(toFile: translationsPath, atomically: true, encoding: .utf8)
+        }
+        let stored = try ModelBundle.read(from: bundlePath)
+        XCTAssertEqual(stored.encode(), bundle.encode(), "dates-transformer.myelin is stale: MYELIN_UPDATE_FIXTURES=1 swift test --filter Seq2SeqExportTests")
+        XCTAssertEqual(try String(contentsOfFile: translationsPath, encoding: .utf8), translations)
+        XCTAssertEqual(translations.split(separator: "\n").count, 200)
+        let meta = Dictionary(stored.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        XCTAssertEqual(meta["seq2seq.characters"], String(DateTask.characters))
+        XCTAssertEqual(meta["seq2seq.start_id"], "1")
+        XCTAssertEqual(meta["seq2seq.end_id"], "2")
+    }
+
+    // MARK: Malformed cross-attention and key ids
+
+    /// One attention op over graph inputs: the status of the Swift reader and of the C runtime
+    /// (which must agree).
+    func attentionStatus(self selfAttention: Bool = false, query: [Int] = [2, 4], keys: [Int] = [3, 4], values: [Int]? = nil,
+                         ids: (BundleDType, [Int])? = (.i32, [3]), extraInput: Bool = false,
+                         _ attributes: [(BundleAttribute, ModelBundle.AttributeValue)],
+                         file: StaticString = #filePath, line: UInt = #line) throws -> BundleStatus? {
+        var vs: [ModelBundle.Value] = [.init(name: "q", dtype: .f32, shape: query)]
+        if !selfAttention {
+            vs += [.init(name: "k", dtype: .f32, shape: keys), .init(name: "v", dtype: .f32, shape: values ?? keys)]
+        }
+        if let ids { vs.append(.init(name: "ids", dtype: ids.0, shape: ids.1)) }
+        if extraInput { vs.append(.init(name: "extra", dtype: .f32, shape: keys)) }
+        let inputs = Array(vs.indices)
+        vs.append(.init(name: "y", dtype: .f32, shape: [query[0], selfAttention ? query[1] / 3 : query[1]]))
+        let bundle = ModelBundle(precision: .f32, tensors: [], values: vs, inputs: inputs, outputs: [vs.count - 1],
+                                 ops: [.init(.attention, inputs: inputs, outputs: [vs.count - 1], tensors: [], attributes: attributes)])
+        let bytes = bundle.encode()
+        let swift: BundleStatus?
+        do { _ = try ModelBundle(decoding: bytes); swift = .ok } catch let s as BundleStatus { swift = s } catch let e as BundleError {
+            swift = e.status
+        } catch { swift = nil }
+        let library = try XCTUnwrap(StreamingRuntime.shared, RuntimeLibrary.loadError)
+        XCTAssertEqual(library.base.loadStatus(bytes), swift?.rawValue, "C and Swift statuses", file: file, line: line)
+        return swift
+    }
+
+    func testCrossAttentionAndKeyIDsValidateOperandsAndAttributes() throws {
+        let heads: (BundleAttribute, ModelBundle.AttributeValue) = (.heads, .int(2))
+        let notCausal: (BundleAttribute, ModelBundle.AttributeValue) = (.causal, .int(0))
+        let context3: (BundleAttribute, ModelBundle.AttributeValue) = (.maxContext, .int(3))
+        let base = [heads, notCausal, context3]
+        XCTAssertEqual(try attentionStatus(base), .ok)
+        XCTAssertEqual(try attentionStatus(ids: nil, base), .ok)
+        XCTAssertEqual(try attentionStatus(base + [(.paddingId, .int(5)), (.scoreScale, .float(1))]), .ok)
+        // Cross-attention is never causal (the default causal is 1).
+        XCTAssertEqual(try attentionStatus([heads, context3]), .corrupt)
+        XCTAssertEqual(try attentionStatus([heads, (.causal, .int(1)), context3]), .corrupt)
+        // max_context is the memory's length.
+        XCTAssertEqual(try attentionStatus([heads, notCausal, (.maxContext, .int(4))]), .shapeMismatch)
+        XCTAssertEqual(try attentionStatus([heads, notCausal]), .corrupt)
+        // Keys, values, queries and ids must agree.
+        XCTAssertEqual(try attentionStatus(keys: [3, 5], ids: (.i32, [3]), base), .shapeMismatch)
+        XCTAssertEqual(try attentionStatus(values: [3, 6], base), .shapeMismatch)
+        XCTAssertEqual(try attentionStatus(query: [2, 6], base), .shapeMismatch)
+        XCTAssertEqual(try attentionStatus(ids: (.i32, [4]), base), .shapeMismatch)
+        XCTAssertEqual(try attentionStatus(ids: (.i32, [3, 1]), base), .shapeMismatch)
+        XCTAssertEqual(try attentionStatus(ids: (.f32, [3]), base), .unsupported)
+        XCTAssertEqual(try attentionStatus([(.heads, .int(3)), notCausal, context3]), .shapeMismatch)
+        XCTAssertEqual(try attentionStatus(extraInput: true, base), .corrupt)
+        // score_scale: a positive float; padding_id: an int32 id.
+        for bad in [0.0, -1.0] { XCTAssertEqual(try attentionStatus(base + [(.scoreScale, .float(bad))]), .corrupt, "score_scale \(bad)") }
+        XCTAssertEqual(try attentionStatus(base + [(.scoreScale, .int(1))]), .corrupt)
+        XCTAssertEqual(try attentionStatus(base + [(.paddingId, .int(1 << 40))]), .corrupt)
+        XCTAssertEqual(try attentionStatus(base + [(.paddingId, .float(0))]), .corrupt)
+        // Self-attention with key ids: whole sequences only (not causal), ids as long as the sequence.
+        XCTAssertEqual(try attentionStatus(self: true, query: [3, 12], ids: (.i32, [3]), base), .ok)
+        XCTAssertEqual(try attentionStatus(self: true, query: [3, 12], ids: (.i32, [3]), [heads, context3]), .corrupt)
+        XCTAssertEqual(try attentionStatus(self: true, query: [3, 12], ids: (.i32, [2]), base), .shapeMismatch)
+        XCTAssertEqual(try attentionStatus(self: true, query: [3, 12], ids: (.f32, [3]), base), .unsupported)
+    }
+
+    /// The runtime op against the Swift attention it lowers: key ids hide exactly the keys the
+    /// padding mask hides, and score_scale replaces 1/√d.
+    func testCrossAttentionMatchesTheSwiftAttention() throws {
+        let e = 8, heads = 2, s = 5, t = 3, g = Generator(seed: 31)
+        let q = Tensor.randn([1, t, e], generator: g), k = Tensor.randn([1, s, e], generator: g), v = Tensor.randn([1, s, e], generator: g)
+        let ids: [Float] = [4, 0, 7, 0, 9]
+        for scale in [nil, 0.7] as [Double?] {
+            var attributes: [(BundleAttribute, ModelBundle.AttributeValue)] = [(.heads, .int(Int64(heads))), (.causal, .int(0)), (.maxContext, .int(Int64(s)))]
+            if let scale { attributes.append((.scoreScale, .float(scale))) }
+            let bundle = ModelBundle(precision: .f32, tensors: [],
+                                     values: [.init(name: "q", dtype: .f32, shape: [t, e]), .init(name: "k", dtype: .f32, shape: [s, e]),
+                                              .init(name: "v", dtype: .f32, shape: [s, e]), .init(name: "ids", dtype: .i32, shape: [s]),
+                                              .init(name: "y", dtype: .f32, shape: [t, e])],
+                                     inputs: [0, 1, 2, 3], outputs: [4],
+                                     ops: [.init(.attention, inputs: [0, 1, 2, 3], outputs: [4], tensors: [], attributes: attributes)])
+            func split(_ x: Tensor) -> Tensor { x.reshape([1, x.shape[1], heads, e / heads]).permute([0, 2, 1, 3]) }
+            let mask = Tensor(shape: [1, 1, 1, s], data: ids.map { $0 == 0 ? 1 : 0 })
+            let qs = scale.map { split(q) * Float($0 * Double(e / heads).squareRoot()) } ?? split(q)
+            let expected = attention(qs, split(k), split(v), masks: [mask], dropout: 0, generator: g).output
+                .permute([0, 2, 1, 3]).reshape([1, t, e])
+            let got = try BundleExecutor(validating: bundle, reference: false).run([q.data, k.data, v.data, ids], batch: 1)[0]
+            assertClose(got, expected.data, atol: 1e-5, rtol: 1e-5, "score_scale \(scale.map { "\($0)" } ?? "default")")
+            let library = try XCTUnwrap(StreamingRuntime.shared, RuntimeLibrary.loadError)
+            let runtime = try StreamingRuntime.Model(library, bytes: bundle.encode(), maxBatch: 1)
+            XCTAssertEqual(try runtime.run([q.data, k.data, v.data, ids], batch: 1, outputCount: t * e), got)
+        }
+    }
+}
