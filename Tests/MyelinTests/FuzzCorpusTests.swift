@@ -128,6 +128,10 @@ final class FuzzCorpusTests: XCTestCase {
             model.eval()
             add("sequence-" + name, try! SequenceRuntimeTests.export(model, SequenceRuntimeTests.tokens(seed), name: "tokens"))
         }
+        // A Transformer encoder–decoder: cross-attention, key padding ids, a context input.
+        let translator = Seq2SeqTransformer(vocabularySize: 11, sourceLength: 5, targetLength: 4, dim: 8, heads: 2, layers: 1,
+                                            generator: Generator(seed: 11))
+        add("sequence-seq2seq-transformer", try! translator.exportBundle(dateVocabulary: false))
         return out
     }
 

@@ -234,4 +234,89 @@ final class Seq2SeqExportTests: XCTestCase {
             XCTAssertEqual(try runtime.run([q.data, k.data, v.data, ids], batch: 1, outputCount: t * e), got)
         }
     }
+
+    // MARK: Recurrent initial and final state
+
+    /// An lstm op with h0, c0 inputs and h_n, c_n outputs equals the Swift LSTM started from
+    /// (h0, c0) — whole sequence in Swift's executor and in C, and for one direction from C fed
+    /// step by step (h0 and c0 read at the first step only).
+    func testRecurrentLayersTakeAnInitialStateAndGiveTheFinalState() throws {
+        let g = Generator(seed: 41)
+        let t = 5, inSize = 3, h = 4, batch = 2
+        let library = try XCTUnwrap(StreamingRuntime.shared, RuntimeLibrary.loadError)
+        for directions in [1, 2] {
+            let lstm = LSTM(inSize, h, batchFirst: true, bidirectional: directions == 2, generator: g)
+            let x = Tensor.randn([batch, t, inSize], generator: g)
+            let h0 = Tensor.randn([directions, batch, h], generator: g), c0 = Tensor.randn([directions, batch, h], generator: g)
+            let (y, final) = noGrad { lstm(x, (h0, c0)) }
+            var tensors: [ModelBundle.TensorEntry] = []
+            for d in 0..<directions {
+                let w = lstm.stack.weights(0, d)
+                for (name, p) in [("ih", w.ih), ("hh", w.hh), ("bih", w.bih!), ("bhh", w.bhh!)] {
+                    tensors.append(.init(name: "\(name)\(d)", floats: p.data, shape: p.shape))
+                }
+            }
+            func bundle(outputs: Int) -> ModelBundle {
+                let vs: [ModelBundle.Value] = [.init(name: "x", dtype: .f32, shape: [t, inSize]), .init(name: "h0", dtype: .f32, shape: [directions, h]),
+                                               .init(name: "c0", dtype: .f32, shape: [directions, h]),
+                                               .init(name: "y", dtype: .f32, shape: [t, directions * h]),
+                                               .init(name: "h_n", dtype: .f32, shape: [directions, h]), .init(name: "c_n", dtype: .f32, shape: [directions, h])]
+                let out = Array(3..<(3 + outputs))
+                return ModelBundle(precision: .f32, tensors: tensors, values: Array(vs[0..<(3 + outputs)]), inputs: [0, 1, 2], outputs: out,
+                                   ops: [.init(.lstm, inputs: [0, 1, 2], outputs: out, tensors: Array(tensors.indices))])
+            }
+            // States per sample: [B, D, H].
+            let h0Rows = h0.transpose(0, 1).data, c0Rows = c0.transpose(0, 1).data
+            let swift = try BundleExecutor(validating: bundle(outputs: 3), reference: false).run([x.data, h0Rows, c0Rows], batch: batch)
+            assertClose(swift[0], y.data, atol: 1e-5, rtol: 1e-5, "y, \(directions) direction(s)")
+            assertClose(swift[1], final.h.transpose(0, 1).data, atol: 1e-5, rtol: 1e-5, "h_n, \(directions) direction(s)")
+            assertClose(swift[2], final.c.transpose(0, 1).data, atol: 1e-5, rtol: 1e-5, "c_n, \(directions) direction(s)")
+            let runtime = try StreamingRuntime.Model(library, bytes: bundle(outputs: 1).encode(), maxBatch: batch)
+            XCTAssertEqual(try runtime.run([x.data, h0Rows, c0Rows], batch: batch, outputCount: t * directions * h), swift[0])
+            guard directions == 1 else { continue }
+            XCTAssertEqual(runtime.streamInfo().status, 0)
+            for k in 0..<t {
+                // After the first step h0 and c0 are not read: zeros change nothing.
+                let state = k == 0 ? [h0Rows, c0Rows] : [[Float](repeating: 0, count: batch * h), [Float](repeating: 0, count: batch * h)]
+                let step = try runtime.step([x.narrow(axis: 1, start: k, length: 1).data] + state, batch: batch, steps: 1, outputCount: h)
+                assertClose(step, y.narrow(axis: 1, start: k, length: 1).data, atol: 1e-5, rtol: 1e-5, "step \(k) from C")
+            }
+        }
+    }
+
+    /// Initial and final state operands: counts, dtypes and shapes (C and Swift statuses equal).
+    func testRecurrentStateOperandsAreValidated() throws {
+        let library = try XCTUnwrap(StreamingRuntime.shared, RuntimeLibrary.loadError)
+        func status(_ code: BundleOpCode = .lstm, states: [(BundleDType, [Int])], finals: [[Int]] = [], h: Int = 3) -> BundleStatus? {
+            let gates = code == .lstm ? 4 : code == .gru ? 3 : 1
+            let ts: [ModelBundle.TensorEntry] = [("ih", [gates * h, 2]), ("hh", [gates * h, h]), ("bih", [gates * h]), ("bhh", [gates * h])].map {
+                .init(name: $0.0, floats: [Float](repeating: 0.1, count: $0.1.reduce(1, *)), shape: $0.1)
+            }
+            var vs: [ModelBundle.Value] = [.init(name: "x", dtype: .f32, shape: [4, 2])]
+            vs += states.enumerated().map { .init(name: "s\($0.offset)", dtype: $0.element.0, shape: $0.element.1) }
+            let inputs = Array(vs.indices)
+            vs.append(.init(name: "y", dtype: .f32, shape: [4, h]))
+            vs += finals.enumerated().map { .init(name: "f\($0.offset)", dtype: .f32, shape: $0.element) }
+            let outputs = Array(inputs.count..<vs.count)
+            let bytes = ModelBundle(precision: .f32, tensors: ts, values: vs, inputs: inputs, outputs: outputs,
+                                    ops: [.init(code, inputs: inputs, outputs: outputs, tensors: Array(ts.indices))]).encode()
+            let swift: BundleStatus?
+            do { _ = try ModelBundle(decoding: bytes); swift = .ok } catch let e as BundleError { swift = e.status } catch let s as BundleStatus {
+                swift = s
+            } catch { swift = nil }
+            XCTAssertEqual(library.base.loadStatus(bytes), swift?.rawValue, "C and Swift statuses")
+            return swift
+        }
+        XCTAssertEqual(status(states: [(.f32, [1, 3]), (.f32, [1, 3])], finals: [[1, 3], [1, 3]]), .ok)
+        XCTAssertEqual(status(states: [(.f32, [1, 3])], finals: [[1, 3]]), .ok)
+        XCTAssertEqual(status(.gru, states: [(.f32, [1, 3])], finals: [[1, 3]]), .ok)
+        XCTAssertEqual(status(.gru, states: [(.f32, [1, 3]), (.f32, [1, 3])]), .corrupt)             // no c for a gru
+        XCTAssertEqual(status(.rnn, states: [], finals: [[1, 3], [1, 3]]), .corrupt)
+        XCTAssertEqual(status(states: [(.f32, [1, 3]), (.f32, [1, 3]), (.f32, [1, 3])]), .corrupt)   // three state inputs
+        XCTAssertEqual(status(states: [(.f32, [1, 4])]), .shapeMismatch)
+        XCTAssertEqual(status(states: [(.f32, [2, 3])]), .shapeMismatch)                           // two directions, one layer
+        XCTAssertEqual(status(states: [(.f32, [3])]), .shapeMismatch)
+        XCTAssertEqual(status(states: [(.i32, [1, 3])]), .unsupported)
+        XCTAssertEqual(status(states: [], finals: [[1, 2]]), .shapeMismatch)
+    }
 }

@@ -497,7 +497,9 @@ public struct StreamInfo {
             }
             guard streams(g, op, sequenceInputs) else { return info }
             if op.code != .lastStep {
-                for i in 0..<op.outputCount { info.sequence![g.outputID(op, i)] = 1 }
+                // A recurrent layer's final state outputs (h_n, c_n) have no time axis.
+                let recurrent = op.code == .rnn || op.code == .lstm || op.code == .gru
+                for i in 0..<(recurrent ? 1 : op.outputCount) { info.sequence![g.outputID(op, i)] = 1 }
             }
             let limit = op.params.maxPositions
             if limit > 0 { info.capacity = info.capacity == 0 ? limit : Swift.min(info.capacity, limit) }

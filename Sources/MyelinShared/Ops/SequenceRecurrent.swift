@@ -1,7 +1,10 @@
 // rnn, lstm, gru: one recurrent layer (both directions when bidirectional), PyTorch's gate
 // layout and formulas (Sources/Myelin/NN/Recurrent.swift, Autograd/RecurrentCells.swift).
 //
-//   x f32 [T, in] → y f32 [T, D·H]   (D = 1, or 2 for bidirectional: forward half, then reverse)
+//   x f32 [T, in] [, h0 f32 [D, H] [, c0 f32 [D, H] (lstm)]] → y f32 [T, D·H] [, h_n f32 [D, H]
+//   [, c_n f32 [D, H] (lstm)]]   (D = 1, or 2 for bidirectional: forward half, then reverse)
+//   h0, c0: the initial state (read at position 0 only; zeros when absent); h_n, c_n: the state
+//   after the run (PyTorch's h_n, c_n of one layer; a stream's state after the steps fed so far)
 //   tensors per direction: W_ih [G·H, in], W_hh [G·H, H] (both f32 or both f16), b_ih f32 [G·H],
 //           b_hh f32 [G·H] (row-major; G gate blocks: rnn 1, lstm 4 (i, f, g, o), gru 3 (r, z, n))
 //   attribute (rnn only) nonlinearity: 0 tanh (default), 1 relu
@@ -41,7 +44,9 @@ public enum RecurrentOp {
 
     /// params: extent T, k inputs, n = H, outer = D, rows = G, relu (rnn's nonlinearity).
     static func check(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
-        guard op.inputCount == 1, op.outputCount == 1, op.tensorCount == 4 || op.tensorCount == 8 else { throw .corrupt }
+        let stateCount = op.code == .lstm ? 2 : 1   // h, and c for lstm: extra inputs / outputs allowed
+        guard op.inputCount >= 1, op.inputCount <= 1 + stateCount, op.outputCount >= 1, op.outputCount <= 1 + stateCount,
+              op.tensorCount == 4 || op.tensorCount == 8 else { throw .corrupt }
         let x = g.input(op, 0), y = g.output(op, 0)
         guard x.dtype == .f32, y.dtype == .f32 else { throw .unsupported }
         let d = op.tensorCount / 4, gateCount = gates(op.code)
@@ -61,6 +66,11 @@ public enum RecurrentOp {
             case 1: guard w.shape.rank == 2, w.shape.dim(0) == gh, w.shape.dim(1) == h else { throw .shapeMismatch }
             default: guard w.shape.rank == 1, w.shape.dim(0) == gh else { throw .shapeMismatch }
             }
+        }
+        for i in 1..<(op.inputCount + op.outputCount) where i != op.inputCount {
+            let v = i < op.inputCount ? g.input(op, i) : g.output(op, i - op.inputCount)
+            guard v.dtype == .f32 else { throw .unsupported }
+            guard v.shape.rank == 2, v.shape.dim(0) == d, v.shape.dim(1) == h else { throw .shapeMismatch }
         }
         if op.code == .rnn {
             let a = g.int(op, .nonlinearity)
@@ -123,6 +133,12 @@ public enum RecurrentOp {
         let stride = p.stateBytesPerSample / 4
         if r.position == 0 {
             state.update(repeating: 0, count: batch * stride)
+            for i in 1..<r.op.inputCount {   // h0 (then c0) [D, H] per sample
+                let initial = r.f32(i)
+                for b in 0..<batch {
+                    (state + b * stride + (i - 1) * directions * h).update(from: initial + b * directions * h, count: directions * h)
+                }
+            }
         }
         let workspace = r.scratch.assumingMemoryBound(to: Float.self)
         let projected = (r.scratch + p.scratchBytes).assumingMemoryBound(to: Float.self)   // [batch·T, G·H]
@@ -150,6 +166,12 @@ public enum RecurrentOp {
                     }
                     out.update(from: hb, count: h)
                 }
+            }
+        }
+        for i in 1..<r.op.outputCount {   // h_n (then c_n) [D, H] per sample
+            let final = r.f32Out(i)
+            for b in 0..<batch {
+                (final + b * directions * h).update(from: state + b * stride + (i - 1) * directions * h, count: directions * h)
             }
         }
     }
