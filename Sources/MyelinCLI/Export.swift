@@ -70,10 +70,7 @@ struct Export: ParsableCommand {
     /// A dates translator: source and target inputs, the encoder as the stream's context, the
     /// token table in the metadata (`Seq2SeqTransformer.exportBundle`; examples/c/translate.c).
     func exportSeq2Seq(_ loaded: LoadedRun, _ data: PreparedData) throws {
-        guard let model = loaded.model as? Seq2SeqTransformer else {
-            throw ValidationError("seq2seq-lstm checkpoints do not export yet (its decoder's initial state comes from the encoder); "
-                                  + "seq2seq-transformer ones do")
-        }
+        guard let model = loaded.model as? any Seq2SeqModel else { throw ValidationError("not a seq2seq model") }
         guard precision != "int8" else { throw ValidationError("seq2seq bundles export as f32 or f16, not int8") }
         var options = BundleExporter.Options(precision: BundlePrecision(name: precision)!)
         options.dataset = "dates"

@@ -95,7 +95,7 @@ public enum BundleOpCode: UInt32 {
 public enum BundleAttribute: UInt32 {
     case activation = 1, slope = 2, alpha = 3, axis = 4, shape = 5, perm = 6, start = 7, end = 8, step = 9
     // Sequence family.
-    case nonlinearity = 20, eps = 21, axes = 22, approximate = 23, heads = 24, causal = 25, maxContext = 26, reverse = 27, paddingId = 28, scoreScale = 29
+    case nonlinearity = 20, eps = 21, axes = 22, approximate = 23, heads = 24, causal = 25, maxContext = 26, reverse = 27, scoreScale = 28
     // Convolutional family.
     case stride = 10, padding = 11, dilation = 12, groups = 13, kernel = 14, countIncludePad = 15
     case outputSize = 16, scale = 17, outputPadding = 18
@@ -120,7 +120,6 @@ public enum BundleAttribute: UInt32 {
         case .causal: return "causal"
         case .maxContext: return "max_context"
         case .reverse: return "reverse"
-        case .paddingId: return "padding_id"
         case .scoreScale: return "score_scale"
         case .stride: return "stride"
         case .padding: return "padding"

@@ -52,9 +52,9 @@ final class Seq2SeqExportTests: XCTestCase {
     // MARK: Translation
 
     /// Swift greedy translation == Swift executor stream == C stream, over 200 held-out dates,
-    /// token for token; the exact-match accuracy from C equals Swift's.
-    func testBundleTranslatesHeldOutDatesLikeTheSwiftModel() throws {
-        let model = try Self.datesModel()
+    /// token for token; the exact-match accuracy from C equals Swift's. Returns it.
+    @discardableResult
+    func checkTranslation(_ model: any Seq2SeqModel, file: StaticString = #filePath, line: UInt = #line) throws -> Double {
         let bundle = try model.exportBundle()
         let examples = Self.heldOut
         let sources = Self.sources(examples), batch = examples.count
@@ -62,25 +62,46 @@ final class Seq2SeqExportTests: XCTestCase {
 
         let stream = try BundleExecutor(validating: bundle, reference: false).stream(maxBatch: batch)
         let fromSwiftStream = try Self.greedy(batch: batch) { tokens in try stream.step([sources.data, tokens], batch: batch, steps: 1)[0] }
-        let library = try XCTUnwrap(StreamingRuntime.shared, RuntimeLibrary.loadError)
+        let library = try XCTUnwrap(StreamingRuntime.shared, RuntimeLibrary.loadError, file: file, line: line)
         let runtime = try StreamingRuntime.Model(library, bytes: bundle.encode(), maxBatch: batch)
         let fromC = try Self.greedy(batch: batch) { tokens in
             try runtime.step([sources.data, tokens], batch: batch, steps: 1, outputCount: DateTask.vocabularySize)
         }
-        XCTAssertEqual(fromSwiftStream, swift)
-        XCTAssertEqual(fromC, swift)
+        XCTAssertEqual(fromSwiftStream, swift, file: file, line: line)
+        XCTAssertEqual(fromC, swift, file: file, line: line)
         func accuracy(_ ids: [[Int]]) -> Double {
             Double(zip(examples, ids).filter { DateTask.decode($1) == $0.target }.count) / Double(examples.count)
         }
-        XCTAssertEqual(accuracy(fromC), accuracy(swift))
-        XCTAssertEqual(accuracy(swift), dateAccuracy(model, on: examples).accuracy)
-        XCTAssertGreaterThan(accuracy(fromC), 0.5, "the fixture model translates most dates")
+        XCTAssertEqual(accuracy(fromC), accuracy(swift), file: file, line: line)
+        XCTAssertEqual(accuracy(swift), dateAccuracy(model, on: examples).accuracy, file: file, line: line)
+        return accuracy(fromC)
+    }
+
+    func testBundleTranslatesHeldOutDatesLikeTheSwiftModel() throws {
+        XCTAssertGreaterThan(try checkTranslation(try Self.datesModel()), 0.5, "the fixture model translates most dates")
+    }
+
+    /// The LSTM encoder–decoder with Luong attention (untrained, small): the bidirectional
+    /// encoder and its final states are the context, the decoder LSTM starts from them and keeps
+    /// its state, the attention is a one-head cross-attention with scale 1.
+    func testSeq2SeqLSTMTranslatesAndStreamsLikeTheSwiftModel() throws {
+        let model = Seq2SeqLSTM(vocabularySize: DateTask.vocabularySize, sourceLength: DateTask.sourceLength,
+                                targetLength: DateTask.targetLength, embedding: 8, hiddenSize: 16, generator: Generator(seed: 51))
+        model.eval()
+        try checkTranslation(model)
+        try checkStreaming(model, capacity: 0)
+        let ops = try model.exportBundle().ops.compactMap(\.code)
+        XCTAssertEqual(ops.filter { $0 == .lstm }.count, 2)
+        XCTAssertEqual(ops.filter { $0 == .attention }.count, 1)
     }
 
     /// Teacher-forced logits: Swift whole sequence == C whole run == C fed one step at a time ==
     /// C in chunks (4, 7) == the Swift stream; a later step does not read the source again.
     func testSeq2SeqStreamsLikeItsWholeSequence() throws {
-        let model = try Self.datesModel()
+        try checkStreaming(try Self.datesModel(), capacity: DateTask.targetLength)   // the decoder's key/value cache
+    }
+
+    func checkStreaming(_ model: any Seq2SeqModel, capacity: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         let bundle = try model.exportBundle()
         let examples = Array(Self.heldOut.prefix(2))
         let source = Self.sources(examples)
@@ -94,7 +115,7 @@ final class Seq2SeqExportTests: XCTestCase {
         let info = runtime.streamInfo()
         XCTAssertEqual(info.status, 0)
         XCTAssertEqual(info.maxSteps, t)
-        XCTAssertEqual(info.capacity, t)   // the decoder's key/value cache
+        XCTAssertEqual(info.capacity, capacity, file: file, line: line)
         XCTAssertEqual(runtime.outputIsSequence(0), 1)
         assertClose(try runtime.run([source.data, target.data], batch: 2, outputCount: t * v), whole.data, atol: 1e-4, rtol: 1e-4,
                     "whole sequence from C")
@@ -114,10 +135,11 @@ final class Seq2SeqExportTests: XCTestCase {
                 XCTAssertEqual(fromSwift, fromC, "Swift and C streams, steps \(at)..<\(at + k)")
                 at += k
             }
-            XCTAssertEqual(runtime.position, t)
+            XCTAssertEqual(runtime.position, t, file: file, line: line)
+            guard capacity > 0 else { continue }
             // Past the decoder's cache: refused, nothing changes.
-            XCTAssertThrowsError(try runtime.step([source.data, [1, 1]], batch: 2, steps: 1, outputCount: v))
-            XCTAssertEqual(runtime.position, t)
+            XCTAssertThrowsError(try runtime.step([source.data, [1, 1]], batch: 2, steps: 1, outputCount: v), file: file, line: line)
+            XCTAssertEqual(runtime.position, t, file: file, line: line)
         }
     }
 
@@ -179,7 +201,7 @@ final class Seq2SeqExportTests: XCTestCase {
         let base = [heads, notCausal, context3]
         XCTAssertEqual(try attentionStatus(base), .ok)
         XCTAssertEqual(try attentionStatus(ids: nil, base), .ok)
-        XCTAssertEqual(try attentionStatus(base + [(.paddingId, .int(5)), (.scoreScale, .float(1))]), .ok)
+        XCTAssertEqual(try attentionStatus(base + [(.scoreScale, .float(1))]), .ok)
         // Cross-attention is never causal (the default causal is 1).
         XCTAssertEqual(try attentionStatus([heads, context3]), .corrupt)
         XCTAssertEqual(try attentionStatus([heads, (.causal, .int(1)), context3]), .corrupt)
@@ -195,11 +217,10 @@ final class Seq2SeqExportTests: XCTestCase {
         XCTAssertEqual(try attentionStatus(ids: (.f32, [3]), base), .unsupported)
         XCTAssertEqual(try attentionStatus([(.heads, .int(3)), notCausal, context3]), .shapeMismatch)
         XCTAssertEqual(try attentionStatus(extraInput: true, base), .corrupt)
-        // score_scale: a positive float; padding_id: an int32 id.
-        for bad in [0.0, -1.0] { XCTAssertEqual(try attentionStatus(base + [(.scoreScale, .float(bad))]), .corrupt, "score_scale \(bad)") }
+        // score_scale: a positive float.
+        for bad in [0.0, -1.0, 1e31] { XCTAssertEqual(try attentionStatus(base + [(.scoreScale, .float(bad))]), .corrupt, "score_scale \(bad)") }
         XCTAssertEqual(try attentionStatus(base + [(.scoreScale, .int(1))]), .corrupt)
-        XCTAssertEqual(try attentionStatus(base + [(.paddingId, .int(1 << 40))]), .corrupt)
-        XCTAssertEqual(try attentionStatus(base + [(.paddingId, .float(0))]), .corrupt)
+        XCTAssertEqual(try attentionStatus(base + [(.scoreScale, .float(1)), (.scoreScale, .float(2))]), .corrupt)   // twice
         // Self-attention with key ids: whole sequences only (not causal), ids as long as the sequence.
         XCTAssertEqual(try attentionStatus(self: true, query: [3, 12], ids: (.i32, [3]), base), .ok)
         XCTAssertEqual(try attentionStatus(self: true, query: [3, 12], ids: (.i32, [3]), [heads, context3]), .corrupt)

@@ -45,7 +45,23 @@ extension Lowering {
                     k += 2
                 }
             }
-            emit(codes[cell], [x], [y], tensors: tensors, cell == 1 ? [(.nonlinearity, .int(1))] : [])
+            // Operands after the weights: the initial h (and c), per sample [D, H].
+            var inputs = [x]
+            while k < n.inputs.count { inputs.append(try input(k)); k += 1 }
+            emit(codes[cell], inputs, [y], tensors: tensors, cell == 1 ? [(.nonlinearity, .int(1))] : [])
+        case "recurrent_state":
+            // The final h (state 0) or c (state 1) of the recurrent op that wrote operand 0: that
+            // op's h_n / c_n output [D, H] (added here), reshaped to the traced per-sample shape.
+            let which = try int("state"), source = try input(0)
+            guard which == 0 || which == 1,
+                  let o = bundle.ops.lastIndex(where: { $0.outputs.first == source && ($0.code == .rnn || $0.code == .lstm || $0.code == .gru) }),
+                  which == 0 || bundle.ops[o].code == .lstm else { throw fail("its operand is not the output of a recurrent layer") }
+            let hidden = bundle.tensors[bundle.ops[o].tensors[1]].shape[1], directions = bundle.ops[o].tensors.count / 4
+            while bundle.ops[o].outputs.count < which + 2 {
+                let name = bundle.values[source].name + (bundle.ops[o].outputs.count == 1 ? ".h_n" : ".c_n")
+                bundle.ops[o].outputs.append(scratchValue(name, shape: [directions, hidden]))
+            }
+            emit(.reshape, [bundle.ops[o].outputs[which + 1]], [y], [(.shape, .ints(bundle.values[y].shape.map { Int64($0) }))])
         case "recurrent_last_step":
             let reverse = try int("reverse")
             emit(.lastStep, [try input(0)], [y], reverse > 0 ? [(.reverse, .int(Int64(reverse)))] : [])
@@ -69,12 +85,11 @@ extension Lowering {
                 [(.heads, .int(Int64(try int("heads")))), (.causal, .int(Int64(try int("causal")))),
                  (.maxContext, .int(Int64(bundle.values[inputs[cross ? 1 : 0]].shape[0])))]
             if n.inputs.count == projections + 1 {
-                let (ids, padding) = try keyIDs(n.inputs[projections])
-                inputs.append(ids)
-                if padding != 0 { attributes.append((.paddingId, .int(Int64(padding)))) }
+                inputs.append(try keyIDs(n.inputs[projections]))
             } else if n.inputs.count != projections {
                 throw fail("\(n.inputs.count) operands")
             }
+            if case .float(let scale)? = attribute("score_scale") { attributes.append((.scoreScale, .float(scale))) }
             emit(.attention, inputs, [y], attributes)
         default:
             return false
@@ -82,15 +97,15 @@ extension Lowering {
         return true
     }
 
-    /// The token ids (an i32 graph input) and padding id of a traced `padding_mask` operand.
-    mutating func keyIDs(_ operand: TracedGraph.Operand) throws -> (value: Int, padding: Int) {
+    /// The token ids (an i32 graph input) of a traced `padding_mask` operand (id 0 is padding).
+    mutating func keyIDs(_ operand: TracedGraph.Operand) throws -> Int {
         guard case .value(let m) = operand, let p = graph.producer(of: m), graph.nodes[p].op == "padding_mask",
               case .value(let ids)? = graph.nodes[p].inputs.first, graph.inputs.contains(where: { $0.value == ids }),
-              case .int(let padding)? = graph.nodes[p].attributes["padding_id"] else {
-            throw fail("its key padding mask is not a padding mask of a graph input's token ids")
+              graph.nodes[p].attributes["padding_id"] == .int(0) else {
+            throw fail("its key padding mask is not a padding mask (id 0) of a graph input's token ids")
         }
         let x = try value(ids)
         bundle.values[x].dtype = BundleDType.i32.rawValue
-        return (x, padding)
+        return x
     }
 }

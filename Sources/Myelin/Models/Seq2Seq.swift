@@ -16,6 +16,9 @@ public protocol Seq2SeqModel: Layer {
     /// dropout): `targetLength` ids per source row (callers cut at the end id).
     /// - Shape: sources `[B, sourceLength]` ids → B rows of `targetLength` ids.
     func greedyDecode(_ sources: Tensor, startId: Int) -> [[Int]]
+    /// The teacher-forced logits `[B, t, V]` of decoder input ids `[B, t]` for source ids
+    /// `[B, sourceLength]` (t ≤ targetLength): the computation a bundle exports (`exportBundle`).
+    func logits(source: Tensor, target: Tensor) -> Tensor
 }
 
 /// Splits a teacher-forcing row `[B, S + T]` into source ids `[B, S]` and decoder input `[B, T]`.
@@ -67,15 +70,51 @@ public final class Seq2SeqLSTM: Seq2SeqModel {
     }
 
     /// Encoder outputs `[B, S, H]`, the decoder's initial state (`[1, B, H]` each) and the padding mask `[B, S]`.
+    /// Under a tracer (export) the state is batch first, `[B, 1, H]` each: traced
+    /// `recurrent_state` values of the encoder's output, which lower to the encoder op's h_n and
+    /// c_n outputs (reshaped), read by the decoder op as its initial state.
     func encode(_ source: Tensor) -> (memory: Tensor, state: LSTM.State, mask: Tensor) {
         let (memory, final) = encoder(sourceEmbedding(source))
         let b = source.shape[0]
         func merge(_ s: Tensor) -> Tensor { s.transpose(0, 1).reshape([1, b, hiddenSize]) }   // [2, B, H/2] → [1, B, H]
+        if let tracer = Tracer.current {
+            Tracer.current = nil
+            let h = merge(final.h).transpose(0, 1), c = merge(final.c).transpose(0, 1)
+            Tracer.current = tracer
+            tracer.record("recurrent_state", inputs: [memory], output: h, attributes: ["state": .int(0)])
+            tracer.record("recurrent_state", inputs: [memory], output: c, attributes: ["state": .int(1)])
+            return (memory, (h, c), paddingMask(source))
+        }
         return (memory, (merge(final.h), merge(final.c)), paddingMask(source))
+    }
+
+    /// `decode` under a tracer: the decoder LSTM recorded as one `recurrent` node that also reads
+    /// the initial state (batch first, from `encode`), the attention as one cross-attention node
+    /// (queries h, keys score(memory), values memory, the padding mask; one head, scale 1).
+    func tracedDecode(_ target: Tensor, memory: Tensor, mask: Tensor, state: LSTM.State, tracer: Tracer)
+        -> (logits: Tensor, state: LSTM.State, weights: Tensor) {
+        let embedded = targetEmbedding(target)
+        Tracer.current = nil
+        let (h, next) = decoder(embedded, (state.h.transpose(0, 1), state.c.transpose(0, 1)))
+        let w = decoder.stack.weights(0, 0)
+        Tracer.current = tracer
+        tracer.record("recurrent", inputs: [embedded, w.ih, w.hh, w.bih!, w.bhh!, state.h, state.c], output: h,
+                      attributes: ["cell": .int(2), "directions": .int(1), "bias": .int(1)])
+        let keys = score(memory)
+        Tracer.current = nil
+        let b = memory.shape[0], s = memory.shape[1]
+        let weights = h.matmul(keys.transpose(1, 2)).maskedFill(mask.reshape([b, 1, s]), value: -.infinity).softmax(axis: -1)
+        let context = weights.matmul(memory)
+        Tracer.current = tracer
+        tracer.record("attention", inputs: [h, keys, memory, mask], output: context,
+                      attributes: ["heads": .int(1), "causal": .int(0), "cross": .int(1), "score_scale": .float(1)])
+        let attended = combine(Tensor.concat([h, context], axis: 2)).tanh()
+        return (head(attended), next, weights)
     }
 
     /// Decoder steps for input ids `[B, t]` from `state`: logits `[B, t, V]`, the next state and attention weights `[B, t, S]`.
     func decode(_ target: Tensor, memory: Tensor, mask: Tensor, state: LSTM.State) -> (logits: Tensor, state: LSTM.State, weights: Tensor) {
+        if let tracer = Tracer.current { return tracedDecode(target, memory: memory, mask: mask, state: state, tracer: tracer) }
         let (h, next) = decoder(targetEmbedding(target), state)
         let b = memory.shape[0], s = memory.shape[1]
         let scores = h.matmul(score(memory).transpose(1, 2)).maskedFill(mask.reshape([b, 1, s]), value: -.infinity)
@@ -87,6 +126,11 @@ public final class Seq2SeqLSTM: Seq2SeqModel {
 
     public func forward(_ input: Tensor) -> Tensor {
         attention(input).logits
+    }
+
+    public func logits(source: Tensor, target: Tensor) -> Tensor {
+        let (memory, state, mask) = encode(source)
+        return decode(target, memory: memory, mask: mask, state: state).logits
     }
 
     /// Teacher-forced logits `[B, T, V]` and attention weights `[B, T, S]`.
@@ -230,8 +274,6 @@ public final class Seq2SeqTransformer: Seq2SeqModel {
         }
     }
 
-    /// The teacher-forced logits `[B, t, V]` of decoder input ids `[B, t]` for source ids `[B, S]`
-    /// (t ≤ targetLength): the computation a bundle exports (`exportBundle`).
     public func logits(source: Tensor, target: Tensor) -> Tensor {
         let (memory, mask) = encode(source)
         return decode(target, memory: memory, mask: mask)
@@ -286,13 +328,15 @@ public func attentionHeatMap(_ weights: [[Float]], cell: Int = 12) -> PixelImage
     return PixelImage(width: width, height: height, channels: 3, pixels: pixels)
 }
 
-extension Seq2SeqTransformer {
+extension Seq2SeqModel {
     /// A bundle that translates from C (docs/bundle-format.md, "Sequence-to-sequence"): graph
     /// inputs `source` i32 `[sourceLength]` (padded with 0) and `target` i32 `[targetLength]` (the
     /// start id, then the tokens decoded so far), output `logits` f32 `[targetLength, V]`. The
     /// encoder (over `source`, padding masked) is the stream's context: the first step after a
     /// reset runs it and the cross-attention keeps its keys and values; every step then feeds one
     /// decoder token and gets its logits, with the self-attention's key/value cache.
+    /// (Seq2SeqLSTM: the bidirectional encoder and its final states are the context, the decoder
+    /// LSTM starts from them and keeps its state, Luong attention is a one-head cross-attention.)
     /// `options.metadata` gets the token table of the dates task (`seq2seq.characters`: the
     /// characters of ids `seq2seq.first_id` …, and `seq2seq.start_id`, `seq2seq.end_id`,
     /// `seq2seq.padding_id`) when `dateVocabulary`. Without calibration inputs the traced example

@@ -352,6 +352,7 @@ public struct InferenceContext {
         }
     }
 
+    @inline(never)   // one copy for run and step (library size)
     func execute(_ g: Graph, batch: Int, position: Int, inputs: UnsafePointer<UnsafeRawPointer?>,
                  outputs: UnsafePointer<UnsafeMutableRawPointer?>) {
         let p = pointers!
@@ -408,14 +409,16 @@ public struct StreamInfo {
     public var stateBytesPerSample = 0
     /// Per value: 1 if its first per-sample axis is time.
     public var sequence: UnsafeMutablePointer<UInt8>? = nil
-    /// Per value: 1 if it is context (read at position 0 only); per op: 1 if it computes context.
+    /// Per value: 1 if it is context (read at position 0 only); then per op (`contextOps`, in
+    /// the same block): 1 if it computes context.
     public var context: UnsafeMutablePointer<UInt8>? = nil
-    public var contextOps: UnsafeMutablePointer<UInt8>? = nil
+    public var contextOps: UnsafeMutablePointer<UInt8>? { context.map { $0 + valueCount } }
+    var valueCount = 0
 
     public init() {}
 
     public mutating func release() {
-        bundleFree(sequence); bundleFree(context); bundleFree(contextOps)
+        bundleFree(sequence); bundleFree(context)
         self = StreamInfo()
     }
 
@@ -433,34 +436,25 @@ public struct StreamInfo {
     /// every op that reads it reads it at position 0 only or computes context itself, and it is
     /// not a graph output; an op computes context when all its outputs are context.
     mutating func markContext(_ g: Graph) throws(BundleStatus) {
-        let n = Swift.max(g.valueCount, 1)
-        context = try bundleAllocate(UInt8.self, count: n)
-        context!.initialize(repeating: 0, count: n)
-        contextOps = try bundleAllocate(UInt8.self, count: Swift.max(g.opCount, 1))
-        contextOps!.initialize(repeating: 0, count: Swift.max(g.opCount, 1))
-        // Per value: 1 once read, 2 once read outside the context.
-        let reads = try bundleAllocate(UInt8.self, count: n)
-        defer { bundleFree(reads) }
-        reads.initialize(repeating: 0, count: n)
+        // While marking, per value: 0 unread, 1 read by the context only, 2 read outside it.
+        let c = try bundleAllocate(UInt8.self, count: g.valueCount + g.opCount + 1)
+        context = c
+        valueCount = g.valueCount
+        c.initialize(repeating: 0, count: g.valueCount)
+        let ops = c + g.valueCount
         var o = g.opCount
         while o > 0 {
             o -= 1
             let op = g.ops![o]
-            var allContext = true
-            for i in 0..<op.outputCount {
-                let v = g.outputID(op, i)
-                if reads[v] == 1 && !g.values![v].isOutput { context![v] = 1 } else { allContext = false }
-            }
-            if allContext { contextOps![o] = 1 }
+            var all = true
+            for i in 0..<op.outputCount where c[g.outputID(op, i)] != 1 || g.output(op, i).isOutput { all = false }
+            ops[o] = all ? 1 : 0
             for i in 0..<op.inputCount {
                 let v = g.inputID(op, i)
-                reads[v] = allContext || StreamInfo.readsAtStartOnly(op, i) ? Swift.max(reads[v], 1) : 2
+                c[v] = all || StreamInfo.readsAtStartOnly(op, i) ? Swift.max(c[v], 1) : 2
             }
         }
-        for i in 0..<g.inputCount {
-            let v = Int(g.inputs![i])
-            if reads[v] == 1 { context![v] = 1 }
-        }
+        for v in 0..<g.valueCount where c[v] != 1 || g.values![v].isOutput { c[v] = 0 }
     }
 
     public static func analyse(_ g: Graph) throws(BundleStatus) -> StreamInfo {
@@ -487,14 +481,13 @@ public struct StreamInfo {
                 if readsAtStartOnly(op, i) && info.context![v] == 0 { return info }
                 if info.sequence![v] != 0 { sequenceInputs += 1 }
             }
-            if info.contextOps![o] != 0 {
-                guard sequenceInputs == 0 else { return info }
-                continue
-            }
             if sequenceInputs == 0 {
-                guard op.params.stateBytesPerSample == 0, op.params.maxPositions == 0 else { return info }
+                // Context ops may keep state (they run at position 0 only); others run every step.
+                guard info.contextOps![o] != 0 || (op.params.stateBytesPerSample == 0 && op.params.maxPositions == 0) else { return info }
                 continue
             }
+            // The context runs at position 0 only: it must not read a sequence.
+            guard info.contextOps![o] == 0 else { return info }
             guard streams(g, op, sequenceInputs) else { return info }
             if op.code != .lastStep {
                 // A recurrent layer's final state outputs (h_n, c_n) have no time axis.
@@ -525,6 +518,8 @@ public struct StreamInfo {
             return p.outer == 1
         case .attention:
             return p.causal || AttentionOp.isCross(op)
+        case .concat:
+            return p.axis >= 1 && sequenceInputs == op.inputCount   // features of one step side by side
         case .lastStep:
             return p.k == 0
         default:

@@ -133,12 +133,7 @@ public enum RecurrentOp {
         let stride = p.stateBytesPerSample / 4
         if r.position == 0 {
             state.update(repeating: 0, count: batch * stride)
-            for i in 1..<r.op.inputCount {   // h0 (then c0) [D, H] per sample
-                let initial = r.f32(i)
-                for b in 0..<batch {
-                    (state + b * stride + (i - 1) * directions * h).update(from: initial + b * directions * h, count: directions * h)
-                }
-            }
+            if r.op.inputCount > 1 { copyState(r, state, out: false) }   // h0 (then c0) [D, H] per sample
         }
         let workspace = r.scratch.assumingMemoryBound(to: Float.self)
         let projected = (r.scratch + p.scratchBytes).assumingMemoryBound(to: Float.self)   // [batch·T, G·H]
@@ -168,11 +163,21 @@ public enum RecurrentOp {
                 }
             }
         }
-        for i in 1..<r.op.outputCount {   // h_n (then c_n) [D, H] per sample
-            let final = r.f32Out(i)
-            for b in 0..<batch {
-                (final + b * directions * h).update(from: state + b * stride + (i - 1) * directions * h, count: directions * h)
+        if r.op.outputCount > 1 { copyState(r, state, out: true) }   // h_n (then c_n) [D, H] per sample
+    }
+
+    /// Copies the initial state operands (h0, c0) into `state`, or `state` to the final state
+    /// outputs (h_n, c_n when `out`): D·H floats per sample and operand.
+    @inline(never)
+    static func copyState(_ r: OpRun, _ state: UnsafeMutablePointer<Float>, out: Bool) {
+        let width = r.params.outer * r.params.n, stride = r.params.stateBytesPerSample / 4
+        var i = 1
+        while i < (out ? r.op.outputCount : r.op.inputCount) {
+            for b in 0..<r.batch {
+                let s = UnsafeMutableRawPointer(state + b * stride + (i - 1) * width), size = width * 4
+                if out { (r.output(i) + b * size).copyMemory(from: s, byteCount: size) } else { s.copyMemory(from: r.input(i) + b * size, byteCount: size) }
             }
+            i += 1
         }
     }
 }
