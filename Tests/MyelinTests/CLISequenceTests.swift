@@ -122,6 +122,22 @@ final class CLISequenceTests: XCTestCase {
         XCTAssertTrue(transformer.stdout.contains("test exact-match accuracy: "), transformer.stdout)
         XCTAssertTrue(transformer.stdout.contains("attention.png: rows are the output characters"), transformer.stdout)
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir!)/s2t/attention.png"))
+
+        // `myelin export` writes a translating bundle (source and target inputs, the token table
+        // in the metadata) for both models; it passes its own self-test; int8 is refused.
+        for (run, model) in [("s2s", "LSTM"), ("s2t", "Transformer")] {
+            let exported = try myelin(["export", "\(run)/checkpoint.ckpt", "--out", "\(run)/dates.myelin"])
+            XCTAssertEqual(exported.status, 0, exported.stderr)
+            XCTAssertTrue(exported.stdout.contains("inputs source [34] and target [11] token ids"), exported.stdout)
+            XCTAssertFalse(exported.stdout.contains("WARNING"), exported.stdout)
+            let bundle = try ModelBundle.read(from: "\(dir!)/\(run)/dates.myelin")
+            XCTAssertEqual(bundle.inputs.map { bundle.values[$0].name }, ["source", "target"], model)
+            XCTAssertTrue(bundle.metadata.contains { $0.key == "seq2seq.characters" && $0.value == String(DateTask.characters) }, model)
+            XCTAssertEqual(BundleExecutor(bundle).selfTest()?.passed, true, model)
+            let int8 = try myelin(["export", "\(run)/checkpoint.ckpt", "--out", "\(run)/int8.myelin", "--precision", "int8"])
+            XCTAssertNotEqual(int8.status, 0)
+            XCTAssertTrue(int8.stderr.contains("seq2seq bundles export as f32 or f16"), int8.stderr)
+        }
     }
 
     func testMismatchedPresetsAndBadOptionsAreRefused() throws {
