@@ -340,4 +340,73 @@ final class Seq2SeqExportTests: XCTestCase {
         XCTAssertEqual(status(states: [(.i32, [1, 3])]), .unsupported)
         XCTAssertEqual(status(states: [], finals: [[1, 2]]), .shapeMismatch)
     }
+
+    // MARK: Time-major recurrent layers
+
+    /// A tagger whose LSTM is time-major (`batchFirst: false`, PyTorch's default) between
+    /// transposes at its boundary: [B, T] ids → [B, T, V] logits.
+    final class TimeMajorTagger: Layer {
+        let embed: Embedding, lstm: LSTM, head: Linear
+        var isTraining = true
+        init(_ g: Generator) {
+            embed = Embedding(11, 6, generator: g)
+            lstm = LSTM(6, 8, numLayers: 2, batchFirst: false, generator: g)
+            head = Linear(8, 11, generator: g)
+        }
+        func forward(_ x: Tensor) -> Tensor { head(lstm(embed(x).transpose(0, 1)).output).transpose(0, 1) }
+        var description: String { "TimeMajorTagger" }
+    }
+
+    /// The same with a time-major GRU read at its last step: [B, T] ids → [B, 3] scores.
+    final class TimeMajorClassifier: Layer {
+        let embed: Embedding, gru: GRU, head: Linear
+        var isTraining = true
+        init(_ g: Generator) {
+            embed = Embedding(11, 6, generator: g)
+            gru = GRU(6, 8, batchFirst: false, generator: g)
+            head = Linear(8, 3, generator: g)
+        }
+        func forward(_ x: Tensor) -> Tensor { head(gru.lastStep(embed(x).transpose(0, 1))) }
+        var description: String { "TimeMajorClassifier" }
+    }
+
+    /// Time-major models export (the boundary transposes move only the batch axis: nothing per
+    /// sample) and run like the Swift model: whole sequence in C and Swift, and step by step in C.
+    func testTimeMajorRecurrentModelsExportAndStream() throws {
+        let g = Generator(seed: 61)
+        let steps = 6, batch = 2
+        let x = Tensor(shape: [batch, steps], data: (0..<(batch * steps)).map { Float(($0 * 7 + 3) % 11) })
+        let library = try XCTUnwrap(StreamingRuntime.shared, RuntimeLibrary.loadError)
+        for (model, sequenceOutput) in [(TimeMajorTagger(g) as any Layer, true), (TimeMajorClassifier(g), false)] {
+            model.eval()
+            var options = BundleExporter.Options()
+            options.calibrationInputs = [x]
+            let bundle = try BundleExporter.export(model, inputs: [("tokens", [steps])], outputNames: ["output"], options: options) { [model($0[0])] }
+            XCTAssertFalse(bundle.ops.contains { $0.code == .transpose }, "\(model): the boundary transposes are free")
+            let whole = noGrad { model(x) }
+            let perSample = whole.count / batch
+            assertClose(try BundleExecutor(validating: bundle, reference: false).run([x.data], batch: batch)[0], whole.data,
+                        atol: 1e-5, rtol: 1e-5, "\(model): Swift executor")
+            let runtime = try StreamingRuntime.Model(library, bytes: bundle.encode(), maxBatch: batch)
+            assertClose(try runtime.run([x.data], batch: batch, outputCount: perSample), whole.data, atol: 1e-5, rtol: 1e-5, "\(model): C")
+            XCTAssertEqual(runtime.streamInfo().status, 0, "\(model) streams")
+            for t in 0..<steps {
+                let rows = x.narrow(axis: 1, start: t, length: 1).data
+                let out = try runtime.step([rows], batch: batch, steps: 1, outputCount: sequenceOutput ? perSample / steps : perSample)
+                let expected = sequenceOutput ? whole.narrow(axis: 1, start: t, length: 1).data
+                                              : noGrad { model(x.narrow(axis: 1, start: 0, length: t + 1)) }.data
+                assertClose(out, expected, atol: 1e-5, rtol: 1e-5, "\(model): step \(t) from C")
+            }
+        }
+        // A time-major output must be transposed back at the boundary.
+        final class TimeMajorOutput: Layer {
+            let lstm = LSTM(3, 4, batchFirst: false)
+            var isTraining = true
+            func forward(_ x: Tensor) -> Tensor { lstm(x.transpose(0, 1)).output }
+            var description: String { "TimeMajorOutput" }
+        }
+        XCTAssertThrowsError(try TracedGraph(tracing: TimeMajorOutput(), example: Tensor.randn([2, 5, 3], generator: g))) {
+            XCTAssertTrue("\($0)".contains("is time-major"), "\($0)")
+        }
+    }
 }

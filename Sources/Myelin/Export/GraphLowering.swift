@@ -46,7 +46,8 @@ struct Lowering {
     /// Bundle id of traced value `v` (created on first use, per-sample shape).
     mutating func value(_ v: Int) throws -> Int {
         if let id = valueIDs[v] { return id }
-        let shape = Array(graph.values[v].shape.dropFirst())
+        var shape = graph.values[v].shape
+        shape.remove(at: graph.values[v].batchAxis)   // per sample: a time-major [T, B, …] is [T, …]
         guard shape.count <= 5 else { throw fail("a value of rank \(shape.count + 1) (at most 6 with the batch)") }
         bundle.values.append(.init(name: graph.values[v].name, dtype: .f32, shape: shape))
         valueIDs[v] = bundle.values.count - 1
@@ -100,9 +101,9 @@ struct Lowering {
 
     /// A full-rank axis (non-negative after normalisation) as a per-sample axis.
     func sampleAxis(_ axis: Int, rank: Int) throws -> Int {
-        let a = axis < 0 ? axis + rank : axis
-        guard a >= 1, a < rank else { throw fail(a == 0 ? "it works along the batch dimension" : "axis \(axis) of rank \(rank)") }
-        return a - 1
+        let a = axis < 0 ? axis + rank : axis, b = graph.values[node.output].batchAxis
+        guard a >= 0, a != b, a < rank else { throw fail(a == b ? "it works along the batch dimension" : "axis \(axis) of rank \(rank)") }
+        return a > b ? a - 1 : a
     }
 
     mutating func emit(_ code: BundleOpCode, _ inputs: [Int], _ outputs: [Int], tensors: [Int] = [],
@@ -113,6 +114,14 @@ struct Lowering {
     mutating func lower(_ n: TracedGraph.Node) throws {
         node = n
         if n.op == "padding_mask" { return }   // no value of its own: the attention reading it takes the ids
+        // A transpose that only moves the batch axis (to or from a time-major [T, B, …]) changes
+        // nothing per sample: the output is its input.
+        if n.op == "permute", case .value(let x) = n.inputs[0], let perm = try? ints("perm"),
+           samplePermutation(perm, from: graph.values[x].batchAxis, to: graph.values[n.output].batchAxis) == Array(0..<(perm.count - 1)),
+           !(graph.isOutput(n.output) && graph.inputs.contains { $0.value == x }) {
+            valueIDs[n.output] = try value(x)
+            return
+        }
         let rank = graph.values[n.output].shape.count
         func operandValue(_ k: Int) throws -> Int {
             guard k < n.inputs.count, case .value(let v) = n.inputs[k] else { throw fail("operand \(k) is not computed from the inputs") }
@@ -178,12 +187,16 @@ struct Lowering {
             let axis = try sampleAxis(try int("axis"), rank: rank)
             emit(.concat, try n.inputs.indices.map { try operandValue($0) }, [y], [(.axis, .int(Int64(axis)))])
         case "reshape":
-            let shape = graph.values[n.output].shape
-            emit(.reshape, [try operandValue(0)], [y], [(.shape, .ints(shape.dropFirst().map { Int64($0) }))])
+            guard graph.values[n.output].batchAxis == 0 else { throw fail("it reshapes a time-major value") }
+            emit(.reshape, [try operandValue(0)], [y], [(.shape, .ints(bundle.values[y].shape.map { Int64($0) }))])
         case "permute":
-            let perm = try ints("perm")
-            guard perm.first == 0 else { throw fail("it moves the batch dimension (perm \(perm))") }
-            emit(.transpose, [try operandValue(0)], [y], [(.perm, .ints(perm.dropFirst().map { Int64($0 - 1) }))])
+            guard case .value(let x) = n.inputs[0] else { throw fail("operand 0 is not computed from the inputs") }
+            let perm = samplePermutation(try ints("perm"), from: graph.values[x].batchAxis, to: graph.values[n.output].batchAxis)
+            if perm == Array(0..<perm.count) {
+                emit(.reshape, [try value(x)], [y], [(.shape, .ints(bundle.values[y].shape.map { Int64($0) }))])
+            } else {
+                emit(.transpose, [try value(x)], [y], [(.perm, .ints(perm.map { Int64($0) }))])
+            }
         case "slice":
             let axis = try sampleAxis(try int("axis"), rank: rank)
             emit(.slice, [try operandValue(0)], [y], [(.axis, .int(Int64(axis))), (.start, .int(Int64(try int("start")))),
@@ -197,6 +210,11 @@ struct Lowering {
             if try lowerSequenceFamily(n, y) { return }
             throw fail("the bundle format has no such op yet")
         }
+    }
+
+    /// The per-sample permutation of a traced `perm` that moves the batch axis `from` → `to`.
+    func samplePermutation(_ perm: [Int], from: Int, to: Int) -> [Int] {
+        perm.enumerated().filter { $0.offset != to }.map { $0.element > from ? $0.element - 1 : $0.element }
     }
 
     /// Elementwise binary ops: two values, or a value and a constant that does not vary

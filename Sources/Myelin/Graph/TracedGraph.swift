@@ -21,6 +21,9 @@ public struct TracedGraph: CustomStringConvertible {
         public var name: String
         public var shape: [Int]
         public var sample: Tensor
+        /// The axis of `shape` that is the batch: 0, or 1 for a time-major sequence `[T, B, …]`
+        /// (a recurrent layer with `batchFirst: false` between transposes at the model's boundary).
+        public var batchAxis = 0
     }
 
     /// A tensor the graph reads but does not compute: a parameter, a buffer, or a tensor made
@@ -126,11 +129,23 @@ public struct TracedGraph: CustomStringConvertible {
                 operands[ObjectIdentifier(t)] = .constant(constants.count - 1)
                 nodeInputs.append(.constant(constants.count - 1))
             }
-            guard n.output.rank >= 1, n.output.shape[0] == batch else {
-                throw TraceError.batchDimension(op: n.op, module: n.modulePath, shape: n.output.shape, batch: batch)
+            // The batch axis: a permute moves its input's; other ops keep their first value
+            // input's where the output has the batch there, else it is axis 0. Only 0 or 1.
+            let shape = n.output.shape
+            var axis = 0
+            if case .value(let v)? = nodeInputs.first(where: { if case .value = $0 { return true } else { return false } }) {
+                axis = values[v].batchAxis
+                if n.op == "permute", case .ints(let perm)? = n.attributes["perm"] {
+                    axis = perm.firstIndex(of: axis) ?? -1
+                } else if axis >= shape.count || shape[axis] != batch {
+                    axis = 0
+                }
+            }
+            guard axis == 0 || axis == 1, axis < shape.count, shape[axis] == batch else {
+                throw TraceError.batchDimension(op: n.op, module: n.modulePath, shape: shape, batch: batch)
             }
             let base = n.modulePath.isEmpty ? n.op : "\(n.modulePath).\(n.op)"
-            values.append(Value(name: unique(base), shape: n.output.shape, sample: n.output))
+            values.append(Value(name: unique(base), shape: shape, sample: n.output, batchAxis: axis))
             operands[ObjectIdentifier(n.output)] = .value(values.count - 1)
             nodes.append(Node(op: n.op, inputs: nodeInputs, output: values.count - 1, attributes: n.attributes,
                               modulePath: n.modulePath))
@@ -143,6 +158,9 @@ public struct TracedGraph: CustomStringConvertible {
         for (name, t) in zip(names, results) {
             guard case .value(let v)? = operands[ObjectIdentifier(t)], !self.inputs.contains(where: { $0.value == v }) else {
                 throw TraceError.outputNotComputed(name)
+            }
+            guard values[v].batchAxis == 0 else {
+                throw TraceError.invalidInputs("output \"\(name)\" is time-major \(values[v].shape): transpose it to batch first")
             }
             outputs.append((name, v))
         }

@@ -90,7 +90,7 @@ final class RecurrentStack {
     /// `[layers·directions, B, H]` (zeros when nil; c only for LSTM).
     /// Returns output `[T, B, directions·H]` (or batch first) and the final h and c stacks.
     func run(_ x: Tensor, h0: Tensor?, c0: Tensor?, training: Bool, name: String) -> (Tensor, Tensor, Tensor?) {
-        if Tracer.current != nil && batchFirst && h0 == nil && c0 == nil { return traced(x, name: name) }
+        if Tracer.current != nil && h0 == nil && c0 == nil { return traced(x, name: name) }
         var layers: [Tensor] = []
         return unrolled(x, h0: h0, c0: c0, training: training, name: name, layerOutputs: &layers)
     }
@@ -105,7 +105,7 @@ final class RecurrentStack {
         Tracer.current = nil
         var layers: [Tensor] = []
         let (_, h, c) = unrolled(x, h0: nil, c0: nil, training: false, name: name, layerOutputs: &layers)
-        let batchFirstLayers = layers.map { $0.transpose(0, 1) }
+        let batchFirstLayers = batchFirst ? layers.map { $0.transpose(0, 1) } : layers   // time-major: [T, B, …] as traced
         Tracer.current = tracer
         let code: Int = [.tanh: 0, .relu: 1, .lstm: 2, .gru: 3][cell]!
         var input = x
@@ -126,7 +126,7 @@ final class RecurrentStack {
     /// under a tracer recorded as `recurrent_last_step` of the batch-first output, attribute
     /// `reverse` (the trailing columns that come from the first step: the reverse direction).
     func lastStep(output: Tensor, hN: Tensor) -> Tensor {
-        guard let tracer = Tracer.current, batchFirst else { return lastLayer(hN) }
+        guard let tracer = Tracer.current else { return lastLayer(hN) }
         Tracer.current = nil
         let result = lastLayer(hN)
         Tracer.current = tracer
