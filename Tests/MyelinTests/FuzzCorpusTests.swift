@@ -132,6 +132,10 @@ final class FuzzCorpusTests: XCTestCase {
         let translator = Seq2SeqTransformer(vocabularySize: 11, sourceLength: 5, targetLength: 4, dim: 8, heads: 2, layers: 1,
                                             generator: Generator(seed: 11))
         add("sequence-seq2seq-transformer", try! translator.exportBundle(dateVocabulary: false))
+        // An LSTM encoder–decoder: initial and final recurrent state, one-head cross-attention with score_scale.
+        let lstmTranslator = Seq2SeqLSTM(vocabularySize: 11, sourceLength: 5, targetLength: 4, embedding: 4, hiddenSize: 6,
+                                         generator: Generator(seed: 12))
+        add("sequence-seq2seq-lstm", try! lstmTranslator.exportBundle(dateVocabulary: false))
         return out
     }
 

@@ -409,4 +409,56 @@ final class Seq2SeqExportTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("is time-major"), "\($0)")
         }
     }
+
+    // MARK: Damaged seq2seq bundles
+
+    /// Random damage inside the sections of both seq2seq bundles (checksums repaired): the C
+    /// runtime gives the Swift reader's status and never crashes, and every damaged bundle it
+    /// accepts runs whole and streams two steps, or refuses with a status.
+    func testDamagedSeq2SeqBundlesNeverCrashTheRuntime() throws {
+        let library = try XCTUnwrap(StreamingRuntime.shared, RuntimeLibrary.loadError)
+        let g = Generator(seed: 71)
+        var accepted = 0, rounds = 0
+        let models: [any Seq2SeqModel] = [
+            Seq2SeqTransformer(vocabularySize: 11, sourceLength: 5, targetLength: 4, dim: 8, heads: 2, layers: 1, generator: Generator(seed: 72)),
+            Seq2SeqLSTM(vocabularySize: 11, sourceLength: 5, targetLength: 4, embedding: 4, hiddenSize: 6, generator: Generator(seed: 73))]
+        for model in models {
+            let bundle = try model.exportBundle(dateVocabulary: false)
+            let (graph, data) = bundle.encodeGraphAndData()
+            let meta = bundle.encodeMetadata(), test = bundle.encodeSelfTest(bundle.selfTest!)
+            for round in 0..<600 {
+                rounds += 1
+                var payloads = [graph, data, meta, test]
+                let which = round % 2 == 0 ? 0 : Int(g.next() % 4)
+                for _ in 0..<(1 + Int(g.next() % 3)) where !payloads[which].isEmpty {
+                    let at = Int(g.next() % UInt64(payloads[which].count))
+                    payloads[which][at] ^= UInt8(truncatingIfNeeded: 1 + g.next() % 255)
+                }
+                let kinds = [BundleSectionKind.graph, BundleSectionKind.data, BundleSectionKind.metadata, BundleSectionKind.selfTest]
+                let file = BundleFile.assemble(zip(kinds, payloads).map { .init(kind: $0.0, payload: $0.1, encoding: BundleLayout.encodingStored) })
+                let status = library.base.loadStatus(file)
+                let swift: Int32
+                do { _ = try ModelBundle(decoding: file); swift = 0 } catch { swift = (error as? BundleError)?.status.rawValue ?? -1 }
+                XCTAssertEqual(status, swift, "round \(round), section \(which)")
+                guard status == 0 else { continue }
+                accepted += 1
+                let decoded = try ModelBundle(decoding: file)
+                guard decoded.outputs.count == 1 else { continue }
+                let runtime = try StreamingRuntime.Model(library, bytes: file, maxBatch: 2)
+                let counts = decoded.inputs.map { decoded.values[$0].count }, outputs = decoded.values[decoded.outputs[0]].count
+                _ = try? runtime.run(counts.map { [Float](repeating: 1, count: 2 * $0) }, batch: 2, outputCount: outputs)
+                let info = runtime.streamInfo()
+                guard info.status == 0 else {
+                    XCTAssertEqual(info.status, BundleStatus.unsupported.rawValue)
+                    continue
+                }
+                for _ in 0..<2 where info.capacity == 0 || runtime.position < info.capacity {
+                    // Whole-sequence buffers: at least what one step reads and writes.
+                    _ = try? runtime.step(counts.map { [Float](repeating: 1, count: 2 * $0) }, batch: 2, steps: 1, outputCount: outputs)
+                }
+            }
+        }
+        XCTAssertGreaterThan(accepted, 0)
+        XCTAssertLessThan(accepted, rounds)
+    }
 }
