@@ -288,7 +288,9 @@ myelin_status myelin_run_multi(myelin_context *context, size_t batch, const void
  * input without a time axis, read only at the first step after a reset: "source" [S] token ids.
  * That step runs the encoder over it and the cross-attention keeps the encoder's keys and
  * values in the state; every step feeds decoder tokens through "target" [T] (pass the source
- * buffer whole with every call: it is not read again until the next reset).
+ * buffer whole with every call: it is not read again until the next reset). Likewise a
+ * recurrent layer's initial state, when a model takes one as an input ("h0" [D, H]), is read
+ * at the first step only.
  *
  * Memory: all state is allocated by myelin_context_create: per sample, 4·H bytes per
  * recurrent layer and direction (8·H for an LSTM: h and c), and 8·C·E bytes per attention
