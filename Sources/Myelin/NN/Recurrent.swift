@@ -47,6 +47,9 @@ final class RecurrentStack {
     let dropout: Float
     let generator: Generator
     var named: [(String, Tensor)] = []
+    /// Whether untraced runs use the fused whole-sequence node (`Tensor.recurrentSequence`);
+    /// tests turn it off to compare with the recorded steps.
+    var fused = true
 
     var directions: Int { bidirectional ? 2 : 1 }
 
@@ -156,6 +159,17 @@ final class RecurrentStack {
                 let projected = linear(layerInput, weight: w.ih, bias: w.bih)
                 var hidden = h0?.select(axis: 0, index: k) ?? Tensor.zeros([batch, h])
                 var cellState = cell == .lstm ? (c0?.select(axis: 0, index: k) ?? Tensor.zeros([batch, h])) : nil
+                if Tracer.current == nil && fused {
+                    // Training and plain inference: the whole direction as one fused node
+                    // (Autograd/RecurrentLayer.swift); under a tracer the steps below are recorded.
+                    let fused = Tensor.recurrentSequence(cell: cell, projected: projected, weightHH: w.hh, biasHH: w.bhh,
+                                                         h0: hidden, c0: cellState, reverse: d == 1)
+                    let sequence = cell == .lstm ? fused.narrow(axis: 0, start: 0, length: steps) : fused
+                    outputs.append(sequence)
+                    finalH.append(sequence.select(axis: 0, index: d == 0 ? steps - 1 : 0))
+                    if cell == .lstm { finalC.append(fused.select(axis: 0, index: steps)) }
+                    continue
+                }
                 var perStep = [Tensor](repeating: hidden, count: steps)
                 for s in 0..<steps {
                     let t = d == 0 ? s : steps - 1 - s
