@@ -76,4 +76,23 @@ final class RecurrentLayerTests: XCTestCase {
             }
         }
     }
+
+    /// Several threads split each step's products (parallelGEMM) instead of the one-thread
+    /// packed product; outputs and gradients must agree. Batch 128 × 4·64 gates × 64 is above
+    /// the parallel threshold.
+    func testFusedLayerThreadCountsAgree() {
+        let saved = Threading.threads
+        defer { Threading.threads = saved }
+        let lstm = LSTM(8, 64, batchFirst: true, bidirectional: true, generator: Generator(seed: 12))
+        let x = smooth([128, 3, 8], seed: 13)
+        var results: [[Float]] = []
+        for threads in [1, 2] {
+            Threading.threads = threads
+            x.requiresGrad = true; x.zeroGrad(); lstm.zeroGrad()
+            let (y, s) = lstm(x)
+            ((y * smooth(y.shape, seed: 14)).sum() + s.c.sum()).backward()
+            results.append(y.data + s.c.data + x.grad!.data + lstm.parameters().flatMap { $0.grad!.data })
+        }
+        assertClose(results[0], results[1], atol: 1e-6, rtol: 1e-5, "1 vs 2 threads")
+    }
 }

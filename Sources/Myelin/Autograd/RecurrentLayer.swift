@@ -57,6 +57,8 @@ extension Tensor {
         var workspace = [Float](repeating: 0, count: linearPackedWorkspaceCount)
         var hg = [Float](repeating: 0, count: batch * gh)
         let biasValues = biasHH?.data ?? []
+        // One thread: the packed product per step; several: parallelGEMM when a step is big enough.
+        let parallel = Threading.threadCount > 1 && batch * gh * hidden >= Threading.parallelThreshold
         let code = [RecurrentCell.tanh: 0, .relu: 1, .lstm: 2, .gru: 3][cell]!
 
         weightHH.data.withUnsafeBufferPointer { linearPackWeights(outputs: gh, inputs: hidden, weights: $0.baseAddress!, into: &packed) }
@@ -80,8 +82,17 @@ extension Tensor {
                 for s in 0..<steps {
                     let t = reverse ? steps - 1 - s : s
                     let hPrev = hs.baseAddress! + s * bh, hNext = hPrev + bh
-                    linearPacked(m: batch, n: gh, k: hidden, x: hPrev, ldx: hidden, packed: wp.baseAddress!, bias: biasPointer,
-                                 y: hgp.baseAddress!, ldy: gh, relu: false, workspace: ws.baseAddress!)
+                    if parallel {
+                        // Several threads: split the step's product by columns (repacks W_hh per step).
+                        if let b = biasPointer { for r in 0..<batch { (hgp.baseAddress! + r * gh).update(from: b, count: gh) } }
+                        weightHH.data.withUnsafeBufferPointer { w in
+                            parallelGEMM(m: batch, n: gh, k: hidden, a: hPrev, aRowStride: hidden, aColStride: 1,
+                                         b: w.baseAddress!, bRowStride: 1, bColStride: hidden, c: hgp.baseAddress!, accumulate: biasHH != nil)
+                        }
+                    } else {
+                        linearPacked(m: batch, n: gh, k: hidden, x: hPrev, ldx: hidden, packed: wp.baseAddress!, bias: biasPointer,
+                                     y: hgp.baseAddress!, ldy: gh, relu: false, workspace: ws.baseAddress!)
+                    }
                     for r in 0..<batch {
                         let xg = xp.baseAddress! + (t * batch + r) * gh, hrow = hgp.baseAddress! + r * gh
                         let k = r * hidden
@@ -156,8 +167,15 @@ extension Tensor {
                         }
                     }
                     // dh_{s−1} = (GRU: dh ⊙ z, written into dh by the cell) + dHidden_s · W_hh.
-                    linearPacked(m: batch, n: hidden, k: gh, x: dg.baseAddress! + s * batch * gh, ldx: gh, packed: wp.baseAddress!,
-                                 bias: nil, y: fs.baseAddress!, ldy: hidden, relu: false, workspace: wsp.baseAddress!)
+                    if parallel {
+                        weightHH.data.withUnsafeBufferPointer { w in
+                            parallelGEMM(m: batch, n: hidden, k: gh, a: dg.baseAddress! + s * batch * gh, aRowStride: gh, aColStride: 1,
+                                         b: w.baseAddress!, bRowStride: hidden, bColStride: 1, c: fs.baseAddress!, accumulate: false)
+                        }
+                    } else {
+                        linearPacked(m: batch, n: hidden, k: gh, x: dg.baseAddress! + s * batch * gh, ldx: gh, packed: wp.baseAddress!,
+                                     bias: nil, y: fs.baseAddress!, ldy: hidden, relu: false, workspace: wsp.baseAddress!)
+                    }
                     if cell == .gru {
                         for k in 0..<bh { dhb[k] += fs[k] }
                     } else {
