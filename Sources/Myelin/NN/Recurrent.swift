@@ -13,6 +13,8 @@ import Foundation
 // | `lstm_cell_state` | Autograd/RecurrentCells.swift | gates `[B, 4H]` (i, f, g, o), c `[B, H]` | — |
 // | `lstm_cell_output` | Autograd/RecurrentCells.swift | gates `[B, 4H]`, c' `[B, H]` | — |
 // | `gru_cell` | Autograd/RecurrentCells.swift | x `[B, 3H]` (r, z, n), hg `[B, 3H]`, h `[B, H]` | — |
+// | `recurrent_sequence` | Autograd/RecurrentLayer.swift | projected `[T, B, G·H]`, W_hh, [b_hh], h0 `[B, H]`, [c0] | `cell` int, `reverse` int, `bias` int (training only; output `[T(+1), B, H]`) |
+// | `masked_softmax` | Autograd/MaskedSoftmax.swift | scores `[…, L, S]`, masks… | `scale` float (attention weights, training only) |
 // | `sequence_cross_entropy` | Autograd/RecurrentCells.swift | logits `[…, C]`, targets `[…]` | `ignore_index` int, `reduction` int (0 mean, 1 sum) |
 // | `layer_norm` | Autograd/NormalizationOps.swift | x `[…, D…]`, [weight, bias] `[D…]` | `eps` float, `axes` int (how many trailing dims are normalised) |
 // | `gelu` | Autograd/NormalizationOps.swift | x | `approximate` int (0 exact erf, 1 tanh) |
