@@ -45,6 +45,23 @@ public func vectorExp(_ value: SIMD16<Float>) -> SIMD16<Float> {
     return e * scale
 }
 
+/// erf x lane by lane (Abramowitz & Stegun 7.1.26): absolute error below 1.5·10⁻⁷;
+/// also returns e^{−x²}, which callers (GELU's derivative) reuse.
+@inline(__always)
+public func vectorErf(_ x: SIMD16<Float>) -> (erf: SIMD16<Float>, gaussian: SIMD16<Float>) {
+    typealias V = SIMD16<Float>
+    let magnitude = x.replacing(with: -x, where: x .< 0)
+    let t = V(repeating: 1) / (V(repeating: 1) + V(repeating: 0.327_591_1) * magnitude)
+    var p = V(repeating: 1.061_405_429)
+    p = p * t + V(repeating: -1.453_152_027)
+    p = p * t + V(repeating: 1.421_413_741)
+    p = p * t + V(repeating: -0.284_496_736)
+    p = p * t + V(repeating: 0.254_829_592)
+    let gaussian = vectorExp(-(magnitude * magnitude))
+    let e = V(repeating: 1) - p * t * gaussian
+    return (e.replacing(with: -e, where: x .< 0), gaussian)
+}
+
 /// 1 / (1 + e⁻ˣ) lane by lane.
 @inline(__always)
 public func vectorSigmoid(_ x: SIMD16<Float>) -> SIMD16<Float> {

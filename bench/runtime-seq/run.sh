@@ -6,6 +6,8 @@
 #   3. LSTM one step at batch 1: Myelin keeps h and c in the context (myelin_step); ORT gets
 #      them in and out of every call. Transformer: 127 greedy tokens; Myelin steps with its
 #      key/value cache, ORT re-feeds the whole context every token.
+#   4. read_floor: the time to only read the LSTM step's weights (f32 2 MiB, f16, int8) — the
+#      memory floor under any batch-1 step.
 # Usage: sh bench/runtime-seq/run.sh [OUT_DIR]   (default /tmp/myelin-seq-bench)
 # Needs the anchors' venv (/tmp/anchors, ../shared/anchors/setup.sh) and .build-cmake
 # (bash scripts/runtime-build.sh, or cmake --build .build-cmake --target myelin_seq_bench).
@@ -21,11 +23,13 @@ swift build --product RuntimeSeqModels
 .build/debug/RuntimeSeqModels "$OUT"
 cmake --build .build-cmake --target myelin_seq_bench
 gcc -O2 -std=c11 -Wall -Wextra -o "$OUT/ort_seq" bench/runtime-seq/ort_seq.c -ldl -lm
+gcc -O3 -march=native -o "$OUT/read_floor" bench/runtime-seq/read_floor.c
 for round in 1 2 3; do
   echo "-- round $round"
   .build-cmake/myelin_seq_bench lstm "$OUT/lstm.myelin" 5000
   .build-cmake/myelin_seq_bench lstm "$OUT/lstm-f16.myelin" 5000
   "$OUT/ort_seq" lstm "$OUT/lstm.onnx" 5000
+  "$OUT/read_floor"
   .build-cmake/myelin_seq_bench generate "$OUT/transformer.myelin" 127 5
   "$OUT/ort_seq" generate "$OUT/transformer.onnx" 127 5 96
 done

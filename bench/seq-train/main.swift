@@ -3,7 +3,7 @@
 // --epochs E --threads T` trains (same model classes, data windows, Trainer, Adam 1e-3, cosine
 // schedule per epoch, batch 64), timed per epoch by wall clock and by process CPU time.
 //
-//   SeqTrainBench lstm|transformer EPOCHS TRAIN_WINDOWS [THREADS] [--data DIR]
+//   SeqTrainBench lstm|transformer EPOCHS TRAIN_WINDOWS [THREADS] [--data DIR] [--validation-windows N]
 //
 // One line per epoch: RESULT myelin char-KIND epoch E wall_s W cpu_s C train_loss L val_bits B gflops G
 // (G: 3 × forward FLOPs × training windows / CPU seconds of the training pass).
@@ -14,8 +14,11 @@ import Myelin
 var args = Array(CommandLine.arguments.dropFirst())
 var directory = "/usr/share/games/fortunes"
 if let i = args.firstIndex(of: "--data"), i + 1 < args.count { directory = args[i + 1]; args.removeSubrange(i...(i + 1)) }
+// --validation-windows N: validate on the first N windows only (for profiling the training pass).
+var validationLimit: Int? = nil
+if let i = args.firstIndex(of: "--validation-windows"), i + 1 < args.count { validationLimit = Int(args[i + 1]); args.removeSubrange(i...(i + 1)) }
 guard args.count >= 3, ["lstm", "transformer"].contains(args[0]), let epochs = Int(args[1]), let limit = Int(args[2]) else {
-    print("usage: SeqTrainBench lstm|transformer EPOCHS TRAIN_WINDOWS [THREADS] [--data DIR]")
+    print("usage: SeqTrainBench lstm|transformer EPOCHS TRAIN_WINDOWS [THREADS] [--data DIR] [--validation-windows N]")
     exit(2)
 }
 let kind = args[0]
@@ -28,7 +31,7 @@ func cpuSeconds() -> Double {
 }
 
 let text = try TextDataset.fortunes(directory: directory)
-let train = text.windows(.train, length: 64, limit: limit), validation = text.windows(.validation, length: 64)
+let train = text.windows(.train, length: 64, limit: limit), validation = text.windows(.validation, length: 64, limit: validationLimit)
 let generator = Generator(seed: 0)
 let model: any Layer = kind == "lstm"
     ? CharLSTM(vocabularySize: text.vocabularySize, embedding: 64, hidden: 256, layers: 1, generator: generator)

@@ -60,13 +60,16 @@ extension Tensor {
     public func softmax(axis: Int = -1) -> Tensor {
         let (outer, n, inner) = axisLayout(axis, op: "softmax")
         var out = data
-        forEachLane(outer, n, inner) { base, s in
+        if inner == 1 {
+            // Contiguous rows (attention scores): 16 lanes at a time.
+            out.withUnsafeMutableBufferPointer { p in for o in 0..<outer { softmaxRow(p.baseAddress! + o * n, count: n) } }
+        } else { forEachLane(outer, n, inner) { base, s in
             var m = -Float.infinity
             for j in 0..<n { m = Swift.max(m, out[base + j * s]) }
             var z: Float = 0
             for j in 0..<n { let e = Foundation.exp(out[base + j * s] - m); out[base + j * s] = e; z += e }
             for j in 0..<n { out[base + j * s] /= z }
-        }
+        } }
         let input = self
         let y = out
         return Tensor.result("softmax", shape: shape, data: out, inputs: [self],
@@ -126,4 +129,26 @@ func forEachLane(_ outer: Int, _ n: Int, _ inner: Int, _ body: (Int, Int) -> Voi
     for o in 0..<outer {
         for i in 0..<inner { body(o * n * inner + i, inner) }
     }
+}
+
+/// Softmax of one contiguous row in place: max, e^(x − max) (16 lanes by `vectorExp`, exactly
+/// 0 below e^−87.3 so −∞ scores get no weight; libm for the tail), then scaled by 1/Σ.
+/// A row of −∞ only gives NaN, as the scalar form does.
+func softmaxRow(_ row: UnsafeMutablePointer<Float>, count n: Int) {
+    typealias V = SIMD16<Float>
+    var m = -Float.infinity
+    for j in 0..<n { m = Swift.max(m, row[j]) }
+    var j = 0, lanes = V(repeating: 0)
+    let low = V(repeating: -87.33654)
+    while j + 16 <= n {
+        let d = V.load(row + j) - m
+        let e = vectorExp(d).replacing(with: 0, where: d .< low)
+        e.store(row + j)
+        lanes += e
+        j += 16
+    }
+    var z = lanes.sum()
+    while j < n { let e = Foundation.exp(row[j] - m); row[j] = e; z += e; j += 1 }
+    let scale = 1 / z
+    for k in 0..<n { row[k] *= scale }
 }

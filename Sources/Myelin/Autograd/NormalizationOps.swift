@@ -89,10 +89,58 @@ extension Tensor {
                 return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
             })
         }
-        let invSqrt2 = Float(0.5.squareRoot()), invSqrt2Pi = Float(1 / (2 * Double.pi).squareRoot())
-        return unary("gelu", { x in 0.5 * x * (1 + Foundation.erf(x * invSqrt2)) },
-                     attributes: attributes, derivative: { x, _ in
-            0.5 * (1 + Foundation.erf(x * invSqrt2)) + x * Foundation.exp(-0.5 * x * x) * invSqrt2Pi
-        })
+        // Exact form, 16 lanes at a time (`vectorErf`, absolute error < 1.5·10⁻⁷), scalar tail
+        // with libm; Φ(x) and the density are kept for the backward pass.
+        let n = count
+        var out = [Float](repeating: 0, count: n), cdf = out, density = out
+        data.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { yp in
+                cdf.withUnsafeMutableBufferPointer { cp in
+                    density.withUnsafeMutableBufferPointer { dp in
+                        geluExact(x: xp.baseAddress!, y: yp.baseAddress!, cdf: cp.baseAddress!, density: dp.baseAddress!, count: n)
+                    }
+                }
+            }
+        }
+        let input = self, phi = cdf, pdf = density
+        return Tensor.result("gelu", shape: shape, data: out, inputs: [self], attributes: attributes) { g in
+            // d/dx xΦ(x) = Φ(x) + x φ(x)
+            input.accumulateGrad(count: n) { acc in
+                input.data.withUnsafeBufferPointer { x in
+                    phi.withUnsafeBufferPointer { c in
+                        pdf.withUnsafeBufferPointer { d in
+                            g.withUnsafeBufferPointer { gp in
+                                for i in 0..<n { acc[i] += gp[i] * (c[i] + x[i] * d[i]) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// y = x Φ(x) with Φ(x) = ½(1 + erf(x/√2)); also writes Φ(x) and the standard normal
+/// density φ(x) = e^{−x²/2}/√(2π). Shapes: all `[count]`.
+private func geluExact(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, cdf: UnsafeMutablePointer<Float>,
+                       density: UnsafeMutablePointer<Float>, count n: Int) {
+    typealias V = SIMD16<Float>
+    let invSqrt2 = Float(0.5.squareRoot()), invSqrt2Pi = Float(1 / (2 * Double.pi).squareRoot())
+    var i = 0
+    while i + 16 <= n {
+        let v = V.load(x + i)
+        let (e, gaussian) = vectorErf(v * invSqrt2)
+        let phi = (e + 1) * 0.5
+        phi.store(cdf + i)
+        (gaussian * invSqrt2Pi).store(density + i)
+        (v * phi).store(y + i)
+        i += 16
+    }
+    while i < n {
+        let phi = 0.5 * (1 + Foundation.erf(x[i] * invSqrt2))
+        cdf[i] = phi
+        density[i] = Foundation.exp(-0.5 * x[i] * x[i]) * invSqrt2Pi
+        y[i] = x[i] * phi
+        i += 1
     }
 }

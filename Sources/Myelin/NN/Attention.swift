@@ -33,9 +33,14 @@ func dropoutMask(_ x: Tensor, p: Float, generator: Generator) -> Tensor {
 func attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, masks: [Tensor], dropout: Float,
                generator: Generator) -> (output: Tensor, weights: Tensor) {
     let d = q.shape[q.rank - 1]
-    var scores = q.matmul(k.transpose(-1, -2)) * (1 / Float(d).squareRoot())
-    for m in masks { scores = scores.maskedFill(m, value: -.infinity) }
-    let weights = scores.softmax(axis: -1)
+    let weights: Tensor
+    if Tracer.current == nil {
+        weights = q.matmul(k.transpose(-1, -2)).maskedSoftmax(scale: 1 / Float(d).squareRoot(), masks: masks)   // one fused node
+    } else {
+        var scores = q.matmul(k.transpose(-1, -2)) * (1 / Float(d).squareRoot())
+        for m in masks { scores = scores.maskedFill(m, value: -.infinity) }
+        weights = scores.softmax(axis: -1)
+    }
     return (dropoutMask(weights, p: dropout, generator: generator).matmul(v), weights)
 }
 

@@ -13,6 +13,8 @@ import Foundation
 // | `lstm_cell_state` | Autograd/RecurrentCells.swift | gates `[B, 4H]` (i, f, g, o), c `[B, H]` | — |
 // | `lstm_cell_output` | Autograd/RecurrentCells.swift | gates `[B, 4H]`, c' `[B, H]` | — |
 // | `gru_cell` | Autograd/RecurrentCells.swift | x `[B, 3H]` (r, z, n), hg `[B, 3H]`, h `[B, H]` | — |
+// | `recurrent_sequence` | Autograd/RecurrentLayer.swift | projected `[T, B, G·H]`, W_hh, [b_hh], h0 `[B, H]`, [c0] | `cell` int, `reverse` int, `bias` int (training only; output `[T(+1), B, H]`) |
+// | `masked_softmax` | Autograd/MaskedSoftmax.swift | scores `[…, L, S]`, masks… | `scale` float (attention weights, training only) |
 // | `sequence_cross_entropy` | Autograd/RecurrentCells.swift | logits `[…, C]`, targets `[…]` | `ignore_index` int, `reduction` int (0 mean, 1 sum) |
 // | `layer_norm` | Autograd/NormalizationOps.swift | x `[…, D…]`, [weight, bias] `[D…]` | `eps` float, `axes` int (how many trailing dims are normalised) |
 // | `gelu` | Autograd/NormalizationOps.swift | x | `approximate` int (0 exact erf, 1 tanh) |
@@ -47,6 +49,9 @@ final class RecurrentStack {
     let dropout: Float
     let generator: Generator
     var named: [(String, Tensor)] = []
+    /// Whether untraced runs use the fused whole-sequence node (`Tensor.recurrentSequence`);
+    /// tests turn it off to compare with the recorded steps.
+    var fused = true
 
     var directions: Int { bidirectional ? 2 : 1 }
 
@@ -156,6 +161,17 @@ final class RecurrentStack {
                 let projected = linear(layerInput, weight: w.ih, bias: w.bih)
                 var hidden = h0?.select(axis: 0, index: k) ?? Tensor.zeros([batch, h])
                 var cellState = cell == .lstm ? (c0?.select(axis: 0, index: k) ?? Tensor.zeros([batch, h])) : nil
+                if Tracer.current == nil && fused {
+                    // Training and plain inference: the whole direction as one fused node
+                    // (Autograd/RecurrentLayer.swift); under a tracer the steps below are recorded.
+                    let fused = Tensor.recurrentSequence(cell: cell, projected: projected, weightHH: w.hh, biasHH: w.bhh,
+                                                         h0: hidden, c0: cellState, reverse: d == 1)
+                    let sequence = cell == .lstm ? fused.narrow(axis: 0, start: 0, length: steps) : fused
+                    outputs.append(sequence)
+                    finalH.append(sequence.select(axis: 0, index: d == 0 ? steps - 1 : 0))
+                    if cell == .lstm { finalC.append(fused.select(axis: 0, index: steps)) }
+                    continue
+                }
                 var perStep = [Tensor](repeating: hidden, count: steps)
                 for s in 0..<steps {
                     let t = d == 0 ? s : steps - 1 - s
