@@ -89,16 +89,25 @@ public enum ConvOps {
         guard b.shape.rank == 1, b.shape.dim(0) == channels else { throw .shapeMismatch }
     }
 
-    /// Scratch (one image's column matrix and the GEMM workspace) and, for f16 weights, their
-    /// widened copy.
+    /// Scratch (one image's column matrix and the GEMM workspace, or for conv2d on packed
+    /// weights `convPackedScratchCount`) and the prepared block: conv2d's packed weights
+    /// (`convPackWeights`), or for f16 weights otherwise their widened copy.
     @_optimize(size)
     static func finish(_ g: Graph, _ op: inout GraphOp, _ geometry: ConvGeometry) throws(BundleStatus) {
         op.params.window = geometry
+        let w = g.tensor(op, 0)
+        if op.code == .conv2d && convPacksWeights(geometry) {
+            let columns = try checkedAdd(try checkedMultiply(geometry.patch, kernelRoundUp(geometry.outHeight * geometry.outWidth, gemmTileCols)),
+                                         kernelRoundUp(geometry.outHeight * geometry.outWidth, gemmTileCols) + convTileRows * gemmTileCols)
+            op.params.scratchBytes = try checkedMultiply(columns, 4)
+            op.params.preparedBytes = try checkedMultiply(try checkedMultiply(geometry.groups, kernelRoundUp(geometry.outChannels / geometry.groups, convTileRows)),
+                                                          try checkedMultiply(geometry.patch, 4))
+            return
+        }
         let columns = try checkedAdd(try checkedMultiply(geometry.patch, geometry.outHeight * geometry.outWidth),
                                      try checkedMultiply(geometry.patch, geometry.outChannels / geometry.groups))
         let depthwise = geometry.isDepthwise ? convPaddedPlanesCount(geometry) : 0
         op.params.scratchBytes = try checkedMultiply(try checkedAdd(Swift.max(columns, depthwise), gemmWorkspaceCount), 4)
-        let w = g.tensor(op, 0)
         op.params.preparedBytes = w.dtype == .f16 ? try checkedMultiply(w.shape.count, 4) : 0
     }
 
@@ -152,15 +161,25 @@ public enum ConvOps {
         try finish(g, &op, geometry)
     }
 
-    /// f16 weights widened once at load.
+    /// At load: conv2d's weights packed (`convPackWeights`, from f32 or f16), or other f16
+    /// weights widened.
     @_optimize(size)
     static func prepare(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
         guard let dst = op.prepared else { return }
-        let w = g.tensor(op, 0)
+        let w = g.tensor(op, 0), data = w.data!
+        let f16 = w.dtype == .f16
+        if op.code == .conv2d && convPacksWeights(op.params.window) {
+            let packed = dst.bindMemory(to: Float.self, capacity: convPackedWeightsCount(op.params.window))
+            convPackWeights(op.params.window, into: packed) { e in
+                f16 ? halfBitsToFloat(data.load(fromByteOffset: 2 * e, as: UInt16.self)) : data.load(fromByteOffset: 4 * e, as: Float.self)
+            }
+            return
+        }
         let wide = dst.bindMemory(to: Float.self, capacity: w.shape.count)
-        for i in 0..<w.shape.count { wide[i] = halfBitsToFloat(w.data!.load(fromByteOffset: 2 * i, as: UInt16.self)) }
+        for i in 0..<w.shape.count { wide[i] = halfBitsToFloat(data.load(fromByteOffset: 2 * i, as: UInt16.self)) }
     }
 
+    /// The weights as stored (f32) or widened (f16); not for conv2d on packed weights.
     @inline(__always)
     static func weights(_ r: OpRun) -> UnsafePointer<Float> {
         (UnsafeRawPointer(r.op.prepared) ?? r.tensor(0).data!).assumingMemoryBound(to: Float.self)
@@ -182,13 +201,21 @@ public enum ConvOps {
     @inline(never)
     @_optimize(speed)
     static func runConv2d(_ r: OpRun) {
-        let g = r.params.window, x = r.f32(0), y = r.f32Out(0), w = weights(r)
+        let g = r.params.window, x = r.f32(0), y = r.f32Out(0)
         let bias: UnsafePointer<Float>? = r.op.tensorCount == 2 ? r.tensorF32(1) : nil
-        let columns = r.scratch.assumingMemoryBound(to: Float.self)
-        let workspace = columns + convColumnsCount(g)
-        let perImage = g.outChannels * g.outHeight * g.outWidth
+        let scratch = r.scratch.assumingMemoryBound(to: Float.self)
+        let perImageIn = g.inChannels * g.height * g.width, perImage = g.outChannels * g.outHeight * g.outWidth
+        if convPacksWeights(g) {
+            let packed = UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self))
+            for n in 0..<r.batch {
+                convForwardPacked(g, x: x + n * perImageIn, packed: packed, bias: bias, relu: r.params.relu,
+                                  y: y + n * perImage, scratch: scratch)
+            }
+            return
+        }
+        let w = weights(r), workspace = scratch + convColumnsCount(g)
         for n in 0..<r.batch {
-            convForward(g, images: n..<(n + 1), x: x, weight: w, bias: bias, y: y, accumulate: false, columns: columns, workspace: workspace)
+            convForward(g, images: n..<(n + 1), x: x, weight: w, bias: bias, y: y, accumulate: false, columns: scratch, workspace: workspace)
             if r.params.relu { reluInPlace(y + n * perImage, perImage) }
         }
     }
