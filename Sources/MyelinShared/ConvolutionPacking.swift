@@ -79,28 +79,21 @@ public func convForwardPacked(_ g: ConvGeometry, x: UnsafePointer<Float>, packed
                               bias: UnsafePointer<Float>?, relu: Bool, y: UnsafeMutablePointer<Float>,
                               scratch: UnsafeMutablePointer<Float>) {
     let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups
-    let outPad = kernelRoundUp(outGroup, convTileRows), patch = g.patch, taps = g.kernelH * g.kernelW
+    let outPad = kernelRoundUp(outGroup, convTileRows), patch = g.patch
     let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
     let nPad = kernelRoundUp(planeOut, gemmTileCols)
     let columns = scratch, rowBuffer = scratch + patch * nPad, edgeTile = rowBuffer + nPad
     convZeroRow(rowBuffer + planeOut, nPad - planeOut)
     for gi in 0..<g.groups {
         let image = x + gi * inGroup * planeIn
-        // im2col, each row scattered into the column panels of its depth block.
-        for p in 0..<patch {
-            let c = p / taps, tap = p - c * taps
-            let row: UnsafePointer<Float>
-            if g.isPointwise && planeOut == nPad {
-                row = image + c * planeIn
-            } else if g.isPointwise {
-                convCopyRow(rowBuffer, image + c * planeIn, planeOut)
-                row = UnsafePointer(rowBuffer)
-            } else {
-                convIm2colRow(g, plane: image + c * planeIn, tapRow: tap / g.kernelW, tapColumn: tap % g.kernelW, into: rowBuffer)
-                row = UnsafePointer(rowBuffer)
+        if g.isPointwise {
+            for c in 0..<inGroup {
+                var row = image + c * planeIn
+                if planeOut != nPad { convCopyRow(rowBuffer, row, planeOut); row = UnsafePointer(rowBuffer) }
+                convScatterRow(row, count: nPad, into: convPanelRow(columns, p: c, patch: patch, nPad: nPad), panelStride: gemmTileCols * convBlockDepth(c, patch))
             }
-            let pc = p / gemmBlockDepth * gemmBlockDepth, kc = Swift.min(gemmBlockDepth, patch - pc)
-            convScatterRow(row, count: nPad, into: columns + pc * nPad + (p - pc) * gemmTileCols, panelStride: gemmTileCols * kc)
+        } else {
+            convIm2colPanels(g, image: image, channels: inGroup, rowBuffer: rowBuffer, columns: columns, nPad: nPad)
         }
         let weights = packed + gi * outPad * patch
         let yGroup = y + gi * outGroup * planeOut
@@ -123,6 +116,68 @@ public func convForwardPacked(_ g: ConvGeometry, x: UnsafePointer<Float>, packed
                 q += gemmTileCols
             }
             pc += kc
+        }
+    }
+}
+
+/// Depth of the block that patch row `p` falls in.
+@inline(__always)
+func convBlockDepth(_ p: Int, _ patch: Int) -> Int {
+    let pc = p / gemmBlockDepth * gemmBlockDepth
+    return Swift.min(gemmBlockDepth, patch - pc)
+}
+
+/// Where patch row `p` starts in the packed columns (its block, row p − pc of panel 0).
+@inline(__always)
+func convPanelRow(_ columns: UnsafeMutablePointer<Float>, p: Int, patch: Int, nPad: Int) -> UnsafeMutablePointer<Float> {
+    let pc = p / gemmBlockDepth * gemmBlockDepth
+    return columns + pc * nPad + (p - pc) * gemmTileCols
+}
+
+/// `convIm2col` of one image-group, each row built in `rowBuffer` (`nPad` floats, zero past
+/// the plane) and scattered into the column panels: tap by tap, so that the tap's valid
+/// output rows and columns are worked out once for all channels.
+@inline(__always)
+@_optimize(speed)
+func convIm2colPanels(_ g: ConvGeometry, image: UnsafePointer<Float>, channels: Int, rowBuffer: UnsafeMutablePointer<Float>,
+                      columns: UnsafeMutablePointer<Float>, nPad: Int) {
+    let oh = g.outHeight, ow = g.outWidth, plane = g.height * g.width, taps = g.kernelH * g.kernelW, patch = g.patch
+    let step = g.strideH * g.width
+    for i in 0..<g.kernelH {
+        let top = i * g.dilationH - g.padTop
+        let (yLo, yHi) = convValidRange(offset: top, stride: g.strideH, size: g.height, count: oh)
+        for j in 0..<g.kernelW {
+            let offset = j * g.dilationW - g.padLeft
+            let (lo, hi) = convValidRange(offset: offset, stride: g.strideW, size: g.width, count: ow)
+            let fullRows = g.strideW == 1 && lo == 0 && hi == ow
+            // Padding rows and columns stay zero from one channel to the next.
+            convZeroRow(rowBuffer, yLo * ow)
+            convZeroRow(rowBuffer + yHi * ow, (oh - yHi) * ow)
+            if !fullRows {
+                for oy in yLo..<yHi {
+                    convZeroRow(rowBuffer + oy * ow, lo)
+                    convZeroRow(rowBuffer + oy * ow + hi, ow - hi)
+                }
+            }
+            let first = image + (yLo * g.strideH + top) * g.width + offset
+            for c in 0..<channels {
+                var dst = rowBuffer + yLo * ow
+                var src = first + c * plane
+                if fullRows {
+                    for _ in yLo..<yHi { convCopyRow(dst, src, ow); dst += ow; src += step }
+                } else if g.strideW == 1 {
+                    for _ in yLo..<yHi { convCopyRow(dst + lo, src + lo, hi - lo); dst += ow; src += step }
+                } else {
+                    for _ in yLo..<yHi {
+                        for ox in lo..<hi { dst[ox] = src[ox * g.strideW] }
+                        dst += ow
+                        src += step
+                    }
+                }
+                let p = c * taps + i * g.kernelW + j
+                convScatterRow(UnsafePointer(rowBuffer), count: nPad, into: convPanelRow(columns, p: p, patch: patch, nPad: nPad),
+                               panelStride: gemmTileCols * convBlockDepth(p, patch))
+            }
         }
     }
 }
@@ -171,40 +226,63 @@ func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rows: I
         bp += 4 * gemmTileCols
     }
     let full = rows == convTileRows && cols == gemmTileCols
-    let out = full ? c : edge, ld = full ? ldc : gemmTileCols
-    @inline(__always)
-    func store(_ row: Int, _ v0: V, _ v1: V) {
-        let p = UnsafeMutableRawPointer(out + row * ld)
-        var y0 = v0, y1 = v1
-        if !start {
-            let from = UnsafeRawPointer(c + row * ldc)
-            if full {
-                y0 = from.loadUnaligned(as: V.self) + v0
-                y1 = from.loadUnaligned(fromByteOffset: 64, as: V.self) + v1
-            } else if row < rows {
-                // Partial tile: the valid part of C into the edge tile first.
-                var previous = (V(), V())
-                for j in 0..<cols { if j < 16 { previous.0[j] = c[row * ldc + j] } else { previous.1[j - 16] = c[row * ldc + j] } }
-                y0 = previous.0 + v0
-                y1 = previous.1 + v1
-            }
-        } else if let b = bias, row < rows {
-            let bv = V(repeating: b[row])
-            y0 = v0 + bv
-            y1 = v1 + bv
-        }
-        if relu {
-            y0 = y0.replacing(with: 0, where: y0 .< 0)
-            y1 = y1.replacing(with: 0, where: y1 .< 0)
-        }
-        p.storeBytes(of: y0, as: V.self)
-        p.storeBytes(of: y1, toByteOffset: 64, as: V.self)
+    if full {
+        convStoreRow(c, ldc, 0, c00, c01, bias, start, relu); convStoreRow(c, ldc, 1, c10, c11, bias, start, relu)
+        convStoreRow(c, ldc, 2, c20, c21, bias, start, relu); convStoreRow(c, ldc, 3, c30, c31, bias, start, relu)
+        convStoreRow(c, ldc, 4, c40, c41, bias, start, relu); convStoreRow(c, ldc, 5, c50, c51, bias, start, relu)
+        convStoreRow(c, ldc, 6, c60, c61, bias, start, relu); convStoreRow(c, ldc, 7, c70, c71, bias, start, relu)
+        return
     }
-    store(0, c00, c01); store(1, c10, c11); store(2, c20, c21); store(3, c30, c31)
-    store(4, c40, c41); store(5, c50, c51); store(6, c60, c61); store(7, c70, c71)
-    if !full {
-        for r in 0..<rows {
-            for j in 0..<cols { c[r * ldc + j] = edge[r * gemmTileCols + j] }
+    // A partial tile: the accumulators into the edge tile, its valid part into C.
+    let e = UnsafeMutableRawPointer(edge)
+    e.storeBytes(of: c00, toByteOffset: 0, as: V.self); e.storeBytes(of: c01, toByteOffset: 64, as: V.self)
+    e.storeBytes(of: c10, toByteOffset: 128, as: V.self); e.storeBytes(of: c11, toByteOffset: 192, as: V.self)
+    e.storeBytes(of: c20, toByteOffset: 256, as: V.self); e.storeBytes(of: c21, toByteOffset: 320, as: V.self)
+    e.storeBytes(of: c30, toByteOffset: 384, as: V.self); e.storeBytes(of: c31, toByteOffset: 448, as: V.self)
+    e.storeBytes(of: c40, toByteOffset: 512, as: V.self); e.storeBytes(of: c41, toByteOffset: 576, as: V.self)
+    e.storeBytes(of: c50, toByteOffset: 640, as: V.self); e.storeBytes(of: c51, toByteOffset: 704, as: V.self)
+    e.storeBytes(of: c60, toByteOffset: 768, as: V.self); e.storeBytes(of: c61, toByteOffset: 832, as: V.self)
+    e.storeBytes(of: c70, toByteOffset: 896, as: V.self); e.storeBytes(of: c71, toByteOffset: 960, as: V.self)
+    convStoreEdge(edge, rows: rows, cols: cols, c: c, ldc: ldc, bias: bias, start: start, relu: relu)
+}
+
+/// Row `row` of a full tile: C = v + bias[row] / v / C + v (see `convTile`), then ReLU.
+@inline(__always)
+@_optimize(speed)
+func convStoreRow(_ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ row: Int, _ v0: SIMD16<Float>, _ v1: SIMD16<Float>,
+                  _ bias: UnsafePointer<Float>?, _ start: Bool, _ relu: Bool) {
+    typealias V = SIMD16<Float>
+    let p = UnsafeMutableRawPointer(c + row * ldc)
+    var y0 = v0, y1 = v1
+    if !start {
+        y0 = p.loadUnaligned(as: V.self) + v0
+        y1 = p.loadUnaligned(fromByteOffset: 64, as: V.self) + v1
+    } else if let b = bias {
+        let bv = V(repeating: b[row])
+        y0 = v0 + bv
+        y1 = v1 + bv
+    }
+    if relu {
+        y0 = y0.replacing(with: 0, where: y0 .< 0)
+        y1 = y1.replacing(with: 0, where: y1 .< 0)
+    }
+    p.storeBytes(of: y0, as: V.self)
+    p.storeBytes(of: y1, toByteOffset: 64, as: V.self)
+}
+
+/// The valid `rows` × `cols` of a partial tile (accumulators in `edge`, 32 floats a row)
+/// into C, with the arithmetic of `convStoreRow`.
+@inline(never)
+@_optimize(speed)
+func convStoreEdge(_ edge: UnsafePointer<Float>, rows: Int, cols: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                   bias: UnsafePointer<Float>?, start: Bool, relu: Bool) {
+    for r in 0..<rows {
+        let b: Float = start ? (bias?[r] ?? 0) : 0
+        for j in 0..<cols {
+            let v = edge[r * gemmTileCols + j]
+            var y = start ? (bias != nil ? v + b : v) : c[r * ldc + j] + v
+            if relu && y < 0 { y = 0 }
+            c[r * ldc + j] = y
         }
     }
 }

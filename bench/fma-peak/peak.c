@@ -9,7 +9,10 @@
  * doing so. Reported: the median GFLOP/s over the trials (2 FLOP per lane per FMA) for
  * 512-bit (zmm, AVX-512) and 256-bit (ymm, AVX2) vectors, and the implied FLOP per cycle
  * at the nominal clock read from /proc/cpuinfo (the real clock may be a boost clock: the
- * GFLOP/s figure is what counts). One thread: pin nothing, the caller runs it alone.
+ * GFLOP/s figure is what counts). One thread; times are the thread's CPU time, so a shared,
+ * loaded machine lowers the figure less than it would wall-clock time (it still may: a
+ * busy sibling hardware thread shares the FMA units) — take the max over trials as the
+ * closest to the hardware's limit, the median as what a loaded core gives.
  */
 #define _POSIX_C_SOURCE 199309L
 #include <immintrin.h>
@@ -19,7 +22,7 @@
 
 static double now(void) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
