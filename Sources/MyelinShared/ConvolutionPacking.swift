@@ -200,7 +200,7 @@ func convScatterRow(_ row: UnsafePointer<Float>, count: Int, into dst: UnsafeMut
 /// The 8×32 register tile: acc = Apanel[kc×8]ᵀ · Bpanel[kc×32], then for the `rows` × `cols`
 /// valid part of C (row stride `ldc`): C = acc + bias[row] (first depth block with a bias),
 /// C = acc (first block without), C = C + acc (later blocks); then max(C, 0) when `relu`.
-/// A partial tile goes through `edge` (8×32 floats).
+/// `edge` holds 8×32 floats.
 @inline(__always)
 @_optimize(speed)
 func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rows: Int, cols: Int,
@@ -225,15 +225,8 @@ func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rows: I
         ap += convTileRows
         bp += 4 * gemmTileCols
     }
-    let full = rows == convTileRows && cols == gemmTileCols
-    if full {
-        convStoreRow(c, ldc, 0, c00, c01, bias, start, relu); convStoreRow(c, ldc, 1, c10, c11, bias, start, relu)
-        convStoreRow(c, ldc, 2, c20, c21, bias, start, relu); convStoreRow(c, ldc, 3, c30, c31, bias, start, relu)
-        convStoreRow(c, ldc, 4, c40, c41, bias, start, relu); convStoreRow(c, ldc, 5, c50, c51, bias, start, relu)
-        convStoreRow(c, ldc, 6, c60, c61, bias, start, relu); convStoreRow(c, ldc, 7, c70, c71, bias, start, relu)
-        return
-    }
-    // A partial tile: the accumulators into the edge tile, its valid part into C.
+    // The accumulators go through `edge` (in L1): one out-of-line epilogue for all tiles keeps
+    // the code small, and 16 stores and loads are little beside the tile's kc·10 loads.
     let e = UnsafeMutableRawPointer(edge)
     e.storeBytes(of: c00, toByteOffset: 0, as: V.self); e.storeBytes(of: c01, toByteOffset: 64, as: V.self)
     e.storeBytes(of: c10, toByteOffset: 128, as: V.self); e.storeBytes(of: c11, toByteOffset: 192, as: V.self)
@@ -243,46 +236,43 @@ func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rows: I
     e.storeBytes(of: c50, toByteOffset: 640, as: V.self); e.storeBytes(of: c51, toByteOffset: 704, as: V.self)
     e.storeBytes(of: c60, toByteOffset: 768, as: V.self); e.storeBytes(of: c61, toByteOffset: 832, as: V.self)
     e.storeBytes(of: c70, toByteOffset: 896, as: V.self); e.storeBytes(of: c71, toByteOffset: 960, as: V.self)
-    convStoreEdge(edge, rows: rows, cols: cols, c: c, ldc: ldc, bias: bias, start: start, relu: relu)
+    convStoreTile(edge, rows: rows, cols: cols, c: c, ldc: ldc, bias: bias, start: start, relu: relu)
 }
 
-/// Row `row` of a full tile: C = v + bias[row] / v / C + v (see `convTile`), then ReLU.
-@inline(__always)
-@_optimize(speed)
-func convStoreRow(_ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ row: Int, _ v0: SIMD16<Float>, _ v1: SIMD16<Float>,
-                  _ bias: UnsafePointer<Float>?, _ start: Bool, _ relu: Bool) {
-    typealias V = SIMD16<Float>
-    let p = UnsafeMutableRawPointer(c + row * ldc)
-    var y0 = v0, y1 = v1
-    if !start {
-        y0 = p.loadUnaligned(as: V.self) + v0
-        y1 = p.loadUnaligned(fromByteOffset: 64, as: V.self) + v1
-    } else if let b = bias {
-        let bv = V(repeating: b[row])
-        y0 = v0 + bv
-        y1 = v1 + bv
-    }
-    if relu {
-        y0 = y0.replacing(with: 0, where: y0 .< 0)
-        y1 = y1.replacing(with: 0, where: y1 .< 0)
-    }
-    p.storeBytes(of: y0, as: V.self)
-    p.storeBytes(of: y1, toByteOffset: 64, as: V.self)
-}
-
-/// The valid `rows` × `cols` of a partial tile (accumulators in `edge`, 32 floats a row)
-/// into C, with the arithmetic of `convStoreRow`.
+/// The valid `rows` × `cols` of a tile (accumulators v in `edge`, 32 floats a row) into C:
+/// C = v + bias[row] (first depth block with a bias), C = v (first block without), C = C + v
+/// (later blocks); then max(C, 0) when `relu` (a NaN stays NaN).
 @inline(never)
 @_optimize(speed)
-func convStoreEdge(_ edge: UnsafePointer<Float>, rows: Int, cols: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+func convStoreTile(_ edge: UnsafePointer<Float>, rows: Int, cols: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
                    bias: UnsafePointer<Float>?, start: Bool, relu: Bool) {
+    typealias V = SIMD16<Float>
     for r in 0..<rows {
-        let b: Float = start ? (bias?[r] ?? 0) : 0
-        for j in 0..<cols {
-            let v = edge[r * gemmTileCols + j]
-            var y = start ? (bias != nil ? v + b : v) : c[r * ldc + j] + v
-            if relu && y < 0 { y = 0 }
-            c[r * ldc + j] = y
+        let out = c + r * ldc, v = edge + r * gemmTileCols
+        if cols == gemmTileCols {
+            let p = UnsafeMutableRawPointer(out), from = UnsafeRawPointer(v)
+            var y0 = from.loadUnaligned(as: V.self), y1 = from.loadUnaligned(fromByteOffset: 64, as: V.self)
+            if !start {
+                y0 = p.loadUnaligned(as: V.self) + y0
+                y1 = p.loadUnaligned(fromByteOffset: 64, as: V.self) + y1
+            } else if let b = bias {
+                let bv = V(repeating: b[r])
+                y0 = y0 + bv
+                y1 = y1 + bv
+            }
+            if relu {
+                y0 = y0.replacing(with: 0, where: y0 .< 0)
+                y1 = y1.replacing(with: 0, where: y1 .< 0)
+            }
+            p.storeBytes(of: y0, as: V.self)
+            p.storeBytes(of: y1, toByteOffset: 64, as: V.self)
+        } else {
+            for j in 0..<cols {
+                var y = v[j]
+                if !start { y = out[j] + y } else if let b = bias { y = y + b[r] }
+                if relu && y < 0 { y = 0 }
+                out[j] = y
+            }
         }
     }
 }
