@@ -45,10 +45,12 @@ public func convPackedScratchCount(_ g: ConvGeometry) -> Int {
     return g.patch * nPad + nPad + convTileRows * gemmTileCols
 }
 
-/// Packs the weights `[outChannels, inChannels / groups, kernelH, kernelW]`, element `e`
-/// (PyTorch order) being `weight(e)`, into `dst` (`convPackedWeightsCount(g)` floats).
-/// Runs once at load: f32 and f16 weights both come through `weight`.
-public func convPackWeights(_ g: ConvGeometry, into dst: UnsafeMutablePointer<Float>, _ weight: (Int) -> Float) {
+/// Packs the weights `[outChannels, inChannels / groups, kernelH, kernelW]` (PyTorch order,
+/// f32, or f16 when `f16`) into `dst` (`convPackedWeightsCount(g)` floats). Runs at load
+/// (or, for weights not packed at load, once per run).
+@inline(never)
+@_optimize(size)
+public func convPackWeights(_ g: ConvGeometry, weights: UnsafeRawPointer, f16: Bool, into dst: UnsafeMutablePointer<Float>) {
     let outGroup = g.outChannels / g.groups, outPad = kernelRoundUp(outGroup, convTileRows), patch = g.patch
     for gi in 0..<g.groups {
         let groupBase = dst + gi * outPad * patch
@@ -59,8 +61,10 @@ public func convPackWeights(_ g: ConvGeometry, into dst: UnsafeMutablePointer<Fl
                 let panel = groupBase + pc * outPad + r * kc
                 for p in 0..<kc {
                     for i in 0..<convTileRows {
-                        let o = r + i
-                        panel[p * convTileRows + i] = o < outGroup ? weight((gi * outGroup + o) * patch + pc + p) : 0
+                        let o = r + i, e = (gi * outGroup + o) * patch + pc + p
+                        panel[p * convTileRows + i] = o >= outGroup ? 0
+                            : f16 ? halfBitsToFloat(weights.load(fromByteOffset: 2 * e, as: UInt16.self))
+                            : weights.load(fromByteOffset: 4 * e, as: Float.self)
                     }
                 }
             }
@@ -86,15 +90,7 @@ public func convForwardPacked(_ g: ConvGeometry, x: UnsafePointer<Float>, packed
     convZeroRow(rowBuffer + planeOut, nPad - planeOut)
     for gi in 0..<g.groups {
         let image = x + gi * inGroup * planeIn
-        if g.isPointwise {
-            for c in 0..<inGroup {
-                var row = image + c * planeIn
-                if planeOut != nPad { convCopyRow(rowBuffer, row, planeOut); row = UnsafePointer(rowBuffer) }
-                convScatterRow(row, count: nPad, into: convPanelRow(columns, p: c, patch: patch, nPad: nPad), panelStride: gemmTileCols * convBlockDepth(c, patch))
-            }
-        } else {
-            convIm2colPanels(g, image: image, channels: inGroup, rowBuffer: rowBuffer, columns: columns, nPad: nPad)
-        }
+        convIm2colPanels(g, image: image, channels: inGroup, rowBuffer: rowBuffer, columns: columns, nPad: nPad)
         let weights = packed + gi * outPad * patch
         let yGroup = y + gi * outGroup * planeOut
         let groupBias = bias.map { $0 + gi * outGroup }
@@ -149,36 +145,41 @@ func convIm2colPanels(_ g: ConvGeometry, image: UnsafePointer<Float>, channels: 
         for j in 0..<g.kernelW {
             let offset = j * g.dilationW - g.padLeft
             let (lo, hi) = convValidRange(offset: offset, stride: g.strideW, size: g.width, count: ow)
-            let fullRows = g.strideW == 1 && lo == 0 && hi == ow
-            // Padding rows and columns stay zero from one channel to the next.
-            convZeroRow(rowBuffer, yLo * ow)
-            convZeroRow(rowBuffer + yHi * ow, (oh - yHi) * ow)
-            if !fullRows {
-                for oy in yLo..<yHi {
-                    convZeroRow(rowBuffer + oy * ow, lo)
-                    convZeroRow(rowBuffer + oy * ow + hi, ow - hi)
-                }
-            }
+            convIm2colPadding(rowBuffer, rows: yLo..<yHi, columns: lo..<hi, outHeight: oh, outWidth: ow)
             let first = image + (yLo * g.strideH + top) * g.width + offset
             for c in 0..<channels {
-                var dst = rowBuffer + yLo * ow
-                var src = first + c * plane
-                if fullRows {
-                    for _ in yLo..<yHi { convCopyRow(dst, src, ow); dst += ow; src += step }
-                } else if g.strideW == 1 {
-                    for _ in yLo..<yHi { convCopyRow(dst + lo, src + lo, hi - lo); dst += ow; src += step }
+                if g.strideW == 1 {
+                    var dst = rowBuffer + yLo * ow + lo
+                    var src = first + c * plane + lo
+                    for _ in yLo..<yHi { convCopyRow(dst, src, hi - lo); dst += ow; src += step }
                 } else {
-                    for _ in yLo..<yHi {
-                        for ox in lo..<hi { dst[ox] = src[ox * g.strideW] }
-                        dst += ow
-                        src += step
-                    }
+                    convIm2colStridedRows(g, rowBuffer + yLo * ow, first + c * plane, rows: yHi - yLo, columns: lo..<hi)
                 }
                 let p = c * taps + i * g.kernelW + j
                 convScatterRow(UnsafePointer(rowBuffer), count: nPad, into: convPanelRow(columns, p: p, patch: patch, nPad: nPad),
                                panelStride: gemmTileCols * convBlockDepth(p, patch))
             }
         }
+    }
+}
+
+/// Zeroes the padding of an im2col row [outHeight, outWidth]: the output rows outside
+/// `rows` and, inside them, the columns outside `columns` (it stays zero for all channels).
+@inline(never)
+@_optimize(size)
+func convIm2colPadding(_ row: UnsafeMutablePointer<Float>, rows: Range<Int>, columns: Range<Int>, outHeight: Int, outWidth: Int) {
+    for oy in 0..<outHeight {
+        for ox in 0..<outWidth where !rows.contains(oy) || !columns.contains(ox) { row[oy * outWidth + ox] = 0 }
+    }
+}
+
+/// The valid part of an im2col row for a horizontal stride above 1: `rows` output rows from
+/// dst (rows `outWidth` apart) and src (input rows `strideH·width` apart), columns `columns`.
+@inline(never)
+@_optimize(size)
+func convIm2colStridedRows(_ g: ConvGeometry, _ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, rows: Int, columns: Range<Int>) {
+    for y in 0..<rows {
+        for ox in columns { dst[y * g.outWidth + ox] = src[y * g.strideH * g.width + ox * g.strideW] }
     }
 }
 

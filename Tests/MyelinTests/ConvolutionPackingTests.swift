@@ -32,7 +32,7 @@ final class ConvolutionPackingTests: XCTestCase {
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: convPackedWeightsCount(g))
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: convPackedScratchCount(g))
         defer { packed.deallocate(); scratch.deallocate() }
-        convPackWeights(g, into: packed) { w[$0] }
+        w.withUnsafeBytes { convPackWeights(g, weights: $0.baseAddress!, f16: false, into: packed) }
         let perIn = g.inChannels * g.height * g.width, perOut = g.outChannels * g.outHeight * g.outWidth
         // NaN-filled output: every element must be written.
         var y = [Float](repeating: .nan, count: g.batch * perOut)

@@ -89,26 +89,36 @@ public enum ConvOps {
         guard b.shape.rank == 1, b.shape.dim(0) == channels else { throw .shapeMismatch }
     }
 
-    /// Scratch (one image's column matrix and the GEMM workspace, or for conv2d on packed
-    /// weights `convPackedScratchCount`) and the prepared block: conv2d's packed weights
-    /// (`convPackWeights`), or for f16 weights otherwise their widened copy.
+    /// Scratch and the prepared block. conv2d (but depthwise) runs `convForwardPacked`: its
+    /// scratch is `convPackedScratchCount`, its weights are packed at load when
+    /// `convPacksWeights` (into the prepared block), else packed into scratch at each run
+    /// (padding them to whole panels would more than double them: kept out of the load).
+    /// Depthwise conv2d and conv_transpose2d use one image's column matrix (or padded planes)
+    /// and the GEMM workspace. f16 weights not packed at load are widened there.
     @_optimize(size)
     static func finish(_ g: Graph, _ op: inout GraphOp, _ geometry: ConvGeometry) throws(BundleStatus) {
         op.params.window = geometry
         let w = g.tensor(op, 0)
-        if op.code == .conv2d && convPacksWeights(geometry) {
-            let columns = try checkedAdd(try checkedMultiply(geometry.patch, kernelRoundUp(geometry.outHeight * geometry.outWidth, gemmTileCols)),
-                                         kernelRoundUp(geometry.outHeight * geometry.outWidth, gemmTileCols) + convTileRows * gemmTileCols)
-            op.params.scratchBytes = try checkedMultiply(columns, 4)
-            op.params.preparedBytes = try checkedMultiply(try checkedMultiply(geometry.groups, kernelRoundUp(geometry.outChannels / geometry.groups, convTileRows)),
-                                                          try checkedMultiply(geometry.patch, 4))
+        let packsAtLoad = op.code == .conv2d && convPacksWeights(geometry)
+        op.params.preparedBytes = packsAtLoad ? try checkedMultiply(try packedWeightsCount(geometry), 4)
+                                              : w.dtype == .f16 ? try checkedMultiply(w.shape.count, 4) : 0
+        if op.code == .conv2d && !geometry.isDepthwise {
+            let nPad = kernelRoundUp(geometry.outHeight * geometry.outWidth, gemmTileCols)
+            let columns = try checkedAdd(try checkedMultiply(geometry.patch, nPad), nPad + convTileRows * gemmTileCols)
+            let weights = packsAtLoad ? 0 : try packedWeightsCount(geometry)
+            op.params.scratchBytes = try checkedMultiply(try checkedAdd(columns, weights), 4)
             return
         }
         let columns = try checkedAdd(try checkedMultiply(geometry.patch, geometry.outHeight * geometry.outWidth),
                                      try checkedMultiply(geometry.patch, geometry.outChannels / geometry.groups))
         let depthwise = geometry.isDepthwise ? convPaddedPlanesCount(geometry) : 0
         op.params.scratchBytes = try checkedMultiply(try checkedAdd(Swift.max(columns, depthwise), gemmWorkspaceCount), 4)
-        op.params.preparedBytes = w.dtype == .f16 ? try checkedMultiply(w.shape.count, 4) : 0
+    }
+
+    /// `convPackedWeightsCount`, overflow-checked.
+    @_optimize(size)
+    static func packedWeightsCount(_ g: ConvGeometry) throws(BundleStatus) -> Int {
+        try checkedMultiply(try checkedMultiply(g.groups, kernelRoundUp(g.outChannels / g.groups, convTileRows)), g.patch)
     }
 
     @_optimize(size)
@@ -167,12 +177,9 @@ public enum ConvOps {
     static func prepare(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
         guard let dst = op.prepared else { return }
         let w = g.tensor(op, 0), data = w.data!
-        let f16 = w.dtype == .f16
         if op.code == .conv2d && convPacksWeights(op.params.window) {
             let packed = dst.bindMemory(to: Float.self, capacity: convPackedWeightsCount(op.params.window))
-            convPackWeights(op.params.window, into: packed) { e in
-                f16 ? halfBitsToFloat(data.load(fromByteOffset: 2 * e, as: UInt16.self)) : data.load(fromByteOffset: 4 * e, as: Float.self)
-            }
+            convPackWeights(op.params.window, weights: data, f16: w.dtype == .f16, into: packed)
             return
         }
         let wide = dst.bindMemory(to: Float.self, capacity: w.shape.count)
@@ -205,18 +212,22 @@ public enum ConvOps {
         let bias: UnsafePointer<Float>? = r.op.tensorCount == 2 ? r.tensorF32(1) : nil
         let scratch = r.scratch.assumingMemoryBound(to: Float.self)
         let perImageIn = g.inChannels * g.height * g.width, perImage = g.outChannels * g.outHeight * g.outWidth
-        if convPacksWeights(g) {
-            let packed = UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self))
-            for n in 0..<r.batch {
-                convForwardPacked(g, x: x + n * perImageIn, packed: packed, bias: bias, relu: r.params.relu,
-                                  y: y + n * perImage, scratch: scratch)
-            }
+        if g.isDepthwise {
+            convDepthwiseForward(g, images: 0..<r.batch, x: x, weight: weights(r), bias: bias, y: y, accumulate: false, scratch: scratch)
+            if r.params.relu { reluInPlace(y, r.batch * perImage) }
             return
         }
-        let w = weights(r), workspace = scratch + convColumnsCount(g)
+        let packed: UnsafePointer<Float>
+        if convPacksWeights(g) {
+            packed = UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self))
+        } else {
+            let into = scratch + convPackedScratchCount(g)
+            convPackWeights(g, weights: UnsafeRawPointer(weights(r)), f16: false, into: into)
+            packed = UnsafePointer(into)
+        }
         for n in 0..<r.batch {
-            convForward(g, images: n..<(n + 1), x: x, weight: w, bias: bias, y: y, accumulate: false, columns: scratch, workspace: workspace)
-            if r.params.relu { reluInPlace(y + n * perImage, perImage) }
+            convForwardPacked(g, x: x + n * perImageIn, packed: packed, bias: bias, relu: r.params.relu,
+                              y: y + n * perImage, scratch: scratch)
         }
     }
 
