@@ -226,7 +226,10 @@ myelin_status myelin_model_selftest(const myelin_model *model);
 /* Bytes of the arena a context for `max_batch` samples allocates, without creating one
  * (to size memory up front). The arena holds every intermediate value, placed by a
  * liveness plan that reuses the memory of values no op reads any more, and the kernels'
- * scratch; graph inputs and outputs live in the caller's buffers. A context adds a few
+ * scratch; graph inputs and outputs live in the caller's buffers. A large batch runs
+ * through the graph a chunk of samples at a time (as many as keep the values within about
+ * 1 MiB, at least one), and the arena is planned for one chunk: past that size it no longer
+ * grows with max_batch. A context adds a few
  * hundred bytes of bookkeeping. MYELIN_ERR_INVALID_ARGUMENT for max_batch 0,
  * MYELIN_ERR_LIMIT_EXCEEDED above 1048576. */
 myelin_status myelin_context_arena_size(const myelin_model *model, size_t max_batch, size_t *bytes);
