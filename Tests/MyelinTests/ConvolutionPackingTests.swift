@@ -108,3 +108,52 @@ final class ConvolutionPackingTests: XCTestCase {
         }
     }
 }
+
+/// The arena of a context is planned for one chunk of samples (`InferenceContext.plannedBatch`),
+/// not for `maxBatch`: it stops growing past the chunk, and a chunked batch still equals the
+/// unchunked one.
+final class ArenaChunkPlanningTests: XCTestCase {
+    func testArenaIsPlannedForOneChunk() throws {
+        let model = ModelZoo.make("cnn", generator: Generator(seed: 72))
+        model.eval()
+        var options = BundleExporter.Options()
+        options.inputShape = [1, 28, 28]
+        let bytes = try BundleExporter.export(model, options: options).encode()
+        var loaded = try bytes.withUnsafeBytes { (raw) throws(BundleStatus) in try LoadedBundle.load(raw.baseAddress!, count: raw.count) }
+        defer { loaded.release() }
+        let g = loaded.model.graph
+        let chunk = try InferenceContext.plannedBatch(g, maxBatch: 256)
+        XCTAssertGreaterThan(chunk, 1)
+        XCTAssertLessThan(chunk, 256)
+        XCTAssertEqual(try InferenceContext.plannedBatch(g, maxBatch: 256, reuse: false), 256)
+        XCTAssertEqual(try InferenceContext.plannedBatch(g, maxBatch: 1), 1)
+        let atChunk = try InferenceContext.arenaBytes(loaded.model, maxBatch: chunk)
+        XCTAssertEqual(try InferenceContext.arenaBytes(loaded.model, maxBatch: 256), atChunk)
+        XCTAssertEqual(try InferenceContext.arenaBytes(loaded.model, maxBatch: 4096), atChunk)
+        XCTAssertLessThan(try InferenceContext.arenaBytes(loaded.model, maxBatch: 1), atChunk)
+        // Values of one chunk in about 1 MiB; planned for 256 samples they took far more.
+        var full = try MemoryPlan.make(g, maxBatch: 256)
+        defer { full.release() }
+        XCTAssertLessThan(atChunk, full.arenaBytes / 8)
+        var context = try InferenceContext.create(loaded.model, maxBatch: 256)
+        defer { context.release() }
+        XCTAssertEqual(context.chunk, chunk)
+        XCTAssertEqual(context.plan.arenaBytes, atChunk)
+        // 256 samples through the chunk-sized arena = the same samples through an unchunked context.
+        var unchunked = try InferenceContext.create(loaded.model, maxBatch: 256, reuse: false)
+        defer { unchunked.release() }
+        let x = Tensor.uniform([256, 784], generator: Generator(seed: 73)).data
+        func run(_ c: inout InferenceContext) -> [Float] {
+            var y = [Float](repeating: .nan, count: 256 * 10)
+            x.withUnsafeBytes { xp in
+                y.withUnsafeMutableBytes { yp in
+                    let ins: [UnsafeRawPointer?] = [xp.baseAddress!]
+                    let outs: [UnsafeMutableRawPointer?] = [yp.baseAddress!]
+                    c.run(loaded.model, batch: 256, inputs: ins, outputs: outs)
+                }
+            }
+            return y
+        }
+        XCTAssertEqual(run(&context).map(\.bitPattern), run(&unchunked).map(\.bitPattern))
+    }
+}
