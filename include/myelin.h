@@ -161,7 +161,8 @@ myelin_status myelin_model_load_memory(const void *data, size_t size, myelin_mod
  * at most min(1 GiB, 1032 · F) (each at most 512 MiB), plus as much again for scratch and
  * string copies; the repacked weights add at most about 2 × the weight's decoded bytes per
  * f16 or row-major linear weight and per row-major qlinear weight (ops sharing a weight
- * share its copy, however many). A context's arena depends on the graph and
+ * share its copy, however many); a conv2d weight is packed into panels of 8 output
+ * channels at load, at most 2 × its f32 size (4 × its f16 size). A context's arena depends on the graph and
  * max_batch, not on F: ask myelin_context_arena_size first. */
 size_t myelin_set_memory_budget(size_t bytes);
 
@@ -226,7 +227,10 @@ myelin_status myelin_model_selftest(const myelin_model *model);
 /* Bytes of the arena a context for `max_batch` samples allocates, without creating one
  * (to size memory up front). The arena holds every intermediate value, placed by a
  * liveness plan that reuses the memory of values no op reads any more, and the kernels'
- * scratch; graph inputs and outputs live in the caller's buffers. A context adds a few
+ * scratch; graph inputs and outputs live in the caller's buffers. A large batch runs
+ * through the graph a chunk of samples at a time (as many as keep the values within about
+ * 1 MiB, at least one), and the arena is planned for one chunk: past that size it no longer
+ * grows with max_batch. A context adds a few
  * hundred bytes of bookkeeping. MYELIN_ERR_INVALID_ARGUMENT for max_batch 0,
  * MYELIN_ERR_LIMIT_EXCEEDED above 1048576. */
 myelin_status myelin_context_arena_size(const myelin_model *model, size_t max_batch, size_t *bytes);

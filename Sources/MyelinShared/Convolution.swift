@@ -154,41 +154,51 @@ func convValidRange(offset: Int, stride: Int, size: Int, count: Int) -> (Int, In
 @_optimize(speed)
 public func convIm2col(_ g: ConvGeometry, image: UnsafePointer<Float>, channels: Int,
                        columns: UnsafeMutablePointer<Float>) {
-    let oh = g.outHeight, ow = g.outWidth, plane = g.height * g.width
+    let plane = g.height * g.width, rowLength = g.outHeight * g.outWidth
     var row = columns
     for c in 0..<channels {
-        let src = image + c * plane
         for i in 0..<g.kernelH {
-            // Output rows oy in [yLo, yHi) read an input row; the others are padding.
-            let top = i * g.dilationH - g.padTop
-            let (yLo, yHi) = convValidRange(offset: top, stride: g.strideH, size: g.height, count: oh)
             for j in 0..<g.kernelW {
-                let offset = j * g.dilationW - g.padLeft
-                let (lo, hi) = convValidRange(offset: offset, stride: g.strideW, size: g.width, count: ow)
-                convZeroRow(row, yLo * ow)
-                var dst = row + yLo * ow
-                var s = src + (yLo * g.strideH + top) * g.width + offset
-                let step = g.strideH * g.width
-                if g.strideW == 1 && lo == 0 && hi == ow {
-                    for _ in yLo..<yHi { convCopyRow(dst, s, ow); dst += ow; s += step }
-                } else {
-                    for _ in yLo..<yHi {
-                        convZeroRow(dst, lo)
-                        if g.strideW == 1 {
-                            convCopyRow(dst + lo, s + lo, hi - lo)
-                        } else {
-                            for ox in lo..<hi { dst[ox] = s[ox * g.strideW] }
-                        }
-                        convZeroRow(dst + hi, ow - hi)
-                        dst += ow
-                        s += step
-                    }
-                }
-                convZeroRow(row + yHi * ow, (oh - yHi) * ow)
-                row += oh * ow
+                convIm2colRow(g, plane: image + c * plane, tapRow: i, tapColumn: j, into: row)
+                row += rowLength
             }
         }
     }
+}
+
+/// One row of `convIm2col`: row [outHeight·outWidth] for kernel tap (i, j) of one input
+/// plane [height, width]: row[oy·outWidth + ox] = plane[oy·strideH − padTop + i·dilationH,
+/// ox·strideW − padLeft + j·dilationW], or 0 in the padding.
+@inline(__always)
+@_optimize(speed)
+func convIm2colRow(_ g: ConvGeometry, plane src: UnsafePointer<Float>, tapRow i: Int, tapColumn j: Int,
+                   into row: UnsafeMutablePointer<Float>) {
+    let oh = g.outHeight, ow = g.outWidth
+    // Output rows oy in [yLo, yHi) read an input row; the others are padding.
+    let top = i * g.dilationH - g.padTop
+    let (yLo, yHi) = convValidRange(offset: top, stride: g.strideH, size: g.height, count: oh)
+    let offset = j * g.dilationW - g.padLeft
+    let (lo, hi) = convValidRange(offset: offset, stride: g.strideW, size: g.width, count: ow)
+    convZeroRow(row, yLo * ow)
+    var dst = row + yLo * ow
+    var s = src + (yLo * g.strideH + top) * g.width + offset
+    let step = g.strideH * g.width
+    if g.strideW == 1 && lo == 0 && hi == ow {
+        for _ in yLo..<yHi { convCopyRow(dst, s, ow); dst += ow; s += step }
+    } else {
+        for _ in yLo..<yHi {
+            convZeroRow(dst, lo)
+            if g.strideW == 1 {
+                convCopyRow(dst + lo, s + lo, hi - lo)
+            } else {
+                for ox in lo..<hi { dst[ox] = s[ox * g.strideW] }
+            }
+            convZeroRow(dst + hi, ow - hi)
+            dst += ow
+            s += step
+        }
+    }
+    convZeroRow(row + yHi * ow, (oh - yHi) * ow)
 }
 
 /// The adjoint of `convIm2col`: adds every element of columns

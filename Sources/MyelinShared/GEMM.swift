@@ -86,11 +86,12 @@ public func gemm(
                         let rows = min(gemmTileRows, mc - ir)
                         let aPanel = packedA + ir * kc
                         let cTile = c + (ic + ir) * ldc + jc + jr
-                        if rows == gemmTileRows && cols == gemmTileCols {
-                            gemmMicroKernel(kc: kc, a: aPanel, b: bPanel, c: cTile, ldc: ldc, add: addToC)
-                        } else {
-                            // Edge tile: compute a full tile into scratch, copy the valid part.
-                            gemmMicroKernel(kc: kc, a: aPanel, b: bPanel, c: edgeTile, ldc: gemmTileCols, add: false)
+                        // An edge tile is computed whole into scratch, its valid part then copied
+                        // (one inlined register tile for both keeps the code small).
+                        let full = rows == gemmTileRows && cols == gemmTileCols
+                        gemmMicroKernel(kc: kc, a: aPanel, b: bPanel, c: full ? cTile : edgeTile, ldc: full ? ldc : gemmTileCols,
+                                        add: full && addToC)
+                        if !full {
                             for r in 0..<rows {
                                 for col in 0..<cols {
                                     let v = edgeTile[r * gemmTileCols + col]

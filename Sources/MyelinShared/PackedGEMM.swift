@@ -97,10 +97,9 @@ func linearBlockGEMM(m: Int, n: Int, kc: Int, x: UnsafePointer<Float>, ldx: Int,
                 let cols = Swift.min(gemmTileCols, n - jr)
                 let bPanel = block + jr * kc
                 let cTile = y + (ic + ir) * ldy + jr
-                if rows == gemmTileRows && cols == gemmTileCols {
-                    gemmMicroKernel(kc: kc, a: aPanel, b: bPanel, c: cTile, ldc: ldy, add: true)
-                } else {
-                    gemmMicroKernel(kc: kc, a: aPanel, b: bPanel, c: edgeTile, ldc: gemmTileCols, add: false)
+                let full = rows == gemmTileRows && cols == gemmTileCols
+                gemmMicroKernel(kc: kc, a: aPanel, b: bPanel, c: full ? cTile : edgeTile, ldc: full ? ldy : gemmTileCols, add: full)
+                if !full {
                     for r in 0..<rows {
                         for col in 0..<cols { cTile[r * ldy + col] = cTile[r * ldy + col] + edgeTile[r * gemmTileCols + col] }
                     }

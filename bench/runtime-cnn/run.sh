@@ -12,6 +12,7 @@
 # 5.262 MFLOP per image (2 × the multiply-adds of its two convolutions and two linear layers).
 # Then CPU time per image (batch 1 and 256), which a loaded machine does not distort: Myelin's
 # from loop.c, ONNX Runtime's as the CPU-time difference of two runs with different counts.
+# Last, one core's measured f32 FMA peak (bench/fma-peak) to set the GFLOP/s against.
 set -eu
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
@@ -53,3 +54,4 @@ for r in $(seq "$ROUNDS"); do
       us = (z - a) / (n * b) * 1e6; printf "ort    f32  batch %3d  CPU %6.1f us/image (%5.1f GFLOP/s, %6.0f img/CPU-s)\n", b, us, f / us / 1e3, 1e6 / us }'
   done
 done
+sh bench/fma-peak/run.sh 5

@@ -70,7 +70,8 @@ public final class BundleExecutor {
     /// the planned values (after reuse of dead buffers).
     public func arenaLayout(maxBatch: Int) throws -> (scratch: Int, values: Int) {
         do {
-            var plan = try MemoryPlan.make(loaded.model.graph, maxBatch: maxBatch)
+            let g = loaded.model.graph
+            var plan = try MemoryPlan.make(g, maxBatch: try InferenceContext.plannedBatch(g, maxBatch: maxBatch))
             defer { plan.release() }
             return (plan.scratchBytes, plan.arenaBytes - plan.scratchBytes)
         } catch {

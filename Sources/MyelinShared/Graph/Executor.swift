@@ -192,7 +192,8 @@ public struct InferenceContext {
     /// Samples run through the whole graph at a time: a large batch runs in chunks whose
     /// values fit in about `chunkBytes` (every op works sample by sample, so the results
     /// do not depend on it), so that e.g. a CNN's feature maps stay in cache between ops.
-    /// `maxBatch` when values must stay readable after a run (`reuse` false).
+    /// `maxBatch` when values must stay readable after a run (`reuse` false). The arena is
+    /// planned for `chunk` samples (`plannedBatch`), not `maxBatch`.
     public var chunk = 1
     public static let chunkBytes = 1 << 20
 
@@ -206,11 +207,23 @@ public struct InferenceContext {
         self = InferenceContext()
     }
 
-    /// Arena bytes a context for `maxBatch` samples allocates (without creating it).
+    /// Samples a context for `maxBatch` runs through the graph at a time (`chunk`), and plans
+    /// its arena for: as many as keep one sample's planned values times that count within
+    /// about `chunkBytes` (at least 1, at most `maxBatch`), or `maxBatch` without `reuse`.
+    public static func plannedBatch(_ g: Graph, maxBatch: Int, reuse: Bool = true) throws(BundleStatus) -> Int {
+        guard reuse, maxBatch > 1 else { return maxBatch }
+        var one = try MemoryPlan.make(g, maxBatch: 1)
+        defer { one.release() }
+        let perSample = Swift.max(1, one.arenaBytes - one.scratchBytes)
+        return Swift.max(1, Swift.min(maxBatch, chunkBytes / perSample))
+    }
+
+    /// Arena bytes a context for `maxBatch` samples allocates (without creating it): planned
+    /// for `plannedBatch` samples, so it stops growing with `maxBatch` past that.
     public static func arenaBytes(_ model: InferenceModel, maxBatch: Int) throws(BundleStatus) -> Int {
         guard maxBatch >= 1 else { throw .invalidArgument }
         guard maxBatch <= BundleLimits.maxBatch else { throw .limitExceeded }
-        var plan = try MemoryPlan.make(model.graph, maxBatch: maxBatch)
+        var plan = try MemoryPlan.make(model.graph, maxBatch: try plannedBatch(model.graph, maxBatch: maxBatch))
         defer { plan.release() }
         return plan.arenaBytes
     }
@@ -236,7 +249,8 @@ public struct InferenceContext {
         let g = model.graph
         do {
             c.maxBatch = maxBatch
-            c.plan = try MemoryPlan.make(g, maxBatch: maxBatch, reuse: reuse)
+            c.chunk = try plannedBatch(g, maxBatch: maxBatch, reuse: reuse)
+            c.plan = try MemoryPlan.make(g, maxBatch: c.chunk, reuse: reuse)
             c.stream = try StreamInfo.analyse(g)
             c.stateBytes = try stateBytes(model, maxBatch: maxBatch)
             let copies = c.stream.streamable
@@ -266,8 +280,6 @@ public struct InferenceContext {
                 c.stepOps!.initialize(from: g.ops!, count: g.opCount)
                 c.stepSteps = c.stream.maxSteps
             }
-            let perSample = Swift.max(1, (c.plan.arenaBytes - c.plan.scratchBytes) / maxBatch)
-            c.chunk = reuse ? Swift.max(1, Swift.min(maxBatch, chunkBytes / perSample)) : maxBatch
         } catch {
             c.release()
             throw error
@@ -333,7 +345,7 @@ public struct InferenceContext {
             try OpRegistry.description(op.code).check(g, &op)
             // Fewer steps never need more memory than the plan and the state were made for.
             let planned = model.graph.ops![o].params
-            guard op.params.scratchBytes + op.params.scratchBytesPerSample * maxBatch <= plan.scratchBytes,
+            guard op.params.scratchBytes + op.params.scratchBytesPerSample * chunk <= plan.scratchBytes,
                   op.params.stateBytesPerSample == planned.stateBytesPerSample else { throw .limitExceeded }
             stepOps![o] = op
         }

@@ -89,17 +89,36 @@ public enum ConvOps {
         guard b.shape.rank == 1, b.shape.dim(0) == channels else { throw .shapeMismatch }
     }
 
-    /// Scratch (one image's column matrix and the GEMM workspace) and, for f16 weights, their
-    /// widened copy.
+    /// Scratch and the prepared block. conv2d (but depthwise) runs `convForwardPacked`: its
+    /// scratch is `convPackedScratchCount`, its weights are packed at load when
+    /// `convPacksWeights` (into the prepared block), else packed into scratch at each run
+    /// (padding them to whole panels would more than double them: kept out of the load).
+    /// Depthwise conv2d and conv_transpose2d use one image's column matrix (or padded planes)
+    /// and the GEMM workspace. f16 weights not packed at load are widened there.
     @_optimize(size)
     static func finish(_ g: Graph, _ op: inout GraphOp, _ geometry: ConvGeometry) throws(BundleStatus) {
         op.params.window = geometry
+        let w = g.tensor(op, 0)
+        let packsAtLoad = op.code == .conv2d && convPacksWeights(geometry)
+        op.params.preparedBytes = packsAtLoad ? try checkedMultiply(try packedWeightsCount(geometry), 4)
+                                              : w.dtype == .f16 ? try checkedMultiply(w.shape.count, 4) : 0
+        if op.code == .conv2d && !geometry.isDepthwise {
+            let nPad = kernelRoundUp(geometry.outHeight * geometry.outWidth, gemmTileCols)
+            let columns = try checkedAdd(try checkedMultiply(geometry.patch, nPad), nPad + convTileRows * gemmTileCols)
+            let weights = packsAtLoad ? 0 : try packedWeightsCount(geometry)
+            op.params.scratchBytes = try checkedMultiply(try checkedAdd(columns, weights), 4)
+            return
+        }
         let columns = try checkedAdd(try checkedMultiply(geometry.patch, geometry.outHeight * geometry.outWidth),
                                      try checkedMultiply(geometry.patch, geometry.outChannels / geometry.groups))
         let depthwise = geometry.isDepthwise ? convPaddedPlanesCount(geometry) : 0
         op.params.scratchBytes = try checkedMultiply(try checkedAdd(Swift.max(columns, depthwise), gemmWorkspaceCount), 4)
-        let w = g.tensor(op, 0)
-        op.params.preparedBytes = w.dtype == .f16 ? try checkedMultiply(w.shape.count, 4) : 0
+    }
+
+    /// `convPackedWeightsCount`, overflow-checked.
+    @_optimize(size)
+    static func packedWeightsCount(_ g: ConvGeometry) throws(BundleStatus) -> Int {
+        try checkedMultiply(try checkedMultiply(g.groups, kernelRoundUp(g.outChannels / g.groups, convTileRows)), g.patch)
     }
 
     @_optimize(size)
@@ -152,15 +171,22 @@ public enum ConvOps {
         try finish(g, &op, geometry)
     }
 
-    /// f16 weights widened once at load.
+    /// At load: conv2d's weights packed (`convPackWeights`, from f32 or f16), or other f16
+    /// weights widened.
     @_optimize(size)
     static func prepare(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
         guard let dst = op.prepared else { return }
-        let w = g.tensor(op, 0)
+        let w = g.tensor(op, 0), data = w.data!
+        if op.code == .conv2d && convPacksWeights(op.params.window) {
+            let packed = dst.bindMemory(to: Float.self, capacity: convPackedWeightsCount(op.params.window))
+            convPackWeights(op.params.window, weights: data, f16: w.dtype == .f16, into: packed)
+            return
+        }
         let wide = dst.bindMemory(to: Float.self, capacity: w.shape.count)
-        for i in 0..<w.shape.count { wide[i] = halfBitsToFloat(w.data!.load(fromByteOffset: 2 * i, as: UInt16.self)) }
+        for i in 0..<w.shape.count { wide[i] = halfBitsToFloat(data.load(fromByteOffset: 2 * i, as: UInt16.self)) }
     }
 
+    /// The weights as stored (f32) or widened (f16); not for conv2d on packed weights.
     @inline(__always)
     static func weights(_ r: OpRun) -> UnsafePointer<Float> {
         (UnsafeRawPointer(r.op.prepared) ?? r.tensor(0).data!).assumingMemoryBound(to: Float.self)
@@ -182,14 +208,26 @@ public enum ConvOps {
     @inline(never)
     @_optimize(speed)
     static func runConv2d(_ r: OpRun) {
-        let g = r.params.window, x = r.f32(0), y = r.f32Out(0), w = weights(r)
+        let g = r.params.window, x = r.f32(0), y = r.f32Out(0)
         let bias: UnsafePointer<Float>? = r.op.tensorCount == 2 ? r.tensorF32(1) : nil
-        let columns = r.scratch.assumingMemoryBound(to: Float.self)
-        let workspace = columns + convColumnsCount(g)
-        let perImage = g.outChannels * g.outHeight * g.outWidth
+        let scratch = r.scratch.assumingMemoryBound(to: Float.self)
+        let perImageIn = g.inChannels * g.height * g.width, perImage = g.outChannels * g.outHeight * g.outWidth
+        if g.isDepthwise {
+            convDepthwiseForward(g, images: 0..<r.batch, x: x, weight: weights(r), bias: bias, y: y, accumulate: false, scratch: scratch)
+            if r.params.relu { reluInPlace(y, r.batch * perImage) }
+            return
+        }
+        let packed: UnsafePointer<Float>
+        if convPacksWeights(g) {
+            packed = UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self))
+        } else {
+            let into = scratch + convPackedScratchCount(g)
+            convPackWeights(g, weights: UnsafeRawPointer(weights(r)), f16: false, into: into)
+            packed = UnsafePointer(into)
+        }
         for n in 0..<r.batch {
-            convForward(g, images: n..<(n + 1), x: x, weight: w, bias: bias, y: y, accumulate: false, columns: columns, workspace: workspace)
-            if r.params.relu { reluInPlace(y + n * perImage, perImage) }
+            convForwardPacked(g, x: x + n * perImageIn, packed: packed, bias: bias, relu: r.params.relu,
+                              y: y + n * perImage, scratch: scratch)
         }
     }
 

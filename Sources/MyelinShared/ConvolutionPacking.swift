@@ -1,0 +1,279 @@
+// Inference f32 convolution on weights packed once at load: y = act(bias + conv(x, W)), one
+// image at a time, NCHW (shapes as in Convolution.swift).
+//
+// Shared at source level by the training module and the Embedded-Swift runtime; the
+// runtime's conv2d runs it (training runs `convForward`). Each output is computed with
+// `gemm`'s arithmetic — its products summed in input order from zero with fused
+// multiply-adds, in blocks of `gemmBlockDepth`, each block's sum added to the bias (or to
+// the previous blocks) — so both paths give the same bits, and the naive reference
+// `conv2dReference` gives them within rounding. What differs from im2col + `gemm`:
+// - the weights are packed into 8-row panels once, at load (`gemm` packs them per image);
+// - im2col writes the column matrix straight into the 32-column panels the register tile
+//   reads, one row at a time through a row buffer (no second pass over the columns);
+// - an 8×32 register tile (16 SIMD16 accumulators): CNN channel counts are multiples of 8,
+//   where `gemm`'s 6-row tile leaves partial tiles;
+// - bias and ReLU are applied as the tile is stored (no passes over y before and after).
+//
+// Packed weights, per group gi (base gi·outPad·patch, outPad = outChannels/groups rounded up
+// to 8): depth blocks of `gemmBlockDepth` patch rows in order, the block at patch row pc
+// starting at pc·outPad; inside a block of depth kc, row panel r holds W[8r + i, pc + p] at
+// r·8·kc + p·8 + i (zero for 8r + i ≥ outChannels/groups).
+// Packed columns (scratch, one image-group): the same with 32-column panels over output
+// positions: depth block pc at pc·nPad (nPad = outHeight·outWidth rounded up to 32), column
+// panel q at q·32·kc, element (p, j) at p·32 + j (zero for positions past the plane).
+
+/// Rows (output channels) of the packed convolution's register tile.
+let convTileRows = 8
+
+/// Whether conv2d runs `g` on packed weights: every convolution but the direct depthwise
+/// ones, unless padding the output channels of a group to whole panels would more than
+/// double the weights (then `convForward` runs it on the weights as stored).
+public func convPacksWeights(_ g: ConvGeometry) -> Bool {
+    let outGroup = g.outChannels / g.groups
+    return !g.isDepthwise && kernelRoundUp(outGroup, convTileRows) <= 2 * outGroup
+}
+
+/// Floats of packed weights for `g` (see the layout above).
+public func convPackedWeightsCount(_ g: ConvGeometry) -> Int {
+    g.groups * kernelRoundUp(g.outChannels / g.groups, convTileRows) * g.patch
+}
+
+/// Floats of scratch `convForwardPacked` needs: one image-group's packed columns, a row
+/// buffer and an edge tile.
+public func convPackedScratchCount(_ g: ConvGeometry) -> Int {
+    let nPad = kernelRoundUp(g.outHeight * g.outWidth, gemmTileCols)
+    return g.patch * nPad + nPad + convTileRows * gemmTileCols
+}
+
+/// Packs the weights `[outChannels, inChannels / groups, kernelH, kernelW]` (PyTorch order,
+/// f32, or f16 when `f16`) into `dst` (`convPackedWeightsCount(g)` floats). Runs at load
+/// (or, for weights not packed at load, once per run).
+@inline(never)
+@_optimize(size)
+public func convPackWeights(_ g: ConvGeometry, weights: UnsafeRawPointer, f16: Bool, into dst: UnsafeMutablePointer<Float>) {
+    let outGroup = g.outChannels / g.groups, outPad = kernelRoundUp(outGroup, convTileRows), patch = g.patch
+    for gi in 0..<g.groups {
+        let groupBase = dst + gi * outPad * patch
+        var pc = 0
+        while pc < patch {
+            let kc = Swift.min(gemmBlockDepth, patch - pc)
+            for r in stride(from: 0, to: outPad, by: convTileRows) {
+                let panel = groupBase + pc * outPad + r * kc
+                for p in 0..<kc {
+                    for i in 0..<convTileRows {
+                        let o = r + i, e = (gi * outGroup + o) * patch + pc + p
+                        panel[p * convTileRows + i] = o >= outGroup ? 0
+                            : f16 ? halfBitsToFloat(weights.load(fromByteOffset: 2 * e, as: UInt16.self))
+                            : weights.load(fromByteOffset: 4 * e, as: Float.self)
+                    }
+                }
+            }
+            pc += kc
+        }
+    }
+}
+
+/// y `[outChannels, outHeight, outWidth]` = bias (or 0) + conv(x `[inChannels, height,
+/// width]`, W), then `max(·, 0)` when `relu` (a NaN stays NaN), for one image. `packed`
+/// comes from `convPackWeights` (`convPacksWeights(g)` must hold); `scratch` holds
+/// `convPackedScratchCount(g)` floats. Allocates nothing.
+@inline(never)
+@_optimize(speed)
+public func convForwardPacked(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafePointer<Float>,
+                              bias: UnsafePointer<Float>?, relu: Bool, y: UnsafeMutablePointer<Float>,
+                              scratch: UnsafeMutablePointer<Float>) {
+    let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups
+    let outPad = kernelRoundUp(outGroup, convTileRows), patch = g.patch
+    let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
+    let nPad = kernelRoundUp(planeOut, gemmTileCols)
+    let columns = scratch, rowBuffer = scratch + patch * nPad, edgeTile = rowBuffer + nPad
+    convZeroRow(rowBuffer + planeOut, nPad - planeOut)
+    for gi in 0..<g.groups {
+        let image = x + gi * inGroup * planeIn
+        convIm2colPanels(g, image: image, channels: inGroup, rowBuffer: rowBuffer, columns: columns, nPad: nPad)
+        let weights = packed + gi * outPad * patch
+        let yGroup = y + gi * outGroup * planeOut
+        let groupBias = bias.map { $0 + gi * outGroup }
+        var pc = 0
+        while pc < patch {
+            let kc = Swift.min(gemmBlockDepth, patch - pc)
+            let first = pc == 0, last = pc + kc == patch
+            var q = 0
+            while q < planeOut {
+                let cols = Swift.min(gemmTileCols, planeOut - q)
+                let bPanel = columns + pc * nPad + q * kc
+                var r = 0
+                while r < outGroup {
+                    convTile(kc: kc, a: weights + pc * outPad + r * kc, b: bPanel, rows: Swift.min(convTileRows, outGroup - r),
+                             cols: cols, bias: first ? groupBias.map { $0 + r } : nil, start: first, relu: relu && last,
+                             c: yGroup + r * planeOut + q, ldc: planeOut, edge: edgeTile)
+                    r += convTileRows
+                }
+                q += gemmTileCols
+            }
+            pc += kc
+        }
+    }
+}
+
+/// Depth of the block that patch row `p` falls in.
+@inline(__always)
+func convBlockDepth(_ p: Int, _ patch: Int) -> Int {
+    let pc = p / gemmBlockDepth * gemmBlockDepth
+    return Swift.min(gemmBlockDepth, patch - pc)
+}
+
+/// Where patch row `p` starts in the packed columns (its block, row p − pc of panel 0).
+@inline(__always)
+func convPanelRow(_ columns: UnsafeMutablePointer<Float>, p: Int, patch: Int, nPad: Int) -> UnsafeMutablePointer<Float> {
+    let pc = p / gemmBlockDepth * gemmBlockDepth
+    return columns + pc * nPad + (p - pc) * gemmTileCols
+}
+
+/// `convIm2col` of one image-group, each row built in `rowBuffer` (`nPad` floats, zero past
+/// the plane) and scattered into the column panels: tap by tap, so that the tap's valid
+/// output rows and columns are worked out once for all channels.
+@inline(__always)
+@_optimize(speed)
+func convIm2colPanels(_ g: ConvGeometry, image: UnsafePointer<Float>, channels: Int, rowBuffer: UnsafeMutablePointer<Float>,
+                      columns: UnsafeMutablePointer<Float>, nPad: Int) {
+    let oh = g.outHeight, ow = g.outWidth, plane = g.height * g.width, taps = g.kernelH * g.kernelW, patch = g.patch
+    let step = g.strideH * g.width
+    for i in 0..<g.kernelH {
+        let top = i * g.dilationH - g.padTop
+        let (yLo, yHi) = convValidRange(offset: top, stride: g.strideH, size: g.height, count: oh)
+        for j in 0..<g.kernelW {
+            let offset = j * g.dilationW - g.padLeft
+            let (lo, hi) = convValidRange(offset: offset, stride: g.strideW, size: g.width, count: ow)
+            convIm2colPadding(rowBuffer, rows: yLo..<yHi, columns: lo..<hi, outHeight: oh, outWidth: ow)
+            let first = image + (yLo * g.strideH + top) * g.width + offset
+            for c in 0..<channels {
+                if g.strideW == 1 {
+                    var dst = rowBuffer + yLo * ow + lo
+                    var src = first + c * plane + lo
+                    for _ in yLo..<yHi { convCopyRow(dst, src, hi - lo); dst += ow; src += step }
+                } else {
+                    convIm2colStridedRows(g, rowBuffer + yLo * ow, first + c * plane, rows: yHi - yLo, columns: lo..<hi)
+                }
+                let p = c * taps + i * g.kernelW + j
+                convScatterRow(UnsafePointer(rowBuffer), count: nPad, into: convPanelRow(columns, p: p, patch: patch, nPad: nPad),
+                               panelStride: gemmTileCols * convBlockDepth(p, patch))
+            }
+        }
+    }
+}
+
+/// Zeroes the padding of an im2col row [outHeight, outWidth]: the output rows outside
+/// `rows` and, inside them, the columns outside `columns` (it stays zero for all channels).
+@inline(never)
+@_optimize(size)
+func convIm2colPadding(_ row: UnsafeMutablePointer<Float>, rows: Range<Int>, columns: Range<Int>, outHeight: Int, outWidth: Int) {
+    for oy in 0..<outHeight {
+        for ox in 0..<outWidth where !rows.contains(oy) || !columns.contains(ox) { row[oy * outWidth + ox] = 0 }
+    }
+}
+
+/// The valid part of an im2col row for a horizontal stride above 1: `rows` output rows from
+/// dst (rows `outWidth` apart) and src (input rows `strideH·width` apart), columns `columns`.
+@inline(never)
+@_optimize(size)
+func convIm2colStridedRows(_ g: ConvGeometry, _ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, rows: Int, columns: Range<Int>) {
+    for y in 0..<rows {
+        for ox in columns { dst[y * g.outWidth + ox] = src[y * g.strideH * g.width + ox * g.strideW] }
+    }
+}
+
+/// dst[q·panelStride + j] = row[32q + j] for j < 32, q < count / 32 (count a multiple of 32).
+@inline(__always)
+@_optimize(speed)
+func convScatterRow(_ row: UnsafePointer<Float>, count: Int, into dst: UnsafeMutablePointer<Float>, panelStride: Int) {
+    typealias V = SIMD16<Float>
+    var src = UnsafeRawPointer(row), out = dst
+    for _ in 0..<(count / gemmTileCols) {
+        let o = UnsafeMutableRawPointer(out)
+        o.storeBytes(of: src.loadUnaligned(as: V.self), as: V.self)
+        o.storeBytes(of: src.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
+        src += 4 * gemmTileCols
+        out += panelStride
+    }
+}
+
+/// The 8×32 register tile: acc = Apanel[kc×8]ᵀ · Bpanel[kc×32], then for the `rows` × `cols`
+/// valid part of C (row stride `ldc`): C = acc + bias[row] (first depth block with a bias),
+/// C = acc (first block without), C = C + acc (later blocks); then max(C, 0) when `relu`.
+/// `edge` holds 8×32 floats.
+@inline(__always)
+@_optimize(speed)
+func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rows: Int, cols: Int,
+              bias: UnsafePointer<Float>?, start: Bool, relu: Bool,
+              c: UnsafeMutablePointer<Float>, ldc: Int, edge: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
+    var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V(), c70 = V(), c71 = V()
+    var ap = a
+    var bp = UnsafeRawPointer(b)
+    for _ in 0..<kc {
+        let b0 = bp.load(as: V.self)
+        let b1 = bp.load(fromByteOffset: 64, as: V.self)
+        var s = V(repeating: ap[0]); c00.addProduct(s, b0); c01.addProduct(s, b1)
+        s = V(repeating: ap[1]); c10.addProduct(s, b0); c11.addProduct(s, b1)
+        s = V(repeating: ap[2]); c20.addProduct(s, b0); c21.addProduct(s, b1)
+        s = V(repeating: ap[3]); c30.addProduct(s, b0); c31.addProduct(s, b1)
+        s = V(repeating: ap[4]); c40.addProduct(s, b0); c41.addProduct(s, b1)
+        s = V(repeating: ap[5]); c50.addProduct(s, b0); c51.addProduct(s, b1)
+        s = V(repeating: ap[6]); c60.addProduct(s, b0); c61.addProduct(s, b1)
+        s = V(repeating: ap[7]); c70.addProduct(s, b0); c71.addProduct(s, b1)
+        ap += convTileRows
+        bp += 4 * gemmTileCols
+    }
+    // The accumulators go through `edge` (in L1): one out-of-line epilogue for all tiles keeps
+    // the code small, and 16 stores and loads are little beside the tile's kc·10 loads.
+    let e = UnsafeMutableRawPointer(edge)
+    e.storeBytes(of: c00, toByteOffset: 0, as: V.self); e.storeBytes(of: c01, toByteOffset: 64, as: V.self)
+    e.storeBytes(of: c10, toByteOffset: 128, as: V.self); e.storeBytes(of: c11, toByteOffset: 192, as: V.self)
+    e.storeBytes(of: c20, toByteOffset: 256, as: V.self); e.storeBytes(of: c21, toByteOffset: 320, as: V.self)
+    e.storeBytes(of: c30, toByteOffset: 384, as: V.self); e.storeBytes(of: c31, toByteOffset: 448, as: V.self)
+    e.storeBytes(of: c40, toByteOffset: 512, as: V.self); e.storeBytes(of: c41, toByteOffset: 576, as: V.self)
+    e.storeBytes(of: c50, toByteOffset: 640, as: V.self); e.storeBytes(of: c51, toByteOffset: 704, as: V.self)
+    e.storeBytes(of: c60, toByteOffset: 768, as: V.self); e.storeBytes(of: c61, toByteOffset: 832, as: V.self)
+    e.storeBytes(of: c70, toByteOffset: 896, as: V.self); e.storeBytes(of: c71, toByteOffset: 960, as: V.self)
+    convStoreTile(edge, rows: rows, cols: cols, c: c, ldc: ldc, bias: bias, start: start, relu: relu)
+}
+
+/// The valid `rows` × `cols` of a tile (accumulators v in `edge`, 32 floats a row) into C:
+/// C = v + bias[row] (first depth block with a bias), C = v (first block without), C = C + v
+/// (later blocks); then max(C, 0) when `relu` (a NaN stays NaN).
+@inline(never)
+@_optimize(speed)
+func convStoreTile(_ edge: UnsafePointer<Float>, rows: Int, cols: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                   bias: UnsafePointer<Float>?, start: Bool, relu: Bool) {
+    typealias V = SIMD16<Float>
+    for r in 0..<rows {
+        let out = c + r * ldc, v = edge + r * gemmTileCols
+        if cols == gemmTileCols {
+            let p = UnsafeMutableRawPointer(out), from = UnsafeRawPointer(v)
+            var y0 = from.loadUnaligned(as: V.self), y1 = from.loadUnaligned(fromByteOffset: 64, as: V.self)
+            if !start {
+                y0 = p.loadUnaligned(as: V.self) + y0
+                y1 = p.loadUnaligned(fromByteOffset: 64, as: V.self) + y1
+            } else if let b = bias {
+                let bv = V(repeating: b[r])
+                y0 = y0 + bv
+                y1 = y1 + bv
+            }
+            if relu {
+                y0 = y0.replacing(with: 0, where: y0 .< 0)
+                y1 = y1.replacing(with: 0, where: y1 .< 0)
+            }
+            p.storeBytes(of: y0, as: V.self)
+            p.storeBytes(of: y1, toByteOffset: 64, as: V.self)
+        } else {
+            for j in 0..<cols {
+                var y = v[j]
+                if !start { y = out[j] + y } else if let b = bias { y = y + b[r] }
+                if relu && y < 0 { y = 0 }
+                out[j] = y
+            }
+        }
+    }
+}

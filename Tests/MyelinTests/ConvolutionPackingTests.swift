@@ -1,0 +1,159 @@
+import XCTest
+@testable import Myelin
+@testable import MyelinShared
+
+/// The runtime's convolution on packed weights (`convForwardPacked`): within rounding of the
+/// naive reference, and bit for bit the training forward (`convForward`, then ReLU), over odd
+/// shapes, strides, padding, dilation, groups, partial tiles and more than one depth block.
+final class ConvolutionPackingTests: XCTestCase {
+    /// `oddConvGeometries` plus shapes aimed at the packed path's edges: a patch deeper than
+    /// one depth block (and one exactly a block plus one row), output channels that leave a
+    /// partial 8-row panel, a plane that is a whole number of 32-column panels (pointwise rows
+    /// read in place) and one that is not, a stem (one input channel), stride 2 with dilation.
+    static let geometries: [ConvGeometry] = oddConvGeometries + [
+        ConvGeometry(batch: 2, inChannels: 40, height: 7, width: 6, outChannels: 13, kernelH: 3, kernelW: 3,
+                     padTop: 1, padLeft: 0, padBottom: 1, padRight: 1),
+        ConvGeometry(batch: 1, inChannels: 257, height: 3, width: 3, outChannels: 8, kernelH: 1, kernelW: 1),
+        ConvGeometry(batch: 2, inChannels: 10, height: 8, width: 8, outChannels: 20, kernelH: 1, kernelW: 1, groups: 2),
+        ConvGeometry(batch: 2, inChannels: 6, height: 5, width: 7, outChannels: 9, kernelH: 1, kernelW: 1),
+        ConvGeometry(batch: 3, inChannels: 1, height: 28, width: 28, outChannels: 32, kernelH: 3, kernelW: 3),
+        ConvGeometry(batch: 2, inChannels: 8, height: 17, width: 19, outChannels: 24, kernelH: 3, kernelW: 5,
+                     strideH: 2, strideW: 2, padTop: 2, padLeft: 1, padBottom: 0, padRight: 2, dilationH: 2, dilationW: 1),
+        ConvGeometry(batch: 2, inChannels: 32, height: 13, width: 13, outChannels: 64, kernelH: 3, kernelW: 3),
+    ]
+
+    func randomArray(_ count: Int, seed: UInt64) -> [Float] {
+        let g = Generator(seed: seed)
+        return (0..<count).map { _ in g.nextUniform() - 0.5 }
+    }
+
+    /// Runs `convForwardPacked` image by image on weights packed from `w`.
+    func packedForward(_ g: ConvGeometry, x: [Float], w: [Float], bias: [Float]?, relu: Bool) -> [Float] {
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: convPackedWeightsCount(g))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: convPackedScratchCount(g))
+        defer { packed.deallocate(); scratch.deallocate() }
+        w.withUnsafeBytes { convPackWeights(g, weights: $0.baseAddress!, f16: false, into: packed) }
+        let perIn = g.inChannels * g.height * g.width, perOut = g.outChannels * g.outHeight * g.outWidth
+        // NaN-filled output: every element must be written.
+        var y = [Float](repeating: .nan, count: g.batch * perOut)
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                for n in 0..<g.batch {
+                    if let b = bias {
+                        b.withUnsafeBufferPointer { bp in
+                            convForwardPacked(g, x: xp.baseAddress! + n * perIn, packed: packed, bias: bp.baseAddress!, relu: relu,
+                                              y: yp.baseAddress! + n * perOut, scratch: scratch)
+                        }
+                    } else {
+                        convForwardPacked(g, x: xp.baseAddress! + n * perIn, packed: packed, bias: nil, relu: relu,
+                                          y: yp.baseAddress! + n * perOut, scratch: scratch)
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    func testPackedForwardMatchesReferenceAndTrainingForwardBitForBit() {
+        var packedCount = 0
+        for (k, g) in Self.geometries.enumerated() where convPacksWeights(g) {
+            packedCount += 1
+            let x = randomArray(g.batch * g.inChannels * g.height * g.width, seed: UInt64(500 + k))
+            let w = randomArray(g.outChannels * g.patch, seed: UInt64(600 + k))
+            let b = randomArray(g.outChannels, seed: UInt64(700 + k))
+            let count = g.batch * g.outChannels * g.outHeight * g.outWidth
+            for bias in [b, nil] {
+                var expected = [Float](repeating: 0, count: count)
+                conv2dReference(g, x: x, weight: w, bias: bias, y: &expected)
+                var training = [Float](repeating: 0, count: count)
+                let columns = UnsafeMutablePointer<Float>.allocate(capacity: convColumnsCount(g))
+                let workspace = UnsafeMutablePointer<Float>.allocate(capacity: gemmWorkspaceCount)
+                convForward(g, images: 0..<g.batch, x: x, weight: w, bias: bias, y: &training, accumulate: false,
+                            columns: columns, workspace: workspace)
+                columns.deallocate(); workspace.deallocate()
+                for relu in [false, true] {
+                    let y = packedForward(g, x: x, w: w, bias: bias, relu: relu)
+                    let what = "geometry \(k) bias \(bias != nil) relu \(relu)"
+                    let reference = relu ? expected.map { Swift.max($0, 0) } : expected
+                    for i in 0..<count where !(Swift.abs(y[i] - reference[i]) <= 2e-5 * Swift.max(1, Swift.abs(reference[i]))) {
+                        XCTFail("\(what): element \(i) is \(y[i]), reference \(reference[i])")
+                        break
+                    }
+                    let trained = relu ? training.map { Swift.max($0, 0) } : training
+                    XCTAssertEqual(y.map(\.bitPattern), trained.map(\.bitPattern), "\(what): not the training forward's bits")
+                }
+            }
+        }
+        XCTAssertEqual(packedCount, Self.geometries.count - 6, "geometries run on packed weights")
+    }
+
+    func testWhichConvolutionsPackTheirWeights() {
+        // Depthwise convolutions keep their direct loops; a group of 3 output channels would
+        // pad to 8 rows (more than double): weights as stored.
+        XCTAssertFalse(convPacksWeights(ConvGeometry(batch: 1, inChannels: 6, height: 5, width: 5, outChannels: 6, kernelH: 3, kernelW: 3, groups: 6)))
+        XCTAssertFalse(convPacksWeights(ConvGeometry(batch: 1, inChannels: 4, height: 5, width: 5, outChannels: 3, kernelH: 3, kernelW: 3)))
+        XCTAssertTrue(convPacksWeights(ConvGeometry(batch: 1, inChannels: 4, height: 5, width: 5, outChannels: 4, kernelH: 3, kernelW: 3)))
+        let g = ConvGeometry(batch: 1, inChannels: 6, height: 5, width: 5, outChannels: 10, kernelH: 3, kernelW: 3, groups: 2)
+        XCTAssertEqual(convPackedWeightsCount(g), 2 * 8 * 27)
+    }
+
+    func testNaNStaysNaNThroughTheFusedReLU() {
+        let g = ConvGeometry(batch: 1, inChannels: 2, height: 4, width: 4, outChannels: 8, kernelH: 3, kernelW: 3)
+        var x = randomArray(32, seed: 9)
+        x[0] = .nan   // read by output (0, 0) only, for every channel
+        let y = packedForward(g, x: x, w: randomArray(8 * 18, seed: 10), bias: nil, relu: true)
+        for o in 0..<8 {
+            XCTAssertTrue(y[o * 4].isNaN, "channel \(o) output (0, 0)")
+            XCTAssertFalse(y[o * 4 + 1].isNaN || y[o * 4 + 1] < 0, "channel \(o) output (0, 1)")
+        }
+    }
+}
+
+/// The arena of a context is planned for one chunk of samples (`InferenceContext.plannedBatch`),
+/// not for `maxBatch`: it stops growing past the chunk, and a chunked batch still equals the
+/// unchunked one.
+final class ArenaChunkPlanningTests: XCTestCase {
+    func testArenaIsPlannedForOneChunk() throws {
+        let model = ModelZoo.make("cnn", generator: Generator(seed: 72))
+        model.eval()
+        var options = BundleExporter.Options()
+        options.inputShape = [1, 28, 28]
+        let bytes = try BundleExporter.export(model, options: options).encode()
+        var loaded = try bytes.withUnsafeBytes { (raw) throws(BundleStatus) in try LoadedBundle.load(raw.baseAddress!, count: raw.count) }
+        defer { loaded.release() }
+        let g = loaded.model.graph
+        let chunk = try InferenceContext.plannedBatch(g, maxBatch: 256)
+        XCTAssertGreaterThan(chunk, 1)
+        XCTAssertLessThan(chunk, 256)
+        XCTAssertEqual(try InferenceContext.plannedBatch(g, maxBatch: 256, reuse: false), 256)
+        XCTAssertEqual(try InferenceContext.plannedBatch(g, maxBatch: 1), 1)
+        let atChunk = try InferenceContext.arenaBytes(loaded.model, maxBatch: chunk)
+        XCTAssertEqual(try InferenceContext.arenaBytes(loaded.model, maxBatch: 256), atChunk)
+        XCTAssertEqual(try InferenceContext.arenaBytes(loaded.model, maxBatch: 4096), atChunk)
+        XCTAssertLessThan(try InferenceContext.arenaBytes(loaded.model, maxBatch: 1), atChunk)
+        // Values of one chunk in about 1 MiB; planned for 256 samples they took far more.
+        var full = try MemoryPlan.make(g, maxBatch: 256)
+        defer { full.release() }
+        XCTAssertLessThan(atChunk, full.arenaBytes / 8)
+        var context = try InferenceContext.create(loaded.model, maxBatch: 256)
+        defer { context.release() }
+        XCTAssertEqual(context.chunk, chunk)
+        XCTAssertEqual(context.plan.arenaBytes, atChunk)
+        // 256 samples through the chunk-sized arena = the same samples through an unchunked context.
+        var unchunked = try InferenceContext.create(loaded.model, maxBatch: 256, reuse: false)
+        defer { unchunked.release() }
+        let x = Tensor.uniform([256, 784], generator: Generator(seed: 73)).data
+        func run(_ c: inout InferenceContext) -> [Float] {
+            var y = [Float](repeating: .nan, count: 256 * 10)
+            x.withUnsafeBytes { xp in
+                y.withUnsafeMutableBytes { yp in
+                    let ins: [UnsafeRawPointer?] = [xp.baseAddress!]
+                    let outs: [UnsafeMutableRawPointer?] = [yp.baseAddress!]
+                    c.run(loaded.model, batch: 256, inputs: ins, outputs: outs)
+                }
+            }
+            return y
+        }
+        XCTAssertEqual(run(&context).map(\.bitPattern), run(&unchunked).map(\.bitPattern))
+    }
+}
