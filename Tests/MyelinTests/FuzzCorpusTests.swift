@@ -128,6 +128,8 @@ final class FuzzCorpusTests: XCTestCase {
             model.eval()
             add("sequence-" + name, try! SequenceRuntimeTests.export(model, SequenceRuntimeTests.tokens(seed), name: "tokens"))
         }
+        // u8 max pooling between quantize and dequantize.
+        add("qpool", QuantizedPoolTests.chain(c: 2, h: 6, w: 18, kernel: (2, 2), stride: (2, 2), pads: [0, 0, 0, 0], dilation: (1, 1)))
         return out
     }
 

@@ -161,6 +161,16 @@ public enum BundleExporter {
         bundle.metadata = try metadata(options, bundle: bundle, calibrationRows: examples[0].shape[0])
         if report != nil {
             try compareWithFloat(model, bundle, graph: graph, examples: examples, options: options, report: &report!, forward: forward)
+            // Mixed precision by agreement: one more layer back to f32 at a time until the target is met.
+            var kept: [String] = []
+            while let target = options.int8.minimumAgreement, report!.argmaxAgreement ?? 1 < target,
+                  let next = try Quantization.mostSensitiveLayer(lowered, graph: graph, options: options.int8, kept: kept,
+                                                                 candidates: report!.layers.filter(\.quantized).map(\.name)) {
+                kept.append(next)
+                (bundle, report) = try Quantization.quantize(lowered, graph: graph, options: options.int8, agreementKept: kept)
+                bundle.metadata = try metadata(options, bundle: bundle, calibrationRows: examples[0].shape[0])
+                try compareWithFloat(model, bundle, graph: graph, examples: examples, options: options, report: &report!, forward: forward)
+            }
             bundle.metadata += int8Metadata(report!)
         }
         bundle.selfTest = try selfTest(model, bundle, inputs, options, forward: forward)

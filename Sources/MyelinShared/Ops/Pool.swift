@@ -1,8 +1,10 @@
-// Pooling and resampling of f32 NCHW values (per sample [C, H, W]); the kernels are
+// Pooling and resampling of f32 (max_pool2d: also u8) NCHW values (per sample [C, H, W]); the kernels are
 // Pooling.swift's, shared with the training ops.
 //
 //   max_pool2d           x [C, H, W] → y [C, OH, OW], optional second output indices i32 [C, OH, OW]
-//                        (flat in-plane index h·W + w of each maximum, for max_unpool2d)
+//                        (flat in-plane index h·W + w of each maximum, for max_unpool2d); or, without
+//                        indices, x u8 → y u8 of the same scale and zero point (exact: max commutes
+//                        with the monotone quantisation; a window wholly in the padding gives 0)
 //                        attributes kernel, stride, dilation (int64 [h, w], ≥ 1), padding (int64
 //                        [top, left, bottom, right], each 0 … ⌊k / 2⌋ of its dimension)
 //                        OH = ⌊(H + top + bottom − dilationH·(kH − 1) − 1) / strideH⌋ + 1 (likewise OW)
@@ -27,6 +29,11 @@ public enum PoolOps {
                       check: { g, op throws(BundleStatus) in try checkPool(g, &op, dilated: true) },
                       run: { r in
                           let g = r.params.window
+                          if r.inputValue(0).dtype == .u8 {
+                              maxPool2dU8(g, planes: r.batch * g.inChannels, x: r.input(0).assumingMemoryBound(to: UInt8.self),
+                                          y: r.output(0).assumingMemoryBound(to: UInt8.self))
+                              return
+                          }
                           maxPool2dForward(g, planes: r.batch * g.inChannels, x: r.f32(0), values: r.f32Out(0),
                                            indices: r.op.outputCount == 2 ? r.output(1).assumingMemoryBound(to: Int32.self) : nil)
                       })
@@ -49,7 +56,9 @@ public enum PoolOps {
         let outputs = dilated ? op.outputCount : 1
         guard op.inputCount == 1, op.outputCount == outputs, outputs == 1 || outputs == 2, op.tensorCount == 0 else { throw .corrupt }
         let x = g.input(op, 0), y = g.output(op, 0)
-        guard x.dtype == .f32, y.dtype == .f32 else { throw .unsupported }
+        // max_pool2d also pools u8 (quantised) values into u8 of the same scale and zero point.
+        let quantized = dilated && outputs == 1 && x.dtype == .u8 && y.dtype == .u8 && x.scale == y.scale && x.zeroPoint == y.zeroPoint
+        guard quantized || (x.dtype == .f32 && y.dtype == .f32) else { throw .unsupported }
         if outputs == 2 { guard g.output(op, 1).dtype == .i32 else { throw .unsupported } }
         let kernel = try ConvOps.list(g, op, .kernel, count: 2, minimum: 1)
         let stride = try ConvOps.list(g, op, .stride, count: 2, minimum: 1)
