@@ -307,11 +307,18 @@ public func upsampleNearest2dForward(planes: Int, height h: Int, width w: Int, s
 /// channel o reads input channel (o mod groups)·(channels / groups) + o / groups.
 public func channelShuffleForward(batch: Int, channels: Int, groups: Int, inner: Int, x: UnsafePointer<Float>,
                                   y: UnsafeMutablePointer<Float>) {
+    channelShuffleBytes(batch: batch, channels: channels, groups: groups, innerBytes: inner * 4, x: UnsafeRawPointer(x),
+                        y: UnsafeMutableRawPointer(y))
+}
+
+/// `channelShuffleForward` on channels of `innerBytes` bytes each (f32 or u8 elements).
+public func channelShuffleBytes(batch: Int, channels: Int, groups: Int, innerBytes: Int, x: UnsafeRawPointer,
+                                y: UnsafeMutableRawPointer) {
     let perGroup = channels / groups
     for b in 0..<batch {
         for o in 0..<channels {
             let source = (o % groups) * perGroup + o / groups
-            (y + (b * channels + o) * inner).update(from: x + (b * channels + source) * inner, count: inner)
+            (y + (b * channels + o) * innerBytes).copyMemory(from: x + (b * channels + source) * innerBytes, byteCount: innerBytes)
         }
     }
 }

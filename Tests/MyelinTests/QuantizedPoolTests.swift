@@ -43,11 +43,13 @@ final class QuantizedPoolTests: XCTestCase {
             Case(h: 26, w: 26, kh: 2, kw: 2, sh: 2, sw: 2, pads: [0, 0, 0, 0], dh: 1, dw: 1),   // 13 wide: 8 + overlapping 8
             Case(h: 8, w: 40, kh: 2, kw: 2, sh: 2, sw: 2, pads: [0, 0, 0, 0], dh: 1, dw: 1),    // 20 wide
             Case(h: 9, w: 17, kh: 2, kw: 2, sh: 2, sw: 2, pads: [0, 0, 0, 0], dh: 1, dw: 1),    // odd sizes: last row/column unused
-            Case(h: 6, w: 6, kh: 2, kw: 2, sh: 2, sw: 2, pads: [0, 0, 0, 0], dh: 1, dw: 1),     // narrower than 8
+            Case(h: 6, w: 10, kh: 2, kw: 2, sh: 2, sw: 2, pads: [0, 0, 0, 0], dh: 1, dw: 1),    // 5 wide: 4 + overlapping 4
+            Case(h: 6, w: 6, kh: 2, kw: 2, sh: 2, sw: 2, pads: [0, 0, 0, 0], dh: 1, dw: 1),     // narrower than 4
             Case(h: 5, w: 5, kh: 2, kw: 2, sh: 2, sw: 2, pads: [0, 0, 1, 1], dh: 1, dw: 1),
             Case(h: 11, w: 12, kh: 3, kw: 3, sh: 2, sw: 2, pads: [1, 1, 1, 1], dh: 1, dw: 1),
             Case(h: 7, w: 9, kh: 3, kw: 2, sh: 2, sw: 3, pads: [1, 0, 0, 1], dh: 2, dw: 3),
-            Case(h: 4, w: 4, kh: 3, kw: 3, sh: 1, sw: 1, pads: [1, 1, 1, 1], dh: 2, dw: 2),     // windows wholly in the padding
+            Case(h: 4, w: 4, kh: 3, kw: 3, sh: 1, sw: 1, pads: [1, 1, 1, 1], dh: 2, dw: 2),
+            Case(h: 2, w: 5, kh: 2, kw: 1, sh: 1, sw: 1, pads: [1, 0, 1, 0], dh: 3, dw: 1),     // rows -1 and 2: wholly in the padding
         ]
         let scale: Float = 0.03, zeroPoint: Int32 = 100
         for (k, t) in cases.enumerated() {
@@ -85,7 +87,9 @@ final class QuantizedPoolTests: XCTestCase {
                 var f = b
                 f.values[1] = .init(name: "p", dtype: .f32, shape: b.values[2].shape)
                 f.values[2] = .init(name: "pq", dtype: .u8, shape: b.values[2].shape, scale: scale, zeroPoint: zeroPoint)
-                f.ops = [Op(.maxPool2d, inputs: [0], outputs: [1], attributes: b.ops[1].attributes),
+                var pool = b.ops[1]
+                pool.inputs = [0]; pool.outputs = [1]
+                f.ops = [pool,
                          Op(.quantize, inputs: [1], outputs: [2]), Op(.dequantize, inputs: [2], outputs: [3])]
                 XCTAssertEqual(try ConvRuntimeTests.runC(library, f, [x], n: n)[0], expected, "case \(k): f32 pooling, then quantize")
             }
@@ -120,6 +124,62 @@ final class QuantizedPoolTests: XCTestCase {
         expect(b, .corrupt, "u8 max_pool2d zero stride")
         b = base; b.ops[1].attributes[2] = (BundleAttribute.padding.rawValue, Self.ints(2, 0, 0, 0))
         expect(b, .corrupt, "u8 max_pool2d padding beyond half the window")
+    }
+
+    /// quantize → channel_shuffle u8 → dequantize is the f32 shuffle of the quantised values, in
+    /// C and in Swift; another scale or zero point on the output is refused by both readers.
+    func testU8ChannelShuffleMovesCodesAndRefusesAnotherScale() throws {
+        let library = try requireRuntime()
+        let c = 6, groups = 3, inner = 5, n = 2, scale: Float = 0.05, zeroPoint: Int32 = 17
+        let values: [ModelBundle.Value] = [
+            .init(name: "x", dtype: .f32, shape: [c, 1, inner]),
+            .init(name: "xq", dtype: .u8, shape: [c, 1, inner], scale: scale, zeroPoint: zeroPoint),
+            .init(name: "sq", dtype: .u8, shape: [c, 1, inner], scale: scale, zeroPoint: zeroPoint),
+            .init(name: "y", dtype: .f32, shape: [c, 1, inner]),
+        ]
+        let b = ModelBundle(precision: .int8, tensors: [], values: values, inputs: [0], outputs: [3],
+                            ops: [Op(.quantize, inputs: [0], outputs: [1]), Op(.channelShuffle, inputs: [1], outputs: [2], attributes: [(.groups, .int(Int64(groups)))]),
+                                  Op(.dequantize, inputs: [2], outputs: [3])])
+        let x = Tensor.uniform([n, c, 1, inner], low: -1, high: 12, generator: Generator(seed: 3)).data
+        var expected = [Float](repeating: 0, count: x.count)
+        for s in 0..<n {
+            for o in 0..<c {
+                let source = (o % groups) * (c / groups) + o / groups
+                for i in 0..<inner {
+                    expected[(s * c + o) * inner + i] = scale * Float(Self.code(x[(s * c + source) * inner + i], scale: scale, zeroPoint: zeroPoint) - zeroPoint)
+                }
+            }
+        }
+        XCTAssertEqual(try ConvRuntimeTests.runC(library, b, [x], n: n)[0], expected, "C")
+        XCTAssertEqual(BundleExecutor(b, reference: false).run(x, batch: n), expected, "Swift")
+        var damaged = b
+        damaged.values[2].scale = 0.04
+        XCTAssertEqual(library.loadStatus(damaged.encode()), BundleStatus.unsupported.rawValue)
+        XCTAssertThrowsError(try ModelBundle(decoding: damaged.encode())) { XCTAssertEqual(($0 as? BundleError)?.status, .unsupported) }
+        damaged = b
+        damaged.values[2].zeroPoint = 18
+        XCTAssertEqual(library.loadStatus(damaged.encode()), BundleStatus.unsupported.rawValue)
+    }
+
+    /// ShuffleNet-mini exported in int8 keeps its channel shuffles u8 (no f32 round trip
+    /// around them); C equals the Swift integer reference.
+    func testShuffleNetInt8KeepsChannelShuffleInU8() throws {
+        let library = try requireRuntime()
+        let model = ModelZoo.make("shufflenet", generator: Generator(seed: 4))
+        ConvRuntimeTests.randomizeBatchNorms(model, seed: 5)
+        model.eval()
+        let x = Tensor.uniform([32, 1, 28, 28], generator: Generator(seed: 6))
+        var options = BundleExporter.Options(precision: .int8)
+        options.calibration = x
+        let bundle = try BundleExporter.export(model, options: options)
+        let shuffles = bundle.ops.filter { $0.code == .channelShuffle }
+        XCTAssertFalse(shuffles.isEmpty)
+        for s in shuffles {
+            XCTAssertEqual(bundle.values[s.inputs[0]].dtype, BundleDType.u8.rawValue, "shuffle input u8")
+            XCTAssertEqual(bundle.values[s.outputs[0]].dtype, BundleDType.u8.rawValue, "shuffle output u8")
+        }
+        let n = 4, input = Array(x.data[0..<(n * 784)])
+        XCTAssertEqual(try ConvRuntimeTests.runC(library, bundle, [input], n: n)[0], BundleExecutor(bundle, reference: true).run(input, batch: n))
     }
 
     /// conv → ReLU → max pool → conv → ReLU → max pool → flatten → linear, exported in int8:

@@ -5,7 +5,7 @@ import Foundation
 // per-output-channel i8 weights and u8 activations whose scales come from the ranges the
 // traced forward pass produced on the calibration inputs. A quantised op writes u8 straight
 // into its readers when each of them is a quantised op or a u8 move (reshape, transpose,
-// slice, max pooling) whose output is itself read that way; otherwise it writes f32, and one `quantize` per
+// slice, channel shuffle, max pooling) whose output is itself read that way; otherwise it writes f32, and one `quantize` per
 // value feeds the quantised ops that read it. Every other op stays in f32 (f32 islands:
 // average pooling, residual additions, concatenations, softmax).
 //
@@ -174,7 +174,8 @@ enum Quantization {
     /// Ops that move u8 elements unchanged (same scale and zero point in and out); max pooling
     /// (without indices) too: max commutes with the monotone quantisation, so it is exact.
     static func movesU8(_ op: ModelBundle.Op) -> Bool {
-        op.code == .reshape || op.code == .transpose || op.code == .slice || (op.code == .maxPool2d && op.outputs.count == 1)
+        op.code == .reshape || op.code == .transpose || op.code == .slice || op.code == .channelShuffle
+            || (op.code == .maxPool2d && op.outputs.count == 1)
     }
 
     /// The int8 tensors of float op `op` (linear or conv2d) reading u8 input (s_x, z_x):

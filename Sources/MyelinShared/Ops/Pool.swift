@@ -1,4 +1,4 @@
-// Pooling and resampling of f32 (max_pool2d: also u8) NCHW values (per sample [C, H, W]); the kernels are
+// Pooling and resampling of f32 (max_pool2d and channel_shuffle: also u8) NCHW values (per sample [C, H, W]); the kernels are
 // Pooling.swift's, shared with the training ops.
 //
 //   max_pool2d           x [C, H, W] → y [C, OH, OW], optional second output indices i32 [C, OH, OW]
@@ -17,7 +17,7 @@
 //                        outside the plane are skipped
 //   upsample_nearest2d   x [C, H, W] → y [C, H·sH, W·sW], y[c, i, j] = x[c, i / sH, j / sW]; scale (int64 [sH, sW], ≥ 1)
 //   channel_shuffle      x [C, …] → y, same shape: channel o is x's channel (o mod g)·(C / g) + o / g;
-//                        groups (int64 ≥ 1, dividing C)
+//                        groups (int64 ≥ 1, dividing C); f32, or u8 → u8 of the same scale and zero point
 //
 // Attribute values that can never be valid are `.corrupt`; values that do not fit the
 // operands (a window larger than the padded input, a declared output of another size, groups
@@ -154,7 +154,9 @@ public enum PoolOps {
         OpDescription(name: "channel_shuffle", schema: OpSchema(.int(.groups)), check: { g, op throws(BundleStatus) in
             try opExpect(op, inputs: 1, outputs: 1, tensors: 0)
             let x = g.input(op, 0), y = g.output(op, 0)
-            guard x.dtype == .f32, y.dtype == .f32 else { throw .unsupported }
+            // A permutation of channels: f32, or u8 keeping its scale and zero point.
+            guard (x.dtype == .f32 && y.dtype == .f32)
+                || (x.dtype == .u8 && y.dtype == .u8 && x.scale == y.scale && x.zeroPoint == y.zeroPoint) else { throw .unsupported }
             let groups = g.int(op, .groups)
             guard groups >= 1, groups <= ConvOps.maxFactor else { throw .corrupt }
             guard x.shape.rank >= 1, x.shape.same(as: y.shape), x.shape.dim(0) % Int(groups) == 0 else { throw .shapeMismatch }
@@ -164,7 +166,8 @@ public enum PoolOps {
             op.params.inner = x.shape.product(1, x.shape.rank)
         }, run: { r in
             let p = r.params
-            channelShuffleForward(batch: r.batch, channels: p.extent, groups: p.outer, inner: p.inner, x: r.f32(0), y: r.f32Out(0))
+            channelShuffleBytes(batch: r.batch, channels: p.extent, groups: p.outer,
+                                innerBytes: p.inner * (r.inputValue(0).dtype == .u8 ? 1 : 4), x: r.input(0), y: r.output(0))
         })
     }
 }
