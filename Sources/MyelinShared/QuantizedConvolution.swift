@@ -288,6 +288,12 @@ func qconvAccumulateRow(_ row: UnsafeMutablePointer<Int32>, _ src: UnsafePointer
     while ox < n { row[ox] &+= Int32(src[ox]) &* w; ox += 1 }
 }
 
+/// row[0..<n] += i32(src[ox·stride]) · w (strided depthwise rows).
+@inline(never) @_optimize(speed)
+func qconvAccumulateStridedRow(_ row: UnsafeMutablePointer<Int32>, _ src: UnsafePointer<UInt8>, _ n: Int, _ stride: Int, _ w: Int32) {
+    for ox in 0..<n { row[ox] &+= Int32(src[ox * stride]) &* w }
+}
+
 /// dst [channels, pixels] = src [pixels, channels]ᵀ (bytes).
 @inline(__always) @_optimize(speed)
 func qconvTranspose(_ src: UnsafePointer<UInt8>, pixels: Int, channels: Int, into dst: UnsafeMutablePointer<UInt8>) {
@@ -343,7 +349,7 @@ func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int
                             if sw == 1 {
                                 qconvAccumulateRow(row, src, ow, wv)
                             } else {
-                                for ox in 0..<ow { row[ox] &+= Int32(src[ox * sw]) &* wv }
+                                qconvAccumulateStridedRow(row, src, ow, sw, wv)
                             }
                         }
                     }
