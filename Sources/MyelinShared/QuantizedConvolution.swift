@@ -16,7 +16,7 @@
 //     qlinear, `vpdpbusd` on CPUs with AVX-512 VNNI (Sources/MyelinRuntime/QuantizedTileVNNI.swift),
 //     plain loops elsewhere — on weights packed in the same (i, j, c) order, its epilogue
 //     writing NCHW directly.
-//   - direct (one input channel and fewer than 8 outputs per group: depthwise convolutions):
+//   - direct (one input channel per group: depthwise convolutions, and stems on one-channel images):
 //     i32 rows accumulated 16 lanes at a time over a z_x-padded copy of the input plane.
 // i32 sums cannot overflow while patch < 2^16 (`qconvMaxPatch`; the op checks it).
 
@@ -76,9 +76,10 @@ public func qconvStoreChannel(_ acc: UnsafePointer<Int32>, count: Int, multiplie
 // MARK: Weights and scratch
 
 extension ConvGeometry {
-    /// One input channel per group and fewer than 8 outputs per group (depthwise): the direct
-    /// path. More outputs per group (a first layer on a one-channel image) fill GEMM's tile.
-    @inline(__always) var qconvIsDirect: Bool { inChannels == groups && outChannels / groups < 8 }
+    /// One input channel per group (depthwise; a first layer on a one-channel image): the
+    /// direct path, whose rows are NCHW output rows. (A stem through the GEMM path spent most of
+    /// its time scattering 6-pixel tile rows into output planes: anchor CNN int8 ~25% slower.)
+    @inline(__always) var qconvIsDirect: Bool { inChannels == groups }
 }
 
 /// Bytes of weights packed for the GEMM path (one `qgemmPackWeights` panel set per group,

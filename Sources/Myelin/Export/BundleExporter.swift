@@ -30,9 +30,11 @@ extension BundlePrecision {
 ///
 /// - `.f16` stores the weights of `linear` ops in half precision.
 /// - `.int8`: weights symmetric per output channel (`s_w = max|W_j|/127`); activations entering
-///   each `linear` and `conv2d` are asymmetric u8 calibrated (min/max) on `options.calibration`,
+///   each `linear` and `conv2d` are asymmetric u8 calibrated on `options.calibration` (the
+///   min/max range, shrunk where that lowers the squared error: `Int8ExportOptions.calibration`),
 ///   whose rows are also the traced example; other ops stay in f32 (see Quantization.swift).
-///   `options.int8` keeps named layers in float or those whose error is too large;
+///   `options.int8` keeps named layers in float, those whose error is too large, or (with
+///   `minimumAgreement`) the most sensitive ones until the argmax agreement is reached;
 ///   `exportWithReport` also returns the per-layer error and the argmax agreement with float.
 /// - Metadata: exporter version, precision, the input preprocessing, and when given class
 ///   labels, data set and test accuracy; self-test vectors with the float model's outputs and
