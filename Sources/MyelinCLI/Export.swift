@@ -14,6 +14,7 @@ struct Export: ParsableCommand {
     @Option(name: .customLong("data"), help: "Override the folder with the IDX files.") var dataDirectory: String?
     @Option(help: "int8: layers kept in float, comma-separated module paths (as the error table names them).") var keepFloat: String?
     @Option(help: "int8: keep in float every layer whose int8 SQNR (dB) is below this.") var minSqnr: Double?
+    @Option(help: "int8: keep layers in float, lowest SQNR first, until the argmax agreement with float (%) reaches this.") var minAgreement: Double?
 
     func validate() throws {
         guard BundlePrecision(name: precision) != nil else {
@@ -21,6 +22,7 @@ struct Export: ParsableCommand {
         }
         guard calibration >= 1 else { throw ValidationError("--calibration must be at least 1, got \(calibration)") }
         guard selfTests >= 0 else { throw ValidationError("--self-tests must not be negative, got \(selfTests)") }
+        if let a = minAgreement, !(a >= 0 && a <= 100) { throw ValidationError("--min-agreement must be a percentage (0 … 100), got \(a)") }
     }
 
     func run() throws {
@@ -45,6 +47,7 @@ struct Export: ParsableCommand {
         if selfTests > 0 { options.selfTestInputs = [raw.test.inputs.rows(0..<Swift.min(selfTests, raw.test.count))] }
         if let k = keepFloat { options.int8.keepFloat = k.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         options.int8.minimumSQNR = minSqnr
+        options.int8.minimumAgreement = minAgreement.map { $0 / 100 }
         if !loaded.config.isTextTask {
             options.int8.validationInputs = raw.test.inputs
             options.int8.validationLabels = raw.test.labels

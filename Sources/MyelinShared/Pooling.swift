@@ -162,6 +162,69 @@ func maxPool2x2RowValues(_ top: UnsafePointer<Float>, width: Int, outputs: Int, 
     return 0
 }
 
+/// Max pooling of u8 planes (quantised values; input and output share scale and zero point, so
+/// the result is exactly the quantised f32 max): y [planes, outHeight, outWidth]. A window
+/// entirely in the padding gives 0, the code f32's −∞ quantises to. Rows of the usual 2×2
+/// window with stride 2 run 8 (or 4) outputs at a time; the rest `maxPool2dU8Rows`.
+@inline(never)
+@_optimize(speed)
+public func maxPool2dU8(_ g: ConvGeometry, planes: Int, x: UnsafePointer<UInt8>, y: UnsafeMutablePointer<UInt8>) {
+    let h = g.height, w = g.width, oh = g.outHeight, ow = g.outWidth
+    guard g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2 && g.padTop == 0 && g.padLeft == 0
+        && g.padBottom == 0 && g.padRight == 0 && g.dilationH == 1 && g.dilationW == 1 && ow >= 4 else {
+        maxPool2dU8Rows(g, planes: planes, x: x, y: y)
+        return
+    }
+    // Every window inside; groups of 8 (4) outputs, the last overlapping the one before.
+    for plane in 0..<planes {
+        for oy in 0..<oh {
+            let top = x + plane * h * w + 2 * oy * w, out = y + (plane * oh + oy) * ow
+            @inline(__always) func eight(_ ox: Int) {
+                let a = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<UInt8>.self)
+                let b = UnsafeRawPointer(top + w + 2 * ox).loadUnaligned(as: SIMD16<UInt8>.self)
+                let m = pointwiseMax(a, b)
+                UnsafeMutableRawPointer(out + ox).storeBytes(of: pointwiseMax(m.evenHalf, m.oddHalf), as: SIMD8<UInt8>.self)
+            }
+            @inline(__always) func four(_ ox: Int) {
+                let a = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD8<UInt8>.self)
+                let b = UnsafeRawPointer(top + w + 2 * ox).loadUnaligned(as: SIMD8<UInt8>.self)
+                let m = pointwiseMax(a, b)
+                UnsafeMutableRawPointer(out + ox).storeBytes(of: pointwiseMax(m.evenHalf, m.oddHalf), as: SIMD4<UInt8>.self)
+            }
+            if ow >= 8 {
+                var ox = 0
+                while ox + 8 <= ow { eight(ox); ox += 8 }
+                if ox < ow { eight(ow - 8) }
+            } else {
+                four(0)
+                if ow > 4 { four(ow - 4) }
+            }
+        }
+    }
+}
+
+/// `maxPool2dU8` for any window: per output, the max over the taps inside the input.
+@inline(never)
+func maxPool2dU8Rows(_ g: ConvGeometry, planes: Int, x: UnsafePointer<UInt8>, y: UnsafeMutablePointer<UInt8>) {
+    let h = g.height, w = g.width, oh = g.outHeight, ow = g.outWidth
+    for plane in 0..<planes {
+        let src = x + plane * h * w
+        for oy in 0..<oh {
+            let r = poolTaps(oy, stride: g.strideH, pad: g.padTop, dilation: g.dilationH, kernel: g.kernelH, size: h)
+            let out = y + (plane * oh + oy) * ow
+            for ox in 0..<ow {
+                let c = poolTaps(ox, stride: g.strideW, pad: g.padLeft, dilation: g.dilationW, kernel: g.kernelW, size: w)
+                var best: UInt8 = 0
+                for i in r.lo..<r.hi {
+                    let row = src + (r.start + i * g.dilationH) * w + c.start
+                    for j in c.lo..<c.hi { best = Swift.max(best, row[j * g.dilationW]) }
+                }
+                out[ox] = best
+            }
+        }
+    }
+}
+
 /// The window of average-pooling output (oy, ox) clipped to the input, `[y0, y1) × [x0, x1)`,
 /// and 1 / its divisor: the window's size within the padded input with `countIncludePad`,
 /// else the number of input elements in it.
@@ -244,11 +307,18 @@ public func upsampleNearest2dForward(planes: Int, height h: Int, width w: Int, s
 /// channel o reads input channel (o mod groups)·(channels / groups) + o / groups.
 public func channelShuffleForward(batch: Int, channels: Int, groups: Int, inner: Int, x: UnsafePointer<Float>,
                                   y: UnsafeMutablePointer<Float>) {
+    channelShuffleBytes(batch: batch, channels: channels, groups: groups, innerBytes: inner * 4, x: UnsafeRawPointer(x),
+                        y: UnsafeMutableRawPointer(y))
+}
+
+/// `channelShuffleForward` on channels of `innerBytes` bytes each (f32 or u8 elements).
+public func channelShuffleBytes(batch: Int, channels: Int, groups: Int, innerBytes: Int, x: UnsafeRawPointer,
+                                y: UnsafeMutableRawPointer) {
     let perGroup = channels / groups
     for b in 0..<batch {
         for o in 0..<channels {
             let source = (o % groups) * perGroup + o / groups
-            (y + (b * channels + o) * inner).update(from: x + (b * channels + source) * inner, count: inner)
+            (y + (b * channels + o) * innerBytes).copyMemory(from: x + (b * channels + source) * innerBytes, byteCount: innerBytes)
         }
     }
 }

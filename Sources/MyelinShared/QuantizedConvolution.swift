@@ -16,7 +16,7 @@
 //     qlinear, `vpdpbusd` on CPUs with AVX-512 VNNI (Sources/MyelinRuntime/QuantizedTileVNNI.swift),
 //     plain loops elsewhere — on weights packed in the same (i, j, c) order, its epilogue
 //     writing NCHW directly.
-//   - direct (one input channel and fewer than 8 outputs per group: depthwise convolutions):
+//   - direct (one input channel per group: depthwise convolutions, and stems on one-channel images):
 //     i32 rows accumulated 16 lanes at a time over a z_x-padded copy of the input plane.
 // i32 sums cannot overflow while patch < 2^16 (`qconvMaxPatch`; the op checks it).
 
@@ -76,9 +76,10 @@ public func qconvStoreChannel(_ acc: UnsafePointer<Int32>, count: Int, multiplie
 // MARK: Weights and scratch
 
 extension ConvGeometry {
-    /// One input channel per group and fewer than 8 outputs per group (depthwise): the direct
-    /// path. More outputs per group (a first layer on a one-channel image) fill GEMM's tile.
-    @inline(__always) var qconvIsDirect: Bool { inChannels == groups && outChannels / groups < 8 }
+    /// One input channel per group (depthwise; a first layer on a one-channel image): the
+    /// direct path, whose rows are NCHW output rows. (A stem through the GEMM path spent most of
+    /// its time scattering 6-pixel tile rows into output planes: anchor CNN int8 ~25% slower.)
+    @inline(__always) var qconvIsDirect: Bool { inChannels == groups }
 }
 
 /// Bytes of weights packed for the GEMM path (one `qgemmPackWeights` panel set per group,
@@ -288,6 +289,12 @@ func qconvAccumulateRow(_ row: UnsafeMutablePointer<Int32>, _ src: UnsafePointer
     while ox < n { row[ox] &+= Int32(src[ox]) &* w; ox += 1 }
 }
 
+/// row[0..<n] += i32(src[ox·stride]) · w (strided depthwise rows).
+@inline(never) @_optimize(speed)
+func qconvAccumulateStridedRow(_ row: UnsafeMutablePointer<Int32>, _ src: UnsafePointer<UInt8>, _ n: Int, _ stride: Int, _ w: Int32) {
+    for ox in 0..<n { row[ox] &+= Int32(src[ox * stride]) &* w }
+}
+
 /// dst [channels, pixels] = src [pixels, channels]ᵀ (bytes).
 @inline(__always) @_optimize(speed)
 func qconvTranspose(_ src: UnsafePointer<UInt8>, pixels: Int, channels: Int, into dst: UnsafeMutablePointer<UInt8>) {
@@ -343,7 +350,7 @@ func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int
                             if sw == 1 {
                                 qconvAccumulateRow(row, src, ow, wv)
                             } else {
-                                for ox in 0..<ow { row[ox] &+= Int32(src[ox * sw]) &* wv }
+                                qconvAccumulateStridedRow(row, src, ow, sw, wv)
                             }
                         }
                     }

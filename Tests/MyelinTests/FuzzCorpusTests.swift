@@ -136,6 +136,8 @@ final class FuzzCorpusTests: XCTestCase {
         let lstmTranslator = Seq2SeqLSTM(vocabularySize: 11, sourceLength: 5, targetLength: 4, embedding: 4, hiddenSize: 6,
                                          generator: Generator(seed: 12))
         add("sequence-seq2seq-lstm", try! lstmTranslator.exportBundle(dateVocabulary: false))
+        // u8 max pooling between quantize and dequantize.
+        add("qpool", QuantizedPoolTests.chain(c: 2, h: 6, w: 18, kernel: (2, 2), stride: (2, 2), pads: [0, 0, 0, 0], dilation: (1, 1)))
         return out
     }
 

@@ -311,5 +311,14 @@ final class QConvExportTests: XCTestCase {
                                                 "--keep-float", "conv9", "--out", "x.myelin"], directory: dir)
         XCTAssertNotEqual(unknown.status, 0)
         XCTAssertTrue(unknown.stderr.contains("no layer \"conv9\"") && unknown.stderr.contains("features.3"), unknown.stderr)
+        // --min-agreement: a percentage; 100 ends with full agreement on the test samples.
+        let bad = try runProduct("myelin", ["export", "run/checkpoint.ckpt", "--data", "tiny", "--precision", "int8",
+                                            "--min-agreement", "150", "--out", "x.myelin"], directory: dir)
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--min-agreement must be a percentage"), bad.stderr)
+        let full = try runProduct("myelin", ["export", "run/checkpoint.ckpt", "--data", "tiny", "--precision", "int8",
+                                             "--min-agreement", "100", "--out", "a.myelin"], directory: dir)
+        XCTAssertEqual(full.status, 0, full.stderr)
+        XCTAssertTrue(full.stdout.contains("argmax agreement with float 100.00%"), full.stdout)
     }
 }

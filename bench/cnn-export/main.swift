@@ -7,7 +7,8 @@
 //
 // Per preset: STEPS Adam steps (default 300, batch 32, lr 2e-3, seed 1, one thread); float test
 // accuracy of the Swift model; f32: max relative difference C vs the Swift model (per sample,
-// relative to its largest |logit|); int8 (calibration: 1000 training images): accuracy, drop
+// relative to its largest |logit|); int8 (calibration: 1000 training images; layers kept in f32,
+// lowest SQNR first, until the calibration agreement reaches MIN_AGREEMENT): accuracy, drop
 // against float, argmax agreement with float, and whether C equals the Swift integer
 // reference (`BundleExecutor(reference: true)`) on the first 256 images; f16 accuracy;
 // bundle sizes as written (compressed); the arena of a batch-1 context against the sum of
@@ -34,6 +35,10 @@ let args = CommandLine.arguments
 let steps = args.count > 1 ? Int(args[1])! : 300
 let libraryPath = args.count > 2 ? args[2] : ".build-cmake/libmyelin.so"
 let presets = args.count > 3 ? Array(args[3...]) : ModelZoo.names
+// int8 mixed precision by agreement (BundleExporter's Int8ExportOptions.minimumAgreement) on
+// the calibration images: MIN_AGREEMENT (percent, default 99.5; 0 turns it off).
+let minimumAgreementPercent = Double(ProcessInfo.processInfo.environment["MIN_AGREEMENT"] ?? "99.5")!
+let minimumAgreement = minimumAgreementPercent > 0 ? minimumAgreementPercent / 100 : nil
 guard let handle = dlopen(libraryPath, RTLD_NOW) else { fatalError("cannot load \(libraryPath): \(String(cString: dlerror()))") }
 func symbol<T>(_ name: String, _: T.Type) -> T { unsafeBitCast(dlsym(handle, name)!, to: T.self) }
 let loadMemory = symbol("myelin_model_load_memory", LoadMemory.self)
@@ -124,8 +129,12 @@ for name in presets {
         var options = BundleExporter.Options(precision: precision, classLabels: test.classNames, dataset: "Fashion-MNIST",
                                              testAccuracy: floatAccuracy)
         options.inputShape = [1, 28, 28]
-        if precision == .int8 { options.calibration = train.inputs.rows(0..<1000).reshape([1000, 1, 28, 28]) }
-        let bundle = try BundleExporter.export(model, options: options)
+        if precision == .int8 {
+            options.calibration = train.inputs.rows(0..<1000).reshape([1000, 1, 28, 28])
+            options.int8.minimumAgreement = minimumAgreement
+        }
+        let (bundle, report) = try BundleExporter.exportWithReport(model, options: options)
+        if let report { FileHandle.standardError.write("\(name):\n\(report)\n".data(using: .utf8)!) }
         if let dir = twinDirectory, precision != .f16 { try bundle.write(to: "\(dir)/\(name)-\(precision.name).myelin") }
         sizes.append(String(format: "%.0f", Double(bundle.encode().count) / 1024))
         let (c, arena) = runC(bundle, images.data, n: test.count, outputs: 10)

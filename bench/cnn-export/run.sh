@@ -5,6 +5,7 @@
 # against their PyTorch twins (same weights) run by ONNX Runtime's C API, rounds interleaved.
 #
 #   sh bench/cnn-export/run.sh [STEPS] [ROUNDS]        (defaults 300 and 3)
+#   MIN_AGREEMENT=P: int8 layers kept in f32 until P% calibration agreement (default 99.5; 0: off)
 set -eu
 cd "$(dirname "$0")/../.."
 STEPS=${1:-300}

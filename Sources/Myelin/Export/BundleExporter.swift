@@ -30,9 +30,11 @@ extension BundlePrecision {
 ///
 /// - `.f16` stores the weights of `linear` ops in half precision.
 /// - `.int8`: weights symmetric per output channel (`s_w = max|W_j|/127`); activations entering
-///   each `linear` and `conv2d` are asymmetric u8 calibrated (min/max) on `options.calibration`,
+///   each `linear` and `conv2d` are asymmetric u8 calibrated on `options.calibration` (the
+///   min/max range, shrunk where that lowers the squared error: `Int8ExportOptions.calibration`),
 ///   whose rows are also the traced example; other ops stay in f32 (see Quantization.swift).
-///   `options.int8` keeps named layers in float or those whose error is too large;
+///   `options.int8` keeps named layers in float, those whose error is too large, or (with
+///   `minimumAgreement`) the most sensitive ones until the argmax agreement is reached;
 ///   `exportWithReport` also returns the per-layer error and the argmax agreement with float.
 /// - Metadata: exporter version, precision, the input preprocessing, and when given class
 ///   labels, data set and test accuracy; self-test vectors with the float model's outputs and
@@ -161,6 +163,16 @@ public enum BundleExporter {
         bundle.metadata = try metadata(options, bundle: bundle, calibrationRows: examples[0].shape[0])
         if report != nil {
             try compareWithFloat(model, bundle, graph: graph, examples: examples, options: options, report: &report!, forward: forward)
+            // Mixed precision by agreement: one more layer back to f32 at a time until the target is met.
+            var kept: [String] = []
+            while let target = options.int8.minimumAgreement, report!.argmaxAgreement ?? 1 < target,
+                  let next = try Quantization.mostSensitiveLayer(lowered, graph: graph, options: options.int8, kept: kept,
+                                                                 candidates: report!.layers.filter(\.quantized).map(\.name)) {
+                kept.append(next)
+                (bundle, report) = try Quantization.quantize(lowered, graph: graph, options: options.int8, agreementKept: kept)
+                bundle.metadata = try metadata(options, bundle: bundle, calibrationRows: examples[0].shape[0])
+                try compareWithFloat(model, bundle, graph: graph, examples: examples, options: options, report: &report!, forward: forward)
+            }
             bundle.metadata += int8Metadata(report!)
         }
         bundle.selfTest = try selfTest(model, bundle, inputs, options, forward: forward)

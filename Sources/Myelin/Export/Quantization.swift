@@ -5,12 +5,13 @@ import Foundation
 // per-output-channel i8 weights and u8 activations whose scales come from the ranges the
 // traced forward pass produced on the calibration inputs. A quantised op writes u8 straight
 // into its readers when each of them is a quantised op or a u8 move (reshape, transpose,
-// slice) whose output is itself read that way; otherwise it writes f32, and one `quantize` per
+// slice, channel shuffle, max pooling) whose output is itself read that way; otherwise it writes f32, and one `quantize` per
 // value feeds the quantised ops that read it. Every other op stays in f32 (f32 islands:
-// pooling, residual additions, concatenations, softmax).
+// average pooling, residual additions, concatenations, softmax).
 //
-// Mixed precision: layers the user names, and (optionally) layers whose int8 error measured
-// in isolation is too large, stay `linear`/`conv2d` in f32. The export reports, per layer,
+// Mixed precision: layers the user names, (optionally) layers whose int8 error measured in
+// isolation is too large, and (optionally) the least accurate layers, one at a time, until the
+// model's argmax agreement with float reaches a target, stay `linear`/`conv2d` in f32. The export reports, per layer,
 // that error (SQNR and max relative error on calibration rows) and the model's argmax
 // agreement (and accuracy, given labels) against float; a collapse is a warning with figures.
 
@@ -21,6 +22,17 @@ public struct Int8ExportOptions {
     public var keepFloat: [String] = []
     /// Layers whose isolated int8 SQNR (dB) is below this stay in f32; nil: none do.
     public var minimumSQNR: Double? = nil
+    /// Target argmax agreement with float (fraction) on the comparison samples (held out, or
+    /// calibration): while the int8 model agrees less, one more layer is kept in f32 — the one
+    /// whose return to f32 brings the model's output closest to float's (highest output SQNR
+    /// on the calibration rows); nil: no such search.
+    public var minimumAgreement: Double? = nil
+    /// How activation ranges come from the calibration values: `.minMax` takes the observed
+    /// range; `.mse` shrinks it (by 2% steps, down to 20%) to the clip range whose
+    /// quantise–dequantise round trip has the least squared error on those values — long
+    /// tails then no longer cost every other value its resolution.
+    public enum Calibration { case minMax, mse }
+    public var calibration = Calibration.mse
     /// Calibration rows the per-layer errors are measured on (the first ones).
     public var reportSamples = 64
     /// Held-out inputs `[n, …]` (one-input models) on which the int8 bundle is compared with
@@ -123,6 +135,35 @@ enum Quantization {
         return (scale, zero)
     }
 
+    /// The activation range of calibration values `data`: observed (min, max), or with `.mse`
+    /// that range scaled by the factor f ∈ {1, 0.98, …, 0.2} whose u8 round trip has the least
+    /// squared error (on at most 2^18 evenly spaced values).
+    static func calibratedRange(_ data: [Float], _ method: Int8ExportOptions.Calibration) -> (Float, Float) {
+        var lo = Float.infinity, hi = -Float.infinity
+        for x in data where x.isFinite { lo = Swift.min(lo, x); hi = Swift.max(hi, x) }
+        guard lo <= hi else { return (0, 0) }
+        guard method == .mse, hi > lo else { return (lo, hi) }
+        let step = Swift.max(1, data.count >> 18)
+        var values: [Float] = []
+        values.reserveCapacity(data.count / step + 1)
+        for i in stride(from: 0, to: data.count, by: step) where data[i].isFinite { values.append(data[i]) }
+        var best = (lo, hi), bestError = Double.infinity
+        for k in 0...40 {
+            let f = 1 - Float(k) * 0.02
+            let candidate = (lo * f, hi * f)
+            let p = activationQuantization(candidate)
+            let inverse = quantizationInverseScale(p.scale), z = Float(p.zeroPoint)
+            var error = 0.0
+            for x in values {
+                let q = Float(quantizeToU8(x, invScale: inverse, zeroPoint: z))
+                let d = Double(x - p.scale * (q - z))
+                error += d * d
+            }
+            if error < bestError { bestError = error; best = candidate }
+        }
+        return best
+    }
+
     /// The module path of a layer from its weight tensor's name ("features.0.weight+bn" → "features.0").
     static func layerName(_ weightName: String) -> String {
         if let r = weightName.range(of: ".weight", options: .backwards) { return String(weightName[..<r.lowerBound]) }
@@ -130,8 +171,12 @@ enum Quantization {
     }
 
     static func isQuantizable(_ op: ModelBundle.Op) -> Bool { op.code == .linear || op.code == .conv2d }
-    /// Ops that move u8 elements unchanged (same scale and zero point in and out).
-    static func movesU8(_ op: ModelBundle.Op) -> Bool { op.code == .reshape || op.code == .transpose || op.code == .slice }
+    /// Ops that move u8 elements unchanged (same scale and zero point in and out); max pooling
+    /// (without indices) too: max commutes with the monotone quantisation, so it is exact.
+    static func movesU8(_ op: ModelBundle.Op) -> Bool {
+        op.code == .reshape || op.code == .transpose || op.code == .slice || op.code == .channelShuffle
+            || (op.code == .maxPool2d && op.outputs.count == 1)
+    }
 
     /// The int8 tensors of float op `op` (linear or conv2d) reading u8 input (s_x, z_x):
     /// weight i8, its scales, and the i32 bias with −z_x·Σw folded in.
@@ -157,7 +202,8 @@ enum Quantization {
 
     /// The int8 bundle for `lowered` (a float graph lowered from `graph`, whose traced
     /// values hold the calibration activations), and the per-layer part of the report.
-    static func quantize(_ lowered: LoweredGraph, graph: TracedGraph, options: Int8ExportOptions) throws
+    /// `agreementKept` names layers kept in f32 by the `minimumAgreement` search.
+    static func quantize(_ lowered: LoweredGraph, graph: TracedGraph, options: Int8ExportOptions, agreementKept: [String] = []) throws
         -> (ModelBundle, QuantizationReport) {
         let f = lowered.bundle
         var readers = [[Int]](repeating: [], count: f.values.count)
@@ -168,10 +214,12 @@ enum Quantization {
             }
             return graph.values[t].sample
         }
+        var ranges: [Int: (Float, Float)] = [:]
         func range(_ v: Int) throws -> (Float, Float) {
-            var lo = Float.infinity, hi = -Float.infinity
-            for x in try sample(v).data where x.isFinite { lo = Swift.min(lo, x); hi = Swift.max(hi, x) }
-            return lo <= hi ? (lo, hi) : (0, 0)
+            if let known = ranges[v] { return known }
+            let r = calibratedRange(try sample(v).data, options.calibration)
+            ranges[v] = r
+            return r
         }
 
         // Layers: names, the user's choices, the isolated error of each.
@@ -193,6 +241,9 @@ enum Quantization {
                 layer.quantized = false; layer.reason = "kept by the user"
             } else if let minimum = options.minimumSQNR, error.sqnr < minimum {
                 layer.quantized = false; layer.reason = String(format: "SQNR below %.1f dB", minimum)
+            } else if agreementKept.contains(names[i]) {
+                layer.quantized = false
+                layer.reason = String(format: "agreement below %.2f%%", 100 * (options.minimumAgreement ?? 1))
             } else if op.code == .conv2d && f.tensors[op.tensors[0]].shape.dropFirst().reduce(1, *) > qconvMaxPatch {
                 layer.quantized = false; layer.reason = "patch too large for i32 sums"
             }
@@ -264,6 +315,29 @@ enum Quantization {
         q.tensors = tensors
         for i in q.ops.indices { q.ops[i].tensors = q.ops[i].tensors.map { remap[$0]! } }
         return (q, report)
+    }
+
+    /// Of `candidates` (int8 layers), the one whose return to f32 (besides `kept`) gives the
+    /// model output closest to float's — highest SQNR of the first output over the first 256
+    /// calibration rows; nil when there is none.
+    static func mostSensitiveLayer(_ lowered: LoweredGraph, graph: TracedGraph, options: Int8ExportOptions, kept: [String],
+                                   candidates: [String]) throws -> String? {
+        guard !candidates.isEmpty else { return nil }
+        let samples = graph.inputs.map { graph.values[$0.value].sample }
+        let n = Swift.min(256, samples[0].shape[0])
+        let inputs = samples.map { Array($0.data[0..<(n * ($0.count / $0.shape[0]))]) }
+        let float = graph.values[graph.outputs[0].value].sample
+        let expected = float.data[0..<(n * (float.count / float.shape[0]))]
+        var best: (name: String, sqnr: Double)?
+        for name in candidates {
+            let (bundle, _) = try quantize(lowered, graph: graph, options: options, agreementKept: kept + [name])
+            let y = try BundleExecutor(validating: bundle, reference: false).run(inputs, batch: n)[0]
+            var signal = 0.0, noise = 0.0
+            for (a, b) in zip(expected, y) { signal += Double(a) * Double(a); noise += Double(a - b) * Double(a - b) }
+            let sqnr = noise == 0 ? Double.infinity : 10 * log10(Swift.max(signal, .leastNormalMagnitude) / noise)
+            if best == nil || sqnr > best!.sqnr { best = (name, sqnr) }
+        }
+        return best?.name
     }
 
     /// The error of float op `op` replaced by its int8 version on the first `rows` calibration

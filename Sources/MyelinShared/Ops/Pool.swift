@@ -1,8 +1,10 @@
-// Pooling and resampling of f32 NCHW values (per sample [C, H, W]); the kernels are
+// Pooling and resampling of f32 (max_pool2d and channel_shuffle: also u8) NCHW values (per sample [C, H, W]); the kernels are
 // Pooling.swift's, shared with the training ops.
 //
 //   max_pool2d           x [C, H, W] → y [C, OH, OW], optional second output indices i32 [C, OH, OW]
-//                        (flat in-plane index h·W + w of each maximum, for max_unpool2d)
+//                        (flat in-plane index h·W + w of each maximum, for max_unpool2d); or, without
+//                        indices, x u8 → y u8 of the same scale and zero point (exact: max commutes
+//                        with the monotone quantisation; a window wholly in the padding gives 0)
 //                        attributes kernel, stride, dilation (int64 [h, w], ≥ 1), padding (int64
 //                        [top, left, bottom, right], each 0 … ⌊k / 2⌋ of its dimension)
 //                        OH = ⌊(H + top + bottom − dilationH·(kH − 1) − 1) / strideH⌋ + 1 (likewise OW)
@@ -15,7 +17,7 @@
 //                        outside the plane are skipped
 //   upsample_nearest2d   x [C, H, W] → y [C, H·sH, W·sW], y[c, i, j] = x[c, i / sH, j / sW]; scale (int64 [sH, sW], ≥ 1)
 //   channel_shuffle      x [C, …] → y, same shape: channel o is x's channel (o mod g)·(C / g) + o / g;
-//                        groups (int64 ≥ 1, dividing C)
+//                        groups (int64 ≥ 1, dividing C); f32, or u8 → u8 of the same scale and zero point
 //
 // Attribute values that can never be valid are `.corrupt`; values that do not fit the
 // operands (a window larger than the padded input, a declared output of another size, groups
@@ -27,6 +29,11 @@ public enum PoolOps {
                       check: { g, op throws(BundleStatus) in try checkPool(g, &op, dilated: true) },
                       run: { r in
                           let g = r.params.window
+                          if r.inputValue(0).dtype == .u8 {
+                              maxPool2dU8(g, planes: r.batch * g.inChannels, x: r.input(0).assumingMemoryBound(to: UInt8.self),
+                                          y: r.output(0).assumingMemoryBound(to: UInt8.self))
+                              return
+                          }
                           maxPool2dForward(g, planes: r.batch * g.inChannels, x: r.f32(0), values: r.f32Out(0),
                                            indices: r.op.outputCount == 2 ? r.output(1).assumingMemoryBound(to: Int32.self) : nil)
                       })
@@ -49,7 +56,9 @@ public enum PoolOps {
         let outputs = dilated ? op.outputCount : 1
         guard op.inputCount == 1, op.outputCount == outputs, outputs == 1 || outputs == 2, op.tensorCount == 0 else { throw .corrupt }
         let x = g.input(op, 0), y = g.output(op, 0)
-        guard x.dtype == .f32, y.dtype == .f32 else { throw .unsupported }
+        // max_pool2d also pools u8 (quantised) values into u8 of the same scale and zero point.
+        let quantized = dilated && outputs == 1 && x.dtype == .u8 && y.dtype == .u8 && x.scale == y.scale && x.zeroPoint == y.zeroPoint
+        guard quantized || (x.dtype == .f32 && y.dtype == .f32) else { throw .unsupported }
         if outputs == 2 { guard g.output(op, 1).dtype == .i32 else { throw .unsupported } }
         let kernel = try ConvOps.list(g, op, .kernel, count: 2, minimum: 1)
         let stride = try ConvOps.list(g, op, .stride, count: 2, minimum: 1)
@@ -145,7 +154,9 @@ public enum PoolOps {
         OpDescription(name: "channel_shuffle", schema: OpSchema(.int(.groups)), check: { g, op throws(BundleStatus) in
             try opExpect(op, inputs: 1, outputs: 1, tensors: 0)
             let x = g.input(op, 0), y = g.output(op, 0)
-            guard x.dtype == .f32, y.dtype == .f32 else { throw .unsupported }
+            // A permutation of channels: f32, or u8 keeping its scale and zero point.
+            guard (x.dtype == .f32 && y.dtype == .f32)
+                || (x.dtype == .u8 && y.dtype == .u8 && x.scale == y.scale && x.zeroPoint == y.zeroPoint) else { throw .unsupported }
             let groups = g.int(op, .groups)
             guard groups >= 1, groups <= ConvOps.maxFactor else { throw .corrupt }
             guard x.shape.rank >= 1, x.shape.same(as: y.shape), x.shape.dim(0) % Int(groups) == 0 else { throw .shapeMismatch }
@@ -155,7 +166,8 @@ public enum PoolOps {
             op.params.inner = x.shape.product(1, x.shape.rank)
         }, run: { r in
             let p = r.params
-            channelShuffleForward(batch: r.batch, channels: p.extent, groups: p.outer, inner: p.inner, x: r.f32(0), y: r.f32Out(0))
+            channelShuffleBytes(batch: r.batch, channels: p.extent, groups: p.outer,
+                                innerBytes: p.inner * (r.inputValue(0).dtype == .u8 ? 1 : 4), x: r.input(0), y: r.output(0))
         })
     }
 }
