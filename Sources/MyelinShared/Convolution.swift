@@ -9,7 +9,9 @@
 // A 1-D convolution is the 2-D one with height 1 and kernelH 1. A transposed convolution is
 // described by the geometry of the convolution it is the adjoint of (its input is that
 // convolution's y, its output that convolution's x, and its weight has the same layout), so
-// the three routines below serve both: `convForward`, `convBackwardData`, `convBackwardWeight`.
+// the routines below serve both: `convForward`, `convBackwardData` (one image at a time, the
+// runtime's) and, in ConvolutionBlocks.swift, the same products over blocks of images with
+// the weight gradient (training's).
 //
 // Per image and group, with patch = (inChannels / groups)·kernelH·kernelW:
 //   columns [patch, outHeight·outWidth] = im2col(x)
@@ -286,50 +288,6 @@ public func convBackwardData(_ g: ConvGeometry, images: Range<Int>, gradY: Unsaf
                 gemm(m: patch, n: planeOut, k: outGroup, a: transposed, aRowStride: outGroup, aColStride: 1,
                      b: dy, bRowStride: planeOut, bColStride: 1, c: columns, ldc: planeOut, accumulate: false, workspace: workspace)
                 convCol2im(g, columns: columns, channels: inGroup, image: dst)
-            }
-        }
-    }
-}
-
-/// gradW [outChannels, inChannels / groups, kernelH, kernelW] += Σ over `images` of
-/// gradY_g · columnsᵀ. When that product's shape wastes most of the register tile (few
-/// output channels per group, or a small patch such as one input channel's 3×3), it is
-/// computed transposed — columns · gradY_gᵀ into the scratch accumulator — and added back.
-public func convBackwardWeight(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<Float>, gradY: UnsafePointer<Float>,
-                               gradW: UnsafeMutablePointer<Float>,
-                               columns: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
-    if images.isEmpty { return }
-    if g.isDepthwise {
-        convDepthwiseBackwardWeight(g, images: images, x: x, gradY: gradY, gradW: gradW, scratch: columns)
-        return
-    }
-    let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups, patch = g.patch
-    let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
-    func padded(_ v: Int, _ to: Int) -> Int { (v + to - 1) / to * to }
-    let transposed = padded(patch, gemmTileRows) * padded(outGroup, gemmTileCols)
-        < padded(outGroup, gemmTileRows) * padded(patch, gemmTileCols)
-    let accumulator = columns + patch * planeOut   // [patch, outGroup]
-    for gi in 0..<g.groups {
-        let w = gradW + gi * outGroup * patch
-        for n in images {
-            let src = x + (n * g.inChannels + gi * inGroup) * planeIn
-            let dy = gradY + (n * g.outChannels + gi * outGroup) * planeOut
-            if !g.isPointwise { convIm2col(g, image: src, channels: inGroup, columns: columns) }
-            let cols = g.isPointwise ? src : UnsafePointer(columns)
-            if transposed {
-                // accumulator [patch, outGroup] (+)= columns [patch, planeOut] · dyᵀ [planeOut, outGroup]
-                gemm(m: patch, n: outGroup, k: planeOut, a: cols, aRowStride: planeOut, aColStride: 1,
-                     b: dy, bRowStride: 1, bColStride: planeOut, c: accumulator, ldc: outGroup,
-                     accumulate: n != images.lowerBound, workspace: workspace)
-            } else {
-                // w [outGroup, patch] += dy [outGroup, planeOut] · columnsᵀ [planeOut, patch]
-                gemm(m: outGroup, n: patch, k: planeOut, a: dy, aRowStride: planeOut, aColStride: 1,
-                     b: cols, bRowStride: 1, bColStride: planeOut, c: w, ldc: patch, accumulate: true, workspace: workspace)
-            }
-        }
-        if transposed {
-            for o in 0..<outGroup {
-                for r in 0..<patch { w[o * patch + r] += accumulator[r * outGroup + o] }
             }
         }
     }
