@@ -111,7 +111,7 @@ func convCopyRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>
     }
 }
 
-/// dst[0..<n] += src[0..<n] (col2im's rows), 16 floats at a time.
+/// dst[0..<n] += src[0..<n] (col2im's rows), 16, 8 then 4 floats at a time.
 @inline(__always)
 @_optimize(speed)
 func convAddRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
@@ -127,6 +127,12 @@ func convAddRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>,
         d.storeBytes(of: d.loadUnaligned(as: SIMD8<Float>.self) + UnsafeRawPointer(src + k).loadUnaligned(as: SIMD8<Float>.self),
                      as: SIMD8<Float>.self)
         k += 8
+    }
+    if k + 4 <= n {
+        let d = UnsafeMutableRawPointer(dst + k)
+        d.storeBytes(of: d.loadUnaligned(as: SIMD4<Float>.self) + UnsafeRawPointer(src + k).loadUnaligned(as: SIMD4<Float>.self),
+                     as: SIMD4<Float>.self)
+        k += 4
     }
     while k < n { dst[k] += src[k]; k += 1 }
 }

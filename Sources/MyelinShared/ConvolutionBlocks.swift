@@ -52,6 +52,19 @@ func convSplitPhases(_ g: ConvGeometry, plane: UnsafePointer<Float>, phases: Uns
             convCopyRow(row + g.padLeft, src, g.width)
             continue
         }
+        if s == 2 && g.width >= 8 {
+            // 16 or 8 floats at a time, their even and odd lanes to the two phases; the last
+            // chunk overlaps the one before (it stores the same values again).
+            if g.width >= 16 {
+                var x = 0
+                while x + 16 <= g.width { convSplitPair16(src, row, phaseSize: phaseSize, padLeft: g.padLeft, x: x); x += 16 }
+                if x < g.width { convSplitPair16(src, row, phaseSize: phaseSize, padLeft: g.padLeft, x: g.width - 16) }
+            } else {
+                convSplitPair8(src, row, phaseSize: phaseSize, padLeft: g.padLeft, x: 0)
+                convSplitPair8(src, row, phaseSize: phaseSize, padLeft: g.padLeft, x: g.width - 8)
+            }
+            continue
+        }
         for p in 0..<s {
             // The first x with (x + padLeft) mod s = p, and its column q in phase p.
             var x = ((p - g.padLeft) % s + s) % s, q = (x + g.padLeft) / s
@@ -59,6 +72,27 @@ func convSplitPhases(_ g: ConvGeometry, plane: UnsafePointer<Float>, phases: Uns
             while x < g.width { dst[q] = src[x]; x += s; q += 1 }
         }
     }
+}
+
+/// Stride 2: src[x ..< x + 16] to the phases of row `row` (element x + padLeft + k goes to
+/// phase (x + padLeft + k) mod 2, column (x + padLeft + k) / 2).
+@inline(__always)
+@_optimize(speed)
+func convSplitPair16(_ src: UnsafePointer<Float>, _ row: UnsafeMutablePointer<Float>, phaseSize: Int, padLeft: Int, x: Int) {
+    let v = UnsafeRawPointer(src + x).loadUnaligned(as: SIMD16<Float>.self)
+    let even = x + padLeft, odd = even + 1
+    UnsafeMutableRawPointer(row + (even & 1) * phaseSize + (even >> 1)).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+    UnsafeMutableRawPointer(row + (odd & 1) * phaseSize + (odd >> 1)).storeBytes(of: v.oddHalf, as: SIMD8<Float>.self)
+}
+
+/// `convSplitPair16` for 8 floats.
+@inline(__always)
+@_optimize(speed)
+func convSplitPair8(_ src: UnsafePointer<Float>, _ row: UnsafeMutablePointer<Float>, phaseSize: Int, padLeft: Int, x: Int) {
+    let v = UnsafeRawPointer(src + x).loadUnaligned(as: SIMD8<Float>.self)
+    let even = x + padLeft, odd = even + 1
+    UnsafeMutableRawPointer(row + (even & 1) * phaseSize + (even >> 1)).storeBytes(of: v.evenHalf, as: SIMD4<Float>.self)
+    UnsafeMutableRawPointer(row + (odd & 1) * phaseSize + (odd >> 1)).storeBytes(of: v.oddHalf, as: SIMD4<Float>.self)
 }
 
 /// plane [height, width] += the plane positions of `phases` (the adjoint of `convSplitPhases`;
@@ -73,8 +107,21 @@ func convMergePhases(_ g: ConvGeometry, phases: UnsafePointer<Float>, plane: Uns
             convAddRow(dst, row + g.padLeft, g.width)
             continue
         }
+        var start = 0
+        if s == 2 {
+            // 8 floats at a time, interleaved from the two phases.
+            while start + 8 <= g.width {
+                let even = start + g.padLeft, odd = even + 1
+                let e = UnsafeRawPointer(row + (even & 1) * phaseSize + (even >> 1)).loadUnaligned(as: SIMD4<Float>.self)
+                let o = UnsafeRawPointer(row + (odd & 1) * phaseSize + (odd >> 1)).loadUnaligned(as: SIMD4<Float>.self)
+                let d = UnsafeMutableRawPointer(dst + start)
+                d.storeBytes(of: d.loadUnaligned(as: SIMD8<Float>.self)
+                                + SIMD8(e[0], o[0], e[1], o[1], e[2], o[2], e[3], o[3]), as: SIMD8<Float>.self)
+                start += 8
+            }
+        }
         for p in 0..<s {
-            var x = ((p - g.padLeft) % s + s) % s, q = (x + g.padLeft) / s
+            var x = start + ((p - start - g.padLeft) % s + s) % s, q = (x + g.padLeft) / s
             let src = row + p * phaseSize
             while x < g.width { dst[x] += src[q]; x += s; q += 1 }
         }

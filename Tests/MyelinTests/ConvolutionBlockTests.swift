@@ -25,6 +25,11 @@ final class ConvolutionBlockTests: XCTestCase {
                      strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
         ConvGeometry(batch: 5, inChannels: 1, height: 28, width: 28, outChannels: 7, kernelH: 4, kernelW: 4,
                      strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
+        // Stride 2 on rows of 40 (16-float chunks) and 13 (8-float chunks) with even and odd left padding.
+        ConvGeometry(batch: 2, inChannels: 3, height: 5, width: 40, outChannels: 4, kernelH: 3, kernelW: 3,
+                     strideH: 2, strideW: 2, padTop: 0, padLeft: 0, padBottom: 1, padRight: 1),
+        ConvGeometry(batch: 2, inChannels: 2, height: 6, width: 13, outChannels: 3, kernelH: 2, kernelW: 5,
+                     strideH: 1, strideW: 2, padTop: 1, padLeft: 3, padBottom: 0, padRight: 2, dilationW: 2),
         // A transposed convolution's adjoint with output padding 1 and stride 3 (negative bottom/right padding).
         ConvGeometry(batch: 3, inChannels: 4, height: 11, width: 12, outChannels: 5, kernelH: 4, kernelW: 3,
                      strideH: 3, strideW: 3, padTop: 1, padLeft: 2, padBottom: 0, padRight: -1, groups: 1),
