@@ -4,7 +4,7 @@
 // Standard library only: the Embedded-Swift runtime compiles this same file. Shapes and
 // geometry as in Convolution.swift. Per group, a block of B images has one column matrix
 //   columns [patch, B·planeOut]   (image b's im2col in columns b·planeOut ..< (b + 1)·planeOut)
-// so each product is one GEMM whose wide side is B·planeOut (about `convBlockColumns`)
+// so each product is one GEMM whose wide side is B·planeOut (up to `convBlockColumns`)
 // rather than B GEMMs of planeOut columns: the small feature maps of strided networks
 // (7×7 = 49 positions) fill a 32-column register tile 49/64 full, repack the weights per
 // image and, for the weight gradient, rewrite the whole gradient once per image.
@@ -15,12 +15,18 @@
 // run of outWidth floats per output row whatever the stride, so the copies (and col2im's
 // adds) are vector rows instead of strided scalar gathers.
 
-/// Output positions per block the block routines aim at (one GEMM column block).
-public let convBlockColumns = 512
+/// Output positions per block the block routines aim at, at most.
+public let convBlockColumns = 1024
+/// Floats of a block's column matrix, at most (1 MB: one core's L2 on the machine measured).
+public let convBlockFloats = 262_144
 
 extension ConvGeometry {
-    /// Images per block: enough for about `convBlockColumns` output positions, at least one.
-    public var imagesPerBlock: Int { Swift.max(1, Swift.min(batch, convBlockColumns / Swift.max(1, outHeight * outWidth))) }
+    /// Images per block: as many as keep the block's columns within `convBlockColumns`
+    /// output positions and `convBlockFloats` floats, at least one.
+    public var imagesPerBlock: Int {
+        let columns = Swift.min(convBlockColumns, convBlockFloats / Swift.max(1, patch))
+        return Swift.max(1, Swift.min(batch, columns / Swift.max(1, outHeight * outWidth)))
+    }
     /// Rows of the padded plane (negative bottom padding pads nothing: those rows are never read).
     var phaseRows: Int { padTop + height + Swift.max(0, padBottom) }
     /// Columns of one phase of the padded plane.
@@ -109,7 +115,7 @@ func convMergePhases(_ g: ConvGeometry, phases: UnsafePointer<Float>, plane: Uns
         }
         var start = 0
         if s == 2 {
-            // 8 floats at a time, interleaved from the two phases.
+            // 8 then 4 floats at a time, interleaved from the two phases.
             while start + 8 <= g.width {
                 let even = start + g.padLeft, odd = even + 1
                 let e = UnsafeRawPointer(row + (even & 1) * phaseSize + (even >> 1)).loadUnaligned(as: SIMD4<Float>.self)
@@ -118,6 +124,14 @@ func convMergePhases(_ g: ConvGeometry, phases: UnsafePointer<Float>, plane: Uns
                 d.storeBytes(of: d.loadUnaligned(as: SIMD8<Float>.self)
                                 + SIMD8(e[0], o[0], e[1], o[1], e[2], o[2], e[3], o[3]), as: SIMD8<Float>.self)
                 start += 8
+            }
+            if start + 4 <= g.width {
+                let even = start + g.padLeft, odd = even + 1
+                let e = UnsafeRawPointer(row + (even & 1) * phaseSize + (even >> 1)).loadUnaligned(as: SIMD2<Float>.self)
+                let o = UnsafeRawPointer(row + (odd & 1) * phaseSize + (odd >> 1)).loadUnaligned(as: SIMD2<Float>.self)
+                let d = UnsafeMutableRawPointer(dst + start)
+                d.storeBytes(of: d.loadUnaligned(as: SIMD4<Float>.self) + SIMD4(e[0], o[0], e[1], o[1]), as: SIMD4<Float>.self)
+                start += 4
             }
         }
         for p in 0..<s {
@@ -220,6 +234,69 @@ func convGatherOutputs(_ g: ConvGeometry, gradY: UnsafePointer<Float>, block: Ra
     }
 }
 
+/// y (+)= bias + weight_g · the block's columns (already in `s.columns`), each image's rows
+/// copied out of the product [outGroup, B·planeOut].
+@inline(__always)
+@_optimize(speed)
+func convBlockForwardProduct(_ g: ConvGeometry, _ s: ConvBlockScratch, block: Range<Int>, group gi: Int,
+                             weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
+                             accumulate: Bool, workspace: UnsafeMutablePointer<Float>) {
+    let outGroup = g.outChannels / g.groups, patch = g.patch, planeOut = g.outHeight * g.outWidth
+    let span = block.count * planeOut
+    // outputSide [outGroup, span] = weight_g [outGroup, patch] · columns [patch, span]
+    gemm(m: outGroup, n: span, k: patch, a: weight + gi * outGroup * patch, aRowStride: patch, aColStride: 1,
+         b: s.columns, bRowStride: span, bColStride: 1, c: s.outputSide, ldc: span, accumulate: false, workspace: workspace)
+    for (b, n) in block.enumerated() {
+        for o in 0..<outGroup {
+            let channel = gi * outGroup + o
+            let dst = y + (n * g.outChannels + channel) * planeOut, src = s.outputSide + o * span + b * planeOut
+            let shift = bias?[channel] ?? 0
+            if accumulate {
+                for p in 0..<planeOut { dst[p] += src[p] + shift }
+            } else {
+                for p in 0..<planeOut { dst[p] = src[p] + shift }
+            }
+        }
+    }
+}
+
+/// Whether the weight gradient is computed transposed (see `convBackwardWeightBlocks`).
+func convWeightGradientIsTransposed(_ g: ConvGeometry) -> Bool {
+    func padded(_ v: Int, _ to: Int) -> Int { (v + to - 1) / to * to }
+    let outGroup = g.outChannels / g.groups
+    return padded(g.patch, gemmTileRows) * padded(outGroup, gemmTileCols) < padded(outGroup, gemmTileRows) * padded(g.patch, gemmTileCols)
+}
+
+/// gradW_g [outGroup, patch] += gradY_g of the block · its columns (already in `s.columns`)ᵀ,
+/// or when `transposed` square [patch, outGroup] (+)= columns · gradY_gᵀ (overwritten when `first`).
+@inline(__always)
+@_optimize(speed)
+func convBlockWeightProduct(_ g: ConvGeometry, _ s: ConvBlockScratch, block: Range<Int>, group gi: Int,
+                            gradY: UnsafePointer<Float>, gradW: UnsafeMutablePointer<Float>, transposed: Bool, first: Bool,
+                            workspace: UnsafeMutablePointer<Float>) {
+    let outGroup = g.outChannels / g.groups, patch = g.patch, span = block.count * g.outHeight * g.outWidth
+    convGatherOutputs(g, gradY: gradY, block: block, group: gi, packed: s.outputSide)
+    if transposed {
+        // square [patch, outGroup] (+)= columns [patch, span] · outputSideᵀ [span, outGroup]
+        gemm(m: patch, n: outGroup, k: span, a: s.columns, aRowStride: span, aColStride: 1,
+             b: s.outputSide, bRowStride: 1, bColStride: span, c: s.square, ldc: outGroup,
+             accumulate: !first, workspace: workspace)
+    } else {
+        // gradW_g [outGroup, patch] += outputSide [outGroup, span] · columnsᵀ [span, patch]
+        gemm(m: outGroup, n: patch, k: span, a: s.outputSide, aRowStride: span, aColStride: 1,
+             b: s.columns, bRowStride: 1, bColStride: span, c: gradW + gi * outGroup * patch, ldc: patch,
+             accumulate: true, workspace: workspace)
+    }
+}
+
+/// gradW_g += squareᵀ (the end of a transposed weight gradient).
+func convAddTransposedSquare(_ g: ConvGeometry, _ s: ConvBlockScratch, group gi: Int, gradW: UnsafeMutablePointer<Float>) {
+    let outGroup = g.outChannels / g.groups, patch = g.patch, w = gradW + gi * outGroup * patch
+    for o in 0..<outGroup {
+        for r in 0..<patch { w[o * patch + r] += s.square[r * outGroup + o] }
+    }
+}
+
 /// y (+)= bias + conv(x, weight) for the images in `images`, in blocks of `imagesPerBlock`
 /// (im2col of the block, one GEMM, then each image's rows copied out). Shapes as in
 /// Convolution.swift; `scratch` holds `convBlockScratchCount(g, imagesPerBlock:)` floats,
@@ -234,27 +311,11 @@ public func convForwardBlocks(_ g: ConvGeometry, images: Range<Int>, imagesPerBl
         return
     }
     let s = ConvBlockScratch(g, imagesPerBlock: imagesPerBlock, scratch: scratch)
-    let outGroup = g.outChannels / g.groups, patch = g.patch, planeOut = g.outHeight * g.outWidth
     convForEachBlock(images, imagesPerBlock: imagesPerBlock) { block in
-        let span = block.count * planeOut
         for gi in 0..<g.groups {
             convIm2colBlock(g, x: x, images: block, group: gi, columns: s.columns, phases: s.phases)
-            // outputSide [outGroup, span] = weight_g [outGroup, patch] · columns [patch, span]
-            gemm(m: outGroup, n: span, k: patch, a: weight + gi * outGroup * patch, aRowStride: patch, aColStride: 1,
-                 b: s.columns, bRowStride: span, bColStride: 1, c: s.outputSide, ldc: span, accumulate: false,
-                 workspace: workspace)
-            for (b, n) in block.enumerated() {
-                for o in 0..<outGroup {
-                    let channel = gi * outGroup + o
-                    let dst = y + (n * g.outChannels + channel) * planeOut, src = s.outputSide + o * span + b * planeOut
-                    let shift = bias?[channel] ?? 0
-                    if accumulate {
-                        for p in 0..<planeOut { dst[p] += src[p] + shift }
-                    } else {
-                        for p in 0..<planeOut { dst[p] = src[p] + shift }
-                    }
-                }
-            }
+            convBlockForwardProduct(g, s, block: block, group: gi, weight: weight, bias: bias, y: y, accumulate: accumulate,
+                                    workspace: workspace)
         }
     }
 }
@@ -306,33 +367,47 @@ public func convBackwardWeightBlocks(_ g: ConvGeometry, images: Range<Int>, imag
         return
     }
     let s = ConvBlockScratch(g, imagesPerBlock: imagesPerBlock, scratch: scratch)
-    let outGroup = g.outChannels / g.groups, patch = g.patch, planeOut = g.outHeight * g.outWidth
-    func padded(_ v: Int, _ to: Int) -> Int { (v + to - 1) / to * to }
-    let transposed = padded(patch, gemmTileRows) * padded(outGroup, gemmTileCols)
-        < padded(outGroup, gemmTileRows) * padded(patch, gemmTileCols)
+    let transposed = convWeightGradientIsTransposed(g)
     for gi in 0..<g.groups {
-        let w = gradW + gi * outGroup * patch
         var first = true
         convForEachBlock(images, imagesPerBlock: imagesPerBlock) { block in
-            let span = block.count * planeOut
             convIm2colBlock(g, x: x, images: block, group: gi, columns: s.columns, phases: s.phases)
-            convGatherOutputs(g, gradY: gradY, block: block, group: gi, packed: s.outputSide)
-            if transposed {
-                // square [patch, outGroup] (+)= columns [patch, span] · outputSideᵀ [span, outGroup]
-                gemm(m: patch, n: outGroup, k: span, a: s.columns, aRowStride: span, aColStride: 1,
-                     b: s.outputSide, bRowStride: 1, bColStride: span, c: s.square, ldc: outGroup,
-                     accumulate: !first, workspace: workspace)
-            } else {
-                // w [outGroup, patch] += outputSide [outGroup, span] · columnsᵀ [span, patch]
-                gemm(m: outGroup, n: patch, k: span, a: s.outputSide, aRowStride: span, aColStride: 1,
-                     b: s.columns, bRowStride: 1, bColStride: span, c: w, ldc: patch, accumulate: true, workspace: workspace)
-            }
+            convBlockWeightProduct(g, s, block: block, group: gi, gradY: gradY, gradW: gradW, transposed: transposed,
+                                   first: first, workspace: workspace)
             first = false
         }
-        if transposed {
-            for o in 0..<outGroup {
-                for r in 0..<patch { w[o * patch + r] += s.square[r * outGroup + o] }
-            }
+        if transposed { convAddTransposedSquare(g, s, group: gi, gradW: gradW) }
+    }
+}
+
+/// Both products that read x's columns, from one im2col per block: y += conv(x, weight) and
+/// gradW += Σ gradY_g · columnsᵀ, as `convForwardBlocks` (accumulating, no bias) and
+/// `convBackwardWeightBlocks`. A transposed convolution's backward is exactly this pair
+/// (its output gradient is x, its input t is gradY). Scratch as `convForwardBlocks`.
+@inline(never)
+@_optimize(speed)
+public func convForwardAndWeightGradientBlocks(_ g: ConvGeometry, images: Range<Int>, imagesPerBlock: Int,
+                                               x: UnsafePointer<Float>, weight: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                                               gradY: UnsafePointer<Float>, gradW: UnsafeMutablePointer<Float>,
+                                               scratch: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
+    if images.isEmpty { return }
+    if g.isDepthwise {
+        convDepthwiseForward(g, images: images, x: x, weight: weight, bias: nil, y: y, accumulate: true, scratch: scratch)
+        convDepthwiseBackwardWeight(g, images: images, x: x, gradY: gradY, gradW: gradW, scratch: scratch)
+        return
+    }
+    let s = ConvBlockScratch(g, imagesPerBlock: imagesPerBlock, scratch: scratch)
+    let transposed = convWeightGradientIsTransposed(g)
+    for gi in 0..<g.groups {
+        var first = true
+        convForEachBlock(images, imagesPerBlock: imagesPerBlock) { block in
+            convIm2colBlock(g, x: x, images: block, group: gi, columns: s.columns, phases: s.phases)
+            convBlockForwardProduct(g, s, block: block, group: gi, weight: weight, bias: nil, y: y, accumulate: true,
+                                    workspace: workspace)
+            convBlockWeightProduct(g, s, block: block, group: gi, gradY: gradY, gradW: gradW, transposed: transposed,
+                                   first: first, workspace: workspace)
+            first = false
         }
+        if transposed { convAddTransposedSquare(g, s, group: gi, gradW: gradW) }
     }
 }

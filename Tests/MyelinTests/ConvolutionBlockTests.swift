@@ -69,6 +69,13 @@ final class ConvolutionBlockTests: XCTestCase {
                 convBackwardWeightBlocks(g, images: 0..<g.batch, imagesPerBlock: perBlock, x: x, gradY: dy, gradW: &dw,
                                          scratch: scratch, workspace: workspace)
                 assertNear(dw, expectedDW.map { $0 + 1 }, "\(what) backward weight", tolerance: 1e-4)
+                // The fused pair (a transposed convolution's backward): y += conv(x, w), dW += Σ dy · columnsᵀ.
+                var fusedY = start, fusedDW = [Float](repeating: -1, count: w.count)
+                convForwardAndWeightGradientBlocks(g, images: 0..<g.batch, imagesPerBlock: perBlock, x: x, weight: w, y: &fusedY,
+                                                   gradY: dy, gradW: &fusedDW, scratch: scratch, workspace: workspace)
+                assertNear(fusedY, zip(start, unbiased(expectedY, b, g)).map { $0 + $1 },
+                           "\(what) fused forward")
+                assertNear(fusedDW, expectedDW.map { $0 - 1 }, "\(what) fused weight gradient", tolerance: 1e-4)
                 // Only some images: the others are untouched.
                 var part = [Float](repeating: 0, count: x.count)
                 convBackwardDataBlocks(g, images: 1..<g.batch, imagesPerBlock: perBlock, gradY: dy, weight: w, gradX: &part,
@@ -80,10 +87,19 @@ final class ConvolutionBlockTests: XCTestCase {
         }
     }
 
-    func testImagesPerBlockFillsAboutOneColumnBlock() {
+    /// y − bias (the reference's forward includes the bias; the fused routine has none).
+    func unbiased(_ y: [Float], _ bias: [Float], _ g: ConvGeometry) -> [Float] {
+        let plane = g.outHeight * g.outWidth
+        return y.indices.map { y[$0] - bias[($0 / plane) % g.outChannels] }
+    }
+
+    func testImagesPerBlockKeepsBlocksWithinTheirBudget() {
         let dcgan = ConvGeometry(batch: 64, inChannels: 32, height: 14, width: 14, outChannels: 64, kernelH: 4, kernelW: 4,
                                  strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
-        XCTAssertEqual(dcgan.imagesPerBlock, 10)   // 10 × 49 = 490 ≤ 512 columns
+        XCTAssertEqual(dcgan.imagesPerBlock, 10)   // 10 × 49 = 490 columns of 512 floats: ≤ 262 144 floats
+        let encoder = ConvGeometry(batch: 64, inChannels: 1, height: 28, width: 28, outChannels: 16, kernelH: 3, kernelW: 3,
+                                   strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        XCTAssertEqual(encoder.imagesPerBlock, 5)  // 5 × 196 = 980 ≤ 1024 columns
         var small = dcgan
         small.batch = 3
         XCTAssertEqual(small.imagesPerBlock, 3)

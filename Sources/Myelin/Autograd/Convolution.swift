@@ -183,10 +183,12 @@ func convBackwardDataBatch(_ g: ConvGeometry, gradY: UnsafePointer<Float>, weigh
     }
 }
 
-/// gradW += Σ over the batch (see `convBackwardWeightBlocks`); each extra thread sums into its
-/// own zeroed copy, added in at the end.
-func convBackwardWeightBatch(_ g: ConvGeometry, x: UnsafePointer<Float>, gradY: UnsafePointer<Float>,
-                             gradW: UnsafeMutablePointer<Float>) {
+/// Runs `body(images, scratch, workspace, gradW)` over the parts of the batch as
+/// `convForEachPart`, where part 0 adds into `gradW` and each extra part into its own zeroed
+/// copy, added in at the end.
+func convForEachPartAddingWeightGradient(_ g: ConvGeometry, gradW: UnsafeMutablePointer<Float>,
+                                         _ body: (_ images: Range<Int>, _ scratch: UnsafeMutablePointer<Float>,
+                                                  _ workspace: UnsafeMutablePointer<Float>, _ gradW: UnsafeMutablePointer<Float>) -> Void) {
     let parts = convPartCount(g), count = g.outChannels * g.patch
     let partials = (1..<Swift.max(parts, 1)).map { _ -> (pointer: UnsafeMutablePointer<Float>, capacity: Int) in
         let p = ConvScratchPool.shared.take(count)
@@ -194,12 +196,30 @@ func convBackwardWeightBatch(_ g: ConvGeometry, x: UnsafePointer<Float>, gradY: 
         return p
     }
     convForEachPart(g, parts: parts) { part, images, scratch, workspace in
-        convBackwardWeightBlocks(g, images: images, imagesPerBlock: g.imagesPerBlock, x: x, gradY: gradY,
-                                 gradW: part == 0 ? gradW : partials[part - 1].pointer, scratch: scratch, workspace: workspace)
+        body(images, scratch, workspace, part == 0 ? gradW : partials[part - 1].pointer)
     }
     for p in partials {
         for i in 0..<count { gradW[i] += p.pointer[i] }
         ConvScratchPool.shared.give(p)
+    }
+}
+
+/// gradW += Σ over the batch (see `convBackwardWeightBlocks`).
+func convBackwardWeightBatch(_ g: ConvGeometry, x: UnsafePointer<Float>, gradY: UnsafePointer<Float>,
+                             gradW: UnsafeMutablePointer<Float>) {
+    convForEachPartAddingWeightGradient(g, gradW: gradW) { images, scratch, workspace, partW in
+        convBackwardWeightBlocks(g, images: images, imagesPerBlock: g.imagesPerBlock, x: x, gradY: gradY, gradW: partW,
+                                 scratch: scratch, workspace: workspace)
+    }
+}
+
+/// y += conv(x, weight) and gradW += Σ over the batch, one im2col for both
+/// (see `convForwardAndWeightGradientBlocks`).
+func convForwardAndWeightGradientBatch(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                       y: UnsafeMutablePointer<Float>, gradY: UnsafePointer<Float>, gradW: UnsafeMutablePointer<Float>) {
+    convForEachPartAddingWeightGradient(g, gradW: gradW) { images, scratch, workspace, partW in
+        convForwardAndWeightGradientBlocks(g, images: images, imagesPerBlock: g.imagesPerBlock, x: x, weight: weight, y: y,
+                                           gradY: gradY, gradW: partW, scratch: scratch, workspace: workspace)
     }
 }
 
@@ -311,14 +331,27 @@ func transposedConvolution(_ g: ConvGeometry, t: Tensor, weight: Tensor, bias: T
     let backward = { (grad: [Float]) in
         grad.withUnsafeBufferPointer { gp in
             let gz = gp.baseAddress!
-            // The adjoint of the adjoint: dt = conv(dz), dW from the roles of x and y swapped.
-            t.withGradBuffer { gt, _ in
-                weight.data.withUnsafeBufferPointer { wp in
-                    convForwardBatch(g, x: gz, weight: wp.baseAddress!, bias: nil, y: gt, accumulate: true)
+            // The adjoint of the adjoint: dt = conv(dz), dW from the roles of x and y swapped;
+            // both read dz's columns, built once when both are wanted.
+            if t.requiresGrad && weight.requiresGrad {
+                t.withGradBuffer { gt, _ in
+                    weight.withGradBuffer { gw, _ in
+                        weight.data.withUnsafeBufferPointer { wp in
+                            t.data.withUnsafeBufferPointer { tp in
+                                convForwardAndWeightGradientBatch(g, x: gz, weight: wp.baseAddress!, y: gt, gradY: tp.baseAddress!, gradW: gw)
+                            }
+                        }
+                    }
                 }
-            }
-            weight.withGradBuffer { gw, _ in
-                t.data.withUnsafeBufferPointer { tp in convBackwardWeightBatch(g, x: gz, gradY: tp.baseAddress!, gradW: gw) }
+            } else {
+                t.withGradBuffer { gt, _ in
+                    weight.data.withUnsafeBufferPointer { wp in
+                        convForwardBatch(g, x: gz, weight: wp.baseAddress!, bias: nil, y: gt, accumulate: true)
+                    }
+                }
+                weight.withGradBuffer { gw, _ in
+                    t.data.withUnsafeBufferPointer { tp in convBackwardWeightBatch(g, x: gz, gradY: tp.baseAddress!, gradW: gw) }
+                }
             }
             if let b = bias { accumulateChannelSums(gz, batch: g.batch, channels: g.inChannels, plane: plane, into: b) }
         }
