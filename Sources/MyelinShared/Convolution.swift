@@ -111,10 +111,22 @@ func convCopyRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>
     }
 }
 
-/// dst[0..<n] += src[0..<n] (col2im's rows), 16, 8 then 4 floats at a time.
+/// dst[0..<n] += src[0..<n] (col2im's rows), 16 floats at a time; rows of 5–15 floats as two
+/// overlapping 4- or 8-float vectors, both loaded before either is stored (the overlap gets
+/// the same sum twice), since col2im's rows are as short as a feature map's width.
 @inline(__always)
 @_optimize(speed)
 func convAddRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    @inline(__always) func addPair<V: SIMD>(_: V.Type) where V.Scalar == Float {
+        let width = V.scalarCount
+        let d0 = UnsafeMutableRawPointer(dst), d1 = UnsafeMutableRawPointer(dst + n - width)
+        let low = d0.loadUnaligned(as: V.self) + UnsafeRawPointer(src).loadUnaligned(as: V.self)
+        let high = d1.loadUnaligned(as: V.self) + UnsafeRawPointer(src + n - width).loadUnaligned(as: V.self)
+        d0.storeBytes(of: low, as: V.self)
+        d1.storeBytes(of: high, as: V.self)
+    }
+    if n >= 4 && n <= 8 { addPair(SIMD4<Float>.self); return }
+    if n > 8 && n <= 16 { addPair(SIMD8<Float>.self); return }
     var k = 0
     while k + 16 <= n {
         let d = UnsafeMutableRawPointer(dst + k)
