@@ -9,7 +9,9 @@
 // A 1-D convolution is the 2-D one with height 1 and kernelH 1. A transposed convolution is
 // described by the geometry of the convolution it is the adjoint of (its input is that
 // convolution's y, its output that convolution's x, and its weight has the same layout), so
-// the three routines below serve both: `convForward`, `convBackwardData`, `convBackwardWeight`.
+// the routines below serve both: `convForward`, `convBackwardData` (one image at a time, the
+// runtime's) and, in ConvolutionBlocks.swift, the same products over blocks of images with
+// the weight gradient (training's).
 //
 // Per image and group, with patch = (inChannels / groups)·kernelH·kernelW:
 //   columns [patch, outHeight·outWidth] = im2col(x)
@@ -109,10 +111,22 @@ func convCopyRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>
     }
 }
 
-/// dst[0..<n] += src[0..<n] (col2im's rows), 16 floats at a time.
+/// dst[0..<n] += src[0..<n] (col2im's rows), 16 floats at a time; rows of 5–15 floats as two
+/// overlapping 4- or 8-float vectors, both loaded before either is stored (the overlap gets
+/// the same sum twice), since col2im's rows are as short as a feature map's width.
 @inline(__always)
 @_optimize(speed)
 func convAddRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    @inline(__always) func addPair<V: SIMD>(_: V.Type) where V.Scalar == Float {
+        let width = V.scalarCount
+        let d0 = UnsafeMutableRawPointer(dst), d1 = UnsafeMutableRawPointer(dst + n - width)
+        let low = d0.loadUnaligned(as: V.self) + UnsafeRawPointer(src).loadUnaligned(as: V.self)
+        let high = d1.loadUnaligned(as: V.self) + UnsafeRawPointer(src + n - width).loadUnaligned(as: V.self)
+        d0.storeBytes(of: low, as: V.self)
+        d1.storeBytes(of: high, as: V.self)
+    }
+    if n >= 4 && n <= 8 { addPair(SIMD4<Float>.self); return }
+    if n > 8 && n <= 16 { addPair(SIMD8<Float>.self); return }
     var k = 0
     while k + 16 <= n {
         let d = UnsafeMutableRawPointer(dst + k)
@@ -125,6 +139,12 @@ func convAddRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>,
         d.storeBytes(of: d.loadUnaligned(as: SIMD8<Float>.self) + UnsafeRawPointer(src + k).loadUnaligned(as: SIMD8<Float>.self),
                      as: SIMD8<Float>.self)
         k += 8
+    }
+    if k + 4 <= n {
+        let d = UnsafeMutableRawPointer(dst + k)
+        d.storeBytes(of: d.loadUnaligned(as: SIMD4<Float>.self) + UnsafeRawPointer(src + k).loadUnaligned(as: SIMD4<Float>.self),
+                     as: SIMD4<Float>.self)
+        k += 4
     }
     while k < n { dst[k] += src[k]; k += 1 }
 }
@@ -296,50 +316,6 @@ public func convBackwardData(_ g: ConvGeometry, images: Range<Int>, gradY: Unsaf
                 gemm(m: patch, n: planeOut, k: outGroup, a: transposed, aRowStride: outGroup, aColStride: 1,
                      b: dy, bRowStride: planeOut, bColStride: 1, c: columns, ldc: planeOut, accumulate: false, workspace: workspace)
                 convCol2im(g, columns: columns, channels: inGroup, image: dst)
-            }
-        }
-    }
-}
-
-/// gradW [outChannels, inChannels / groups, kernelH, kernelW] += Σ over `images` of
-/// gradY_g · columnsᵀ. When that product's shape wastes most of the register tile (few
-/// output channels per group, or a small patch such as one input channel's 3×3), it is
-/// computed transposed — columns · gradY_gᵀ into the scratch accumulator — and added back.
-public func convBackwardWeight(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<Float>, gradY: UnsafePointer<Float>,
-                               gradW: UnsafeMutablePointer<Float>,
-                               columns: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
-    if images.isEmpty { return }
-    if g.isDepthwise {
-        convDepthwiseBackwardWeight(g, images: images, x: x, gradY: gradY, gradW: gradW, scratch: columns)
-        return
-    }
-    let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups, patch = g.patch
-    let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
-    func padded(_ v: Int, _ to: Int) -> Int { (v + to - 1) / to * to }
-    let transposed = padded(patch, gemmTileRows) * padded(outGroup, gemmTileCols)
-        < padded(outGroup, gemmTileRows) * padded(patch, gemmTileCols)
-    let accumulator = columns + patch * planeOut   // [patch, outGroup]
-    for gi in 0..<g.groups {
-        let w = gradW + gi * outGroup * patch
-        for n in images {
-            let src = x + (n * g.inChannels + gi * inGroup) * planeIn
-            let dy = gradY + (n * g.outChannels + gi * outGroup) * planeOut
-            if !g.isPointwise { convIm2col(g, image: src, channels: inGroup, columns: columns) }
-            let cols = g.isPointwise ? src : UnsafePointer(columns)
-            if transposed {
-                // accumulator [patch, outGroup] (+)= columns [patch, planeOut] · dyᵀ [planeOut, outGroup]
-                gemm(m: patch, n: outGroup, k: planeOut, a: cols, aRowStride: planeOut, aColStride: 1,
-                     b: dy, bRowStride: 1, bColStride: planeOut, c: accumulator, ldc: outGroup,
-                     accumulate: n != images.lowerBound, workspace: workspace)
-            } else {
-                // w [outGroup, patch] += dy [outGroup, planeOut] · columnsᵀ [planeOut, patch]
-                gemm(m: outGroup, n: patch, k: planeOut, a: dy, aRowStride: planeOut, aColStride: 1,
-                     b: cols, bRowStride: 1, bColStride: planeOut, c: w, ldc: patch, accumulate: true, workspace: workspace)
-            }
-        }
-        if transposed {
-            for o in 0..<outGroup {
-                for r in 0..<patch { w[o * patch + r] += accumulator[r * outGroup + o] }
             }
         }
     }

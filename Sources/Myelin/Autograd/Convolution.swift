@@ -147,58 +147,79 @@ func convPartCount(_ g: ConvGeometry) -> Int {
     return Swift.max(1, Swift.min(Threading.threadCount, WorkerPool.shared.capacity, g.batch))
 }
 
-/// Runs `body(part, images, columns, workspace)` for each of `parts` contiguous slices of the
-/// batch, on its own thread with its own im2col scratch and GEMM workspace.
+/// Runs `body(part, images, scratch, workspace)` for each of `parts` contiguous slices of the
+/// batch, on its own thread with its own block scratch (`convBlockScratchCount`) and GEMM workspace.
 func convForEachPart(_ g: ConvGeometry, parts: Int,
-                     _ body: (_ part: Int, _ images: Range<Int>, _ columns: UnsafeMutablePointer<Float>,
+                     _ body: (_ part: Int, _ images: Range<Int>, _ scratch: UnsafeMutablePointer<Float>,
                               _ workspace: UnsafeMutablePointer<Float>) -> Void) {
     let perPart = (g.batch + parts - 1) / parts
     func run(_ part: Int) {
         let lo = part * perPart, hi = Swift.min(g.batch, lo + perPart)
         if lo >= hi { return }
-        let columns = ConvScratchPool.shared.take(convColumnsCount(g))
+        let scratch = ConvScratchPool.shared.take(convBlockScratchCount(g, imagesPerBlock: g.imagesPerBlock))
         let workspace = GEMMWorkspacePool.shared.take()
-        body(part, lo..<hi, columns.pointer, workspace)
+        body(part, lo..<hi, scratch.pointer, workspace)
         GEMMWorkspacePool.shared.give(workspace)
-        ConvScratchPool.shared.give(columns)
+        ConvScratchPool.shared.give(scratch)
     }
     if parts == 1 { run(0) } else { WorkerPool.shared.parallelFor(parts, run) }
 }
 
-/// y (+)= bias + conv(x, weight) over the whole batch (see `convForward`).
+/// y (+)= bias + conv(x, weight) over the whole batch (see `convForwardBlocks`).
 func convForwardBatch(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                       y: UnsafeMutablePointer<Float>, accumulate: Bool) {
-    convForEachPart(g, parts: convPartCount(g)) { _, images, columns, workspace in
-        convForward(g, images: images, x: x, weight: weight, bias: bias, y: y, accumulate: accumulate,
-                    columns: columns, workspace: workspace)
+    convForEachPart(g, parts: convPartCount(g)) { _, images, scratch, workspace in
+        convForwardBlocks(g, images: images, imagesPerBlock: g.imagesPerBlock, x: x, weight: weight, bias: bias, y: y,
+                          accumulate: accumulate, scratch: scratch, workspace: workspace)
     }
 }
 
-/// gradX += ∂conv/∂x applied to gradY, over the whole batch (see `convBackwardData`).
+/// gradX += ∂conv/∂x applied to gradY, over the whole batch (see `convBackwardDataBlocks`).
 func convBackwardDataBatch(_ g: ConvGeometry, gradY: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                            gradX: UnsafeMutablePointer<Float>) {
-    convForEachPart(g, parts: convPartCount(g)) { _, images, columns, workspace in
-        convBackwardData(g, images: images, gradY: gradY, weight: weight, gradX: gradX, columns: columns, workspace: workspace)
+    convForEachPart(g, parts: convPartCount(g)) { _, images, scratch, workspace in
+        convBackwardDataBlocks(g, images: images, imagesPerBlock: g.imagesPerBlock, gradY: gradY, weight: weight, gradX: gradX,
+                               scratch: scratch, workspace: workspace)
     }
 }
 
-/// gradW += Σ over the batch (see `convBackwardWeight`); each extra thread sums into its own
-/// zeroed copy, added in at the end.
-func convBackwardWeightBatch(_ g: ConvGeometry, x: UnsafePointer<Float>, gradY: UnsafePointer<Float>,
-                             gradW: UnsafeMutablePointer<Float>) {
+/// Runs `body(images, scratch, workspace, gradW)` over the parts of the batch as
+/// `convForEachPart`, where part 0 adds into `gradW` and each extra part into its own zeroed
+/// copy, added in at the end.
+func convForEachPartAddingWeightGradient(_ g: ConvGeometry, gradW: UnsafeMutablePointer<Float>,
+                                         _ body: (_ images: Range<Int>, _ scratch: UnsafeMutablePointer<Float>,
+                                                  _ workspace: UnsafeMutablePointer<Float>, _ gradW: UnsafeMutablePointer<Float>) -> Void) {
     let parts = convPartCount(g), count = g.outChannels * g.patch
     let partials = (1..<Swift.max(parts, 1)).map { _ -> (pointer: UnsafeMutablePointer<Float>, capacity: Int) in
         let p = ConvScratchPool.shared.take(count)
         p.pointer.update(repeating: 0, count: count)
         return p
     }
-    convForEachPart(g, parts: parts) { part, images, columns, workspace in
-        convBackwardWeight(g, images: images, x: x, gradY: gradY, gradW: part == 0 ? gradW : partials[part - 1].pointer,
-                           columns: columns, workspace: workspace)
+    convForEachPart(g, parts: parts) { part, images, scratch, workspace in
+        body(images, scratch, workspace, part == 0 ? gradW : partials[part - 1].pointer)
     }
     for p in partials {
         for i in 0..<count { gradW[i] += p.pointer[i] }
         ConvScratchPool.shared.give(p)
+    }
+}
+
+/// gradW += Σ over the batch (see `convBackwardWeightBlocks`).
+func convBackwardWeightBatch(_ g: ConvGeometry, x: UnsafePointer<Float>, gradY: UnsafePointer<Float>,
+                             gradW: UnsafeMutablePointer<Float>) {
+    convForEachPartAddingWeightGradient(g, gradW: gradW) { images, scratch, workspace, partW in
+        convBackwardWeightBlocks(g, images: images, imagesPerBlock: g.imagesPerBlock, x: x, gradY: gradY, gradW: partW,
+                                 scratch: scratch, workspace: workspace)
+    }
+}
+
+/// y += conv(x, weight) and gradW += Σ over the batch, one im2col for both
+/// (see `convForwardAndWeightGradientBlocks`).
+func convForwardAndWeightGradientBatch(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                       y: UnsafeMutablePointer<Float>, gradY: UnsafePointer<Float>, gradW: UnsafeMutablePointer<Float>) {
+    convForEachPartAddingWeightGradient(g, gradW: gradW) { images, scratch, workspace, partW in
+        convForwardAndWeightGradientBlocks(g, images: images, imagesPerBlock: g.imagesPerBlock, x: x, weight: weight, y: y,
+                                           gradY: gradY, gradW: partW, scratch: scratch, workspace: workspace)
     }
 }
 
@@ -310,14 +331,27 @@ func transposedConvolution(_ g: ConvGeometry, t: Tensor, weight: Tensor, bias: T
     let backward = { (grad: [Float]) in
         grad.withUnsafeBufferPointer { gp in
             let gz = gp.baseAddress!
-            // The adjoint of the adjoint: dt = conv(dz), dW from the roles of x and y swapped.
-            t.withGradBuffer { gt, _ in
-                weight.data.withUnsafeBufferPointer { wp in
-                    convForwardBatch(g, x: gz, weight: wp.baseAddress!, bias: nil, y: gt, accumulate: true)
+            // The adjoint of the adjoint: dt = conv(dz), dW from the roles of x and y swapped;
+            // both read dz's columns, built once when both are wanted.
+            if t.requiresGrad && weight.requiresGrad {
+                t.withGradBuffer { gt, _ in
+                    weight.withGradBuffer { gw, _ in
+                        weight.data.withUnsafeBufferPointer { wp in
+                            t.data.withUnsafeBufferPointer { tp in
+                                convForwardAndWeightGradientBatch(g, x: gz, weight: wp.baseAddress!, y: gt, gradY: tp.baseAddress!, gradW: gw)
+                            }
+                        }
+                    }
                 }
-            }
-            weight.withGradBuffer { gw, _ in
-                t.data.withUnsafeBufferPointer { tp in convBackwardWeightBatch(g, x: gz, gradY: tp.baseAddress!, gradW: gw) }
+            } else {
+                t.withGradBuffer { gt, _ in
+                    weight.data.withUnsafeBufferPointer { wp in
+                        convForwardBatch(g, x: gz, weight: wp.baseAddress!, bias: nil, y: gt, accumulate: true)
+                    }
+                }
+                weight.withGradBuffer { gw, _ in
+                    t.data.withUnsafeBufferPointer { tp in convBackwardWeightBatch(g, x: gz, gradY: tp.baseAddress!, gradW: gw) }
+                }
             }
             if let b = bias { accumulateChannelSums(gz, batch: g.batch, channels: g.inChannels, plane: plane, into: b) }
         }

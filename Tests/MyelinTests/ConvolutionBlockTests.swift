@@ -1,0 +1,109 @@
+import XCTest
+@testable import Myelin
+@testable import MyelinShared
+
+/// The block convolution kernels (ConvolutionBlocks.swift, training's) against the naive
+/// references, for every odd geometry and for blocks of one image, two images (so the last
+/// block of an odd batch is short) and the whole batch.
+final class ConvolutionBlockTests: XCTestCase {
+    func randomArray(_ count: Int, seed: UInt64) -> [Float] {
+        let g = Generator(seed: seed)
+        return (0..<count).map { _ in g.nextUniform() - 0.5 }
+    }
+
+    func assertNear(_ a: [Float], _ b: [Float], _ what: String, tolerance: Float = 2e-5) {
+        XCTAssertEqual(a.count, b.count, what)
+        for i in 0..<a.count where Swift.abs(a[i] - b[i]) > tolerance * Swift.max(1, Swift.abs(b[i])) {
+            XCTFail("\(what): element \(i) is \(a[i]), reference \(b[i])")
+            return
+        }
+    }
+
+    /// The odd geometries plus the DCGAN's 4×4 stride-2 layers (batch 5, so blocks of 2 leave one).
+    let geometries = oddConvGeometries + [
+        ConvGeometry(batch: 5, inChannels: 8, height: 14, width: 14, outChannels: 6, kernelH: 4, kernelW: 4,
+                     strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
+        ConvGeometry(batch: 5, inChannels: 1, height: 28, width: 28, outChannels: 7, kernelH: 4, kernelW: 4,
+                     strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
+        // Stride 2 on rows of 40 (16-float chunks) and 13 (8-float chunks) with even and odd left padding.
+        ConvGeometry(batch: 2, inChannels: 3, height: 5, width: 40, outChannels: 4, kernelH: 3, kernelW: 3,
+                     strideH: 2, strideW: 2, padTop: 0, padLeft: 0, padBottom: 1, padRight: 1),
+        ConvGeometry(batch: 2, inChannels: 2, height: 6, width: 13, outChannels: 3, kernelH: 2, kernelW: 5,
+                     strideH: 1, strideW: 2, padTop: 1, padLeft: 3, padBottom: 0, padRight: 2, dilationW: 2),
+        // A transposed convolution's adjoint with output padding 1 and stride 3 (negative bottom/right padding).
+        ConvGeometry(batch: 3, inChannels: 4, height: 11, width: 12, outChannels: 5, kernelH: 4, kernelW: 3,
+                     strideH: 3, strideW: 3, padTop: 1, padLeft: 2, padBottom: 0, padRight: -1, groups: 1),
+    ]
+
+    func testBlockKernelsMatchReferences() {
+        for (k, g) in geometries.enumerated() {
+            let x = randomArray(g.batch * g.inChannels * g.height * g.width, seed: UInt64(k))
+            let w = randomArray(g.outChannels * g.patch, seed: UInt64(100 + k))
+            let b = randomArray(g.outChannels, seed: UInt64(200 + k))
+            let dy = randomArray(g.batch * g.outChannels * g.outHeight * g.outWidth, seed: UInt64(300 + k))
+            var expectedY = [Float](repeating: 0, count: dy.count), expectedDX = [Float](repeating: 0, count: x.count)
+            var expectedDW = [Float](repeating: 0, count: w.count)
+            conv2dReference(g, x: x, weight: w, bias: b, y: &expectedY)
+            convTranspose2dReference(g, t: dy, weight: w, bias: nil, z: &expectedDX)
+            conv2dWeightGradientReference(g, x: x, gradY: dy, gradW: &expectedDW)
+            for perBlock in Set([1, 2, g.batch]) {
+                let what = "geometry \(k), \(perBlock) images per block"
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: convBlockScratchCount(g, imagesPerBlock: perBlock))
+                let workspace = UnsafeMutablePointer<Float>.allocate(capacity: gemmWorkspaceCount)
+                defer { scratch.deallocate(); workspace.deallocate() }
+                // Junk in the scratch must not leak into any result.
+                scratch.initialize(repeating: .nan, count: convBlockScratchCount(g, imagesPerBlock: perBlock))
+                let start = randomArray(dy.count, seed: 7)
+                var y = start, accumulated = start
+                convForwardBlocks(g, images: 0..<g.batch, imagesPerBlock: perBlock, x: x, weight: w, bias: b, y: &y,
+                                  accumulate: false, scratch: scratch, workspace: workspace)
+                assertNear(y, expectedY, "\(what) forward")
+                convForwardBlocks(g, images: 0..<g.batch, imagesPerBlock: perBlock, x: x, weight: w, bias: b, y: &accumulated,
+                                  accumulate: true, scratch: scratch, workspace: workspace)
+                assertNear(accumulated, zip(start, expectedY).map { $0 + $1 }, "\(what) accumulated forward")
+                var dx = [Float](repeating: 0.5, count: x.count)   // accumulates onto 0.5
+                convBackwardDataBlocks(g, images: 0..<g.batch, imagesPerBlock: perBlock, gradY: dy, weight: w, gradX: &dx,
+                                       scratch: scratch, workspace: workspace)
+                assertNear(dx, expectedDX.map { $0 + 0.5 }, "\(what) backward data")
+                var dw = [Float](repeating: 1, count: w.count)     // accumulates onto 1
+                convBackwardWeightBlocks(g, images: 0..<g.batch, imagesPerBlock: perBlock, x: x, gradY: dy, gradW: &dw,
+                                         scratch: scratch, workspace: workspace)
+                assertNear(dw, expectedDW.map { $0 + 1 }, "\(what) backward weight", tolerance: 1e-4)
+                // The fused pair (a transposed convolution's backward): y += conv(x, w), dW += Σ dy · columnsᵀ.
+                var fusedY = start, fusedDW = [Float](repeating: -1, count: w.count)
+                convForwardAndWeightGradientBlocks(g, images: 0..<g.batch, imagesPerBlock: perBlock, x: x, weight: w, y: &fusedY,
+                                                   gradY: dy, gradW: &fusedDW, scratch: scratch, workspace: workspace)
+                assertNear(fusedY, zip(start, unbiased(expectedY, b, g)).map { $0 + $1 },
+                           "\(what) fused forward")
+                assertNear(fusedDW, expectedDW.map { $0 - 1 }, "\(what) fused weight gradient", tolerance: 1e-4)
+                // Only some images: the others are untouched.
+                var part = [Float](repeating: 0, count: x.count)
+                convBackwardDataBlocks(g, images: 1..<g.batch, imagesPerBlock: perBlock, gradY: dy, weight: w, gradX: &part,
+                                       scratch: scratch, workspace: workspace)
+                let plane = g.inChannels * g.height * g.width
+                XCTAssertTrue(part[0..<plane].allSatisfy { $0 == 0 }, "\(what): image 0 written")
+                assertNear(Array(part[plane...]), Array(expectedDX[plane...]), "\(what) backward data, images 1…")
+            }
+        }
+    }
+
+    /// y − bias (the reference's forward includes the bias; the fused routine has none).
+    func unbiased(_ y: [Float], _ bias: [Float], _ g: ConvGeometry) -> [Float] {
+        let plane = g.outHeight * g.outWidth
+        return y.indices.map { y[$0] - bias[($0 / plane) % g.outChannels] }
+    }
+
+    func testImagesPerBlockKeepsBlocksWithinTheirBudget() {
+        let dcgan = ConvGeometry(batch: 64, inChannels: 32, height: 14, width: 14, outChannels: 64, kernelH: 4, kernelW: 4,
+                                 strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        XCTAssertEqual(dcgan.imagesPerBlock, 10)   // 10 × 49 = 490 columns of 512 floats: ≤ 262 144 floats
+        let encoder = ConvGeometry(batch: 64, inChannels: 1, height: 28, width: 28, outChannels: 16, kernelH: 3, kernelW: 3,
+                                   strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        XCTAssertEqual(encoder.imagesPerBlock, 5)  // 5 × 196 = 980 ≤ 1024 columns
+        var small = dcgan
+        small.batch = 3
+        XCTAssertEqual(small.imagesPerBlock, 3)
+        let wide = ConvGeometry(batch: 4, inChannels: 1, height: 40, width: 40, outChannels: 2, kernelH: 1, kernelW: 1)
+        XCTAssertEqual(wide.imagesPerBlock, 1)     // 1600 positions: one image per block
+    }
+}
