@@ -170,4 +170,30 @@ final class BundleFixtureTests: XCTestCase {
             }
         }
     }
+
+    /// Duplicate metadata keys are found wherever they sit among many (the reader sorts the
+    /// keys and compares neighbours): 300 distinct keys load; the same keys with any one of
+    /// them repeated — first, last, or anywhere between, with keys of equal length and shared
+    /// prefixes around it — are refused as corrupt.
+    func testDuplicateMetadataKeysAmongManyAreFound() throws {
+        let base = try Self.tinyBundle(.f32)
+        var generator = SystemRandomNumberGenerator()
+        // Keys of a few lengths sharing prefixes, in a shuffled order.
+        var keys = (0..<300).map { "k\($0 % 7)-" + String(repeating: "x", count: $0 % 5) + "\($0)" }
+        keys.shuffle(using: &generator)
+        var distinct = base
+        distinct.metadata += keys.map { (key: $0, value: "v") }
+        XCTAssertNoThrow(try ModelBundle(decoding: distinct.encode()))
+        for repeated in [0, keys.count - 1, 1, 150, Int.random(in: 0..<keys.count, using: &generator)] {
+            for position in [0, keys.count / 2, keys.count] {
+                var b = base
+                var withDuplicate = keys
+                withDuplicate.insert(keys[repeated], at: position)
+                b.metadata += withDuplicate.map { (key: $0, value: "w") }
+                XCTAssertThrowsError(try ModelBundle(decoding: b.encode()), "key \(keys[repeated]) repeated at \(position)") { error in
+                    XCTAssertEqual((error as? BundleError)?.status, .corrupt)
+                }
+            }
+        }
+    }
 }

@@ -108,8 +108,14 @@ public struct Graph {
     public var inputCount = 0
     public var outputs: UnsafeMutablePointer<Int32>? = nil
     public var outputCount = 0
-    /// Ops use the naive reference kernels (the Swift side's integer parity tests).
+    /// Ops use the naive reference kernels (the Swift side's integer parity tests). The C
+    /// runtime never does, so there it is a constant and the reference kernels stay out of
+    /// the library.
+#if MYELIN_RUNTIME
+    public var reference: Bool { false }
+#else
     public var reference = false
+#endif
 
     public init() {}
 
@@ -166,7 +172,9 @@ extension Graph {
     /// inside a DATA section of `dataSize` decoded bytes. `reference`: see `Graph.reference`.
     public static func parse(_ base: UnsafeRawPointer, count: Int, dataSize: Int, reference: Bool = false) throws(BundleStatus) -> Graph {
         var g = Graph()
+#if !MYELIN_RUNTIME
         g.reference = reference
+#endif
         do {
             try g.read(base, count: count, dataSize: dataSize)
         } catch {
