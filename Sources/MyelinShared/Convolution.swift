@@ -9,9 +9,10 @@
 // A 1-D convolution is the 2-D one with height 1 and kernelH 1. A transposed convolution is
 // described by the geometry of the convolution it is the adjoint of (its input is that
 // convolution's y, its output that convolution's x, and its weight has the same layout), so
-// the routines below serve both: `convForward`, `convBackwardData` (one image at a time, the
-// runtime's) and, in ConvolutionBlocks.swift, the same products over blocks of images with
-// the weight gradient (training's).
+// the routines serve both. Training runs them over blocks of images (ConvolutionBlocks.swift:
+// forward, backward data, weight gradient); the C runtime's conv2d runs on weights packed at
+// load (ConvolutionPacking.swift) and its transposed convolution on `convBackwardData` below,
+// one image at a time (the block routines would cost the size-limited library 4 KB more).
 //
 // Per image and group, with patch = (inChannels / groups)·kernelH·kernelW:
 //   columns [patch, outHeight·outWidth] = im2col(x)
@@ -167,61 +168,7 @@ func convValidRange(offset: Int, stride: Int, size: Int, count: Int) -> (Int, In
     return (lo, Swift.max(lo, hi))
 }
 
-/// columns [channels·kernelH·kernelW, outHeight·outWidth] from image [channels, height, width]:
-/// row (c, i, j), column (oy, ox) holds image[c, oy·strideH − padTop + i·dilationH,
-/// ox·strideW − padLeft + j·dilationW], or 0 in the padding.
-@inline(never)
-@_optimize(speed)
-public func convIm2col(_ g: ConvGeometry, image: UnsafePointer<Float>, channels: Int,
-                       columns: UnsafeMutablePointer<Float>) {
-    let plane = g.height * g.width, rowLength = g.outHeight * g.outWidth
-    var row = columns
-    for c in 0..<channels {
-        for i in 0..<g.kernelH {
-            for j in 0..<g.kernelW {
-                convIm2colRow(g, plane: image + c * plane, tapRow: i, tapColumn: j, into: row)
-                row += rowLength
-            }
-        }
-    }
-}
-
-/// One row of `convIm2col`: row [outHeight·outWidth] for kernel tap (i, j) of one input
-/// plane [height, width]: row[oy·outWidth + ox] = plane[oy·strideH − padTop + i·dilationH,
-/// ox·strideW − padLeft + j·dilationW], or 0 in the padding.
-@inline(__always)
-@_optimize(speed)
-func convIm2colRow(_ g: ConvGeometry, plane src: UnsafePointer<Float>, tapRow i: Int, tapColumn j: Int,
-                   into row: UnsafeMutablePointer<Float>) {
-    let oh = g.outHeight, ow = g.outWidth
-    // Output rows oy in [yLo, yHi) read an input row; the others are padding.
-    let top = i * g.dilationH - g.padTop
-    let (yLo, yHi) = convValidRange(offset: top, stride: g.strideH, size: g.height, count: oh)
-    let offset = j * g.dilationW - g.padLeft
-    let (lo, hi) = convValidRange(offset: offset, stride: g.strideW, size: g.width, count: ow)
-    convZeroRow(row, yLo * ow)
-    var dst = row + yLo * ow
-    var s = src + (yLo * g.strideH + top) * g.width + offset
-    let step = g.strideH * g.width
-    if g.strideW == 1 && lo == 0 && hi == ow {
-        for _ in yLo..<yHi { convCopyRow(dst, s, ow); dst += ow; s += step }
-    } else {
-        for _ in yLo..<yHi {
-            convZeroRow(dst, lo)
-            if g.strideW == 1 {
-                convCopyRow(dst + lo, s + lo, hi - lo)
-            } else {
-                for ox in lo..<hi { dst[ox] = s[ox * g.strideW] }
-            }
-            convZeroRow(dst + hi, ow - hi)
-            dst += ow
-            s += step
-        }
-    }
-    convZeroRow(row + yHi * ow, (oh - yHi) * ow)
-}
-
-/// The adjoint of `convIm2col`: adds every element of columns
+/// The adjoint of im2col: adds every element of columns
 /// [channels·kernelH·kernelW, outHeight·outWidth] into the image [channels, height, width]
 /// position it was read from (padding positions are dropped).
 public func convCol2im(_ g: ConvGeometry, columns: UnsafePointer<Float>, channels: Int,
@@ -254,39 +201,7 @@ public func convCol2im(_ g: ConvGeometry, columns: UnsafePointer<Float>, channel
     }
 }
 
-/// y (+)= bias + conv(x, weight) for the images in `images` (im2col + GEMM).
-/// Shapes as at the top of the file; `bias` [outChannels] or nil. `columns` holds
-/// `convColumnsCount(g)` floats, `workspace` `gemmWorkspaceCount`; allocates nothing.
-@inline(never)
-@_optimize(speed)
-public func convForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool,
-                        columns: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
-    if g.isDepthwise {
-        convDepthwiseForward(g, images: images, x: x, weight: weight, bias: bias, y: y, accumulate: accumulate, scratch: columns)
-        return
-    }
-    let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups, patch = g.patch
-    let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
-    for n in images {
-        let yImage = y + n * g.outChannels * planeOut
-        if let b = bias {
-            for o in 0..<g.outChannels {
-                let row = yImage + o * planeOut
-                if accumulate { for p in 0..<planeOut { row[p] += b[o] } } else { for p in 0..<planeOut { row[p] = b[o] } }
-            }
-        }
-        for gi in 0..<g.groups {
-            let src = x + (n * g.inChannels + gi * inGroup) * planeIn
-            if !g.isPointwise { convIm2col(g, image: src, channels: inGroup, columns: columns) }
-            gemm(m: outGroup, n: planeOut, k: patch, a: weight + gi * outGroup * patch, aRowStride: patch, aColStride: 1,
-                 b: g.isPointwise ? src : UnsafePointer(columns), bRowStride: planeOut, bColStride: 1,
-                 c: yImage + gi * outGroup * planeOut, ldc: planeOut, accumulate: accumulate || bias != nil,
-                 workspace: workspace)
-        }
-    }
-}
-
+/// The C runtime's transposed convolution (training uses `convBackwardDataBlocks`).
 /// gradX += the gradient of conv(x, weight) with respect to x, for the images in `images`:
 /// per group, columns = weightᵀ · gradY, then col2im. Shapes: gradY like y, gradX like x.
 /// weightᵀ [patch, outChannels / groups] is written once per group into the scratch after the

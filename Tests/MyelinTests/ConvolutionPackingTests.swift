@@ -3,7 +3,7 @@ import XCTest
 @testable import MyelinShared
 
 /// The runtime's convolution on packed weights (`convForwardPacked`): within rounding of the
-/// naive reference, and bit for bit the training forward (`convForward`, then ReLU), over odd
+/// naive reference (and of the training forward, which sums in another order), over odd
 /// shapes, strides, padding, dilation, groups, partial tiles and more than one depth block.
 final class ConvolutionPackingTests: XCTestCase {
     /// `oddConvGeometries` plus shapes aimed at the packed path's edges: a patch deeper than
@@ -54,7 +54,7 @@ final class ConvolutionPackingTests: XCTestCase {
         return y
     }
 
-    func testPackedForwardMatchesReferenceAndTrainingForwardBitForBit() {
+    func testPackedForwardMatchesReferenceAndTrainingForward() {
         var packedCount = 0
         for (k, g) in Self.geometries.enumerated() where convPacksWeights(g) {
             packedCount += 1
@@ -66,11 +66,7 @@ final class ConvolutionPackingTests: XCTestCase {
                 var expected = [Float](repeating: 0, count: count)
                 conv2dReference(g, x: x, weight: w, bias: bias, y: &expected)
                 var training = [Float](repeating: 0, count: count)
-                let columns = UnsafeMutablePointer<Float>.allocate(capacity: convColumnsCount(g))
-                let workspace = UnsafeMutablePointer<Float>.allocate(capacity: gemmWorkspaceCount)
-                convForward(g, images: 0..<g.batch, x: x, weight: w, bias: bias, y: &training, accumulate: false,
-                            columns: columns, workspace: workspace)
-                columns.deallocate(); workspace.deallocate()
+                convForwardBatch(g, x: x, weight: w, bias: bias, y: &training, accumulate: false)
                 for relu in [false, true] {
                     let y = packedForward(g, x: x, w: w, bias: bias, relu: relu)
                     let what = "geometry \(k) bias \(bias != nil) relu \(relu)"
@@ -80,7 +76,10 @@ final class ConvolutionPackingTests: XCTestCase {
                         break
                     }
                     let trained = relu ? training.map { Swift.max($0, 0) } : training
-                    XCTAssertEqual(y.map(\.bitPattern), trained.map(\.bitPattern), "\(what): not the training forward's bits")
+                    for i in 0..<count where !(Swift.abs(y[i] - trained[i]) <= 2e-5 * Swift.max(1, Swift.abs(trained[i]))) {
+                        XCTFail("\(what): element \(i) is \(y[i]), training forward \(trained[i])")
+                        break
+                    }
                 }
             }
         }

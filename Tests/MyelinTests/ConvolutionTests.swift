@@ -56,7 +56,7 @@ final class ConvolutionTests: XCTestCase {
 
     // MARK: Kernels
 
-    func testIm2colForwardMatchesDirectConvolution() {
+    func testTrainingForwardMatchesDirectConvolution() {
         for (k, g) in oddConvGeometries.enumerated() {
             let x = randomArray(g.batch * g.inChannels * g.height * g.width, seed: UInt64(k))
             let w = randomArray(g.outChannels * g.patch, seed: UInt64(100 + k))
@@ -64,16 +64,11 @@ final class ConvolutionTests: XCTestCase {
             let count = g.batch * g.outChannels * g.outHeight * g.outWidth
             var expected = [Float](repeating: 0, count: count)
             var fast = randomArray(count, seed: 7), accumulated = fast
-            let columns = UnsafeMutablePointer<Float>.allocate(capacity: convColumnsCount(g))
-            let workspace = UnsafeMutablePointer<Float>.allocate(capacity: gemmWorkspaceCount)
-            defer { columns.deallocate(); workspace.deallocate() }
             let start = accumulated
             conv2dReference(g, x: x, weight: w, bias: b, y: &expected)
-            convForward(g, images: 0..<g.batch, x: x, weight: w, bias: b, y: &fast, accumulate: false,
-                        columns: columns, workspace: workspace)
+            convForwardBatch(g, x: x, weight: w, bias: b, y: &fast, accumulate: false)
             assertNear(fast, expected, "geometry \(k) forward")
-            convForward(g, images: 0..<g.batch, x: x, weight: w, bias: b, y: &accumulated, accumulate: true,
-                        columns: columns, workspace: workspace)
+            convForwardBatch(g, x: x, weight: w, bias: b, y: &accumulated, accumulate: true)
             assertNear(accumulated, zip(start, expected).map { $0 + $1 }, "geometry \(k) accumulated forward")
         }
     }

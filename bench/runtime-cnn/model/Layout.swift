@@ -1,7 +1,8 @@
 // `RuntimeCNNModel layout`: the measurement behind the runtime's NCHW layout. Times the
 // anchor CNN's two convolutions (1→32 on 28×28, 32→64 on 13×13, 3×3) per image, one thread,
 // medians, both ways the shared kernels allow:
-//   NCHW  im2col [C·9, pixels] + GEMM weights [O, C·9] · columns → y [O, pixels] (what runs);
+//   NCHW  im2col [C·9, pixels] + GEMM weights [O, C·9] · columns → y [O, pixels] (what runs:
+//         `convForwardPacked`, weights packed once);
 //   NHWC  per-pixel patches [pixels, 9·C] (C contiguous, copied 3·C floats per kernel row)
 //         + the prepacked-weight GEMM of `linear` → y [pixels, O], no output transpose
 //         (an NHWC pipeline would need none), weights packed once.
@@ -26,10 +27,12 @@ func measureLayouts() {
         let bias = [Float](repeating: 0.1, count: o)
         let geometry = ConvGeometry(batch: 1, inChannels: c, height: h, width: h, outChannels: o, kernelH: k, kernelW: k)
         var y = [Float](repeating: 0, count: o * pixels)
-        let columns = UnsafeMutablePointer<Float>.allocate(capacity: convColumnsCount(geometry))
-        let workspace = UnsafeMutablePointer<Float>.allocate(capacity: gemmWorkspaceCount)
+        // The runtime's conv2d: weights packed once (at load), im2col straight into the GEMM's panels.
+        var packedWeights = [Float](repeating: 0, count: convPackedWeightsCount(geometry))
+        w.withUnsafeBytes { convPackWeights(geometry, weights: $0.baseAddress!, f16: false, into: &packedWeights) }
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: convPackedScratchCount(geometry))
         let nchw = medianMicroseconds(2000) {
-            convForward(geometry, images: 0..<1, x: x, weight: w, bias: bias, y: &y, accumulate: false, columns: columns, workspace: workspace)
+            convForwardPacked(geometry, x: x, packed: packedWeights, bias: bias, relu: false, y: &y, scratch: scratch)
         }
         // NHWC: x as [h, w, c], weights reordered to [o, i, j, c] and packed once.
         var xNHWC = [Float](repeating: 0, count: c * h * h)
