@@ -24,6 +24,7 @@ struct Export: ParsableCommand {
     }
 
     func run() throws {
+        if GenerativeRunConfig.isGenerative(checkpoint: checkpoint) { return try exportGenerative() }
         let loaded = try LoadedRun(path: checkpoint)
         let (dataConfig, data) = try loadData(for: loaded, checkpoint: checkpoint, directory: dataDirectory)
         // The bundle takes raw inputs: the training-time input scaler becomes its own op in front.
@@ -63,6 +64,18 @@ struct Export: ParsableCommand {
         }
         if let result = BundleExecutor(bundle).selfTest(), !result.passed {
             print("WARNING: the bundle fails its own self-test (max |error| \(result.maxError)): it does not reproduce the model")
+        }
+    }
+
+    /// A generative checkpoint: its encoder, decoder and autoencoder (or denoiser), or its
+    /// generator, as `STEM-PART.myelin` next to --out (each bundle self-tests against the model).
+    func exportGenerative() throws {
+        if keepFloat != nil || minSqnr != nil { throw CLIError("--keep-float and --min-sqnr apply to classifier checkpoints, not \(checkpoint)") }
+        let loaded = try GenerativeCheckpoint(path: checkpoint)
+        let precision = BundlePrecision(name: precision)!
+        for path in try loaded.export(out: out, precision: precision, calibration: calibration, directory: dataDirectory) {
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            print("wrote \(path): \(precision.name), \(size) bytes")
         }
     }
 
