@@ -2,6 +2,8 @@
 # Builds the libFuzzer harnesses into .build-fuzz (or $MYELIN_FUZZ_BUILD):
 #   bundle_fuzzer      the Embedded-Swift runtime compiled with `swiftc -sanitize=fuzzer,address`
 #                      (the Swift code itself instrumented) + fuzz/bundle_fuzzer.c
+#   bundle-fast_fuzzer the same without AddressSanitizer (coverage only, no heap bound check):
+#                      for throughput in long runs (fuzz/long-run.sh ... bundle-fast)
 #   checkpoint_fuzzer  StateDictFile.decode (checkpoints, .mst state files) and
 #   idx_fuzzer         IDX.parse / gunzip of the training library, built by SwiftPM with
 #                      -sanitize=fuzzer,address into its own scratch path
@@ -32,9 +34,10 @@ if [ "$what" = all ] || [ "$what" = bundle ]; then
     # -sanitize=fuzzer,address + fuzz/bundle_fuzzer.c, in its own build folder.
     cmake -S . -B "$out/cmake" -DCMAKE_BUILD_TYPE=Release -DMYELIN_FUZZ=ON -DCMAKE_C_COMPILER="$clang" \
         -DMYELIN_BUILD_EXAMPLES=OFF -DMYELIN_BUILD_TESTS=OFF -DMYELIN_TARGET_CPU="$cpu" > "$out/cmake-configure.log"
-    cmake --build "$out/cmake" --target bundle_fuzzer -j "${MYELIN_JOBS:-2}" | grep -v "^\[" || true
-    test -x "$out/cmake/bundle_fuzzer"
+    cmake --build "$out/cmake" --target bundle_fuzzer bundle_fuzzer_fast -j "${MYELIN_JOBS:-2}" | grep -v "^\[" || true
+    test -x "$out/cmake/bundle_fuzzer" && test -x "$out/cmake/bundle_fuzzer_fast"
     ln -sf cmake/bundle_fuzzer "$out/bundle_fuzzer"
+    ln -sf cmake/bundle_fuzzer_fast "$out/bundle-fast_fuzzer"
     # The sweep against the release static library of scripts/runtime-build.sh (built here if missing).
     lib=.build-cmake/libmyelin.a
     if [ ! -f "$lib" ]; then
