@@ -201,4 +201,37 @@ final class GenerativeCLITests: XCTestCase {
         XCTAssertNotEqual(keep.status, 0)
         XCTAssertTrue(keep.stderr.contains("--keep-float and --min-sqnr apply to classifier checkpoints"), keep.stderr)
     }
+
+    /// A damaged generative checkpoint: eval, summary and export refuse it with one line
+    /// naming the file, whether its run configuration is unreadable, disagrees with the
+    /// stored weights, or the file is cut short.
+    func testDamagedGenerativeCheckpointsAreRefusedClearly() throws {
+        try FileManager.default.createDirectory(atPath: "\(dir!)/tiny", withIntermediateDirectories: true)
+        try writeTinyImageFolder("\(dir!)/tiny")
+        let train = try myelin(["train", "--model", "autoencoder", "--data", "tiny", "--batch-size", "8", "--validation", "0",
+                                "--epochs", "1", "--latent", "4", "--threads", "1", "--out", "ae"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let good = try Checkpoint.load(from: "\(dir!)/ae/checkpoint.ckpt")
+        let json = try XCTUnwrap(good.header.metadata["myelin.generative"])
+        XCTAssertTrue(json.contains("\"latent\":4"), json)
+        var garbled = good
+        garbled.header.metadata["myelin.generative"] = "{not json"
+        try garbled.save(to: "\(dir!)/garbled.ckpt")
+        var mismatched = good
+        mismatched.header.metadata["myelin.generative"] = json.replacingOccurrences(of: "\"latent\":4", with: "\"latent\":5")
+        try mismatched.save(to: "\(dir!)/mismatched.ckpt")
+        let bytes = try file("ae/checkpoint.ckpt")
+        try Data(bytes.prefix(bytes.count / 2)).write(to: URL(fileURLWithPath: "\(dir!)/truncated.ckpt"))
+        let cases: [(String, String)] = [("garbled.ckpt", "garbled.ckpt: not a checkpoint of a generative run"),
+                                         ("mismatched.ckpt", "mismatched.ckpt"), ("truncated.ckpt", "truncated.ckpt")]
+        for (name, expected) in cases {
+            for command in [["eval", name, "--data", "tiny"], ["summary", name], ["export", name, "--data", "tiny", "--out", "x/\(name).myelin"]] {
+                let r = try myelin(command)
+                XCTAssertNotEqual(r.status, 0, "\(command)")
+                XCTAssertTrue(r.stderr.hasPrefix("myelin: error: ") && r.stderr.contains(expected), "\(command): \(r.stderr)")
+                XCTAssertEqual(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count, 1, "\(command): \(r.stderr)")
+            }
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir!)/x"), "nothing is exported from a damaged checkpoint")
+    }
 }
