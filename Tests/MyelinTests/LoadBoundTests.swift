@@ -8,7 +8,8 @@ import XCTest
 /// inflate cap (a deflated section decodes to at most 16 × its stored bytes + 64 KiB) keeps
 /// what a sub-1 MB file can declare near 16 MiB, so both hold by construction; these crafted
 /// bundles of the shapes the issue found (one big weight read by many ops, linear and
-/// qlinear, f32 and f16; many long metadata entries; a graph of long names), each as close
+/// qlinear, f32 and f16; many long metadata entries; a graph of long names; wide self-test
+/// vectors), each as close
 /// to 1 MB and to the cap as the exporter writes them, check it: each must be refused, or
 /// load with a budget of exactly the memory bound in at most 100 ms of CPU (best of 3).
 ///
@@ -50,6 +51,13 @@ final class LoadBoundTests: XCTestCase {
         b = ModelBundle(precision: .f32, tensors: [], values: values, inputs: [0], outputs: [1000],
                         ops: (0..<1000).map { Op(.relu, inputs: [$0], outputs: [$0 + 1]) })
         out.append(("graph-1000-long-names.myelin", b.encode()))
+        // 64 self-test vectors of 30 000 inputs and outputs (a 15 MB TEST section).
+        let width = 30_000
+        values = [.init(name: "x", dtype: .f32, shape: [width]), .init(name: "y", dtype: .f32, shape: [width])]
+        b = ModelBundle(precision: .f32, tensors: [], values: values, inputs: [0], outputs: [1], ops: [Op(.relu, inputs: [0], outputs: [1])])
+        let zeros = [Float](repeating: 0, count: 64 * width)
+        b.selfTest = .init(inputs: [zeros], expected: [zeros], count: 64, rtol: 0, atol: 0)
+        out.append(("selftest-64-wide-vectors.myelin", b.encode()))
         // What the format allowed before the cap: a 130 KB file whose DATA deflates 1000:1 to
         // a 128 MiB weight (about 0.4 s to load). Now refused before anything is allocated.
         let rows = 4096, cols = 8192
