@@ -7,7 +7,7 @@ struct Export: ParsableCommand {
         abstract: "Export a checkpoint to a compressed .myelin bundle for the C runtime (f32, f16 or int8).")
 
     @Argument(help: "Checkpoint written by `myelin train`.") var checkpoint: String
-    @Option(help: "Bundle to write.") var out: String = "model.myelin"
+    @Option(help: "Bundle to write; for a generative checkpoint, STEM.myelin names one bundle per network part: STEM-generator.myelin, or STEM-autoencoder (or -denoiser), -encoder and -decoder.myelin.") var out: String = "model.myelin"
     @Option(help: "Weight precision: f32, f16 or int8 (int8 also quantises activations).") var precision: String = "f32"
     @Option(parsing: .unconditional, help: "Training samples used to calibrate int8 activation scales.") var calibration: Int = 2000
     @Option(parsing: .unconditional, help: "Self-test vectors stored in the bundle.") var selfTests: Int = 4

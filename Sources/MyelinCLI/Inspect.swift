@@ -4,7 +4,7 @@ import Myelin
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Evaluate a checkpoint on its dataset's test split: loss, accuracy, per-class accuracy, confusion matrix.")
+        abstract: "Evaluate a checkpoint on its dataset's test split: loss, accuracy, per-class accuracy, confusion matrix; for a generative model, its reconstruction MSE, ELBO or FID and class evenness.")
 
     @Argument(help: "Checkpoint written by `myelin train`.") var checkpoint: String
     @Option(name: .customLong("data"), help: "Override the folder with the IDX files.") var dataDirectory: String?
