@@ -7,8 +7,9 @@
 #
 #   bash fuzz/build.sh && bash fuzz/long-run.sh 3600 bundle checkpoint idx
 #
-# `bundle-fast` is the bundle harness without AddressSanitizer (coverage only, several times
-# the executions per second; the heap bound is then left to the ASan harness and the sweep).
+# `bundle-fast` (built by `bash fuzz/build.sh fast`) is the bundle harness without
+# AddressSanitizer (coverage only, about 3x the executions per second; the heap bound is then
+# left to the ASan harness and the sweep).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${MYELIN_FUZZ_BUILD:-$PWD/.build-fuzz}
