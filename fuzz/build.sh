@@ -2,6 +2,8 @@
 # Builds the libFuzzer harnesses into .build-fuzz (or $MYELIN_FUZZ_BUILD):
 #   bundle_fuzzer      the Embedded-Swift runtime compiled with `swiftc -sanitize=fuzzer,address`
 #                      (the Swift code itself instrumented) + fuzz/bundle_fuzzer.c
+#   bundle-fast_fuzzer the same without AddressSanitizer (coverage only, no heap bound check):
+#                      for throughput in long runs (fuzz/long-run.sh ... bundle-fast)
 #   checkpoint_fuzzer  StateDictFile.decode (checkpoints, .mst state files) and
 #   idx_fuzzer         IDX.parse / gunzip of the training library, built by SwiftPM with
 #                      -sanitize=fuzzer,address into its own scratch path
@@ -10,7 +12,8 @@
 # Only what is older than its sources is rebuilt. Needs clang with libFuzzer (the Swift
 # toolchain's, /opt/swift/usr/bin/clang) and zlib.
 #
-#   bash fuzz/build.sh [bundle|swift|all]      (default all; bundle builds the sweep too)
+#   bash fuzz/build.sh [bundle|swift|all|fast]  (default all; bundle builds the sweep too; fast
+#                                                builds only bundle-fast_fuzzer, not part of all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${MYELIN_FUZZ_BUILD:-$PWD/.build-fuzz}
@@ -26,6 +29,14 @@ newer() {   # newer TARGET SOURCES...: true if TARGET is missing or older than a
     [ -e "$target" ] || return 0
     [ -n "$(find "$@" -newer "$target" -print -quit 2>/dev/null)" ]
 }
+
+if [ "$what" = fast ]; then   # the throughput build only (coverage, no ASan), for long runs
+    cmake -S . -B "$out/cmake" -DCMAKE_BUILD_TYPE=Release -DMYELIN_FUZZ=ON -DCMAKE_C_COMPILER="$clang" \
+        -DMYELIN_BUILD_EXAMPLES=OFF -DMYELIN_BUILD_TESTS=OFF -DMYELIN_TARGET_CPU="$cpu" > "$out/cmake-configure.log"
+    cmake --build "$out/cmake" --target bundle_fuzzer_fast -j "${MYELIN_JOBS:-2}" | grep -v "^\[" || true
+    test -x "$out/cmake/bundle_fuzzer_fast"
+    ln -sf cmake/bundle_fuzzer_fast "$out/bundle-fast_fuzzer"
+fi
 
 if [ "$what" = all ] || [ "$what" = bundle ]; then
     # CMake's MYELIN_FUZZ target (CMakeLists.txt): the runtime compiled with

@@ -14,11 +14,16 @@
  * so the CRC checks themselves stay covered. MYELIN_FUZZ_RAW=1 turns it off (plain
  * libFuzzer mutations, to compare coverage).
  *
+ * Built twice (fuzz/build.sh): bundle_fuzzer with AddressSanitizer, and bundle_fuzzer_fast
+ * (MYELIN_FUZZ_FAST: coverage only, no heap tracking; for throughput in long runs).
+ *
  * Environment: MYELIN_FUZZ_BUDGET_MB (myelin_set_memory_budget, default 512),
  * MYELIN_FUZZ_RAW.
  */
 #include <myelin.h>
+#if !MYELIN_FUZZ_FAST
 #include <sanitizer/allocator_interface.h>
+#endif
 #include <stdio.h>
 
 #include "bundle_format.h"
@@ -30,6 +35,7 @@ size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
 static volatile int tracking = 0;
 static long long heap_now = 0, heap_peak = 0;
 
+#if !MYELIN_FUZZ_FAST
 static void on_malloc(const volatile void *p, size_t size) {
     (void)p;
     if (!tracking) return;
@@ -41,6 +47,7 @@ static void on_free(const volatile void *p) {
     if (!tracking || !p) return;
     heap_now -= (long long)__sanitizer_get_allocated_size((const void *)p);
 }
+#endif
 
 static int raw_mode = 0;
 
@@ -49,7 +56,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     const char *budget = getenv("MYELIN_FUZZ_BUDGET_MB");
     myelin_set_memory_budget((size_t)(budget ? atoll(budget) : 512) << 20);
     raw_mode = getenv("MYELIN_FUZZ_RAW") != NULL && strcmp(getenv("MYELIN_FUZZ_RAW"), "1") == 0;
+#if !MYELIN_FUZZ_FAST
     __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
+#endif
     return 0;
 }
 

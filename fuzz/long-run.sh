@@ -6,6 +6,10 @@
 # (edges), corpus size, findings.
 #
 #   bash fuzz/build.sh && bash fuzz/long-run.sh 3600 bundle checkpoint idx
+#
+# `bundle-fast` (built by `bash fuzz/build.sh fast`) is the bundle harness without
+# AddressSanitizer (coverage only, about 3x the executions per second; the heap bound is then
+# left to the ASan harness and the sweep).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${MYELIN_FUZZ_BUILD:-$PWD/.build-fuzz}
@@ -24,10 +28,10 @@ summary() {   # NAME: one line from the log's final stats
 }
 for name in "${harnesses[@]}"; do
     mkdir -p "$out/work/$name" "$out/findings/$name"
-    seeds=("fuzz/corpus/$name")
+    seeds=("fuzz/corpus/${name%-fast}")
     extra=()
     case $name in
-        bundle) seeds+=(Tests/MyelinTests/Fixtures/bundles); extra=(-dict=fuzz/bundle.dict) ;;
+        bundle|bundle-fast) seeds+=(Tests/MyelinTests/Fixtures/bundles); extra=(-dict=fuzz/bundle.dict) ;;
     esac
     nice -n 19 "$out/${name}_fuzzer" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2560 \
         -malloc_limit_mb=1536 -timeout=10 "${extra[@]}" -artifact_prefix="$out/findings/$name/" \

@@ -158,8 +158,9 @@ myelin_status myelin_model_load_memory(const void *data, size_t size, myelin_mod
  * op records.
  *
  * Worst cases without a cap, for a file of F bytes (F ≤ 1 GiB): the decoded sections total
- * at most min(1 GiB, 1032 · F) (each at most 512 MiB), plus as much again for scratch and
- * string copies; the repacked weights add at most about 2 × the weight's decoded bytes per
+ * at most min(1 GiB, 16 · F + 256 KiB) (each at most 512 MiB: a deflated section declaring
+ * more than 16 × its stored bytes + 64 KiB is refused with MYELIN_ERR_LIMIT_EXCEEDED before
+ * anything is allocated), plus as much again for scratch and string copies; the repacked weights add at most about 2 × the weight's decoded bytes per
  * f16 or row-major linear weight and per row-major qlinear weight (ops sharing a weight
  * share its copy, however many); a conv2d weight is packed into panels of 8 output
  * channels at load, at most 2 × its f32 size (4 × its f16 size). A context's arena depends on the graph and

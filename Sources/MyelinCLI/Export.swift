@@ -7,7 +7,7 @@ struct Export: ParsableCommand {
         abstract: "Export a checkpoint to a compressed .myelin bundle for the C runtime (f32, f16 or int8).")
 
     @Argument(help: "Checkpoint written by `myelin train`.") var checkpoint: String
-    @Option(help: "Bundle to write.") var out: String = "model.myelin"
+    @Option(help: "Bundle to write; for a generative checkpoint, STEM.myelin names one bundle per network part: STEM-generator.myelin, or STEM-autoencoder (or -denoiser), -encoder and -decoder.myelin.") var out: String = "model.myelin"
     @Option(help: "Weight precision: f32, f16 or int8 (int8 also quantises activations).") var precision: String = "f32"
     @Option(parsing: .unconditional, help: "Training samples used to calibrate int8 activation scales.") var calibration: Int = 2000
     @Option(parsing: .unconditional, help: "Self-test vectors stored in the bundle.") var selfTests: Int = 4
@@ -26,6 +26,7 @@ struct Export: ParsableCommand {
     }
 
     func run() throws {
+        if GenerativeRunConfig.isGenerative(checkpoint: checkpoint) { return try exportGenerative() }
         let loaded = try LoadedRun(path: checkpoint)
         let (dataConfig, data) = try loadData(for: loaded, checkpoint: checkpoint, directory: dataDirectory)
         if loaded.model is Seq2SeqTransformer || loaded.model is Seq2SeqLSTM { return try exportSeq2Seq(loaded, data) }
@@ -93,6 +94,20 @@ struct Export: ParsableCommand {
               + "output logits [\(model.targetLength), \(model.vocabularySize)] (translate with examples/c/translate.c)")
         if let result = BundleExecutor(bundle).selfTest(), !result.passed {
             print("WARNING: the bundle fails its own self-test (max |error| \(result.maxError)): it does not reproduce the model")
+        }
+    }
+
+    /// A generative checkpoint: its encoder, decoder and autoencoder (or denoiser), or its
+    /// generator, as `STEM-PART.myelin` next to --out (each bundle self-tests against the model).
+    func exportGenerative() throws {
+        if keepFloat != nil || minSqnr != nil || minAgreement != nil {
+            throw CLIError("--keep-float, --min-sqnr and --min-agreement apply to classifier checkpoints, not \(checkpoint)")
+        }
+        let loaded = try GenerativeCheckpoint(path: checkpoint)
+        let precision = BundlePrecision(name: precision)!
+        for path in try loaded.export(out: out, precision: precision, calibration: calibration, directory: dataDirectory) {
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            print("wrote \(path): \(precision.name), \(size) bytes")
         }
     }
 

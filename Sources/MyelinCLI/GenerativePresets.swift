@@ -184,6 +184,52 @@ struct GenerativeRun {
         if (o.batchSize ?? 64) < 2 && preset.isGAN { throw ValidationError("--batch-size must be at least 2 for the GAN's BatchNorm") }
     }
 
+    /// Options given with `--resume` that differ from the checkpoint's run, each as
+    /// "--option given (the run has stored)"; options the run's model has no use for count
+    /// as differing from "none". `--epochs`, `--data`, `--threads`, `--out` and `--force` may change.
+    func conflicts(with c: GenerativeRunConfig) -> [String] {
+        let o = options, g = o.generative
+        var found: [String] = []
+        func compare<T: Equatable>(_ name: String, _ given: T?, _ stored: T?, _ show: (T) -> String = { "\($0)" }) {
+            guard let v = given, v != stored else { return }
+            found.append("\(name) \(show(v)) (the run has \(stored.map(show) ?? "none"))")
+        }
+        compare("--model", o.model?.rawValue, c.preset.rawValue)
+        compare("--dataset", o.data.dataset, c.data.dataset, { $0.rawValue })
+        compare("--validation", o.data.validation, c.data.validationFraction)
+        compare("--scaler", o.data.scaler, c.data.scaler, { $0.rawValue })
+        compare("--seed", o.data.seed, c.data.seed)
+        compare("--batch-size", o.batchSize, c.batchSize)
+        compare("--lr", o.lr, c.learningRate)
+        compare("--clip-norm", o.clipNorm, c.clipNorm)
+        compare("--early-stopping", o.earlyStopping, c.earlyStopping)
+        compare("--train-samples", o.sequence.trainSamples, c.trainSamples)
+        compare("--latent", g.latent, c.latent)
+        let convolutional = !(c.preset == .autoencoder || c.preset.isVAE)
+        compare("--width", o.sequence.width, convolutional ? c.width : nil)
+        let noiseKind: GenerativeOptions.NoiseKind? = c.noise.map { if case .masking = $0 { return .masking } else { return .gaussian } }
+        compare("--noise", g.noise, noiseKind, { $0.rawValue })
+        let noiseLevel: Float? = c.noise.map { switch $0 { case .gaussian(let s): return s; case .masking(let f): return f } }
+        compare("--noise-level", g.noiseLevel, noiseLevel)
+        compare("--fid-samples", g.fidSamples, c.preset.isGAN ? c.fidSamples : nil)
+        compare("--classifier", g.classifier.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, c.classifier)
+        // The generative presets train with Adam at a constant rate on raw pixels.
+        compare("--optimizer", o.optimizer, OptimizerSpec.Kind.adam, { $0.rawValue })
+        compare("--momentum", o.momentum, nil)
+        compare("--weight-decay", o.weightDecay, nil)
+        compare("--hidden", o.hidden, nil)
+        compare("--dropout", o.dropout, nil)
+        if o.batchnorm { found.append("--batchnorm (the run has none)") }
+        if o.augment { found.append("--augment (the run has none)") }
+        compare("--schedule", o.schedule, nil, { $0.rawValue })
+        compare("--step-size", o.stepSize, nil)
+        compare("--gamma", o.gamma, nil)
+        compare("--min-lr", o.minLr, nil)
+        compare("--layers", o.sequence.layers, nil)
+        compare("--context", o.sequence.context, nil)
+        return found
+    }
+
     func newConfig(_ preset: GenerativePreset) throws -> GenerativeRunConfig {
         let o = options, g = o.generative
         var noise: ImageNoise?
@@ -213,8 +259,9 @@ struct GenerativeRun {
                 throw CLIError("\(path): not a checkpoint of a generative run")
             }
             config = stored
-            if let m = o.model, m.rawValue != config.preset.rawValue {
-                throw CLIError("--resume continues \(path) with its own options; --model \(m.rawValue) differs (the run has \(config.preset.rawValue))")
+            let conflicting = conflicts(with: config)
+            guard conflicting.isEmpty else {
+                throw CLIError("--resume continues \(path) with its own options; these differ: \(conflicting.joined(separator: ", ")); train a new run (another --out) to change them")
             }
             session = GenerativeSession(config)
             do { try checkpoint.restore(into: session.trainer) } catch { throw MyelinError.file(path: path, problem: "\(error)") }
@@ -241,7 +288,7 @@ struct GenerativeRun {
         guard prepared.train.featureCount == 784 else {
             throw CLIError("--model \(config.preset.rawValue) takes 28×28 images; the data has \(prepared.train.featureCount) features")
         }
-        let classifier = try config.classifier.map(loadClassifier)
+        let classifier = try config.classifier.map(Self.loadClassifier)
         session.installValidation(prepared.validation)
         try writeText(session.summary + "\n", to: "\(outFolder)/summary.txt")
         if o.resume == nil { print(session.summary) }
@@ -271,7 +318,7 @@ struct GenerativeRun {
             print("early stopping\(e.stoppedEpoch.map { " at epoch \($0)" } ?? ""); restored the weights of epoch \(restored) (\(e.monitor) \(String(format: "%.4f", e.best)))")
             try Checkpoint(stepTrainer: trainer, metadata: metadata).save(to: checkpointPath)
         }
-        var report = try evaluateAndDraw(session, prepared, classifier: classifier, outFolder: outFolder)
+        var report = try Self.evaluateAndDraw(session, prepared, classifier: classifier, outFolder: outFolder)
         report.append(exportBundles(session, prepared, outFolder: outFolder))
         try writeText(report.joined(separator: "\n") + "\n", to: "\(outFolder)/evaluation.txt")
         for line in report { print(line) }
@@ -283,18 +330,11 @@ struct GenerativeRun {
     func exportBundles(_ s: GenerativeSession, _ data: PreparedData, outFolder: String) -> String {
         var written: [String] = []
         do {
-            let g = Generator(seed: s.config.data.seed &+ 7000)
-            var bundles: [(String, () throws -> ModelBundle)] = []
-            if let gan = s.gan {
-                bundles = [("generator.myelin", { try GenerativeExport.generator(gan.generatorNet, generator: g) }),
-                           ("generator-int8.myelin", { try GenerativeExport.generator(gan.generatorNet, precision: .int8, generator: g) })]
-            } else if let ae = s.autoencoder {
-                let calibration = data.train.inputs.rows(0..<Swift.min(500, data.train.count))
-                bundles = [(s.config.noise == nil ? "autoencoder.myelin" : "denoiser.myelin", { try GenerativeExport.autoencoder(ae, calibration: calibration) }),
-                           ("encoder.myelin", { try GenerativeExport.encoder(ae, calibration: calibration) }),
-                           ("decoder.myelin", { try GenerativeExport.decoder(ae, generator: g) })]
-            }
-            for (name, make) in bundles {
+            let calibration = data.train.inputs.rows(0..<Swift.min(500, data.train.count))
+            var bundles = Self.bundles(s, precision: .f32, calibration: calibration)
+            if s.gan != nil { bundles += Self.bundles(s, precision: .int8, calibration: calibration) }
+            for (part, make) in bundles {
+                let name = part + ".myelin"
                 try make().write(to: "\(outFolder)/\(name)")
                 written.append(name)
             }
@@ -304,7 +344,25 @@ struct GenerativeRun {
         }
     }
 
-    func loadClassifier(_ path: String) throws -> CNNFeatureExtractor {
+    /// The bundles of a session's model in `precision`, each named by its part ("generator";
+    /// "autoencoder" or "denoiser", "encoder", "decoder"), with "-f16" or "-int8" appended
+    /// below f32. Autoencoders calibrate int8 on `calibration` images `[n, 784]`, decoders
+    /// and generators on codes drawn from N(0, I) (seeded by the run's seed).
+    static func bundles(_ s: GenerativeSession, precision: BundlePrecision, calibration: Tensor) -> [(part: String, make: () throws -> ModelBundle)] {
+        let suffix = precision == .f32 ? "" : "-" + precision.name
+        // One generator per precision, as training draws it (the f32 bundles' calibration first).
+        let g = Generator(seed: s.config.data.seed &+ 7000)
+        if precision == .int8, s.gan != nil { _ = Tensor.randn([256, s.config.latent], generator: g) }
+        if let gan = s.gan {
+            return [("generator" + suffix, { try GenerativeExport.generator(gan.generatorNet, precision: precision, generator: g) })]
+        }
+        guard let ae = s.autoencoder else { return [] }
+        return [((s.config.noise == nil ? "autoencoder" : "denoiser") + suffix, { try GenerativeExport.autoencoder(ae, precision: precision, calibration: calibration) }),
+                ("encoder" + suffix, { try GenerativeExport.encoder(ae, precision: precision, calibration: calibration) }),
+                ("decoder" + suffix, { try GenerativeExport.decoder(ae, precision: precision, generator: g) })]
+    }
+
+    static func loadClassifier(_ path: String) throws -> CNNFeatureExtractor {
         let loaded = try LoadedRun(path: path)
         guard let cnn = loaded.model as? SimpleCNN else {
             throw CLIError("--classifier \(path): expected a checkpoint of `myelin train --model cnn`, found --model \(loaded.config.architectureName)")
@@ -312,12 +370,14 @@ struct GenerativeRun {
         return CNNFeatureExtractor(cnn)
     }
 
-    /// Test-set measures and pictures; returns the report lines.
-    func evaluateAndDraw(_ s: GenerativeSession, _ data: PreparedData, classifier: CNNFeatureExtractor?, outFolder: String) throws -> [String] {
+    /// Test-set measures and pictures (none without `outFolder`: `myelin eval`, whose
+    /// measures equal training's, drawing the same random numbers); returns the report lines.
+    static func evaluateAndDraw(_ s: GenerativeSession, _ data: PreparedData, classifier: CNNFeatureExtractor?, outFolder: String?) throws -> [String] {
         let c = s.config, test = data.test
         var lines: [String] = []
         var files = ["checkpoint.ckpt", "history.csv", "curves.svg", "summary.txt", "evaluation.txt"]
         func write(_ image: PixelImage, _ name: String) throws {
+            guard let outFolder else { return }
             try image.writePNG(to: "\(outFolder)/\(name)")
             files.append(name)
         }
@@ -331,7 +391,7 @@ struct GenerativeRun {
                                     elbo.elbo, elbo.reconstruction, elbo.kl))
                 lines.append(String(format: "test reconstruction MSE (posterior mean) %.5f", reconstructionMSE(vae, on: test)))
                 try write(GenerativePictures.grid(noGrad { vae.decode(Tensor.randn([100, c.latent], generator: g)) }, columns: 10), "samples.png")
-                if c.latent == 2 {
+                if c.latent == 2, let outFolder {
                     let points = noGrad { vae.encode(test.inputs) }
                     try writeText(SVGPlot.latentScatter(points, labels: test.labels, classNames: test.classNames,
                                                         title: "VAE latent space (posterior means of \(test.count) test images)"),
@@ -377,7 +437,7 @@ struct GenerativeRun {
                 lines.append("no FID: pass --classifier CHECKPOINT (from `myelin train --model cnn`) to measure the samples")
             }
         }
-        lines.append("wrote " + files.joined(separator: ", "))
+        if outFolder != nil { lines.append("wrote " + files.joined(separator: ", ")) }
         return lines
     }
 }

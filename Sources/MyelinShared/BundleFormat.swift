@@ -204,6 +204,14 @@ public enum BundleLimits {
     public static let maxBatch = 1 << 20
     /// Deflate cannot expand more than about 1032:1; a larger claim is a lie.
     public static let maxZlibRatio = 1032
+    /// A deflated section may decode to at most `maxInflateRatio` × its stored bytes plus
+    /// `inflateAllowance` (beyond it: `.limitExceeded`), so a load's work and memory grow
+    /// with the file's size, not with what it claims: a file of F bytes decodes to at most
+    /// 16 · F + 256 KiB. Real sections inflate 1.1–6.2× (f32 weights about 1.2×, graphs
+    /// and metadata up to about 6×); the exporter stores what would compress further
+    /// (runs of zeros) in stored deflate blocks.
+    public static let maxInflateRatio = 16
+    public static let inflateAllowance = 64 << 10
 }
 
 /// Bounds-checked little-endian reading over a byte range; every overrun is `.corrupt`.
@@ -410,6 +418,9 @@ public struct BundleSectionTable {
                 guard size == stored else { throw .corrupt }
             case BundleLayout.encodingDeflate, BundleLayout.encodingDeflateShuffled:
                 guard size <= stored * UInt64(BundleLimits.maxZlibRatio) + 64 else { throw .corrupt }
+                guard size <= stored * UInt64(BundleLimits.maxInflateRatio) + UInt64(BundleLimits.inflateAllowance) else {
+                    throw .limitExceeded
+                }
                 guard s.encoding == BundleLayout.encodingDeflate || size % 4 == 0 else { throw .corrupt }
             default:
                 throw .unsupported

@@ -315,15 +315,15 @@ public enum BundleFile {
         public var size: Int
 
         /// A section from its decoded payload in the given encoding. Deflate streams are
-        /// written by `deflateAdaptive`; the shuffled encoding needs a payload whose length is
-        /// a multiple of 4 (DATA is padded to 64).
+        /// written by `deflateWithinInflateCap` (readers refuse a higher inflate ratio); the
+        /// shuffled encoding needs a payload whose length is a multiple of 4 (DATA is padded to 64).
         public init(kind: UInt32, payload: [UInt8], encoding: UInt32 = BundleLayout.encodingDeflate) {
             self.kind = kind
             self.encoding = encoding
             size = payload.count
             switch encoding {
             case BundleLayout.encodingDeflate:
-                stored = deflateAdaptive(payload)
+                stored = deflateWithinInflateCap(payload)
             case BundleLayout.encodingDeflateShuffled:
                 check(payload.count % 4 == 0, "BundleFile.Section: shuffled payload of \(payload.count) bytes")
                 var planes = [UInt8](repeating: 0, count: payload.count)
@@ -332,7 +332,7 @@ public enum BundleFile {
                         if src.count > 0 { byteShuffle(src.baseAddress!, into: dst.baseAddress!, count: src.count) }
                     }
                 }
-                stored = deflateAdaptive(planes)
+                stored = deflateWithinInflateCap(planes)
             default:
                 stored = payload
             }
@@ -377,11 +377,31 @@ public enum BundleFile {
     }
 }
 
+/// A raw deflate stream (RFC 1951) of `bytes` that readers accept: it inflates at most
+/// `BundleLimits.maxInflateRatio` × its own length + `BundleLimits.inflateAllowance`.
+/// Written by `deflateAdaptive`, which estimates each chunk's compressed size; in the rare
+/// case where the stream's shared history beats the estimate past the cap, rewritten with
+/// compressed chunks counted as free (which cannot exceed the cap).
+public func deflateWithinInflateCap(_ bytes: [UInt8]) -> [UInt8] {
+    let stream = deflateAdaptive(bytes)
+    if bytes.count <= BundleLimits.maxInflateRatio * stream.count + BundleLimits.inflateAllowance { return stream }
+    let safe = deflateAdaptive(bytes, countCompressedAsFree: true)
+    check(bytes.count <= BundleLimits.maxInflateRatio * safe.count + BundleLimits.inflateAllowance,
+          "deflateWithinInflateCap: \(bytes.count) bytes in \(safe.count)")
+    return safe
+}
+
 /// A raw deflate stream (RFC 1951) of `bytes`, compressed in 16 KiB chunks: a chunk that
 /// deflate (level 9) shrinks by at least 1/8 is compressed, any other is written as a stored
 /// block. Inflating literals costs about 3 ns per byte with zlib, copying almost nothing, so
 /// this keeps load time low where compression saves little (int8 weights, float mantissas).
-public func deflateAdaptive(_ bytes: [UInt8]) -> [UInt8] {
+///
+/// A chunk is also stored when compressing it would take the stream past the readers'
+/// inflate cap (`BundleLimits.maxInflateRatio`; runs of zeros compress about 1000:1): the
+/// bytes read so far must stay within the ratio × the bytes written so far (each chunk's
+/// written bytes estimated by compressing it alone, or counted as 0 when
+/// `countCompressedAsFree`, which guarantees the cap) + half the allowance.
+public func deflateAdaptive(_ bytes: [UInt8], countCompressedAsFree: Bool = false) -> [UInt8] {
     let chunk = 16 << 10
     var stream = z_stream()
     guard deflateInit2_(&stream, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
@@ -395,10 +415,15 @@ public func deflateAdaptive(_ bytes: [UInt8]) -> [UInt8] {
             stream.next_out = dst.baseAddress
             stream.avail_out = uInt(dst.count)
             var at = 0
+            var written = 0   // estimated stream bytes so far
             repeat {
                 let n = Swift.min(chunk, bytes.count - at)
                 let piece = Array(src[at..<(at + n)])
-                let wanted: Int32 = deflateRaw(piece, level: 9).count * 8 <= n * 7 ? 9 : 0
+                let compressed = deflateRaw(piece, level: 9).count
+                let estimate = countCompressedAsFree ? 0 : compressed
+                let withinCap = at + n <= BundleLimits.maxInflateRatio * (written + estimate) + BundleLimits.inflateAllowance / 2
+                let wanted: Int32 = compressed * 8 <= n * 7 && withinCap ? 9 : 0
+                written += wanted == 9 ? estimate : n
                 if wanted != level {
                     // Not inside check(): -Ounchecked drops its argument, call and all.
                     let changed = deflateParams(&stream, wanted, Z_DEFAULT_STRATEGY)

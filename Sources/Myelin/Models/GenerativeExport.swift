@@ -39,19 +39,21 @@ public enum GenerativeExport {
     }
 
     /// The encoder: input "image" `[784]`, output "code" `[code]` (a VAE's posterior mean).
-    public static func encoder(_ model: any Autoencoder, calibration: Tensor) throws -> ModelBundle {
+    /// `.int8` calibrates on `calibration` `[n, 784]`.
+    public static func encoder(_ model: any Autoencoder, precision: BundlePrecision = .f32, calibration: Tensor) throws -> ModelBundle {
         try withEval(model) {
-            var options = BundleExporter.Options(calibration: calibration)
+            var options = BundleExporter.Options(precision: precision, calibration: calibration)
             options.inputShape = [784]
             options.inputPreprocessing = "pixels / 255: floats in [0, 1], row-major [28, 28]"
             return try BundleExporter.export(model, inputs: [("image", [784])], outputNames: ["code"], options: options) { [model.encode($0[0])] }
         }
     }
 
-    /// The decoder: input "code" `[code]`, output "image" `[784]` in (0, 1).
-    public static func decoder(_ model: any Autoencoder, generator: Generator) throws -> ModelBundle {
+    /// The decoder: input "code" `[code]`, output "image" `[784]` in (0, 1). `.int8`
+    /// calibrates on 64 codes from N(0, I) drawn with `generator`.
+    public static func decoder(_ model: any Autoencoder, precision: BundlePrecision = .f32, generator: Generator) throws -> ModelBundle {
         try withEval(model) {
-            var options = BundleExporter.Options(calibration: Tensor.randn([64, model.codeSize], generator: generator))
+            var options = BundleExporter.Options(precision: precision, calibration: Tensor.randn([64, model.codeSize], generator: generator))
             options.inputShape = [model.codeSize]
             options.metadata = [("output.postprocessing", "pixels in (0, 1), row-major [28, 28]")]
             return try BundleExporter.export(model, inputs: [("code", [model.codeSize])], outputNames: ["image"], options: options) { [model.decode($0[0])] }
