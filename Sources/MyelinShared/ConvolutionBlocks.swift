@@ -1,5 +1,6 @@
 // Convolutions over blocks of images side by side, the form training uses (Myelin's autograd;
-// the runtime runs one image at a time with `convForward` / `convBackwardData`).
+// the runtime runs conv2d with `convForwardPacked` and conv_transpose2d with `convBackwardData`,
+// one image at a time).
 //
 // Standard library only: the Embedded-Swift runtime compiles this same file. Shapes and
 // geometry as in Convolution.swift. Per group, a block of B images has one column matrix

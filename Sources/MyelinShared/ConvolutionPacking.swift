@@ -2,11 +2,9 @@
 // image at a time, NCHW (shapes as in Convolution.swift).
 //
 // Shared at source level by the training module and the Embedded-Swift runtime; the
-// runtime's conv2d runs it (training runs `convForward`). Each output is computed with
-// `gemm`'s arithmetic — its products summed in input order from zero with fused
-// multiply-adds, in blocks of `gemmBlockDepth`, each block's sum added to the bias (or to
-// the previous blocks) — so both paths give the same bits, and the naive reference
-// `conv2dReference` gives them within rounding. What differs from im2col + `gemm`:
+// runtime's conv2d runs it (training runs `convForwardBlocks`, which sums in another order, so
+// the two agree within rounding, as both do with the naive reference `conv2dReference`).
+// What differs from im2col + `gemm`:
 // - the weights are packed into 8-row panels once, at load (`gemm` packs them per image);
 // - im2col writes the column matrix straight into the 32-column panels the register tile
 //   reads, one row at a time through a row buffer (no second pass over the columns);
@@ -27,7 +25,7 @@ let convTileRows = 8
 
 /// Whether conv2d runs `g` on packed weights: every convolution but the direct depthwise
 /// ones, unless padding the output channels of a group to whole panels would more than
-/// double the weights (then `convForward` runs it on the weights as stored).
+/// double the weights (then they are packed into the scratch at each run instead of at load).
 public func convPacksWeights(_ g: ConvGeometry) -> Bool {
     let outGroup = g.outChannels / g.groups
     return !g.isDepthwise && kernelRoundUp(outGroup, convTileRows) <= 2 * outGroup
@@ -130,7 +128,7 @@ func convPanelRow(_ columns: UnsafeMutablePointer<Float>, p: Int, patch: Int, nP
     return columns + pc * nPad + (p - pc) * gemmTileCols
 }
 
-/// `convIm2col` of one image-group, each row built in `rowBuffer` (`nPad` floats, zero past
+/// im2col of one image-group, each row built in `rowBuffer` (`nPad` floats, zero past
 /// the plane) and scattered into the column panels: tap by tap, so that the tap's valid
 /// output rows and columns are worked out once for all channels.
 @inline(__always)
