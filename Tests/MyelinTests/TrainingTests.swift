@@ -87,6 +87,30 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(resumed.optimizer.learningRate, full.optimizer.learningRate)
     }
 
+    /// The same checkpoint gives the same bytes in every process: the JSON header's keys are
+    /// sorted (dictionaries iterate in a per-process hash order).
+    func testCheckpointHeaderKeysAreSorted() throws {
+        let t = makeTrainer()
+        try t.fit(blobs, epochs: 1)
+        let metadata = Dictionary(uniqueKeysWithValues: "qwertyuiopas".map { ("key\($0)", "value \($0)") })
+        let bytes = try Checkpoint(trainer: t, metadata: metadata).encode()
+        let jsonLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+        let json = Data(bytes[12..<(12 + jsonLength)])
+        let object = try JSONSerialization.jsonObject(with: json)
+        let sorted = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        // Compare the key sequences (number formatting may differ between the two encoders).
+        func keys(_ data: Data) throws -> [String] {
+            let text = String(decoding: data, as: UTF8.self)
+            let regex = try NSRegularExpression(pattern: "\"([A-Za-z0-9_]+)\":")
+            return regex.matches(in: text, range: NSRange(text.startIndex..., in: text)).map {
+                String(text[Range($0.range(at: 1), in: text)!])
+            }
+        }
+        let written = try keys(json)
+        XCTAssertTrue(written.contains("keys"), "metadata keys missing from the header: \(written)")
+        XCTAssertEqual(written, try keys(sorted))
+    }
+
     func testCheckpointParserRejectsDamage() throws {
         let t = makeTrainer()
         try t.fit(blobs, epochs: 1)

@@ -75,7 +75,11 @@ public struct Checkpoint {
         var w = ByteWriter()
         w.bytes(Self.magic)
         w.u32(Self.version)
-        let json = try JSONEncoder().encode(header)
+        // Sorted keys: the metadata dictionary would otherwise come out in hash order, which
+        // changes from process to process, and the same checkpoint would not give the same bytes.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let json = try encoder.encode(header)
         w.u32(UInt32(json.count))
         w.bytes([UInt8](json))
         for state in [modelState, optimizerState] {
