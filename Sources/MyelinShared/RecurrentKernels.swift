@@ -1,6 +1,6 @@
 // Kernels of the recurrent ops (Ops/SequenceRecurrent.swift): the gate nonlinearities of one
 // step, 16 lanes at a time, beside their scalar references (libm, the training formulas), and
-// the batch-1 product with f16 weights.
+// the batch-1 products with f16 and with int8 weights, each beside its naive reference.
 //
 // Shared at source level by the training module (tests) and the Embedded-Swift runtime.
 
@@ -237,5 +237,69 @@ public func halfGEMVReference(n: Int, k: Int, x: UnsafePointer<Float>, weights: 
         var s: Float = 0
         for p in 0..<k { s += halfBitsToFloat(weights.load(fromByteOffset: 2 * (j * k + p), as: UInt16.self)) * x[p] }
         y[j] = (bias?[j] ?? 0) + s
+    }
+}
+
+// MARK: int8 weights
+
+/// Packs W i8 `[n × k]` (row-major) into panels of 32 outputs: panel q holds, input after
+/// input, the 32 weights W[32q ..< 32q + 32, p] (rows past n are zero), so the GEMV reads each
+/// panel front to back. `linearPackedCount(outputs: n, inputs: k)` bytes.
+public func int8PackWeights(outputs n: Int, inputs k: Int, weights w: UnsafePointer<Int8>, into packed: UnsafeMutablePointer<Int8>) {
+    for j in 0..<kernelRoundUp(n, 32) {
+        for p in 0..<k { packed[(j / 32) * 32 * k + p * 32 + j % 32] = j < n ? w[j * k + p] : 0 }
+    }
+}
+
+/// 16 i8 → f32 (exact; vpmovsxbd + vcvtdq2ps).
+@inline(__always)
+func widenInt8(_ v: SIMD16<Int8>) -> SIMD16<Float> {
+    SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: v))
+}
+
+/// y `[n]` = bias + scale ⊙ (W · x) for one row x f32 `[k]`, W i8 `[n × k]` packed by
+/// `int8PackWeights`, scale f32 `[n]` per output row (weight-only quantisation: x and the sums
+/// stay f32). Each weight is widened to f32 as it is read — a quarter of the bytes of f32
+/// weights, and the recurrent step's 0.5 MiB (LSTM 256) fit in L2. Sums in input order with
+/// fused multiply–adds, then one product by the row's scale: `int8GEMVReference` bit for bit.
+@inline(never)
+@_optimize(speed)
+public func linearPackedInt8GEMV(n: Int, k: Int, x: UnsafePointer<Float>, packed: UnsafePointer<Int8>, scales: UnsafePointer<Float>,
+                                 bias: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    typealias B = SIMD16<Int8>
+    var j = 0
+    while j < n {
+        // Two panels (64 outputs, four accumulator chains); a last lone panel reads itself twice.
+        let p0 = UnsafeRawPointer(packed + j * k), p1 = j + 32 < n ? p0 + 32 * k : p0
+        var c0 = V(), c1 = V(), c2 = V(), c3 = V()
+        var off = 0
+        for p in 0..<k {
+            let s = V(repeating: x[p])
+            c0.addProduct(s, widenInt8(p0.loadUnaligned(fromByteOffset: off, as: B.self)))
+            c1.addProduct(s, widenInt8(p0.loadUnaligned(fromByteOffset: off + 16, as: B.self)))
+            c2.addProduct(s, widenInt8(p1.loadUnaligned(fromByteOffset: off, as: B.self)))
+            c3.addProduct(s, widenInt8(p1.loadUnaligned(fromByteOffset: off + 16, as: B.self)))
+            off += 32
+        }
+        let cols = Swift.min(64, n - j), out = y + j, b = bias + j, scale = scales + j
+        if cols == 64 {
+            (V.load(b) + V.load(scale) * c0).store(out); (V.load(b + 16) + V.load(scale + 16) * c1).store(out + 16)
+            (V.load(b + 32) + V.load(scale + 32) * c2).store(out + 32); (V.load(b + 48) + V.load(scale + 48) * c3).store(out + 48)
+        } else {
+            for i in 0..<cols { out[i] = b[i] + scale[i] * (i < 16 ? c0[i] : i < 32 ? c1[i - 16] : i < 48 ? c2[i - 32] : c3[i - 48]) }
+        }
+        j += 64
+    }
+}
+
+/// The reference of `linearPackedInt8GEMV`: W i8 `[n × k]` row-major, y_j = b_j + s_j · Σ_p W_jp x_p
+/// summed in input order with fused multiply–adds.
+public func int8GEMVReference(n: Int, k: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Int8>, scales: UnsafePointer<Float>,
+                              bias: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    for j in 0..<n {
+        var s: Float = 0
+        for p in 0..<k { s = s.addingProduct(x[p], Float(weights[j * k + p])) }
+        y[j] = bias[j] + scales[j] * s
     }
 }
