@@ -191,39 +191,24 @@ public func linearPackedHalfGEMV(n: Int, k: Int, x: UnsafePointer<Float>, packed
         let block = packed + 2 * pc * n32, xs = x + pc
         var jr = 0
         while jr < n {
-            // Two panels (64 outputs) at a time where they exist: four accumulators in flight.
-            let panels = jr + 2 * gemmTileCols <= n ? 2 : 1
-            let p0 = block + 2 * jr * kc, p1 = p0 + 2 * gemmTileCols * kc
+            // Two panels (64 outputs, four accumulator chains); a last lone panel reads itself twice.
+            let p0 = block + 2 * jr * kc, p1 = jr + gemmTileCols < n ? p0 + 2 * gemmTileCols * kc : p0
             var c0 = V(), c1 = V(), c2 = V(), c3 = V()
             var off = 0
-            if panels == 2 {
-                for p in 0..<kc {
-                    let s = V(repeating: xs[p])
-                    c0.addProduct(s, widenHalf(p0.loadUnaligned(fromByteOffset: off, as: H.self)))
-                    c1.addProduct(s, widenHalf(p0.loadUnaligned(fromByteOffset: off + 32, as: H.self)))
-                    c2.addProduct(s, widenHalf(p1.loadUnaligned(fromByteOffset: off, as: H.self)))
-                    c3.addProduct(s, widenHalf(p1.loadUnaligned(fromByteOffset: off + 32, as: H.self)))
-                    off += 64
-                }
-            } else {
-                for p in 0..<kc {
-                    let s = V(repeating: xs[p])
-                    c0.addProduct(s, widenHalf(p0.loadUnaligned(fromByteOffset: off, as: H.self)))
-                    c1.addProduct(s, widenHalf(p0.loadUnaligned(fromByteOffset: off + 32, as: H.self)))
-                    off += 64
-                }
+            for p in 0..<kc {
+                let s = V(repeating: xs[p])
+                c0.addProduct(s, widenHalf(p0.loadUnaligned(fromByteOffset: off, as: H.self)))
+                c1.addProduct(s, widenHalf(p0.loadUnaligned(fromByteOffset: off + 32, as: H.self)))
+                c2.addProduct(s, widenHalf(p1.loadUnaligned(fromByteOffset: off, as: H.self)))
+                c3.addProduct(s, widenHalf(p1.loadUnaligned(fromByteOffset: off + 32, as: H.self)))
+                off += 64
             }
-            let cols = Swift.min(panels * gemmTileCols, n - jr), out = y + jr
-            if cols == 64 {
-                (V.load(out) + c0).store(out); (V.load(out + 16) + c1).store(out + 16)
-                (V.load(out + 32) + c2).store(out + 32); (V.load(out + 48) + c3).store(out + 48)
-            } else {
-                for j in 0..<cols {
-                    let v = j < 16 ? c0[j] : j < 32 ? c1[j - 16] : j < 48 ? c2[j - 32] : c3[j - 48]
-                    out[j] = out[j] + v
-                }
+            var sums = (c0, c1, c2, c3)
+            withUnsafeBytes(of: &sums) { raw in
+                let sum = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+                for i in 0..<Swift.min(2 * gemmTileCols, n - jr) { y[jr + i] = y[jr + i] + sum[i] }
             }
-            jr += panels * gemmTileCols
+            jr += 2 * gemmTileCols
         }
         pc += kc
     }
@@ -251,10 +236,13 @@ public func int8PackWeights(outputs n: Int, inputs k: Int, weights w: UnsafePoin
     }
 }
 
-/// 16 i8 → f32 (exact; vpmovsxbd + vcvtdq2ps).
+/// 16 i8 → f32 (exact). Lane by lane, which LLVM turns into vpmovsxbd + vcvtdq2ps: the
+/// standard library's generic SIMD conversions stay calls in the size-optimised runtime.
 @inline(__always)
 func widenInt8(_ v: SIMD16<Int8>) -> SIMD16<Float> {
-    SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: v))
+    var r = SIMD16<Float>()
+    for i in 0..<16 { r[i] = Float(v[i]) }
+    return r
 }
 
 /// y `[n]` = bias + scale ⊙ (W · x) for one row x f32 `[k]`, W i8 `[n × k]` packed by
@@ -282,12 +270,12 @@ public func linearPackedInt8GEMV(n: Int, k: Int, x: UnsafePointer<Float>, packed
             c3.addProduct(s, widenInt8(p1.loadUnaligned(fromByteOffset: off + 16, as: B.self)))
             off += 32
         }
-        let cols = Swift.min(64, n - j), out = y + j, b = bias + j, scale = scales + j
-        if cols == 64 {
-            (V.load(b) + V.load(scale) * c0).store(out); (V.load(b + 16) + V.load(scale + 16) * c1).store(out + 16)
-            (V.load(b + 32) + V.load(scale + 32) * c2).store(out + 32); (V.load(b + 48) + V.load(scale + 48) * c3).store(out + 48)
-        } else {
-            for i in 0..<cols { out[i] = b[i] + scale[i] * (i < 16 ? c0[i] : i < 32 ? c1[i - 16] : i < 48 ? c2[i - 32] : c3[i - 48]) }
+        // Epilogue through memory (64 of the panel pair's k·64 products): one short loop for
+        // full and partial pairs alike.
+        var sums = (c0, c1, c2, c3)
+        withUnsafeBytes(of: &sums) { raw in
+            let sum = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+            for i in 0..<Swift.min(64, n - j) { y[j + i] = bias[j + i] + scales[j + i] * sum[i] }
         }
         j += 64
     }
