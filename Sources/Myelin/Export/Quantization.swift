@@ -6,8 +6,9 @@ import Foundation
 // traced forward pass produced on the calibration inputs. A quantised op writes u8 straight
 // into its readers when each of them is a quantised op or a u8 move (reshape, transpose,
 // slice, channel shuffle, max pooling) whose output is itself read that way; otherwise it writes f32, and one `quantize` per
-// value feeds the quantised ops that read it. Every other op stays in f32 (f32 islands:
-// average pooling, residual additions, concatenations, softmax).
+// value feeds the quantised ops that read it. Recurrent layers get i8 weights only
+// (Quantization+Sequence.swift). Every other op stays in f32 (f32 islands: average pooling,
+// residual additions, concatenations, softmax, attention cores).
 //
 // Mixed precision: layers the user names, (optionally) layers whose int8 error measured in
 // isolation is too large, and (optionally) the least accurate layers, one at a time, until the
