@@ -63,7 +63,10 @@ struct Export: ParsableCommand {
         if let report {
             // Per-layer error, agreement and accuracy on the test set; warnings when int8 collapses.
             print(report)
-        } else if bundle.precision != .f32 {
+        }
+        if loaded.config.isTextTask {
+            if bundle.precision != .f32 { try reportBitsPerCharacter(bundle, float: model, on: raw.validation ?? raw.test) }
+        } else if report == nil && bundle.precision != .f32 {
             try reportApproximation(bundle, float: model, on: raw.test)
         }
         if let result = BundleExecutor(bundle).selfTest(), !result.passed {
@@ -75,14 +78,15 @@ struct Export: ParsableCommand {
     /// token table in the metadata (`Seq2SeqTransformer.exportBundle`; examples/c/translate.c).
     func exportSeq2Seq(_ loaded: LoadedRun, _ data: PreparedData) throws {
         guard let model = loaded.model as? any Seq2SeqModel else { throw ValidationError("not a seq2seq model") }
-        guard precision != "int8" else { throw ValidationError("seq2seq bundles export as f32 or f16, not int8") }
         var options = BundleExporter.Options(precision: BundlePrecision(name: precision)!)
         options.dataset = "dates"
         // Held-out teacher-forcing rows [source ids, start id + target] as self-test vectors.
-        let rows = data.test.inputs.rows(0..<Swift.max(1, Swift.min(selfTests, data.test.count)))
-        let examples = [rows.narrow(axis: 1, start: 0, length: model.sourceLength),
-                        rows.narrow(axis: 1, start: model.sourceLength, length: model.targetLength)]
-        options.calibrationInputs = examples
+        func split(_ rows: Tensor) -> [Tensor] {
+            [rows.narrow(axis: 1, start: 0, length: model.sourceLength), rows.narrow(axis: 1, start: model.sourceLength, length: model.targetLength)]
+        }
+        let examples = split(data.test.inputs.rows(0..<Swift.max(1, Swift.min(selfTests, data.test.count))))
+        // int8 activation ranges come from training rows (teacher forcing, as the model saw them).
+        options.calibrationInputs = precision == "int8" ? split(data.train.inputs.rows(0..<Swift.min(calibration, data.train.count))) : examples
         options.selfTestCount = selfTests
         if selfTests > 0 { options.selfTestInputs = examples }
         let bundle = try model.exportBundle(options: options)
@@ -92,8 +96,54 @@ struct Export: ParsableCommand {
         let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
         print("wrote \(out): \(precision), \(size) bytes; inputs source [\(model.sourceLength)] and target [\(model.targetLength)] token ids, "
               + "output logits [\(model.targetLength), \(model.vocabularySize)] (translate with examples/c/translate.c)")
+        if bundle.precision != .f32 { try reportTranslationAccuracy(bundle, float: model, on: data.test.inputs) }
         if let result = BundleExecutor(bundle).selfTest(), !result.passed {
             print("WARNING: the bundle fails its own self-test (max |error| \(result.maxError)): it does not reproduce the model")
+        }
+    }
+
+    /// An f16 or int8 language model approximates the model: bits per character of the bundle
+    /// (the runtime's kernels, through the Swift executor) and of the float model on the same
+    /// windows `[N, T]` with next-character targets `[N, T]`.
+    func reportBitsPerCharacter(_ bundle: ModelBundle, float model: any Layer, on set: Dataset) throws {
+        guard let targets = set.targets, set.count > 0 else { return }
+        let approximated = try BundleExecutor(validating: bundle, reference: false).run([set.inputs.data], batch: set.count)[0]
+        model.eval()
+        let float = noGrad { model(set.inputs) }.data
+        func bits(_ logits: [Float]) -> Double {
+            let v = logits.count / targets.count
+            var nats = 0.0
+            for i in 0..<targets.count {
+                let row = logits[(i * v)..<((i + 1) * v)], top = Double(row.max()!)
+                nats += top + log(row.reduce(0.0) { $0 + exp(Double($1) - top) }) - Double(row[i * v + Int(targets.data[i])])
+            }
+            return nats / Double(targets.count) / log(2.0)
+        }
+        let q = bits(approximated), f = bits(float)
+        print(String(format: "%@ on %d windows: %.3f bits per character (float %.3f)", bundle.precision.name, set.count, q, f))
+        if q - f > 0.02 * f {
+            print(String(format: "WARNING: %@ costs %.3f bits per character against float; consider --precision f16 or f32",
+                         bundle.precision.name, q - f))
+        }
+    }
+
+    /// An f16 or int8 translator approximates the model: exact-match accuracy of its greedy
+    /// translations (the runtime's kernels, through the Swift executor) against the float
+    /// model's, over the test rows `[N, S + T]` (source ids, then the start id and the target).
+    func reportTranslationAccuracy(_ bundle: ModelBundle, float model: any Seq2SeqModel, on rows: Tensor) throws {
+        let n = rows.shape[0], s = model.sourceLength, t = model.targetLength
+        guard n > 0 else { return }
+        let sources = rows.narrow(axis: 1, start: 0, length: s)
+        let expected = (0..<n).map { i in DateTask.decode(rows.data[(i * (s + t) + s)..<((i + 1) * (s + t))].map { Int($0) }) }
+        func accuracy(_ ids: [[Int]]) -> Double { Double(zip(ids, expected).filter { DateTask.decode($0) == $1 }.count) / Double(n) }
+        let approximated = accuracy(try BundleExecutor(validating: bundle, reference: false)
+            .greedyTranslations(sources: sources, startId: DateTask.start, steps: t))
+        model.eval()
+        let float = accuracy(model.greedyDecode(sources, startId: DateTask.start))
+        print(String(format: "%@ on %d test dates: exact match %.2f%% (float %.2f%%)", bundle.precision.name, n, 100 * approximated, 100 * float))
+        if float - approximated > 0.01 {
+            print(String(format: "WARNING: %@ loses %.2f points of exact-match accuracy against float; consider --precision f16 or f32",
+                         bundle.precision.name, 100 * (float - approximated)))
         }
     }
 

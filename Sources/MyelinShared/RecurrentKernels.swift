@@ -1,6 +1,6 @@
 // Kernels of the recurrent ops (Ops/SequenceRecurrent.swift): the gate nonlinearities of one
 // step, 16 lanes at a time, beside their scalar references (libm, the training formulas), and
-// the batch-1 product with f16 weights.
+// the batch-1 products with f16 and with int8 weights, each beside its naive reference.
 //
 // Shared at source level by the training module (tests) and the Embedded-Swift runtime.
 
@@ -191,39 +191,24 @@ public func linearPackedHalfGEMV(n: Int, k: Int, x: UnsafePointer<Float>, packed
         let block = packed + 2 * pc * n32, xs = x + pc
         var jr = 0
         while jr < n {
-            // Two panels (64 outputs) at a time where they exist: four accumulators in flight.
-            let panels = jr + 2 * gemmTileCols <= n ? 2 : 1
-            let p0 = block + 2 * jr * kc, p1 = p0 + 2 * gemmTileCols * kc
+            // Two panels (64 outputs, four accumulator chains); a last lone panel reads itself twice.
+            let p0 = block + 2 * jr * kc, p1 = jr + gemmTileCols < n ? p0 + 2 * gemmTileCols * kc : p0
             var c0 = V(), c1 = V(), c2 = V(), c3 = V()
             var off = 0
-            if panels == 2 {
-                for p in 0..<kc {
-                    let s = V(repeating: xs[p])
-                    c0.addProduct(s, widenHalf(p0.loadUnaligned(fromByteOffset: off, as: H.self)))
-                    c1.addProduct(s, widenHalf(p0.loadUnaligned(fromByteOffset: off + 32, as: H.self)))
-                    c2.addProduct(s, widenHalf(p1.loadUnaligned(fromByteOffset: off, as: H.self)))
-                    c3.addProduct(s, widenHalf(p1.loadUnaligned(fromByteOffset: off + 32, as: H.self)))
-                    off += 64
-                }
-            } else {
-                for p in 0..<kc {
-                    let s = V(repeating: xs[p])
-                    c0.addProduct(s, widenHalf(p0.loadUnaligned(fromByteOffset: off, as: H.self)))
-                    c1.addProduct(s, widenHalf(p0.loadUnaligned(fromByteOffset: off + 32, as: H.self)))
-                    off += 64
-                }
+            for p in 0..<kc {
+                let s = V(repeating: xs[p])
+                c0.addProduct(s, widenHalf(p0.loadUnaligned(fromByteOffset: off, as: H.self)))
+                c1.addProduct(s, widenHalf(p0.loadUnaligned(fromByteOffset: off + 32, as: H.self)))
+                c2.addProduct(s, widenHalf(p1.loadUnaligned(fromByteOffset: off, as: H.self)))
+                c3.addProduct(s, widenHalf(p1.loadUnaligned(fromByteOffset: off + 32, as: H.self)))
+                off += 64
             }
-            let cols = Swift.min(panels * gemmTileCols, n - jr), out = y + jr
-            if cols == 64 {
-                (V.load(out) + c0).store(out); (V.load(out + 16) + c1).store(out + 16)
-                (V.load(out + 32) + c2).store(out + 32); (V.load(out + 48) + c3).store(out + 48)
-            } else {
-                for j in 0..<cols {
-                    let v = j < 16 ? c0[j] : j < 32 ? c1[j - 16] : j < 48 ? c2[j - 32] : c3[j - 48]
-                    out[j] = out[j] + v
-                }
+            var sums = (c0, c1, c2, c3)
+            withUnsafeBytes(of: &sums) { raw in
+                let sum = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+                for i in 0..<Swift.min(2 * gemmTileCols, n - jr) { y[jr + i] = y[jr + i] + sum[i] }
             }
-            jr += panels * gemmTileCols
+            jr += 2 * gemmTileCols
         }
         pc += kc
     }
@@ -237,5 +222,72 @@ public func halfGEMVReference(n: Int, k: Int, x: UnsafePointer<Float>, weights: 
         var s: Float = 0
         for p in 0..<k { s += halfBitsToFloat(weights.load(fromByteOffset: 2 * (j * k + p), as: UInt16.self)) * x[p] }
         y[j] = (bias?[j] ?? 0) + s
+    }
+}
+
+// MARK: int8 weights
+
+/// Packs W i8 `[n × k]` (row-major) into panels of 32 outputs: panel q holds, input after
+/// input, the 32 weights W[32q ..< 32q + 32, p] (rows past n are zero), so the GEMV reads each
+/// panel front to back. `linearPackedCount(outputs: n, inputs: k)` bytes.
+public func int8PackWeights(outputs n: Int, inputs k: Int, weights w: UnsafePointer<Int8>, into packed: UnsafeMutablePointer<Int8>) {
+    for j in 0..<kernelRoundUp(n, 32) {
+        for p in 0..<k { packed[(j / 32) * 32 * k + p * 32 + j % 32] = j < n ? w[j * k + p] : 0 }
+    }
+}
+
+/// 16 i8 → f32 (exact). Lane by lane, which LLVM turns into vpmovsxbd + vcvtdq2ps: the
+/// standard library's generic SIMD conversions stay calls in the size-optimised runtime.
+@inline(__always)
+func widenInt8(_ v: SIMD16<Int8>) -> SIMD16<Float> {
+    var r = SIMD16<Float>()
+    for i in 0..<16 { r[i] = Float(v[i]) }
+    return r
+}
+
+/// y `[n]` = bias + scale ⊙ (W · x) for one row x f32 `[k]`, W i8 `[n × k]` packed by
+/// `int8PackWeights`, scale f32 `[n]` per output row (weight-only quantisation: x and the sums
+/// stay f32). Each weight is widened to f32 as it is read — a quarter of the bytes of f32
+/// weights, and the recurrent step's 0.5 MiB (LSTM 256) fit in L2. Sums in input order with
+/// fused multiply–adds, then one product by the row's scale: `int8GEMVReference` bit for bit.
+@inline(never)
+@_optimize(speed)
+public func linearPackedInt8GEMV(n: Int, k: Int, x: UnsafePointer<Float>, packed: UnsafePointer<Int8>, scales: UnsafePointer<Float>,
+                                 bias: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    typealias B = SIMD16<Int8>
+    var j = 0
+    while j < n {
+        // Two panels (64 outputs, four accumulator chains); a last lone panel reads itself twice.
+        let p0 = UnsafeRawPointer(packed + j * k), p1 = j + 32 < n ? p0 + 32 * k : p0
+        var c0 = V(), c1 = V(), c2 = V(), c3 = V()
+        var off = 0
+        for p in 0..<k {
+            let s = V(repeating: x[p])
+            c0.addProduct(s, widenInt8(p0.loadUnaligned(fromByteOffset: off, as: B.self)))
+            c1.addProduct(s, widenInt8(p0.loadUnaligned(fromByteOffset: off + 16, as: B.self)))
+            c2.addProduct(s, widenInt8(p1.loadUnaligned(fromByteOffset: off, as: B.self)))
+            c3.addProduct(s, widenInt8(p1.loadUnaligned(fromByteOffset: off + 16, as: B.self)))
+            off += 32
+        }
+        // Epilogue through memory (64 of the panel pair's k·64 products): one short loop for
+        // full and partial pairs alike.
+        var sums = (c0, c1, c2, c3)
+        withUnsafeBytes(of: &sums) { raw in
+            let sum = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+            for i in 0..<Swift.min(64, n - j) { y[j + i] = bias[j + i] + scales[j + i] * sum[i] }
+        }
+        j += 64
+    }
+}
+
+/// The reference of `linearPackedInt8GEMV`: W i8 `[n × k]` row-major, y_j = b_j + s_j · Σ_p W_jp x_p
+/// summed in input order with fused multiply–adds.
+public func int8GEMVReference(n: Int, k: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Int8>, scales: UnsafePointer<Float>,
+                              bias: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    for j in 0..<n {
+        var s: Float = 0
+        for p in 0..<k { s = s.addingProduct(x[p], Float(weights[j * k + p])) }
+        y[j] = bias[j] + scales[j] * s
     }
 }

@@ -83,6 +83,19 @@ final class CLISequenceTests: XCTestCase {
         let fromCheckpoint = try myelin(["generate", "--checkpoint", "lm/checkpoint.ckpt", "--prompt", "The ", "--length", "30", "--temperature", "0"])
         XCTAssertEqual(fromBundle.status, 0, fromBundle.stderr)
         XCTAssertEqual(fromBundle.stdout, fromCheckpoint.stdout)
+        // int8: the LSTM's recurrent weights i8 (a row of the report), bits per character against float.
+        let int8 = try myelin(["export", "lm/checkpoint.ckpt", "--out", "lm/lm-int8.myelin", "--precision", "int8", "--calibration", "64"])
+        XCTAssertEqual(int8.status, 0, int8.stderr)
+        XCTAssertTrue(int8.stdout.range(of: #"\n  \S+ +lstm +[0-9.]+ .* int8\n"#, options: .regularExpression) != nil, int8.stdout)
+        let bitsLine = try XCTUnwrap(int8.stdout.split(separator: "\n").first { $0.hasPrefix("int8 on ") && $0.contains("bits per character") }, int8.stdout)
+        let numbers = bitsLine.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: CharacterSet(charactersIn: "()"))) }
+        XCTAssertEqual(numbers.count, 3, String(bitsLine))   // windows, int8 bits, float bits
+        XCTAssertLessThan(abs(numbers[1] - numbers[2]), 0.05, String(bitsLine))
+        XCTAssertFalse(int8.stdout.contains("WARNING: int8 costs"), int8.stdout)
+        let int8Bundle = try ModelBundle.read(from: "\(dir!)/lm/lm-int8.myelin")
+        XCTAssertTrue(int8Bundle.ops.filter { $0.code == .lstm }.allSatisfy { op in
+            op.tensors.count == 6 && int8Bundle.tensors[op.tensors[0]].dtype == BundleDType.i8.rawValue
+        })
         let both = try myelin(["generate", "--bundle", "lm/lm.myelin", "--checkpoint", "lm/checkpoint.ckpt"])
         XCTAssertNotEqual(both.status, 0)
         XCTAssertTrue(both.stderr.contains("give one of --checkpoint or --bundle"), both.stderr)
@@ -124,7 +137,8 @@ final class CLISequenceTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir!)/s2t/attention.png"))
 
         // `myelin export` writes a translating bundle (source and target inputs, the token table
-        // in the metadata) for both models; it passes its own self-test; int8 is refused.
+        // in the metadata) for both models; it passes its own self-test; int8 too, with its
+        // exact-match accuracy against float's.
         for (run, model) in [("s2s", "LSTM"), ("s2t", "Transformer")] {
             let exported = try myelin(["export", "\(run)/checkpoint.ckpt", "--out", "\(run)/dates.myelin"])
             XCTAssertEqual(exported.status, 0, exported.stderr)
@@ -134,9 +148,12 @@ final class CLISequenceTests: XCTestCase {
             XCTAssertEqual(bundle.inputs.map { bundle.values[$0].name }, ["source", "target"], model)
             XCTAssertTrue(bundle.metadata.contains { $0.key == "seq2seq.characters" && $0.value == String(DateTask.characters) }, model)
             XCTAssertEqual(BundleExecutor(bundle).selfTest()?.passed, true, model)
-            let int8 = try myelin(["export", "\(run)/checkpoint.ckpt", "--out", "\(run)/int8.myelin", "--precision", "int8"])
-            XCTAssertNotEqual(int8.status, 0)
-            XCTAssertTrue(int8.stderr.contains("seq2seq bundles export as f32 or f16"), int8.stderr)
+            let int8 = try myelin(["export", "\(run)/checkpoint.ckpt", "--out", "\(run)/int8.myelin", "--precision", "int8", "--calibration", "64"])
+            XCTAssertEqual(int8.status, 0, int8.stderr)
+            XCTAssertTrue(int8.stdout.contains("int8 on 2000 test dates: exact match "), int8.stdout)
+            let quantized = try ModelBundle.read(from: "\(dir!)/\(run)/int8.myelin")
+            XCTAssertTrue(quantized.ops.contains { $0.code == .qlinear } && !quantized.ops.contains { $0.code == .linear }, model)
+            if model == "LSTM" { XCTAssertTrue(quantized.ops.filter { $0.code == .lstm }.allSatisfy { $0.tensors.count % 6 == 0 }) }
         }
     }
 

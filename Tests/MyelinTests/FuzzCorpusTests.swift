@@ -138,6 +138,13 @@ final class FuzzCorpusTests: XCTestCase {
         add("sequence-seq2seq-lstm", try! lstmTranslator.exportBundle(dateVocabulary: false))
         // u8 max pooling between quantize and dequantize.
         add("qpool", QuantizedPoolTests.chain(c: 2, h: 6, w: 18, kernel: (2, 2), stride: (2, 2), pads: [0, 0, 0, 0], dilation: (1, 1)))
+        // The character LSTM exported int8: i8 recurrent weights with row scales beside qlinear.
+        let int8LSTM = SequenceRuntimeTests.CharLSTM(Generator(seed: 13))
+        int8LSTM.eval()
+        var int8Options = BundleExporter.Options(precision: .int8)
+        int8Options.calibrationInputs = [SequenceRuntimeTests.tokens(20)]
+        add("sequence-char-lstm-int8", try! BundleExporter.export(int8LSTM, inputs: [("tokens", [SequenceRuntimeTests.steps])],
+                                                                  options: int8Options) { [int8LSTM($0[0])] })
         return out
     }
 

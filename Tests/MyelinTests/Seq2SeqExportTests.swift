@@ -95,6 +95,46 @@ final class Seq2SeqExportTests: XCTestCase {
         XCTAssertEqual(ops.filter { $0 == .attention }.count, 1)
     }
 
+    /// int8 translators (issue 12: int8 weights wherever they keep accuracy): both seq2seq models
+    /// export with int8 linears and attention projections (qlinear) and, for the LSTM one, i8
+    /// recurrent weights; C translates the 200 held-out dates token for token like the Swift
+    /// executor's stream on the same bundle, and the trained Transformer's exact-match accuracy
+    /// stays within 2 points of its f32 bundle's.
+    func testInt8TranslatorsTranslateFromC() throws {
+        let lstm = Seq2SeqLSTM(vocabularySize: DateTask.vocabularySize, sourceLength: DateTask.sourceLength,
+                               targetLength: DateTask.targetLength, embedding: 8, hiddenSize: 16, generator: Generator(seed: 52))
+        lstm.eval()
+        let calibration = Array(DateTask(trainCount: 256, validationCount: 20, testCount: 20, seed: 3).train)
+        let source = Self.sources(calibration)
+        let target = Tensor(shape: [calibration.count, DateTask.targetLength],
+                            data: calibration.flatMap { ([DateTask.start] + DateTask.encode($0.target)!).map(Float.init) })
+        let examples = Self.heldOut, sources = Self.sources(examples), batch = examples.count
+        let library = try XCTUnwrap(StreamingRuntime.shared, RuntimeLibrary.loadError)
+        for (name, model) in [("transformer", try Self.datesModel() as any Seq2SeqModel), ("lstm", lstm)] {
+            var options = BundleExporter.Options(precision: .int8)
+            options.calibrationInputs = [source, target]
+            let bundle = try model.exportBundle(options: options)
+            XCTAssertTrue(bundle.ops.contains { $0.code == .qlinear }, name)
+            XCTAssertFalse(bundle.ops.contains { $0.code == .linear }, name)
+            for op in bundle.ops where op.code == .lstm { XCTAssertEqual(op.tensors.count % 6, 0, "\(name): i8 recurrent weights") }
+            let stream = try BundleExecutor(validating: bundle, reference: false).stream(maxBatch: batch)
+            let fromSwift = try Self.greedy(batch: batch) { tokens in try stream.step([sources.data, tokens], batch: batch, steps: 1)[0] }
+            let runtime = try StreamingRuntime.Model(library, bytes: bundle.encode(), maxBatch: batch)
+            let fromC = try Self.greedy(batch: batch) { tokens in
+                try runtime.step([sources.data, tokens], batch: batch, steps: 1, outputCount: DateTask.vocabularySize)
+            }
+            XCTAssertEqual(fromC, fromSwift, "\(name): C and the Swift executor on the int8 bundle")
+            let float = try BundleExecutor(validating: model.exportBundle(), reference: false).stream(maxBatch: batch)
+            let fromFloat = try Self.greedy(batch: batch) { tokens in try float.step([sources.data, tokens], batch: batch, steps: 1)[0] }
+            func accuracy(_ ids: [[Int]]) -> Double {
+                Double(zip(examples, ids).filter { DateTask.decode($1) == $0.target }.count) / Double(examples.count)
+            }
+            print(String(format: "%@: exact match int8 %.2f%%, f32 %.2f%% on %d held-out dates", name, 100 * accuracy(fromC),
+                         100 * accuracy(fromFloat), batch))
+            if name == "transformer" { XCTAssertGreaterThanOrEqual(accuracy(fromC), accuracy(fromFloat) - 0.02) }
+        }
+    }
+
     /// Teacher-forced logits: Swift whole sequence == C whole run == C fed one step at a time ==
     /// C in chunks (4, 7) == the Swift stream; a later step does not read the source again.
     func testSeq2SeqStreamsLikeItsWholeSequence() throws {

@@ -28,6 +28,7 @@ for round in 1 2 3; do
   echo "-- round $round"
   .build-cmake/myelin_seq_bench lstm "$OUT/lstm.myelin" 5000
   .build-cmake/myelin_seq_bench lstm "$OUT/lstm-f16.myelin" 5000
+  .build-cmake/myelin_seq_bench lstm "$OUT/lstm-int8.myelin" 5000
   "$OUT/ort_seq" lstm "$OUT/lstm.onnx" 5000
   "$OUT/read_floor"
   .build-cmake/myelin_seq_bench generate "$OUT/transformer.myelin" 127 5

@@ -32,7 +32,9 @@ extension BundlePrecision {
 /// - `.int8`: weights symmetric per output channel (`s_w = max|W_j|/127`); activations entering
 ///   each `linear` and `conv2d` are asymmetric u8 calibrated on `options.calibration` (the
 ///   min/max range, shrunk where that lowers the squared error: `Int8ExportOptions.calibration`),
-///   whose rows are also the traced example; other ops stay in f32 (see Quantization.swift).
+///   whose rows are also the traced example; the recurrent layers (rnn, lstm, gru) get i8
+///   weights with per-row scales but keep f32 activations (Quantization+Sequence.swift); other
+///   ops stay in f32 (see Quantization.swift).
 ///   `options.int8` keeps named layers in float, those whose error is too large, or (with
 ///   `minimumAgreement`) the most sensitive ones until the argmax agreement is reached;
 ///   `exportWithReport` also returns the per-layer error and the argmax agreement with float.

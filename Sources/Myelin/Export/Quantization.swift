@@ -6,8 +6,9 @@ import Foundation
 // traced forward pass produced on the calibration inputs. A quantised op writes u8 straight
 // into its readers when each of them is a quantised op or a u8 move (reshape, transpose,
 // slice, channel shuffle, max pooling) whose output is itself read that way; otherwise it writes f32, and one `quantize` per
-// value feeds the quantised ops that read it. Every other op stays in f32 (f32 islands:
-// average pooling, residual additions, concatenations, softmax).
+// value feeds the quantised ops that read it. Recurrent layers get i8 weights only
+// (Quantization+Sequence.swift). Every other op stays in f32 (f32 islands: average pooling,
+// residual additions, concatenations, softmax, attention cores).
 //
 // Mixed precision: layers the user names, (optionally) layers whose int8 error measured in
 // isolation is too large, and (optionally) the least accurate layers, one at a time, until the
@@ -45,6 +46,9 @@ public struct Int8ExportOptions {
     /// points), the int8 model has collapsed: the report carries a warning with the figures.
     public var warnBelowAgreement = 0.97
     public var warnAboveAccuracyDrop = 0.01
+    /// Whether the recurrent layers (rnn, lstm, gru) get i8 weights with per-row scales
+    /// (Quantization+Sequence.swift); their activations and state stay f32 either way.
+    public var recurrentWeights = true
 
     public init(keepFloat: [String] = [], minimumSQNR: Double? = nil) {
         self.keepFloat = keepFloat
@@ -58,7 +62,7 @@ public struct QuantizationReport: CustomStringConvertible {
     public struct Layer {
         /// Module path of the layer ("features.0").
         public var name: String
-        /// "linear" or "conv2d".
+        /// "linear", "conv2d", or (i8 weights, f32 activations) "rnn", "lstm", "gru".
         public var op: String
         /// Signal-to-quantisation-noise ratio of the layer's output, in dB: 10·log10(Σy² / Σ(y − ŷ)²),
         /// with ŷ the int8 op's f32 output on the float input quantised with its calibrated
@@ -223,7 +227,7 @@ enum Quantization {
         }
 
         // Layers: names, the user's choices, the isolated error of each.
-        let layerOps = f.ops.indices.filter { isQuantizable(f.ops[$0]) }
+        let layerOps = f.ops.indices.filter { isQuantizable(f.ops[$0]) || (options.recurrentWeights && isRecurrent(f.ops[$0])) }
         let names = layerOps.map { layerName(f.tensors[f.ops[$0].tensors[0]].name) }
         for k in options.keepFloat where !names.contains(k) {
             throw BundleExporter.ExportError.invalidOption("int8: no layer \"\(k)\" to keep in float; the layers are \(names.joined(separator: ", "))")
@@ -232,10 +236,12 @@ enum Quantization {
         var quantizedOps = Set<Int>()
         for (i, index) in layerOps.enumerated() {
             let op = f.ops[index]
-            let error = try isolatedError(f, op, input: try sample(op.inputs[0]), output: try sample(op.outputs[0]),
-                                          inputRange: try range(op.inputs[0]), rows: options.reportSamples)
+            let error = isRecurrent(op)
+                ? try isolatedRecurrentError(f, op, inputs: try op.inputs.map(sample), output: try sample(op.outputs[0]), rows: options.reportSamples)
+                : try isolatedError(f, op, input: try sample(op.inputs[0]), output: try sample(op.outputs[0]),
+                                    inputRange: try range(op.inputs[0]), rows: options.reportSamples)
             report.layerSamples = error.rows
-            var layer = QuantizationReport.Layer(name: names[i], op: op.code == .linear ? "linear" : "conv2d", sqnr: error.sqnr,
+            var layer = QuantizationReport.Layer(name: names[i], op: layerKind(op), sqnr: error.sqnr,
                                                  maxRelativeError: error.maxRelative, quantized: true, reason: nil)
             if options.keepFloat.contains(names[i]) {
                 layer.quantized = false; layer.reason = "kept by the user"
@@ -256,7 +262,7 @@ enum Quantization {
         for index in f.ops.indices.reversed() {
             for v in f.ops[index].outputs {
                 wantsU8[v] = !readers[v].isEmpty && !f.outputs.contains(v) && readers[v].allSatisfy { r in
-                    quantizedOps.contains(r) || (movesU8(f.ops[r]) && f.ops[r].inputs.count == 1 && wantsU8[f.ops[r].outputs[0]])
+                    (quantizedOps.contains(r) && isQuantizable(f.ops[r])) || (movesU8(f.ops[r]) && f.ops[r].inputs.count == 1 && wantsU8[f.ops[r].outputs[0]])
                 }
             }
         }
@@ -276,6 +282,7 @@ enum Quantization {
                 continue
             }
             guard quantizedOps.contains(index) else { q.ops.append(op); continue }
+            if isRecurrent(op) { q.ops.append(recurrentInt8Op(op, in: &q)); continue }
             let x = op.inputs[0], y = op.outputs[0]
             // Input: already u8, or quantised once here for every quantised op that reads it.
             let xq: Int

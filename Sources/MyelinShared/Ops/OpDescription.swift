@@ -113,8 +113,8 @@ public struct OpParams {
     public var stateBytesPerSample = 0
     public var maxPositions = 0
     public var causal = false
-    /// Recurrent ops: W_ih and W_hh are f16 (read as such by the batch-1 product).
-    public var halfWeights = false
+    /// Recurrent ops: bytes per element of W_ih and W_hh as stored and read (4 f32, 2 f16, 1 i8).
+    public var weightBytes = 4
 
     public init() {}
 }

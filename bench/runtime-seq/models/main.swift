@@ -2,7 +2,7 @@
 // (bench/runtime-seq/twins.py writes them as .mst state files) and checks each bundle
 // against PyTorch's outputs on the same inputs before writing it.
 //
-//   swift run RuntimeSeqModels DIR      reads DIR/{lstm,transformer}.mst, writes DIR/{lstm,lstm-f16,transformer}.myelin
+//   swift run RuntimeSeqModels DIR      reads DIR/{lstm,transformer}.mst, writes DIR/{lstm,lstm-f16,lstm-int8,transformer}.myelin
 import Foundation
 import Myelin
 
@@ -73,6 +73,9 @@ try export(LSTMLayer(), name: "lstm", input: lstmInput, inputName: "x", referenc
 // The same weights stored as f16 (computation stays f32): half the bytes each step reads.
 try export(LSTMLayer(), name: "lstm", input: lstmInput, inputName: "x", reference: try floats("lstm.ref.f32"), precision: .f16,
            file: "lstm-f16")
+// And as i8 with per-row scales (weight-only: x, h, c and the sums stay f32): a quarter of the bytes.
+try export(LSTMLayer(), name: "lstm", input: lstmInput, inputName: "x", reference: try floats("lstm.ref.f32"), precision: .int8,
+           file: "lstm-int8")
 let tokenData = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/transformer.tokens.i32"))
 let tokens = tokenData.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }.map { Float($0) }
 try export(CharTransformer(), name: "transformer", input: Tensor(shape: [1, 128], data: tokens), inputName: "tokens",
