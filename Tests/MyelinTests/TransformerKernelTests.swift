@@ -64,4 +64,55 @@ final class TransformerKernelTests: XCTestCase {
         }
         assertGradientsMatch("gelu 16 lanes", inputs: [smooth([2, 19], seed: 6, scale: 2)]) { $0[0].gelu() }
     }
+
+    /// Fused dropout against the mask drawn element by element with `nextUniform()` and a
+    /// `mul` (what `Dropout` did): the same output, the same generator state afterwards, the
+    /// kept fraction near 1 − p, survivors scaled by 1/(1 − p), and the gradient g ⊙ mask.
+    func testFusedDropoutMatchesElementwiseMaskAndGradient() {
+        let p: Float = 0.3, n = 100_003
+        let x = smooth([n], seed: 50, scale: 2)
+        let fusedGenerator = Generator(seed: 51), referenceGenerator = Generator(seed: 51)
+        x.requiresGrad = true
+        let y = x.dropout(p: p, generator: fusedGenerator)
+        var mask = [Float](repeating: 0, count: n)
+        for i in 0..<n where referenceGenerator.nextUniform() >= p { mask[i] = 1 / (1 - p) }
+        let reference = x * Tensor(shape: [n], data: mask)
+        XCTAssertEqual(y.data, reference.data, "fused vs element-by-element mask")
+        XCTAssertTrue(fusedGenerator.state == referenceGenerator.state, "generator state after the mask")
+        let kept = Double(mask.filter { $0 != 0 }.count) / Double(n)
+        XCTAssertEqual(kept, 0.7, accuracy: 0.005, "kept fraction")
+        let probe = smooth([n], seed: 52)
+        (y * probe).sum().backward()
+        XCTAssertEqual(x.grad!.data, zip(probe.data, mask).map { $0 * $1 }, "gradient g ⊙ mask")
+        // Same seed, same mask; the next call draws a fresh one.
+        let again = Generator(seed: 51)
+        let first = x.dropout(p: p, generator: again), second = x.dropout(p: p, generator: again)
+        XCTAssertEqual(first.data, y.data)
+        XCTAssertNotEqual(second.data, y.data)
+        // Finite differences, the mask fixed by a fresh generator of the same seed per evaluation.
+        assertGradientsMatch("dropout", inputs: [smooth([4, 9], seed: 53)]) { t in
+            t[0].dropout(p: 0.5, generator: Generator(seed: 54)) * smooth([4, 9], seed: 55)
+        }
+    }
+
+    /// A · Bᵀ read through B's strides against `matmul` of the materialised transpose (values
+    /// and gradients), with broadcast batch dimensions; and by finite differences.
+    func testMatmulTransposedEqualsMatmulOfTranspose() {
+        let a = smooth([2, 3, 7, 20], seed: 60), b = smooth([3, 9, 20], seed: 61)
+        let probe = smooth([2, 3, 7, 9], seed: 62)
+        var results: [[Float]] = []
+        for fused in [true, false] {
+            a.requiresGrad = true; b.requiresGrad = true; a.zeroGrad(); b.zeroGrad()
+            let c = fused ? a.matmulTransposed(b) : a.matmul(b.transpose(-1, -2))
+            XCTAssertEqual(c.shape, [2, 3, 7, 9])
+            (c * probe).sum().backward()
+            results += [c.data, a.grad!.data, b.grad!.data]
+        }
+        XCTAssertEqual(results[0], results[3], "A·Bᵀ")
+        assertClose(results[1], results[4], atol: 1e-6, rtol: 1e-5, "dA")
+        assertClose(results[2], results[5], atol: 1e-6, rtol: 1e-5, "dB")
+        assertGradientsMatch("matmulTransposed", inputs: [smooth([2, 5, 6], seed: 63), smooth([2, 4, 6], seed: 64)]) { t in
+            t[0].matmulTransposed(t[1]) * smooth([2, 5, 4], seed: 65)
+        }
+    }
 }

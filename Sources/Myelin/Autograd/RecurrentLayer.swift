@@ -53,7 +53,7 @@ extension Tensor {
         var saved = [Float](repeating: 0, count: cell == .lstm || cell == .gru ? steps * batch * gh : 0)
         var hiddenNew = [Float](repeating: 0, count: cell == .gru ? steps * bh : 0)
         var out = [Float](repeating: 0, count: (cell == .lstm ? steps + 1 : steps) * bh)
-        var packed = [Float](repeating: 0, count: linearPackedCount(outputs: gh, inputs: hidden))
+        let grouped = weightHH.data.withUnsafeBufferPointer { ColumnGroupedWeights(outputs: gh, inputs: hidden, weights: $0.baseAddress!) }
         var workspace = [Float](repeating: 0, count: linearPackedWorkspaceCount)
         var hg = [Float](repeating: 0, count: batch * gh)
         let biasValues = biasHH?.data ?? []
@@ -61,14 +61,12 @@ extension Tensor {
         let parallel = Threading.threadCount > 1 && batch * gh * hidden >= Threading.parallelThreshold
         let code = [RecurrentCell.tanh: 0, .relu: 1, .lstm: 2, .gru: 3][cell]!
 
-        weightHH.data.withUnsafeBufferPointer { linearPackWeights(outputs: gh, inputs: hidden, weights: $0.baseAddress!, into: &packed) }
         states.withUnsafeMutableBufferPointer { hs in
             h0.data.withUnsafeBufferPointer { hs.baseAddress!.update(from: $0.baseAddress!, count: bh) }
         }
         if let c0 { cells.withUnsafeMutableBufferPointer { cs in c0.data.withUnsafeBufferPointer { cs.baseAddress!.update(from: $0.baseAddress!, count: bh) } } }
 
         projected.data.withUnsafeBufferPointer { xp in
-        packed.withUnsafeBufferPointer { wp in
         workspace.withUnsafeMutableBufferPointer { ws in
         hg.withUnsafeMutableBufferPointer { hgp in
         states.withUnsafeMutableBufferPointer { hs in
@@ -90,8 +88,7 @@ extension Tensor {
                                          b: w.baseAddress!, bRowStride: 1, bColStride: hidden, c: hgp.baseAddress!, accumulate: biasHH != nil)
                         }
                     } else {
-                        linearPacked(m: batch, n: gh, k: hidden, x: hPrev, ldx: hidden, packed: wp.baseAddress!, bias: biasPointer,
-                                     y: hgp.baseAddress!, ldy: gh, relu: false, workspace: ws.baseAddress!)
+                        grouped.apply(m: batch, x: hPrev, ldx: hidden, bias: biasPointer, y: hgp.baseAddress!, ldy: gh, workspace: ws.baseAddress!)
                     }
                     for r in 0..<batch {
                         let xg = xp.baseAddress! + (t * batch + r) * gh, hrow = hgp.baseAddress! + r * gh
@@ -111,7 +108,7 @@ extension Tensor {
                 }
                 if cell == .lstm { (op.baseAddress! + steps * bh).update(from: cs.baseAddress! + steps * bh, count: bh) }
             }
-        }}}}}}}}}}
+        }}}}}}}}}
 
         var inputs = [projected, weightHH]
         if let b = biasHH { inputs.append(b) }
@@ -124,8 +121,7 @@ extension Tensor {
             weightHH.data.withUnsafeBufferPointer { w in
                 for i in 0..<gh { for j in 0..<hidden { transposed[j * gh + i] = w[i * hidden + j] } }
             }
-            var packedT = [Float](repeating: 0, count: linearPackedCount(outputs: hidden, inputs: gh))
-            transposed.withUnsafeBufferPointer { linearPackWeights(outputs: hidden, inputs: gh, weights: $0.baseAddress!, into: &packedT) }
+            let groupedT = transposed.withUnsafeBufferPointer { ColumnGroupedWeights(outputs: hidden, inputs: gh, weights: $0.baseAddress!) }
             // dHidden[s] = gradient of W_hh h_{s−1} + b_hh at step s; dInput[t] = of the projected input.
             var dHidden = [Float](repeating: 0, count: steps * batch * gh)
             var dInput = cell == .gru ? [Float](repeating: 0, count: steps * batch * gh) : []
@@ -134,7 +130,6 @@ extension Tensor {
             var ws = [Float](repeating: 0, count: linearPackedWorkspaceCount)
             if cell == .lstm { for k in 0..<bh { dc[k] = dOut[steps * bh + k] } }
             dOut.withUnsafeBufferPointer { go in
-            packedT.withUnsafeBufferPointer { wp in
             states.withUnsafeBufferPointer { hs in
             cells.withUnsafeBufferPointer { cs in
             saved.withUnsafeBufferPointer { sv in
@@ -173,8 +168,8 @@ extension Tensor {
                                          b: w.baseAddress!, bRowStride: hidden, bColStride: 1, c: fs.baseAddress!, accumulate: false)
                         }
                     } else {
-                        linearPacked(m: batch, n: hidden, k: gh, x: dg.baseAddress! + s * batch * gh, ldx: gh, packed: wp.baseAddress!,
-                                     bias: nil, y: fs.baseAddress!, ldy: hidden, relu: false, workspace: wsp.baseAddress!)
+                        groupedT.apply(m: batch, x: dg.baseAddress! + s * batch * gh, ldx: gh, bias: nil, y: fs.baseAddress!, ldy: hidden,
+                                       workspace: wsp.baseAddress!)
                     }
                     if cell == .gru {
                         for k in 0..<bh { dhb[k] += fs[k] }
@@ -182,7 +177,7 @@ extension Tensor {
                         dhb.update(from: fs.baseAddress!, count: bh)
                     }
                 }
-            }}}}}}}}}}}}
+            }}}}}}}}}}}
             // The projected inputs: dInput (GRU) or dHidden (the same pre-activations), back in time order.
             let perStep = batch * gh
             projected.accumulateGrad(count: projected.count) { acc in
@@ -208,6 +203,60 @@ extension Tensor {
             }
             h0.accumulateGrad(count: bh) { acc in for k in 0..<bh { acc[k] += dh[k] } }
             c0?.accumulateGrad(count: bh) { acc in for k in 0..<bh { acc[k] += dc[k] } }
+        }
+    }
+}
+
+// MARK: The recurrent product in L2-sized column groups
+
+/// W `[n, k]` (rows = outputs) packed for `linearPacked` in groups of `groupColumns` outputs,
+/// each group packed on its own. `linearPacked` runs every 6-row tile of the batch over all the
+/// packed columns; with W_hh whole (4H·H floats: 1 MB at H = 256) that streams W from L3 once
+/// per row tile and time step, while one group (≤ 256 KB) stays in L2 across the row tiles.
+/// Group boundaries fall on the 32-column register tile, so every output is summed in the same
+/// order as the ungrouped product: the results are bit-identical.
+struct ColumnGroupedWeights {
+    let outputs: Int, inputs: Int, groupColumns: Int
+    let packed: [Float]
+
+    /// Columns per group for `inputs`: as many 32-column panels as fit in 64 Ki floats (256 KB).
+    static func defaultGroupColumns(inputs: Int) -> Int {
+        Swift.max(gemmTileCols, (65_536 / Swift.max(inputs, 1)) / gemmTileCols * gemmTileCols)
+    }
+
+    /// Packs W f32 `[outputs, inputs]` (row j = output j); `groupColumns` a positive multiple of 32.
+    init(outputs: Int, inputs: Int, weights: UnsafePointer<Float>, groupColumns: Int? = nil) {
+        let group = groupColumns ?? ColumnGroupedWeights.defaultGroupColumns(inputs: inputs)
+        check(group > 0 && group % gemmTileCols == 0, "ColumnGroupedWeights: group of \(group) columns is not a positive multiple of \(gemmTileCols)")
+        self.outputs = outputs
+        self.inputs = inputs
+        self.groupColumns = group
+        var packed = [Float](repeating: 0, count: linearPackedCount(outputs: outputs, inputs: inputs))
+        packed.withUnsafeMutableBufferPointer { p in
+            var j0 = 0
+            while j0 < outputs {
+                let columns = Swift.min(group, outputs - j0)
+                // A group's rows of W are contiguous; its packed panels start at j0·inputs
+                // (every group but the last is a whole number of 32-column panels).
+                linearPackWeights(outputs: columns, inputs: inputs, weights: weights + j0 * inputs, into: p.baseAddress! + j0 * inputs)
+                j0 += columns
+            }
+        }
+        self.packed = packed
+    }
+
+    /// y `[m, outputs]` (row stride ldy) = bias (or 0) + x `[m, inputs]` (row stride ldx) · Wᵀ, group by group.
+    /// `workspace` holds `linearPackedWorkspaceCount` floats.
+    func apply(m: Int, x: UnsafePointer<Float>, ldx: Int, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, ldy: Int,
+               workspace: UnsafeMutablePointer<Float>) {
+        packed.withUnsafeBufferPointer { p in
+            var j0 = 0
+            while j0 < outputs {
+                let columns = Swift.min(groupColumns, outputs - j0)
+                linearPacked(m: m, n: columns, k: inputs, x: x, ldx: ldx, packed: p.baseAddress! + j0 * inputs, bias: bias.map { $0 + j0 },
+                             y: y + j0, ldy: ldy, relu: false, workspace: workspace)
+                j0 += columns
+            }
         }
     }
 }

@@ -21,11 +21,7 @@ public func causalMask(_ length: Int, keys: Int? = nil) -> Tensor {
 
 /// Dropout on `x` when `p > 0` (inverted: survivors scaled by 1/(1−p)).
 func dropoutMask(_ x: Tensor, p: Float, generator: Generator) -> Tensor {
-    guard p > 0 else { return x }
-    let scale = 1 / (1 - p)
-    var mask = [Float](repeating: 0, count: x.count)
-    for i in 0..<mask.count where generator.nextUniform() >= p { mask[i] = scale }
-    return x * Tensor(shape: x.shape, data: mask)
+    p > 0 ? x.dropout(p: p, generator: generator) : x
 }
 
 /// Attention weights and output for `q [..., L, d]`, `k [..., S, d]`, `v [..., S, dv]`,
@@ -35,7 +31,7 @@ func attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, masks: [Tensor], dropout: 
     let d = q.shape[q.rank - 1]
     let weights: Tensor
     if Tracer.current == nil {
-        weights = q.matmul(k.transpose(-1, -2)).maskedSoftmax(scale: 1 / Float(d).squareRoot(), masks: masks)   // one fused node
+        weights = q.matmulTransposed(k).maskedSoftmax(scale: 1 / Float(d).squareRoot(), masks: masks)   // two nodes, no copy of kᵀ
     } else {
         var scores = q.matmul(k.transpose(-1, -2)) * (1 / Float(d).squareRoot())
         for m in masks { scores = scores.maskedFill(m, value: -.infinity) }

@@ -100,6 +100,24 @@ final class RecurrentStack {
         return unrolled(x, h0: h0, c0: c0, training: training, name: name, layerOutputs: &layers)
     }
 
+    /// Runs the stack on token ids with the embedding folded into layer 0's input projection:
+    /// per direction the table `embedding · W_ihᵀ + b_ih` `[V, G·H]` is one small recorded
+    /// `linear`, and the projected input of every step is an `embedding` lookup of its rows —
+    /// the same values as `linear(embedding(ids), W_ih, b_ih)` without the per-token GEMM
+    /// (2·G·H·in FLOPs per token), with gradients reaching the embedding, W_ih and b_ih through
+    /// the two recorded ops. ids `[B, T]` (`[T, B]` unless batchFirst), embedding `[V, inputSize]`.
+    func runFolded(ids: Tensor, embedding table: Tensor, h0: Tensor?, c0: Tensor?, training: Bool, name: String) -> (Tensor, Tensor, Tensor?) {
+        check(ids.rank == 2 && ids.shape[0] > 0 && ids.shape[1] > 0 && table.rank == 2 && table.shape[1] == inputSize,
+              "\(name): expected ids \(batchFirst ? "[batch, time]" : "[time, batch]") and an embedding [vocabulary, \(inputSize)], got \(ids.shape), \(table.shape)")
+        let timeMajor = batchFirst ? ids.transpose(0, 1) : ids
+        let projections = (0..<directions).map { d in
+            let w = weights(0, d)
+            return embedding(weight: linear(table, weight: w.ih, bias: w.bih), indices: timeMajor)   // [T, B, G·H]
+        }
+        var layers: [Tensor] = []
+        return unrolled(timeMajor, h0: h0, c0: c0, training: training, name: name, layerOutputs: &layers, firstProjections: projections)
+    }
+
     /// Under a tracer (export), a batch-first stack from zero state is recorded as one
     /// `recurrent` node per layer — inputs: the layer's input `[B, T, in]` and its parameters
     /// (W_ih, W_hh[, b_ih, b_hh] per direction); attributes `cell` (0 tanh, 1 relu, 2 lstm,
@@ -141,11 +159,15 @@ final class RecurrentStack {
     }
 
     /// The unrolled stack (every step recorded); `layerOutputs` receives each layer's output `[T, B, D·H]`.
+    /// With `firstProjections` (`runFolded`: layer 0's projected input per direction, `[T, B, G·H]`),
+    /// x is only the time-major ids and layer 0 skips its input GEMM.
     func unrolled(_ x: Tensor, h0: Tensor?, c0: Tensor?, training: Bool, name: String,
-                  layerOutputs: inout [Tensor]) -> (Tensor, Tensor, Tensor?) {
-        check(x.rank == 3 && x.shape[2] == inputSize && x.shape[0] > 0 && x.shape[1] > 0,
-              "\(name): expected input \(batchFirst ? "[batch, time, \(inputSize)]" : "[time, batch, \(inputSize)]"), got \(x.shape)")
-        let seq = batchFirst ? x.transpose(0, 1) : x
+                  layerOutputs: inout [Tensor], firstProjections: [Tensor]? = nil) -> (Tensor, Tensor, Tensor?) {
+        if firstProjections == nil {
+            check(x.rank == 3 && x.shape[2] == inputSize && x.shape[0] > 0 && x.shape[1] > 0,
+                  "\(name): expected input \(batchFirst ? "[batch, time, \(inputSize)]" : "[time, batch, \(inputSize)]"), got \(x.shape)")
+        }
+        let seq = batchFirst && firstProjections == nil ? x.transpose(0, 1) : x
         let steps = seq.shape[0], batch = seq.shape[1], h = hiddenSize
         let stateShape = [numLayers * directions, batch, h]
         if let h0 { check(h0.shape == stateShape, "\(name): initial hidden state must be \(stateShape), got \(h0.shape)") }
@@ -158,7 +180,7 @@ final class RecurrentStack {
                 let k = layer * directions + d
                 let w = weights(layer, d)
                 // One GEMM projects every step's input: [T, B, G·H].
-                let projected = linear(layerInput, weight: w.ih, bias: w.bih)
+                let projected = layer == 0 && firstProjections != nil ? firstProjections![d] : linear(layerInput, weight: w.ih, bias: w.bih)
                 var hidden = h0?.select(axis: 0, index: k) ?? Tensor.zeros([batch, h])
                 var cellState = cell == .lstm ? (c0?.select(axis: 0, index: k) ?? Tensor.zeros([batch, h])) : nil
                 if Tracer.current == nil && fused {
@@ -196,10 +218,7 @@ final class RecurrentStack {
             layerInput = directions == 1 ? outputs[0] : Tensor.concat(outputs, axis: 2)
             layerOutputs.append(layerInput)
             if training && dropout > 0 && layer < numLayers - 1 {
-                let scale = 1 / (1 - dropout)
-                var mask = [Float](repeating: 0, count: layerInput.count)
-                for i in 0..<mask.count where generator.nextUniform() >= dropout { mask[i] = scale }
-                layerInput = layerInput * Tensor(shape: layerInput.shape, data: mask)
+                layerInput = layerInput.dropout(p: dropout, generator: generator)
             }
         }
         let output = batchFirst ? layerInput.transpose(0, 1) : layerInput
@@ -344,6 +363,14 @@ public final class LSTM: SequenceEncoder {
         Tracer.enter(self)
         defer { Tracer.leave() }
         return forward(x, state)
+    }
+
+    /// `forward(embedding(weight: table, indices: ids), state)` with the embedding folded into
+    /// layer 0's input projection (see `RecurrentStack.runFolded`): ids `[B, T]` (`[T, B]` unless
+    /// batchFirst), table `[V, inputSize]`. Not for tracing: export records the unfolded layers.
+    func forward(tokens ids: Tensor, embedding table: Tensor, _ state: State? = nil) -> (output: Tensor, state: State) {
+        let (y, h, c) = stack.runFolded(ids: ids, embedding: table, h0: state?.h, c0: state?.c, training: isTraining, name: "LSTM")
+        return (y, (h, c!))
     }
 
     public func lastStep(_ x: Tensor) -> Tensor {
