@@ -18,8 +18,8 @@ extension Tensor {
     func dropout(p: Float, generator: Generator) -> Tensor {
         check(p >= 0 && p < 1, "dropout: p must be in [0, 1), got \(p)")
         let n = count
-        var mask = [Float](unsafeUninitializedCapacity: n) { _, initialized in initialized = n }
-        var out = [Float](unsafeUninitializedCapacity: n) { _, initialized in initialized = n }
+        var mask = uninitializedFloats(n)
+        var out = uninitializedFloats(n)
         let scale = 1 / (1 - p)
         var state = generator.state
         data.withUnsafeBufferPointer { x in

@@ -45,7 +45,7 @@ extension Tensor {
             }
         }
         // Each row scaled, masked and normalised in place in the output (one pass over memory).
-        var out = [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+        var out = uninitializedFloats(count)
         data.withUnsafeBufferPointer { x in
             out.withUnsafeMutableBufferPointer { y in
                 hidden.withUnsafeBufferPointer { h in
@@ -68,7 +68,7 @@ extension Tensor {
             // a fresh gradient buffer (no zero fill) unless one exists to add to.
             guard input.requiresGrad else { return }
             let existing = input.gradStorage != nil
-            if !existing { input.gradStorage = [Float](unsafeUninitializedCapacity: rows * n) { _, initialized in initialized = rows * n } }
+            if !existing { input.gradStorage = uninitializedFloats(rows * n) }
             input.gradStorage!.withUnsafeMutableBufferPointer { acc in
                 weights.withUnsafeBufferPointer { y in
                     g.withUnsafeBufferPointer { gp in

@@ -48,11 +48,12 @@ extension Tensor {
         // states[s] = h before step s (states[T] the last); cells likewise (LSTM);
         // saved[s] = activated gates (LSTM i, f, g, o; GRU r, z, n; RNN unused);
         // hiddenNew[s] = W_hn h + b_hn (GRU, for r's gradient).
-        var states = [Float](repeating: 0, count: (steps + 1) * bh)
-        var cells = [Float](repeating: 0, count: cell == .lstm ? (steps + 1) * bh : 0)
-        var saved = [Float](repeating: 0, count: cell == .lstm || cell == .gru ? steps * batch * gh : 0)
-        var hiddenNew = [Float](repeating: 0, count: cell == .gru ? steps * bh : 0)
-        var out = [Float](repeating: 0, count: (cell == .lstm ? steps + 1 : steps) * bh)
+        // Every element of these is written below before it is read.
+        var states = uninitializedFloats((steps + 1) * bh)
+        var cells = uninitializedFloats(cell == .lstm ? (steps + 1) * bh : 0)
+        var saved = uninitializedFloats(cell == .lstm || cell == .gru ? steps * batch * gh : 0)
+        var hiddenNew = uninitializedFloats(cell == .gru ? steps * bh : 0)
+        var out = uninitializedFloats((cell == .lstm ? steps + 1 : steps) * bh)
         let grouped = weightHH.data.withUnsafeBufferPointer { ColumnGroupedWeights(outputs: gh, inputs: hidden, weights: $0.baseAddress!) }
         var workspace = [Float](repeating: 0, count: linearPackedWorkspaceCount)
         var hg = [Float](repeating: 0, count: batch * gh)
@@ -123,8 +124,8 @@ extension Tensor {
             }
             let groupedT = transposed.withUnsafeBufferPointer { ColumnGroupedWeights(outputs: hidden, inputs: gh, weights: $0.baseAddress!) }
             // dHidden[s] = gradient of W_hh h_{s−1} + b_hh at step s; dInput[t] = of the projected input.
-            var dHidden = [Float](repeating: 0, count: steps * batch * gh)
-            var dInput = cell == .gru ? [Float](repeating: 0, count: steps * batch * gh) : []
+            var dHidden = uninitializedFloats(steps * batch * gh)   // every row written by the cell backward
+            var dInput = cell == .gru ? uninitializedFloats(steps * batch * gh) : []
             var dh = [Float](repeating: 0, count: bh), dc = [Float](repeating: 0, count: cell == .lstm ? bh : 0)
             var fromState = [Float](repeating: 0, count: bh)
             var ws = [Float](repeating: 0, count: linearPackedWorkspaceCount)
@@ -180,11 +181,15 @@ extension Tensor {
             }}}}}}}}}}}
             // The projected inputs: dInput (GRU) or dHidden (the same pre-activations), back in time order.
             let perStep = batch * gh
-            projected.accumulateGrad(count: projected.count) { acc in
-                let source = cell == .gru ? dInput : dHidden
-                for s in 0..<steps {
-                    let t = reverse ? steps - 1 - s : s
-                    for i in 0..<perStep { acc[t * perStep + i] += source[s * perStep + i] }
+            let source = cell == .gru ? dInput : dHidden
+            if projected.requiresGrad && projected.gradStorage == nil && !reverse {
+                projected.gradStorage = source   // already in time order: shared, not copied
+            } else {
+                projected.accumulateGrad(count: projected.count) { acc in
+                    for s in 0..<steps {
+                        let t = reverse ? steps - 1 - s : s
+                        for i in 0..<perStep { acc[t * perStep + i] += source[s * perStep + i] }
+                    }
                 }
             }
             // dW_hh[G·H, H] = Σ_s dHidden_sᵀ · h_{s−1}: one GEMM over all steps.
