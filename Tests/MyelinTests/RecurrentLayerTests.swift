@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Myelin
+@testable import MyelinShared
 
 /// The fused whole-sequence recurrent node (Autograd/RecurrentLayer.swift): finite-difference
 /// checks of the op itself for every cell (hidden sizes that use both the 16-lane body and the
@@ -97,11 +98,12 @@ final class RecurrentLayerTests: XCTestCase {
     }
 
     /// Hidden 160: the LSTM's W_hh [640, 160] runs in two column groups forward (384 + 256
-    /// columns) and W_hhᵀ [160, 640] in two backward (96 + 64), so the grouped products and
-    /// their edges are exercised through the whole node.
+    /// columns), so the grouped products and their edges are exercised through the whole node.
     func testFusedLayerWithSeveralColumnGroupsMatchesSteps() {
+        XCTAssertEqual(ColumnGroupedWeights.blockDepth, gemmBlockDepth)
         XCTAssertEqual(ColumnGroupedWeights.defaultGroupColumns(inputs: 160), 384)
-        XCTAssertEqual(ColumnGroupedWeights.defaultGroupColumns(inputs: 640), 96)
+        XCTAssertEqual(ColumnGroupedWeights.defaultGroupColumns(inputs: 256), 256)
+        XCTAssertEqual(ColumnGroupedWeights.defaultGroupColumns(inputs: 1024), 256)
         let lstm = LSTM(6, 160, batchFirst: true, generator: Generator(seed: 15))
         let x = smooth([3, 4, 6], seed: 16), h0 = smooth([1, 3, 160], seed: 17, scale: 0.5), c0 = smooth([1, 3, 160], seed: 18, scale: 0.5)
         assertFusedMatchesSteps("LSTM 160", lstm.stack, inputs: [x, h0, c0], parameters: lstm.parameters()) { t in

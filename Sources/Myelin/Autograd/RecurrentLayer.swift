@@ -47,12 +47,12 @@ extension Tensor {
         // Saved for the backward pass, in processing order s (t = s, or T−1−s when reverse):
         // states[s] = h before step s (states[T] the last); cells likewise (LSTM);
         // saved[s] = activated gates (LSTM i, f, g, o; GRU r, z, n; RNN unused);
-        // hiddenNew[s] = W_hn h + b_hn (GRU, for r's gradient).
+        // unitValues[s] = W_hn h + b_hn (GRU, for r's gradient) or tanh c_{s+1} (LSTM).
         // Every element of these is written below before it is read.
         var states = uninitializedFloats((steps + 1) * bh)
         var cells = uninitializedFloats(cell == .lstm ? (steps + 1) * bh : 0)
         var saved = uninitializedFloats(cell == .lstm || cell == .gru ? steps * batch * gh : 0)
-        var hiddenNew = uninitializedFloats(cell == .gru ? steps * bh : 0)
+        var unitValues = uninitializedFloats(cell == .gru || cell == .lstm ? steps * bh : 0)
         var out = uninitializedFloats((cell == .lstm ? steps + 1 : steps) * bh)
         let grouped = weightHH.data.withUnsafeBufferPointer { ColumnGroupedWeights(outputs: gh, inputs: hidden, weights: $0.baseAddress!) }
         var workspace = [Float](repeating: 0, count: linearPackedWorkspaceCount)
@@ -73,7 +73,7 @@ extension Tensor {
         states.withUnsafeMutableBufferPointer { hs in
         cells.withUnsafeMutableBufferPointer { cs in
         saved.withUnsafeMutableBufferPointer { sv in
-        hiddenNew.withUnsafeMutableBufferPointer { hn in
+        unitValues.withUnsafeMutableBufferPointer { hn in
         out.withUnsafeMutableBufferPointer { op in
         biasValues.withUnsafeBufferPointer { bp in
             let biasPointer = biasHH == nil ? nil : bp.baseAddress
@@ -99,7 +99,8 @@ extension Tensor {
                             recurrentSimpleForward(relu: cell == .relu, xg: xg, hg: hrow, h: hNext + k, count: hidden)
                         case .lstm:
                             lstmSequenceForward(xg: xg, hg: hrow, c: cs.baseAddress! + s * bh + k, cNext: cs.baseAddress! + (s + 1) * bh + k,
-                                                h: hNext + k, gates: sv.baseAddress! + (s * batch + r) * gh, count: hidden)
+                                                h: hNext + k, tanhC: hn.baseAddress! + s * bh + k, gates: sv.baseAddress! + (s * batch + r) * gh,
+                                                count: hidden)
                         case .gru:
                             gruSequenceForward(xg: xg, hg: hrow, h: hPrev + k, hNext: hNext + k,
                                                gates: sv.baseAddress! + (s * batch + r) * gh, hiddenNew: hn.baseAddress! + s * bh + k, count: hidden)
@@ -134,7 +135,7 @@ extension Tensor {
             states.withUnsafeBufferPointer { hs in
             cells.withUnsafeBufferPointer { cs in
             saved.withUnsafeBufferPointer { sv in
-            hiddenNew.withUnsafeBufferPointer { hn in
+            unitValues.withUnsafeBufferPointer { hn in
             dHidden.withUnsafeMutableBufferPointer { dg in
             dInput.withUnsafeMutableBufferPointer { dx in
             dh.withUnsafeMutableBufferPointer { dhp in
@@ -154,7 +155,7 @@ extension Tensor {
                                                     dPre: dg.baseAddress! + row, count: hidden)
                         case .lstm:
                             lstmSequenceBackward(gates: sv.baseAddress! + row, cPrev: cs.baseAddress! + s * bh + k,
-                                                 c: cs.baseAddress! + (s + 1) * bh + k, dh: dhb + k, dc: dcp.baseAddress! + k,
+                                                 tanhC: hn.baseAddress! + s * bh + k, dh: dhb + k, dc: dcp.baseAddress! + k,
                                                  dGates: dg.baseAddress! + row, count: hidden)
                         case .gru:
                             gruSequenceBackward(gates: sv.baseAddress! + row, hiddenNew: hn.baseAddress! + s * bh + k,
@@ -212,21 +213,61 @@ extension Tensor {
     }
 }
 
+extension Tensor {
+    /// Rows `0..<steps` of a time-major sequence `[S, B, F]` (S ≥ steps) as batch first
+    /// `[B, steps, F]`: `narrow(axis: 0, start: 0, length: steps).transpose(0, 1)` as one copy
+    /// of F-float rows (the generic permute builds an index map of every element). Recorded as
+    /// `sequence_batch_first`, outside a tracer only (under one it is the narrow and the permute).
+    func batchFirstSteps(_ steps: Int) -> Tensor {
+        check(rank == 3 && steps >= 0 && steps <= shape[0], "batchFirstSteps: need [S ≥ \(steps), B, F], got \(shape)")
+        if Tracer.current != nil { return narrow(axis: 0, start: 0, length: steps).transpose(0, 1) }
+        let batch = shape[1], features = shape[2], total = batch * steps * features
+        var out = uninitializedFloats(total)
+        data.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { y in
+                for r in 0..<batch {
+                    for t in 0..<steps {
+                        (y.baseAddress! + (r * steps + t) * features).update(from: x.baseAddress! + (t * batch + r) * features, count: features)
+                    }
+                }
+            }
+        }
+        let input = self
+        return Tensor.result("sequence_batch_first", shape: [batch, steps, features], data: out, inputs: [self]) { g in
+            input.accumulateGrad(count: input.count) { acc in
+                g.withUnsafeBufferPointer { gp in
+                    for r in 0..<batch {
+                        for t in 0..<steps {
+                            let src = (r * steps + t) * features, dst = (t * batch + r) * features
+                            for j in 0..<features { acc[dst + j] += gp[src + j] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 // MARK: The recurrent product in L2-sized column groups
 
 /// W `[n, k]` (rows = outputs) packed for `linearPacked` in groups of `groupColumns` outputs,
-/// each group packed on its own. `linearPacked` runs every 6-row tile of the batch over all the
-/// packed columns; with W_hh whole (4H·H floats: 1 MB at H = 256) that streams W from L3 once
-/// per row tile and time step, while one group (≤ 256 KB) stays in L2 across the row tiles.
-/// Group boundaries fall on the 32-column register tile, so every output is summed in the same
-/// order as the ungrouped product: the results are bit-identical.
+/// each group packed on its own. For each depth block of 256 inputs, `linearPacked` runs every
+/// 6-row tile of the batch over all the packed columns of the block; with W_hh whole (4H·H
+/// floats: 1 MB at H = 256, one block) that streams W from L3 once per row tile and time step,
+/// while one group's block (≤ 256 KB) stays in L2 across the row tiles. Group boundaries fall
+/// on the 32-column register tile, so every output is summed in the same order as the
+/// ungrouped product: the results are bit-identical.
 struct ColumnGroupedWeights {
     let outputs: Int, inputs: Int, groupColumns: Int
     let packed: [Float]
 
-    /// Columns per group for `inputs`: as many 32-column panels as fit in 64 Ki floats (256 KB).
+    /// Inputs per packed depth block: GEMM.swift's `gemmBlockDepth` (a test checks they agree).
+    static let blockDepth = 256
+
+    /// Columns per group: as many 32-column panels as fit one depth block in 64 Ki floats
+    /// (256 KB). W_hh at H = 256: 4 groups of 256; W_hhᵀ (1024 inputs, 256 outputs): one group.
     static func defaultGroupColumns(inputs: Int) -> Int {
-        Swift.max(gemmTileCols, (65_536 / Swift.max(inputs, 1)) / gemmTileCols * gemmTileCols)
+        Swift.max(gemmTileCols, (65_536 / Swift.max(Swift.min(inputs, blockDepth), 1)) / gemmTileCols * gemmTileCols)
     }
 
     /// Packs W f32 `[outputs, inputs]` (row j = output j); `groupColumns` a positive multiple of 32.
@@ -299,10 +340,11 @@ private func recurrentSimpleBackward(relu: Bool, h: UnsafePointer<Float>, dh: Un
     }
 }
 
-/// LSTM row: gates = xg + hg (i, f, g, o) activated into `gates`; c' = f c + i g; h = o tanh c'.
+/// LSTM row: gates = xg + hg (i, f, g, o) activated into `gates`; c' = f c + i g; h = o tanh c'
+/// (tanh c' also kept in `tanhC` for the backward pass).
 @inline(__always)
 private func lstmSequenceForward(xg: UnsafePointer<Float>, hg: UnsafePointer<Float>, c: UnsafePointer<Float>,
-                                 cNext: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>,
+                                 cNext: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>, tanhC: UnsafeMutablePointer<Float>,
                                  gates: UnsafeMutablePointer<Float>, count n: Int) {
     var j = 0
     while j + 16 <= n {
@@ -312,8 +354,10 @@ private func lstmSequenceForward(xg: UnsafePointer<Float>, hg: UnsafePointer<Flo
         let o = sigmoidLanes(Lanes.load(xg + 3 * n + j) + Lanes.load(hg + 3 * n + j))
         let cn = f * Lanes.load(c + j) + i * g
         i.store(gates + j); f.store(gates + n + j); g.store(gates + 2 * n + j); o.store(gates + 3 * n + j)
+        let tc = tanhLanes(cn)
         cn.store(cNext + j)
-        (o * tanhLanes(cn)).store(h + j)
+        tc.store(tanhC + j)
+        (o * tc).store(h + j)
         j += 16
     }
     while j < n {
@@ -322,22 +366,23 @@ private func lstmSequenceForward(xg: UnsafePointer<Float>, hg: UnsafePointer<Flo
         let cn = f * c[j] + i * g
         gates[j] = i; gates[n + j] = f; gates[2 * n + j] = g; gates[3 * n + j] = o
         cNext[j] = cn
-        h[j] = o * Foundation.tanh(cn)
+        tanhC[j] = Foundation.tanh(cn)
+        h[j] = o * tanhC[j]
         j += 1
     }
 }
 
 /// LSTM row backward: from dh (of h_s) and dc (of c_s, carried), the gate pre-activation
-/// gradients into dGates, and dc becomes the gradient of c_{s−1}.
+/// gradients into dGates, and dc becomes the gradient of c_{s−1}. tanhC = tanh c_s.
 @inline(__always)
-private func lstmSequenceBackward(gates: UnsafePointer<Float>, cPrev: UnsafePointer<Float>, c: UnsafePointer<Float>,
+private func lstmSequenceBackward(gates: UnsafePointer<Float>, cPrev: UnsafePointer<Float>, tanhC: UnsafePointer<Float>,
                                   dh: UnsafePointer<Float>, dc: UnsafeMutablePointer<Float>,
                                   dGates: UnsafeMutablePointer<Float>, count n: Int) {
     var j = 0
     let one = Lanes(repeating: 1)
     while j + 16 <= n {
         let i = Lanes.load(gates + j), f = Lanes.load(gates + n + j), g = Lanes.load(gates + 2 * n + j), o = Lanes.load(gates + 3 * n + j)
-        let tc = tanhLanes(Lanes.load(c + j)), d = Lanes.load(dh + j)
+        let tc = Lanes.load(tanhC + j), d = Lanes.load(dh + j)
         let dcs = Lanes.load(dc + j) + d * o * (one - tc * tc)
         (dcs * g * i * (one - i)).store(dGates + j)
         (dcs * Lanes.load(cPrev + j) * f * (one - f)).store(dGates + n + j)
@@ -348,7 +393,7 @@ private func lstmSequenceBackward(gates: UnsafePointer<Float>, cPrev: UnsafePoin
     }
     while j < n {
         let i = gates[j], f = gates[n + j], g = gates[2 * n + j], o = gates[3 * n + j]
-        let tc = Foundation.tanh(c[j]), d = dh[j]
+        let tc = tanhC[j], d = dh[j]
         let dcs = dc[j] + d * o * (1 - tc * tc)
         dGates[j] = dcs * g * i * (1 - i)
         dGates[n + j] = dcs * cPrev[j] * f * (1 - f)

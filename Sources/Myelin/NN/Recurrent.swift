@@ -127,7 +127,7 @@ final class RecurrentStack {
         let tracer = Tracer.current!
         Tracer.current = nil
         var layers: [Tensor] = []
-        let (_, h, c) = unrolled(x, h0: nil, c0: nil, training: false, name: name, layerOutputs: &layers)
+        let (_, h, c) = unrolled(x, h0: nil, c0: nil, training: false, name: name, layerOutputs: &layers, keepLayerOutputs: true)
         let batchFirstLayers = batchFirst ? layers.map { $0.transpose(0, 1) } : layers   // time-major: [T, B, …] as traced
         Tracer.current = tracer
         let code: Int = [.tanh: 0, .relu: 1, .lstm: 2, .gru: 3][cell]!
@@ -160,9 +160,10 @@ final class RecurrentStack {
 
     /// The unrolled stack (every step recorded); `layerOutputs` receives each layer's output `[T, B, D·H]`.
     /// With `firstProjections` (`runFolded`: layer 0's projected input per direction, `[T, B, G·H]`),
-    /// x is only the time-major ids and layer 0 skips its input GEMM.
+    /// x is only the time-major ids and layer 0 skips its input GEMM. Without `keepLayerOutputs`
+    /// the top layer of a fused batch-first stack may skip its time-major output.
     func unrolled(_ x: Tensor, h0: Tensor?, c0: Tensor?, training: Bool, name: String,
-                  layerOutputs: inout [Tensor], firstProjections: [Tensor]? = nil) -> (Tensor, Tensor, Tensor?) {
+                  layerOutputs: inout [Tensor], firstProjections: [Tensor]? = nil, keepLayerOutputs: Bool = false) -> (Tensor, Tensor, Tensor?) {
         if firstProjections == nil {
             check(x.rank == 3 && x.shape[2] == inputSize && x.shape[0] > 0 && x.shape[1] > 0,
                   "\(name): expected input \(batchFirst ? "[batch, time, \(inputSize)]" : "[time, batch, \(inputSize)]"), got \(x.shape)")
@@ -188,10 +189,13 @@ final class RecurrentStack {
                     // (Autograd/RecurrentLayer.swift); under a tracer the steps below are recorded.
                     let fused = Tensor.recurrentSequence(cell: cell, projected: projected, weightHH: w.hh, biasHH: w.bhh,
                                                          h0: hidden, c0: cellState, reverse: d == 1)
-                    let sequence = cell == .lstm ? fused.narrow(axis: 0, start: 0, length: steps) : fused
-                    outputs.append(sequence)
-                    finalH.append(sequence.select(axis: 0, index: d == 0 ? steps - 1 : 0))
+                    finalH.append(fused.select(axis: 0, index: d == 0 ? steps - 1 : 0))
                     if cell == .lstm { finalC.append(fused.select(axis: 0, index: steps)) }
+                    if batchFirst && directions == 1 && layer == numLayers - 1 && !keepLayerOutputs {
+                        // The top layer straight to batch first: one copy instead of narrow + transpose.
+                        return (fused.batchFirstSteps(steps), Tensor.stack(finalH, axis: 0), finalC.isEmpty ? nil : Tensor.stack(finalC, axis: 0))
+                    }
+                    outputs.append(cell == .lstm ? fused.narrow(axis: 0, start: 0, length: steps) : fused)
                     continue
                 }
                 var perStep = [Tensor](repeating: hidden, count: steps)
