@@ -115,4 +115,25 @@ final class TransformerKernelTests: XCTestCase {
             t[0].matmulTransposed(t[1]) * smooth([2, 5, 4], seed: 65)
         }
     }
+
+    /// Heads cut straight from the projections and merged back (one copy each) against the
+    /// generic narrow, reshape and permute: values and gradients. (Whole attention layers on this
+    /// path are checked against PyTorch in SequenceGoldenTests.)
+    func testAttentionHeadsEqualReshapeAndPermute() {
+        let x = smooth([2, 5, 3 * 12], seed: 70)
+        let probe = smooth([2, 4, 5, 3], seed: 71), mergeProbe = smooth([2, 5, 12], seed: 72)
+        var results: [[Float]] = []
+        for direct in [true, false] {
+            x.requiresGrad = true; x.zeroGrad()
+            let h = direct ? x.attentionHeads(part: 1, of: 3, heads: 4)
+                : x.narrow(axis: 2, start: 12, length: 12).reshape([2, 5, 4, 3]).permute([0, 2, 1, 3])
+            let merged = direct ? h.mergedAttentionHeads() : h.permute([0, 2, 1, 3]).reshape([2, 5, 12])
+            ((h * probe).sum() + (merged * merged * mergeProbe).sum()).backward()
+            results += [h.data, merged.data, x.grad!.data]
+        }
+        XCTAssertEqual(results[0], results[3], "heads")
+        XCTAssertEqual(results[1], results[4], "merged")
+        assertClose(results[2], results[5], atol: 1e-6, rtol: 1e-6, "gradient")
+        XCTAssertEqual(x.narrow(axis: 2, start: 12, length: 12).data, x.attentionHeads(part: 1, of: 3, heads: 4).mergedAttentionHeads().data)
+    }
 }
