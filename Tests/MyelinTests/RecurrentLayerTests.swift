@@ -154,16 +154,22 @@ final class RecurrentLayerTests: XCTestCase {
             let lstm = LSTM(6, 20, numLayers: 2, batchFirst: batchFirst, bidirectional: true, generator: g)
             let h0 = smooth([4, batchFirst ? 3 : 5, 20], seed: 41, scale: 0.5), c0 = smooth([4, batchFirst ? 3 : 5, 20], seed: 42, scale: 0.5)
             var results: [[Float]] = []
-            for folded in [true, false] {
+            // Folded on the fused node (token rows read in place), folded on the recorded steps
+            // (an embedding lookup of the table), then embedding and layers unfolded.
+            for (folded, fused) in [(true, true), (true, false), (false, true)] {
                 table.zeroGrad(); lstm.zeroGrad()
+                lstm.stack.fused = fused
                 let (y, s) = folded ? lstm.forward(tokens: ids, embedding: table, (h: h0, c: c0))
                     : lstm(embedding(weight: table, indices: ids), (h: h0, c: c0))
                 ((y * smooth(y.shape, seed: 43)).sum() + (s.c * smooth(s.c.shape, seed: 44)).sum()).backward()
                 results.append(y.data + s.h.data + s.c.data)
                 results.append(table.grad!.data + lstm.parameters().flatMap { $0.grad!.data })
             }
-            assertClose(results[0], results[2], atol: 1e-6, rtol: 1e-5, "batchFirst \(batchFirst): folded vs layers, outputs and states")
-            assertClose(results[1], results[3], atol: 1e-5, rtol: 1e-4, "batchFirst \(batchFirst): folded vs layers, gradients")
+            lstm.stack.fused = true
+            for k in [2, 4] {
+                assertClose(results[k], results[0], atol: 1e-6, rtol: 1e-5, "batchFirst \(batchFirst): run \(k / 2) vs folded fused, outputs and states")
+                assertClose(results[k + 1], results[1], atol: 1e-5, rtol: 1e-4, "batchFirst \(batchFirst): run \(k / 2) vs folded fused, gradients")
+            }
         }
         let model = CharLSTM(vocabularySize: 10, embedding: 6, hidden: 20, layers: 2, generator: g)
         model.eval()   // no inter-layer dropout: both passes see the same function

@@ -21,7 +21,11 @@ extension Tensor {
     ///   row: `[T + 1, B, H]` whose last row is the final cell state c_T.
     /// - `reverse`: runs from step T−1 down to 0 (the backward direction of a bidirectional
     ///   layer); outputs stay in time order.
-    /// - Recorded as `recurrent_sequence` with inputs [projected, weightHH, (biasHH,) h0, (c0)],
+    /// - `tokens` `[T, B]` (ids as whole floats): `projected` is then a table `[V, G·H]` of
+    ///   projected inputs per token id (an embedding folded into W_ih, `RecurrentStack.runFolded`)
+    ///   and step t of row b reads row `tokens[t, b]`: the same values as the gathered
+    ///   `[T, B, G·H]`, without writing it out; the table's gradient is scatter-added.
+    /// - Recorded as `recurrent_sequence` with inputs [projected, weightHH, (biasHH,) h0, (c0,) (tokens)],
     ///   attributes `cell` (0 tanh, 1 relu, 2 lstm, 3 gru), `reverse`, `bias`. Export never
     ///   sees it: under a tracer the layer is recorded as `recurrent` (NN/Recurrent.swift).
     ///
@@ -30,15 +34,23 @@ extension Tensor {
     /// let out = Tensor.recurrentSequence(cell: .lstm, projected: xg, weightHH: whh, biasHH: bhh,
     ///                                    h0: Tensor.zeros([B, H]), c0: Tensor.zeros([B, H]))   // [T + 1, B, H]
     /// ```
-    static func recurrentSequence(cell: RecurrentCell, projected: Tensor, weightHH: Tensor, biasHH: Tensor?,
+    static func recurrentSequence(cell: RecurrentCell, projected: Tensor, tokens: Tensor? = nil, weightHH: Tensor, biasHH: Tensor?,
                                   h0: Tensor, c0: Tensor?, reverse: Bool = false) -> Tensor {
         let g = cell.gates
         check(weightHH.rank == 2 && weightHH.shape[0] == g * weightHH.shape[1],
               "recurrentSequence: weight_hh shape \(weightHH.shape) is not [\(g)·hidden, hidden]")
         let hidden = weightHH.shape[1], gh = g * hidden
-        check(projected.rank == 3 && projected.shape[2] == gh && projected.shape[0] > 0 && projected.shape[1] > 0,
-              "recurrentSequence: projected input shape \(projected.shape) is not [time, batch, \(gh)]")
-        let steps = projected.shape[0], batch = projected.shape[1], bh = batch * hidden
+        if let tokens {
+            check(projected.rank == 2 && projected.shape[1] == gh && tokens.rank == 2 && tokens.shape[0] > 0 && tokens.shape[1] > 0,
+                  "recurrentSequence: token table \(projected.shape) and tokens \(tokens.shape) are not [vocabulary, \(gh)] and [time, batch]")
+        } else {
+            check(projected.rank == 3 && projected.shape[2] == gh && projected.shape[0] > 0 && projected.shape[1] > 0,
+                  "recurrentSequence: projected input shape \(projected.shape) is not [time, batch, \(gh)]")
+        }
+        let steps = tokens?.shape[0] ?? projected.shape[0], batch = tokens?.shape[1] ?? projected.shape[1], bh = batch * hidden
+        // Row of `projected` that step t of batch row r reads: t·B + r, or its token's row.
+        let rowOf: [Int] = tokens.map { integerIndices($0, bound: projected.shape[0], op: "recurrentSequence", shape: projected.shape) }
+            ?? Array(0..<(steps * batch))
         check(h0.shape == [batch, hidden], "recurrentSequence: h0 shape \(h0.shape) is not [\(batch), \(hidden)]")
         check((cell == .lstm) == (c0 != nil) && (c0 == nil || c0!.shape == [batch, hidden]),
               "recurrentSequence: c0 shape \(c0?.shape ?? []) is not [\(batch), \(hidden)] (LSTM only)")
@@ -92,7 +104,7 @@ extension Tensor {
                         grouped.apply(m: batch, x: hPrev, ldx: hidden, bias: biasPointer, y: hgp.baseAddress!, ldy: gh, workspace: ws.baseAddress!)
                     }
                     for r in 0..<batch {
-                        let xg = xp.baseAddress! + (t * batch + r) * gh, hrow = hgp.baseAddress! + r * gh
+                        let xg = xp.baseAddress! + rowOf[t * batch + r] * gh, hrow = hgp.baseAddress! + r * gh
                         let k = r * hidden
                         switch cell {
                         case .tanh, .relu:
@@ -116,6 +128,7 @@ extension Tensor {
         if let b = biasHH { inputs.append(b) }
         inputs.append(h0)
         if let c0 { inputs.append(c0) }
+        if let tokens { inputs.append(tokens) }
         return result("recurrent_sequence", shape: [cell == .lstm ? steps + 1 : steps, batch, hidden], data: out, inputs: inputs,
                       attributes: ["cell": .int(code), "reverse": .int(reverse ? 1 : 0), "bias": .int(biasHH == nil ? 0 : 1)]) { dOut in
             // W_hhᵀ packed for dh_{s−1} = dgates_s · W_hh.
@@ -183,7 +196,17 @@ extension Tensor {
             // The projected inputs: dInput (GRU) or dHidden (the same pre-activations), back in time order.
             let perStep = batch * gh
             let source = cell == .gru ? dInput : dHidden
-            if projected.requiresGrad && projected.gradStorage == nil && !reverse {
+            if tokens != nil {
+                projected.accumulateGrad(count: projected.count) { acc in
+                    for s in 0..<steps {
+                        let t = reverse ? steps - 1 - s : s
+                        for r in 0..<batch {
+                            let dst = rowOf[t * batch + r] * gh, src = (s * batch + r) * gh
+                            for i in 0..<gh { acc[dst + i] += source[src + i] }
+                        }
+                    }
+                }
+            } else if projected.requiresGrad && projected.gradStorage == nil && !reverse {
                 projected.gradStorage = source   // already in time order: shared, not copied
             } else {
                 projected.accumulateGrad(count: projected.count) { acc in

@@ -102,20 +102,21 @@ final class RecurrentStack {
 
     /// Runs the stack on token ids with the embedding folded into layer 0's input projection:
     /// per direction the table `embedding · W_ihᵀ + b_ih` `[V, G·H]` is one small recorded
-    /// `linear`, and the projected input of every step is an `embedding` lookup of its rows —
-    /// the same values as `linear(embedding(ids), W_ih, b_ih)` without the per-token GEMM
-    /// (2·G·H·in FLOPs per token), with gradients reaching the embedding, W_ih and b_ih through
-    /// the two recorded ops. ids `[B, T]` (`[T, B]` unless batchFirst), embedding `[V, inputSize]`.
+    /// `linear`, and the projected input of every step is a row of it — read in place by the
+    /// fused node (`recurrentSequence(projected:tokens:…)`), an `embedding` lookup on the
+    /// recorded steps. The same values as `linear(embedding(ids), W_ih, b_ih)` without the
+    /// per-token GEMM (2·G·H·in FLOPs per token); gradients reach the embedding, W_ih and b_ih
+    /// through the table. ids `[B, T]` (`[T, B]` unless batchFirst), embedding `[V, inputSize]`.
     func runFolded(ids: Tensor, embedding table: Tensor, h0: Tensor?, c0: Tensor?, training: Bool, name: String) -> (Tensor, Tensor, Tensor?) {
         check(ids.rank == 2 && ids.shape[0] > 0 && ids.shape[1] > 0 && table.rank == 2 && table.shape[1] == inputSize,
               "\(name): expected ids \(batchFirst ? "[batch, time]" : "[time, batch]") and an embedding [vocabulary, \(inputSize)], got \(ids.shape), \(table.shape)")
         let timeMajor = batchFirst ? ids.transpose(0, 1) : ids
-        let projections = (0..<directions).map { d in
+        let tables = (0..<directions).map { d in
             let w = weights(0, d)
-            return embedding(weight: linear(table, weight: w.ih, bias: w.bih), indices: timeMajor)   // [T, B, G·H]
+            return linear(table, weight: w.ih, bias: w.bih)   // [V, G·H]
         }
         var layers: [Tensor] = []
-        return unrolled(timeMajor, h0: h0, c0: c0, training: training, name: name, layerOutputs: &layers, firstProjections: projections)
+        return unrolled(timeMajor, h0: h0, c0: c0, training: training, name: name, layerOutputs: &layers, firstTables: tables)
     }
 
     /// Under a tracer (export), a batch-first stack from zero state is recorded as one
@@ -159,16 +160,17 @@ final class RecurrentStack {
     }
 
     /// The unrolled stack (every step recorded); `layerOutputs` receives each layer's output `[T, B, D·H]`.
-    /// With `firstProjections` (`runFolded`: layer 0's projected input per direction, `[T, B, G·H]`),
-    /// x is only the time-major ids and layer 0 skips its input GEMM. Without `keepLayerOutputs`
+    /// With `firstTables` (`runFolded`: layer 0's projected input per token id and direction,
+    /// `[V, G·H]`), x is the time-major ids `[T, B]` and layer 0 reads the tables' rows instead
+    /// of running its input GEMM. Without `keepLayerOutputs`
     /// the top layer of a fused batch-first stack may skip its time-major output.
     func unrolled(_ x: Tensor, h0: Tensor?, c0: Tensor?, training: Bool, name: String,
-                  layerOutputs: inout [Tensor], firstProjections: [Tensor]? = nil, keepLayerOutputs: Bool = false) -> (Tensor, Tensor, Tensor?) {
-        if firstProjections == nil {
+                  layerOutputs: inout [Tensor], firstTables: [Tensor]? = nil, keepLayerOutputs: Bool = false) -> (Tensor, Tensor, Tensor?) {
+        if firstTables == nil {
             check(x.rank == 3 && x.shape[2] == inputSize && x.shape[0] > 0 && x.shape[1] > 0,
                   "\(name): expected input \(batchFirst ? "[batch, time, \(inputSize)]" : "[time, batch, \(inputSize)]"), got \(x.shape)")
         }
-        let seq = batchFirst && firstProjections == nil ? x.transpose(0, 1) : x
+        let seq = batchFirst && firstTables == nil ? x.transpose(0, 1) : x
         let steps = seq.shape[0], batch = seq.shape[1], h = hiddenSize
         let stateShape = [numLayers * directions, batch, h]
         if let h0 { check(h0.shape == stateShape, "\(name): initial hidden state must be \(stateShape), got \(h0.shape)") }
@@ -180,14 +182,16 @@ final class RecurrentStack {
             for d in 0..<directions {
                 let k = layer * directions + d
                 let w = weights(layer, d)
-                // One GEMM projects every step's input: [T, B, G·H].
-                let projected = layer == 0 && firstProjections != nil ? firstProjections![d] : linear(layerInput, weight: w.ih, bias: w.bih)
+                // One GEMM projects every step's input: [T, B, G·H] (or layer 0 reads a token table).
+                let table = layer == 0 ? firstTables?[d] : nil
+                let fusedRun = Tracer.current == nil && fused
                 var hidden = h0?.select(axis: 0, index: k) ?? Tensor.zeros([batch, h])
                 var cellState = cell == .lstm ? (c0?.select(axis: 0, index: k) ?? Tensor.zeros([batch, h])) : nil
-                if Tracer.current == nil && fused {
+                if fusedRun {
                     // Training and plain inference: the whole direction as one fused node
                     // (Autograd/RecurrentLayer.swift); under a tracer the steps below are recorded.
-                    let fused = Tensor.recurrentSequence(cell: cell, projected: projected, weightHH: w.hh, biasHH: w.bhh,
+                    let fused = Tensor.recurrentSequence(cell: cell, projected: table ?? linear(layerInput, weight: w.ih, bias: w.bih),
+                                                         tokens: table == nil ? nil : seq, weightHH: w.hh, biasHH: w.bhh,
                                                          h0: hidden, c0: cellState, reverse: d == 1)
                     finalH.append(fused.select(axis: 0, index: d == 0 ? steps - 1 : 0))
                     if cell == .lstm { finalC.append(fused.select(axis: 0, index: steps)) }
@@ -198,6 +202,7 @@ final class RecurrentStack {
                     outputs.append(cell == .lstm ? fused.narrow(axis: 0, start: 0, length: steps) : fused)
                     continue
                 }
+                let projected = table.map { embedding(weight: $0, indices: seq) } ?? linear(layerInput, weight: w.ih, bias: w.bih)
                 var perStep = [Tensor](repeating: hidden, count: steps)
                 for s in 0..<steps {
                     let t = d == 0 ? s : steps - 1 - s
