@@ -132,9 +132,11 @@ extension Tensor {
         return result("recurrent_sequence", shape: [cell == .lstm ? steps + 1 : steps, batch, hidden], data: out, inputs: inputs,
                       attributes: ["cell": .int(code), "reverse": .int(reverse ? 1 : 0), "bias": .int(biasHH == nil ? 0 : 1)]) { dOut in
             // W_hhᵀ packed for dh_{s−1} = dgates_s · W_hh.
-            var transposed = [Float](repeating: 0, count: gh * hidden)
+            var transposed = uninitializedFloats(gh * hidden)
             weightHH.data.withUnsafeBufferPointer { w in
-                for i in 0..<gh { for j in 0..<hidden { transposed[j * gh + i] = w[i * hidden + j] } }
+                transposed.withUnsafeMutableBufferPointer { wt in
+                    for i in 0..<gh { for j in 0..<hidden { wt[j * gh + i] = w[i * hidden + j] } }
+                }
             }
             let groupedT = transposed.withUnsafeBufferPointer { ColumnGroupedWeights(outputs: hidden, inputs: gh, weights: $0.baseAddress!) }
             // dHidden[s] = gradient of W_hh h_{s−1} + b_hh at step s; dInput[t] = of the projected input.
@@ -143,6 +145,10 @@ extension Tensor {
             var dh = [Float](repeating: 0, count: bh), dc = [Float](repeating: 0, count: cell == .lstm ? bh : 0)
             var fromState = [Float](repeating: 0, count: bh)
             var ws = [Float](repeating: 0, count: linearPackedWorkspaceCount)
+            // Summed per step while the step's gradient rows are in cache: db_hh, and the token
+            // table's gradient (a scatter-add of the projected-input rows) when reading a table.
+            var biasGrad = [Float](repeating: 0, count: biasHH == nil ? 0 : gh)
+            var tableGrad = [Float](repeating: 0, count: tokens == nil ? 0 : projected.count)
             if cell == .lstm { for k in 0..<bh { dc[k] = dOut[steps * bh + k] } }
             dOut.withUnsafeBufferPointer { go in
             states.withUnsafeBufferPointer { hs in
@@ -155,6 +161,8 @@ extension Tensor {
             dc.withUnsafeMutableBufferPointer { dcp in
             fromState.withUnsafeMutableBufferPointer { fs in
             ws.withUnsafeMutableBufferPointer { wsp in
+            biasGrad.withUnsafeMutableBufferPointer { bg in
+            tableGrad.withUnsafeMutableBufferPointer { tg in
                 let dhb = dhp.baseAddress!
                 for s in stride(from: steps - 1, through: 0, by: -1) {
                     let t = reverse ? steps - 1 - s : s
@@ -191,29 +199,34 @@ extension Tensor {
                     } else {
                         dhb.update(from: fs.baseAddress!, count: bh)
                     }
-                }
-            }}}}}}}}}}}
-            // The projected inputs: dInput (GRU) or dHidden (the same pre-activations), back in time order.
-            let perStep = batch * gh
-            let source = cell == .gru ? dInput : dHidden
-            if tokens != nil {
-                projected.accumulateGrad(count: projected.count) { acc in
-                    for s in 0..<steps {
-                        let t = reverse ? steps - 1 - s : s
-                        for r in 0..<batch {
-                            let dst = rowOf[t * batch + r] * gh, src = (s * batch + r) * gh
-                            for i in 0..<gh { acc[dst + i] += source[src + i] }
+                    let inputRows = (cell == .gru ? dx.baseAddress! : dg.baseAddress!) + s * batch * gh
+                    for r in 0..<batch {
+                        let hiddenRow = dg.baseAddress! + (s * batch + r) * gh
+                        if biasHH != nil { for i in 0..<gh { bg[i] += hiddenRow[i] } }
+                        if tokens != nil {
+                            let tableRow = tg.baseAddress! + rowOf[t * batch + r] * gh, inputRow = inputRows + r * gh
+                            for i in 0..<gh { tableRow[i] += inputRow[i] }
                         }
                     }
                 }
-            } else if projected.requiresGrad && projected.gradStorage == nil && !reverse {
-                projected.gradStorage = source   // already in time order: shared, not copied
+            }}}}}}}}}}}}}
+            // The projected inputs: dInput (GRU) or dHidden (the same pre-activations), back in time order.
+            let perStep = batch * gh
+            let source = cell == .gru ? dInput : dHidden
+            if projected.requiresGrad && projected.gradStorage == nil && (tokens != nil || !reverse) {
+                projected.gradStorage = tokens != nil ? tableGrad : source   // in place, not copied
             } else {
                 projected.accumulateGrad(count: projected.count) { acc in
-                    for s in 0..<steps {
-                        let t = reverse ? steps - 1 - s : s
-                        for i in 0..<perStep { acc[t * perStep + i] += source[s * perStep + i] }
-                    }
+                    source.withUnsafeBufferPointer { src in tableGrad.withUnsafeBufferPointer { tg in
+                        if tokens != nil {
+                            for i in 0..<acc.count { acc[i] += tg[i] }
+                        } else {
+                            for s in 0..<steps {
+                                let t = reverse ? steps - 1 - s : s
+                                for i in 0..<perStep { acc[t * perStep + i] += src[s * perStep + i] }
+                            }
+                        }
+                    }}
                 }
             }
             // dW_hh[G·H, H] = Σ_s dHidden_sᵀ · h_{s−1}: one GEMM over all steps.
@@ -225,11 +238,7 @@ extension Tensor {
                     }
                 }
             }
-            biasHH?.accumulateGrad(count: gh) { acc in
-                dHidden.withUnsafeBufferPointer { dg in
-                    for row in 0..<(steps * batch) { for i in 0..<gh { acc[i] += dg[row * gh + i] } }
-                }
-            }
+            biasHH?.accumulateGrad(count: gh) { acc in for i in 0..<gh { acc[i] += biasGrad[i] } }
             h0.accumulateGrad(count: bh) { acc in for k in 0..<bh { acc[k] += dh[k] } }
             c0?.accumulateGrad(count: bh) { acc in for k in 0..<bh { acc[k] += dc[k] } }
         }
