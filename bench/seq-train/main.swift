@@ -9,7 +9,8 @@
 // (`CharLSTM.foldsEmbedding = false`), i.e. all the FLOPs the PyTorch twin does.
 //
 // One line per epoch: RESULT myelin char-KIND epoch E wall_s W cpu_s C train_loss L val_bits B gflops G
-// (G: 3 × forward FLOPs × training windows / CPU seconds of the training pass).
+// (G: 3 × forward FLOPs × training windows / CPU seconds of the training pass; the FLOPs are the
+// unfolded model's, as PyTorch runs it, also when the char-LSTM folds its embedding).
 
 import Foundation
 import Myelin
