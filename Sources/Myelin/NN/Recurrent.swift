@@ -15,6 +15,10 @@ import Foundation
 // | `gru_cell` | Autograd/RecurrentCells.swift | x `[B, 3H]` (r, z, n), hg `[B, 3H]`, h `[B, H]` | — |
 // | `recurrent_sequence` | Autograd/RecurrentLayer.swift | projected `[T, B, G·H]`, W_hh, [b_hh], h0 `[B, H]`, [c0] | `cell` int, `reverse` int, `bias` int (training only; output `[T(+1), B, H]`) |
 // | `masked_softmax` | Autograd/MaskedSoftmax.swift | scores `[…, L, S]`, masks… | `scale` float (attention weights, training only) |
+// | `matmul_transposed` | Autograd/MatmulTransposed.swift | a `[…, m, k]`, b `[…, n, k]` | — (a · bᵀ, training only) |
+// | `dropout` | Autograd/FusedDropout.swift | x | `p` float (training only; a tracer sees `mul` by the mask) |
+// | `sequence_batch_first` | Autograd/RecurrentLayer.swift | x `[S, B, F]` | — (first T rows as `[B, T, F]`, training only) |
+// | `attention_heads`, `attention_merge_heads` | NN/Attention.swift | x | — (heads cut from / merged into projections, training only) |
 // | `sequence_cross_entropy` | Autograd/RecurrentCells.swift | logits `[…, C]`, targets `[…]` | `ignore_index` int, `reduction` int (0 mean, 1 sum) |
 // | `layer_norm` | Autograd/NormalizationOps.swift | x `[…, D…]`, [weight, bias] `[D…]` | `eps` float, `axes` int (how many trailing dims are normalised) |
 // | `gelu` | Autograd/NormalizationOps.swift | x | `approximate` int (0 exact erf, 1 tanh) |
@@ -162,8 +166,8 @@ final class RecurrentStack {
     /// The unrolled stack (every step recorded); `layerOutputs` receives each layer's output `[T, B, D·H]`.
     /// With `firstTables` (`runFolded`: layer 0's projected input per token id and direction,
     /// `[V, G·H]`), x is the time-major ids `[T, B]` and layer 0 reads the tables' rows instead
-    /// of running its input GEMM. Without `keepLayerOutputs`
-    /// the top layer of a fused batch-first stack may skip its time-major output.
+    /// of running its input GEMM. Without `keepLayerOutputs` the top layer of a fused
+    /// batch-first stack goes straight to batch first and skips its time-major output.
     func unrolled(_ x: Tensor, h0: Tensor?, c0: Tensor?, training: Bool, name: String,
                   layerOutputs: inout [Tensor], firstTables: [Tensor]? = nil, keepLayerOutputs: Bool = false) -> (Tensor, Tensor, Tensor?) {
         if firstTables == nil {
