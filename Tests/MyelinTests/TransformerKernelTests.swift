@@ -64,4 +64,87 @@ final class TransformerKernelTests: XCTestCase {
         }
         assertGradientsMatch("gelu 16 lanes", inputs: [smooth([2, 19], seed: 6, scale: 2)]) { $0[0].gelu() }
     }
+
+    /// Fused dropout against its specification — one 64-bit draw per two elements, element 2i
+    /// kept when the uniform of the top 24 bits is ≥ p, element 2i + 1 when that of bits 16–39
+    /// is — written out here with `Generator.next()`: the same output (odd length: the last draw
+    /// decides one element), the same generator state afterwards; kept fractions near 1 − p at
+    /// even and odd positions and for both of a pair ((1 − p)²); survivors scaled by 1/(1 − p);
+    /// the same seed gives the same mask; the gradient g ⊙ mask, and by finite differences.
+    func testFusedDropoutMaskStatisticsDeterminismAndGradient() {
+        let p: Float = 0.3, n = 100_003
+        let x = smooth([n], seed: 50, scale: 2)
+        let fusedGenerator = Generator(seed: 51), referenceGenerator = Generator(seed: 51)
+        x.requiresGrad = true
+        let y = x.dropout(p: p, generator: fusedGenerator)
+        var mask = [Float](repeating: 0, count: n)
+        for i in stride(from: 0, to: n, by: 2) {
+            let bits = referenceGenerator.next()
+            if Float(bits >> 40) / 16_777_216 >= p { mask[i] = 1 / (1 - p) }
+            if i + 1 < n && Float((bits >> 16) & 0xFF_FFFF) / 16_777_216 >= p { mask[i + 1] = 1 / (1 - p) }
+        }
+        XCTAssertEqual(y.data, (x * Tensor(shape: [n], data: mask)).data, "fused vs the mask written out")
+        XCTAssertTrue(fusedGenerator.state == referenceGenerator.state, "generator state after the mask")
+        let pairs = n / 2
+        let keptEven = Double((0..<pairs).filter { mask[2 * $0] != 0 }.count) / Double(pairs)
+        let keptOdd = Double((0..<pairs).filter { mask[2 * $0 + 1] != 0 }.count) / Double(pairs)
+        let keptBoth = Double((0..<pairs).filter { mask[2 * $0] != 0 && mask[2 * $0 + 1] != 0 }.count) / Double(pairs)
+        XCTAssertEqual(keptEven, 0.7, accuracy: 0.007, "kept fraction, even positions")
+        XCTAssertEqual(keptOdd, 0.7, accuracy: 0.007, "kept fraction, odd positions")
+        XCTAssertEqual(keptBoth, 0.49, accuracy: 0.007, "both of a pair kept: independent halves of a draw")
+        let probe = smooth([n], seed: 52)
+        (y * probe).sum().backward()
+        XCTAssertEqual(x.grad!.data, zip(probe.data, mask).map { $0 * $1 }, "gradient g ⊙ mask")
+        // Same seed, same mask; the next call draws a fresh one.
+        let again = Generator(seed: 51)
+        let first = x.dropout(p: p, generator: again), second = x.dropout(p: p, generator: again)
+        XCTAssertEqual(first.data, y.data)
+        XCTAssertNotEqual(second.data, y.data)
+        // Finite differences, the mask fixed by a fresh generator of the same seed per evaluation.
+        assertGradientsMatch("dropout", inputs: [smooth([4, 9], seed: 53)]) { t in
+            t[0].dropout(p: 0.5, generator: Generator(seed: 54)) * smooth([4, 9], seed: 55)
+        }
+    }
+
+    /// A · Bᵀ read through B's strides against `matmul` of the materialised transpose (values
+    /// and gradients), with broadcast batch dimensions; and by finite differences.
+    func testMatmulTransposedEqualsMatmulOfTranspose() {
+        let a = smooth([2, 3, 7, 20], seed: 60), b = smooth([3, 9, 20], seed: 61)
+        let probe = smooth([2, 3, 7, 9], seed: 62)
+        var results: [[Float]] = []
+        for fused in [true, false] {
+            a.requiresGrad = true; b.requiresGrad = true; a.zeroGrad(); b.zeroGrad()
+            let c = fused ? a.matmulTransposed(b) : a.matmul(b.transpose(-1, -2))
+            XCTAssertEqual(c.shape, [2, 3, 7, 9])
+            (c * probe).sum().backward()
+            results += [c.data, a.grad!.data, b.grad!.data]
+        }
+        XCTAssertEqual(results[0], results[3], "A·Bᵀ")
+        assertClose(results[1], results[4], atol: 1e-6, rtol: 1e-5, "dA")
+        assertClose(results[2], results[5], atol: 1e-6, rtol: 1e-5, "dB")
+        assertGradientsMatch("matmulTransposed", inputs: [smooth([2, 5, 6], seed: 63), smooth([2, 4, 6], seed: 64)]) { t in
+            t[0].matmulTransposed(t[1]) * smooth([2, 5, 4], seed: 65)
+        }
+    }
+
+    /// Heads cut straight from the projections and merged back (one copy each) against the
+    /// generic narrow, reshape and permute: values and gradients. (Whole attention layers on this
+    /// path are checked against PyTorch in SequenceGoldenTests.)
+    func testAttentionHeadsEqualReshapeAndPermute() {
+        let x = smooth([2, 5, 3 * 12], seed: 70)
+        let probe = smooth([2, 4, 5, 3], seed: 71), mergeProbe = smooth([2, 5, 12], seed: 72)
+        var results: [[Float]] = []
+        for direct in [true, false] {
+            x.requiresGrad = true; x.zeroGrad()
+            let h = direct ? x.attentionHeads(part: 1, of: 3, heads: 4)
+                : x.narrow(axis: 2, start: 12, length: 12).reshape([2, 5, 4, 3]).permute([0, 2, 1, 3])
+            let merged = direct ? h.mergedAttentionHeads() : h.permute([0, 2, 1, 3]).reshape([2, 5, 12])
+            ((h * probe).sum() + (merged * merged * mergeProbe).sum()).backward()
+            results += [h.data, merged.data, x.grad!.data]
+        }
+        XCTAssertEqual(results[0], results[3], "heads")
+        XCTAssertEqual(results[1], results[4], "merged")
+        assertClose(results[2], results[5], atol: 1e-6, rtol: 1e-6, "gradient")
+        XCTAssertEqual(x.narrow(axis: 2, start: 12, length: 12).data, x.attentionHeads(part: 1, of: 3, heads: 4).mergedAttentionHeads().data)
+    }
 }

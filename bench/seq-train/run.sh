@@ -1,6 +1,7 @@
 #!/bin/sh
 # Character language model twins, one thread, side by side (issue 12):
 #   bench/seq-train/run.sh [EPOCHS] [TRAIN_WINDOWS] [lstm|transformer ...]
+#   MYELIN_ARGS=--no-fold bench/seq-train/run.sh 3 8000 lstm    # char-LSTM without the embedding fold
 # Builds SeqTrainBench (release), then for each model runs PyTorch and Myelin one after the
 # other on the same split and prints every epoch's RESULT line; summarise with the medians of
 # the per-epoch times (the first epoch included) and the last epoch's validation bits/char.
@@ -12,7 +13,7 @@ PYTHON=${PYTHON:-/tmp/anchors/bin/python}
 swift build -c release --product SeqTrainBench >/dev/null
 for m in $MODELS; do
     "$PYTHON" bench/seq-train/torch_char_lm.py "$m" "$EPOCHS" "$WINDOWS" 1
-    .build/release/SeqTrainBench "$m" "$EPOCHS" "$WINDOWS" 1
+    .build/release/SeqTrainBench "$m" "$EPOCHS" "$WINDOWS" 1 ${MYELIN_ARGS:-}
 done | tee /tmp/seq-train-bench.log
 python3 - <<'PY'
 import statistics, collections

@@ -20,42 +20,67 @@ extension Tensor {
     func maskedSoftmax(scale: Float, masks: [Tensor]) -> Tensor {
         check(rank >= 1, "maskedSoftmax: scores must have at least one dimension, got shape \(shape)")
         let n = shape[rank - 1], rows = n == 0 ? 0 : count / n
-        // hidden[i] != 0: position i is masked. A trailing-dims mask repeats with period mask.count.
-        var hidden = [UInt8](repeating: 0, count: masks.isEmpty ? 0 : count)
+        // hidden[i % period] != 0: position i is masked. Masks over trailing dims (a causal
+        // [L, S]) repeat with their element count, and of two such periods the larger is a
+        // multiple of the smaller, so they combine into one pattern of the largest; any other
+        // mask (padding [B, 1, 1, S]) is expanded over the whole shape (period = count).
+        var period = 1
+        var trailingMasks: [Bool] = []
         for m in masks {
             check(broadcastShape(shape, m.shape, op: "maskedSoftmax") == shape,
                   "maskedSoftmax: mask shape \(m.shape) does not broadcast to scores shape \(shape)")
             let trailing = Array(m.shape.drop(while: { $0 == 1 }))
-            if trailing.count <= rank && Array(shape.suffix(trailing.count)) == trailing {
-                let period = Swift.max(1, m.count)
-                m.data.withUnsafeBufferPointer { mp in
-                    for i in 0..<count where mp[i % period] != 0 { hidden[i] = 1 }
-                }
+            let isTrailing = trailing.count <= rank && Array(shape.suffix(trailing.count)) == trailing
+            trailingMasks.append(isTrailing)
+            period = Swift.max(period, isTrailing ? Swift.max(1, m.count) : count)
+        }
+        var hidden = [UInt8](repeating: 0, count: masks.isEmpty ? 0 : period)
+        for (m, isTrailing) in zip(masks, trailingMasks) {
+            if isTrailing {
+                let p = Swift.max(1, m.count)
+                m.data.withUnsafeBufferPointer { mp in for i in 0..<period where mp[i % p] != 0 { hidden[i] = 1 } }
             } else {
                 let map = broadcastIndexMap(m.shape, to: shape)
                 for i in 0..<count where m.data[map[i]] != 0 { hidden[i] = 1 }
             }
         }
-        var out = [Float](repeating: 0, count: count)
+        // Each row scaled, masked and normalised in place in the output (one pass over memory).
+        var out = uninitializedFloats(count)
         data.withUnsafeBufferPointer { x in
             out.withUnsafeMutableBufferPointer { y in
-                for i in 0..<count { y[i] = x[i] * scale }
-                if !hidden.isEmpty { for i in 0..<count where hidden[i] != 0 { y[i] = -.infinity } }
-                for r in 0..<rows { softmaxRow(y.baseAddress! + r * n, count: n) }
+                hidden.withUnsafeBufferPointer { h in
+                    for r in 0..<rows {
+                        let row = y.baseAddress! + r * n, source = x.baseAddress! + r * n
+                        for j in 0..<n { row[j] = source[j] * scale }
+                        if !h.isEmpty {
+                            let flags = h.baseAddress! + (r * n) % period
+                            for j in 0..<n where flags[j] != 0 { row[j] = -.infinity }
+                        }
+                        softmaxRow(row, count: n)
+                    }
+                }
             }
         }
         let input = self, weights = out
         return Tensor.result("masked_softmax", shape: shape, data: out, inputs: [self] + masks,
                              attributes: ["scale": .float(Double(scale))]) { g in
-            // dx = scale · y ⊙ (g − Σ g⊙y); hidden positions have y = 0.
-            input.accumulateGrad(count: input.count) { acc in
+            // dx = scale · y ⊙ (g − Σ g⊙y); hidden positions have y = 0. Written straight into
+            // a fresh gradient buffer (no zero fill) unless one exists to add to.
+            guard input.requiresGrad else { return }
+            let existing = input.gradStorage != nil
+            if !existing { input.gradStorage = uninitializedFloats(rows * n) }
+            input.gradStorage!.withUnsafeMutableBufferPointer { acc in
                 weights.withUnsafeBufferPointer { y in
                     g.withUnsafeBufferPointer { gp in
                         for r in 0..<rows {
                             let base = r * n
                             var dot: Float = 0
                             for j in 0..<n { dot += gp[base + j] * y[base + j] }
-                            for j in 0..<n { acc[base + j] += scale * y[base + j] * (gp[base + j] - dot) }
+                            if existing {
+                                for j in 0..<n { acc[base + j] += scale * y[base + j] * (gp[base + j] - dot) }
+                            } else {
+                                for j in 0..<n { acc[base + j] = scale * y[base + j] * (gp[base + j] - dot) }
+                            }
                         }
                     }
                 }

@@ -21,7 +21,11 @@ extension Tensor {
     ///   row: `[T + 1, B, H]` whose last row is the final cell state c_T.
     /// - `reverse`: runs from step T−1 down to 0 (the backward direction of a bidirectional
     ///   layer); outputs stay in time order.
-    /// - Recorded as `recurrent_sequence` with inputs [projected, weightHH, (biasHH,) h0, (c0)],
+    /// - `tokens` `[T, B]` (ids as whole floats): `projected` is then a table `[V, G·H]` of
+    ///   projected inputs per token id (an embedding folded into W_ih, `RecurrentStack.runFolded`)
+    ///   and step t of row b reads row `tokens[t, b]`: the same values as the gathered
+    ///   `[T, B, G·H]`, without writing it out; the table's gradient is scatter-added.
+    /// - Recorded as `recurrent_sequence` with inputs [projected, weightHH, (biasHH,) h0, (c0,) (tokens)],
     ///   attributes `cell` (0 tanh, 1 relu, 2 lstm, 3 gru), `reverse`, `bias`. Export never
     ///   sees it: under a tracer the layer is recorded as `recurrent` (NN/Recurrent.swift).
     ///
@@ -30,15 +34,23 @@ extension Tensor {
     /// let out = Tensor.recurrentSequence(cell: .lstm, projected: xg, weightHH: whh, biasHH: bhh,
     ///                                    h0: Tensor.zeros([B, H]), c0: Tensor.zeros([B, H]))   // [T + 1, B, H]
     /// ```
-    static func recurrentSequence(cell: RecurrentCell, projected: Tensor, weightHH: Tensor, biasHH: Tensor?,
+    static func recurrentSequence(cell: RecurrentCell, projected: Tensor, tokens: Tensor? = nil, weightHH: Tensor, biasHH: Tensor?,
                                   h0: Tensor, c0: Tensor?, reverse: Bool = false) -> Tensor {
         let g = cell.gates
         check(weightHH.rank == 2 && weightHH.shape[0] == g * weightHH.shape[1],
               "recurrentSequence: weight_hh shape \(weightHH.shape) is not [\(g)·hidden, hidden]")
         let hidden = weightHH.shape[1], gh = g * hidden
-        check(projected.rank == 3 && projected.shape[2] == gh && projected.shape[0] > 0 && projected.shape[1] > 0,
-              "recurrentSequence: projected input shape \(projected.shape) is not [time, batch, \(gh)]")
-        let steps = projected.shape[0], batch = projected.shape[1], bh = batch * hidden
+        if let tokens {
+            check(projected.rank == 2 && projected.shape[1] == gh && tokens.rank == 2 && tokens.shape[0] > 0 && tokens.shape[1] > 0,
+                  "recurrentSequence: token table \(projected.shape) and tokens \(tokens.shape) are not [vocabulary, \(gh)] and [time, batch]")
+        } else {
+            check(projected.rank == 3 && projected.shape[2] == gh && projected.shape[0] > 0 && projected.shape[1] > 0,
+                  "recurrentSequence: projected input shape \(projected.shape) is not [time, batch, \(gh)]")
+        }
+        let steps = tokens?.shape[0] ?? projected.shape[0], batch = tokens?.shape[1] ?? projected.shape[1], bh = batch * hidden
+        // Row of `projected` that step t of batch row r reads: t·B + r, or its token's row.
+        let rowOf: [Int] = tokens.map { integerIndices($0, bound: projected.shape[0], op: "recurrentSequence", shape: projected.shape) }
+            ?? Array(0..<(steps * batch))
         check(h0.shape == [batch, hidden], "recurrentSequence: h0 shape \(h0.shape) is not [\(batch), \(hidden)]")
         check((cell == .lstm) == (c0 != nil) && (c0 == nil || c0!.shape == [batch, hidden]),
               "recurrentSequence: c0 shape \(c0?.shape ?? []) is not [\(batch), \(hidden)] (LSTM only)")
@@ -47,13 +59,14 @@ extension Tensor {
         // Saved for the backward pass, in processing order s (t = s, or T−1−s when reverse):
         // states[s] = h before step s (states[T] the last); cells likewise (LSTM);
         // saved[s] = activated gates (LSTM i, f, g, o; GRU r, z, n; RNN unused);
-        // hiddenNew[s] = W_hn h + b_hn (GRU, for r's gradient).
-        var states = [Float](repeating: 0, count: (steps + 1) * bh)
-        var cells = [Float](repeating: 0, count: cell == .lstm ? (steps + 1) * bh : 0)
-        var saved = [Float](repeating: 0, count: cell == .lstm || cell == .gru ? steps * batch * gh : 0)
-        var hiddenNew = [Float](repeating: 0, count: cell == .gru ? steps * bh : 0)
-        var out = [Float](repeating: 0, count: (cell == .lstm ? steps + 1 : steps) * bh)
-        var packed = [Float](repeating: 0, count: linearPackedCount(outputs: gh, inputs: hidden))
+        // unitValues[s] = W_hn h + b_hn (GRU, for r's gradient) or tanh c_{s+1} (LSTM).
+        // Every element of these is written below before it is read.
+        var states = uninitializedFloats((steps + 1) * bh)
+        var cells = uninitializedFloats(cell == .lstm ? (steps + 1) * bh : 0)
+        var saved = uninitializedFloats(cell == .lstm || cell == .gru ? steps * batch * gh : 0)
+        var unitValues = uninitializedFloats(cell == .gru || cell == .lstm ? steps * bh : 0)
+        var out = uninitializedFloats((cell == .lstm ? steps + 1 : steps) * bh)
+        let grouped = weightHH.data.withUnsafeBufferPointer { ColumnGroupedWeights(outputs: gh, inputs: hidden, weights: $0.baseAddress!) }
         var workspace = [Float](repeating: 0, count: linearPackedWorkspaceCount)
         var hg = [Float](repeating: 0, count: batch * gh)
         let biasValues = biasHH?.data ?? []
@@ -61,20 +74,18 @@ extension Tensor {
         let parallel = Threading.threadCount > 1 && batch * gh * hidden >= Threading.parallelThreshold
         let code = [RecurrentCell.tanh: 0, .relu: 1, .lstm: 2, .gru: 3][cell]!
 
-        weightHH.data.withUnsafeBufferPointer { linearPackWeights(outputs: gh, inputs: hidden, weights: $0.baseAddress!, into: &packed) }
         states.withUnsafeMutableBufferPointer { hs in
             h0.data.withUnsafeBufferPointer { hs.baseAddress!.update(from: $0.baseAddress!, count: bh) }
         }
         if let c0 { cells.withUnsafeMutableBufferPointer { cs in c0.data.withUnsafeBufferPointer { cs.baseAddress!.update(from: $0.baseAddress!, count: bh) } } }
 
         projected.data.withUnsafeBufferPointer { xp in
-        packed.withUnsafeBufferPointer { wp in
         workspace.withUnsafeMutableBufferPointer { ws in
         hg.withUnsafeMutableBufferPointer { hgp in
         states.withUnsafeMutableBufferPointer { hs in
         cells.withUnsafeMutableBufferPointer { cs in
         saved.withUnsafeMutableBufferPointer { sv in
-        hiddenNew.withUnsafeMutableBufferPointer { hn in
+        unitValues.withUnsafeMutableBufferPointer { hn in
         out.withUnsafeMutableBufferPointer { op in
         biasValues.withUnsafeBufferPointer { bp in
             let biasPointer = biasHH == nil ? nil : bp.baseAddress
@@ -90,18 +101,18 @@ extension Tensor {
                                          b: w.baseAddress!, bRowStride: 1, bColStride: hidden, c: hgp.baseAddress!, accumulate: biasHH != nil)
                         }
                     } else {
-                        linearPacked(m: batch, n: gh, k: hidden, x: hPrev, ldx: hidden, packed: wp.baseAddress!, bias: biasPointer,
-                                     y: hgp.baseAddress!, ldy: gh, relu: false, workspace: ws.baseAddress!)
+                        grouped.apply(m: batch, x: hPrev, ldx: hidden, bias: biasPointer, y: hgp.baseAddress!, ldy: gh, workspace: ws.baseAddress!)
                     }
                     for r in 0..<batch {
-                        let xg = xp.baseAddress! + (t * batch + r) * gh, hrow = hgp.baseAddress! + r * gh
+                        let xg = xp.baseAddress! + rowOf[t * batch + r] * gh, hrow = hgp.baseAddress! + r * gh
                         let k = r * hidden
                         switch cell {
                         case .tanh, .relu:
                             recurrentSimpleForward(relu: cell == .relu, xg: xg, hg: hrow, h: hNext + k, count: hidden)
                         case .lstm:
                             lstmSequenceForward(xg: xg, hg: hrow, c: cs.baseAddress! + s * bh + k, cNext: cs.baseAddress! + (s + 1) * bh + k,
-                                                h: hNext + k, gates: sv.baseAddress! + (s * batch + r) * gh, count: hidden)
+                                                h: hNext + k, tanhC: hn.baseAddress! + s * bh + k, gates: sv.baseAddress! + (s * batch + r) * gh,
+                                                count: hidden)
                         case .gru:
                             gruSequenceForward(xg: xg, hg: hrow, h: hPrev + k, hNext: hNext + k,
                                                gates: sv.baseAddress! + (s * batch + r) * gh, hiddenNew: hn.baseAddress! + s * bh + k, count: hidden)
@@ -111,40 +122,47 @@ extension Tensor {
                 }
                 if cell == .lstm { (op.baseAddress! + steps * bh).update(from: cs.baseAddress! + steps * bh, count: bh) }
             }
-        }}}}}}}}}}
+        }}}}}}}}}
 
         var inputs = [projected, weightHH]
         if let b = biasHH { inputs.append(b) }
         inputs.append(h0)
         if let c0 { inputs.append(c0) }
+        if let tokens { inputs.append(tokens) }
         return result("recurrent_sequence", shape: [cell == .lstm ? steps + 1 : steps, batch, hidden], data: out, inputs: inputs,
                       attributes: ["cell": .int(code), "reverse": .int(reverse ? 1 : 0), "bias": .int(biasHH == nil ? 0 : 1)]) { dOut in
             // W_hhᵀ packed for dh_{s−1} = dgates_s · W_hh.
-            var transposed = [Float](repeating: 0, count: gh * hidden)
+            var transposed = uninitializedFloats(gh * hidden)
             weightHH.data.withUnsafeBufferPointer { w in
-                for i in 0..<gh { for j in 0..<hidden { transposed[j * gh + i] = w[i * hidden + j] } }
+                transposed.withUnsafeMutableBufferPointer { wt in
+                    for i in 0..<gh { for j in 0..<hidden { wt[j * gh + i] = w[i * hidden + j] } }
+                }
             }
-            var packedT = [Float](repeating: 0, count: linearPackedCount(outputs: hidden, inputs: gh))
-            transposed.withUnsafeBufferPointer { linearPackWeights(outputs: hidden, inputs: gh, weights: $0.baseAddress!, into: &packedT) }
+            let groupedT = transposed.withUnsafeBufferPointer { ColumnGroupedWeights(outputs: hidden, inputs: gh, weights: $0.baseAddress!) }
             // dHidden[s] = gradient of W_hh h_{s−1} + b_hh at step s; dInput[t] = of the projected input.
-            var dHidden = [Float](repeating: 0, count: steps * batch * gh)
-            var dInput = cell == .gru ? [Float](repeating: 0, count: steps * batch * gh) : []
+            var dHidden = uninitializedFloats(steps * batch * gh)   // every row written by the cell backward
+            var dInput = cell == .gru ? uninitializedFloats(steps * batch * gh) : []
             var dh = [Float](repeating: 0, count: bh), dc = [Float](repeating: 0, count: cell == .lstm ? bh : 0)
             var fromState = [Float](repeating: 0, count: bh)
             var ws = [Float](repeating: 0, count: linearPackedWorkspaceCount)
+            // Summed per step while the step's gradient rows are in cache: db_hh, and the token
+            // table's gradient (a scatter-add of the projected-input rows) when reading a table.
+            var biasGrad = [Float](repeating: 0, count: biasHH == nil ? 0 : gh)
+            var tableGrad = [Float](repeating: 0, count: tokens == nil ? 0 : projected.count)
             if cell == .lstm { for k in 0..<bh { dc[k] = dOut[steps * bh + k] } }
             dOut.withUnsafeBufferPointer { go in
-            packedT.withUnsafeBufferPointer { wp in
             states.withUnsafeBufferPointer { hs in
             cells.withUnsafeBufferPointer { cs in
             saved.withUnsafeBufferPointer { sv in
-            hiddenNew.withUnsafeBufferPointer { hn in
+            unitValues.withUnsafeBufferPointer { hn in
             dHidden.withUnsafeMutableBufferPointer { dg in
             dInput.withUnsafeMutableBufferPointer { dx in
             dh.withUnsafeMutableBufferPointer { dhp in
             dc.withUnsafeMutableBufferPointer { dcp in
             fromState.withUnsafeMutableBufferPointer { fs in
             ws.withUnsafeMutableBufferPointer { wsp in
+            biasGrad.withUnsafeMutableBufferPointer { bg in
+            tableGrad.withUnsafeMutableBufferPointer { tg in
                 let dhb = dhp.baseAddress!
                 for s in stride(from: steps - 1, through: 0, by: -1) {
                     let t = reverse ? steps - 1 - s : s
@@ -158,7 +176,7 @@ extension Tensor {
                                                     dPre: dg.baseAddress! + row, count: hidden)
                         case .lstm:
                             lstmSequenceBackward(gates: sv.baseAddress! + row, cPrev: cs.baseAddress! + s * bh + k,
-                                                 c: cs.baseAddress! + (s + 1) * bh + k, dh: dhb + k, dc: dcp.baseAddress! + k,
+                                                 tanhC: hn.baseAddress! + s * bh + k, dh: dhb + k, dc: dcp.baseAddress! + k,
                                                  dGates: dg.baseAddress! + row, count: hidden)
                         case .gru:
                             gruSequenceBackward(gates: sv.baseAddress! + row, hiddenNew: hn.baseAddress! + s * bh + k,
@@ -173,23 +191,42 @@ extension Tensor {
                                          b: w.baseAddress!, bRowStride: hidden, bColStride: 1, c: fs.baseAddress!, accumulate: false)
                         }
                     } else {
-                        linearPacked(m: batch, n: hidden, k: gh, x: dg.baseAddress! + s * batch * gh, ldx: gh, packed: wp.baseAddress!,
-                                     bias: nil, y: fs.baseAddress!, ldy: hidden, relu: false, workspace: wsp.baseAddress!)
+                        groupedT.apply(m: batch, x: dg.baseAddress! + s * batch * gh, ldx: gh, bias: nil, y: fs.baseAddress!, ldy: hidden,
+                                       workspace: wsp.baseAddress!)
                     }
                     if cell == .gru {
                         for k in 0..<bh { dhb[k] += fs[k] }
                     } else {
                         dhb.update(from: fs.baseAddress!, count: bh)
                     }
+                    let inputRows = (cell == .gru ? dx.baseAddress! : dg.baseAddress!) + s * batch * gh
+                    for r in 0..<batch {
+                        let hiddenRow = dg.baseAddress! + (s * batch + r) * gh
+                        if biasHH != nil { for i in 0..<gh { bg[i] += hiddenRow[i] } }
+                        if tokens != nil {
+                            let tableRow = tg.baseAddress! + rowOf[t * batch + r] * gh, inputRow = inputRows + r * gh
+                            for i in 0..<gh { tableRow[i] += inputRow[i] }
+                        }
+                    }
                 }
-            }}}}}}}}}}}}
+            }}}}}}}}}}}}}
             // The projected inputs: dInput (GRU) or dHidden (the same pre-activations), back in time order.
             let perStep = batch * gh
-            projected.accumulateGrad(count: projected.count) { acc in
-                let source = cell == .gru ? dInput : dHidden
-                for s in 0..<steps {
-                    let t = reverse ? steps - 1 - s : s
-                    for i in 0..<perStep { acc[t * perStep + i] += source[s * perStep + i] }
+            let source = cell == .gru ? dInput : dHidden
+            if projected.requiresGrad && projected.gradStorage == nil && (tokens != nil || !reverse) {
+                projected.gradStorage = tokens != nil ? tableGrad : source   // in place, not copied
+            } else {
+                projected.accumulateGrad(count: projected.count) { acc in
+                    source.withUnsafeBufferPointer { src in tableGrad.withUnsafeBufferPointer { tg in
+                        if tokens != nil {
+                            for i in 0..<acc.count { acc[i] += tg[i] }
+                        } else {
+                            for s in 0..<steps {
+                                let t = reverse ? steps - 1 - s : s
+                                for i in 0..<perStep { acc[t * perStep + i] += src[s * perStep + i] }
+                            }
+                        }
+                    }}
                 }
             }
             // dW_hh[G·H, H] = Σ_s dHidden_sᵀ · h_{s−1}: one GEMM over all steps.
@@ -201,13 +238,103 @@ extension Tensor {
                     }
                 }
             }
-            biasHH?.accumulateGrad(count: gh) { acc in
-                dHidden.withUnsafeBufferPointer { dg in
-                    for row in 0..<(steps * batch) { for i in 0..<gh { acc[i] += dg[row * gh + i] } }
-                }
-            }
+            biasHH?.accumulateGrad(count: gh) { acc in for i in 0..<gh { acc[i] += biasGrad[i] } }
             h0.accumulateGrad(count: bh) { acc in for k in 0..<bh { acc[k] += dh[k] } }
             c0?.accumulateGrad(count: bh) { acc in for k in 0..<bh { acc[k] += dc[k] } }
+        }
+    }
+}
+
+extension Tensor {
+    /// Rows `0..<steps` of a time-major sequence `[S, B, F]` (S ≥ steps) as batch first
+    /// `[B, steps, F]`: `narrow(axis: 0, start: 0, length: steps).transpose(0, 1)` as one copy
+    /// of F-float rows (the generic permute builds an index map of every element). Recorded as
+    /// `sequence_batch_first`, outside a tracer only (under one it is the narrow and the permute).
+    func batchFirstSteps(_ steps: Int) -> Tensor {
+        check(rank == 3 && steps >= 0 && steps <= shape[0], "batchFirstSteps: need [S ≥ \(steps), B, F], got \(shape)")
+        if Tracer.current != nil { return narrow(axis: 0, start: 0, length: steps).transpose(0, 1) }
+        let batch = shape[1], features = shape[2], total = batch * steps * features
+        var out = uninitializedFloats(total)
+        data.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { y in
+                for r in 0..<batch {
+                    for t in 0..<steps {
+                        (y.baseAddress! + (r * steps + t) * features).update(from: x.baseAddress! + (t * batch + r) * features, count: features)
+                    }
+                }
+            }
+        }
+        let input = self
+        return Tensor.result("sequence_batch_first", shape: [batch, steps, features], data: out, inputs: [self]) { g in
+            input.accumulateGrad(count: input.count) { acc in
+                g.withUnsafeBufferPointer { gp in
+                    for r in 0..<batch {
+                        for t in 0..<steps {
+                            let src = (r * steps + t) * features, dst = (t * batch + r) * features
+                            for j in 0..<features { acc[dst + j] += gp[src + j] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: The recurrent product in L2-sized column groups
+
+/// W `[n, k]` (rows = outputs) packed for `linearPacked` in groups of `groupColumns` outputs,
+/// each group packed on its own. For each depth block of 256 inputs, `linearPacked` runs every
+/// 6-row tile of the batch over all the packed columns of the block; with W_hh whole (4H·H
+/// floats: 1 MB at H = 256, one block) that streams W from L3 once per row tile and time step,
+/// while one group's block (≤ 256 KB) stays in L2 across the row tiles. Group boundaries fall
+/// on the 32-column register tile, so every output is summed in the same order as the
+/// ungrouped product: the results are bit-identical.
+struct ColumnGroupedWeights {
+    let outputs: Int, inputs: Int, groupColumns: Int
+    let packed: [Float]
+
+    /// Inputs per packed depth block: GEMM.swift's `gemmBlockDepth` (a test checks they agree).
+    static let blockDepth = 256
+
+    /// Columns per group: as many 32-column panels as fit one depth block in 64 Ki floats
+    /// (256 KB). W_hh at H = 256: 4 groups of 256; W_hhᵀ (1024 inputs, 256 outputs): one group.
+    static func defaultGroupColumns(inputs: Int) -> Int {
+        Swift.max(gemmTileCols, (65_536 / Swift.max(Swift.min(inputs, blockDepth), 1)) / gemmTileCols * gemmTileCols)
+    }
+
+    /// Packs W f32 `[outputs, inputs]` (row j = output j); `groupColumns` a positive multiple of 32.
+    init(outputs: Int, inputs: Int, weights: UnsafePointer<Float>, groupColumns: Int? = nil) {
+        let group = groupColumns ?? ColumnGroupedWeights.defaultGroupColumns(inputs: inputs)
+        check(group > 0 && group % gemmTileCols == 0, "ColumnGroupedWeights: group of \(group) columns is not a positive multiple of \(gemmTileCols)")
+        self.outputs = outputs
+        self.inputs = inputs
+        self.groupColumns = group
+        var packed = [Float](repeating: 0, count: linearPackedCount(outputs: outputs, inputs: inputs))
+        packed.withUnsafeMutableBufferPointer { p in
+            var j0 = 0
+            while j0 < outputs {
+                let columns = Swift.min(group, outputs - j0)
+                // A group's rows of W are contiguous; its packed panels start at j0·inputs
+                // (every group but the last is a whole number of 32-column panels).
+                linearPackWeights(outputs: columns, inputs: inputs, weights: weights + j0 * inputs, into: p.baseAddress! + j0 * inputs)
+                j0 += columns
+            }
+        }
+        self.packed = packed
+    }
+
+    /// y `[m, outputs]` (row stride ldy) = bias (or 0) + x `[m, inputs]` (row stride ldx) · Wᵀ, group by group.
+    /// `workspace` holds `linearPackedWorkspaceCount` floats.
+    func apply(m: Int, x: UnsafePointer<Float>, ldx: Int, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, ldy: Int,
+               workspace: UnsafeMutablePointer<Float>) {
+        packed.withUnsafeBufferPointer { p in
+            var j0 = 0
+            while j0 < outputs {
+                let columns = Swift.min(groupColumns, outputs - j0)
+                linearPacked(m: m, n: columns, k: inputs, x: x, ldx: ldx, packed: p.baseAddress! + j0 * inputs, bias: bias.map { $0 + j0 },
+                             y: y + j0, ldy: ldy, relu: false, workspace: workspace)
+                j0 += columns
+            }
         }
     }
 }
@@ -245,10 +372,11 @@ private func recurrentSimpleBackward(relu: Bool, h: UnsafePointer<Float>, dh: Un
     }
 }
 
-/// LSTM row: gates = xg + hg (i, f, g, o) activated into `gates`; c' = f c + i g; h = o tanh c'.
+/// LSTM row: gates = xg + hg (i, f, g, o) activated into `gates`; c' = f c + i g; h = o tanh c'
+/// (tanh c' also kept in `tanhC` for the backward pass).
 @inline(__always)
 private func lstmSequenceForward(xg: UnsafePointer<Float>, hg: UnsafePointer<Float>, c: UnsafePointer<Float>,
-                                 cNext: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>,
+                                 cNext: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>, tanhC: UnsafeMutablePointer<Float>,
                                  gates: UnsafeMutablePointer<Float>, count n: Int) {
     var j = 0
     while j + 16 <= n {
@@ -258,8 +386,10 @@ private func lstmSequenceForward(xg: UnsafePointer<Float>, hg: UnsafePointer<Flo
         let o = sigmoidLanes(Lanes.load(xg + 3 * n + j) + Lanes.load(hg + 3 * n + j))
         let cn = f * Lanes.load(c + j) + i * g
         i.store(gates + j); f.store(gates + n + j); g.store(gates + 2 * n + j); o.store(gates + 3 * n + j)
+        let tc = tanhLanes(cn)
         cn.store(cNext + j)
-        (o * tanhLanes(cn)).store(h + j)
+        tc.store(tanhC + j)
+        (o * tc).store(h + j)
         j += 16
     }
     while j < n {
@@ -268,22 +398,23 @@ private func lstmSequenceForward(xg: UnsafePointer<Float>, hg: UnsafePointer<Flo
         let cn = f * c[j] + i * g
         gates[j] = i; gates[n + j] = f; gates[2 * n + j] = g; gates[3 * n + j] = o
         cNext[j] = cn
-        h[j] = o * Foundation.tanh(cn)
+        tanhC[j] = Foundation.tanh(cn)
+        h[j] = o * tanhC[j]
         j += 1
     }
 }
 
 /// LSTM row backward: from dh (of h_s) and dc (of c_s, carried), the gate pre-activation
-/// gradients into dGates, and dc becomes the gradient of c_{s−1}.
+/// gradients into dGates, and dc becomes the gradient of c_{s−1}. tanhC = tanh c_s.
 @inline(__always)
-private func lstmSequenceBackward(gates: UnsafePointer<Float>, cPrev: UnsafePointer<Float>, c: UnsafePointer<Float>,
+private func lstmSequenceBackward(gates: UnsafePointer<Float>, cPrev: UnsafePointer<Float>, tanhC: UnsafePointer<Float>,
                                   dh: UnsafePointer<Float>, dc: UnsafeMutablePointer<Float>,
                                   dGates: UnsafeMutablePointer<Float>, count n: Int) {
     var j = 0
     let one = Lanes(repeating: 1)
     while j + 16 <= n {
         let i = Lanes.load(gates + j), f = Lanes.load(gates + n + j), g = Lanes.load(gates + 2 * n + j), o = Lanes.load(gates + 3 * n + j)
-        let tc = tanhLanes(Lanes.load(c + j)), d = Lanes.load(dh + j)
+        let tc = Lanes.load(tanhC + j), d = Lanes.load(dh + j)
         let dcs = Lanes.load(dc + j) + d * o * (one - tc * tc)
         (dcs * g * i * (one - i)).store(dGates + j)
         (dcs * Lanes.load(cPrev + j) * f * (one - f)).store(dGates + n + j)
@@ -294,7 +425,7 @@ private func lstmSequenceBackward(gates: UnsafePointer<Float>, cPrev: UnsafePoin
     }
     while j < n {
         let i = gates[j], f = gates[n + j], g = gates[2 * n + j], o = gates[3 * n + j]
-        let tc = Foundation.tanh(c[j]), d = dh[j]
+        let tc = tanhC[j], d = dh[j]
         let dcs = dc[j] + d * o * (1 - tc * tc)
         dGates[j] = dcs * g * i * (1 - i)
         dGates[n + j] = dcs * cPrev[j] * f * (1 - f)

@@ -20,6 +20,12 @@ public final class CharLSTM: CharLanguageModel {
     public let vocabularySize: Int
     public let embed: Embedding, lstm: LSTM, head: Linear
     public var isTraining = true
+    /// Whether untraced forward passes fold the embedding into the LSTM's first input
+    /// projection: the table `embed.weight · W_ihᵀ + b_ih` `[V, 4H]` is computed once per pass
+    /// and each token's projection is a row of it (`LSTM.forward(tokens:embedding:)`). Same
+    /// values and gradients (up to summation order) as embedding then LSTM; removes the
+    /// per-token input GEMM. Under a tracer (export) the layers are always recorded unfolded.
+    public var foldsEmbedding = true
 
     public init(vocabularySize: Int, embedding: Int = 64, hidden: Int = 256, layers: Int = 1, generator: Generator = .default) {
         self.vocabularySize = vocabularySize
@@ -32,7 +38,8 @@ public final class CharLSTM: CharLanguageModel {
 
     public func forward(_ ids: Tensor, _ state: LSTM.State?) -> (logits: Tensor, state: LSTM.State) {
         check(ids.rank == 2, "CharLSTM: expected ids [batch, time], got \(ids.shape)")
-        let (out, next) = lstm(embed(ids), state)
+        let (out, next) = foldsEmbedding && Tracer.current == nil
+            ? lstm.forward(tokens: ids, embedding: embed.weight, state) : lstm(embed(ids), state)
         return (head(out), next)
     }
 

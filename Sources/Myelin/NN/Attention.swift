@@ -21,11 +21,7 @@ public func causalMask(_ length: Int, keys: Int? = nil) -> Tensor {
 
 /// Dropout on `x` when `p > 0` (inverted: survivors scaled by 1/(1−p)).
 func dropoutMask(_ x: Tensor, p: Float, generator: Generator) -> Tensor {
-    guard p > 0 else { return x }
-    let scale = 1 / (1 - p)
-    var mask = [Float](repeating: 0, count: x.count)
-    for i in 0..<mask.count where generator.nextUniform() >= p { mask[i] = scale }
-    return x * Tensor(shape: x.shape, data: mask)
+    p > 0 ? x.dropout(p: p, generator: generator) : x
 }
 
 /// Attention weights and output for `q [..., L, d]`, `k [..., S, d]`, `v [..., S, dv]`,
@@ -35,7 +31,7 @@ func attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, masks: [Tensor], dropout: 
     let d = q.shape[q.rank - 1]
     let weights: Tensor
     if Tracer.current == nil {
-        weights = q.matmul(k.transpose(-1, -2)).maskedSoftmax(scale: 1 / Float(d).squareRoot(), masks: masks)   // one fused node
+        weights = q.matmulTransposed(k).maskedSoftmax(scale: 1 / Float(d).squareRoot(), masks: masks)   // two nodes, no copy of kᵀ
     } else {
         var scores = q.matmul(k.transpose(-1, -2)) * (1 / Float(d).squareRoot())
         for m in masks { scores = scores.maskedFill(m, value: -.infinity) }
@@ -132,19 +128,31 @@ public final class MultiheadAttention: Module {
         let q0 = batchFirst ? query : query.transpose(0, 1)
         let b = q0.shape[0], l = q0.shape[1]
         let q: Tensor, k: Tensor, v: Tensor
+        // Outside a tracer the heads are cut straight from the projections (one copy each) and
+        // merged back likewise; under one, as the recorded split, reshape and permute.
+        let direct = Tracer.current == nil
         if query === key && key === value {
             // Self-attention: one GEMM for all three projections.
-            let parts = linear(q0, weight: inProjWeight, bias: inProjBias).split(sizes: [e, e, e], axis: 2)
-            (q, k, v) = (parts[0], parts[1], parts[2])
+            let qkv = linear(q0, weight: inProjWeight, bias: inProjBias)
+            if direct {
+                (q, k, v) = (qkv.attentionHeads(part: 0, of: 3, heads: numHeads), qkv.attentionHeads(part: 1, of: 3, heads: numHeads),
+                             qkv.attentionHeads(part: 2, of: 3, heads: numHeads))
+            } else {
+                let parts = qkv.split(sizes: [e, e, e], axis: 2)
+                (q, k, v) = (heads(parts[0]), heads(parts[1]), heads(parts[2]))
+            }
         } else {
             let k0 = batchFirst ? key : key.transpose(0, 1), v0 = batchFirst ? value : value.transpose(0, 1)
             check(k0.shape[0] == b, "MultiheadAttention: query batch \(b) and key batch \(k0.shape[0]) differ")
             func project(_ x: Tensor, _ i: Int) -> Tensor {
                 linear(x, weight: inProjWeight.narrow(axis: 0, start: i * e, length: e), bias: inProjBias.narrow(axis: 0, start: i * e, length: e))
             }
-            (q, k, v) = (project(q0, 0), project(k0, 1), project(v0, 2))
+            let projected = (project(q0, 0), project(k0, 1), project(v0, 2))
+            (q, k, v) = direct ? (projected.0.attentionHeads(part: 0, of: 1, heads: numHeads), projected.1.attentionHeads(part: 0, of: 1, heads: numHeads),
+                                  projected.2.attentionHeads(part: 0, of: 1, heads: numHeads))
+                : (heads(projected.0), heads(projected.1), heads(projected.2))
         }
-        let s = k.shape[1]
+        let s = k.shape[2]
         var masks: [Tensor] = []
         if let m = keyPaddingMask {
             check(m.shape == [b, s], "MultiheadAttention: keyPaddingMask must be [\(b), \(s)], got \(m.shape)")
@@ -157,9 +165,8 @@ public final class MultiheadAttention: Module {
             }
         }
         if causal { masks.append(causalMask(l, keys: s)) }
-        let (attended, weights) = attention(heads(q), heads(k), heads(v), masks: masks,
-                                            dropout: isTraining ? dropout : 0, generator: generator)
-        let merged = outProj(attended.permute([0, 2, 1, 3]).reshape([b, l, e]))
+        let (attended, weights) = attention(q, k, v, masks: masks, dropout: isTraining ? dropout : 0, generator: generator)
+        let merged = outProj(direct ? attended.mergedAttentionHeads() : attended.permute([0, 2, 1, 3]).reshape([b, l, e]))
         return (batchFirst ? merged : merged.transpose(0, 1), needWeights ? weights.mean(axis: 1) : nil)
     }
 
@@ -224,6 +231,62 @@ public final class MultiheadAttention: Module {
 /// `compute()`; under a tracer (export) with batch-first input, recorded as one
 /// `positional_encoding` node (inputs x and the whole table), which lowers to the runtime op
 /// that adds the rows of the stream's positions.
+extension Tensor {
+    /// Block `part` of `parts` equal blocks along the last axis of x `[B, L, parts·E]`, cut into
+    /// heads: `[B, heads, L, E/heads]`. Equals `narrow(axis: 2, start: part·E, length: E)
+    /// .reshape([B, L, heads, E/heads]).permute([0, 2, 1, 3])` as one copy of head rows (the
+    /// generic permute builds an index map of every element). Recorded as `attention_heads`,
+    /// outside a tracer only.
+    func attentionHeads(part: Int, of parts: Int, heads: Int) -> Tensor {
+        check(rank == 3 && parts > 0 && part >= 0 && part < parts && heads > 0 && shape[2] % (parts * heads) == 0,
+              "attentionHeads: cannot cut part \(part) of \(parts) into \(heads) heads from shape \(shape)")
+        let batch = shape[0], length = shape[1], width = shape[2], e = width / parts, d = e / heads
+        var out = uninitializedFloats(batch * length * e)
+        // Head row (b, h, l) ← x[b, l, part·E + h·d ..< + d].
+        @inline(__always) func rows(_ body: (_ head: Int, _ source: Int) -> Void) {
+            for b in 0..<batch { for h in 0..<heads { for l in 0..<length {
+                body(((b * heads + h) * length + l) * d, (b * length + l) * width + part * e + h * d)
+            } } }
+        }
+        data.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { y in
+                rows { (y.baseAddress! + $0).update(from: x.baseAddress! + $1, count: d) }
+            }
+        }
+        let input = self
+        return Tensor.result("attention_heads", shape: [batch, heads, length, d], data: out, inputs: [self]) { g in
+            input.accumulateGrad(count: input.count) { acc in
+                g.withUnsafeBufferPointer { gp in rows { head, source in for j in 0..<d { acc[source + j] += gp[head + j] } } }
+            }
+        }
+    }
+
+    /// Heads `[B, heads, L, d]` merged back to `[B, L, heads·d]`: `permute([0, 2, 1, 3])
+    /// .reshape([B, L, heads·d])` as one copy of head rows. Recorded as `attention_merge_heads`,
+    /// outside a tracer only.
+    func mergedAttentionHeads() -> Tensor {
+        check(rank == 4, "mergedAttentionHeads: expected [batch, heads, length, d], got \(shape)")
+        let batch = shape[0], heads = shape[1], length = shape[2], d = shape[3], e = heads * d
+        var out = uninitializedFloats(count)
+        @inline(__always) func rows(_ body: (_ head: Int, _ merged: Int) -> Void) {
+            for b in 0..<batch { for h in 0..<heads { for l in 0..<length {
+                body(((b * heads + h) * length + l) * d, (b * length + l) * e + h * d)
+            } } }
+        }
+        data.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { y in
+                rows { (y.baseAddress! + $1).update(from: x.baseAddress! + $0, count: d) }
+            }
+        }
+        let input = self
+        return Tensor.result("attention_merge_heads", shape: [batch, length, e], data: out, inputs: [self]) { g in
+            input.accumulateGrad(count: input.count) { acc in
+                g.withUnsafeBufferPointer { gp in rows { head, merged in for j in 0..<d { acc[head + j] += gp[merged + j] } } }
+            }
+        }
+    }
+}
+
 func tracedPositional(_ input: Tensor, table: Tensor, batchFirst: Bool, _ compute: () -> Tensor) -> Tensor {
     guard let tracer = Tracer.current, batchFirst else { return compute() }
     Tracer.current = nil

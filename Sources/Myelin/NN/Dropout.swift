@@ -18,10 +18,7 @@ public final class Dropout: Layer {
 
     public func forward(_ input: Tensor) -> Tensor {
         guard isTraining && p > 0 else { return input }
-        let scale = 1 / (1 - p)
-        var mask = [Float](repeating: 0, count: input.count)
-        for i in 0..<mask.count where generator.nextUniform() >= p { mask[i] = scale }
-        return input * Tensor(shape: input.shape, data: mask)
+        return input.dropout(p: p, generator: generator)
     }
 
     public var description: String { "Dropout(p: \(p))" }

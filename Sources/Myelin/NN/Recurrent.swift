@@ -15,6 +15,10 @@ import Foundation
 // | `gru_cell` | Autograd/RecurrentCells.swift | x `[B, 3H]` (r, z, n), hg `[B, 3H]`, h `[B, H]` | — |
 // | `recurrent_sequence` | Autograd/RecurrentLayer.swift | projected `[T, B, G·H]`, W_hh, [b_hh], h0 `[B, H]`, [c0] | `cell` int, `reverse` int, `bias` int (training only; output `[T(+1), B, H]`) |
 // | `masked_softmax` | Autograd/MaskedSoftmax.swift | scores `[…, L, S]`, masks… | `scale` float (attention weights, training only) |
+// | `matmul_transposed` | Autograd/MatmulTransposed.swift | a `[…, m, k]`, b `[…, n, k]` | — (a · bᵀ, training only) |
+// | `dropout` | Autograd/FusedDropout.swift | x | `p` float (training only; a tracer sees `mul` by the mask) |
+// | `sequence_batch_first` | Autograd/RecurrentLayer.swift | x `[S, B, F]` | — (first T rows as `[B, T, F]`, training only) |
+// | `attention_heads`, `attention_merge_heads` | NN/Attention.swift | x | — (heads cut from / merged into projections, training only) |
 // | `sequence_cross_entropy` | Autograd/RecurrentCells.swift | logits `[…, C]`, targets `[…]` | `ignore_index` int, `reduction` int (0 mean, 1 sum) |
 // | `layer_norm` | Autograd/NormalizationOps.swift | x `[…, D…]`, [weight, bias] `[D…]` | `eps` float, `axes` int (how many trailing dims are normalised) |
 // | `gelu` | Autograd/NormalizationOps.swift | x | `approximate` int (0 exact erf, 1 tanh) |
@@ -100,6 +104,25 @@ final class RecurrentStack {
         return unrolled(x, h0: h0, c0: c0, training: training, name: name, layerOutputs: &layers)
     }
 
+    /// Runs the stack on token ids with the embedding folded into layer 0's input projection:
+    /// per direction the table `embedding · W_ihᵀ + b_ih` `[V, G·H]` is one small recorded
+    /// `linear`, and the projected input of every step is a row of it — read in place by the
+    /// fused node (`recurrentSequence(projected:tokens:…)`), an `embedding` lookup on the
+    /// recorded steps. The same values as `linear(embedding(ids), W_ih, b_ih)` without the
+    /// per-token GEMM (2·G·H·in FLOPs per token); gradients reach the embedding, W_ih and b_ih
+    /// through the table. ids `[B, T]` (`[T, B]` unless batchFirst), embedding `[V, inputSize]`.
+    func runFolded(ids: Tensor, embedding table: Tensor, h0: Tensor?, c0: Tensor?, training: Bool, name: String) -> (Tensor, Tensor, Tensor?) {
+        check(ids.rank == 2 && ids.shape[0] > 0 && ids.shape[1] > 0 && table.rank == 2 && table.shape[1] == inputSize,
+              "\(name): expected ids \(batchFirst ? "[batch, time]" : "[time, batch]") and an embedding [vocabulary, \(inputSize)], got \(ids.shape), \(table.shape)")
+        let timeMajor = batchFirst ? ids.transpose(0, 1) : ids
+        let tables = (0..<directions).map { d in
+            let w = weights(0, d)
+            return linear(table, weight: w.ih, bias: w.bih)   // [V, G·H]
+        }
+        var layers: [Tensor] = []
+        return unrolled(timeMajor, h0: h0, c0: c0, training: training, name: name, layerOutputs: &layers, firstTables: tables)
+    }
+
     /// Under a tracer (export), a batch-first stack from zero state is recorded as one
     /// `recurrent` node per layer — inputs: the layer's input `[B, T, in]` and its parameters
     /// (W_ih, W_hh[, b_ih, b_hh] per direction); attributes `cell` (0 tanh, 1 relu, 2 lstm,
@@ -109,7 +132,7 @@ final class RecurrentStack {
         let tracer = Tracer.current!
         Tracer.current = nil
         var layers: [Tensor] = []
-        let (_, h, c) = unrolled(x, h0: nil, c0: nil, training: false, name: name, layerOutputs: &layers)
+        let (_, h, c) = unrolled(x, h0: nil, c0: nil, training: false, name: name, layerOutputs: &layers, keepLayerOutputs: true)
         let batchFirstLayers = batchFirst ? layers.map { $0.transpose(0, 1) } : layers   // time-major: [T, B, …] as traced
         Tracer.current = tracer
         let code: Int = [.tanh: 0, .relu: 1, .lstm: 2, .gru: 3][cell]!
@@ -141,11 +164,17 @@ final class RecurrentStack {
     }
 
     /// The unrolled stack (every step recorded); `layerOutputs` receives each layer's output `[T, B, D·H]`.
+    /// With `firstTables` (`runFolded`: layer 0's projected input per token id and direction,
+    /// `[V, G·H]`), x is the time-major ids `[T, B]` and layer 0 reads the tables' rows instead
+    /// of running its input GEMM. Without `keepLayerOutputs` the top layer of a fused
+    /// batch-first stack goes straight to batch first and skips its time-major output.
     func unrolled(_ x: Tensor, h0: Tensor?, c0: Tensor?, training: Bool, name: String,
-                  layerOutputs: inout [Tensor]) -> (Tensor, Tensor, Tensor?) {
-        check(x.rank == 3 && x.shape[2] == inputSize && x.shape[0] > 0 && x.shape[1] > 0,
-              "\(name): expected input \(batchFirst ? "[batch, time, \(inputSize)]" : "[time, batch, \(inputSize)]"), got \(x.shape)")
-        let seq = batchFirst ? x.transpose(0, 1) : x
+                  layerOutputs: inout [Tensor], firstTables: [Tensor]? = nil, keepLayerOutputs: Bool = false) -> (Tensor, Tensor, Tensor?) {
+        if firstTables == nil {
+            check(x.rank == 3 && x.shape[2] == inputSize && x.shape[0] > 0 && x.shape[1] > 0,
+                  "\(name): expected input \(batchFirst ? "[batch, time, \(inputSize)]" : "[time, batch, \(inputSize)]"), got \(x.shape)")
+        }
+        let seq = batchFirst && firstTables == nil ? x.transpose(0, 1) : x
         let steps = seq.shape[0], batch = seq.shape[1], h = hiddenSize
         let stateShape = [numLayers * directions, batch, h]
         if let h0 { check(h0.shape == stateShape, "\(name): initial hidden state must be \(stateShape), got \(h0.shape)") }
@@ -157,21 +186,27 @@ final class RecurrentStack {
             for d in 0..<directions {
                 let k = layer * directions + d
                 let w = weights(layer, d)
-                // One GEMM projects every step's input: [T, B, G·H].
-                let projected = linear(layerInput, weight: w.ih, bias: w.bih)
+                // One GEMM projects every step's input: [T, B, G·H] (or layer 0 reads a token table).
+                let table = layer == 0 ? firstTables?[d] : nil
+                let fusedRun = Tracer.current == nil && fused
                 var hidden = h0?.select(axis: 0, index: k) ?? Tensor.zeros([batch, h])
                 var cellState = cell == .lstm ? (c0?.select(axis: 0, index: k) ?? Tensor.zeros([batch, h])) : nil
-                if Tracer.current == nil && fused {
+                if fusedRun {
                     // Training and plain inference: the whole direction as one fused node
                     // (Autograd/RecurrentLayer.swift); under a tracer the steps below are recorded.
-                    let fused = Tensor.recurrentSequence(cell: cell, projected: projected, weightHH: w.hh, biasHH: w.bhh,
+                    let fused = Tensor.recurrentSequence(cell: cell, projected: table ?? linear(layerInput, weight: w.ih, bias: w.bih),
+                                                         tokens: table == nil ? nil : seq, weightHH: w.hh, biasHH: w.bhh,
                                                          h0: hidden, c0: cellState, reverse: d == 1)
-                    let sequence = cell == .lstm ? fused.narrow(axis: 0, start: 0, length: steps) : fused
-                    outputs.append(sequence)
-                    finalH.append(sequence.select(axis: 0, index: d == 0 ? steps - 1 : 0))
+                    finalH.append(fused.select(axis: 0, index: d == 0 ? steps - 1 : 0))
                     if cell == .lstm { finalC.append(fused.select(axis: 0, index: steps)) }
+                    if batchFirst && directions == 1 && layer == numLayers - 1 && !keepLayerOutputs {
+                        // The top layer straight to batch first: one copy instead of narrow + transpose.
+                        return (fused.batchFirstSteps(steps), Tensor.stack(finalH, axis: 0), finalC.isEmpty ? nil : Tensor.stack(finalC, axis: 0))
+                    }
+                    outputs.append(cell == .lstm ? fused.narrow(axis: 0, start: 0, length: steps) : fused)
                     continue
                 }
+                let projected = table.map { embedding(weight: $0, indices: seq) } ?? linear(layerInput, weight: w.ih, bias: w.bih)
                 var perStep = [Tensor](repeating: hidden, count: steps)
                 for s in 0..<steps {
                     let t = d == 0 ? s : steps - 1 - s
@@ -196,10 +231,7 @@ final class RecurrentStack {
             layerInput = directions == 1 ? outputs[0] : Tensor.concat(outputs, axis: 2)
             layerOutputs.append(layerInput)
             if training && dropout > 0 && layer < numLayers - 1 {
-                let scale = 1 / (1 - dropout)
-                var mask = [Float](repeating: 0, count: layerInput.count)
-                for i in 0..<mask.count where generator.nextUniform() >= dropout { mask[i] = scale }
-                layerInput = layerInput * Tensor(shape: layerInput.shape, data: mask)
+                layerInput = layerInput.dropout(p: dropout, generator: generator)
             }
         }
         let output = batchFirst ? layerInput.transpose(0, 1) : layerInput
@@ -344,6 +376,14 @@ public final class LSTM: SequenceEncoder {
         Tracer.enter(self)
         defer { Tracer.leave() }
         return forward(x, state)
+    }
+
+    /// `forward(embedding(weight: table, indices: ids), state)` with the embedding folded into
+    /// layer 0's input projection (see `RecurrentStack.runFolded`): ids `[B, T]` (`[T, B]` unless
+    /// batchFirst), table `[V, inputSize]`. Not for tracing: export records the unfolded layers.
+    func forward(tokens ids: Tensor, embedding table: Tensor, _ state: State? = nil) -> (output: Tensor, state: State) {
+        let (y, h, c) = stack.runFolded(ids: ids, embedding: table, h0: state?.h, c0: state?.c, training: isTraining, name: "LSTM")
+        return (y, (h, c!))
     }
 
     public func lastStep(_ x: Tensor) -> Tensor {

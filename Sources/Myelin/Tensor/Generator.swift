@@ -38,7 +38,12 @@ public final class Generator: RandomNumberGenerator {
     static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 
     /// The next 64 random bits.
-    public func next() -> UInt64 {
+    public func next() -> UInt64 { Generator.step(&state) }
+
+    /// One xoshiro256** step on `state`: the next 64 bits. Bulk loops (dropout masks) step a
+    /// local copy of `state` and store it back, drawing the same sequence as `next()`.
+    @inline(__always)
+    static func step(_ state: inout (UInt64, UInt64, UInt64, UInt64)) -> UInt64 {
         let result = Generator.rotl(state.1 &* 5, 7) &* 9
         let t = state.1 << 17
         state.2 ^= state.0
@@ -52,7 +57,11 @@ public final class Generator: RandomNumberGenerator {
 
     /// A uniform float in [0, 1) with 24 bits of randomness.
     @inline(__always)
-    public func nextUniform() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
+    public func nextUniform() -> Float { Generator.uniform(next()) }
+
+    /// The uniform float in [0, 1) that `nextUniform()` makes of 64 random bits (the top 24).
+    @inline(__always)
+    static func uniform(_ bits: UInt64) -> Float { Float(bits >> 40) * (1.0 / 16_777_216.0) }
 
     /// A standard-normal float (Box–Muller on two uniforms; no cached second value, so the
     /// stream position depends only on how many values were drawn).
