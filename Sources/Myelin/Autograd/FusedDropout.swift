@@ -4,10 +4,9 @@
 
 extension Tensor {
     /// Inverted dropout: each element kept with probability 1 − p and scaled by 1/(1 − p),
-    /// else 0. One 64-bit draw of `generator` decides two elements: element 2i is kept when
-    /// the uniform of the draw's top 24 bits (`nextUniform()`'s) is ≥ p, element 2i + 1 when
-    /// that of bits 16–39 is — half the generator steps of a draw per element, which is what
-    /// this op's time went to. The same generator state gives the same mask.
+    /// else 0. Draws one `Generator.nextUniform()` per element in order (element kept when the
+    /// draw is ≥ p), so the mask and the generator's state afterwards are exactly those of
+    /// `self * Tensor(mask)` built element by element, as `Dropout` did.
     ///
     /// - Shape: any → same shape.
     /// - Recorded as `mul` of `self` and the mask tensor (a constant), the op export knows;
@@ -26,18 +25,10 @@ extension Tensor {
         data.withUnsafeBufferPointer { x in
             mask.withUnsafeMutableBufferPointer { m in
                 out.withUnsafeMutableBufferPointer { y in
-                    var i = 0
-                    while i < n {
-                        let bits = Generator.step(&state)
-                        let first: Float = Generator.uniform(bits) >= p ? scale : 0
-                        m[i] = first
-                        y[i] = x[i] * first
-                        if i + 1 < n {
-                            let second: Float = Generator.uniform(bits << 24) >= p ? scale : 0
-                            m[i + 1] = second
-                            y[i + 1] = x[i + 1] * second
-                        }
-                        i += 2
+                    for i in 0..<n {
+                        let keep: Float = Generator.uniform(Generator.step(&state)) >= p ? scale : 0
+                        m[i] = keep
+                        y[i] = x[i] * keep
                     }
                 }
             }
@@ -46,15 +37,9 @@ extension Tensor {
         if Tracer.current != nil { return self * Tensor(shape: shape, data: mask) }
         let input = self
         return Tensor.result("dropout", shape: shape, data: out, inputs: [self], attributes: ["p": .float(Double(p))]) { g in
-            // g ⊙ mask, written straight into a fresh gradient buffer unless one exists to add to.
-            guard input.requiresGrad else { return }
-            let existing = input.gradStorage != nil
-            if !existing { input.gradStorage = uninitializedFloats(n) }
-            input.gradStorage!.withUnsafeMutableBufferPointer { acc in
+            input.accumulateGrad(count: n) { acc in
                 mask.withUnsafeBufferPointer { m in
-                    g.withUnsafeBufferPointer { gp in
-                        if existing { for i in 0..<n { acc[i] += gp[i] * m[i] } } else { for i in 0..<n { acc[i] = gp[i] * m[i] } }
-                    }
+                    g.withUnsafeBufferPointer { gp in for i in 0..<n { acc[i] += gp[i] * m[i] } }
                 }
             }
         }
