@@ -14,8 +14,8 @@ final class RecurrentStateExportTests: XCTestCase {
 
     /// PyTorch's `y, state = rnn(x, state0)` as a model, every tensor batch first at the
     /// model's boundary (a model input's first dimension is the batch): x `[B, T, F]`, each
-    /// state `[B, layers·directions, H]` → y `[B, T, directions·H]` and the final states, same
-    /// shape as the initial ones. The layer itself may be time-major (`batchFirst: false`).
+    /// state `[B, layers·directions, H]` (none: zeros) → y `[B, T, directions·H]` and the final
+    /// states, same shape. The layer itself may be time-major (`batchFirst: false`).
     final class StatefulModel: Module {
         let layer: any SequenceEncoder
         /// Each state's per-sample shape `[layers·directions, H]`.
@@ -27,7 +27,7 @@ final class RecurrentStateExportTests: XCTestCase {
             layer = lstm
             stateShape = [lstm.numLayers * (lstm.bidirectional ? 2 : 1), lstm.hiddenSize]
             run = { x, s in
-                let (y, final) = lstm(x, (s[0], s[1]))
+                let (y, final) = lstm(x, s.isEmpty ? nil : (s[0], s[1]))
                 return (y, [final.h, final.c])
             }
         }
@@ -36,7 +36,7 @@ final class RecurrentStateExportTests: XCTestCase {
             layer = gru
             stateShape = [gru.numLayers * (gru.bidirectional ? 2 : 1), gru.hiddenSize]
             run = { x, s in
-                let (y, h) = gru(x, s[0])
+                let (y, h) = gru(x, s.first)
                 return (y, [h])
             }
         }
@@ -45,7 +45,7 @@ final class RecurrentStateExportTests: XCTestCase {
             layer = rnn
             stateShape = [rnn.numLayers * (rnn.bidirectional ? 2 : 1), rnn.hiddenSize]
             run = { x, s in
-                let (y, h) = rnn(x, s[0])
+                let (y, h) = rnn(x, s.first)
                 return (y, [h])
             }
         }
@@ -96,6 +96,12 @@ final class RecurrentStateExportTests: XCTestCase {
     func testTwoLayerLSTMTakesH0C0AndReturnsHnCn() throws {
         let model = StatefulModel(lstm: LSTM(Self.features, 6, numLayers: 2, batchFirst: true, generator: Generator(seed: 1)))
         try checkParity(model, Self.inputs(model, states: 2, seed: 11), names: ["x", "h0", "c0"], outputNames: ["y", "h_n", "c_n"])
+    }
+
+    /// From the zero state (no state inputs), the final state is still an output.
+    func testLSTMFromZeroStateReturnsHnCn() throws {
+        let model = StatefulModel(lstm: LSTM(Self.features, 6, batchFirst: true, bidirectional: true, generator: Generator(seed: 6)))
+        try checkParity(model, Self.inputs(model, states: 0, seed: 16), names: ["x"], outputNames: ["y", "h_n", "c_n"])
     }
 
     /// Two directions and a batch of two: the state's `[layers·directions, B, H]` has the
