@@ -140,6 +140,57 @@ final class RecurrentStateExportTests: XCTestCase {
                        "the Swift executor carries the state like C")
     }
 
+    /// Streamed from C step by step and in chunks, the initial state read at the first step
+    /// only: each call's y rows are the whole sequence's, and h_n, c_n are the final state of
+    /// the steps fed so far; the Swift executor's stream agrees.
+    func testStreamFromTheInitialStateKeepsTheStateInTheContext() throws {
+        let model = StatefulModel(lstm: LSTM(Self.features, 5, numLayers: 2, batchFirst: true, generator: Generator(seed: 7)))
+        model.eval()
+        let inputs = Self.inputs(model, states: 2, seed: 17)
+        let states = Array(inputs.dropFirst())
+        let bundle = try Self.export(model, inputs, names: ["x", "h0", "c0"], outputNames: ["y", "h_n", "c_n"])
+        let whole = noGrad { model.forward(inputs[0], states) }
+        let library = try XCTUnwrap(StreamingRuntime.shared, RuntimeLibrary.loadError)
+        let runtime = try StreamingRuntime.Model(library, bytes: bundle.encode(), maxBatch: Self.batch)
+        XCTAssertEqual((0..<3).map { runtime.outputIsSequence($0) }, [1, 0, 0])
+        let swiftStream = try BundleExecutor(validating: bundle, reference: false).stream(maxBatch: Self.batch)
+        let width = whole[0].count / (Self.batch * Self.steps), stateSize = model.stateShape.reduce(1, *)
+        for chunks in [[1, 1, 1, 1, 1, 1], [2, 3, 1]] {
+            XCTAssertEqual(runtime.reset(), 0)
+            swiftStream.reset()
+            var t = 0
+            for k in chunks {
+                let rows = inputs[0].narrow(axis: 1, start: t, length: k).data
+                let fromC = try Self.step(runtime, [rows] + states.map(\.data), steps: k, outputSizes: [k * width, stateSize, stateSize])
+                let fromSwift = try swiftStream.step([rows] + states.map(\.data), batch: Self.batch, steps: k)
+                let soFar = noGrad { model.forward(inputs[0].narrow(axis: 1, start: 0, length: t + k), states) }
+                let message = "steps \(t)..<\(t + k) (chunks \(chunks))"
+                assertClose(fromC[0], whole[0].narrow(axis: 1, start: t, length: k).data, atol: 1e-5, rtol: 1e-5, "y, \(message)")
+                assertClose(fromC[1], soFar[1].data, atol: 1e-5, rtol: 1e-5, "h_n, \(message)")
+                assertClose(fromC[2], soFar[2].data, atol: 1e-5, rtol: 1e-5, "c_n, \(message)")
+                XCTAssertEqual(fromSwift, fromC, "the Swift stream and C, \(message)")
+                t += k
+            }
+        }
+    }
+
+    /// `myelin_step` of `runtime` on f32 inputs, with one output buffer per graph output of
+    /// the given per-sample element counts.
+    static func step(_ runtime: StreamingRuntime.Model, _ inputs: [[Float]], steps: Int, outputSizes: [Int]) throws -> [[Float]] {
+        let ins = inputs.map { x -> UnsafeMutableRawPointer in
+            let p = UnsafeMutableRawPointer.allocate(byteCount: x.count * 4, alignment: 64)
+            x.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            return p
+        }
+        let outs = outputSizes.map { UnsafeMutableRawPointer.allocate(byteCount: batch * $0 * 4, alignment: 64) }
+        defer { for p in ins + outs { p.deallocate() } }
+        let inPointers: [UnsafeRawPointer?] = ins.map { UnsafeRawPointer($0) }
+        let outPointers: [UnsafeMutableRawPointer?] = outs
+        let status = runtime.library.step(runtime.context, batch, steps, inPointers, outPointers)
+        guard status == 0 else { throw BundleError(BundleStatus(rawValue: status) ?? .corrupt, "myelin_step: status \(status)") }
+        return zip(outs, outputSizes).map { Array(UnsafeBufferPointer(start: $0.assumingMemoryBound(to: Float.self), count: batch * $1)) }
+    }
+
     /// A batch-first state `[B, layers, H]` passed without the transpose to `[layers, B, H]`.
     func testStateOfTheWrongShapeStopsNamingTheOpAndBothShapes() throws {
         let r = try runProduct("CheckProbe", ["recurrent-state-shape"])
