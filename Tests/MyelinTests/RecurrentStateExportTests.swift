@@ -140,6 +140,37 @@ final class RecurrentStateExportTests: XCTestCase {
                        "the Swift executor carries the state like C")
     }
 
+    /// int8 recurrent weights: C equals the Swift executor bit for bit and stays within weight
+    /// rounding of the float model; each layer's isolated error in the report is measured on
+    /// its own samples (batch first, also for a time-major layer's input and a state slice).
+    func testInt8ExportTakesAndReturnsTheState() throws {
+        let models = [
+            StatefulModel(lstm: LSTM(Self.features, 6, numLayers: 2, batchFirst: true, generator: Generator(seed: 8))),
+            StatefulModel(rnn: RNN(Self.features, 6, numLayers: 2, bidirectional: true, generator: Generator(seed: 9))),
+        ]
+        for (model, names) in zip(models, [["x", "h0", "c0"], ["x", "h0"]]) {
+            model.eval()
+            let inputs = Self.inputs(model, states: names.count - 1, seed: 18)
+            let outputNames = ["y"] + (names.count == 3 ? ["h_n", "c_n"] : ["h_n"])
+            var options = BundleExporter.Options(precision: .int8)
+            options.calibrationInputs = inputs
+            options.selfTestInputs = inputs
+            let (bundle, report) = try BundleExporter.exportWithReport(model, inputs: zip(names, inputs).map { ($0, Array($1.shape.dropFirst())) },
+                                                                       outputNames: outputNames, options: options) {
+                model.forward($0[0], Array($0.dropFirst()))
+            }
+            XCTAssertEqual(report?.layers.filter(\.quantized).count, 2, "\(model): both recurrent layers in int8")
+            for layer in report?.layers ?? [] { XCTAssertGreaterThan(layer.sqnr, 40, "\(model): \(layer.name) SQNR") }
+            let expected = noGrad { model.forward(inputs[0], Array(inputs.dropFirst())) }
+            let fromC = try ConvRuntimeTests.runC(try requireRuntime(), bundle, inputs.map(\.data), n: Self.batch)
+            let fromSwift = try BundleExecutor(validating: bundle, reference: false).run(inputs.map(\.data), batch: Self.batch)
+            XCTAssertEqual(fromC, fromSwift, "\(model): C and the Swift executor")
+            for (i, name) in outputNames.enumerated() {
+                assertClose(fromC[i], expected[i].data, atol: 2e-2, rtol: 0, "\(model): int8 \(name)")
+            }
+        }
+    }
+
     /// Streamed from C step by step and in chunks, the initial state read at the first step
     /// only: each call's y rows are the whole sequence's, and h_n, c_n are the final state of
     /// the steps fed so far; the Swift executor's stream agrees.
