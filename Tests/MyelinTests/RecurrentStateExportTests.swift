@@ -98,6 +98,20 @@ final class RecurrentStateExportTests: XCTestCase {
         try checkParity(model, Self.inputs(model, states: 2, seed: 11), names: ["x", "h0", "c0"], outputNames: ["y", "h_n", "c_n"])
     }
 
+    /// The example of `LSTM`'s documentation: per-sample shapes of the named inputs and outputs.
+    func testDocumentationExampleExports() throws {
+        let lstm = LSTM(32, 64, batchFirst: true, generator: Generator(seed: 10))
+        let bundle = try BundleExporter.export(lstm, inputs: [("x", [35, 32]), ("h0", [1, 64]), ("c0", [1, 64])],
+                                               outputNames: ["y", "h_n", "c_n"]) { t in
+            let (y, s) = lstm(t[0], (t[1].transpose(0, 1), t[2].transpose(0, 1)))
+            return [y, s.h.transpose(0, 1), s.c.transpose(0, 1)]
+        }
+        let shapes = { (ids: [Int]) in ids.map { "\(bundle.values[$0].name) \(bundle.values[$0].shape)" } }
+        XCTAssertEqual(shapes(bundle.inputs), ["x [35, 32]", "h0 [1, 64]", "c0 [1, 64]"])
+        XCTAssertEqual(shapes(bundle.outputs), ["y [35, 64]", "h_n [1, 64]", "c_n [1, 64]"])
+        XCTAssertEqual(bundle.ops.filter { $0.code == .lstm }.count, 1)
+    }
+
     /// From the zero state (no state inputs), the final state is still an output.
     func testLSTMFromZeroStateReturnsHnCn() throws {
         let model = StatefulModel(lstm: LSTM(Self.features, 6, batchFirst: true, bidirectional: true, generator: Generator(seed: 6)))

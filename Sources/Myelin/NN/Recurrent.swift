@@ -352,6 +352,18 @@ public final class RNN: SequenceEncoder {
 ///     state = (h: next.h.detach(), c: next.c.detach())  // keep the values, drop the history
 /// }
 /// ```
+///
+/// Export: a model that takes the initial state or returns the final one exports with them as
+/// named inputs and outputs, batch first at the model's boundary like every model input (the C
+/// runtime reads h0, c0 at a stream's first step and keeps the state in its context):
+///
+/// ```swift
+/// let bundle = try BundleExporter.export(lstm, inputs: [("x", [35, 32]), ("h0", [1, 64]), ("c0", [1, 64])],
+///                                        outputNames: ["y", "h_n", "c_n"]) { t in
+///     let (y, s) = lstm(t[0], (t[1].transpose(0, 1), t[2].transpose(0, 1)))   // states [B, 1, 64] → [1, B, 64]
+///     return [y, s.h.transpose(0, 1), s.c.transpose(0, 1)]
+/// }
+/// ```
 public final class LSTM: SequenceEncoder {
     /// Hidden and cell states, each `[numLayers·directions, B, hiddenSize]`.
     public typealias State = (h: Tensor, c: Tensor)
