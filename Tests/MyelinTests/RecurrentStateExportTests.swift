@@ -7,8 +7,10 @@ import XCTest
 /// (issue 12: "initial state in and final state out") exports with the state as named model
 /// inputs and outputs, for LSTM, GRU and RNN, one or two layers, bidirectional, batch-first and
 /// time-major: the Swift model equals the Swift executor (`BundleExecutor`) and the C runtime
-/// (f32, 1e-5 relative). A state fed back from one call to the next continues the sequence. A
-/// state of the wrong shape stops with a message naming the op and both shapes.
+/// (f32, 1e-5 relative). A state fed back from one call to the next continues the sequence; a
+/// C stream reads the initial state at its first step and keeps the state in its context; int8
+/// exports keep the state inputs and outputs. A state of the wrong shape stops with a message
+/// naming the op and both shapes.
 final class RecurrentStateExportTests: XCTestCase {
     static let batch = 2, steps = 6, features = 5
 
@@ -62,7 +64,7 @@ final class RecurrentStateExportTests: XCTestCase {
     }
 
     /// Inputs x `[B, T, F]` and random states `[B, L·D, H]`, from `seed`.
-    static func inputs(_ model: StatefulModel, states: Int, steps: Int = steps, seed: UInt64) -> [Tensor] {
+    static func inputs(_ model: StatefulModel, states: Int, seed: UInt64) -> [Tensor] {
         let g = Generator(seed: seed)
         return [Tensor.randn([batch, steps, features], generator: g)]
             + (0..<states).map { _ in Tensor.randn([batch] + model.stateShape, generator: g) }
@@ -77,7 +79,7 @@ final class RecurrentStateExportTests: XCTestCase {
     }
 
     /// Exports `model`, checks the names of the bundle's inputs and outputs, and compares the
-    /// Swift model, the Swift executor and the C runtime on `x`.
+    /// Swift model, the Swift executor and the C runtime on `inputs`.
     func checkParity(_ model: StatefulModel, _ inputs: [Tensor], names: [String], outputNames: [String],
                      file: StaticString = #filePath, line: UInt = #line) throws {
         model.eval()
