@@ -10,6 +10,16 @@ let cases: [String: () -> Void] = [
     "cross-entropy-label": { _ = crossEntropy(Tensor.zeros([2, 10]), [3, 42]) },
     "matmul-shape": { _ = Tensor.zeros([2, 3]).matmul(Tensor.zeros([4, 5])) },
     "reshape-count": { _ = Tensor.zeros([2, 3]).reshape([4, 2]) },
+    "recurrent-state-shape": {
+        // Exported with the state as model inputs [B, layers, H], passed on without the transpose to [layers, B, H].
+        let lstm = LSTM(4, 8, numLayers: 2, batchFirst: true)
+        var options = BundleExporter.Options()
+        options.calibrationInputs = [Tensor.zeros([3, 5, 4]), Tensor.zeros([3, 2, 8]), Tensor.zeros([3, 2, 8])]
+        _ = try? BundleExporter.export(lstm, inputs: [("x", [5, 4]), ("h0", [2, 8]), ("c0", [2, 8])], options: options) { t in
+            let (y, state) = lstm(t[0], (t[1], t[2]))
+            return [y, state.h, state.c]
+        }
+    },
 ]
 // `CheckProbe write-loop checkpoint|bundle PATH FIRST`: saves version FIRST, FIRST + 1, …
 // of a checkpoint or bundle to PATH without end, printing each version once its save has

@@ -47,7 +47,13 @@ extension Lowering {
             }
             // Operands after the weights: the initial h (and c), per sample [D, H].
             var inputs = [x]
-            while k < n.inputs.count { inputs.append(try input(k)); k += 1 }
+            while k < n.inputs.count {
+                guard case .value = n.inputs[k] else {
+                    throw fail("its initial state is a constant; make it a model input, or pass nil for a zero state")
+                }
+                inputs.append(try input(k))
+                k += 1
+            }
             emit(codes[cell], inputs, [y], tensors: tensors, cell == 1 ? [(.nonlinearity, .int(1))] : [])
         case "recurrent_state":
             // The final h (state 0) or c (state 1) of the recurrent op that wrote operand 0: that

@@ -212,11 +212,14 @@ enum Quantization {
         let f = lowered.bundle
         var readers = [[Int]](repeating: [], count: f.values.count)
         for (i, op) in f.ops.enumerated() { for v in op.inputs { readers[v].append(i) } }
+        /// The traced activation of bundle value `v`, batch first (a time-major sequence or a
+        /// recurrent state has the batch at axis 1).
         func sample(_ v: Int) throws -> Tensor {
             guard let t = lowered.traced[v] else {
                 throw BundleExporter.ExportError.invalidOption("int8: value \"\(f.values[v].name)\" has no calibration range")
             }
-            return graph.values[t].sample
+            let value = graph.values[t]
+            return value.batchAxis == 0 ? value.sample : value.sample.transpose(0, value.batchAxis)
         }
         var ranges: [Int: (Float, Float)] = [:]
         func range(_ v: Int) throws -> (Float, Float) {

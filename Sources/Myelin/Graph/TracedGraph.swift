@@ -22,7 +22,8 @@ public struct TracedGraph: CustomStringConvertible {
         public var shape: [Int]
         public var sample: Tensor
         /// The axis of `shape` that is the batch: 0, or 1 for a time-major sequence `[T, B, …]`
-        /// (a recurrent layer with `batchFirst: false` between transposes at the model's boundary).
+        /// (a recurrent layer with `batchFirst: false` between transposes at the model's boundary)
+        /// and for a recurrent state `[layers·directions, B, H]`.
         public var batchAxis = 0
     }
 
@@ -129,11 +130,12 @@ public struct TracedGraph: CustomStringConvertible {
                 operands[ObjectIdentifier(t)] = .constant(constants.count - 1)
                 nodeInputs.append(.constant(constants.count - 1))
             }
-            // The batch axis: a permute moves its input's; other ops keep their first value
-            // input's where the output has the batch there, else it is axis 0. Only 0 or 1.
+            // The batch axis: the recording op's when it gave one; a permute moves its input's;
+            // other ops keep their first value input's where the output has the batch there,
+            // else it is axis 0. Only 0 or 1.
             let shape = n.output.shape
-            var axis = 0
-            if case .value(let v)? = nodeInputs.first(where: { if case .value = $0 { return true } else { return false } }) {
+            var axis = n.batchAxis ?? 0
+            if n.batchAxis == nil, case .value(let v)? = nodeInputs.first(where: { if case .value = $0 { return true } else { return false } }) {
                 axis = values[v].batchAxis
                 if n.op == "permute", case .ints(let perm)? = n.attributes["perm"] {
                     axis = perm.firstIndex(of: axis) ?? -1

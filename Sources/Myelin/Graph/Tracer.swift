@@ -34,6 +34,9 @@ public final class Tracer {
         public let attributes: OpAttributes
         /// Dotted path of the innermost module running when the op was recorded ("" at top level).
         public let modulePath: String
+        /// The output's batch axis when the recording op knows it (a recurrent state
+        /// `[layers·directions, B, H]` has it at 1); nil: inferred from the inputs (`TracedGraph`).
+        public let batchAxis: Int?
     }
 
     nonisolated(unsafe) static var current: Tracer?
@@ -45,8 +48,9 @@ public final class Tracer {
 
     public init() {}
 
-    func record(_ op: String, inputs: [Tensor], output: Tensor, attributes: OpAttributes) {
-        nodes.append(Node(op: op, inputs: inputs, output: output, attributes: attributes, modulePath: moduleStack.last ?? ""))
+    func record(_ op: String, inputs: [Tensor], output: Tensor, attributes: OpAttributes, batchAxis: Int? = nil) {
+        nodes.append(Node(op: op, inputs: inputs, output: output, attributes: attributes, modulePath: moduleStack.last ?? "",
+                          batchAxis: batchAxis))
     }
 
     /// Runs `body` with this tracer recording (tracers do not nest).

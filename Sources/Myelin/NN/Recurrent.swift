@@ -99,7 +99,8 @@ final class RecurrentStack {
     /// `[layers·directions, B, H]` (zeros when nil; c only for LSTM).
     /// Returns output `[T, B, directions·H]` (or batch first) and the final h and c stacks.
     func run(_ x: Tensor, h0: Tensor?, c0: Tensor?, training: Bool, name: String) -> (Tensor, Tensor, Tensor?) {
-        if Tracer.current != nil && h0 == nil && c0 == nil { return traced(x, name: name) }
+        checkInitialState(h0, c0, input: x, name: name)
+        if Tracer.current != nil { return traced(x, h0: h0, c0: c0, name: name) }
         var layers: [Tensor] = []
         return unrolled(x, h0: h0, c0: c0, training: training, name: name, layerOutputs: &layers)
     }
@@ -123,31 +124,61 @@ final class RecurrentStack {
         return unrolled(timeMajor, h0: h0, c0: c0, training: training, name: name, layerOutputs: &layers, firstTables: tables)
     }
 
-    /// Under a tracer (export), a batch-first stack from zero state is recorded as one
-    /// `recurrent` node per layer — inputs: the layer's input `[B, T, in]` and its parameters
-    /// (W_ih, W_hh[, b_ih, b_hh] per direction); attributes `cell` (0 tanh, 1 relu, 2 lstm,
-    /// 3 gru), `directions`, `bias` — instead of its unrolled steps, so that export lowers it
-    /// to one runtime op per layer (rnn, lstm, gru) that can keep its state between calls.
-    func traced(_ x: Tensor, name: String) -> (Tensor, Tensor, Tensor?) {
+    /// Stops unless h0 and c0 are `[layers·directions, B, H]`. The message names the layout,
+    /// which is batch second also for a batch-first layer (as PyTorch's), and says to transpose
+    /// a state given batch first (a model input always is: its first dimension is the batch).
+    func checkInitialState(_ h0: Tensor?, _ c0: Tensor?, input x: Tensor, name: String) {
+        guard x.rank == 3 else { return }   // `unrolled` reports the input's shape
+        let expected = [numLayers * directions, x.shape[batchFirst ? 0 : 1], hiddenSize]
+        for (state, what) in [(h0, "hidden"), (c0, "cell")] {
+            guard let shape = state?.shape else { continue }
+            let batchFirstState = shape == [expected[1], expected[0], expected[2]]
+            check(shape == expected, "\(name): initial \(what) state must be \(expected) ([layers·directions, batch, hidden], "
+                  + "also when batchFirst), got \(shape)" + (batchFirstState ? "; transpose a batch-first state with .transpose(0, 1)" : ""))
+        }
+    }
+
+    /// Under a tracer (export), the stack is recorded as one `recurrent` node per layer, so that
+    /// export lowers it to one runtime op per layer (rnn, lstm, gru) that can keep its state
+    /// between calls. Inputs: the layer's input (`[B, T, in]`, or `[T, B, in]` time-major), its
+    /// parameters (W_ih, W_hh[, b_ih, b_hh] per direction) and, when the stack has an initial
+    /// state, the layer's h (and c) `[D, B, H]`, a recorded slice of h0 (c0); attributes `cell`
+    /// (0 tanh, 1 relu, 2 lstm, 3 gru), `directions`, `bias`. Each layer's final h (c) is a
+    /// `recurrent_state` node of its output (`state` 0 h, 1 c; `[D, B, H]`, batch axis 1), the
+    /// op's h_n (c_n) output once lowered; the layers' are joined by a recorded `concat` into the
+    /// stack's `[layers·D, B, H]`. Export drops the state nodes no output reads.
+    func traced(_ x: Tensor, h0: Tensor?, c0: Tensor?, name: String) -> (Tensor, Tensor, Tensor?) {
+        check(cell != .lstm || (h0 == nil) == (c0 == nil), "\(name): export needs both h0 and c0, or neither")
         let tracer = Tracer.current!
         Tracer.current = nil
         var layers: [Tensor] = []
-        let (_, h, c) = unrolled(x, h0: nil, c0: nil, training: false, name: name, layerOutputs: &layers, keepLayerOutputs: true)
-        let batchFirstLayers = batchFirst ? layers.map { $0.transpose(0, 1) } : layers   // time-major: [T, B, …] as traced
+        let (_, h, c) = unrolled(x, h0: h0, c0: c0, training: false, name: name, layerOutputs: &layers, keepLayerOutputs: true)
+        let recordedLayers = batchFirst ? layers.map { $0.transpose(0, 1) } : layers   // time-major: [T, B, …] as traced
+        let d = directions
+        func perLayer(_ state: Tensor) -> [Tensor] { (0..<numLayers).map { state.narrow(axis: 0, start: $0 * d, length: d) } }
+        let finalH = perLayer(h), finalC = c.map(perLayer)
         Tracer.current = tracer
         let code: Int = [.tanh: 0, .relu: 1, .lstm: 2, .gru: 3][cell]!
         var input = x
-        for (layer, output) in batchFirstLayers.enumerated() {
+        for (layer, output) in recordedLayers.enumerated() {
             var operands = [input]
-            for d in 0..<directions {
-                let w = weights(layer, d)
+            for direction in 0..<d {
+                let w = weights(layer, direction)
                 operands += [w.ih, w.hh] + (bias ? [w.bih!, w.bhh!] : [])
             }
+            for state in [h0, c0].compactMap({ $0 }) {
+                operands.append(numLayers == 1 ? state : state.narrow(axis: 0, start: layer * d, length: d))
+            }
             tracer.record("recurrent", inputs: operands, output: output,
-                          attributes: ["cell": .int(code), "directions": .int(directions), "bias": .int(bias ? 1 : 0)])
+                          attributes: ["cell": .int(code), "directions": .int(d), "bias": .int(bias ? 1 : 0)])
+            tracer.record("recurrent_state", inputs: [output], output: finalH[layer], attributes: ["state": .int(0)], batchAxis: 1)
+            if let finalC {
+                tracer.record("recurrent_state", inputs: [output], output: finalC[layer], attributes: ["state": .int(1)], batchAxis: 1)
+            }
             input = output
         }
-        return (input, h, c)
+        func stacked(_ states: [Tensor]) -> Tensor { states.count == 1 ? states[0] : Tensor.concat(states, axis: 0) }
+        return (input, stacked(finalH), finalC.map(stacked))
     }
 
     /// The top layer's final state from the stack's `output` and final `hN` (`lastLayer`);
@@ -351,6 +382,18 @@ public final class RNN: SequenceEncoder {
 ///     let loss = sequenceCrossEntropy(head(output), targets(chunk))
 ///     optimizer.zeroGrad(); loss.backward(); optimizer.step()
 ///     state = (h: next.h.detach(), c: next.c.detach())  // keep the values, drop the history
+/// }
+/// ```
+///
+/// Export: a model that takes the initial state or returns the final one exports with them as
+/// named inputs and outputs, batch first at the model's boundary like every model input (the C
+/// runtime reads h0, c0 at a stream's first step and keeps the state in its context):
+///
+/// ```swift
+/// let bundle = try BundleExporter.export(lstm, inputs: [("x", [35, 32]), ("h0", [1, 64]), ("c0", [1, 64])],
+///                                        outputNames: ["y", "h_n", "c_n"]) { t in
+///     let (y, s) = lstm(t[0], (t[1].transpose(0, 1), t[2].transpose(0, 1)))   // states [B, 1, 64] → [1, B, 64]
+///     return [y, s.h.transpose(0, 1), s.c.transpose(0, 1)]
 /// }
 /// ```
 public final class LSTM: SequenceEncoder {
