@@ -1,5 +1,6 @@
 // The int8 register tile on CPUs with AVX-512 VNNI (runtime only; CMake defines MYELIN_VNNI
-// when the target CPU has the instructions). Same contract as the portable `qgemmTile` in
+// when the target CPU has the instructions), and the epilogues' i32 → f32 conversion. Same
+// contracts as the portable `qgemmTile` and `int32ToFloat` in
 // Sources/MyelinShared/QuantizedGEMM.swift, which every other build compiles instead.
 
 #if MYELIN_VNNI
@@ -13,6 +14,13 @@ func dpbusd(_ acc: QVector, _ a: QVector, _ b: QVector) -> QVector {
     unsafeBitCast(Builtin.int_x86_avx512_vpdpbusd_512(unsafeBitCast(acc, to: Builtin.Vec16xInt32.self),
                                                       unsafeBitCast(a, to: Builtin.Vec16xInt32.self),
                                                       unsafeBitCast(b, to: Builtin.Vec16xInt32.self)), to: QVector.self)
+}
+
+/// f32(v) per lane as one `vcvtdq2ps` (the portable twin in QuantizedGEMM.swift,
+/// `SIMD16<Float>(v)`, is an out-of-line call in Embedded Swift; used by the int8 epilogues).
+@inline(__always)
+func int32ToFloat(_ v: SIMD16<Int32>) -> SIMD16<Float> {
+    unsafeBitCast(Builtin.sitofp_Vec16xInt32_Vec16xFPIEEE32(unsafeBitCast(v, to: Builtin.Vec16xInt32.self)), to: SIMD16<Float>.self)
 }
 
 /// Register tile: `rows` (1 or 6) × 16·`vecs` (1 or 4) i32 sums over `groups` groups of 4
