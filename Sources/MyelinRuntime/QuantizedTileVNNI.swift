@@ -16,11 +16,17 @@ func dpbusd(_ acc: QVector, _ a: QVector, _ b: QVector) -> QVector {
                                                       unsafeBitCast(b, to: Builtin.Vec16xInt32.self)), to: QVector.self)
 }
 
-/// f32(v) per lane as one `vcvtdq2ps` (the portable twin in QuantizedGEMM.swift,
-/// `SIMD16<Float>(v)`, is an out-of-line call in Embedded Swift; used by the int8 epilogues).
-@inline(__always)
+/// f32(v) per lane as one `vcvtdq2ps`, and the low byte of each lane as one `vpmovdb` (the
+/// portable twins in QuantizedGEMM.swift are out-of-line calls in Embedded Swift; used by the
+/// int8 epilogues).
+@_transparent
 func int32ToFloat(_ v: SIMD16<Int32>) -> SIMD16<Float> {
     unsafeBitCast(Builtin.sitofp_Vec16xInt32_Vec16xFPIEEE32(unsafeBitCast(v, to: Builtin.Vec16xInt32.self)), to: SIMD16<Float>.self)
+}
+
+@_transparent
+func lowBytes(_ v: SIMD16<UInt32>) -> SIMD16<UInt8> {
+    unsafeBitCast(Builtin.trunc_Vec16xInt32_Vec16xInt8(unsafeBitCast(v, to: Builtin.Vec16xInt32.self)), to: SIMD16<UInt8>.self)
 }
 
 /// Register tile: `rows` (1 or 6) × 16·`vecs` (1 or 4) i32 sums over `groups` groups of 4

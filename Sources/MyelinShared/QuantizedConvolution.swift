@@ -20,8 +20,8 @@
 //     transpose turns into the NCHW output planes.
 //   - direct (one input channel per group: depthwise convolutions, and stems on one-channel images):
 //     the z_x-padded input plane split into its stride phases (phase (a, b) holds the padded
-//     pixels (sH·y + a, sW·x + b)), so that every tap reads one phase contiguously: i32 rows of
-//     the phase width, accumulated 16 lanes at a time, one long run per tap.
+//     pixels (sH·y + a, sW·x + b)), so that every tap reads one phase contiguously: outputs in
+//     rows of the phase width, 16 at a time summed over the taps in registers.
 // i32 sums cannot overflow while patch < 2^16 (`qconvMaxPatch`; the op checks it).
 
 /// The largest patch (C/groups·kH·kW) whose i32 sums cannot overflow: 255·127·patch < 2^31.
@@ -146,12 +146,13 @@ extension ConvGeometry {
 /// Bytes of scratch `qconv` needs (independent of the batch: it works image by image).
 /// GEMM path: im2col rows (unless skipped) | channels-last input (+ the 3 bytes a last row of
 /// 4-byte groups reads past it) | channels-last output (f32 or u8) | the tile.
-/// Direct path: the stride phases | the i32 rows | the outputs before their rows are cut to OW.
+/// Direct path: the taps' offsets (Int) and weights (i32) | the stride phases | the outputs
+/// before their rows are cut to OW.
 public func qconvScratchBytes(_ g: ConvGeometry) -> Int {
     let pixels = g.outHeight * g.outWidth
     if g.qconvIsDirect {
-        let rows = kernelRoundUp(g.outHeight * g.qconvPhaseWidth * 4, 64)
-        return g.strideH * g.strideW * g.qconvPhaseBytes + 2 * rows
+        let taps = kernelRoundUp(g.kernelH * g.kernelW * 12, 64)
+        return taps + g.strideH * g.strideW * g.qconvPhaseBytes + kernelRoundUp(g.outHeight * g.qconvPhaseWidth * 4, 64)
     }
     let columns = g.qconvSkipsIm2col ? 0 : kernelRoundUp(pixels * kernelRoundUp(g.patch, 4), 64)
     let channelsLast = kernelRoundUp(g.height * g.width * (g.inChannels / g.groups) + 4, 64)
@@ -265,20 +266,6 @@ func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32
     }
 }
 
-/// row[0..<n] += i32(src[0..<n]) · w, 16 lanes at a time (integer widening only).
-@inline(never) @_optimize(speed)
-func qconvAccumulateRow(_ row: UnsafeMutablePointer<Int32>, _ src: UnsafePointer<UInt8>, _ n: Int, _ w: Int32) {
-    let wv = SIMD16<Int32>(repeating: w)
-    var ox = 0
-    while ox + 16 <= n {
-        let x = SIMD16<Int32>(truncatingIfNeeded: UnsafeRawPointer(src + ox).loadUnaligned(as: SIMD16<UInt8>.self))
-        let r = UnsafeMutableRawPointer(row + ox)
-        r.storeBytes(of: r.loadUnaligned(as: SIMD16<Int32>.self) &+ x &* wv, as: SIMD16<Int32>.self)
-        ox += 16
-    }
-    while ox < n { row[ox] &+= Int32(src[ox]) &* w; ox += 1 }
-}
-
 /// The stride phases of one input plane u8 [H, W] (layout in `qconvScratchBytes`): phase
 /// (a, b) row y column x holds the pixel at padded (sH·y + a, sW·x + b), z_x outside the image
 /// (and in the phase's tail). Stride 2 rows de-interleave 16 bytes at a time.
@@ -317,57 +304,89 @@ func qconvFillPhases(_ g: ConvGeometry, plane: UnsafePointer<UInt8>, zeroPoint: 
     }
 }
 
-/// The output formula on the `OH × width` accumulators of one channel (rows of `width` ≥ OW
-/// values, the first OW of each kept) into that channel's plane of `output` at `at`: all at
-/// once into `staging` (room for OH·width f32) when the rows are wider than OW.
+/// One output channel of the direct path: for positions p < `count` (OH rows of the phase
+/// width), acc = bias + Σ_t i32(phases[taps[t] + p]) · weights[t], summed 16 lanes at a time in
+/// registers, then the output formula, written contiguously at `at` of `output`.
 @inline(never) @_optimize(speed)
-func qconvStorePlane(_ acc: UnsafePointer<Int32>, _ g: ConvGeometry, width: Int, multiplier: Float, output: QGEMMOutput, at: Int,
-                     staging: UnsafeMutableRawPointer) {
-    let oh = g.outHeight, ow = g.outWidth
-    if width == ow {
-        qconvStoreChannel(acc, count: oh * ow, multiplier: multiplier, output: output, at: at)
-    } else if let y = output.f32 {
-        let rows = staging.assumingMemoryBound(to: Float.self)
-        qconvStoreChannel(acc, count: oh * width, multiplier: multiplier, output: QGEMMOutput(f32: rows, ld: 0, relu: output.relu), at: 0)
-        for oy in 0..<oh { (y + at + oy * ow).update(from: rows + oy * width, count: ow) }
+func qconvDirectChannel(_ phases: UnsafePointer<UInt8>, taps: UnsafePointer<Int>, weights: UnsafePointer<Int32>, tapCount: Int,
+                        count: Int, bias: Int32, multiplier: Float, output: QGEMMOutput, at: Int) {
+    @inline(__always) func sum16(_ p: Int) -> SIMD16<Int32> {
+        var acc = SIMD16<Int32>(repeating: bias)
+        for t in 0..<tapCount {
+            acc &+= SIMD16<Int32>(truncatingIfNeeded: load16(phases + taps[t] + p)) &* SIMD16<Int32>(repeating: weights[t])
+        }
+        return acc
+    }
+    @inline(__always) func sum(_ p: Int) -> Int32 {
+        var acc = bias
+        for t in 0..<tapCount { acc &+= Int32(phases[taps[t] + p]) &* weights[t] }
+        return acc
+    }
+    let count16 = count & ~15, m = SIMD16<Float>(repeating: multiplier)
+    if let y = output.f32 {
+        let dst = y + at
+        var p = 0
+        while p < count16 { store16(dequantize16(sum16(p), multiplier: m, relu: output.relu), dst + p); p += 16 }
+        for p in count16..<count { dst[p] = dequantizeAccumulator(sum(p), multiplier: multiplier, relu: output.relu) }
     } else if let y = output.u8 {
-        let rows = staging.assumingMemoryBound(to: UInt8.self)
-        qconvStoreChannel(acc, count: oh * width, multiplier: multiplier,
-                          output: QGEMMOutput(u8: rows, ld: 0, relu: output.relu, zeroPoint: output.zeroPoint), at: 0)
-        for oy in 0..<oh { qconvCopyBytes(y + at + oy * ow, rows + oy * width, ow) }
+        let dst = y + at, z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
+        var p = 0
+        while p < count16 { store16(requantize16(sum16(p), multiplier: m, zeroPoint: z, low: low), dst + p); p += 16 }
+        for p in count16..<count { dst[p] = requantizeToU8(sum(p), multiplier: multiplier, zeroPoint: z, low: low) }
     }
 }
 
-// Size-optimised loop nest (the library's 200 KB budget); its per-row work runs in the
-// speed-compiled qconvFillPhases, qconvAccumulateRow and qconvStorePlane.
+/// Rows `rows × cols` of `elementBytes`-byte values from `src` (row stride `srcStride` values)
+/// to `dst` (row stride `cols`): the direct path's staged rows cut to OW.
+@inline(never) @_optimize(speed)
+func qconvCopyRows(_ src: UnsafeRawPointer, srcStride: Int, rows: Int, cols: Int, elementBytes: Int, to dst: UnsafeMutableRawPointer) {
+    let n = cols * elementBytes
+    for r in 0..<rows {
+        qconvCopyBytes((dst + r * n).assumingMemoryBound(to: UInt8.self),
+                       (src + r * srcStride * elementBytes).assumingMemoryBound(to: UInt8.self), n)
+    }
+}
+
+// Size-optimised loop nest (the library's 200 KB budget); its work runs in the speed-compiled
+// qconvFillPhases, qconvDirectChannel and qconvCopyRows.
 @inline(never)
 func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, weight: UnsafePointer<Int8>,
                  bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
                  scratch: UnsafeMutableRawPointer) {
     let ng = g.outChannels / g.groups, oh = g.outHeight, ow = g.outWidth, kh = g.kernelH, kw = g.kernelW
     let sh = g.strideH, sw = g.strideW, dh = g.dilationH, dw = g.dilationW
-    let width = g.qconvPhaseWidth, bytes = g.qconvPhaseBytes, count = oh * width
-    let phases = scratch.assumingMemoryBound(to: UInt8.self)
-    let row = (scratch + sh * sw * bytes).assumingMemoryBound(to: Int32.self)
-    let staging = scratch + sh * sw * bytes + kernelRoundUp(count * 4, 64)
+    let width = g.qconvPhaseWidth, bytes = g.qconvPhaseBytes, count = oh * width, taps = kh * kw
+    let tapOffsets = scratch.assumingMemoryBound(to: Int.self)
+    let tapWeights = (scratch + taps * 8).assumingMemoryBound(to: Int32.self)
+    let phases = (scratch + kernelRoundUp(taps * 12, 64)).assumingMemoryBound(to: UInt8.self)
+    let staging = UnsafeMutableRawPointer(phases) + sh * sw * bytes
+    // Output (oy, ox) at position oy·width + ox; tap (i, j) reads phase (i·dH mod sH, j·dW mod sW)
+    // from its row ⌊i·dH / sH⌋, column ⌊j·dW / sW⌋: a contiguous run for every tap.
+    for i in 0..<kh {
+        for j in 0..<kw {
+            tapOffsets[i * kw + j] = ((i * dh % sh) * sw + j * dw % sw) * bytes + (i * dh / sh) * width + j * dw / sw
+        }
+    }
+    let staged = output.f32 != nil
+        ? QGEMMOutput(f32: staging.assumingMemoryBound(to: Float.self), ld: 0, relu: output.relu)
+        : QGEMMOutput(u8: staging.assumingMemoryBound(to: UInt8.self), ld: 0, relu: output.relu, zeroPoint: output.zeroPoint)
     let zero = UInt8(truncatingIfNeeded: inputZeroPoint)
     for n in 0..<g.batch {
         for c in 0..<g.inChannels {
             qconvFillPhases(g, plane: x + (n * g.inChannels + c) * g.height * g.width, zeroPoint: zero, phases: phases)
             for t in 0..<ng {
-                let o = c * ng + t
-                let w = weight + o * kh * kw
-                // Output (oy, ox) at row position oy·width + ox; tap (i, j) reads its phase from
-                // phase row ⌊i·dH / sH⌋, column ⌊j·dW / sW⌋ on: one run of OH·width per tap.
-                row.update(repeating: bias[o], count: count)
-                for i in 0..<kh {
-                    for j in 0..<kw {
-                        let phase = phases + ((i * dh % sh) * sw + j * dw % sw) * bytes
-                        qconvAccumulateRow(row, phase + (i * dh / sh) * width + j * dw / sw, count, Int32(w[i * kw + j]))
-                    }
+                let o = c * ng + t, at = (n * g.outChannels + o) * oh * ow
+                for p in 0..<taps { tapWeights[p] = Int32(weight[o * taps + p]) }
+                if width == ow {
+                    qconvDirectChannel(phases, taps: tapOffsets, weights: tapWeights, tapCount: taps, count: count, bias: bias[o],
+                                       multiplier: multipliers[o], output: output, at: at)
+                    continue
                 }
-                qconvStorePlane(row, g, width: width, multiplier: multipliers[o], output: output,
-                                at: (n * g.outChannels + o) * oh * ow, staging: staging)
+                qconvDirectChannel(phases, taps: tapOffsets, weights: tapWeights, tapCount: taps, count: count, bias: bias[o],
+                                   multiplier: multipliers[o], output: staged, at: 0)
+                let elementBytes = output.f32 != nil ? 4 : 1
+                let dst = output.f32 != nil ? UnsafeMutableRawPointer(output.f32! + at) : UnsafeMutableRawPointer(output.u8! + at)
+                qconvCopyRows(staging, srcStride: width, rows: oh, cols: ow, elementBytes: elementBytes, to: dst)
             }
         }
     }

@@ -54,19 +54,20 @@ public func dequantizeAccumulator(_ acc: Int32, multiplier: Float, relu: Bool) -
 
 /// `requantizeToU8` on 16 lanes, the same bytes: roundEven by adding and subtracting 1.5·2^23
 /// (exact below 2^22 in magnitude; beyond, both land past the clamp), the clamp as comparisons
-/// (NaN gives `low`), the byte as the low mantissa bits of v + 2^23.
-@inline(__always)
+/// (NaN gives `low`), the byte as the low mantissa bits of v + 2^23. (`@_transparent`: in the
+/// size-optimised runtime `@inline(__always)` still left it, and the conversions, out of line.)
+@_transparent
 func requantize16(_ acc: SIMD16<Int32>, multiplier: SIMD16<Float>, zeroPoint: Float, low: Float) -> SIMD16<UInt8> {
     let magic = SIMD16<Float>(repeating: 12_582_912)
     let v = ((int32ToFloat(acc) * multiplier + magic) - magic) + SIMD16<Float>(repeating: zeroPoint)
     let lowV = SIMD16<Float>(repeating: low), high = SIMD16<Float>(repeating: 255)
     var c = lowV.replacing(with: v, where: v .> lowV)
     c = c.replacing(with: high, where: c .> high)
-    return SIMD16<UInt8>(truncatingIfNeeded: unsafeBitCast(c + SIMD16<Float>(repeating: 8_388_608), to: SIMD16<UInt32>.self))
+    return lowBytes(unsafeBitCast(c + SIMD16<Float>(repeating: 8_388_608), to: SIMD16<UInt32>.self))
 }
 
 /// `dequantizeAccumulator` on 16 lanes, the same floats.
-@inline(__always)
+@_transparent
 func dequantize16(_ acc: SIMD16<Int32>, multiplier: SIMD16<Float>, relu: Bool) -> SIMD16<Float> {
     let y = int32ToFloat(acc) * multiplier
     let zero = SIMD16<Float>()
@@ -74,10 +75,14 @@ func dequantize16(_ acc: SIMD16<Int32>, multiplier: SIMD16<Float>, relu: Bool) -
 }
 
 #if !MYELIN_VNNI
-/// f32(v) per lane. (The runtime's AVX-512 build has a `Builtin` twin in
-/// QuantizedTileVNNI.swift: in Embedded Swift this conversion is an out-of-line call.)
-@inline(__always)
+/// f32(v) per lane. (This and `lowBytes` have `Builtin` twins in the runtime's AVX-512 build,
+/// QuantizedTileVNNI.swift: in Embedded Swift these conversions are out-of-line calls.)
+@_transparent
 func int32ToFloat(_ v: SIMD16<Int32>) -> SIMD16<Float> { SIMD16<Float>(v) }
+
+/// The low byte of each lane.
+@_transparent
+func lowBytes(_ v: SIMD16<UInt32>) -> SIMD16<UInt8> { SIMD16<UInt8>(truncatingIfNeeded: v) }
 #endif
 
 @inline(__always)
