@@ -193,8 +193,16 @@ func qconvIm2col(_ g: ConvGeometry, pixels: UnsafePointer<UInt8>, zeroPoint: UIn
         for ox in 0..<ow {
             let row = columns + (oy * ow + ox) * k4
             var t = 0
+            let x0 = ox * g.strideW - g.padLeft
+            let rowInside = g.dilationW == 1 && x0 >= 0 && x0 + kw <= w
             for i in 0..<kh {
                 let iy = oy * g.strideH - g.padTop + i * g.dilationH
+                if rowInside && iy >= 0 && iy < h {
+                    // The window's row inside the image: its kW taps are one run of kW·C/groups bytes.
+                    qconvCopyBytes(row + t, pixels + (iy * w + x0) * cg, kw * cg)
+                    t += kw * cg
+                    continue
+                }
                 for j in 0..<kw {
                     let ix = ox * g.strideW - g.padLeft + j * g.dilationW
                     if iy >= 0 && iy < h && ix >= 0 && ix < w {
@@ -304,12 +312,14 @@ func qconvFillPhases(_ g: ConvGeometry, plane: UnsafePointer<UInt8>, zeroPoint: 
     }
 }
 
-/// One output channel of the direct path: for positions p < `count` (OH rows of the phase
-/// width), acc = bias + Σ_t i32(phases[taps[t] + p]) · weights[t], summed 16 lanes at a time in
-/// registers, then the output formula, written contiguously at `at` of `output`.
+/// One output channel of the direct path: acc(p) = bias + Σ_t i32(phases[taps[t] + p]) · weights[t]
+/// at positions p = r·width + c (r < rows, c < cols), summed 16 lanes at a time in registers,
+/// then the output formula, written at `at + r·cols + c` of `output`. Rows of 16 or more
+/// columns go 16 at a time, the last 16 overlapping the ones before (recomputing the same
+/// values); narrower rows must be whole (cols == width): they go as one run of rows·width.
 @inline(never) @_optimize(speed)
 func qconvDirectChannel(_ phases: UnsafePointer<UInt8>, taps: UnsafePointer<Int>, weights: UnsafePointer<Int32>, tapCount: Int,
-                        count: Int, bias: Int32, multiplier: Float, output: QGEMMOutput, at: Int) {
+                        rows: Int, width: Int, cols: Int, bias: Int32, multiplier: Float, output: QGEMMOutput, at: Int) {
     @inline(__always) func sum16(_ p: Int) -> SIMD16<Int32> {
         var acc = SIMD16<Int32>(repeating: bias)
         for t in 0..<tapCount {
@@ -322,17 +332,30 @@ func qconvDirectChannel(_ phases: UnsafePointer<UInt8>, taps: UnsafePointer<Int>
         for t in 0..<tapCount { acc &+= Int32(phases[taps[t] + p]) &* weights[t] }
         return acc
     }
-    let count16 = count & ~15, m = SIMD16<Float>(repeating: multiplier)
+    let m = SIMD16<Float>(repeating: multiplier)
+    // (position, destination) pairs of 16, then the positions left one by one.
+    @inline(__always) func each(_ vector: (Int, Int) -> Void, _ scalar: (Int) -> Void) {
+        if cols >= 16 {
+            for r in 0..<rows {
+                var c = 0
+                while c + 16 <= cols { vector(r * width + c, r * cols + c); c += 16 }
+                if c < cols { vector(r * width + cols - 16, r * cols + cols - 16) }
+            }
+        } else {
+            let count = rows * width, count16 = count & ~15
+            var p = 0
+            while p < count16 { vector(p, p); p += 16 }
+            for p in count16..<count { scalar(p) }
+        }
+    }
     if let y = output.f32 {
-        let dst = y + at
-        var p = 0
-        while p < count16 { store16(dequantize16(sum16(p), multiplier: m, relu: output.relu), dst + p); p += 16 }
-        for p in count16..<count { dst[p] = dequantizeAccumulator(sum(p), multiplier: multiplier, relu: output.relu) }
+        let dst = y + at, relu = output.relu
+        each({ p, d in store16(dequantize16(sum16(p), multiplier: m, relu: relu), dst + d) },
+             { p in dst[p] = dequantizeAccumulator(sum(p), multiplier: multiplier, relu: relu) })
     } else if let y = output.u8 {
         let dst = y + at, z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
-        var p = 0
-        while p < count16 { store16(requantize16(sum16(p), multiplier: m, zeroPoint: z, low: low), dst + p); p += 16 }
-        for p in count16..<count { dst[p] = requantizeToU8(sum(p), multiplier: multiplier, zeroPoint: z, low: low) }
+        each({ p, d in store16(requantize16(sum16(p), multiplier: m, zeroPoint: z, low: low), dst + d) },
+             { p in dst[p] = requantizeToU8(sum(p), multiplier: multiplier, zeroPoint: z, low: low) })
     }
 }
 
@@ -355,7 +378,7 @@ func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int
                  scratch: UnsafeMutableRawPointer) {
     let ng = g.outChannels / g.groups, oh = g.outHeight, ow = g.outWidth, kh = g.kernelH, kw = g.kernelW
     let sh = g.strideH, sw = g.strideW, dh = g.dilationH, dw = g.dilationW
-    let width = g.qconvPhaseWidth, bytes = g.qconvPhaseBytes, count = oh * width, taps = kh * kw
+    let width = g.qconvPhaseWidth, bytes = g.qconvPhaseBytes, taps = kh * kw
     let tapOffsets = scratch.assumingMemoryBound(to: Int.self)
     let tapWeights = (scratch + taps * 8).assumingMemoryBound(to: Int32.self)
     let phases = (scratch + kernelRoundUp(taps * 12, 64)).assumingMemoryBound(to: UInt8.self)
@@ -377,13 +400,13 @@ func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int
             for t in 0..<ng {
                 let o = c * ng + t, at = (n * g.outChannels + o) * oh * ow
                 for p in 0..<taps { tapWeights[p] = Int32(weight[o * taps + p]) }
-                if width == ow {
-                    qconvDirectChannel(phases, taps: tapOffsets, weights: tapWeights, tapCount: taps, count: count, bias: bias[o],
-                                       multiplier: multipliers[o], output: output, at: at)
+                if ow >= 16 || width == ow {
+                    qconvDirectChannel(phases, taps: tapOffsets, weights: tapWeights, tapCount: taps, rows: oh, width: width, cols: ow,
+                                       bias: bias[o], multiplier: multipliers[o], output: output, at: at)
                     continue
                 }
-                qconvDirectChannel(phases, taps: tapOffsets, weights: tapWeights, tapCount: taps, count: count, bias: bias[o],
-                                   multiplier: multipliers[o], output: staged, at: 0)
+                qconvDirectChannel(phases, taps: tapOffsets, weights: tapWeights, tapCount: taps, rows: oh, width: width, cols: width,
+                                   bias: bias[o], multiplier: multipliers[o], output: staged, at: 0)
                 let elementBytes = output.f32 != nil ? 4 : 1
                 let dst = output.f32 != nil ? UnsafeMutableRawPointer(output.f32! + at) : UnsafeMutableRawPointer(output.u8! + at)
                 qconvCopyRows(staging, srcStride: width, rows: oh, cols: ow, elementBytes: elementBytes, to: dst)
