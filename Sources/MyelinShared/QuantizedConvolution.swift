@@ -276,11 +276,14 @@ func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32
 
 /// The stride phases of one input plane u8 [H, W] (layout in `qconvScratchBytes`): phase
 /// (a, b) row y column x holds the pixel at padded (sH·y + a, sW·x + b), z_x outside the image
-/// (and in the phase's tail). Stride 2 rows de-interleave 16 bytes at a time.
+/// (and in the phase's tail). Stride 2 rows de-interleave 16, then 8 bytes at a time.
 @inline(never) @_optimize(speed)
 func qconvFillPhases(_ g: ConvGeometry, plane: UnsafePointer<UInt8>, zeroPoint: UInt8, phases: UnsafeMutablePointer<UInt8>) {
     let sh = g.strideH, sw = g.strideW, width = g.qconvPhaseWidth, bytes = g.qconvPhaseBytes
-    phases.update(repeating: zeroPoint, count: sh * sw * bytes)
+    // z_x everywhere first, 16 bytes at a time (the phases are whole multiples of 64 bytes).
+    let fill = SIMD16<UInt8>(repeating: zeroPoint)
+    var i = 0
+    while i < sh * sw * bytes { UnsafeMutableRawPointer(phases + i).storeBytes(of: fill, as: SIMD16<UInt8>.self); i += 16 }
     for a in 0..<sh {
         for b in 0..<sw {
             let phase = phases + (a * sw + b) * bytes
@@ -304,6 +307,12 @@ func qconvFillPhases(_ g: ConvGeometry, plane: UnsafePointer<UInt8>, zeroPoint: 
                         let pair = UnsafeRawPointer(src + 2 * x).loadUnaligned(as: SIMD32<UInt8>.self)
                         UnsafeMutableRawPointer(dst + x).storeBytes(of: pair.evenHalf, as: SIMD16<UInt8>.self)
                         x += 16
+                    }
+                    // 16 bytes read from 2x: the last one, 2x + 15, likewise.
+                    while x + 9 <= count {
+                        let pair = UnsafeRawPointer(src + 2 * x).loadUnaligned(as: SIMD16<UInt8>.self)
+                        UnsafeMutableRawPointer(dst + x).storeBytes(of: pair.evenHalf, as: SIMD8<UInt8>.self)
+                        x += 8
                     }
                 }
                 while x < count { dst[x] = src[x * sw]; x += 1 }

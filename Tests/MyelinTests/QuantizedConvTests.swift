@@ -44,6 +44,9 @@ final class QuantizedConvTests: XCTestCase {
         // Strides 3 × 2 with dilations 2 × 3 and uneven padding.
         .init(batch: 1, inChannels: 2, height: 13, width: 19, outChannels: 2, kernelH: 3, kernelW: 3, strideH: 3, strideW: 2,
               padTop: 2, padLeft: 3, padBottom: 1, padRight: 0, dilationH: 2, dilationW: 3, groups: 2),
+        // Stride 2 on MobileNet-mini's 28-wide planes: phases of 14 (the 8-byte de-interleaving step).
+        .init(batch: 1, inChannels: 2, height: 6, width: 28, outChannels: 2, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2,
+              padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, groups: 2),
         // A one-channel stem with a 5×5 window, stride 2, on a wide image.
         .init(batch: 1, inChannels: 1, height: 11, width: 35, outChannels: 3, kernelH: 5, kernelW: 5, strideH: 2, strideW: 2,
               padTop: 2, padLeft: 2, padBottom: 2, padRight: 2),
