@@ -195,7 +195,12 @@ public func qgemm(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, pac
             if width == qgemmPanelCols {
                 if rows == 1 { qgemmTile1x64(groups, a0, panel, tile) } else { qgemmTile6x64(groups, a0, a1, a2, a3, a4, a5, panel, tile) }
             } else {
+                // Panels of 16, 32 or 48 columns: a 32-wide tile where it fits, then a 16-wide one.
                 var s = 0
+                if width >= 32 {
+                    if rows == 1 { qgemmTile1x32(groups, a0, panel, width * 4, tile) } else { qgemmTile6x32(groups, a0, a1, a2, a3, a4, a5, panel, width * 4, tile) }
+                    s = 32
+                }
                 while s < width {
                     if rows == 1 {
                         qgemmTile1x16(groups, a0, panel + s * 4, width * 4, tile + s)
@@ -289,6 +294,21 @@ func qgemmTile6x64(_ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer
 @_optimize(speed)
 func qgemmTile1x64(_ groups: Int, _ a0: UnsafeRawPointer, _ b: UnsafeRawPointer, _ tile: UnsafeMutablePointer<Int32>) {
     qgemmTile(rows: 1, vecs: 4, groups, a0, a0, a0, a0, a0, a0, b, 256, tile)
+}
+
+@inline(never)
+@_optimize(speed)
+func qgemmTile6x32(_ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
+                   _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
+                   _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>) {
+    qgemmTile(rows: 6, vecs: 2, groups, a0, a1, a2, a3, a4, a5, b, bStride, tile)
+}
+
+@inline(never)
+@_optimize(speed)
+func qgemmTile1x32(_ groups: Int, _ a0: UnsafeRawPointer, _ b: UnsafeRawPointer, _ bStride: Int,
+                   _ tile: UnsafeMutablePointer<Int32>) {
+    qgemmTile(rows: 1, vecs: 2, groups, a0, a0, a0, a0, a0, a0, b, bStride, tile)
 }
 
 @inline(never)

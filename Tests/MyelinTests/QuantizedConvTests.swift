@@ -50,6 +50,9 @@ final class QuantizedConvTests: XCTestCase {
         // A one-channel stem with a 5×5 window, stride 2, on a wide image.
         .init(batch: 1, inChannels: 1, height: 11, width: 35, outChannels: 3, kernelH: 5, kernelW: 5, strideH: 2, strideW: 2,
               padTop: 2, padLeft: 2, padBottom: 2, padRight: 2),
+        // 40 outputs: a 48-wide panel, the 32- then the 16-wide tile, on 1 and 7 pixels (1- and 6-row tiles).
+        .init(batch: 2, inChannels: 20, height: 1, width: 1, outChannels: 40, kernelH: 1, kernelW: 1),
+        .init(batch: 1, inChannels: 8, height: 7, width: 1, outChannels: 40, kernelH: 1, kernelW: 1),
     ]
 
     struct Case {
