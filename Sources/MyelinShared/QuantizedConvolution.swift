@@ -83,8 +83,8 @@ public func qconvStoreChannel(_ acc: UnsafePointer<Int32>, count: Int, multiplie
 
 extension ConvGeometry {
     /// One input channel per group (depthwise; a first layer on a one-channel image): the
-    /// direct path, whose rows are NCHW output rows. (A stem through the GEMM path spent most of
-    /// its time scattering 6-pixel tile rows into output planes: anchor CNN int8 ~25% slower.)
+    /// direct path, whose rows are NCHW output rows. (Measured before the GEMM path wrote
+    /// channels-last rows: a stem through it was ~25% slower on the anchor CNN; not re-measured.)
     @inline(__always) var qconvIsDirect: Bool { inChannels == groups }
 }
 
