@@ -143,21 +143,22 @@ extension ConvGeometry {
     }
 }
 
-/// Bytes of scratch `qconv` needs (independent of the batch: it works image by image).
-/// GEMM path: im2col rows (unless skipped) | channels-last input (+ the 3 bytes a last row of
-/// 4-byte groups reads past it) | channels-last output (f32 or u8) | the tile.
+/// Bytes of scratch `qconv` needs for outputs of `outputBytes` bytes each (4: f32, 1: u8;
+/// independent of the batch: it works image by image).
+/// GEMM path: the tile | im2col rows (unless skipped) | channels-last input (+ the 3 bytes a
+/// last row of 4-byte groups reads past it) | channels-last output.
 /// Direct path: the taps' offsets (Int) and weights (i32) | the stride phases | the outputs
 /// before their rows are cut to OW.
-public func qconvScratchBytes(_ g: ConvGeometry) -> Int {
+public func qconvScratchBytes(_ g: ConvGeometry, outputBytes: Int = 4) -> Int {
     let pixels = g.outHeight * g.outWidth
     if g.qconvIsDirect {
         let taps = kernelRoundUp(g.kernelH * g.kernelW * 12, 64)
-        return taps + g.strideH * g.strideW * g.qconvPhaseBytes + kernelRoundUp(g.outHeight * g.qconvPhaseWidth * 4, 64)
+        return taps + g.strideH * g.strideW * g.qconvPhaseBytes + kernelRoundUp(g.outHeight * g.qconvPhaseWidth * outputBytes, 64)
     }
     let columns = g.qconvSkipsIm2col ? 0 : kernelRoundUp(pixels * kernelRoundUp(g.patch, 4), 64)
     let channelsLast = kernelRoundUp(g.height * g.width * (g.inChannels / g.groups) + 4, 64)
-    let staging = kernelRoundUp(pixels * (g.outChannels / g.groups) * 4, 64)
-    return columns + channelsLast + staging + qgemmTileCount * 4
+    let staging = kernelRoundUp(pixels * (g.outChannels / g.groups) * outputBytes, 64)
+    return qgemmTileCount * 4 + columns + channelsLast + staging
 }
 
 // MARK: Fast kernel
@@ -240,10 +241,10 @@ func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32
                scratch: UnsafeMutableRawPointer) {
     let cg = g.inChannels / g.groups, ng = g.outChannels / g.groups, k = g.patch, k4 = kernelRoundUp(k, 4)
     let pixels = g.outHeight * g.outWidth, planeSize = g.height * g.width
-    let columns = scratch.assumingMemoryBound(to: UInt8.self)
-    let channelsLast = (scratch + (g.qconvSkipsIm2col ? 0 : kernelRoundUp(pixels * k4, 64))).assumingMemoryBound(to: UInt8.self)
+    let tile = scratch.assumingMemoryBound(to: Int32.self)
+    let columns = (scratch + qgemmTileCount * 4).assumingMemoryBound(to: UInt8.self)
+    let channelsLast = columns + (g.qconvSkipsIm2col ? 0 : kernelRoundUp(pixels * k4, 64))
     let staging = UnsafeMutableRawPointer(channelsLast) + kernelRoundUp(planeSize * cg + 4, 64)
-    let tile = (staging + kernelRoundUp(pixels * ng * 4, 64)).assumingMemoryBound(to: Int32.self)
     let zero = UInt8(truncatingIfNeeded: inputZeroPoint)
     for n in 0..<g.batch {
         for group in 0..<g.groups {

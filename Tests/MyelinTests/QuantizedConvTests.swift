@@ -128,12 +128,14 @@ final class QuantizedConvTests: XCTestCase {
             XCTAssertEqual(y, acc.indices.map { dequantizeAccumulator(acc[$0], multiplier: multipliers[channel($0)], relu: true) },
                            "f32 relu \(g)")
 
-            // u8 with a zero point, with and without ReLU.
+            // u8 with a zero point, with and without ReLU, in the scratch sized for u8 outputs.
+            let u8Scratch = UnsafeMutableRawPointer.allocate(byteCount: qconvScratchBytes(g, outputBytes: 1), alignment: 64)
+            defer { u8Scratch.deallocate() }
             for relu in [false, true] {
                 var q = [UInt8](repeating: 0, count: acc.count)
                 q.withUnsafeMutableBufferPointer { qp in
                     qconv(g, x: c.x, inputZeroPoint: c.zeroPoint, weight: c.w, packed: packed, bias: c.bias, multipliers: multipliers,
-                          output: QGEMMOutput(u8: qp.baseAddress!, ld: 0, relu: relu, zeroPoint: 121), scratch: scratch)
+                          output: QGEMMOutput(u8: qp.baseAddress!, ld: 0, relu: relu, zeroPoint: 121), scratch: u8Scratch)
                 }
                 let expected = acc.indices.map {
                     requantizeToU8(acc[$0], multiplier: multipliers[channel($0)], zeroPoint: 121, low: relu ? 121 : 0)
