@@ -1,5 +1,6 @@
 // The int8 register tile on CPUs with AVX-512 VNNI (runtime only; CMake defines MYELIN_VNNI
-// when the target CPU has the instructions). Same contract as the portable `qgemmTile` in
+// when the target CPU has the instructions), and the epilogues' i32 → f32 conversion. Same
+// contracts as the portable `qgemmTile` and `int32ToFloat` in
 // Sources/MyelinShared/QuantizedGEMM.swift, which every other build compiles instead.
 
 #if MYELIN_VNNI
@@ -15,7 +16,20 @@ func dpbusd(_ acc: QVector, _ a: QVector, _ b: QVector) -> QVector {
                                                       unsafeBitCast(b, to: Builtin.Vec16xInt32.self)), to: QVector.self)
 }
 
-/// Register tile: `rows` (1 or 6) × 16·`vecs` (1 or 4) i32 sums over `groups` groups of 4
+/// f32(v) per lane as one `vcvtdq2ps`, and the low byte of each lane as one `vpmovdb` (the
+/// portable twins in QuantizedGEMM.swift are out-of-line calls in Embedded Swift; used by the
+/// int8 epilogues).
+@_transparent
+func int32ToFloat(_ v: SIMD16<Int32>) -> SIMD16<Float> {
+    unsafeBitCast(Builtin.sitofp_Vec16xInt32_Vec16xFPIEEE32(unsafeBitCast(v, to: Builtin.Vec16xInt32.self)), to: SIMD16<Float>.self)
+}
+
+@_transparent
+func lowBytes(_ v: SIMD16<UInt32>) -> SIMD16<UInt8> {
+    unsafeBitCast(Builtin.trunc_Vec16xInt32_Vec16xInt8(unsafeBitCast(v, to: Builtin.Vec16xInt32.self)), to: SIMD16<UInt8>.self)
+}
+
+/// Register tile: `rows` (1 or 6) × 16·`vecs` (1, 2 or 4) i32 sums over `groups` groups of 4
 /// inputs; B advances `bStride` bytes per group. Constant arguments fold the branches away.
 @inline(__always)
 @_optimize(speed)
@@ -31,27 +45,33 @@ func qgemmTile(rows: Int, vecs: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1
     for _ in 0..<groups {
         let b0 = bp.loadUnaligned(as: V.self)
         let b1 = vecs > 1 ? bp.loadUnaligned(fromByteOffset: 64, as: V.self) : V()
-        let b2 = vecs > 1 ? bp.loadUnaligned(fromByteOffset: 128, as: V.self) : V()
-        let b3 = vecs > 1 ? bp.loadUnaligned(fromByteOffset: 192, as: V.self) : V()
+        let b2 = vecs > 2 ? bp.loadUnaligned(fromByteOffset: 128, as: V.self) : V()
+        let b3 = vecs > 2 ? bp.loadUnaligned(fromByteOffset: 192, as: V.self) : V()
         var s = V(repeating: a0.loadUnaligned(fromByteOffset: off, as: Int32.self))
         c00 = dpbusd(c00, s, b0)
-        if vecs > 1 { c01 = dpbusd(c01, s, b1); c02 = dpbusd(c02, s, b2); c03 = dpbusd(c03, s, b3) }
+        if vecs > 1 { c01 = dpbusd(c01, s, b1) }
+        if vecs > 2 { c02 = dpbusd(c02, s, b2); c03 = dpbusd(c03, s, b3) }
         if rows > 1 {
             s = V(repeating: a1.loadUnaligned(fromByteOffset: off, as: Int32.self))
             c10 = dpbusd(c10, s, b0)
-            if vecs > 1 { c11 = dpbusd(c11, s, b1); c12 = dpbusd(c12, s, b2); c13 = dpbusd(c13, s, b3) }
+            if vecs > 1 { c11 = dpbusd(c11, s, b1) }
+            if vecs > 2 { c12 = dpbusd(c12, s, b2); c13 = dpbusd(c13, s, b3) }
             s = V(repeating: a2.loadUnaligned(fromByteOffset: off, as: Int32.self))
             c20 = dpbusd(c20, s, b0)
-            if vecs > 1 { c21 = dpbusd(c21, s, b1); c22 = dpbusd(c22, s, b2); c23 = dpbusd(c23, s, b3) }
+            if vecs > 1 { c21 = dpbusd(c21, s, b1) }
+            if vecs > 2 { c22 = dpbusd(c22, s, b2); c23 = dpbusd(c23, s, b3) }
             s = V(repeating: a3.loadUnaligned(fromByteOffset: off, as: Int32.self))
             c30 = dpbusd(c30, s, b0)
-            if vecs > 1 { c31 = dpbusd(c31, s, b1); c32 = dpbusd(c32, s, b2); c33 = dpbusd(c33, s, b3) }
+            if vecs > 1 { c31 = dpbusd(c31, s, b1) }
+            if vecs > 2 { c32 = dpbusd(c32, s, b2); c33 = dpbusd(c33, s, b3) }
             s = V(repeating: a4.loadUnaligned(fromByteOffset: off, as: Int32.self))
             c40 = dpbusd(c40, s, b0)
-            if vecs > 1 { c41 = dpbusd(c41, s, b1); c42 = dpbusd(c42, s, b2); c43 = dpbusd(c43, s, b3) }
+            if vecs > 1 { c41 = dpbusd(c41, s, b1) }
+            if vecs > 2 { c42 = dpbusd(c42, s, b2); c43 = dpbusd(c43, s, b3) }
             s = V(repeating: a5.loadUnaligned(fromByteOffset: off, as: Int32.self))
             c50 = dpbusd(c50, s, b0)
-            if vecs > 1 { c51 = dpbusd(c51, s, b1); c52 = dpbusd(c52, s, b2); c53 = dpbusd(c53, s, b3) }
+            if vecs > 1 { c51 = dpbusd(c51, s, b1) }
+            if vecs > 2 { c52 = dpbusd(c52, s, b2); c53 = dpbusd(c53, s, b3) }
         }
         bp += bStride
         off += 4
@@ -59,8 +79,8 @@ func qgemmTile(rows: Int, vecs: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1
     @inline(__always) func store(_ r: Int, _ v0: V, _ v1: V, _ v2: V, _ v3: V) {
         let p = UnsafeMutableRawPointer(tile + r * qgemmPanelCols)
         p.storeBytes(of: v0, as: V.self)
-        if vecs > 1 {
-            p.storeBytes(of: v1, toByteOffset: 64, as: V.self)
+        if vecs > 1 { p.storeBytes(of: v1, toByteOffset: 64, as: V.self) }
+        if vecs > 2 {
             p.storeBytes(of: v2, toByteOffset: 128, as: V.self)
             p.storeBytes(of: v3, toByteOffset: 192, as: V.self)
         }

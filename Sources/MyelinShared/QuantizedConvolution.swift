@@ -10,14 +10,18 @@
 //
 // Two fast paths, both giving the reference's integers exactly:
 //   - GEMM (two or more input channels per group; 1×1 pointwise convolutions included): per
-//     image and group, the group's planes transposed to channels-last [H·W, C/groups], then
-//     im2col into u8 rows [OH·OW, k4] (k = patch in (i, j, c) order — a tap's channels are one
-//     contiguous copy — padded to 4 with zeros), then `qgemm` — the same register tile as
-//     qlinear, `vpdpbusd` on CPUs with AVX-512 VNNI (Sources/MyelinRuntime/QuantizedTileVNNI.swift),
-//     plain loops elsewhere — on weights packed in the same (i, j, c) order, its epilogue
-//     writing NCHW directly.
+//     image and group, the group's planes transposed to channels-last [H·W, C/groups]
+//     (BlockTranspose.swift's 8×8 byte blocks); a 1×1 convolution without stride or padding
+//     reads those rows as they are, any other is im2col'd into u8 rows [OH·OW, k4] (k = patch in
+//     (i, j, c) order — a tap's channels are one contiguous copy — padded to 4 with zeros);
+//     then `qgemm` — the same register tile as qlinear, `vpdpbusd` on CPUs with AVX-512 VNNI
+//     (Sources/MyelinRuntime/QuantizedTileVNNI.swift), plain loops elsewhere — on weights packed
+//     in the same (i, j, c) order writes channels-last rows [OH·OW, O/groups], which one more
+//     transpose turns into the NCHW output planes.
 //   - direct (one input channel per group: depthwise convolutions, and stems on one-channel images):
-//     i32 rows accumulated 16 lanes at a time over a z_x-padded copy of the input plane.
+//     the z_x-padded input plane split into its stride phases (phase (a, b) holds the padded
+//     pixels (sH·y + a, sW·x + b)), so that every tap reads one phase contiguously: outputs in
+//     rows of the phase width, 16 at a time summed over the taps in registers.
 // i32 sums cannot overflow while patch < 2^16 (`qconvMaxPatch`; the op checks it).
 
 /// The largest patch (C/groups·kH·kW) whose i32 sums cannot overflow: 255·127·patch < 2^31.
@@ -57,19 +61,21 @@ public func qconvReference(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZero
 }
 
 /// The output formula on `count` accumulators of one channel (multiplier `multiplier`),
-/// written contiguously from element `at` of `output` (its `ld` is not used).
+/// written contiguously from element `at` of `output` (its `ld` is not used): 16 at a time,
+/// the last `count % 16` one by one.
 @inline(never) @_optimize(speed)
 public func qconvStoreChannel(_ acc: UnsafePointer<Int32>, count: Int, multiplier: Float, output: QGEMMOutput, at: Int) {
+    let count16 = count & ~15, m = SIMD16<Float>(repeating: multiplier)
     if let y = output.f32 {
         let dst = y + at
-        if output.relu {
-            for p in 0..<count { dst[p] = dequantizeAccumulator(acc[p], multiplier: multiplier, relu: true) }
-        } else {
-            for p in 0..<count { dst[p] = dequantizeAccumulator(acc[p], multiplier: multiplier, relu: false) }
-        }
+        var p = 0
+        while p < count16 { store16(dequantize16(load16(acc + p), multiplier: m, relu: output.relu), dst + p); p += 16 }
+        for p in count16..<count { dst[p] = dequantizeAccumulator(acc[p], multiplier: multiplier, relu: output.relu) }
     } else if let y = output.u8 {
         let dst = y + at, z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
-        for p in 0..<count { dst[p] = requantizeToU8(acc[p], multiplier: multiplier, zeroPoint: z, low: low) }
+        var p = 0
+        while p < count16 { store16(requantize16(load16(acc + p), multiplier: m, zeroPoint: z, low: low), dst + p); p += 16 }
+        for p in count16..<count { dst[p] = requantizeToU8(acc[p], multiplier: multiplier, zeroPoint: z, low: low) }
     }
 }
 
@@ -77,8 +83,8 @@ public func qconvStoreChannel(_ acc: UnsafePointer<Int32>, count: Int, multiplie
 
 extension ConvGeometry {
     /// One input channel per group (depthwise; a first layer on a one-channel image): the
-    /// direct path, whose rows are NCHW output rows. (A stem through the GEMM path spent most of
-    /// its time scattering 6-pixel tile rows into output planes: anchor CNN int8 ~25% slower.)
+    /// direct path. (One-channel stems through the GEMM path — im2col, tile, transposes — cost
+    /// the anchor CNN 24 µs of CPU per image against 18.6 µs here; ResNet-mini 63 against 53.)
     @inline(__always) var qconvIsDirect: Bool { inChannels == groups }
 }
 
@@ -120,17 +126,39 @@ public func qconvPackWeights(_ g: ConvGeometry, weight: UnsafePointer<Int8>, int
     }
 }
 
-/// Bytes of scratch `qconv` needs (independent of the batch: it works image by image).
-public func qconvScratchBytes(_ g: ConvGeometry) -> Int {
+extension ConvGeometry {
+    /// A 1×1 convolution without stride or padding: its im2col rows are the channels-last pixels.
+    @inline(__always) var qconvSkipsIm2col: Bool {
+        kernelH == 1 && kernelW == 1 && strideH == 1 && strideW == 1 && padTop == 0 && padLeft == 0 && padBottom == 0
+            && padRight == 0
+    }
+
+    /// Direct path: the width of a stride phase (⌈padded width / sW⌉), its rows (OH plus the
+    /// kernel's reach in phase rows), and its bytes (plus the kernel's reach in phase columns,
+    /// which the last run reads past the rows), 64-byte aligned.
+    @inline(__always) var qconvPhaseWidth: Int { (width + padLeft + padRight + strideW - 1) / strideW }
+    @inline(__always) var qconvPhaseRows: Int { outHeight + dilationH * (kernelH - 1) / strideH }
+    @inline(__always) var qconvPhaseBytes: Int {
+        kernelRoundUp(qconvPhaseRows * qconvPhaseWidth + dilationW * (kernelW - 1) / strideW, 64)
+    }
+}
+
+/// Bytes of scratch `qconv` needs for outputs of `outputBytes` bytes each (4: f32, 1: u8;
+/// independent of the batch: it works image by image).
+/// GEMM path: the tile | im2col rows (unless skipped) | channels-last input (+ the 3 bytes a
+/// last row of 4-byte groups reads past it) | channels-last output.
+/// Direct path: the taps' offsets (Int) and weights (i32) | the stride phases | the outputs
+/// before their rows are cut to OW.
+public func qconvScratchBytes(_ g: ConvGeometry, outputBytes: Int = 4) -> Int {
     let pixels = g.outHeight * g.outWidth
     if g.qconvIsDirect {
-        let pw = g.width + g.padLeft + g.padRight
-        let padded = (g.height + g.padTop + g.padBottom) * pw + (g.kernelW - 1) * g.dilationW
-        return kernelRoundUp(padded, 64) + kernelRoundUp(Swift.max(g.outWidth, g.outHeight * pw) * 4, 64)
+        let taps = kernelRoundUp(g.kernelH * g.kernelW * 12, 64)
+        return taps + g.strideH * g.strideW * g.qconvPhaseBytes + kernelRoundUp(g.outHeight * g.qconvPhaseWidth * outputBytes, 64)
     }
-    let columns = kernelRoundUp(pixels * kernelRoundUp(g.patch, 4), 64)
-    let channelsLast = kernelRoundUp(g.height * g.width * (g.inChannels / g.groups), 64)
-    return columns + channelsLast + qgemmTileCount * 4 + qgemmTileRows * qgemmPanelCols
+    let columns = g.qconvSkipsIm2col ? 0 : kernelRoundUp(pixels * kernelRoundUp(g.patch, 4), 64)
+    let channelsLast = kernelRoundUp(g.height * g.width * (g.inChannels / g.groups) + 4, 64)
+    let staging = kernelRoundUp(pixels * (g.outChannels / g.groups) * outputBytes, 64)
+    return qgemmTileCount * 4 + columns + channelsLast + staging
 }
 
 // MARK: Fast kernel
@@ -167,22 +195,15 @@ func qconvIm2col(_ g: ConvGeometry, pixels: UnsafePointer<UInt8>, zeroPoint: UIn
             let row = columns + (oy * ow + ox) * k4
             var t = 0
             let x0 = ox * g.strideW - g.padLeft
-            if cg == 1 && g.dilationW == 1 && x0 >= 0 && x0 + kw <= w {
-                // One channel, the window inside horizontally: each kernel row is one run of kw bytes.
-                for i in 0..<kh {
-                    let iy = oy * g.strideH - g.padTop + i * g.dilationH
-                    if iy >= 0 && iy < h {
-                        for j in 0..<kw { row[t + j] = pixels[iy * w + x0 + j] }
-                    } else {
-                        (row + t).update(repeating: zeroPoint, count: kw)
-                    }
-                    t += kw
-                }
-                while t < k4 { row[t] = 0; t += 1 }
-                continue
-            }
+            let rowInside = g.dilationW == 1 && x0 >= 0 && x0 + kw <= w
             for i in 0..<kh {
                 let iy = oy * g.strideH - g.padTop + i * g.dilationH
+                if rowInside && iy >= 0 && iy < h {
+                    // The window's row inside the image: its kW taps are one run of kW·C/groups bytes.
+                    qconvCopyBytes(row + t, pixels + (iy * w + x0) * cg, kw * cg)
+                    t += kw * cg
+                    continue
+                }
                 for j in 0..<kw {
                     let ix = ox * g.strideW - g.padLeft + j * g.dilationW
                     if iy >= 0 && iy < h && ix >= 0 && ix < w {
@@ -220,143 +241,185 @@ func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32
                scratch: UnsafeMutableRawPointer) {
     let cg = g.inChannels / g.groups, ng = g.outChannels / g.groups, k = g.patch, k4 = kernelRoundUp(k, 4)
     let pixels = g.outHeight * g.outWidth, planeSize = g.height * g.width
-    let columns = scratch.assumingMemoryBound(to: UInt8.self)
-    let channelsLast = (scratch + kernelRoundUp(pixels * k4, 64)).assumingMemoryBound(to: UInt8.self)
-    let tile = (UnsafeMutableRawPointer(channelsLast) + kernelRoundUp(planeSize * cg, 64)).assumingMemoryBound(to: Int32.self)
+    let tile = scratch.assumingMemoryBound(to: Int32.self)
+    let columns = (scratch + qgemmTileCount * 4).assumingMemoryBound(to: UInt8.self)
+    let channelsLast = columns + (g.qconvSkipsIm2col ? 0 : kernelRoundUp(pixels * k4, 64))
+    let staging = UnsafeMutableRawPointer(channelsLast) + kernelRoundUp(planeSize * cg + 4, 64)
     let zero = UInt8(truncatingIfNeeded: inputZeroPoint)
     for n in 0..<g.batch {
         for group in 0..<g.groups {
-            let planes = x + (n * g.inChannels + group * cg) * planeSize
-            if cg == 1 {
-                qconvIm2col(g, pixels: planes, zeroPoint: zero, columns: columns)
-            } else {
-                qconvTranspose(planes, pixels: cg, channels: planeSize, into: channelsLast)
+            // [C/groups, H·W] planes → [H·W, C/groups] rows, the GEMM's operand directly or im2col's input.
+            transposeBytes(x + (n * g.inChannels + group * cg) * planeSize, rows: cg, cols: planeSize, srcStride: planeSize,
+                           into: channelsLast, dstStride: cg)
+            var operand = UnsafePointer(channelsLast), ldx = cg
+            if !g.qconvSkipsIm2col {
                 qconvIm2col(g, pixels: channelsLast, zeroPoint: zero, columns: columns)
+                operand = UnsafePointer(columns)
+                ldx = k4
             }
-            qgemm(m: pixels, n: ng, k: k, x: columns, ldx: k4, packed: packed + group * qconvGroupPackedBytes(g),
-                  bias: bias + group * ng, multipliers: multipliers + group * ng, output: output, tile: tile,
-                  planesFrom: n * g.outChannels + group * ng)
+            // Channels-last [OH·OW, O/groups] outputs, then transposed into the group's NCHW planes.
+            let groupPacked = packed + group * qconvGroupPackedBytes(g), plane0 = (n * g.outChannels + group * ng) * pixels
+            if let y = output.f32 {
+                let rows = staging.assumingMemoryBound(to: Float.self)
+                qgemm(m: pixels, n: ng, k: k, x: operand, ldx: ldx, packed: groupPacked, bias: bias + group * ng,
+                      multipliers: multipliers + group * ng, output: QGEMMOutput(f32: rows, ld: ng, relu: output.relu), tile: tile)
+                transposeFloats(rows, rows: pixels, cols: ng, srcStride: ng, into: y + plane0, dstStride: pixels)
+            } else if let y = output.u8 {
+                let rows = staging.assumingMemoryBound(to: UInt8.self)
+                qgemm(m: pixels, n: ng, k: k, x: operand, ldx: ldx, packed: groupPacked, bias: bias + group * ng,
+                      multipliers: multipliers + group * ng,
+                      output: QGEMMOutput(u8: rows, ld: ng, relu: output.relu, zeroPoint: output.zeroPoint), tile: tile)
+                transposeBytes(rows, rows: pixels, cols: ng, srcStride: ng, into: y + plane0, dstStride: pixels)
+            }
         }
     }
 }
 
-/// The output formula on `rows × cols` of the tile (row stride 64) into staging (the tile
-/// itself for f32, the 384 bytes after it for u8) — contiguous loops the compiler vectorises —
-/// then column j's `rows` values to `at + j·planeSize` (a run of pixels of one output channel).
-@inline(__always) @_optimize(speed)
-func qconvEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, cols: Int, bias: UnsafePointer<Int32>,
-                   multipliers: UnsafePointer<Float>, output: QGEMMOutput, at: Int, planeSize: Int) {
+/// The stride phases of one input plane u8 [H, W] (layout in `qconvScratchBytes`): phase
+/// (a, b) row y column x holds the pixel at padded (sH·y + a, sW·x + b), z_x outside the image
+/// (and in the phase's tail). Stride 2 rows de-interleave 16, then 8 bytes at a time.
+@inline(never) @_optimize(speed)
+func qconvFillPhases(_ g: ConvGeometry, plane: UnsafePointer<UInt8>, zeroPoint: UInt8, phases: UnsafeMutablePointer<UInt8>) {
+    let sh = g.strideH, sw = g.strideW, width = g.qconvPhaseWidth, bytes = g.qconvPhaseBytes
+    // z_x everywhere first, 16 bytes at a time (the phases are whole multiples of 64 bytes).
+    let fill = SIMD16<UInt8>(repeating: zeroPoint)
+    var i = 0
+    while i < sh * sw * bytes { UnsafeMutableRawPointer(phases + i).storeBytes(of: fill, as: SIMD16<UInt8>.self); i += 16 }
+    for a in 0..<sh {
+        for b in 0..<sw {
+            let phase = phases + (a * sw + b) * bytes
+            // Phase columns x0 ..< x1 are inside the image: 0 ≤ sW·x + b − left < W.
+            let x0 = g.padLeft > b ? (g.padLeft - b + sw - 1) / sw : 0
+            let x1 = Swift.min(width, g.width + g.padLeft > b ? (g.width + g.padLeft - b + sw - 1) / sw : 0)
+            guard x1 > x0 else { continue }
+            let count = x1 - x0
+            for y in 0..<g.qconvPhaseRows {
+                let iy = y * sh + a - g.padTop
+                guard iy >= 0 && iy < g.height else { continue }
+                let src = plane + iy * g.width + x0 * sw + b - g.padLeft, dst = phase + y * width + x0
+                if sw == 1 {
+                    qconvCopyBytes(dst, src, count)
+                    continue
+                }
+                var x = 0
+                if sw == 2 {
+                    // 32 bytes read from 2x: the last one, 2x + 31, stays at or before 2(count − 1).
+                    while x + 17 <= count {
+                        let pair = UnsafeRawPointer(src + 2 * x).loadUnaligned(as: SIMD32<UInt8>.self)
+                        UnsafeMutableRawPointer(dst + x).storeBytes(of: pair.evenHalf, as: SIMD16<UInt8>.self)
+                        x += 16
+                    }
+                    // 16 bytes read from 2x: the last one, 2x + 15, likewise.
+                    while x + 9 <= count {
+                        let pair = UnsafeRawPointer(src + 2 * x).loadUnaligned(as: SIMD16<UInt8>.self)
+                        UnsafeMutableRawPointer(dst + x).storeBytes(of: pair.evenHalf, as: SIMD8<UInt8>.self)
+                        x += 8
+                    }
+                }
+                while x < count { dst[x] = src[x * sw]; x += 1 }
+            }
+        }
+    }
+}
+
+/// One output channel of the direct path: acc(p) = bias + Σ_t i32(phases[taps[t] + p]) · weights[t]
+/// at positions p = r·width + c (r < rows, c < cols), summed 16 lanes at a time in registers,
+/// then the output formula, written at `at + r·cols + c` of `output`. Rows of 16 or more
+/// columns go 16 at a time, the last 16 overlapping the ones before (recomputing the same
+/// values); narrower rows must be whole (cols == width): they go as one run of rows·width.
+@inline(never) @_optimize(speed)
+func qconvDirectChannel(_ phases: UnsafePointer<UInt8>, taps: UnsafePointer<Int>, weights: UnsafePointer<Int32>, tapCount: Int,
+                        rows: Int, width: Int, cols: Int, bias: Int32, multiplier: Float, output: QGEMMOutput, at: Int) {
+    @inline(__always) func sum16(_ p: Int) -> SIMD16<Int32> {
+        var acc = SIMD16<Int32>(repeating: bias)
+        for t in 0..<tapCount {
+            acc &+= SIMD16<Int32>(truncatingIfNeeded: load16(phases + taps[t] + p)) &* SIMD16<Int32>(repeating: weights[t])
+        }
+        return acc
+    }
+    @inline(__always) func sum(_ p: Int) -> Int32 {
+        var acc = bias
+        for t in 0..<tapCount { acc &+= Int32(phases[taps[t] + p]) &* weights[t] }
+        return acc
+    }
+    let m = SIMD16<Float>(repeating: multiplier)
+    // (position, destination) pairs of 16, then the positions left one by one.
+    @inline(__always) func each(_ vector: (Int, Int) -> Void, _ scalar: (Int) -> Void) {
+        if cols >= 16 {
+            for r in 0..<rows {
+                var c = 0
+                while c + 16 <= cols { vector(r * width + c, r * cols + c); c += 16 }
+                if c < cols { vector(r * width + cols - 16, r * cols + cols - 16) }
+            }
+        } else {
+            let count = rows * width, count16 = count & ~15
+            var p = 0
+            while p < count16 { vector(p, p); p += 16 }
+            for p in count16..<count { scalar(p) }
+        }
+    }
     if let y = output.f32 {
-        let staged = UnsafeMutableRawPointer(tile).assumingMemoryBound(to: Float.self)
-        for r in 0..<rows {
-            let t = tile + r * qgemmPanelCols, s = staged + r * qgemmPanelCols
-            if output.relu {
-                for j in 0..<cols { s[j] = dequantizeAccumulator(t[j] &+ bias[j], multiplier: multipliers[j], relu: true) }
-            } else {
-                for j in 0..<cols { s[j] = dequantizeAccumulator(t[j] &+ bias[j], multiplier: multipliers[j], relu: false) }
-            }
-        }
-        for j in 0..<cols {
-            let dst = y + at + j * planeSize
-            for r in 0..<rows { dst[r] = staged[r * qgemmPanelCols + j] }
-        }
+        let dst = y + at, relu = output.relu
+        each({ p, d in store16(dequantize16(sum16(p), multiplier: m, relu: relu), dst + d) },
+             { p in dst[p] = dequantizeAccumulator(sum(p), multiplier: multiplier, relu: relu) })
     } else if let y = output.u8 {
-        let staged = UnsafeMutableRawPointer(tile + qgemmTileCount).assumingMemoryBound(to: UInt8.self)
-        let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
-        for r in 0..<rows {
-            let t = tile + r * qgemmPanelCols, s = staged + r * qgemmPanelCols
-            for j in 0..<cols { s[j] = requantizeToU8(t[j] &+ bias[j], multiplier: multipliers[j], zeroPoint: z, low: low) }
-        }
-        for j in 0..<cols {
-            let dst = y + at + j * planeSize
-            for r in 0..<rows { dst[r] = staged[r * qgemmPanelCols + j] }
-        }
+        let dst = y + at, z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
+        each({ p, d in store16(requantize16(sum16(p), multiplier: m, zeroPoint: z, low: low), dst + d) },
+             { p in dst[p] = requantizeToU8(sum(p), multiplier: multiplier, zeroPoint: z, low: low) })
     }
 }
 
-/// row[0..<n] += i32(src[0..<n]) · w, 16 lanes at a time (integer widening only: float
-/// conversions of SIMD types are lane-by-lane calls in Embedded Swift).
+/// Rows `rows × cols` of `elementBytes`-byte values from `src` (row stride `srcStride` values)
+/// to `dst` (row stride `cols`): the direct path's staged rows cut to OW.
 @inline(never) @_optimize(speed)
-func qconvAccumulateRow(_ row: UnsafeMutablePointer<Int32>, _ src: UnsafePointer<UInt8>, _ n: Int, _ w: Int32) {
-    let wv = SIMD16<Int32>(repeating: w)
-    var ox = 0
-    while ox + 16 <= n {
-        let x = SIMD16<Int32>(truncatingIfNeeded: UnsafeRawPointer(src + ox).loadUnaligned(as: SIMD16<UInt8>.self))
-        let r = UnsafeMutableRawPointer(row + ox)
-        r.storeBytes(of: r.loadUnaligned(as: SIMD16<Int32>.self) &+ x &* wv, as: SIMD16<Int32>.self)
-        ox += 16
-    }
-    while ox < n { row[ox] &+= Int32(src[ox]) &* w; ox += 1 }
-}
-
-/// row[0..<n] += i32(src[ox·stride]) · w (strided depthwise rows).
-@inline(never) @_optimize(speed)
-func qconvAccumulateStridedRow(_ row: UnsafeMutablePointer<Int32>, _ src: UnsafePointer<UInt8>, _ n: Int, _ stride: Int, _ w: Int32) {
-    for ox in 0..<n { row[ox] &+= Int32(src[ox * stride]) &* w }
-}
-
-/// dst [channels, pixels] = src [pixels, channels]ᵀ (bytes).
-@inline(__always) @_optimize(speed)
-func qconvTranspose(_ src: UnsafePointer<UInt8>, pixels: Int, channels: Int, into dst: UnsafeMutablePointer<UInt8>) {
-    for j in 0..<channels {
-        let d = dst + j * pixels
-        for p in 0..<pixels { d[p] = src[p * channels + j] }
+func qconvCopyRows(_ src: UnsafeRawPointer, srcStride: Int, rows: Int, cols: Int, elementBytes: Int, to dst: UnsafeMutableRawPointer) {
+    let n = cols * elementBytes
+    for r in 0..<rows {
+        qconvCopyBytes((dst + r * n).assumingMemoryBound(to: UInt8.self),
+                       (src + r * srcStride * elementBytes).assumingMemoryBound(to: UInt8.self), n)
     }
 }
 
-// Size-optimised loop nest (the library's 200 KB budget); its per-row work runs in the
-// speed-compiled qconvAccumulateRow and qconvStoreChannel.
+// Size-optimised loop nest (the library's 200 KB budget); its work runs in the speed-compiled
+// qconvFillPhases, qconvDirectChannel and qconvCopyRows.
 @inline(never)
 func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, weight: UnsafePointer<Int8>,
                  bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
                  scratch: UnsafeMutableRawPointer) {
-    let ng = g.outChannels / g.groups, oh = g.outHeight, ow = g.outWidth, kh = g.kernelH, kw = g.kernelW, dw0 = g.dilationW
-    let ph = g.height + g.padTop + g.padBottom, pw = g.width + g.padLeft + g.padRight
-    let padded = scratch.assumingMemoryBound(to: UInt8.self)
-    let row = (scratch + kernelRoundUp(ph * pw + (kw - 1) * dw0, 64)).assumingMemoryBound(to: Int32.self)
-    let zero = UInt8(truncatingIfNeeded: inputZeroPoint)
+    let ng = g.outChannels / g.groups, oh = g.outHeight, ow = g.outWidth, kh = g.kernelH, kw = g.kernelW
     let sh = g.strideH, sw = g.strideW, dh = g.dilationH, dw = g.dilationW
+    let width = g.qconvPhaseWidth, bytes = g.qconvPhaseBytes, taps = kh * kw
+    let tapOffsets = scratch.assumingMemoryBound(to: Int.self)
+    let tapWeights = (scratch + taps * 8).assumingMemoryBound(to: Int32.self)
+    let phases = (scratch + kernelRoundUp(taps * 12, 64)).assumingMemoryBound(to: UInt8.self)
+    let staging = UnsafeMutableRawPointer(phases) + sh * sw * bytes
+    // Output (oy, ox) at position oy·width + ox; tap (i, j) reads phase (i·dH mod sH, j·dW mod sW)
+    // from its row ⌊i·dH / sH⌋, column ⌊j·dW / sW⌋: a contiguous run for every tap.
+    for i in 0..<kh {
+        for j in 0..<kw {
+            tapOffsets[i * kw + j] = ((i * dh % sh) * sw + j * dw % sw) * bytes + (i * dh / sh) * width + j * dw / sw
+        }
+    }
+    let staged = output.f32 != nil
+        ? QGEMMOutput(f32: staging.assumingMemoryBound(to: Float.self), ld: 0, relu: output.relu)
+        : QGEMMOutput(u8: staging.assumingMemoryBound(to: UInt8.self), ld: 0, relu: output.relu, zeroPoint: output.zeroPoint)
+    let zero = UInt8(truncatingIfNeeded: inputZeroPoint)
     for n in 0..<g.batch {
         for c in 0..<g.inChannels {
-            // The plane inside a border of z_x.
-            let plane = x + (n * g.inChannels + c) * g.height * g.width
-            padded.update(repeating: zero, count: ph * pw + (kw - 1) * dw)
-            for iy in 0..<g.height {
-                qconvCopyBytes(padded + (iy + g.padTop) * pw + g.padLeft, plane + iy * g.width, g.width)
-            }
+            qconvFillPhases(g, plane: x + (n * g.inChannels + c) * g.height * g.width, zeroPoint: zero, phases: phases)
             for t in 0..<ng {
-                let o = c * ng + t
-                let w = weight + o * kh * kw
-                if sh == 1 && sw == 1 {
-                    // Stride 1: the whole plane as rows of the padded width, one long run per tap
-                    // (columns ow ..< pw of each row are never stored).
-                    let count = oh * pw
-                    for p in 0..<count { row[p] = bias[o] }
-                    for i in 0..<kh {
-                        for j in 0..<kw { qconvAccumulateRow(row, padded + i * dh * pw + j * dw, count, Int32(w[i * kw + j])) }
-                    }
-                    for oy in 0..<oh {
-                        qconvStoreChannel(row + oy * pw, count: ow, multiplier: multipliers[o], output: output,
-                                          at: ((n * g.outChannels + o) * oh + oy) * ow)
-                    }
+                let o = c * ng + t, at = (n * g.outChannels + o) * oh * ow
+                for p in 0..<taps { tapWeights[p] = Int32(weight[o * taps + p]) }
+                if ow >= 16 || width == ow {
+                    qconvDirectChannel(phases, taps: tapOffsets, weights: tapWeights, tapCount: taps, rows: oh, width: width, cols: ow,
+                                       bias: bias[o], multiplier: multipliers[o], output: output, at: at)
                     continue
                 }
-                for oy in 0..<oh {
-                    for ox in 0..<ow { row[ox] = bias[o] }
-                    for i in 0..<kh {
-                        let line = padded + (oy * sh + i * dh) * pw
-                        for j in 0..<kw {
-                            let wv = Int32(w[i * kw + j]), src = line + j * dw
-                            if sw == 1 {
-                                qconvAccumulateRow(row, src, ow, wv)
-                            } else {
-                                qconvAccumulateStridedRow(row, src, ow, sw, wv)
-                            }
-                        }
-                    }
-                    qconvStoreChannel(row, count: ow, multiplier: multipliers[o], output: output,
-                                      at: ((n * g.outChannels + o) * oh + oy) * ow)
-                }
+                qconvDirectChannel(phases, taps: tapOffsets, weights: tapWeights, tapCount: taps, rows: oh, width: width, cols: width,
+                                   bias: bias[o], multiplier: multipliers[o], output: staged, at: 0)
+                let elementBytes = output.f32 != nil ? 4 : 1
+                let dst = output.f32 != nil ? UnsafeMutableRawPointer(output.f32! + at) : UnsafeMutableRawPointer(output.u8! + at)
+                qconvCopyRows(staging, srcStride: width, rows: oh, cols: ow, elementBytes: elementBytes, to: dst)
             }
         }
     }

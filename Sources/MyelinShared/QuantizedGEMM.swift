@@ -50,6 +50,47 @@ public func dequantizeAccumulator(_ acc: Int32, multiplier: Float, relu: Bool) -
     return relu ? Swift.max(y, 0) : y
 }
 
+// MARK: 16 lanes at a time
+
+/// `requantizeToU8` on 16 lanes, the same bytes: roundEven by adding and subtracting 1.5·2^23
+/// (exact below 2^22 in magnitude; beyond, both land past the clamp), the clamp as comparisons
+/// (NaN gives `low`), the byte as the low mantissa bits of v + 2^23. (`@_transparent`: in the
+/// size-optimised runtime `@inline(__always)` still left it, and the conversions, out of line.)
+@_transparent
+func requantize16(_ acc: SIMD16<Int32>, multiplier: SIMD16<Float>, zeroPoint: Float, low: Float) -> SIMD16<UInt8> {
+    let magic = SIMD16<Float>(repeating: 12_582_912)
+    let v = ((int32ToFloat(acc) * multiplier + magic) - magic) + SIMD16<Float>(repeating: zeroPoint)
+    let lowV = SIMD16<Float>(repeating: low), high = SIMD16<Float>(repeating: 255)
+    var c = lowV.replacing(with: v, where: v .> lowV)
+    c = c.replacing(with: high, where: c .> high)
+    return lowBytes(unsafeBitCast(c + SIMD16<Float>(repeating: 8_388_608), to: SIMD16<UInt32>.self))
+}
+
+/// `dequantizeAccumulator` on 16 lanes, the same floats.
+@_transparent
+func dequantize16(_ acc: SIMD16<Int32>, multiplier: SIMD16<Float>, relu: Bool) -> SIMD16<Float> {
+    let y = int32ToFloat(acc) * multiplier
+    let zero = SIMD16<Float>()
+    return relu ? y.replacing(with: zero, where: y .<= zero) : y
+}
+
+#if !MYELIN_VNNI
+/// f32(v) per lane. (This and `lowBytes` have `Builtin` twins in the runtime's AVX-512 build,
+/// QuantizedTileVNNI.swift: in Embedded Swift these conversions are out-of-line calls.)
+@_transparent
+func int32ToFloat(_ v: SIMD16<Int32>) -> SIMD16<Float> { SIMD16<Float>(v) }
+
+/// The low byte of each lane.
+@_transparent
+func lowBytes(_ v: SIMD16<UInt32>) -> SIMD16<UInt8> { SIMD16<UInt8>(truncatingIfNeeded: v) }
+#endif
+
+@inline(__always)
+func load16<T: SIMDScalar>(_ p: UnsafePointer<T>) -> SIMD16<T> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<T>.self) }
+
+@inline(__always)
+func store16<T: SIMDScalar>(_ v: SIMD16<T>, _ p: UnsafeMutablePointer<T>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<T>.self) }
+
 /// Quantizes `count` floats to u8 with the `quantize` formula.
 @inline(never)
 @_optimize(speed)
@@ -130,16 +171,15 @@ public struct QGEMMOutput {
     }
 }
 
-/// y = epilogue(bias + x · wᵀ). Shapes: x u8 `[m × k]` with row stride `ldx ≥ k4` (bytes
-/// past k are read and must be readable; they meet zero weights), `packed` from
-/// `qgemmPackWeights`, bias i32 `[n]`, multipliers f32 `[n]`. `tile` holds
-/// `qgemmTileCount` i32. With `planesFrom: c0` (int8 convolution) output column j of row i
-/// goes to `(c0 + j)·m + i` instead — NCHW planes of m pixels. Allocates nothing.
+/// y = epilogue(bias + x · wᵀ). Shapes: x u8 `[m × k]` with row stride `ldx` (the k4 bytes
+/// of each row are read and must be readable — rows may overlap, ldx ≥ k; bytes past k meet
+/// zero weights), `packed` from `qgemmPackWeights`, bias i32 `[n]`, multipliers f32 `[n]`,
+/// y `[m × n]` with row stride `output.ld`. `tile` holds `qgemmTileCount` i32. Allocates nothing.
 @inline(never)  // one copy for runQLinear's two calls and qconv
 @_optimize(speed)
 public func qgemm(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, packed: UnsafePointer<Int8>,
                   bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
-                  tile: UnsafeMutablePointer<Int32>, planesFrom channel0: Int? = nil) {
+                  tile: UnsafeMutablePointer<Int32>) {
     let k4 = kernelRoundUp(k, 4), n16 = kernelRoundUp(n, 16)
     let groups = k4 / 4
     var i = 0
@@ -155,7 +195,12 @@ public func qgemm(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, pac
             if width == qgemmPanelCols {
                 if rows == 1 { qgemmTile1x64(groups, a0, panel, tile) } else { qgemmTile6x64(groups, a0, a1, a2, a3, a4, a5, panel, tile) }
             } else {
+                // Panels of 16, 32 or 48 columns: a 32-wide tile where it fits, then a 16-wide one.
                 var s = 0
+                if width >= 32 {
+                    if rows == 1 { qgemmTile1x32(groups, a0, panel, width * 4, tile) } else { qgemmTile6x32(groups, a0, a1, a2, a3, a4, a5, panel, width * 4, tile) }
+                    s = 32
+                }
                 while s < width {
                     if rows == 1 {
                         qgemmTile1x16(groups, a0, panel + s * 4, width * 4, tile + s)
@@ -165,39 +210,41 @@ public func qgemm(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, pac
                     s += 16
                 }
             }
-            if let c0 = channel0 {
-                qconvEpilogue(tile: tile, rows: rows, cols: Swift.min(width, n - q0), bias: bias + q0, multipliers: multipliers + q0,
-                              output: output, at: (c0 + q0) * m + i, planeSize: m)
-            } else {
-                qgemmEpilogue(tile: tile, rows: rows, row0: i, col0: q0, cols: Swift.min(width, n - q0),
-                              bias: bias, multipliers: multipliers, output: output)
-            }
+            qgemmEpilogue(tile: tile, rows: rows, row0: i, col0: q0, cols: Swift.min(width, n - q0),
+                          bias: bias, multipliers: multipliers, output: output)
             q0 += qgemmPanelCols
         }
         i += qgemmTileRows
     }
 }
 
-/// Applies bias and the output formula to `rows × cols` of the tile (row stride 64).
+/// Applies bias and the output formula to `rows × cols` of the tile (row stride 64): 16
+/// columns at a time (`requantize16`, `dequantize16`), the last `cols % 16` one by one.
 @inline(__always)
 @_optimize(speed)
 func qgemmEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, row0: Int, col0: Int, cols: Int,
                    bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput) {
-    let b = bias + col0, mult = multipliers + col0
+    let b = bias + col0, mult = multipliers + col0, cols16 = cols & ~15
     if let y = output.f32 {
         for r in 0..<rows {
             let dst = y + (row0 + r) * output.ld + col0, t = tile + r * qgemmPanelCols
-            if output.relu {
-                for j in 0..<cols { dst[j] = dequantizeAccumulator(t[j] &+ b[j], multiplier: mult[j], relu: true) }
-            } else {
-                for j in 0..<cols { dst[j] = dequantizeAccumulator(t[j] &+ b[j], multiplier: mult[j], relu: false) }
+            var j = 0
+            while j < cols16 {
+                store16(dequantize16(load16(t + j) &+ load16(b + j), multiplier: load16(mult + j), relu: output.relu), dst + j)
+                j += 16
             }
+            for j in cols16..<cols { dst[j] = dequantizeAccumulator(t[j] &+ b[j], multiplier: mult[j], relu: output.relu) }
         }
     } else if let y = output.u8 {
         let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
         for r in 0..<rows {
             let dst = y + (row0 + r) * output.ld + col0, t = tile + r * qgemmPanelCols
-            for j in 0..<cols { dst[j] = requantizeToU8(t[j] &+ b[j], multiplier: mult[j], zeroPoint: z, low: low) }
+            var j = 0
+            while j < cols16 {
+                store16(requantize16(load16(t + j) &+ load16(b + j), multiplier: load16(mult + j), zeroPoint: z, low: low), dst + j)
+                j += 16
+            }
+            for j in cols16..<cols { dst[j] = requantizeToU8(t[j] &+ b[j], multiplier: mult[j], zeroPoint: z, low: low) }
         }
     }
 }
@@ -247,6 +294,21 @@ func qgemmTile6x64(_ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer
 @_optimize(speed)
 func qgemmTile1x64(_ groups: Int, _ a0: UnsafeRawPointer, _ b: UnsafeRawPointer, _ tile: UnsafeMutablePointer<Int32>) {
     qgemmTile(rows: 1, vecs: 4, groups, a0, a0, a0, a0, a0, a0, b, 256, tile)
+}
+
+@inline(never)
+@_optimize(speed)
+func qgemmTile6x32(_ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
+                   _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
+                   _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>) {
+    qgemmTile(rows: 6, vecs: 2, groups, a0, a1, a2, a3, a4, a5, b, bStride, tile)
+}
+
+@inline(never)
+@_optimize(speed)
+func qgemmTile1x32(_ groups: Int, _ a0: UnsafeRawPointer, _ b: UnsafeRawPointer, _ bStride: Int,
+                   _ tile: UnsafeMutablePointer<Int32>) {
+    qgemmTile(rows: 1, vecs: 2, groups, a0, a0, a0, a0, a0, a0, b, bStride, tile)
 }
 
 @inline(never)

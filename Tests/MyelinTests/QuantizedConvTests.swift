@@ -6,7 +6,8 @@ import XCTest
 /// float convolution of the zero-point-shifted integers (its definition), and the fast `qconv`
 /// (GEMM and direct paths; the portable tile in this build, the runtime's VNNI tile is checked
 /// through the C API) against `qconvReference` with exact integer equality, for strides,
-/// padding, dilation, groups, depthwise, pointwise and one-channel inputs.
+/// padding, dilation, groups, depthwise (stride phases), pointwise (no im2col) and one-channel
+/// inputs; the layout transposes and the 16-lane output formulas against their definitions.
 final class QuantizedConvTests: XCTestCase {
     /// (C, H, W, O, kH, kW, stride h/w, padding t/l/b/r, dilation h/w, groups)
     static let geometries: [ConvGeometry] = [
@@ -31,6 +32,27 @@ final class QuantizedConvTests: XCTestCase {
         .init(batch: 1, inChannels: 32, height: 13, width: 13, outChannels: 64, kernelH: 3, kernelW: 3), // its second
         .init(batch: 1, inChannels: 3, height: 2, width: 3, outChannels: 4, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1,
               padBottom: 1, padRight: 1),                                                       // kernel larger than the image
+        // 1×1 without im2col: channels, pixels and outputs not multiples of 8 (nor channels of 4).
+        .init(batch: 2, inChannels: 10, height: 5, width: 7, outChannels: 19, kernelH: 1, kernelW: 1),
+        .init(batch: 1, inChannels: 6, height: 3, width: 3, outChannels: 4, kernelH: 1, kernelW: 1, groups: 2),
+        // GEMM path with 35 pixels and 13 outputs (the transposes' ragged edges).
+        .init(batch: 1, inChannels: 9, height: 7, width: 5, outChannels: 13, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1,
+              padBottom: 1, padRight: 1),
+        // Stride phases: stride 2 with phases wider than 16 (the de-interleaving loop), a multiplier of 2.
+        .init(batch: 2, inChannels: 3, height: 9, width: 40, outChannels: 6, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2,
+              padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, groups: 3),
+        // Strides 3 × 2 with dilations 2 × 3 and uneven padding.
+        .init(batch: 1, inChannels: 2, height: 13, width: 19, outChannels: 2, kernelH: 3, kernelW: 3, strideH: 3, strideW: 2,
+              padTop: 2, padLeft: 3, padBottom: 1, padRight: 0, dilationH: 2, dilationW: 3, groups: 2),
+        // Stride 2 on MobileNet-mini's 28-wide planes: phases of 14 (the 8-byte de-interleaving step).
+        .init(batch: 1, inChannels: 2, height: 6, width: 28, outChannels: 2, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2,
+              padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, groups: 2),
+        // A one-channel stem with a 5×5 window, stride 2, on a wide image.
+        .init(batch: 1, inChannels: 1, height: 11, width: 35, outChannels: 3, kernelH: 5, kernelW: 5, strideH: 2, strideW: 2,
+              padTop: 2, padLeft: 2, padBottom: 2, padRight: 2),
+        // 40 outputs: a 48-wide panel, the 32- then the 16-wide tile, on 1 and 7 pixels (1- and 6-row tiles).
+        .init(batch: 2, inChannels: 20, height: 1, width: 1, outChannels: 40, kernelH: 1, kernelW: 1),
+        .init(batch: 1, inChannels: 8, height: 7, width: 1, outChannels: 40, kernelH: 1, kernelW: 1),
     ]
 
     struct Case {
@@ -106,12 +128,14 @@ final class QuantizedConvTests: XCTestCase {
             XCTAssertEqual(y, acc.indices.map { dequantizeAccumulator(acc[$0], multiplier: multipliers[channel($0)], relu: true) },
                            "f32 relu \(g)")
 
-            // u8 with a zero point, with and without ReLU.
+            // u8 with a zero point, with and without ReLU, in the scratch sized for u8 outputs.
+            let u8Scratch = UnsafeMutableRawPointer.allocate(byteCount: qconvScratchBytes(g, outputBytes: 1), alignment: 64)
+            defer { u8Scratch.deallocate() }
             for relu in [false, true] {
                 var q = [UInt8](repeating: 0, count: acc.count)
                 q.withUnsafeMutableBufferPointer { qp in
                     qconv(g, x: c.x, inputZeroPoint: c.zeroPoint, weight: c.w, packed: packed, bias: c.bias, multipliers: multipliers,
-                          output: QGEMMOutput(u8: qp.baseAddress!, ld: 0, relu: relu, zeroPoint: 121), scratch: scratch)
+                          output: QGEMMOutput(u8: qp.baseAddress!, ld: 0, relu: relu, zeroPoint: 121), scratch: u8Scratch)
                 }
                 let expected = acc.indices.map {
                     requantizeToU8(acc[$0], multiplier: multipliers[channel($0)], zeroPoint: 121, low: relu ? 121 : 0)
@@ -143,6 +167,58 @@ final class QuantizedConvTests: XCTestCase {
                       scratch: scratch)
             }
             XCTAssertEqual(y, acc.map { Float($0) })
+        }
+    }
+
+    /// The 8×8-block byte transpose and the strip f32 transpose equal the naive one, ragged edges
+    /// and strides wider than the rows included, and write nothing outside the transposed matrix.
+    func testTransposesMatchReference() {
+        let rng = Generator(seed: 33)
+        for (rows, cols) in [(8, 8), (3, 5), (16, 24), (13, 21), (9, 70), (35, 19), (1, 9), (64, 7)] {
+            let srcStride = cols + 3, dstStride = rows + 5
+            let bytes = (0..<(rows * srcStride)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            var expected = [UInt8](repeating: 0xAB, count: cols * dstStride), got = expected
+            transposeReference(bytes, rows: rows, cols: cols, srcStride: srcStride, into: &expected, dstStride: dstStride)
+            transposeBytes(bytes, rows: rows, cols: cols, srcStride: srcStride, into: &got, dstStride: dstStride)
+            XCTAssertEqual(got, expected, "bytes \(rows)×\(cols)")
+            let floats = bytes.map { Float($0) - 100.5 }
+            var expectedF = [Float](repeating: -7, count: cols * dstStride), gotF = expectedF
+            transposeReference(floats, rows: rows, cols: cols, srcStride: srcStride, into: &expectedF, dstStride: dstStride)
+            transposeFloats(floats, rows: rows, cols: cols, srcStride: srcStride, into: &gotF, dstStride: dstStride)
+            XCTAssertEqual(gotF, expectedF, "floats \(rows)×\(cols)")
+        }
+    }
+
+    /// `qconvStoreChannel` (16 lanes, then the rest one by one) gives `requantizeToU8`'s bytes
+    /// and `dequantizeAccumulator`'s floats on extreme accumulators, exact ties (multiplier 0.5),
+    /// products past 2^22 (where the vector rounding trick stops being exact), huge, tiny,
+    /// infinite and zero multipliers.
+    func testVectorOutputFormulasMatchTheScalarOnes() {
+        let rng = Generator(seed: 34)
+        var acc: [Int32] = [.min, .max, 0, 1, -1, 3, -3, 5, -5, 255, 256, 511, -511, 1 << 22, (1 << 22) + 1, -(1 << 22) - 3,
+                            (1 << 24) + 1, -(1 << 24) - 1, 16_777_217, 1 << 30]
+        while acc.count < 53 { acc.append(Int32(truncatingIfNeeded: Int64(rng.next() % 2_000_001) - 1_000_000)) }
+        for multiplier: Float in [0.5, 1, 1.0 / 3, 1e-7, 1e9, .infinity, 0, 0.0123] {
+            for relu in [false, true] {
+                var y = [Float](repeating: 7, count: acc.count)
+                y.withUnsafeMutableBufferPointer { yp in
+                    qconvStoreChannel(acc, count: acc.count, multiplier: multiplier, output: QGEMMOutput(f32: yp.baseAddress!, ld: 0, relu: relu), at: 0)
+                }
+                for (i, a) in acc.enumerated() {
+                    let e = dequantizeAccumulator(a, multiplier: multiplier, relu: relu)
+                    XCTAssertTrue(y[i] == e || (y[i].isNaN && e.isNaN), "f32 \(a)·\(multiplier) relu \(relu): \(y[i]) against \(e)")
+                }
+                for zeroPoint: Int32 in [0, 121, 255] {
+                    var q = [UInt8](repeating: 7, count: acc.count)
+                    q.withUnsafeMutableBufferPointer { qp in
+                        qconvStoreChannel(acc, count: acc.count, multiplier: multiplier,
+                                          output: QGEMMOutput(u8: qp.baseAddress!, ld: 0, relu: relu, zeroPoint: zeroPoint), at: 0)
+                    }
+                    let low: Float = relu ? Float(zeroPoint) : 0
+                    XCTAssertEqual(q, acc.map { requantizeToU8($0, multiplier: multiplier, zeroPoint: Float(zeroPoint), low: low) },
+                                   "u8 ·\(multiplier) z \(zeroPoint) relu \(relu)")
+                }
+            }
         }
     }
 }

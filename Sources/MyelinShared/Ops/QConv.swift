@@ -51,7 +51,7 @@ public enum QConvOps {
         if g.reference {
             op.params.scratchBytesPerSample = try checkedMultiply(y.shape.count, 4)
         } else {
-            op.params.scratchBytes = qconvScratchBytes(geometry)
+            op.params.scratchBytes = qconvScratchBytes(geometry, outputBytes: y.dtype == .f32 ? 4 : 1)
         }
     }
 

@@ -1,0 +1,84 @@
+// Matrix transposes between the int8 convolution's layouts: NCHW planes [C, H·W] and the
+// channels-last rows [H·W, C] its GEMM reads and writes. Bytes (u8 activations) go in 8×8
+// blocks held in eight UInt64 registers and transposed by three rounds of masked exchanges
+// (blocks of 4, 2, then 1 byte); f32 values (dequantised outputs) in strips of 8 rows.
+// `transposeReference` is the definition both are tested against.
+
+/// Naive reference: dst[j·dstStride + i] = src[i·srcStride + j] for i < rows, j < cols.
+public func transposeReference<T>(_ src: UnsafePointer<T>, rows: Int, cols: Int, srcStride: Int,
+                                  into dst: UnsafeMutablePointer<T>, dstStride: Int) {
+    for i in 0..<rows {
+        for j in 0..<cols { dst[j * dstStride + i] = src[i * srcStride + j] }
+    }
+}
+
+/// Swaps the bits of `a` selected by `mask << shift` with the bits of `b` selected by `mask`.
+@inline(__always)
+func exchangeBits(_ a: inout UInt64, _ b: inout UInt64, _ shift: UInt64, _ mask: UInt64) {
+    let t = ((a &>> shift) ^ b) & mask
+    a ^= t &<< shift
+    b ^= t
+}
+
+/// One 8×8 byte block: row i of `src` (stride `ss`) becomes column i of `dst` (stride `ds`).
+/// Byte j of a little-endian UInt64 is column j of its row.
+@inline(__always)
+func transposeByteBlock8(_ src: UnsafePointer<UInt8>, _ ss: Int, _ dst: UnsafeMutablePointer<UInt8>, _ ds: Int) {
+    let s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(dst)
+    var a0 = s.loadUnaligned(as: UInt64.self), a1 = s.loadUnaligned(fromByteOffset: ss, as: UInt64.self)
+    var a2 = s.loadUnaligned(fromByteOffset: 2 * ss, as: UInt64.self), a3 = s.loadUnaligned(fromByteOffset: 3 * ss, as: UInt64.self)
+    var a4 = s.loadUnaligned(fromByteOffset: 4 * ss, as: UInt64.self), a5 = s.loadUnaligned(fromByteOffset: 5 * ss, as: UInt64.self)
+    var a6 = s.loadUnaligned(fromByteOffset: 6 * ss, as: UInt64.self), a7 = s.loadUnaligned(fromByteOffset: 7 * ss, as: UInt64.self)
+    // Off-diagonal 4×4 blocks, then 2×2 blocks inside them, then single bytes.
+    exchangeBits(&a0, &a4, 32, 0x0000_0000_FFFF_FFFF); exchangeBits(&a1, &a5, 32, 0x0000_0000_FFFF_FFFF)
+    exchangeBits(&a2, &a6, 32, 0x0000_0000_FFFF_FFFF); exchangeBits(&a3, &a7, 32, 0x0000_0000_FFFF_FFFF)
+    exchangeBits(&a0, &a2, 16, 0x0000_FFFF_0000_FFFF); exchangeBits(&a1, &a3, 16, 0x0000_FFFF_0000_FFFF)
+    exchangeBits(&a4, &a6, 16, 0x0000_FFFF_0000_FFFF); exchangeBits(&a5, &a7, 16, 0x0000_FFFF_0000_FFFF)
+    exchangeBits(&a0, &a1, 8, 0x00FF_00FF_00FF_00FF); exchangeBits(&a2, &a3, 8, 0x00FF_00FF_00FF_00FF)
+    exchangeBits(&a4, &a5, 8, 0x00FF_00FF_00FF_00FF); exchangeBits(&a6, &a7, 8, 0x00FF_00FF_00FF_00FF)
+    d.storeBytes(of: a0, as: UInt64.self); d.storeBytes(of: a1, toByteOffset: ds, as: UInt64.self)
+    d.storeBytes(of: a2, toByteOffset: 2 * ds, as: UInt64.self); d.storeBytes(of: a3, toByteOffset: 3 * ds, as: UInt64.self)
+    d.storeBytes(of: a4, toByteOffset: 4 * ds, as: UInt64.self); d.storeBytes(of: a5, toByteOffset: 5 * ds, as: UInt64.self)
+    d.storeBytes(of: a6, toByteOffset: 6 * ds, as: UInt64.self); d.storeBytes(of: a7, toByteOffset: 7 * ds, as: UInt64.self)
+}
+
+/// dst[j·dstStride + i] = src[i·srcStride + j] (bytes) for i < rows, j < cols: 8×8 blocks,
+/// the rows and columns past the last multiple of 8 one by one.
+@inline(never) @_optimize(speed)
+public func transposeBytes(_ src: UnsafePointer<UInt8>, rows: Int, cols: Int, srcStride: Int,
+                           into dst: UnsafeMutablePointer<UInt8>, dstStride: Int) {
+    let rows8 = rows & ~7, cols8 = cols & ~7
+    var i = 0
+    while i < rows8 {
+        var j = 0
+        while j < cols8 {
+            transposeByteBlock8(src + i * srcStride + j, srcStride, dst + j * dstStride + i, dstStride)
+            j += 8
+        }
+        for jj in cols8..<cols {
+            for r in 0..<8 { dst[jj * dstStride + i + r] = src[(i + r) * srcStride + jj] }
+        }
+        i += 8
+    }
+    for ii in rows8..<rows {
+        for j in 0..<cols { dst[j * dstStride + ii] = src[ii * srcStride + j] }
+    }
+}
+
+/// dst[j·dstStride + i] = src[i·srcStride + j] (f32) for i < rows, j < cols, in strips of 8
+/// rows: each column of a strip is one contiguous run of 8 stores.
+@inline(never) @_optimize(speed)
+public func transposeFloats(_ src: UnsafePointer<Float>, rows: Int, cols: Int, srcStride: Int,
+                            into dst: UnsafeMutablePointer<Float>, dstStride: Int) {
+    var i = 0
+    while i + 8 <= rows {
+        for j in 0..<cols {
+            let s = src + i * srcStride + j, d = dst + j * dstStride + i
+            for r in 0..<8 { d[r] = s[r * srcStride] }
+        }
+        i += 8
+    }
+    for ii in i..<rows {
+        for j in 0..<cols { dst[j * dstStride + ii] = src[ii * srcStride + j] }
+    }
+}
