@@ -63,8 +63,13 @@ final class ConvolutionBlockTests: XCTestCase {
                 assertNear(accumulated, zip(start, expectedY).map { $0 + $1 }, "\(what) accumulated forward")
                 var dx = [Float](repeating: 0.5, count: x.count)   // accumulates onto 0.5
                 convBackwardDataBlocks(g, images: 0..<g.batch, imagesPerBlock: perBlock, gradY: dy, weight: w, gradX: &dx,
-                                       scratch: scratch, workspace: workspace)
+                                       accumulate: true, scratch: scratch, workspace: workspace)
                 assertNear(dx, expectedDX.map { $0 + 0.5 }, "\(what) backward data")
+                // Overwriting: junk (NaN) in gradX must not survive anywhere.
+                var overwrittenDX = [Float](repeating: .nan, count: x.count)
+                convBackwardDataBlocks(g, images: 0..<g.batch, imagesPerBlock: perBlock, gradY: dy, weight: w, gradX: &overwrittenDX,
+                                       accumulate: false, scratch: scratch, workspace: workspace)
+                assertNear(overwrittenDX, expectedDX, "\(what) overwritten backward data")
                 var dw = [Float](repeating: 1, count: w.count)     // accumulates onto 1
                 convBackwardWeightBlocks(g, images: 0..<g.batch, imagesPerBlock: perBlock, x: x, gradY: dy, gradW: &dw,
                                          scratch: scratch, workspace: workspace)
@@ -72,17 +77,27 @@ final class ConvolutionBlockTests: XCTestCase {
                 // The fused pair (a transposed convolution's backward): y += conv(x, w), dW += Σ dy · columnsᵀ.
                 var fusedY = start, fusedDW = [Float](repeating: -1, count: w.count)
                 convForwardAndWeightGradientBlocks(g, images: 0..<g.batch, imagesPerBlock: perBlock, x: x, weight: w, y: &fusedY,
-                                                   gradY: dy, gradW: &fusedDW, scratch: scratch, workspace: workspace)
+                                                   accumulate: true, gradY: dy, gradW: &fusedDW, scratch: scratch, workspace: workspace)
                 assertNear(fusedY, zip(start, unbiased(expectedY, b, g)).map { $0 + $1 },
                            "\(what) fused forward")
                 assertNear(fusedDW, expectedDW.map { $0 - 1 }, "\(what) fused weight gradient", tolerance: 1e-4)
+                var overwrittenY = [Float](repeating: .nan, count: dy.count), secondDW = [Float](repeating: 0, count: w.count)
+                convForwardAndWeightGradientBlocks(g, images: 0..<g.batch, imagesPerBlock: perBlock, x: x, weight: w, y: &overwrittenY,
+                                                   accumulate: false, gradY: dy, gradW: &secondDW, scratch: scratch, workspace: workspace)
+                assertNear(overwrittenY, unbiased(expectedY, b, g), "\(what) fused forward, overwritten")
+                assertNear(secondDW, expectedDW, "\(what) fused weight gradient from zero", tolerance: 1e-4)
                 // Only some images: the others are untouched.
                 var part = [Float](repeating: 0, count: x.count)
                 convBackwardDataBlocks(g, images: 1..<g.batch, imagesPerBlock: perBlock, gradY: dy, weight: w, gradX: &part,
-                                       scratch: scratch, workspace: workspace)
+                                       accumulate: true, scratch: scratch, workspace: workspace)
                 let plane = g.inChannels * g.height * g.width
                 XCTAssertTrue(part[0..<plane].allSatisfy { $0 == 0 }, "\(what): image 0 written")
                 assertNear(Array(part[plane...]), Array(expectedDX[plane...]), "\(what) backward data, images 1…")
+                var overwrittenPart = [Float](repeating: .nan, count: x.count)
+                convBackwardDataBlocks(g, images: 1..<g.batch, imagesPerBlock: perBlock, gradY: dy, weight: w, gradX: &overwrittenPart,
+                                       accumulate: false, scratch: scratch, workspace: workspace)
+                XCTAssertTrue(overwrittenPart[0..<plane].allSatisfy { $0.isNaN }, "\(what): image 0 overwritten")
+                assertNear(Array(overwrittenPart[plane...]), Array(expectedDX[plane...]), "\(what) overwritten backward data, images 1…")
             }
         }
     }
