@@ -161,10 +161,36 @@ public func convIm2colBlock(_ g: ConvGeometry, x: UnsafePointer<Float>, images: 
                     let column = j * g.dilationW
                     var src = UnsafePointer(phases + (column % g.strideW) * phaseSize + i * g.dilationH * qw + column / g.strideW)
                     var dst = columns + ((c * g.kernelH + i) * g.kernelW + j) * span + b * planeOut
-                    for _ in 0..<g.outHeight { convCopyRow(dst, src, ow); dst += ow; src += rowStep }
+                    convCopyTapRows(dst, src, rows: g.outHeight, width: ow, sourceStride: rowStep)
                 }
             }
         }
+    }
+}
+
+/// dst [rows, width] = `rows` runs of `width` floats at src, src + sourceStride, …: one tap of
+/// `convIm2colBlock` (sourceStride ≥ width). Rows of 4–16 floats (a strided network's small
+/// maps: 7 or 14 wide) go as one 8- or 16-float vector each while another row follows, whose
+/// store overwrites the spill; the last row is copied exactly, so nothing past dst's rows is
+/// written, nor past the last source row read.
+@inline(__always)
+@_optimize(speed)
+func convCopyTapRows(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, rows: Int, width: Int, sourceStride: Int) {
+    @inline(__always) func spilling<V: SIMD>(_: V.Type) where V.Scalar == Float {
+        var d = dst, s = src
+        for _ in 0..<(rows - 1) {
+            UnsafeMutableRawPointer(d).storeBytes(of: UnsafeRawPointer(s).loadUnaligned(as: V.self), as: V.self)
+            d += width
+            s += sourceStride
+        }
+        convCopyRow(d, s, width)
+    }
+    if rows > 1 && width >= 4 && width <= 8 {
+        spilling(SIMD8<Float>.self)
+    } else if rows > 1 && width > 8 && width <= 16 {
+        spilling(SIMD16<Float>.self)
+    } else {
+        for r in 0..<rows { convCopyRow(dst + r * width, src + r * sourceStride, width) }
     }
 }
 
