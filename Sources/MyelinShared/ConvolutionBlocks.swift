@@ -159,8 +159,8 @@ public func convIm2colBlock(_ g: ConvGeometry, x: UnsafePointer<Float>, images: 
             for i in 0..<g.kernelH {
                 for j in 0..<g.kernelW {
                     let column = j * g.dilationW
-                    var src = UnsafePointer(phases + (column % g.strideW) * phaseSize + i * g.dilationH * qw + column / g.strideW)
-                    var dst = columns + ((c * g.kernelH + i) * g.kernelW + j) * span + b * planeOut
+                    let src = UnsafePointer(phases + (column % g.strideW) * phaseSize + i * g.dilationH * qw + column / g.strideW)
+                    let dst = columns + ((c * g.kernelH + i) * g.kernelW + j) * span + b * planeOut
                     convCopyTapRows(dst, src, rows: g.outHeight, width: ow, sourceStride: rowStep)
                 }
             }
@@ -210,14 +210,44 @@ public func convCol2imBlock(_ g: ConvGeometry, columns: UnsafePointer<Float>, im
             for i in 0..<g.kernelH {
                 for j in 0..<g.kernelW {
                     let column = j * g.dilationW
-                    var dst = phases + (column % g.strideW) * phaseSize + i * g.dilationH * qw + column / g.strideW
-                    var src = columns + ((c * g.kernelH + i) * g.kernelW + j) * span + b * planeOut
-                    for _ in 0..<g.outHeight { convAddRow(dst, src, ow); dst += rowStep; src += ow }
+                    let dst = phases + (column % g.strideW) * phaseSize + i * g.dilationH * qw + column / g.strideW
+                    let src = columns + ((c * g.kernelH + i) * g.kernelW + j) * span + b * planeOut
+                    convAddTapRows(dst, src, rows: g.outHeight, width: ow, destinationStride: rowStep)
                 }
             }
             convMergePhases(g, phases: phases, plane: gradX + (n * g.inChannels + group * inGroup + c) * planeIn,
                             accumulate: accumulate)
         }
+    }
+}
+
+/// The `rows` runs of `width` floats at dst, dst + destinationStride, … += src [rows, width]: one
+/// tap of `convCol2imBlock` (destinationStride ≥ width). Rows of 4–16 floats go as one 8- or
+/// 16-float vector each while another row follows, the lanes past `width` left exactly as they
+/// were (stored back unchanged); the last row is added exactly, so nothing is read or written
+/// past the last rows.
+@inline(__always)
+@_optimize(speed)
+func convAddTapRows(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, rows: Int, width: Int,
+                    destinationStride: Int) {
+    @inline(__always) func masked<V: SIMD>(_ lanes: V) where V.Scalar == Float {
+        let inRow = lanes .< V(repeating: Float(width))
+        var d = dst, s = src
+        for _ in 0..<(rows - 1) {
+            let old = UnsafeRawPointer(d).loadUnaligned(as: V.self)
+            let sum = old + UnsafeRawPointer(s).loadUnaligned(as: V.self)
+            UnsafeMutableRawPointer(d).storeBytes(of: old.replacing(with: sum, where: inRow), as: V.self)
+            d += destinationStride
+            s += width
+        }
+        convAddRow(d, s, width)
+    }
+    if rows > 1 && width >= 4 && width <= 8 {
+        masked(SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7))
+    } else if rows > 1 && width > 8 && width <= 16 {
+        masked(SIMD16<Float>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+    } else {
+        for r in 0..<rows { convAddRow(dst + r * destinationStride, src + r * width, width) }
     }
 }
 

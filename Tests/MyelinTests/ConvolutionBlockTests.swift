@@ -102,6 +102,42 @@ final class ConvolutionBlockTests: XCTestCase {
         }
     }
 
+    /// One tap's row copy (im2col) and row add (col2im) for every row width around the vector
+    /// paths (4–16 floats), against plain loops; the floats around the rows are sentinels that
+    /// must come out unchanged (NaN in the gaps between strided rows stays NaN).
+    func testTapRowsMatchPlainLoops() {
+        for width in 1...20 {
+            for rows in [1, 2, 7] {
+                for stride in [width, width + 1, 2 * width + 3] {
+                    let count = (rows - 1) * stride + width + 32
+                    let strided = randomArray(count, seed: UInt64(width * 100 + stride)).map { $0 == 0 ? 1 : $0 }
+                    let packed = randomArray(rows * width, seed: UInt64(width * 100 + rows))
+                    // im2col: packed rows ← strided rows; 16 sentinels each side.
+                    var copied = [Float](repeating: -7, count: rows * width + 32)
+                    copied.withUnsafeMutableBufferPointer { dst in
+                        strided.withUnsafeBufferPointer { src in
+                            convCopyTapRows(dst.baseAddress! + 16, src.baseAddress! + 16, rows: rows, width: width, sourceStride: stride)
+                        }
+                    }
+                    var expectedCopy = [Float](repeating: -7, count: rows * width + 32)
+                    for r in 0..<rows { for x in 0..<width { expectedCopy[16 + r * width + x] = strided[16 + r * stride + x] } }
+                    XCTAssertEqual(copied, expectedCopy, "copy: width \(width), rows \(rows), stride \(stride)")
+                    // col2im: strided rows += packed rows; the gaps hold NaN.
+                    var target = strided
+                    for i in 0..<count where i < 16 || i >= 16 + (rows - 1) * stride + width || (i - 16) % stride >= width { target[i] = .nan }
+                    var expectedAdd = target
+                    for r in 0..<rows { for x in 0..<width { expectedAdd[16 + r * stride + x] += packed[r * width + x] } }
+                    target.withUnsafeMutableBufferPointer { dst in
+                        packed.withUnsafeBufferPointer { src in
+                            convAddTapRows(dst.baseAddress! + 16, src.baseAddress!, rows: rows, width: width, destinationStride: stride)
+                        }
+                    }
+                    XCTAssertEqual(target.map(\.bitPattern), expectedAdd.map(\.bitPattern), "add: width \(width), rows \(rows), stride \(stride)")
+                }
+            }
+        }
+    }
+
     /// y − bias (the reference's forward includes the bias; the fused routine has none).
     func unbiased(_ y: [Float], _ bias: [Float], _ g: ConvGeometry) -> [Float] {
         let plane = g.outHeight * g.outWidth
