@@ -102,43 +102,58 @@ func convSplitPair8(_ src: UnsafePointer<Float>, _ row: UnsafeMutablePointer<Flo
     UnsafeMutableRawPointer(row + (odd & 1) * phaseSize + (odd >> 1)).storeBytes(of: v.oddHalf, as: SIMD4<Float>.self)
 }
 
-/// plane [height, width] += the plane positions of `phases` (the adjoint of `convSplitPhases`;
-/// the padding is dropped).
+/// plane [height, width] (+)= the plane positions of `phases` (the adjoint of `convSplitPhases`;
+/// the padding is dropped): added when `accumulate`, else every element written.
 @inline(__always)
 @_optimize(speed)
-func convMergePhases(_ g: ConvGeometry, phases: UnsafePointer<Float>, plane: UnsafeMutablePointer<Float>) {
+func convMergePhases(_ g: ConvGeometry, phases: UnsafePointer<Float>, plane: UnsafeMutablePointer<Float>, accumulate: Bool) {
     let s = g.strideW, qw = g.phaseWidth, phaseSize = g.phaseRows * qw
     for y in 0..<g.height {
         let dst = plane + y * g.width, row = phases + (y + g.padTop) * qw
         if s == 1 {
-            convAddRow(dst, row + g.padLeft, g.width)
+            if accumulate { convAddRow(dst, row + g.padLeft, g.width) } else { convCopyRow(dst, row + g.padLeft, g.width) }
             continue
         }
         var start = 0
+        if s == 2 && y + 1 < g.height && g.width >= 8 && qw >= 8 {
+            // A row of 8–16 floats (a 14-wide map) as one vector, 8 floats of each phase
+            // interleaved; the lanes past the row (the next row's, read from within the next
+            // phase row) are stored back unchanged. Not on the last row: nothing past the plane
+            // is touched.
+            if g.width <= 16 {
+                let even = g.padLeft, odd = even + 1
+                let e = UnsafeRawPointer(row + (even & 1) * phaseSize + (even >> 1)).loadUnaligned(as: SIMD8<Float>.self)
+                let o = UnsafeRawPointer(row + (odd & 1) * phaseSize + (odd >> 1)).loadUnaligned(as: SIMD8<Float>.self)
+                let v = SIMD16(e[0], o[0], e[1], o[1], e[2], o[2], e[3], o[3], e[4], o[4], e[5], o[5], e[6], o[6], e[7], o[7])
+                let d = UnsafeMutableRawPointer(dst), old = d.loadUnaligned(as: SIMD16<Float>.self)
+                let inRow = SIMD16<Float>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) .< SIMD16<Float>(repeating: Float(g.width))
+                d.storeBytes(of: old.replacing(with: accumulate ? old + v : v, where: inRow), as: SIMD16<Float>.self)
+                continue
+            }
+        }
         if s == 2 {
             // 8 then 4 floats at a time, interleaved from the two phases.
             while start + 8 <= g.width {
                 let even = start + g.padLeft, odd = even + 1
                 let e = UnsafeRawPointer(row + (even & 1) * phaseSize + (even >> 1)).loadUnaligned(as: SIMD4<Float>.self)
                 let o = UnsafeRawPointer(row + (odd & 1) * phaseSize + (odd >> 1)).loadUnaligned(as: SIMD4<Float>.self)
-                let d = UnsafeMutableRawPointer(dst + start)
-                d.storeBytes(of: d.loadUnaligned(as: SIMD8<Float>.self)
-                                + SIMD8(e[0], o[0], e[1], o[1], e[2], o[2], e[3], o[3]), as: SIMD8<Float>.self)
+                let d = UnsafeMutableRawPointer(dst + start), v = SIMD8(e[0], o[0], e[1], o[1], e[2], o[2], e[3], o[3])
+                d.storeBytes(of: accumulate ? d.loadUnaligned(as: SIMD8<Float>.self) + v : v, as: SIMD8<Float>.self)
                 start += 8
             }
             if start + 4 <= g.width {
                 let even = start + g.padLeft, odd = even + 1
                 let e = UnsafeRawPointer(row + (even & 1) * phaseSize + (even >> 1)).loadUnaligned(as: SIMD2<Float>.self)
                 let o = UnsafeRawPointer(row + (odd & 1) * phaseSize + (odd >> 1)).loadUnaligned(as: SIMD2<Float>.self)
-                let d = UnsafeMutableRawPointer(dst + start)
-                d.storeBytes(of: d.loadUnaligned(as: SIMD4<Float>.self) + SIMD4(e[0], o[0], e[1], o[1]), as: SIMD4<Float>.self)
+                let d = UnsafeMutableRawPointer(dst + start), v = SIMD4(e[0], o[0], e[1], o[1])
+                d.storeBytes(of: accumulate ? d.loadUnaligned(as: SIMD4<Float>.self) + v : v, as: SIMD4<Float>.self)
                 start += 4
             }
         }
         for p in 0..<s {
             var x = start + ((p - start - g.padLeft) % s + s) % s, q = (x + g.padLeft) / s
             let src = row + p * phaseSize
-            while x < g.width { dst[x] += src[q]; x += s; q += 1 }
+            while x < g.width { dst[x] = accumulate ? dst[x] + src[q] : src[q]; x += s; q += 1 }
         }
     }
 }
@@ -160,21 +175,48 @@ public func convIm2colBlock(_ g: ConvGeometry, x: UnsafePointer<Float>, images: 
             for i in 0..<g.kernelH {
                 for j in 0..<g.kernelW {
                     let column = j * g.dilationW
-                    var src = UnsafePointer(phases + (column % g.strideW) * phaseSize + i * g.dilationH * qw + column / g.strideW)
-                    var dst = columns + ((c * g.kernelH + i) * g.kernelW + j) * span + b * planeOut
-                    for _ in 0..<g.outHeight { convCopyRow(dst, src, ow); dst += ow; src += rowStep }
+                    let src = UnsafePointer(phases + (column % g.strideW) * phaseSize + i * g.dilationH * qw + column / g.strideW)
+                    let dst = columns + ((c * g.kernelH + i) * g.kernelW + j) * span + b * planeOut
+                    convCopyTapRows(dst, src, rows: g.outHeight, width: ow, sourceStride: rowStep)
                 }
             }
         }
     }
 }
 
+/// dst [rows, width] = `rows` runs of `width` floats at src, src + sourceStride, …: one tap of
+/// `convIm2colBlock` (sourceStride ≥ width). Rows of 4–16 floats (a strided network's small
+/// maps: 7 or 14 wide) go as one 8- or 16-float vector each while another row follows, whose
+/// store overwrites the spill; the last row is copied exactly, so nothing past dst's rows is
+/// written, nor past the last source row read.
+@inline(__always)
+@_optimize(speed)
+func convCopyTapRows(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, rows: Int, width: Int, sourceStride: Int) {
+    @inline(__always) func spilling<V: SIMD>(_: V.Type) where V.Scalar == Float {
+        var d = dst, s = src
+        for _ in 0..<(rows - 1) {
+            UnsafeMutableRawPointer(d).storeBytes(of: UnsafeRawPointer(s).loadUnaligned(as: V.self), as: V.self)
+            d += width
+            s += sourceStride
+        }
+        convCopyRow(d, s, width)
+    }
+    if rows > 1 && width >= 4 && width <= 8 {
+        spilling(SIMD8<Float>.self)
+    } else if rows > 1 && width > 8 && width <= 16 {
+        spilling(SIMD16<Float>.self)
+    } else {
+        for r in 0..<rows { convCopyRow(dst + r * width, src + r * sourceStride, width) }
+    }
+}
+
 /// The adjoint of `convIm2colBlock`: x's gradient [batch, inChannels, height, width] += every
-/// element of columns [patch, B·planeOut] at the position it was read from.
+/// element of columns [patch, B·planeOut] at the position it was read from. Unless
+/// `accumulate`, the group's planes of these images are overwritten instead (they may hold junk).
 @inline(never)
 @_optimize(speed)
 public func convCol2imBlock(_ g: ConvGeometry, columns: UnsafePointer<Float>, images: Range<Int>, group: Int,
-                            gradX: UnsafeMutablePointer<Float>, phases: UnsafeMutablePointer<Float>) {
+                            gradX: UnsafeMutablePointer<Float>, accumulate: Bool, phases: UnsafeMutablePointer<Float>) {
     let inGroup = g.inChannels / g.groups, planeIn = g.height * g.width, ow = g.outWidth
     let planeOut = g.outHeight * ow, span = images.count * planeOut
     let qw = g.phaseWidth, phaseSize = g.phaseRows * qw, rowStep = g.strideH * qw
@@ -184,13 +226,44 @@ public func convCol2imBlock(_ g: ConvGeometry, columns: UnsafePointer<Float>, im
             for i in 0..<g.kernelH {
                 for j in 0..<g.kernelW {
                     let column = j * g.dilationW
-                    var dst = phases + (column % g.strideW) * phaseSize + i * g.dilationH * qw + column / g.strideW
-                    var src = columns + ((c * g.kernelH + i) * g.kernelW + j) * span + b * planeOut
-                    for _ in 0..<g.outHeight { convAddRow(dst, src, ow); dst += rowStep; src += ow }
+                    let dst = phases + (column % g.strideW) * phaseSize + i * g.dilationH * qw + column / g.strideW
+                    let src = columns + ((c * g.kernelH + i) * g.kernelW + j) * span + b * planeOut
+                    convAddTapRows(dst, src, rows: g.outHeight, width: ow, destinationStride: rowStep)
                 }
             }
-            convMergePhases(g, phases: phases, plane: gradX + (n * g.inChannels + group * inGroup + c) * planeIn)
+            convMergePhases(g, phases: phases, plane: gradX + (n * g.inChannels + group * inGroup + c) * planeIn,
+                            accumulate: accumulate)
         }
+    }
+}
+
+/// The `rows` runs of `width` floats at dst, dst + destinationStride, … += src [rows, width]: one
+/// tap of `convCol2imBlock` (destinationStride ≥ width). Rows of 4–16 floats go as one 8- or
+/// 16-float vector each while another row follows, the lanes past `width` left exactly as they
+/// were (stored back unchanged); the last row is added exactly, so nothing is read or written
+/// past the last rows.
+@inline(__always)
+@_optimize(speed)
+func convAddTapRows(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, rows: Int, width: Int,
+                    destinationStride: Int) {
+    @inline(__always) func masked<V: SIMD>(_ lanes: V) where V.Scalar == Float {
+        let inRow = lanes .< V(repeating: Float(width))
+        var d = dst, s = src
+        for _ in 0..<(rows - 1) {
+            let old = UnsafeRawPointer(d).loadUnaligned(as: V.self)
+            let sum = old + UnsafeRawPointer(s).loadUnaligned(as: V.self)
+            UnsafeMutableRawPointer(d).storeBytes(of: old.replacing(with: sum, where: inRow), as: V.self)
+            d += destinationStride
+            s += width
+        }
+        convAddRow(d, s, width)
+    }
+    if rows > 1 && width >= 4 && width <= 8 {
+        masked(SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7))
+    } else if rows > 1 && width > 8 && width <= 16 {
+        masked(SIMD16<Float>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+    } else {
+        for r in 0..<rows { convAddRow(dst + r * destinationStride, src + r * width, width) }
     }
 }
 
@@ -321,15 +394,18 @@ public func convForwardBlocks(_ g: ConvGeometry, images: Range<Int>, imagesPerBl
     }
 }
 
-/// gradX += the gradient of conv(x, weight) with respect to x for the images in `images`, in
+/// gradX (+)= the gradient of conv(x, weight) with respect to x for the images in `images`, in
 /// blocks: per group, columns [patch, span] = weightᵀ · the block's gradY side by side, then
-/// col2im. Scratch as `convForwardBlocks`.
+/// col2im. Unless `accumulate`, these images' planes of gradX are overwritten (no zero fill
+/// needed first). Scratch as `convForwardBlocks`.
 @inline(never)
 @_optimize(speed)
 public func convBackwardDataBlocks(_ g: ConvGeometry, images: Range<Int>, imagesPerBlock: Int, gradY: UnsafePointer<Float>,
-                                   weight: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>,
+                                   weight: UnsafePointer<Float>, gradX: UnsafeMutablePointer<Float>, accumulate: Bool,
                                    scratch: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
     if g.isDepthwise {
+        let imageCount = g.inChannels * g.height * g.width
+        if !accumulate { convZeroRow(gradX + images.lowerBound * imageCount, images.count * imageCount) }
         convDepthwiseBackwardData(g, images: images, gradY: gradY, weight: weight, gradX: gradX, scratch: scratch)
         return
     }
@@ -347,7 +423,8 @@ public func convBackwardDataBlocks(_ g: ConvGeometry, images: Range<Int>, images
             gemm(m: patch, n: span, k: outGroup, a: s.square, aRowStride: outGroup, aColStride: 1,
                  b: s.outputSide, bRowStride: span, bColStride: 1, c: s.columns, ldc: span, accumulate: false,
                  workspace: workspace)
-            convCol2imBlock(g, columns: s.columns, images: block, group: gi, gradX: gradX, phases: s.phases)
+            convCol2imBlock(g, columns: s.columns, images: block, group: gi, gradX: gradX, accumulate: accumulate,
+                            phases: s.phases)
         }
     }
 }
@@ -381,19 +458,19 @@ public func convBackwardWeightBlocks(_ g: ConvGeometry, images: Range<Int>, imag
     }
 }
 
-/// Both products that read x's columns, from one im2col per block: y += conv(x, weight) and
-/// gradW += Σ gradY_g · columnsᵀ, as `convForwardBlocks` (accumulating, no bias) and
-/// `convBackwardWeightBlocks`. A transposed convolution's backward is exactly this pair
+/// Both products that read x's columns, from one im2col per block: y (+)= conv(x, weight) and
+/// gradW += Σ gradY_g · columnsᵀ, as `convForwardBlocks` (no bias; y added to when
+/// `accumulate`, else overwritten) and `convBackwardWeightBlocks`. A transposed convolution's backward is exactly this pair
 /// (its output gradient is x, its input t is gradY). Scratch as `convForwardBlocks`.
 @inline(never)
 @_optimize(speed)
 public func convForwardAndWeightGradientBlocks(_ g: ConvGeometry, images: Range<Int>, imagesPerBlock: Int,
                                                x: UnsafePointer<Float>, weight: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                                               gradY: UnsafePointer<Float>, gradW: UnsafeMutablePointer<Float>,
+                                               accumulate: Bool, gradY: UnsafePointer<Float>, gradW: UnsafeMutablePointer<Float>,
                                                scratch: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
     if images.isEmpty { return }
     if g.isDepthwise {
-        convDepthwiseForward(g, images: images, x: x, weight: weight, bias: nil, y: y, accumulate: true, scratch: scratch)
+        convDepthwiseForward(g, images: images, x: x, weight: weight, bias: nil, y: y, accumulate: accumulate, scratch: scratch)
         convDepthwiseBackwardWeight(g, images: images, x: x, gradY: gradY, gradW: gradW, scratch: scratch)
         return
     }
@@ -403,7 +480,7 @@ public func convForwardAndWeightGradientBlocks(_ g: ConvGeometry, images: Range<
         var first = true
         convForEachBlock(images, imagesPerBlock: imagesPerBlock) { block in
             convIm2colBlock(g, x: x, images: block, group: gi, columns: s.columns, phases: s.phases)
-            convBlockForwardProduct(g, s, block: block, group: gi, weight: weight, bias: nil, y: y, accumulate: true,
+            convBlockForwardProduct(g, s, block: block, group: gi, weight: weight, bias: nil, y: y, accumulate: accumulate,
                                     workspace: workspace)
             convBlockWeightProduct(g, s, block: block, group: gi, gradY: gradY, gradW: gradW, transposed: transposed,
                                    first: first, workspace: workspace)

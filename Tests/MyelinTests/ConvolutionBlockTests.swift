@@ -63,8 +63,13 @@ final class ConvolutionBlockTests: XCTestCase {
                 assertNear(accumulated, zip(start, expectedY).map { $0 + $1 }, "\(what) accumulated forward")
                 var dx = [Float](repeating: 0.5, count: x.count)   // accumulates onto 0.5
                 convBackwardDataBlocks(g, images: 0..<g.batch, imagesPerBlock: perBlock, gradY: dy, weight: w, gradX: &dx,
-                                       scratch: scratch, workspace: workspace)
+                                       accumulate: true, scratch: scratch, workspace: workspace)
                 assertNear(dx, expectedDX.map { $0 + 0.5 }, "\(what) backward data")
+                // Overwriting: junk (NaN) in gradX must not survive anywhere.
+                var overwrittenDX = [Float](repeating: .nan, count: x.count)
+                convBackwardDataBlocks(g, images: 0..<g.batch, imagesPerBlock: perBlock, gradY: dy, weight: w, gradX: &overwrittenDX,
+                                       accumulate: false, scratch: scratch, workspace: workspace)
+                assertNear(overwrittenDX, expectedDX, "\(what) overwritten backward data")
                 var dw = [Float](repeating: 1, count: w.count)     // accumulates onto 1
                 convBackwardWeightBlocks(g, images: 0..<g.batch, imagesPerBlock: perBlock, x: x, gradY: dy, gradW: &dw,
                                          scratch: scratch, workspace: workspace)
@@ -72,17 +77,63 @@ final class ConvolutionBlockTests: XCTestCase {
                 // The fused pair (a transposed convolution's backward): y += conv(x, w), dW += Σ dy · columnsᵀ.
                 var fusedY = start, fusedDW = [Float](repeating: -1, count: w.count)
                 convForwardAndWeightGradientBlocks(g, images: 0..<g.batch, imagesPerBlock: perBlock, x: x, weight: w, y: &fusedY,
-                                                   gradY: dy, gradW: &fusedDW, scratch: scratch, workspace: workspace)
+                                                   accumulate: true, gradY: dy, gradW: &fusedDW, scratch: scratch, workspace: workspace)
                 assertNear(fusedY, zip(start, unbiased(expectedY, b, g)).map { $0 + $1 },
                            "\(what) fused forward")
                 assertNear(fusedDW, expectedDW.map { $0 - 1 }, "\(what) fused weight gradient", tolerance: 1e-4)
+                var overwrittenY = [Float](repeating: .nan, count: dy.count), secondDW = [Float](repeating: 0, count: w.count)
+                convForwardAndWeightGradientBlocks(g, images: 0..<g.batch, imagesPerBlock: perBlock, x: x, weight: w, y: &overwrittenY,
+                                                   accumulate: false, gradY: dy, gradW: &secondDW, scratch: scratch, workspace: workspace)
+                assertNear(overwrittenY, unbiased(expectedY, b, g), "\(what) fused forward, overwritten")
+                assertNear(secondDW, expectedDW, "\(what) fused weight gradient from zero", tolerance: 1e-4)
                 // Only some images: the others are untouched.
                 var part = [Float](repeating: 0, count: x.count)
                 convBackwardDataBlocks(g, images: 1..<g.batch, imagesPerBlock: perBlock, gradY: dy, weight: w, gradX: &part,
-                                       scratch: scratch, workspace: workspace)
+                                       accumulate: true, scratch: scratch, workspace: workspace)
                 let plane = g.inChannels * g.height * g.width
                 XCTAssertTrue(part[0..<plane].allSatisfy { $0 == 0 }, "\(what): image 0 written")
                 assertNear(Array(part[plane...]), Array(expectedDX[plane...]), "\(what) backward data, images 1…")
+                var overwrittenPart = [Float](repeating: .nan, count: x.count)
+                convBackwardDataBlocks(g, images: 1..<g.batch, imagesPerBlock: perBlock, gradY: dy, weight: w, gradX: &overwrittenPart,
+                                       accumulate: false, scratch: scratch, workspace: workspace)
+                XCTAssertTrue(overwrittenPart[0..<plane].allSatisfy { $0.isNaN }, "\(what): image 0 overwritten")
+                assertNear(Array(overwrittenPart[plane...]), Array(expectedDX[plane...]), "\(what) overwritten backward data, images 1…")
+            }
+        }
+    }
+
+    /// One tap's row copy (im2col) and row add (col2im) for every row width around the vector
+    /// paths (4–16 floats), against plain loops; the floats around the rows are sentinels that
+    /// must come out unchanged (NaN in the gaps between strided rows stays NaN).
+    func testTapRowsMatchPlainLoops() {
+        for width in 1...20 {
+            for rows in [1, 2, 7] {
+                for stride in [width, width + 1, 2 * width + 3] {
+                    let count = (rows - 1) * stride + width + 32
+                    let strided = randomArray(count, seed: UInt64(width * 100 + stride)).map { $0 == 0 ? 1 : $0 }
+                    let packed = randomArray(rows * width, seed: UInt64(width * 100 + rows))
+                    // im2col: packed rows ← strided rows; 16 sentinels each side.
+                    var copied = [Float](repeating: -7, count: rows * width + 32)
+                    copied.withUnsafeMutableBufferPointer { dst in
+                        strided.withUnsafeBufferPointer { src in
+                            convCopyTapRows(dst.baseAddress! + 16, src.baseAddress! + 16, rows: rows, width: width, sourceStride: stride)
+                        }
+                    }
+                    var expectedCopy = [Float](repeating: -7, count: rows * width + 32)
+                    for r in 0..<rows { for x in 0..<width { expectedCopy[16 + r * width + x] = strided[16 + r * stride + x] } }
+                    XCTAssertEqual(copied, expectedCopy, "copy: width \(width), rows \(rows), stride \(stride)")
+                    // col2im: strided rows += packed rows; the gaps hold NaN.
+                    var target = strided
+                    for i in 0..<count where i < 16 || i >= 16 + (rows - 1) * stride + width || (i - 16) % stride >= width { target[i] = .nan }
+                    var expectedAdd = target
+                    for r in 0..<rows { for x in 0..<width { expectedAdd[16 + r * stride + x] += packed[r * width + x] } }
+                    target.withUnsafeMutableBufferPointer { dst in
+                        packed.withUnsafeBufferPointer { src in
+                            convAddTapRows(dst.baseAddress! + 16, src.baseAddress!, rows: rows, width: width, destinationStride: stride)
+                        }
+                    }
+                    XCTAssertEqual(target.map(\.bitPattern), expectedAdd.map(\.bitPattern), "add: width \(width), rows \(rows), stride \(stride)")
+                }
             }
         }
     }

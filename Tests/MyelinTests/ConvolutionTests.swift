@@ -81,7 +81,7 @@ final class ConvolutionTests: XCTestCase {
             // Backward-data is the transposed convolution of dy.
             var expectedDX = [Float](repeating: 0, count: x.count), dx = [Float](repeating: 0, count: x.count)
             convTranspose2dReference(g, t: dy, weight: w, bias: nil, z: &expectedDX)
-            convBackwardDataBatch(g, gradY: dy, weight: w, gradX: &dx)
+            convBackwardDataBatch(g, gradY: dy, weight: w, gradX: &dx, accumulate: true)
             assertNear(dx, expectedDX, "geometry \(k) backward data")
             var expectedDW = [Float](repeating: 0, count: w.count)
             conv2dWeightGradientReference(g, x: x, gradY: dy, gradW: &expectedDW)

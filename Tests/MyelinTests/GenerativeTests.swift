@@ -218,6 +218,27 @@ final class GenerativeTests: XCTestCase {
         return (gan, gan.makeTrainer(batchSize: 8, generator: Generator(seed: 77)))
     }
 
+    /// The generator's update freezes the discriminator's weights: afterwards they are trainable
+    /// again and their gradients are exactly those of the discriminator's own loss (the
+    /// generator's loss added nothing; before, it was computed and thrown away).
+    func testGeneratorUpdateComputesNoDiscriminatorWeightGradients() throws {
+        let trained = GAN(latent: 8, width: 4, generator: Generator(seed: 5))
+        let byHand = GAN(latent: 8, width: 4, generator: Generator(seed: 5))
+        let images = Tensor.uniform([6, 784], generator: Generator(seed: 6))
+        let batch = DataLoader.Batch(inputs: images, labels: Array(repeating: 0, count: 6), targets: nil)
+        _ = try trained.step(batch, context: StepContext(generator: Generator(seed: 7), epoch: 0, batch: 0, gradientClipNorm: nil))
+        // The discriminator's half of the step, with the same draws.
+        let fake = byHand.generatorNet.generate(Tensor.randn([6, 8], generator: Generator(seed: 7)))
+        let dLoss = binaryCrossEntropyWithLogits(byHand.discriminator(images), Tensor.ones([6, 1]))
+            + binaryCrossEntropyWithLogits(byHand.discriminator(fake.detach()), Tensor.zeros([6, 1]))
+        byHand.discriminatorOptimizer.zeroGrad()
+        dLoss.backward()
+        for ((name, p), q) in zip(trained.discriminator.namedParameters(), byHand.discriminator.parameters()) {
+            XCTAssertTrue(p.requiresGrad, "\(name) left frozen")
+            XCTAssertEqual(p.grad?.data, q.grad?.data, "\(name): gradient is not the discriminator loss's")
+        }
+    }
+
     func testGANResumeIsBitIdentical() throws {
         let data = tinyImages()
         let (straight, straightTrainer) = makeGAN(seed: 1, classes: 10)

@@ -103,8 +103,10 @@ elif kind == "dcgan":
         real_logits, fake_logits = D(x), D(fake.detach())
         d_loss = bce(real_logits, ones) + bce(fake_logits, zeros)
         od.zero_grad(); d_loss.backward(); od.step()
+        D.requires_grad_(False)   # as Myelin's GAN.step: no discriminator weight gradients in the generator's update
         g_loss = bce(D(fake), ones)
         og.zero_grad(); g_loss.backward(); og.step()
+        D.requires_grad_(True)
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
                 "d_real": torch.sigmoid(real_logits).mean().item(), "d_fake": torch.sigmoid(fake_logits).mean().item()}
 

@@ -111,6 +111,23 @@ extension Tensor {
         gradStorage!.withUnsafeMutableBufferPointer { add($0) }
     }
 
+    /// Writes this tensor's gradient through `body(buffer, accumulate)` (`count` elements).
+    /// When a gradient already exists, `accumulate` is true and `body` must add into it;
+    /// otherwise the buffer is new and *uninitialised*, `accumulate` is false and `body` must
+    /// overwrite every element — which saves the zero fill `accumulateGrad(count:_:)` does.
+    @inline(__always)
+    func writeGrad(count: Int, _ body: (_ buffer: UnsafeMutableBufferPointer<Float>, _ accumulate: Bool) -> Void) {
+        guard requiresGrad else { return }
+        if gradStorage == nil {
+            gradStorage = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                body(buffer, false)
+                initialized = count
+            }
+        } else {
+            gradStorage!.withUnsafeMutableBufferPointer { body($0, true) }
+        }
+    }
+
     /// Computes gradients of this tensor with respect to every tensor in its history that
     /// requires gradients, accumulating them into their `grad`.
     ///

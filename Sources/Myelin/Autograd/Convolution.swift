@@ -174,12 +174,13 @@ func convForwardBatch(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: Unsafe
     }
 }
 
-/// gradX += ∂conv/∂x applied to gradY, over the whole batch (see `convBackwardDataBlocks`).
+/// gradX (+)= ∂conv/∂x applied to gradY, over the whole batch: added when `accumulate`, else
+/// every element overwritten (see `convBackwardDataBlocks`).
 func convBackwardDataBatch(_ g: ConvGeometry, gradY: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                           gradX: UnsafeMutablePointer<Float>) {
+                           gradX: UnsafeMutablePointer<Float>, accumulate: Bool) {
     convForEachPart(g, parts: convPartCount(g)) { _, images, scratch, workspace in
         convBackwardDataBlocks(g, images: images, imagesPerBlock: g.imagesPerBlock, gradY: gradY, weight: weight, gradX: gradX,
-                               scratch: scratch, workspace: workspace)
+                               accumulate: accumulate, scratch: scratch, workspace: workspace)
     }
 }
 
@@ -213,13 +214,14 @@ func convBackwardWeightBatch(_ g: ConvGeometry, x: UnsafePointer<Float>, gradY: 
     }
 }
 
-/// y += conv(x, weight) and gradW += Σ over the batch, one im2col for both
-/// (see `convForwardAndWeightGradientBlocks`).
+/// y (+)= conv(x, weight) (added when `accumulate`, else overwritten) and gradW += Σ over the
+/// batch, one im2col for both (see `convForwardAndWeightGradientBlocks`).
 func convForwardAndWeightGradientBatch(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                       y: UnsafeMutablePointer<Float>, gradY: UnsafePointer<Float>, gradW: UnsafeMutablePointer<Float>) {
+                                       y: UnsafeMutablePointer<Float>, accumulate: Bool,
+                                       gradY: UnsafePointer<Float>, gradW: UnsafeMutablePointer<Float>) {
     convForEachPartAddingWeightGradient(g, gradW: gradW) { images, scratch, workspace, partW in
         convForwardAndWeightGradientBlocks(g, images: images, imagesPerBlock: g.imagesPerBlock, x: x, weight: weight, y: y,
-                                           gradY: gradY, gradW: partW, scratch: scratch, workspace: workspace)
+                                           accumulate: accumulate, gradY: gradY, gradW: partW, scratch: scratch, workspace: workspace)
     }
 }
 
@@ -296,8 +298,11 @@ func convolution(_ g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor?) ->
         }
         grad.withUnsafeBufferPointer { gp in
             let gy = gp.baseAddress!
-            x.withGradBuffer { gx, _ in
-                weight.data.withUnsafeBufferPointer { wp in convBackwardDataBatch(g, gradY: gy, weight: wp.baseAddress!, gradX: gx) }
+            // col2im writes every element of a new gradient buffer, so it needs no zero fill.
+            x.writeGrad(count: x.count) { gx, accumulate in
+                weight.data.withUnsafeBufferPointer { wp in
+                    convBackwardDataBatch(g, gradY: gy, weight: wp.baseAddress!, gradX: gx.baseAddress!, accumulate: accumulate)
+                }
             }
             weight.withGradBuffer { gw, _ in
                 x.data.withUnsafeBufferPointer { xp in convBackwardWeightBatch(g, x: xp.baseAddress!, gradY: gy, gradW: gw) }
@@ -313,40 +318,45 @@ func convolution(_ g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor?) ->
 /// Forward values and gradient closure of the transposed convolution whose adjoint
 /// convolution has geometry `g`: input t is g's output side, the result g's input side.
 func transposedConvolution(_ g: ConvGeometry, t: Tensor, weight: Tensor, bias: Tensor?) -> (data: [Float], backward: ([Float]) -> Void) {
-    let plane = g.height * g.width
-    var out = [Float](repeating: 0, count: g.batch * g.inChannels * plane)
-    if let b = bias {
-        for n in 0..<g.batch {
-            for c in 0..<g.inChannels { for p in 0..<plane { out[(n * g.inChannels + c) * plane + p] = b.data[c] } }
-        }
-    }
-    if out.isEmpty { return (out, { _ in }) }
-    t.data.withUnsafeBufferPointer { tp in
-        weight.data.withUnsafeBufferPointer { wp in
-            out.withUnsafeMutableBufferPointer { zp in
-                convBackwardDataBatch(g, gradY: tp.baseAddress!, weight: wp.baseAddress!, gradX: zp.baseAddress!)
+    let plane = g.height * g.width, count = g.batch * g.inChannels * plane
+    if count == 0 { return ([], { _ in }) }
+    // The output starts at the bias (each plane filled with its channel's), and col2im adds
+    // into it; without a bias col2im overwrites it. Either way no zero fill first.
+    let out = [Float](unsafeUninitializedCapacity: count) { zb, initialized in
+        let zp = zb.baseAddress!
+        if let b = bias {
+            for n in 0..<g.batch {
+                for c in 0..<g.inChannels { (zp + (n * g.inChannels + c) * plane).initialize(repeating: b.data[c], count: plane) }
             }
         }
+        t.data.withUnsafeBufferPointer { tp in
+            weight.data.withUnsafeBufferPointer { wp in
+                convBackwardDataBatch(g, gradY: tp.baseAddress!, weight: wp.baseAddress!, gradX: zp, accumulate: bias != nil)
+            }
+        }
+        initialized = count
     }
     let backward = { (grad: [Float]) in
         grad.withUnsafeBufferPointer { gp in
             let gz = gp.baseAddress!
             // The adjoint of the adjoint: dt = conv(dz), dW from the roles of x and y swapped;
             // both read dz's columns, built once when both are wanted.
+            // dt's new buffer is overwritten by the product (no zero fill).
             if t.requiresGrad && weight.requiresGrad {
-                t.withGradBuffer { gt, _ in
+                t.writeGrad(count: t.count) { gt, accumulate in
                     weight.withGradBuffer { gw, _ in
                         weight.data.withUnsafeBufferPointer { wp in
                             t.data.withUnsafeBufferPointer { tp in
-                                convForwardAndWeightGradientBatch(g, x: gz, weight: wp.baseAddress!, y: gt, gradY: tp.baseAddress!, gradW: gw)
+                                convForwardAndWeightGradientBatch(g, x: gz, weight: wp.baseAddress!, y: gt.baseAddress!,
+                                                                  accumulate: accumulate, gradY: tp.baseAddress!, gradW: gw)
                             }
                         }
                     }
                 }
             } else {
-                t.withGradBuffer { gt, _ in
+                t.writeGrad(count: t.count) { gt, accumulate in
                     weight.data.withUnsafeBufferPointer { wp in
-                        convForwardBatch(g, x: gz, weight: wp.baseAddress!, bias: nil, y: gt, accumulate: true)
+                        convForwardBatch(g, x: gz, weight: wp.baseAddress!, bias: nil, y: gt.baseAddress!, accumulate: accumulate)
                     }
                 }
                 weight.withGradBuffer { gw, _ in

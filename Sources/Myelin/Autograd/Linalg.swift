@@ -51,9 +51,18 @@ extension Tensor {
         }
         let lhs = self, rhs = other
         return Tensor.result("matmul", shape: outShape, data: out, inputs: [self, other]) { g in
+            if g.isEmpty || lhs.count == 0 || rhs.count == 0 {
+                // An empty product: the gradients are zeros.
+                lhs.withGradBuffer { _, _ in }
+                rhs.withGradBuffer { _, _ in }
+                return
+            }
             g.withUnsafeBufferPointer { gp in
                 // dA[m,k] = dC[m,n] · Bᵀ[n,k], summed over the output matrices that used A's matrix
-                lhs.withGradBuffer { ga, existing in
+                // Each of A's matrices is used by some output matrix (the batch is not empty), so
+                // the first GEMM into it overwrites a new, uninitialised buffer.
+                lhs.writeGrad(count: lhs.count) { gaBuffer, existing in
+                    let ga = gaBuffer.baseAddress!
                     var written = [Bool](repeating: existing, count: (aSlices.max() ?? 0) + 1)
                     rhs.data.withUnsafeBufferPointer { b in
                         for (t, (ia, ib)) in zip(aSlices, bSlices).enumerated() {
@@ -65,7 +74,8 @@ extension Tensor {
                     }
                 }
                 // dB[k,n] = Aᵀ[k,m] · dC[m,n]
-                rhs.withGradBuffer { gb, existing in
+                rhs.writeGrad(count: rhs.count) { gbBuffer, existing in
+                    let gb = gbBuffer.baseAddress!
                     var written = [Bool](repeating: existing, count: (bSlices.max() ?? 0) + 1)
                     lhs.data.withUnsafeBufferPointer { a in
                         for (t, (ia, ib)) in zip(aSlices, bSlices).enumerated() {
@@ -114,19 +124,25 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     }
     let inputsList = bias.map { [x, weight, $0] } ?? [x, weight]
     return Tensor.result("linear", shape: x.shape.dropLast() + [outputs], data: out, inputs: inputsList) { g in
+        if g.isEmpty || x.count == 0 || weight.count == 0 {
+            // An empty product: the gradients are zeros.
+            for t in inputsList { t.withGradBuffer { _, _ in } }
+            return
+        }
         g.withUnsafeBufferPointer { gp in
             // dx[batch,in] = dy[batch,out] · W[out,in]
-            x.withGradBuffer { gx, acc in
+            // (Both GEMMs overwrite a new gradient buffer: they write every element, zeros when k is 0.)
+            x.writeGrad(count: x.count) { gx, acc in
                 weight.data.withUnsafeBufferPointer { wp in
                     parallelGEMM(m: batch, n: inputs, k: outputs, a: gp.baseAddress!, aRowStride: outputs, aColStride: 1,
-                                 b: wp.baseAddress!, bRowStride: inputs, bColStride: 1, c: gx, accumulate: acc)
+                                 b: wp.baseAddress!, bRowStride: inputs, bColStride: 1, c: gx.baseAddress!, accumulate: acc)
                 }
             }
             // dW[out,in] = dyᵀ[out,batch] · x[batch,in]
-            weight.withGradBuffer { gw, acc in
+            weight.writeGrad(count: weight.count) { gw, acc in
                 x.data.withUnsafeBufferPointer { xp in
                     parallelGEMM(m: outputs, n: inputs, k: batch, a: gp.baseAddress!, aRowStride: 1, aColStride: outputs,
-                                 b: xp.baseAddress!, bRowStride: inputs, bColStride: 1, c: gw, accumulate: acc)
+                                 b: xp.baseAddress!, bRowStride: inputs, bColStride: 1, c: gw.baseAddress!, accumulate: acc)
                 }
             }
             // db[out] = Σ_rows dy

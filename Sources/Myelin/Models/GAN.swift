@@ -158,6 +158,12 @@ public final class GAN {
         let dLoss = binaryCrossEntropyWithLogits(realLogits, ones) + binaryCrossEntropyWithLogits(fakeLogits, zeros)
         try context.minimize(dLoss, with: discriminatorOptimizer, metric: "d_loss")
 
+        // The generator's update needs gradients through the discriminator, not of its weights
+        // (the next discriminator update zeroes them first): freeze them meanwhile, as
+        // `requires_grad_(False)` in PyTorch, which skips their weight-gradient products.
+        let discriminatorParameters = discriminator.parameters().filter(\.requiresGrad)
+        for p in discriminatorParameters { p.requiresGrad = false }
+        defer { for p in discriminatorParameters { p.requiresGrad = true } }
         let gLoss = binaryCrossEntropyWithLogits(discriminator(fake, labels: labels), ones)
         try context.minimize(gLoss, with: generatorOptimizer, metric: "g_loss")
         func meanProbability(_ logits: Tensor) -> Double {

@@ -71,25 +71,27 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) 
     let m = Double(batch * inner)
     var mean = [Float](repeating: 0, count: channels), variance = [Float](repeating: 0, count: channels)
     var invStd = [Float](repeating: 0, count: channels)
-    var out = [Float](repeating: 0, count: x.count)
-    x.data.withUnsafeBufferPointer { xp in
-        for c in 0..<channels {
-            var s = 0.0
-            for n in 0..<batch { s += Double(vectorSum(xp.baseAddress! + (n * channels + c) * inner, inner)) }
-            let mu = Float(s / m)
-            var q = 0.0
-            for n in 0..<batch { q += Double(centeredDot(xp.baseAddress! + (n * channels + c) * inner, mu, nil, inner)) }
-            mean[c] = mu
-            variance[c] = Float(q / m)
-            invStd[c] = 1 / (variance[c] + eps).squareRoot()
-            let scale = invStd[c] * (weight?.data[c] ?? 1), shift = (bias?.data[c] ?? 0) - mu * scale
-            out.withUnsafeMutableBufferPointer { op in
+    // Every element is written (each channel plane of each image), so no zero fill first.
+    let out = [Float](unsafeUninitializedCapacity: x.count) { op, initialized in
+        x.data.withUnsafeBufferPointer { xb in
+            guard let xp = xb.baseAddress, let yp = op.baseAddress else { return }
+            for c in 0..<channels {
+                var s = 0.0
+                for n in 0..<batch { s += Double(vectorSum(xp + (n * channels + c) * inner, inner)) }
+                let mu = Float(s / m)
+                var q = 0.0
+                for n in 0..<batch { q += Double(centeredDot(xp + (n * channels + c) * inner, mu, nil, inner)) }
+                mean[c] = mu
+                variance[c] = Float(q / m)
+                invStd[c] = 1 / (variance[c] + eps).squareRoot()
+                let scale = invStd[c] * (weight?.data[c] ?? 1), shift = (bias?.data[c] ?? 0) - mu * scale
                 for n in 0..<batch {
                     let base = (n * channels + c) * inner
-                    for i in 0..<inner { op[base + i] = xp[base + i] * scale + shift }
+                    batchNormScaleShift(xp + base, yp + base, count: inner, scale: scale, shift: shift)
                 }
             }
         }
+        initialized = x.count
     }
     var inputs = [x]
     if let w = weight { inputs.append(w) }
@@ -99,28 +101,28 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) 
         var gamma = [Float](repeating: 0, count: channels), beta = [Float](repeating: 0, count: channels)
         x.data.withUnsafeBufferPointer { xb in
             g.withUnsafeBufferPointer { gb in
-                let xp = xb.baseAddress!, gp = gb.baseAddress!
+                guard let xp = xb.baseAddress, let gp = gb.baseAddress else { return }
                 for c in 0..<channels {
                     // Σ dy and Σ dy·x̂ over the channel.
                     var sumG = 0.0, sumGX = 0.0
                     for n in 0..<batch {
                         let base = (n * channels + c) * inner
-                        sumG += Double(vectorSum(gp + base, inner))
-                        sumGX += Double(centeredDot(xp + base, mean[c], gp + base, inner))
+                        let (planeG, planeGX) = batchNormGradientSums(xp + base, gp + base, count: inner, mean: mean[c])
+                        sumG += Double(planeG)
+                        sumGX += Double(planeGX)
                     }
                     beta[c] = Float(sumG)
                     gamma[c] = Float(sumGX * Double(invStd[c]))
                 }
-                x.accumulateGrad(count: x.count) { gx in
+                x.writeGrad(count: x.count) { gx, accumulate in
                     for c in 0..<channels {
                         let k = (weight?.data[c] ?? 1) * invStd[c]
                         let meanG = Float(Double(beta[c]) / m), meanGX = Float(Double(gamma[c]) / m)
                         for n in 0..<batch {
                             let base = (n * channels + c) * inner
-                            for i in 0..<inner {
-                                let xhat = (xp[base + i] - mean[c]) * invStd[c]
-                                gx[base + i] += k * (gp[base + i] - meanG - xhat * meanGX)
-                            }
+                            batchNormInputGradient(xp + base, gp + base, gx.baseAddress! + base, count: inner, mean: mean[c],
+                                                   invStd: invStd[c], k: k, meanDy: meanG, meanDyXhat: meanGX,
+                                                   accumulate: accumulate)
                         }
                     }
                 }
