@@ -71,6 +71,8 @@ final class RecurrentInt8Tests: XCTestCase {
                 XCTAssertEqual(op.tensors.map { bundle.tensors[$0].dtype }.filter { $0 == BundleDType.i8.rawValue }.count, 2 * op.tensors.count / 6, name)
             }
             XCTAssertEqual(report.layers.filter { ["rnn", "lstm", "gru"].contains($0.op) }.count, recurrent.count, name)
+            // A language model's logits [N, T, V] agree per position, a classifier's per sample.
+            XCTAssertEqual(report.positions, name == "char-lstm" ? Self.batch * Self.steps : Self.batch, name)
             for layer in report.layers where layer.op != "linear" { XCTAssertGreaterThan(layer.sqnr, 25, "\(name) \(layer.name)") }
 
             let perSample = bundle.values[bundle.outputs[0]].count

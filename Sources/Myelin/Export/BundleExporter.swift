@@ -214,20 +214,25 @@ public enum BundleExporter {
         let n = inputs[0].shape[0]
         let executor = try BundleExecutor(validating: bundle, reference: false)
         let int8Output = executor.run(inputs.map(\.data), batch: n)[0]
-        let classes = floatOutput.count / n
+        // A sequence output ([N, T, V]) agrees position by position (argmax over the vocabulary,
+        // its last axis); any other output sample by sample (argmax over all its values).
+        let classes = floatOutput.rank == 3 ? floatOutput.shape[2] : floatOutput.count / n
+        let positions = floatOutput.count / classes
         func argmaxes(_ v: [Float]) -> [Int] {
-            (0..<n).map { i in (0..<classes).max { v[i * classes + $0] < v[i * classes + $1] }! }
+            (0..<positions).map { i in (0..<classes).max { v[i * classes + $0] < v[i * classes + $1] }! }
         }
         let floatClasses = argmaxes(floatOutput.data), int8Classes = argmaxes(int8Output)
-        let agreement = Double(zip(floatClasses, int8Classes).filter { $0 == $1 }.count) / Double(n)
+        let agreement = Double(zip(floatClasses, int8Classes).filter { $0 == $1 }.count) / Double(positions)
         report.samples = n
+        report.positions = positions
         report.argmaxAgreement = agreement
         let set = report.heldOut ? "held-out" : "calibration"
         if agreement < options.int8.warnBelowAgreement {
-            report.warnings.append(String(format: "int8 argmax agrees with float on only %.2f%% of %d %@ samples (expected ≥ %.2f%%)",
-                                          100 * agreement, n, set, 100 * options.int8.warnBelowAgreement))
+            report.warnings.append(String(format: "int8 argmax agrees with float on only %.2f%% of %d %@ %@ (expected ≥ %.2f%%)",
+                                          100 * agreement, positions, set, positions > n ? "positions" : "samples",
+                                          100 * options.int8.warnBelowAgreement))
         }
-        if let labels = options.int8.validationLabels {
+        if let labels = options.int8.validationLabels, positions == n {
             guard labels.count == n else { throw ExportError.invalidOption("\(labels.count) int8 validation labels for \(n) samples") }
             func accuracy(_ c: [Int]) -> Double { Double(zip(c, labels).filter { $0 == $1 }.count) / Double(n) }
             let f = accuracy(floatClasses), q = accuracy(int8Classes)

@@ -81,6 +81,9 @@ public struct QuantizationReport: CustomStringConvertible {
     public var layerSamples = 0
     /// Samples the model comparison ran on, and whether they were held out.
     public var samples = 0
+    /// Positions the argmax agreement counts: `samples` for a classifier, samples × time steps
+    /// for a sequence output `[N, T, V]` (compared per position).
+    public var positions = 0
     public var heldOut = false
     /// Fraction of samples whose int8 argmax equals float's (first output).
     public var argmaxAgreement: Double?
@@ -103,6 +106,9 @@ public struct QuantizationReport: CustomStringConvertible {
         if let a = argmaxAgreement, let f = floatAccuracy, let q = int8Accuracy {
             lines.append(String(format: "int8 on %d %@ samples: accuracy %.2f%% (float %.2f%%), argmax agreement with float %.2f%%",
                                 samples, heldOut ? "test" : set, 100 * q, 100 * f, 100 * a))
+        } else if let a = argmaxAgreement, positions > samples {
+            lines.append(String(format: "int8 on %d %@ samples (%d positions): argmax agreement with float per position %.2f%%",
+                                samples, set, positions, 100 * a))
         } else if let a = argmaxAgreement {
             lines.append(String(format: "int8 on %d %@ samples: argmax agreement with float %.2f%%", samples, set, 100 * a))
         }
