@@ -59,8 +59,11 @@ public final class Tensor {
     /// training step page-faults fresh zero pages for all its activations and gradients (a
     /// third of a CNN step). Keeping freed memory in the process (mmap threshold at its
     /// 32 MiB maximum, no trimming) makes those buffers reusable. Done once, on first use.
+    /// This is process-wide: a host application that wants glibc's defaults (memory given back
+    /// to the OS) sets the environment variable `MYELIN_MALLOC_DEFAULTS=1` before the first tensor.
     static let allocatorTuned: Void = {
         #if os(Linux)
+        if let keep = getenv("MYELIN_MALLOC_DEFAULTS"), String(cString: keep) == "1" { return }
         _ = glibcMallopt(-3, 32 << 20)          // M_MMAP_THRESHOLD
         _ = glibcMallopt(-1, Int32.max)         // M_TRIM_THRESHOLD
         #endif
