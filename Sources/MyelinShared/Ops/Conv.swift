@@ -93,7 +93,7 @@ public enum ConvOps {
     /// scratch is `convPackedScratchCount`, its weights are packed at load when
     /// `convPacksWeights` (into the prepared block), else packed into scratch at each run
     /// (padding them to whole panels would more than double them: kept out of the load).
-    /// Depthwise conv2d and conv_transpose2d use one image's column matrix (or padded planes)
+    /// Depthwise conv2d and conv_transpose2d use one image's column matrix (or depthwise planes)
     /// and the GEMM workspace. f16 weights not packed at load are widened there.
     @_optimize(size)
     static func finish(_ g: Graph, _ op: inout GraphOp, _ geometry: ConvGeometry) throws(BundleStatus) {
@@ -111,7 +111,7 @@ public enum ConvOps {
         }
         let columns = try checkedAdd(try checkedMultiply(geometry.patch, geometry.outHeight * geometry.outWidth),
                                      try checkedMultiply(geometry.patch, geometry.outChannels / geometry.groups))
-        let depthwise = geometry.isDepthwise ? convPaddedPlanesCount(geometry) : 0
+        let depthwise = geometry.isDepthwise ? convDepthwiseScratchCount(geometry) : 0
         op.params.scratchBytes = try checkedMultiply(try checkedAdd(Swift.max(columns, depthwise), gemmWorkspaceCount), 4)
     }
 
@@ -213,8 +213,8 @@ public enum ConvOps {
         let scratch = r.scratch.assumingMemoryBound(to: Float.self)
         let perImageIn = g.inChannels * g.height * g.width, perImage = g.outChannels * g.outHeight * g.outWidth
         if g.isDepthwise {
-            convDepthwiseForward(g, images: 0..<r.batch, x: x, weight: weights(r), bias: bias, y: y, accumulate: false, scratch: scratch)
-            if r.params.relu { reluInPlace(y, r.batch * perImage) }
+            convDepthwiseForward(g, images: 0..<r.batch, x: x, weight: weights(r), bias: bias, y: y, accumulate: false,
+                                 relu: r.params.relu, scratch: scratch)
             return
         }
         let packed: UnsafePointer<Float>

@@ -1,0 +1,156 @@
+// Depthwise convolution forward (one input channel per group, `ConvGeometry.isDepthwise`),
+// vectorised, for training and the C runtime alike. Layout as in Convolution.swift (NCHW).
+//
+// Each input plane is copied once, zero-padded, into strideH·strideW "phase" planes
+// [phaseH, phaseW]: phase (a, b) holds padded rows a, a + strideH, … and columns b,
+// b + strideW, … Output (oy, ox) reads, for tap (i, j), phase ((i·dilationH) % strideH,
+// (j·dilationW) % strideW) at (oy + i·dilationH / strideH, ox + j·dilationW / strideW): a
+// constant shift from index q = oy·phaseW + ox, whatever the stride. So a tap is one
+// multiply-add over a "wide" output plane [outHeight, phaseW] read 16 lanes at a time, across
+// row ends (the lanes at ox ≥ outWidth are junk, dropped when the plane is copied out). That
+// keeps the 16 lanes busy on the small planes of late layers (7 × 7: 4 vectors for 49 outputs).
+// Four vectors are summed at once (four independent addition chains) and stay in registers over
+// all taps. Each output is bias + Σ_taps weight·x in tap order, multiply then add, as
+// `conv2dReference` sums it: the two agree exactly (padding adds a zero product).
+
+/// Sizes of the phase planes and of the wide output plane for depthwise geometry `g`.
+struct DepthwisePhases {
+    /// Rows and columns of one phase plane.
+    var height: Int, width: Int
+    /// Outputs of the wide plane that matter, (outHeight − 1)·width + outWidth, and that
+    /// count rounded up to whole blocks of 64 (the kernel computes the rest as junk).
+    var span: Int, spanPadded: Int
+    /// Largest shift of a tap inside a phase plane.
+    var maxShift: Int
+
+    init(_ g: ConvGeometry) {
+        height = (g.height + g.padTop + g.padBottom + g.strideH - 1) / g.strideH
+        width = (g.width + g.padLeft + g.padRight + g.strideW - 1) / g.strideW
+        span = (g.outHeight - 1) * width + g.outWidth
+        spanPadded = kernelRoundUp(span, 64)
+        maxShift = (g.kernelH - 1) * g.dilationH / g.strideH * width + (g.kernelW - 1) * g.dilationW / g.strideW
+    }
+
+    /// Floats of all phase planes plus the slack the junk lanes read past the last one.
+    func planesCount(_ g: ConvGeometry) -> Int { g.strideH * g.strideW * height * width + maxShift + spanPadded }
+}
+
+/// Floats of scratch `convDepthwiseForward` needs: the phase planes, the wide output plane and
+/// one padded input row.
+func convDepthwiseForwardScratchCount(_ g: ConvGeometry) -> Int {
+    let p = DepthwisePhases(g)
+    return p.planesCount(g) + p.spanPadded + g.strideW * p.width + 32
+}
+
+/// Depthwise forward: y = bias (or 0) + conv(x, weight) for the images in `images`, added to y
+/// when `accumulate`, then max(·, 0) when `relu` (a NaN stays NaN). Shapes: x [batch,
+/// inChannels, height, width], weight [outChannels, 1, kernelH, kernelW], bias [outChannels]
+/// or nil, y [batch, outChannels, outHeight, outWidth]. `scratch` holds
+/// `convDepthwiseForwardScratchCount(g)` floats. Bit-identical to `conv2dReference`.
+@inline(never)
+@_optimize(speed)
+func convDepthwiseForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                          bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool,
+                          relu: Bool = false, scratch: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    let p = DepthwisePhases(g), plane = p.height * p.width
+    let outGroup = g.outChannels / g.groups, taps = g.kernelH * g.kernelW
+    let oh = g.outHeight, ow = g.outWidth, sh = g.strideH, sw = g.strideW
+    let phases = scratch, wide = scratch + p.planesCount(g), rowBuffer = wide + p.spanPadded
+    let allPlanes = sh * sw * plane
+    convZeroRow(phases + allPlanes, p.maxShift + p.spanPadded)
+    for n in images {
+        for gi in 0..<g.groups {
+            convDepthwisePhasePlanes(g, p, x + (n * g.inChannels + gi) * g.height * g.width, into: phases, rowBuffer: rowBuffer)
+            for o in (gi * outGroup)..<((gi + 1) * outGroup) {
+                let w = weight + o * taps
+                let start = V(repeating: bias?[o] ?? 0)
+                var q = 0
+                while q < p.spanPadded {
+                    var acc0 = start, acc1 = start, acc2 = start, acc3 = start
+                    for i in 0..<g.kernelH {
+                        let di = i * g.dilationH
+                        let rowBase = phases + (di % sh) * sw * plane + di / sh * p.width + q
+                        for j in 0..<g.kernelW {
+                            let dj = j * g.dilationW
+                            let s = UnsafeRawPointer(rowBase + (dj % sw) * plane + dj / sw)
+                            let wv = V(repeating: w[i * g.kernelW + j])
+                            acc0 = acc0 + wv * s.loadUnaligned(as: V.self)
+                            acc1 = acc1 + wv * s.loadUnaligned(fromByteOffset: 64, as: V.self)
+                            acc2 = acc2 + wv * s.loadUnaligned(fromByteOffset: 128, as: V.self)
+                            acc3 = acc3 + wv * s.loadUnaligned(fromByteOffset: 192, as: V.self)
+                        }
+                    }
+                    if relu && !accumulate {
+                        acc0 = acc0.replacing(with: 0, where: acc0 .< 0); acc1 = acc1.replacing(with: 0, where: acc1 .< 0)
+                        acc2 = acc2.replacing(with: 0, where: acc2 .< 0); acc3 = acc3.replacing(with: 0, where: acc3 .< 0)
+                    }
+                    let d = UnsafeMutableRawPointer(wide + q)
+                    d.storeBytes(of: acc0, as: V.self); d.storeBytes(of: acc1, toByteOffset: 64, as: V.self)
+                    d.storeBytes(of: acc2, toByteOffset: 128, as: V.self); d.storeBytes(of: acc3, toByteOffset: 192, as: V.self)
+                    q += 64
+                }
+                let dst = y + (n * g.outChannels + o) * oh * ow
+                for oy in 0..<oh {
+                    let out = dst + oy * ow, src = wide + oy * p.width
+                    if !accumulate {
+                        convCopyRow(out, src, ow)
+                    } else {
+                        for ox in 0..<ow {
+                            let v = out[ox] + src[ox]
+                            out[ox] = relu && v < 0 ? 0 : v
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The phase planes of one zero-padded input plane [height, width] (see the top of the file):
+/// each padded row is built in `rowBuffer` (strideW·phase width floats) and split into its
+/// strideW phase rows; rows wholly in the padding are zeros.
+@inline(__always)
+@_optimize(speed)
+func convDepthwisePhasePlanes(_ g: ConvGeometry, _ p: DepthwisePhases, _ image: UnsafePointer<Float>,
+                              into phases: UnsafeMutablePointer<Float>, rowBuffer: UnsafeMutablePointer<Float>) {
+    let sh = g.strideH, sw = g.strideW, plane = p.height * p.width, rowLength = sw * p.width
+    // Input columns that land inside the padded row (negative right padding drops some).
+    let copied = Swift.min(g.width, rowLength - g.padLeft)
+    convZeroRow(rowBuffer, rowLength)
+    for r in 0..<(sh * p.height) {
+        let a = r / sh, phaseRow = phases + (r % sh) * sw * plane + a * p.width
+        let iy = r - g.padTop
+        if iy < 0 || iy >= g.height || r >= g.height + g.padTop + g.padBottom {
+            for b in 0..<sw { convZeroRow(phaseRow + b * plane, p.width) }
+            continue
+        }
+        if sw == 1 {
+            convZeroRow(phaseRow, g.padLeft)
+            convCopyRow(phaseRow + g.padLeft, image + iy * g.width, copied)
+            convZeroRow(phaseRow + g.padLeft + copied, p.width - g.padLeft - copied)
+            continue
+        }
+        convCopyRow(rowBuffer + g.padLeft, image + iy * g.width, copied)
+        if sw == 2 {
+            // 32 padded columns → 16 even, 16 odd; the last block may read junk past the row
+            // (into the buffer's 32-float tail) and stores only its valid part.
+            let even = phaseRow, odd = phaseRow + plane
+            var b = 0
+            while b < p.width {
+                let pair = UnsafeRawPointer(rowBuffer + 2 * b).loadUnaligned(as: SIMD32<Float>.self)
+                if b + 16 <= p.width {
+                    UnsafeMutableRawPointer(even + b).storeBytes(of: pair.evenHalf, as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(odd + b).storeBytes(of: pair.oddHalf, as: SIMD16<Float>.self)
+                } else {
+                    for k in 0..<(p.width - b) { even[b + k] = pair.evenHalf[k]; odd[b + k] = pair.oddHalf[k] }
+                }
+                b += 16
+            }
+        } else {
+            for b in 0..<sw {
+                for c in 0..<p.width { phaseRow[b * plane + c] = rowBuffer[c * sw + b] }
+            }
+        }
+    }
+}
