@@ -22,6 +22,8 @@ struct DepthwisePhases {
     var span: Int, spanPadded: Int
     /// Largest shift of a tap inside a phase plane.
     var maxShift: Int
+    /// Floats from one phase plane to the next: the plane and a 16-float tail.
+    var planeStride: Int { height * width + 16 }
 
     init(_ g: ConvGeometry) {
         height = (g.height + g.padTop + g.padBottom + g.strideH - 1) / g.strideH
@@ -32,7 +34,7 @@ struct DepthwisePhases {
     }
 
     /// Floats of all phase planes plus the slack the junk lanes read past the last one.
-    func planesCount(_ g: ConvGeometry) -> Int { g.strideH * g.strideW * height * width + maxShift + spanPadded }
+    func planesCount(_ g: ConvGeometry) -> Int { g.strideH * g.strideW * planeStride + maxShift + spanPadded }
 }
 
 /// Floats of scratch `convDepthwiseForward` needs: the phase planes, the wide output plane and
@@ -53,12 +55,14 @@ func convDepthwiseForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointe
                           bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool,
                           relu: Bool = false, scratch: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
-    let p = DepthwisePhases(g), plane = p.height * p.width
+    let p = DepthwisePhases(g), plane = p.planeStride
     let outGroup = g.outChannels / g.groups, taps = g.kernelH * g.kernelW
     let oh = g.outHeight, ow = g.outWidth, sh = g.strideH, sw = g.strideW
     let phases = scratch, wide = scratch + p.planesCount(g), rowBuffer = wide + p.spanPadded
-    let allPlanes = sh * sw * plane
-    convZeroRow(phases + allPlanes, p.maxShift + p.spanPadded)
+    // The padding (and the slack the junk lanes read) is zeroed once: each plane then only
+    // has its interior written.
+    convZeroRow(phases, p.planesCount(g))
+    convZeroRow(rowBuffer, sw * p.width + 32)
     for n in images {
         for gi in 0..<g.groups {
             convDepthwisePhasePlanes(g, p, x + (n * g.inChannels + gi) * g.height * g.width, into: phases, rowBuffer: rowBuffer)
@@ -107,49 +111,38 @@ func convDepthwiseForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointe
     }
 }
 
-/// The phase planes of one zero-padded input plane [height, width] (see the top of the file):
-/// each padded row is built in `rowBuffer` (strideW·phase width floats) and split into its
-/// strideW phase rows; rows wholly in the padding are zeros.
+/// Writes the interior of the phase planes of one input plane [height, width] (see the top of
+/// the file); their padding stays as `convDepthwiseForward` zeroed it. With stride 2 each
+/// input row is placed in `rowBuffer` (zero outside the row, as left by the caller) and split
+/// 16 columns at a time; the zeros stored past a phase row's end land in the next row of the
+/// same plane (written later, or padding) or in the plane's 16-float tail.
 @inline(__always)
 @_optimize(speed)
 func convDepthwisePhasePlanes(_ g: ConvGeometry, _ p: DepthwisePhases, _ image: UnsafePointer<Float>,
                               into phases: UnsafeMutablePointer<Float>, rowBuffer: UnsafeMutablePointer<Float>) {
-    let sh = g.strideH, sw = g.strideW, plane = p.height * p.width, rowLength = sw * p.width
-    // Input columns that land inside the padded row (negative right padding drops some).
-    let copied = Swift.min(g.width, rowLength - g.padLeft)
-    convZeroRow(rowBuffer, rowLength)
-    for r in 0..<(sh * p.height) {
-        let a = r / sh, phaseRow = phases + (r % sh) * sw * plane + a * p.width
-        let iy = r - g.padTop
-        if iy < 0 || iy >= g.height || r >= g.height + g.padTop + g.padBottom {
-            for b in 0..<sw { convZeroRow(phaseRow + b * plane, p.width) }
-            continue
-        }
+    let sh = g.strideH, sw = g.strideW, plane = p.planeStride
+    // Input rows and columns that land inside the padded plane (negative padding drops some).
+    let rows = Swift.min(g.height, sh * p.height - g.padTop), columns = Swift.min(g.width, sw * p.width - g.padLeft)
+    for iy in 0..<rows {
+        let r = iy + g.padTop
+        let phaseRow = phases + (r % sh) * sw * plane + r / sh * p.width
+        let src = image + iy * g.width
         if sw == 1 {
-            convZeroRow(phaseRow, g.padLeft)
-            convCopyRow(phaseRow + g.padLeft, image + iy * g.width, copied)
-            convZeroRow(phaseRow + g.padLeft + copied, p.width - g.padLeft - copied)
-            continue
-        }
-        convCopyRow(rowBuffer + g.padLeft, image + iy * g.width, copied)
-        if sw == 2 {
-            // 32 padded columns → 16 even, 16 odd; the last block may read junk past the row
-            // (into the buffer's 32-float tail) and stores only its valid part.
+            convCopyRow(phaseRow + g.padLeft, src, columns)
+        } else if sw == 2 {
+            convCopyRow(rowBuffer + g.padLeft, src, columns)
             let even = phaseRow, odd = phaseRow + plane
             var b = 0
             while b < p.width {
                 let pair = UnsafeRawPointer(rowBuffer + 2 * b).loadUnaligned(as: SIMD32<Float>.self)
-                if b + 16 <= p.width {
-                    UnsafeMutableRawPointer(even + b).storeBytes(of: pair.evenHalf, as: SIMD16<Float>.self)
-                    UnsafeMutableRawPointer(odd + b).storeBytes(of: pair.oddHalf, as: SIMD16<Float>.self)
-                } else {
-                    for k in 0..<(p.width - b) { even[b + k] = pair.evenHalf[k]; odd[b + k] = pair.oddHalf[k] }
-                }
+                UnsafeMutableRawPointer(even + b).storeBytes(of: pair.evenHalf, as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(odd + b).storeBytes(of: pair.oddHalf, as: SIMD16<Float>.self)
                 b += 16
             }
         } else {
-            for b in 0..<sw {
-                for c in 0..<p.width { phaseRow[b * plane + c] = rowBuffer[c * sw + b] }
+            for ix in 0..<columns {
+                let c = ix + g.padLeft
+                phaseRow[(c % sw) * plane + c / sw] = src[ix]
             }
         }
     }
