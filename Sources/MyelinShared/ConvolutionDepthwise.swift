@@ -37,11 +37,10 @@ struct DepthwisePhases {
     func planesCount(_ g: ConvGeometry) -> Int { g.strideH * g.strideW * planeStride + maxShift + spanPadded }
 }
 
-/// Floats of scratch `convDepthwiseForward` needs: the phase planes, the wide output plane and
-/// one padded input row.
+/// Floats of scratch `convDepthwiseForward` needs: the phase planes and the wide output plane.
 func convDepthwiseForwardScratchCount(_ g: ConvGeometry) -> Int {
     let p = DepthwisePhases(g)
-    return p.planesCount(g) + p.spanPadded + g.strideW * p.width + 32
+    return p.planesCount(g) + p.spanPadded
 }
 
 /// Depthwise forward: y = bias (or 0) + conv(x, weight) for the images in `images`, added to y
@@ -58,32 +57,39 @@ func convDepthwiseForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointe
     let p = DepthwisePhases(g), plane = p.planeStride
     let outGroup = g.outChannels / g.groups, taps = g.kernelH * g.kernelW
     let oh = g.outHeight, ow = g.outWidth, sh = g.strideH, sw = g.strideW
-    let phases = scratch, wide = scratch + p.planesCount(g), rowBuffer = wide + p.spanPadded
+    let phases = scratch, wide = scratch + p.planesCount(g)
+    let rowStep = (phase: g.dilationH % sh, shift: g.dilationH / sh), columnStep = (phase: g.dilationW % sw, shift: g.dilationW / sw)
     // The padding (and the slack the junk lanes read) is zeroed once: each plane then only
     // has its interior written.
     convZeroRow(phases, p.planesCount(g))
-    convZeroRow(rowBuffer, sw * p.width + 32)
     for n in images {
         for gi in 0..<g.groups {
-            convDepthwisePhasePlanes(g, p, x + (n * g.inChannels + gi) * g.height * g.width, into: phases, rowBuffer: rowBuffer)
+            convDepthwisePhasePlanes(g, p, x + (n * g.inChannels + gi) * g.height * g.width, into: phases)
             for o in (gi * outGroup)..<((gi + 1) * outGroup) {
                 let w = weight + o * taps
                 let start = V(repeating: bias?[o] ?? 0)
                 var q = 0
                 while q < p.spanPadded {
                     var acc0 = start, acc1 = start, acc2 = start, acc3 = start
-                    for i in 0..<g.kernelH {
-                        let di = i * g.dilationH
-                        let rowBase = phases + (di % sh) * sw * plane + di / sh * p.width + q
-                        for j in 0..<g.kernelW {
-                            let dj = j * g.dilationW
-                            let s = UnsafeRawPointer(rowBase + (dj % sw) * plane + dj / sw)
-                            let wv = V(repeating: w[i * g.kernelW + j])
+                    // Tap (i, j) reads phase (i·dh % sh, j·dw % sw) at shift (i·dh / sh, j·dw / sw),
+                    // stepped without divisions.
+                    var rowPhase = 0, rowShift = 0, tap = w
+                    for _ in 0..<g.kernelH {
+                        let rowBase = phases + rowPhase * sw * plane + rowShift * p.width + q
+                        var columnPhase = 0, columnShift = 0
+                        for _ in 0..<g.kernelW {
+                            let s = UnsafeRawPointer(rowBase + columnPhase * plane + columnShift)
+                            let wv = V(repeating: tap.pointee)
                             acc0 = acc0 + wv * s.loadUnaligned(as: V.self)
                             acc1 = acc1 + wv * s.loadUnaligned(fromByteOffset: 64, as: V.self)
                             acc2 = acc2 + wv * s.loadUnaligned(fromByteOffset: 128, as: V.self)
                             acc3 = acc3 + wv * s.loadUnaligned(fromByteOffset: 192, as: V.self)
+                            tap += 1
+                            columnPhase += columnStep.phase; columnShift += columnStep.shift
+                            if columnPhase >= sw { columnPhase -= sw; columnShift += 1 }
                         }
+                        rowPhase += rowStep.phase; rowShift += rowStep.shift
+                        if rowPhase >= sh { rowPhase -= sh; rowShift += 1 }
                     }
                     if relu && !accumulate {
                         acc0 = acc0.replacing(with: 0, where: acc0 .< 0); acc1 = acc1.replacing(with: 0, where: acc1 .< 0)
@@ -112,14 +118,11 @@ func convDepthwiseForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointe
 }
 
 /// Writes the interior of the phase planes of one input plane [height, width] (see the top of
-/// the file); their padding stays as `convDepthwiseForward` zeroed it. With stride 2 each
-/// input row is placed in `rowBuffer` (zero outside the row, as left by the caller) and split
-/// 16 columns at a time; the zeros stored past a phase row's end land in the next row of the
-/// same plane (written later, or padding) or in the plane's 16-float tail.
+/// the file); their padding stays as `convDepthwiseForward` zeroed it.
 @inline(__always)
 @_optimize(speed)
 func convDepthwisePhasePlanes(_ g: ConvGeometry, _ p: DepthwisePhases, _ image: UnsafePointer<Float>,
-                              into phases: UnsafeMutablePointer<Float>, rowBuffer: UnsafeMutablePointer<Float>) {
+                              into phases: UnsafeMutablePointer<Float>) {
     let sh = g.strideH, sw = g.strideW, plane = p.planeStride
     // Input rows and columns that land inside the padded plane (negative padding drops some).
     let rows = Swift.min(g.height, sh * p.height - g.padTop), columns = Swift.min(g.width, sw * p.width - g.padLeft)
@@ -129,15 +132,16 @@ func convDepthwisePhasePlanes(_ g: ConvGeometry, _ p: DepthwisePhases, _ image: 
         let src = image + iy * g.width
         if sw == 1 {
             convCopyRow(phaseRow + g.padLeft, src, columns)
-        } else if sw == 2 {
-            convCopyRow(rowBuffer + g.padLeft, src, columns)
-            let even = phaseRow, odd = phaseRow + plane
-            var b = 0
-            while b < p.width {
-                let pair = UnsafeRawPointer(rowBuffer + 2 * b).loadUnaligned(as: SIMD32<Float>.self)
-                UnsafeMutableRawPointer(even + b).storeBytes(of: pair.evenHalf, as: SIMD16<Float>.self)
-                UnsafeMutableRawPointer(odd + b).storeBytes(of: pair.oddHalf, as: SIMD16<Float>.self)
-                b += 16
+        } else if sw == 2 && columns >= 8 {
+            // 16 (or 8) input columns at a time, their even and odd lanes to the two phases;
+            // the last block overlaps the one before.
+            var x = 0
+            if columns >= 16 {
+                while x + 16 <= columns { convSplitColumns(SIMD16<Float>.self, src, phaseRow, plane: plane, column: x + g.padLeft, x: x); x += 16 }
+                if x < columns { convSplitColumns(SIMD16<Float>.self, src, phaseRow, plane: plane, column: columns - 16 + g.padLeft, x: columns - 16) }
+            } else {
+                convSplitColumns(SIMD8<Float>.self, src, phaseRow, plane: plane, column: g.padLeft, x: 0)
+                convSplitColumns(SIMD8<Float>.self, src, phaseRow, plane: plane, column: columns - 8 + g.padLeft, x: columns - 8)
             }
         } else {
             for ix in 0..<columns {
@@ -145,5 +149,23 @@ func convDepthwisePhasePlanes(_ g: ConvGeometry, _ p: DepthwisePhases, _ image: 
                 phaseRow[(c % sw) * plane + c / sw] = src[ix]
             }
         }
+    }
+}
+
+/// Stride 2: src[x ..< x + V.scalarCount], padded columns `column`…, to the even and odd
+/// phase rows at `row` (phase column c / 2 of phase c % 2).
+@inline(__always)
+func convSplitColumns<V: SIMD>(_: V.Type, _ src: UnsafePointer<Float>, _ row: UnsafeMutablePointer<Float>, plane: Int,
+                               column: Int, x: Int) where V.Scalar == Float {
+    let v = UnsafeRawPointer(src + x).loadUnaligned(as: V.self)
+    let first = row + (column & 1) * plane + (column >> 1), second = row + ((column + 1) & 1) * plane + ((column + 1) >> 1)
+    if V.scalarCount == 16 {
+        let w = unsafeBitCast(v, to: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(first).storeBytes(of: w.evenHalf, as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(second).storeBytes(of: w.oddHalf, as: SIMD8<Float>.self)
+    } else {
+        let w = unsafeBitCast(v, to: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(first).storeBytes(of: w.evenHalf, as: SIMD4<Float>.self)
+        UnsafeMutableRawPointer(second).storeBytes(of: w.oddHalf, as: SIMD4<Float>.self)
     }
 }

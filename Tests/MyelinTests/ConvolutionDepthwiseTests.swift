@@ -32,6 +32,11 @@ final class ConvolutionDepthwiseTests: XCTestCase {
         ConvGeometry(batch: 1, inChannels: 3, height: 6, width: 6, outChannels: 3, kernelH: 1, kernelW: 1, groups: 3),
         ConvGeometry(batch: 1, inChannels: 2, height: 4, width: 5, outChannels: 4, kernelH: 6, kernelW: 7,
                      padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, groups: 2),
+        // Stride 2 on rows of 8–15 columns and of fewer than 8 (the narrower column splits).
+        ConvGeometry(batch: 2, inChannels: 3, height: 9, width: 11, outChannels: 3, kernelH: 3, kernelW: 3,
+                     strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, groups: 3),
+        ConvGeometry(batch: 1, inChannels: 2, height: 6, width: 5, outChannels: 2, kernelH: 3, kernelW: 3,
+                     strideH: 2, strideW: 2, padTop: 0, padLeft: 2, padBottom: 2, padRight: 0, groups: 2),
         // Negative bottom/right padding (the adjoint of a transposed convolution with output padding).
         ConvGeometry(batch: 1, inChannels: 3, height: 10, width: 18, outChannels: 3, kernelH: 3, kernelW: 3,
                      strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: -1, padRight: -1, groups: 3),
