@@ -114,9 +114,14 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
                 let bPanel = columns + pc * nPad + q * kc
                 var r = 0
                 while r < outGroup {
-                    convTile(kc: kc, a: weights + pc * outPad + r * kc, b: bPanel, rows: Swift.min(convTileRows, outGroup - r),
-                             cols: cols, bias: first ? groupBias.map { $0 + r } : nil, start: first, relu: relu && last,
-                             c: yGroup + r * planeOut + q, ldc: planeOut, edge: edgeTile)
+                    let rows = Swift.min(convTileRows, outGroup - r), rowBias = first ? groupBias.map { $0 + r } : nil
+                    if cols <= gemmTileCols / 2 {
+                        convTileHalf(kc: kc, a: weights + pc * outPad + r * kc, b: bPanel, rows: rows, cols: cols, bias: rowBias,
+                                     start: first, relu: relu && last, c: yGroup + r * planeOut + q, ldc: planeOut, edge: edgeTile)
+                    } else {
+                        convTile(kc: kc, a: weights + pc * outPad + r * kc, b: bPanel, rows: rows, cols: cols, bias: rowBias,
+                                 start: first, relu: relu && last, c: yGroup + r * planeOut + q, ldc: planeOut, edge: edgeTile)
+                    }
                     r += convTileRows
                 }
                 q += gemmTileCols
@@ -253,6 +258,35 @@ func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rows: I
     e.storeBytes(of: c50, toByteOffset: 640, as: V.self); e.storeBytes(of: c51, toByteOffset: 704, as: V.self)
     e.storeBytes(of: c60, toByteOffset: 768, as: V.self); e.storeBytes(of: c61, toByteOffset: 832, as: V.self)
     e.storeBytes(of: c70, toByteOffset: 896, as: V.self); e.storeBytes(of: c71, toByteOffset: 960, as: V.self)
+    convStoreTile(edge, rows: rows, cols: cols, c: c, ldc: ldc, bias: bias, start: start, relu: relu)
+}
+
+/// `convTile` on the left half of the column panel (an 8×16 register tile), for a last panel
+/// with 16 or fewer valid columns (a 4 × 4 plane at batch 1): half the multiply-adds, each
+/// output summed in the same order.
+@inline(__always)
+@_optimize(speed)
+func convTileHalf(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rows: Int, cols: Int,
+                  bias: UnsafePointer<Float>?, start: Bool, relu: Bool,
+                  c: UnsafeMutablePointer<Float>, ldc: Int, edge: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), c6 = V(), c7 = V()
+    var ap = a
+    var bp = UnsafeRawPointer(b)
+    for _ in 0..<kc {
+        let b0 = bp.load(as: V.self)
+        c0.addProduct(V(repeating: ap[0]), b0); c1.addProduct(V(repeating: ap[1]), b0)
+        c2.addProduct(V(repeating: ap[2]), b0); c3.addProduct(V(repeating: ap[3]), b0)
+        c4.addProduct(V(repeating: ap[4]), b0); c5.addProduct(V(repeating: ap[5]), b0)
+        c6.addProduct(V(repeating: ap[6]), b0); c7.addProduct(V(repeating: ap[7]), b0)
+        ap += convTileRows
+        bp += 4 * gemmTileCols
+    }
+    let e = UnsafeMutableRawPointer(edge)
+    e.storeBytes(of: c0, toByteOffset: 0, as: V.self); e.storeBytes(of: c1, toByteOffset: 128, as: V.self)
+    e.storeBytes(of: c2, toByteOffset: 256, as: V.self); e.storeBytes(of: c3, toByteOffset: 384, as: V.self)
+    e.storeBytes(of: c4, toByteOffset: 512, as: V.self); e.storeBytes(of: c5, toByteOffset: 640, as: V.self)
+    e.storeBytes(of: c6, toByteOffset: 768, as: V.self); e.storeBytes(of: c7, toByteOffset: 896, as: V.self)
     convStoreTile(edge, rows: rows, cols: cols, c: c, ldc: ldc, bias: bias, start: start, relu: relu)
 }
 
