@@ -119,36 +119,38 @@ func convDepthwiseForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointe
 
 /// Writes the interior of the phase planes of one input plane [height, width] (see the top of
 /// the file); their padding stays as `convDepthwiseForward` zeroed it.
-@inline(__always)
+@inline(never)
 @_optimize(speed)
 func convDepthwisePhasePlanes(_ g: ConvGeometry, _ p: DepthwisePhases, _ image: UnsafePointer<Float>,
                               into phases: UnsafeMutablePointer<Float>) {
     let sh = g.strideH, sw = g.strideW, plane = p.planeStride
     // Input rows and columns that land inside the padded plane (negative padding drops some).
     let rows = Swift.min(g.height, sh * p.height - g.padTop), columns = Swift.min(g.width, sw * p.width - g.padLeft)
-    for iy in 0..<rows {
-        let r = iy + g.padTop
-        let phaseRow = phases + (r % sh) * sw * plane + r / sh * p.width
-        let src = image + iy * g.width
+    // Padded row r = iy + padTop is row r / sh of row phase r % sh, stepped without divisions.
+    var rowPhase = g.padTop % sh, phaseRow = g.padTop / sh
+    var src = image
+    for _ in 0..<rows {
+        let dst = phases + rowPhase * sw * plane + phaseRow * p.width
         if sw == 1 {
-            convCopyRow(phaseRow + g.padLeft, src, columns)
-        } else if sw == 2 && columns >= 8 {
-            // 16 (or 8) input columns at a time, their even and odd lanes to the two phases;
-            // the last block overlaps the one before.
+            convCopyRow(dst + g.padLeft, src, columns)
+        } else if sw == 2 && columns >= 16 {
+            // 16 input columns at a time, their even and odd lanes to the two phases; the
+            // last block overlaps the one before.
             var x = 0
-            if columns >= 16 {
-                while x + 16 <= columns { convSplitColumns(SIMD16<Float>.self, src, phaseRow, plane: plane, column: x + g.padLeft, x: x); x += 16 }
-                if x < columns { convSplitColumns(SIMD16<Float>.self, src, phaseRow, plane: plane, column: columns - 16 + g.padLeft, x: columns - 16) }
-            } else {
-                convSplitColumns(SIMD8<Float>.self, src, phaseRow, plane: plane, column: g.padLeft, x: 0)
-                convSplitColumns(SIMD8<Float>.self, src, phaseRow, plane: plane, column: columns - 8 + g.padLeft, x: columns - 8)
-            }
+            while x + 16 <= columns { convSplitColumns(SIMD16<Float>.self, src, dst, plane: plane, column: x + g.padLeft, x: x); x += 16 }
+            if x < columns { convSplitColumns(SIMD16<Float>.self, src, dst, plane: plane, column: columns - 16 + g.padLeft, x: columns - 16) }
+        } else if sw == 2 && columns >= 8 {
+            convSplitColumns(SIMD8<Float>.self, src, dst, plane: plane, column: g.padLeft, x: 0)
+            convSplitColumns(SIMD8<Float>.self, src, dst, plane: plane, column: columns - 8 + g.padLeft, x: columns - 8)
         } else {
             for ix in 0..<columns {
                 let c = ix + g.padLeft
-                phaseRow[(c % sw) * plane + c / sw] = src[ix]
+                dst[(c % sw) * plane + c / sw] = src[ix]
             }
         }
+        src += g.width
+        rowPhase += 1
+        if rowPhase == sh { rowPhase = 0; phaseRow += 1 }
     }
 }
 
