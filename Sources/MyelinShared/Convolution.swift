@@ -18,7 +18,7 @@
 //   columns [patch, outHeight·outWidth] = im2col(x)
 //   y       [outChannels / groups, outHeight·outWidth] = weight [outChannels / groups, patch] · columns
 // Depthwise convolutions (one input channel per group) skip im2col and GEMM for direct
-// loops (`isDepthwise`, further down).
+// loops (`isDepthwise`: the forward in ConvolutionDepthwise.swift, the backward passes further down).
 
 /// The shape of one 2-D convolution: sizes, stride, padding per side, dilation and groups.
 /// Callers validate it (channels divisible by `groups`, positive output size) first. Bottom
@@ -84,10 +84,16 @@ public struct ConvGeometry: Equatable {
 
 /// Floats of scratch the three fast routines need for `g`: one image-group's column matrix
 /// plus a [patch, outChannels / groups] matrix (transposed weights or weight-gradient sums),
-/// or for a depthwise convolution at least a padded input plane and a wide output plane.
+/// or for a depthwise convolution at least `convDepthwiseScratchCount(g)`.
 public func convColumnsCount(_ g: ConvGeometry) -> Int {
     let gemmPath = g.patch * g.outHeight * g.outWidth + g.patch * (g.outChannels / g.groups)
-    return g.isDepthwise ? Swift.max(gemmPath, convPaddedPlanesCount(g)) : gemmPath
+    return g.isDepthwise ? Swift.max(gemmPath, convDepthwiseScratchCount(g)) : gemmPath
+}
+
+/// Floats of scratch every depthwise routine runs in: the forward's phase planes
+/// (ConvolutionDepthwise.swift) or the backward passes' padded planes.
+func convDepthwiseScratchCount(_ g: ConvGeometry) -> Int {
+    Swift.max(convPaddedPlanesCount(g), convDepthwiseForwardScratchCount(g))
 }
 
 /// dst[0..<n] = src[0..<n], in 16-, 8- or 4-float vectors, the last one overlapping the one
@@ -254,7 +260,7 @@ func convForEachTap(_ g: ConvGeometry, _ body: (_ tap: Int, _ rows: Range<Int>, 
     }
 }
 
-// Depthwise convolutions with stride 1 work on a zero-padded copy of each input plane
+// Depthwise backward passes with stride 1 work on a zero-padded copy of each input plane
 // [paddedH, paddedW]: there, the input of output (oy, ox) for tap (i, j) is at a constant
 // shift i·dilationH·paddedW + j·dilationW from index q = oy·paddedW + ox, so a tap is one
 // long multiply-add over q < span = (outHeight − 1)·paddedW + outWidth rather than one short
@@ -319,60 +325,6 @@ func convWidenPlane(_ g: ConvGeometry, _ plane: UnsafePointer<Float>, into wide:
     for oy in 0..<g.outHeight {
         convCopyRow(wide + oy * pw, plane + oy * ow, ow)
         convZeroRow(wide + oy * pw + ow, pw - ow)
-    }
-}
-
-/// Depthwise forward (`isDepthwise`): each output plane accumulates, tap by tap, the weight
-/// times a shifted view of its group's input plane. `scratch` holds `convColumnsCount(g)` floats.
-@inline(never)
-@_optimize(speed)
-func convDepthwiseForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                          bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool,
-                          scratch: UnsafeMutablePointer<Float>) {
-    let outGroup = g.outChannels / g.groups, taps = g.kernelH * g.kernelW
-    if g.depthwiseOnPaddedPlanes {
-        let pw = g.paddedW, ow = g.outWidth, span = (g.outHeight - 1) * pw + ow
-        let padded = scratch, wide = scratch + g.paddedH * pw
-        for n in images {
-            for gi in 0..<g.groups {
-                convPadPlane(g, x + (n * g.inChannels + gi) * g.height * g.width, into: padded)
-                for o in (gi * outGroup)..<((gi + 1) * outGroup) {
-                    convZeroRow(wide, span)
-                    for i in 0..<g.kernelH {
-                        for j in 0..<g.kernelW {
-                            convAxpy(wide, weight[o * taps + i * g.kernelW + j], padded + i * g.dilationH * pw + j * g.dilationW, span)
-                        }
-                    }
-                    let dst = y + (n * g.outChannels + o) * g.outHeight * ow, b = bias?[o] ?? 0
-                    for oy in 0..<g.outHeight {
-                        let out = dst + oy * ow, src = wide + oy * pw
-                        if accumulate { for ox in 0..<ow { out[ox] += src[ox] + b } } else { for ox in 0..<ow { out[ox] = src[ox] + b } }
-                    }
-                }
-            }
-        }
-        return
-    }
-    let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth, ow = g.outWidth
-    let rowStep = g.strideH * g.width, sw = g.strideW
-    for n in images {
-        for o in 0..<g.outChannels {
-            let src = x + (n * g.inChannels + o / outGroup) * planeIn
-            let dst = y + (n * g.outChannels + o) * planeOut
-            let b = bias?[o] ?? 0
-            if accumulate { for p in 0..<planeOut { dst[p] += b } } else { for p in 0..<planeOut { dst[p] = b } }
-            convForEachTap(g) { tap, rows, columns, offset in
-                let w = weight[o * taps + tap]
-                for oy in rows {
-                    let out = dst + oy * ow, s = src + oy * rowStep + offset
-                    if sw == 1 {
-                        for ox in columns { out[ox] += w * s[ox] }
-                    } else {
-                        for ox in columns { out[ox] += w * s[ox * sw] }
-                    }
-                }
-            }
-        }
     }
 }
 

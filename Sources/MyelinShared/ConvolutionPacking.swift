@@ -36,11 +36,21 @@ public func convPackedWeightsCount(_ g: ConvGeometry) -> Int {
     g.groups * kernelRoundUp(g.outChannels / g.groups, convTileRows) * g.patch
 }
 
-/// Floats of scratch `convForwardPacked` needs: one image-group's packed columns, a row
-/// buffer and an edge tile.
-public func convPackedScratchCount(_ g: ConvGeometry) -> Int {
-    let nPad = kernelRoundUp(g.outHeight * g.outWidth, gemmTileCols)
+/// Floats of scratch `convForwardPacked` needs for `images` images side by side: one
+/// image-group's packed columns, a row buffer and an edge tile.
+public func convPackedScratchCount(_ g: ConvGeometry, images: Int = 1) -> Int {
+    let nPad = kernelRoundUp(images * g.outHeight * g.outWidth, gemmTileCols)
     return g.patch * nPad + nPad + convTileRows * gemmTileCols
+}
+
+/// Images conv2d lays side by side in one column matrix at batch > 1 (`convForwardPacked`'s
+/// `images`): 1 when one plane fills at least 7/8 of its 32-column panels, else the fewest
+/// (up to 8) that do. Small planes (late layers, 7 × 7: 3 images; 4 × 4: 2) would otherwise
+/// leave much of the register tile's last panel empty.
+public func convPackedImages(_ g: ConvGeometry) -> Int {
+    let plane = g.outHeight * g.outWidth
+    for k in 1...8 where 8 * k * plane >= 7 * kernelRoundUp(k * plane, gemmTileCols) { return k }
+    return 1
 }
 
 /// Packs the weights `[outChannels, inChannels / groups, kernelH, kernelW]` (PyTorch order,
@@ -71,24 +81,26 @@ public func convPackWeights(_ g: ConvGeometry, weights: UnsafeRawPointer, f16: B
     }
 }
 
-/// y `[outChannels, outHeight, outWidth]` = bias (or 0) + conv(x `[inChannels, height,
-/// width]`, W), then `max(·, 0)` when `relu` (a NaN stays NaN), for one image. `packed`
-/// comes from `convPackWeights` (`convPacksWeights(g)` must hold); `scratch` holds
-/// `convPackedScratchCount(g)` floats. Allocates nothing.
+/// y `[outChannels, images, outHeight·outWidth]` = bias (or 0) + conv(x `[images,
+/// inChannels, height, width]`, W), then `max(·, 0)` when `relu` (a NaN stays NaN): the
+/// images side by side in one column matrix (for one image, y is `[outChannels, outHeight,
+/// outWidth]`). Each output sums in the same order whatever `images` is. `packed` comes from
+/// `convPackWeights` (`convPacksWeights(g)` must hold); `scratch` holds
+/// `convPackedScratchCount(g, images: images)` floats. Allocates nothing.
 @inline(never)
 @_optimize(speed)
-public func convForwardPacked(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafePointer<Float>,
+public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePointer<Float>, packed: UnsafePointer<Float>,
                               bias: UnsafePointer<Float>?, relu: Bool, y: UnsafeMutablePointer<Float>,
                               scratch: UnsafeMutablePointer<Float>) {
     let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups
     let outPad = kernelRoundUp(outGroup, convTileRows), patch = g.patch
-    let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
+    let planeIn = g.height * g.width, planeOut = images * g.outHeight * g.outWidth
     let nPad = kernelRoundUp(planeOut, gemmTileCols)
     let columns = scratch, rowBuffer = scratch + patch * nPad, edgeTile = rowBuffer + nPad
     convZeroRow(rowBuffer + planeOut, nPad - planeOut)
     for gi in 0..<g.groups {
         let image = x + gi * inGroup * planeIn
-        convIm2colPanels(g, image: image, channels: inGroup, rowBuffer: rowBuffer, columns: columns, nPad: nPad)
+        convIm2colPanels(g, image: image, images: images, channels: inGroup, rowBuffer: rowBuffer, columns: columns, nPad: nPad)
         let weights = packed + gi * outPad * patch
         let yGroup = y + gi * outGroup * planeOut
         let groupBias = bias.map { $0 + gi * outGroup }
@@ -102,9 +114,14 @@ public func convForwardPacked(_ g: ConvGeometry, x: UnsafePointer<Float>, packed
                 let bPanel = columns + pc * nPad + q * kc
                 var r = 0
                 while r < outGroup {
-                    convTile(kc: kc, a: weights + pc * outPad + r * kc, b: bPanel, rows: Swift.min(convTileRows, outGroup - r),
-                             cols: cols, bias: first ? groupBias.map { $0 + r } : nil, start: first, relu: relu && last,
-                             c: yGroup + r * planeOut + q, ldc: planeOut, edge: edgeTile)
+                    let rows = Swift.min(convTileRows, outGroup - r), rowBias = first ? groupBias.map { $0 + r } : nil
+                    if cols <= gemmTileCols / 2 {
+                        convTileHalf(kc: kc, a: weights + pc * outPad + r * kc, b: bPanel, rows: rows, cols: cols, bias: rowBias,
+                                     start: first, relu: relu && last, c: yGroup + r * planeOut + q, ldc: planeOut, edge: edgeTile)
+                    } else {
+                        convTile(kc: kc, a: weights + pc * outPad + r * kc, b: bPanel, rows: rows, cols: cols, bias: rowBias,
+                                 start: first, relu: relu && last, c: yGroup + r * planeOut + q, ldc: planeOut, edge: edgeTile)
+                    }
                     r += convTileRows
                 }
                 q += gemmTileCols
@@ -128,30 +145,36 @@ func convPanelRow(_ columns: UnsafeMutablePointer<Float>, p: Int, patch: Int, nP
     return columns + pc * nPad + (p - pc) * gemmTileCols
 }
 
-/// im2col of one image-group, each row built in `rowBuffer` (`nPad` floats, zero past
-/// the plane) and scattered into the column panels: tap by tap, so that the tap's valid
-/// output rows and columns are worked out once for all channels.
+/// im2col of one image-group (of `images` images side by side, `inChannels` planes apart),
+/// each row built in `rowBuffer` (`nPad` floats, zero past the planes) and scattered into the
+/// column panels: tap by tap, so that the tap's valid output rows and columns are worked out
+/// once for all channels.
 @inline(__always)
 @_optimize(speed)
-func convIm2colPanels(_ g: ConvGeometry, image: UnsafePointer<Float>, channels: Int, rowBuffer: UnsafeMutablePointer<Float>,
+func convIm2colPanels(_ g: ConvGeometry, image: UnsafePointer<Float>, images: Int, channels: Int, rowBuffer: UnsafeMutablePointer<Float>,
                       columns: UnsafeMutablePointer<Float>, nPad: Int) {
     let oh = g.outHeight, ow = g.outWidth, plane = g.height * g.width, taps = g.kernelH * g.kernelW, patch = g.patch
-    let step = g.strideH * g.width
+    let step = g.strideH * g.width, imageIn = g.inChannels * plane, imageOut = oh * ow
     for i in 0..<g.kernelH {
         let top = i * g.dilationH - g.padTop
         let (yLo, yHi) = convValidRange(offset: top, stride: g.strideH, size: g.height, count: oh)
         for j in 0..<g.kernelW {
             let offset = j * g.dilationW - g.padLeft
             let (lo, hi) = convValidRange(offset: offset, stride: g.strideW, size: g.width, count: ow)
-            convIm2colPadding(rowBuffer, rows: yLo..<yHi, columns: lo..<hi, outHeight: oh, outWidth: ow)
+            for m in 0..<images {
+                convIm2colPadding(rowBuffer + m * imageOut, rows: yLo..<yHi, columns: lo..<hi, outHeight: oh, outWidth: ow)
+            }
             let first = image + (yLo * g.strideH + top) * g.width + offset
             for c in 0..<channels {
-                if g.strideW == 1 {
-                    var dst = rowBuffer + yLo * ow + lo
-                    var src = first + c * plane + lo
-                    for _ in yLo..<yHi { convCopyRow(dst, src, hi - lo); dst += ow; src += step }
-                } else {
-                    convIm2colStridedRows(g, rowBuffer + yLo * ow, first + c * plane, rows: yHi - yLo, columns: lo..<hi)
+                for m in 0..<images {
+                    let out = rowBuffer + m * imageOut, from = first + m * imageIn + c * plane
+                    if g.strideW == 1 {
+                        var dst = out + yLo * ow + lo
+                        var src = from + lo
+                        for _ in yLo..<yHi { convCopyRow(dst, src, hi - lo); dst += ow; src += step }
+                    } else {
+                        convIm2colStridedRows(g, out + yLo * ow, from, rows: yHi - yLo, columns: lo..<hi)
+                    }
                 }
                 let p = c * taps + i * g.kernelW + j
                 convScatterRow(UnsafePointer(rowBuffer), count: nPad, into: convPanelRow(columns, p: p, patch: patch, nPad: nPad),
@@ -235,6 +258,35 @@ func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rows: I
     e.storeBytes(of: c50, toByteOffset: 640, as: V.self); e.storeBytes(of: c51, toByteOffset: 704, as: V.self)
     e.storeBytes(of: c60, toByteOffset: 768, as: V.self); e.storeBytes(of: c61, toByteOffset: 832, as: V.self)
     e.storeBytes(of: c70, toByteOffset: 896, as: V.self); e.storeBytes(of: c71, toByteOffset: 960, as: V.self)
+    convStoreTile(edge, rows: rows, cols: cols, c: c, ldc: ldc, bias: bias, start: start, relu: relu)
+}
+
+/// `convTile` on the left half of the column panel (an 8×16 register tile), for a last panel
+/// with 16 or fewer valid columns (a 4 × 4 plane at batch 1): half the multiply-adds, each
+/// output summed in the same order.
+@inline(__always)
+@_optimize(speed)
+func convTileHalf(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rows: Int, cols: Int,
+                  bias: UnsafePointer<Float>?, start: Bool, relu: Bool,
+                  c: UnsafeMutablePointer<Float>, ldc: Int, edge: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), c6 = V(), c7 = V()
+    var ap = a
+    var bp = UnsafeRawPointer(b)
+    for _ in 0..<kc {
+        let b0 = bp.load(as: V.self)
+        c0.addProduct(V(repeating: ap[0]), b0); c1.addProduct(V(repeating: ap[1]), b0)
+        c2.addProduct(V(repeating: ap[2]), b0); c3.addProduct(V(repeating: ap[3]), b0)
+        c4.addProduct(V(repeating: ap[4]), b0); c5.addProduct(V(repeating: ap[5]), b0)
+        c6.addProduct(V(repeating: ap[6]), b0); c7.addProduct(V(repeating: ap[7]), b0)
+        ap += convTileRows
+        bp += 4 * gemmTileCols
+    }
+    let e = UnsafeMutableRawPointer(edge)
+    e.storeBytes(of: c0, toByteOffset: 0, as: V.self); e.storeBytes(of: c1, toByteOffset: 128, as: V.self)
+    e.storeBytes(of: c2, toByteOffset: 256, as: V.self); e.storeBytes(of: c3, toByteOffset: 384, as: V.self)
+    e.storeBytes(of: c4, toByteOffset: 512, as: V.self); e.storeBytes(of: c5, toByteOffset: 640, as: V.self)
+    e.storeBytes(of: c6, toByteOffset: 768, as: V.self); e.storeBytes(of: c7, toByteOffset: 896, as: V.self)
     convStoreTile(edge, rows: rows, cols: cols, c: c, ldc: ldc, bias: bias, start: start, relu: relu)
 }
 

@@ -86,6 +86,49 @@ final class ConvolutionPackingTests: XCTestCase {
         XCTAssertEqual(packedCount, Self.geometries.count - 6, "geometries run on packed weights")
     }
 
+    /// Small planes run several images side by side in one column matrix (conv2d at batch > 1):
+    /// each output is summed in the same order, so the result equals, exactly, one image at a time.
+    func testImagesSideBySideEqualOneImageAtATime() {
+        XCTAssertEqual(convPackedImages(ConvGeometry(batch: 1, inChannels: 8, height: 7, width: 7, outChannels: 8, kernelH: 3, kernelW: 3,
+                                                     padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)), 3)
+        XCTAssertEqual(convPackedImages(ConvGeometry(batch: 1, inChannels: 8, height: 4, width: 4, outChannels: 8, kernelH: 1, kernelW: 1)), 2)
+        XCTAssertEqual(convPackedImages(ConvGeometry(batch: 1, inChannels: 8, height: 14, width: 14, outChannels: 8, kernelH: 1, kernelW: 1)), 1)
+        let geometries = Self.geometries.filter { convPacksWeights($0) && $0.batch >= 2 } + [
+            ConvGeometry(batch: 5, inChannels: 16, height: 7, width: 7, outChannels: 24, kernelH: 3, kernelW: 3,
+                         padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
+            ConvGeometry(batch: 3, inChannels: 12, height: 8, width: 8, outChannels: 16, kernelH: 3, kernelW: 3,
+                         strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, groups: 2),
+        ]
+        for (k, g) in geometries.enumerated() {
+            let x = randomArray(g.batch * g.inChannels * g.height * g.width, seed: UInt64(800 + k))
+            let w = randomArray(g.outChannels * g.patch, seed: UInt64(900 + k))
+            let b = randomArray(g.outChannels, seed: UInt64(1000 + k))
+            let one = packedForward(g, x: x, w: w, bias: b, relu: true)
+            let plane = g.outHeight * g.outWidth, perOut = g.outChannels * plane
+            let packed = UnsafeMutablePointer<Float>.allocate(capacity: convPackedWeightsCount(g))
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: convPackedScratchCount(g, images: g.batch))
+            defer { packed.deallocate(); scratch.deallocate() }
+            w.withUnsafeBytes { convPackWeights(g, weights: $0.baseAddress!, f16: false, into: packed) }
+            for images in 2...g.batch {
+                // [outChannels, images, plane], NaN-filled: every element must be written.
+                var staged = [Float](repeating: .nan, count: images * perOut)
+                x.withUnsafeBufferPointer { xp in
+                    b.withUnsafeBufferPointer { bp in
+                        staged.withUnsafeMutableBufferPointer { sp in
+                            convForwardPacked(g, images: images, x: xp.baseAddress!, packed: packed, bias: bp.baseAddress!, relu: true,
+                                              y: sp.baseAddress!, scratch: scratch)
+                        }
+                    }
+                }
+                var sideBySide = [Float]()
+                for n in 0..<images {
+                    for o in 0..<g.outChannels { sideBySide += staged[((o * images + n) * plane)..<((o * images + n + 1) * plane)] }
+                }
+                XCTAssertEqual(sideBySide, Array(one[..<(images * perOut)]), "geometry \(k), \(images) images")
+            }
+        }
+    }
+
     func testWhichConvolutionsPackTheirWeights() {
         // Depthwise convolutions keep their direct loops; a group of 3 output channels would
         // pad to 8 rows (more than double): weights as stored.

@@ -6,6 +6,8 @@
 #
 #   sh bench/cnn-export/run.sh [STEPS] [ROUNDS]        (defaults 300 and 3)
 #   MIN_AGREEMENT=P: int8 layers kept in f32 until P% calibration agreement (default 99.5; 0: off)
+#   REUSE=1: keep the bundles and ONNX twins already in $OUT (speed rounds only, after a
+#            runtime change)
 set -eu
 cd "$(dirname "$0")/../.."
 STEPS=${1:-300}
@@ -15,11 +17,13 @@ PY=${PY:-/tmp/anchors/bin/python}
 ANCHORS=$(cd ../shared/anchors && pwd)
 export OMP_NUM_THREADS=1
 mkdir -p "$OUT"
-swift build --product CNNExportBench >/dev/null
 cmake -S . -B .build-cmake -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build .build-cmake --target myelin myelin_bench -j 2 >/dev/null
-CNN_TWIN_DIR="$OUT" .build/debug/CNNExportBench "$STEPS" .build-cmake/libmyelin.so | tee "$OUT/table.md"
-"$PY" bench/cnn-export/twins.py "$OUT"
+if [ "${REUSE:-0}" != 1 ]; then
+  swift build --product CNNExportBench >/dev/null
+  CNN_TWIN_DIR="$OUT" .build/debug/CNNExportBench "$STEPS" .build-cmake/libmyelin.so | tee "$OUT/table.md"
+  "$PY" bench/cnn-export/twins.py "$OUT"
+fi
 sh "$ANCHORS/ort_c/run.sh" build
 for r in $(seq "$ROUNDS"); do
   for m in resnet mobilenet; do

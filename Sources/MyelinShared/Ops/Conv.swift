@@ -90,10 +90,11 @@ public enum ConvOps {
     }
 
     /// Scratch and the prepared block. conv2d (but depthwise) runs `convForwardPacked`: its
-    /// scratch is `convPackedScratchCount`, its weights are packed at load when
+    /// scratch is `convPackedScratchCount` for `convPackedImages` images (and their staged
+    /// output when more than one), its weights are packed at load when
     /// `convPacksWeights` (into the prepared block), else packed into scratch at each run
     /// (padding them to whole panels would more than double them: kept out of the load).
-    /// Depthwise conv2d and conv_transpose2d use one image's column matrix (or padded planes)
+    /// Depthwise conv2d and conv_transpose2d use one image's column matrix (or depthwise planes)
     /// and the GEMM workspace. f16 weights not packed at load are widened there.
     @_optimize(size)
     static func finish(_ g: Graph, _ op: inout GraphOp, _ geometry: ConvGeometry) throws(BundleStatus) {
@@ -103,15 +104,18 @@ public enum ConvOps {
         op.params.preparedBytes = packsAtLoad ? try checkedMultiply(try packedWeightsCount(geometry), 4)
                                               : w.dtype == .f16 ? try checkedMultiply(w.shape.count, 4) : 0
         if op.code == .conv2d && !geometry.isDepthwise {
-            let nPad = kernelRoundUp(geometry.outHeight * geometry.outWidth, gemmTileCols)
-            let columns = try checkedAdd(try checkedMultiply(geometry.patch, nPad), nPad + convTileRows * gemmTileCols)
+            // Columns of `convPackedImages` images side by side, and their staged output.
+            let images = convPackedImages(geometry), plane = geometry.outHeight * geometry.outWidth
+            let nPad = kernelRoundUp(images * plane, gemmTileCols)
+            let staged = images > 1 ? try checkedMultiply(geometry.outChannels, images * plane) : 0
+            let columns = try checkedAdd(try checkedAdd(try checkedMultiply(geometry.patch, nPad), nPad + convTileRows * gemmTileCols), staged)
             let weights = packsAtLoad ? 0 : try packedWeightsCount(geometry)
             op.params.scratchBytes = try checkedMultiply(try checkedAdd(columns, weights), 4)
             return
         }
         let columns = try checkedAdd(try checkedMultiply(geometry.patch, geometry.outHeight * geometry.outWidth),
                                      try checkedMultiply(geometry.patch, geometry.outChannels / geometry.groups))
-        let depthwise = geometry.isDepthwise ? convPaddedPlanesCount(geometry) : 0
+        let depthwise = geometry.isDepthwise ? convDepthwiseScratchCount(geometry) : 0
         op.params.scratchBytes = try checkedMultiply(try checkedAdd(Swift.max(columns, depthwise), gemmWorkspaceCount), 4)
     }
 
@@ -213,21 +217,33 @@ public enum ConvOps {
         let scratch = r.scratch.assumingMemoryBound(to: Float.self)
         let perImageIn = g.inChannels * g.height * g.width, perImage = g.outChannels * g.outHeight * g.outWidth
         if g.isDepthwise {
-            convDepthwiseForward(g, images: 0..<r.batch, x: x, weight: weights(r), bias: bias, y: y, accumulate: false, scratch: scratch)
-            if r.params.relu { reluInPlace(y, r.batch * perImage) }
+            convDepthwiseForward(g, images: 0..<r.batch, x: x, weight: weights(r), bias: bias, y: y, accumulate: false,
+                                 relu: r.params.relu, scratch: scratch)
             return
         }
+        // Small planes: `convPackedImages` images at a time side by side, their output staged
+        // [outChannels, images, plane] and copied to y [images, outChannels, plane].
+        let images = convPackedImages(g), plane = g.outHeight * g.outWidth
+        let staged = scratch + convPackedScratchCount(g, images: images)
         let packed: UnsafePointer<Float>
         if convPacksWeights(g) {
             packed = UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self))
         } else {
-            let into = scratch + convPackedScratchCount(g)
+            let into = staged + (images > 1 ? g.outChannels * images * plane : 0)
             convPackWeights(g, weights: UnsafeRawPointer(weights(r)), f16: false, into: into)
             packed = UnsafePointer(into)
         }
-        for n in 0..<r.batch {
-            convForwardPacked(g, x: x + n * perImageIn, packed: packed, bias: bias, relu: r.params.relu,
-                              y: y + n * perImage, scratch: scratch)
+        var n = 0
+        while n < r.batch {
+            let m = Swift.min(images, r.batch - n)
+            convForwardPacked(g, images: m, x: x + n * perImageIn, packed: packed, bias: bias, relu: r.params.relu,
+                              y: m == 1 ? y + n * perImage : staged, scratch: scratch)
+            if m > 1 {
+                for o in 0..<g.outChannels {
+                    for i in 0..<m { convCopyRow(y + (n + i) * perImage + o * plane, staged + (o * m + i) * plane, plane) }
+                }
+            }
+            n += m
         }
     }
 
