@@ -157,4 +157,49 @@ final class ConvolutionBlockTests: XCTestCase {
         let wide = ConvGeometry(batch: 4, inChannels: 1, height: 40, width: 40, outChannels: 2, kernelH: 1, kernelW: 1)
         XCTAssertEqual(wide.imagesPerBlock, 1)     // 1600 positions: one image per block
     }
+
+    /// col2im sums each element's taps in plain tap order (i, j), bit for bit (a faster walk
+    /// over the taps must keep each element's order): against a naive col2im over the plain
+    /// column matrix, with NaN in the scratch and in the planes it must not touch.
+    func testCol2imSumsInTapOrderBitForBit() {
+        for (index, g) in geometries.enumerated() where !g.isDepthwise {
+            let planeOut = g.outHeight * g.outWidth, inGroup = g.inChannels / g.groups
+            for perBlock in Set([1, 2, g.batch]) {
+                let count = convBlockScratchCount(g, imagesPerBlock: perBlock)
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: count)
+                defer { scratch.deallocate() }
+                scratch.initialize(repeating: .nan, count: count)
+                let s = ConvBlockScratch(g, imagesPerBlock: perBlock, scratch: scratch)
+                convForEachBlock(0..<g.batch, imagesPerBlock: perBlock) { block in
+                    let span = block.count * planeOut
+                    let columns = randomArray(g.patch * span, seed: UInt64(index * 10 + block.lowerBound))
+                    for gi in 0..<g.groups {
+                        var got = [Float](repeating: .nan, count: g.batch * g.inChannels * g.height * g.width)
+                        var expected = got
+                        columns.withUnsafeBufferPointer { src in
+                            convCol2imBlock(g, columns: src.baseAddress!, images: block, group: gi, gradX: &got, accumulate: false,
+                                            phases: s.phases)
+                        }
+                        for (b, n) in block.enumerated() {
+                            for c in 0..<inGroup {
+                                let plane = (n * g.inChannels + gi * inGroup + c) * g.height * g.width
+                                for e in 0..<(g.height * g.width) { expected[plane + e] = 0 }
+                                for i in 0..<g.kernelH { for j in 0..<g.kernelW {
+                                    for oy in 0..<g.outHeight { for ox in 0..<g.outWidth {
+                                        let y = oy * g.strideH - g.padTop + i * g.dilationH, x = ox * g.strideW - g.padLeft + j * g.dilationW
+                                        if y < 0 || y >= g.height || x < 0 || x >= g.width { continue }
+                                        expected[plane + y * g.width + x] += columns[((c * g.kernelH + i) * g.kernelW + j) * span + b * planeOut + oy * g.outWidth + ox]
+                                    } }
+                                } }
+                            }
+                        }
+                        for e in 0..<got.count where !(got[e] == expected[e] || (got[e].isNaN && expected[e].isNaN)) {
+                            XCTFail("geometry \(index), block \(block), group \(gi): element \(e) is \(got[e]), tap order gives \(expected[e])")
+                            return
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
