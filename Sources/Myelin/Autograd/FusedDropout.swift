@@ -22,11 +22,14 @@ extension Tensor {
         var out = uninitializedFloats(n)
         let scale = 1 / (1 - p)
         var state = generator.state
+        // `Generator.uniform(bits) >= p` without the float conversion: the uniform is the top
+        // 24 bits k times 2⁻²⁴ (both exact), so it is ≥ p exactly when k ≥ ⌈p·2²⁴⌉.
+        let threshold = UInt64((p * 16_777_216).rounded(.up))
         data.withUnsafeBufferPointer { x in
             mask.withUnsafeMutableBufferPointer { m in
                 out.withUnsafeMutableBufferPointer { y in
                     for i in 0..<n {
-                        let keep: Float = Generator.uniform(Generator.step(&state)) >= p ? scale : 0
+                        let keep: Float = Generator.step(&state) >> 40 >= threshold ? scale : 0
                         m[i] = keep
                         y[i] = x[i] * keep
                     }
@@ -37,9 +40,15 @@ extension Tensor {
         if Tracer.current != nil { return self * Tensor(shape: shape, data: mask) }
         let input = self
         return Tensor.result("dropout", shape: shape, data: out, inputs: [self], attributes: ["p": .float(Double(p))]) { g in
-            input.accumulateGrad(count: n) { acc in
+            input.writeGrad(count: n) { acc, accumulate in
                 mask.withUnsafeBufferPointer { m in
-                    g.withUnsafeBufferPointer { gp in for i in 0..<n { acc[i] += gp[i] * m[i] } }
+                    g.withUnsafeBufferPointer { gp in
+                        if accumulate {
+                            for i in 0..<n { acc[i] += gp[i] * m[i] }
+                        } else {
+                            for i in 0..<n { acc[i] = gp[i] * m[i] }
+                        }
+                    }
                 }
             }
         }

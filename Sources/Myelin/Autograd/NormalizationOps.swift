@@ -24,49 +24,49 @@ extension Tensor {
         }
         let n = normalized.reduce(1, *), rows = n == 0 ? 0 : count / n
         // Local copies (no copy is made: arrays are shared until written) keep the loops off
-        // the class properties' exclusivity checks.
+        // the class properties' exclusivity checks. Kernels: LayerNormKernels.swift.
         let x = data, w = weight?.data ?? [Float](repeating: 1, count: n), b = bias?.data ?? [Float](repeating: 0, count: n)
-        var xhat = [Float](repeating: 0, count: count), rstd = [Float](repeating: 0, count: rows)
-        var out = [Float](repeating: 0, count: count)
-        for r in 0..<rows {
-            let base = r * n
-            var mean: Float = 0
-            for j in 0..<n { mean += x[base + j] }
-            mean /= Float(n)
-            var variance: Float = 0
-            for j in 0..<n { let d = x[base + j] - mean; variance += d * d }
-            let s = 1 / (variance / Float(n) + eps).squareRoot()
-            rstd[r] = s
-            for j in 0..<n {
-                let v = (x[base + j] - mean) * s
-                xhat[base + j] = v
-                out[base + j] = v * w[j] + b[j]
+        var xhat = uninitializedFloats(count), rstd = uninitializedFloats(rows), out = uninitializedFloats(count)
+        x.withUnsafeBufferPointer { xp in
+            w.withUnsafeBufferPointer { wp in
+                b.withUnsafeBufferPointer { bp in
+                    xhat.withUnsafeMutableBufferPointer { hp in
+                        rstd.withUnsafeMutableBufferPointer { sp in
+                            out.withUnsafeMutableBufferPointer { yp in
+                                guard rows > 0 else { return }
+                                layerNormForward(x: xp.baseAddress!, weight: wp.baseAddress!, bias: bp.baseAddress!,
+                                                 xhat: hp.baseAddress!, rstd: sp.baseAddress!, y: yp.baseAddress!,
+                                                 rows: rows, n: n, eps: eps)
+                            }
+                        }
+                    }
+                }
             }
         }
         let input = self
         let inputs = weight.map { [self, $0, bias!] } ?? [self]
+        let normalizedRows = xhat, rowScales = rstd
         return Tensor.result("layer_norm", shape: shape, data: out, inputs: inputs,
                              attributes: ["eps": .float(Double(eps)), "axes": .int(axes)]) { g in
-            input.accumulateGrad(count: input.count) { acc in
-                for r in 0..<rows {
-                    // dx = rstd · (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂)), ĝ = g ⊙ weight
-                    var m1: Float = 0, m2: Float = 0
-                    for j in 0..<n {
-                        let gh = g[r * n + j] * w[j]
-                        m1 += gh; m2 += gh * xhat[r * n + j]
+            guard rows > 0 else { return }
+            g.withUnsafeBufferPointer { gp in
+                normalizedRows.withUnsafeBufferPointer { hp in
+                    input.writeGrad(count: input.count) { dx, accumulate in
+                        w.withUnsafeBufferPointer { wp in
+                            rowScales.withUnsafeBufferPointer { sp in
+                                layerNormBackwardInput(g: gp.baseAddress!, weight: wp.baseAddress!, xhat: hp.baseAddress!,
+                                                       rstd: sp.baseAddress!, dx: dx.baseAddress!, rows: rows, n: n,
+                                                       accumulate: accumulate)
+                            }
+                        }
                     }
-                    m1 /= Float(n); m2 /= Float(n)
-                    for j in 0..<n {
-                        let gh = g[r * n + j] * w[j]
-                        acc[r * n + j] += rstd[r] * (gh - m1 - xhat[r * n + j] * m2)
+                    weight?.accumulateGrad(count: n) { dw in
+                        layerNormBackwardAffine(g: gp.baseAddress!, xhat: hp.baseAddress!, dw: dw.baseAddress!, db: nil, rows: rows, n: n)
+                    }
+                    bias?.accumulateGrad(count: n) { db in
+                        layerNormBackwardAffine(g: gp.baseAddress!, xhat: hp.baseAddress!, dw: nil, db: db.baseAddress!, rows: rows, n: n)
                     }
                 }
-            }
-            weight?.accumulateGrad(count: n) { acc in
-                for r in 0..<rows { for j in 0..<n { acc[j] += g[r * n + j] * xhat[r * n + j] } }
-            }
-            bias?.accumulateGrad(count: n) { acc in
-                for r in 0..<rows { for j in 0..<n { acc[j] += g[r * n + j] } }
             }
         }
     }
@@ -92,7 +92,7 @@ extension Tensor {
         // Exact form, 16 lanes at a time (`vectorErf`, absolute error < 1.5·10⁻⁷), scalar tail
         // with libm; Φ(x) and the density are kept for the backward pass.
         let n = count
-        var out = [Float](repeating: 0, count: n), cdf = out, density = out
+        var out = uninitializedFloats(n), cdf = uninitializedFloats(n), density = uninitializedFloats(n)
         data.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { yp in
                 cdf.withUnsafeMutableBufferPointer { cp in
@@ -105,12 +105,16 @@ extension Tensor {
         let input = self, phi = cdf, pdf = density
         return Tensor.result("gelu", shape: shape, data: out, inputs: [self], attributes: attributes) { g in
             // d/dx xΦ(x) = Φ(x) + x φ(x)
-            input.accumulateGrad(count: n) { acc in
+            input.writeGrad(count: n) { acc, accumulate in
                 input.data.withUnsafeBufferPointer { x in
                     phi.withUnsafeBufferPointer { c in
                         pdf.withUnsafeBufferPointer { d in
                             g.withUnsafeBufferPointer { gp in
-                                for i in 0..<n { acc[i] += gp[i] * (c[i] + x[i] * d[i]) }
+                                if accumulate {
+                                    for i in 0..<n { acc[i] += gp[i] * (c[i] + x[i] * d[i]) }
+                                } else {
+                                    for i in 0..<n { acc[i] = gp[i] * (c[i] + x[i] * d[i]) }
+                                }
                             }
                         }
                     }
