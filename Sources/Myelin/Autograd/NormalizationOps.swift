@@ -90,32 +90,26 @@ extension Tensor {
             })
         }
         // Exact form, 16 lanes at a time (`vectorErf`, absolute error < 1.5·10⁻⁷), scalar tail
-        // with libm; Φ(x) and the density are kept for the backward pass.
+        // with libm; the derivative Φ(x) + x·φ(x) is kept for the backward pass.
         let n = count
-        var out = uninitializedFloats(n), cdf = uninitializedFloats(n), density = uninitializedFloats(n)
+        var out = uninitializedFloats(n), slope = uninitializedFloats(n)
         data.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { yp in
-                cdf.withUnsafeMutableBufferPointer { cp in
-                    density.withUnsafeMutableBufferPointer { dp in
-                        geluExact(x: xp.baseAddress!, y: yp.baseAddress!, cdf: cp.baseAddress!, density: dp.baseAddress!, count: n)
-                    }
+                slope.withUnsafeMutableBufferPointer { sp in
+                    guard n > 0 else { return }
+                    geluExact(x: xp.baseAddress!, y: yp.baseAddress!, derivative: sp.baseAddress!, count: n)
                 }
             }
         }
-        let input = self, phi = cdf, pdf = density
+        let input = self, derivative = slope
         return Tensor.result("gelu", shape: shape, data: out, inputs: [self], attributes: attributes) { g in
-            // d/dx xΦ(x) = Φ(x) + x φ(x)
             input.writeGrad(count: n) { acc, accumulate in
-                input.data.withUnsafeBufferPointer { x in
-                    phi.withUnsafeBufferPointer { c in
-                        pdf.withUnsafeBufferPointer { d in
-                            g.withUnsafeBufferPointer { gp in
-                                if accumulate {
-                                    for i in 0..<n { acc[i] += gp[i] * (c[i] + x[i] * d[i]) }
-                                } else {
-                                    for i in 0..<n { acc[i] = gp[i] * (c[i] + x[i] * d[i]) }
-                                }
-                            }
+                derivative.withUnsafeBufferPointer { d in
+                    g.withUnsafeBufferPointer { gp in
+                        if accumulate {
+                            for i in 0..<n { acc[i] += gp[i] * d[i] }
+                        } else {
+                            for i in 0..<n { acc[i] = gp[i] * d[i] }
                         }
                     }
                 }
@@ -124,10 +118,11 @@ extension Tensor {
     }
 }
 
-/// y = x Φ(x) with Φ(x) = ½(1 + erf(x/√2)); also writes Φ(x) and the standard normal
-/// density φ(x) = e^{−x²/2}/√(2π). Shapes: all `[count]`.
-private func geluExact(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, cdf: UnsafeMutablePointer<Float>,
-                       density: UnsafeMutablePointer<Float>, count n: Int) {
+/// y = x Φ(x) with Φ(x) = ½(1 + erf(x/√2)); also writes the derivative
+/// d/dx xΦ(x) = Φ(x) + x·φ(x), φ(x) = e^{−x²/2}/√(2π) the standard normal density.
+/// Shapes: all `[count]`.
+private func geluExact(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>,
+                       count n: Int) {
     typealias V = SIMD16<Float>
     let invSqrt2 = Float(0.5.squareRoot()), invSqrt2Pi = Float(1 / (2 * Double.pi).squareRoot())
     var i = 0
@@ -135,15 +130,14 @@ private func geluExact(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, 
         let v = V.load(x + i)
         let (e, gaussian) = vectorErf(v * invSqrt2)
         let phi = (e + 1) * 0.5
-        phi.store(cdf + i)
-        (gaussian * invSqrt2Pi).store(density + i)
+        (phi + v * (gaussian * invSqrt2Pi)).store(derivative + i)
         (v * phi).store(y + i)
         i += 16
     }
     while i < n {
         let phi = 0.5 * (1 + Foundation.erf(x[i] * invSqrt2))
-        cdf[i] = phi
-        density[i] = Foundation.exp(-0.5 * x[i] * x[i]) * invSqrt2Pi
+        let density = Foundation.exp(-0.5 * x[i] * x[i]) * invSqrt2Pi
+        derivative[i] = phi + x[i] * density
         y[i] = x[i] * phi
         i += 1
     }
