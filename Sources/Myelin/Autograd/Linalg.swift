@@ -107,13 +107,15 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     if let b = bias {
         check(b.shape == [outputs], "linear: bias shape \(b.shape) does not match \(outputs) outputs")
     }
-    var out = [Float](repeating: 0, count: batch * outputs)
+    // With a bias every row starts as a copy of it (the GEMM adds to it); without, the GEMM
+    // overwrites the zero-filled buffer.
+    var out = bias == nil ? [Float](repeating: 0, count: batch * outputs) : uninitializedFloats(batch * outputs)
     x.data.withUnsafeBufferPointer { xp in
         weight.data.withUnsafeBufferPointer { wp in
             out.withUnsafeMutableBufferPointer { yp in
-                if let b = bias {
+                if let b = bias, outputs > 0 {
                     b.data.withUnsafeBufferPointer { bp in
-                        for r in 0..<batch { for j in 0..<outputs { yp[r * outputs + j] = bp[j] } }
+                        for r in 0..<batch { (yp.baseAddress! + r * outputs).update(from: bp.baseAddress!, count: outputs) }
                     }
                 }
                 parallelGEMM(m: batch, n: outputs, k: inputs, a: xp.baseAddress!, aRowStride: inputs, aColStride: 1,
