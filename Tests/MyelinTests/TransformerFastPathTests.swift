@@ -121,4 +121,26 @@ final class TransformerFastPathTests: XCTestCase {
         (scores.maskedSoftmax(scale: 0.4, masks: [causalMask(n)]) * probe).sum().backward()
         XCTAssertEqual(scores.grad!.data, expected.map { $0 + $0 }, "added")
     }
+
+    /// `linear`'s bias gradient (16 columns at a time over all rows) against the row-by-row
+    /// sum, bit for bit, fresh and added to an existing gradient; 35 outputs leave a tail of 3.
+    /// The output with a bias equals the one without plus the bias row (up to rounding).
+    func testLinearBiasGradientEqualsRowSums() {
+        let x = smooth([37, 5], seed: 101), weight = smooth([35, 5], seed: 102), bias = smooth([35], seed: 103)
+        let probe = smooth([37, 35], seed: 104)
+        bias.requiresGrad = true
+        let y = linear(x, weight: weight, bias: bias)
+        (y * probe).sum().backward()
+        var expected = [Float](repeating: 0, count: 35)
+        for r in 0..<37 { for j in 0..<35 { expected[j] += probe.data[r * 35 + j] } }
+        XCTAssertEqual(bias.grad!.data, expected, "fresh")
+        (linear(x, weight: weight, bias: bias) * probe).sum().backward()
+        var added = expected
+        for r in 0..<37 { for j in 0..<35 { added[j] += probe.data[r * 35 + j] } }
+        XCTAssertEqual(bias.grad!.data, added, "added")
+        let unbiased = linear(x, weight: weight, bias: nil)
+        for r in 0..<37 { for j in 0..<35 {
+            XCTAssertEqual(y.data[r * 35 + j], unbiased.data[r * 35 + j] + bias.data[j], accuracy: 1e-5)
+        } }
+    }
 }

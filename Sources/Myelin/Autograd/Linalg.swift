@@ -148,8 +148,19 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
                 }
             }
             // db[out] = Σ_rows dy
+            // (16 columns at a time held in registers over all rows; each column still sums
+            // its rows in order.)
             bias?.accumulateGrad(count: outputs) { gb in
-                for r in 0..<batch { for j in 0..<outputs { gb[j] += gp[r * outputs + j] } }
+                typealias V = SIMD16<Float>
+                let dy = gp.baseAddress!, db = gb.baseAddress!
+                var j = 0
+                while j + 16 <= outputs {
+                    var sum = V.load(db + j)
+                    for r in 0..<batch { sum += V.load(dy + r * outputs + j) }
+                    sum.store(db + j)
+                    j += 16
+                }
+                for r in 0..<batch { for jj in j..<outputs { db[jj] += dy[r * outputs + jj] } }
             }
         }
     }
