@@ -107,13 +107,15 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     if let b = bias {
         check(b.shape == [outputs], "linear: bias shape \(b.shape) does not match \(outputs) outputs")
     }
-    var out = [Float](repeating: 0, count: batch * outputs)
+    // With a bias every row starts as a copy of it (the GEMM adds to it); without, the GEMM
+    // overwrites the zero-filled buffer.
+    var out = bias == nil ? [Float](repeating: 0, count: batch * outputs) : uninitializedFloats(batch * outputs)
     x.data.withUnsafeBufferPointer { xp in
         weight.data.withUnsafeBufferPointer { wp in
             out.withUnsafeMutableBufferPointer { yp in
-                if let b = bias {
+                if let b = bias, outputs > 0 {
                     b.data.withUnsafeBufferPointer { bp in
-                        for r in 0..<batch { for j in 0..<outputs { yp[r * outputs + j] = bp[j] } }
+                        for r in 0..<batch { (yp.baseAddress! + r * outputs).update(from: bp.baseAddress!, count: outputs) }
                     }
                 }
                 parallelGEMM(m: batch, n: outputs, k: inputs, a: xp.baseAddress!, aRowStride: inputs, aColStride: 1,
@@ -146,8 +148,19 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
                 }
             }
             // db[out] = Σ_rows dy
+            // (16 columns at a time held in registers over all rows; each column still sums
+            // its rows in order.)
             bias?.accumulateGrad(count: outputs) { gb in
-                for r in 0..<batch { for j in 0..<outputs { gb[j] += gp[r * outputs + j] } }
+                typealias V = SIMD16<Float>
+                let dy = gp.baseAddress!, db = gb.baseAddress!
+                var j = 0
+                while j + 16 <= outputs {
+                    var sum = V.load(db + j)
+                    for r in 0..<batch { sum += V.load(dy + r * outputs + j) }
+                    sum.store(db + j)
+                    j += 16
+                }
+                for r in 0..<batch { for jj in j..<outputs { db[jj] += dy[r * outputs + jj] } }
             }
         }
     }

@@ -72,15 +72,32 @@ extension Tensor {
             input.gradStorage!.withUnsafeMutableBufferPointer { acc in
                 weights.withUnsafeBufferPointer { y in
                     g.withUnsafeBufferPointer { gp in
-                        for r in 0..<rows {
+                        @inline(__always) func write(_ r: Int, _ dot: Float) {
                             let base = r * n
-                            var dot: Float = 0
-                            for j in 0..<n { dot += gp[base + j] * y[base + j] }
                             if existing {
                                 for j in 0..<n { acc[base + j] += scale * y[base + j] * (gp[base + j] - dot) }
                             } else {
                                 for j in 0..<n { acc[base + j] = scale * y[base + j] * (gp[base + j] - dot) }
                             }
+                        }
+                        // Σ g⊙y of four rows at a time (four addition chains, each in element
+                        // order as for one row), then each row's gradient.
+                        var r = 0
+                        while r + 4 <= rows {
+                            let b0 = r * n, b1 = b0 + n, b2 = b1 + n, b3 = b2 + n
+                            var d0: Float = 0, d1: Float = 0, d2: Float = 0, d3: Float = 0
+                            for j in 0..<n {
+                                d0 += gp[b0 + j] * y[b0 + j]; d1 += gp[b1 + j] * y[b1 + j]
+                                d2 += gp[b2 + j] * y[b2 + j]; d3 += gp[b3 + j] * y[b3 + j]
+                            }
+                            write(r, d0); write(r + 1, d1); write(r + 2, d2); write(r + 3, d3)
+                            r += 4
+                        }
+                        while r < rows {
+                            var dot: Float = 0
+                            for j in 0..<n { dot += gp[r * n + j] * y[r * n + j] }
+                            write(r, dot)
+                            r += 1
                         }
                     }
                 }

@@ -24,49 +24,49 @@ extension Tensor {
         }
         let n = normalized.reduce(1, *), rows = n == 0 ? 0 : count / n
         // Local copies (no copy is made: arrays are shared until written) keep the loops off
-        // the class properties' exclusivity checks.
+        // the class properties' exclusivity checks. Kernels: LayerNormKernels.swift.
         let x = data, w = weight?.data ?? [Float](repeating: 1, count: n), b = bias?.data ?? [Float](repeating: 0, count: n)
-        var xhat = [Float](repeating: 0, count: count), rstd = [Float](repeating: 0, count: rows)
-        var out = [Float](repeating: 0, count: count)
-        for r in 0..<rows {
-            let base = r * n
-            var mean: Float = 0
-            for j in 0..<n { mean += x[base + j] }
-            mean /= Float(n)
-            var variance: Float = 0
-            for j in 0..<n { let d = x[base + j] - mean; variance += d * d }
-            let s = 1 / (variance / Float(n) + eps).squareRoot()
-            rstd[r] = s
-            for j in 0..<n {
-                let v = (x[base + j] - mean) * s
-                xhat[base + j] = v
-                out[base + j] = v * w[j] + b[j]
+        var xhat = uninitializedFloats(count), rstd = uninitializedFloats(rows), out = uninitializedFloats(count)
+        x.withUnsafeBufferPointer { xp in
+            w.withUnsafeBufferPointer { wp in
+                b.withUnsafeBufferPointer { bp in
+                    xhat.withUnsafeMutableBufferPointer { hp in
+                        rstd.withUnsafeMutableBufferPointer { sp in
+                            out.withUnsafeMutableBufferPointer { yp in
+                                guard rows > 0 else { return }
+                                layerNormForward(x: xp.baseAddress!, weight: wp.baseAddress!, bias: bp.baseAddress!,
+                                                 xhat: hp.baseAddress!, rstd: sp.baseAddress!, y: yp.baseAddress!,
+                                                 rows: rows, n: n, eps: eps)
+                            }
+                        }
+                    }
+                }
             }
         }
         let input = self
         let inputs = weight.map { [self, $0, bias!] } ?? [self]
+        let normalizedRows = xhat, rowScales = rstd
         return Tensor.result("layer_norm", shape: shape, data: out, inputs: inputs,
                              attributes: ["eps": .float(Double(eps)), "axes": .int(axes)]) { g in
-            input.accumulateGrad(count: input.count) { acc in
-                for r in 0..<rows {
-                    // dx = rstd · (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂)), ĝ = g ⊙ weight
-                    var m1: Float = 0, m2: Float = 0
-                    for j in 0..<n {
-                        let gh = g[r * n + j] * w[j]
-                        m1 += gh; m2 += gh * xhat[r * n + j]
+            guard rows > 0 else { return }
+            g.withUnsafeBufferPointer { gp in
+                normalizedRows.withUnsafeBufferPointer { hp in
+                    input.writeGrad(count: input.count) { dx, accumulate in
+                        w.withUnsafeBufferPointer { wp in
+                            rowScales.withUnsafeBufferPointer { sp in
+                                layerNormBackwardInput(g: gp.baseAddress!, weight: wp.baseAddress!, xhat: hp.baseAddress!,
+                                                       rstd: sp.baseAddress!, dx: dx.baseAddress!, rows: rows, n: n,
+                                                       accumulate: accumulate)
+                            }
+                        }
                     }
-                    m1 /= Float(n); m2 /= Float(n)
-                    for j in 0..<n {
-                        let gh = g[r * n + j] * w[j]
-                        acc[r * n + j] += rstd[r] * (gh - m1 - xhat[r * n + j] * m2)
+                    weight?.accumulateGrad(count: n) { dw in
+                        layerNormBackwardAffine(g: gp.baseAddress!, xhat: hp.baseAddress!, dw: dw.baseAddress!, db: nil, rows: rows, n: n)
+                    }
+                    bias?.accumulateGrad(count: n) { db in
+                        layerNormBackwardAffine(g: gp.baseAddress!, xhat: hp.baseAddress!, dw: nil, db: db.baseAddress!, rows: rows, n: n)
                     }
                 }
-            }
-            weight?.accumulateGrad(count: n) { acc in
-                for r in 0..<rows { for j in 0..<n { acc[j] += g[r * n + j] * xhat[r * n + j] } }
-            }
-            bias?.accumulateGrad(count: n) { acc in
-                for r in 0..<rows { for j in 0..<n { acc[j] += g[r * n + j] } }
             }
         }
     }
@@ -90,28 +90,26 @@ extension Tensor {
             })
         }
         // Exact form, 16 lanes at a time (`vectorErf`, absolute error < 1.5·10⁻⁷), scalar tail
-        // with libm; Φ(x) and the density are kept for the backward pass.
+        // with libm; the derivative Φ(x) + x·φ(x) is kept for the backward pass.
         let n = count
-        var out = [Float](repeating: 0, count: n), cdf = out, density = out
+        var out = uninitializedFloats(n), slope = uninitializedFloats(n)
         data.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { yp in
-                cdf.withUnsafeMutableBufferPointer { cp in
-                    density.withUnsafeMutableBufferPointer { dp in
-                        geluExact(x: xp.baseAddress!, y: yp.baseAddress!, cdf: cp.baseAddress!, density: dp.baseAddress!, count: n)
-                    }
+                slope.withUnsafeMutableBufferPointer { sp in
+                    guard n > 0 else { return }
+                    geluExact(x: xp.baseAddress!, y: yp.baseAddress!, derivative: sp.baseAddress!, count: n)
                 }
             }
         }
-        let input = self, phi = cdf, pdf = density
+        let input = self, derivative = slope
         return Tensor.result("gelu", shape: shape, data: out, inputs: [self], attributes: attributes) { g in
-            // d/dx xΦ(x) = Φ(x) + x φ(x)
-            input.accumulateGrad(count: n) { acc in
-                input.data.withUnsafeBufferPointer { x in
-                    phi.withUnsafeBufferPointer { c in
-                        pdf.withUnsafeBufferPointer { d in
-                            g.withUnsafeBufferPointer { gp in
-                                for i in 0..<n { acc[i] += gp[i] * (c[i] + x[i] * d[i]) }
-                            }
+            input.writeGrad(count: n) { acc, accumulate in
+                derivative.withUnsafeBufferPointer { d in
+                    g.withUnsafeBufferPointer { gp in
+                        if accumulate {
+                            for i in 0..<n { acc[i] += gp[i] * d[i] }
+                        } else {
+                            for i in 0..<n { acc[i] = gp[i] * d[i] }
                         }
                     }
                 }
@@ -120,10 +118,11 @@ extension Tensor {
     }
 }
 
-/// y = x Φ(x) with Φ(x) = ½(1 + erf(x/√2)); also writes Φ(x) and the standard normal
-/// density φ(x) = e^{−x²/2}/√(2π). Shapes: all `[count]`.
-private func geluExact(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, cdf: UnsafeMutablePointer<Float>,
-                       density: UnsafeMutablePointer<Float>, count n: Int) {
+/// y = x Φ(x) with Φ(x) = ½(1 + erf(x/√2)); also writes the derivative
+/// d/dx xΦ(x) = Φ(x) + x·φ(x), φ(x) = e^{−x²/2}/√(2π) the standard normal density.
+/// Shapes: all `[count]`.
+private func geluExact(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>,
+                       count n: Int) {
     typealias V = SIMD16<Float>
     let invSqrt2 = Float(0.5.squareRoot()), invSqrt2Pi = Float(1 / (2 * Double.pi).squareRoot())
     var i = 0
@@ -131,15 +130,14 @@ private func geluExact(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, 
         let v = V.load(x + i)
         let (e, gaussian) = vectorErf(v * invSqrt2)
         let phi = (e + 1) * 0.5
-        phi.store(cdf + i)
-        (gaussian * invSqrt2Pi).store(density + i)
+        (phi + v * (gaussian * invSqrt2Pi)).store(derivative + i)
         (v * phi).store(y + i)
         i += 16
     }
     while i < n {
         let phi = 0.5 * (1 + Foundation.erf(x[i] * invSqrt2))
-        cdf[i] = phi
-        density[i] = Foundation.exp(-0.5 * x[i] * x[i]) * invSqrt2Pi
+        let density = Foundation.exp(-0.5 * x[i] * x[i]) * invSqrt2Pi
+        derivative[i] = phi + x[i] * density
         y[i] = x[i] * phi
         i += 1
     }

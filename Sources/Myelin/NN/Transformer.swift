@@ -62,11 +62,11 @@ public final class TransformerEncoderLayer: Module {
     public func forward(_ src: Tensor, mask: Tensor? = nil, keyPaddingMask: Tensor? = nil, causal: Bool = false) -> Tensor {
         var x = src
         if normFirst {
-            x = x + selfAttention(norm1(x), mask, keyPaddingMask, causal)
-            x = x + dropout2(feedForward(norm2(x), linear1, linear2, dropout, activation))
+            x = x.residualAdd(selfAttention(norm1(x), mask, keyPaddingMask, causal))
+            x = x.residualAdd(dropout2(feedForward(norm2(x), linear1, linear2, dropout, activation)))
         } else {
-            x = norm1(x + selfAttention(x, mask, keyPaddingMask, causal))
-            x = norm2(x + dropout2(feedForward(x, linear1, linear2, dropout, activation)))
+            x = norm1(x.residualAdd(selfAttention(x, mask, keyPaddingMask, causal)))
+            x = norm2(x.residualAdd(dropout2(feedForward(x, linear1, linear2, dropout, activation))))
         }
         return x
     }
@@ -142,13 +142,13 @@ public final class TransformerDecoderLayer: Module {
         }
         var x = tgt
         if normFirst {
-            x = x + sa(norm1(x))
-            x = x + ca(norm2(x))
-            x = x + dropout3(feedForward(norm3(x), linear1, linear2, dropout, activation))
+            x = x.residualAdd(sa(norm1(x)))
+            x = x.residualAdd(ca(norm2(x)))
+            x = x.residualAdd(dropout3(feedForward(norm3(x), linear1, linear2, dropout, activation)))
         } else {
-            x = norm1(x + sa(x))
-            x = norm2(x + ca(x))
-            x = norm3(x + dropout3(feedForward(x, linear1, linear2, dropout, activation)))
+            x = norm1(x.residualAdd(sa(x)))
+            x = norm2(x.residualAdd(ca(x)))
+            x = norm3(x.residualAdd(dropout3(feedForward(x, linear1, linear2, dropout, activation))))
         }
         return x
     }
