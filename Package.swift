@@ -60,7 +60,7 @@ let package = Package(
         .executableTarget(name: "TrainMLPBench", dependencies: ["Myelin"], path: "bench/train-mlp",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "TrainCNNBench", dependencies: ["Myelin"], path: "bench/train-cnn",
-                          swiftSettings: [.swiftLanguageMode(.v5)]),
+                          exclude: ["torch_cpu.py", "README.md"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(name: "CNNAccuracy", dependencies: ["Myelin"], path: "bench/cnn-accuracy",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         // Myelin side of the character language model twins (bench/seq-train, issue 12).
@@ -76,7 +76,7 @@ let package = Package(
                           swiftSettings: [.swiftLanguageMode(.v5)]),
         // Every zoo preset trained briefly, exported in f32/f16/int8 and run by libmyelin: the README's export table.
         .executableTarget(name: "CNNExportBench", dependencies: ["Myelin"], path: "bench/cnn-export",
-                          swiftSettings: [.swiftLanguageMode(.v5)]),
+                          exclude: ["twins.py", "run.sh", "int8-side-by-side.sh"], swiftSettings: [.swiftLanguageMode(.v5)]),
         // Loads the PyTorch-trained anchor CNN and exports the runtime CNN benchmark's bundles (bench/runtime-cnn).
         .executableTarget(name: "RuntimeCNNModel", dependencies: ["Myelin"], path: "bench/runtime-cnn/model",
                           swiftSettings: [.swiftLanguageMode(.v5)]),
