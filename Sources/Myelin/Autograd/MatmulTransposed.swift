@@ -38,9 +38,18 @@ extension Tensor {
         }
         let lhs = self, rhs = other
         return Tensor.result("matmul_transposed", shape: outShape, data: out, inputs: [self, other]) { g in
+            if g.isEmpty || lhs.count == 0 || rhs.count == 0 {
+                // An empty product: the gradients are zeros.
+                lhs.withGradBuffer { _, _ in }
+                rhs.withGradBuffer { _, _ in }
+                return
+            }
             g.withUnsafeBufferPointer { gp in
                 // dA[m,k] = dC[m,n] · B[n,k], summed over the output matrices that used A's matrix.
-                lhs.withGradBuffer { ga, existing in
+                // As in `matmul`: every matrix of A and of B is used by some output matrix, so the
+                // first GEMM into it overwrites a new, uninitialised buffer (no zero fill).
+                lhs.writeGrad(count: lhs.count) { gaBuffer, existing in
+                    let ga = gaBuffer.baseAddress!
                     var written = [Bool](repeating: existing, count: (aSlices.max() ?? 0) + 1)
                     rhs.data.withUnsafeBufferPointer { b in
                         for (t, (ia, ib)) in zip(aSlices, bSlices).enumerated() {
@@ -52,7 +61,8 @@ extension Tensor {
                     }
                 }
                 // dB[n,k] = dC[m,n]ᵀ · A[m,k].
-                rhs.withGradBuffer { gb, existing in
+                rhs.writeGrad(count: rhs.count) { gbBuffer, existing in
+                    let gb = gbBuffer.baseAddress!
                     var written = [Bool](repeating: existing, count: (bSlices.max() ?? 0) + 1)
                     lhs.data.withUnsafeBufferPointer { a in
                         for (t, (ia, ib)) in zip(aSlices, bSlices).enumerated() {
