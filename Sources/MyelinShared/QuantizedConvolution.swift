@@ -326,7 +326,7 @@ func qconvFillPhases(_ g: ConvGeometry, plane: UnsafePointer<UInt8>, zeroPoint: 
 /// at positions p = r·width + c (r < rows, c < cols), summed 16 lanes at a time in registers,
 /// then the output formula, written at `at + r·cols + c` of `output`. Rows of 16 or more
 /// columns go 16 at a time, the last 16 overlapping the ones before (recomputing the same
-/// values); narrower rows must be whole (cols == width): they go as one run of rows·width.
+/// values); narrower rows must be whole (cols == width). Whole rows go as one run of rows·width.
 @inline(never) @_optimize(speed)
 func qconvDirectChannel(_ phases: UnsafePointer<UInt8>, taps: UnsafePointer<Int>, weights: UnsafePointer<Int32>, tapCount: Int,
                         rows: Int, width: Int, cols: Int, bias: Int32, multiplier: Float, output: QGEMMOutput, at: Int) {
@@ -343,19 +343,15 @@ func qconvDirectChannel(_ phases: UnsafePointer<UInt8>, taps: UnsafePointer<Int>
         return acc
     }
     let m = SIMD16<Float>(repeating: multiplier)
-    // (position, destination) pairs of 16, then the positions left one by one.
+    // (position, destination) pairs of 16 along each run, the last 16 overlapping the ones before:
+    // whole rows (cols == width) as one run of rows·width, else row by row; runs under 16 one by one.
+    let whole = cols == width, runs = whole ? 1 : rows, run = whole ? rows * width : cols
     @inline(__always) func each(_ vector: (Int, Int) -> Void, _ scalar: (Int) -> Void) {
-        if cols >= 16 {
-            for r in 0..<rows {
-                var c = 0
-                while c + 16 <= cols { vector(r * width + c, r * cols + c); c += 16 }
-                if c < cols { vector(r * width + cols - 16, r * cols + cols - 16) }
-            }
-        } else {
-            let count = rows * width, count16 = count & ~15
-            var p = 0
-            while p < count16 { vector(p, p); p += 16 }
-            for p in count16..<count { scalar(p) }
+        guard run >= 16 else { for p in 0..<run { scalar(p) }; return }
+        for r in 0..<runs {
+            var c = 0
+            while c + 16 <= run { vector(r * width + c, r * run + c); c += 16 }
+            if c < run { vector(r * width + run - 16, r * run + run - 16) }
         }
     }
     if let y = output.f32 {
