@@ -29,6 +29,32 @@ func lowBytes(_ v: SIMD16<UInt32>) -> SIMD16<UInt8> {
     unsafeBitCast(Builtin.trunc_Vec16xInt32_Vec16xInt8(unsafeBitCast(v, to: Builtin.Vec16xInt32.self)), to: SIMD16<UInt8>.self)
 }
 
+/// Each byte zero-extended to its i32 lane as one `vpmovzxbd` (used by `qconvDirectTaps`).
+@_transparent
+func zeroExtend(_ v: SIMD16<UInt8>) -> SIMD16<Int32> {
+    unsafeBitCast(Builtin.zext_Vec16xInt8_Vec16xInt32(unsafeBitCast(v, to: Builtin.Vec16xInt8.self)), to: SIMD16<Int32>.self)
+}
+
+/// Lane-wise maxima of bytes as one `vpmaxub` (used by `maxPool2dU8`; the stdlib's
+/// `pointwiseMax` is an out-of-line call in Embedded Swift).
+@_transparent
+func maxBytes(_ a: SIMD16<UInt8>, _ b: SIMD16<UInt8>) -> SIMD16<UInt8> {
+    unsafeBitCast(Builtin.int_umax_Vec16xInt8(unsafeBitCast(a, to: Builtin.Vec16xInt8.self), unsafeBitCast(b, to: Builtin.Vec16xInt8.self)),
+                  to: SIMD16<UInt8>.self)
+}
+
+@_transparent
+func maxBytes(_ a: SIMD8<UInt8>, _ b: SIMD8<UInt8>) -> SIMD8<UInt8> {
+    unsafeBitCast(Builtin.int_umax_Vec8xInt8(unsafeBitCast(a, to: Builtin.Vec8xInt8.self), unsafeBitCast(b, to: Builtin.Vec8xInt8.self)),
+                  to: SIMD8<UInt8>.self)
+}
+
+@_transparent
+func maxBytes(_ a: SIMD4<UInt8>, _ b: SIMD4<UInt8>) -> SIMD4<UInt8> {
+    unsafeBitCast(Builtin.int_umax_Vec4xInt8(unsafeBitCast(a, to: Builtin.Vec4xInt8.self), unsafeBitCast(b, to: Builtin.Vec4xInt8.self)),
+                  to: SIMD4<UInt8>.self)
+}
+
 /// Register tile: `rows` (1 or 6) × 16·`vecs` (1, 2 or 4) i32 sums over `groups` groups of 4
 /// inputs; B advances `bStride` bytes per group. Constant arguments fold the branches away.
 @inline(__always)

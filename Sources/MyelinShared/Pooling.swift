@@ -176,20 +176,21 @@ public func maxPool2dU8(_ g: ConvGeometry, planes: Int, x: UnsafePointer<UInt8>,
         return
     }
     // Every window inside; groups of 8 (4) outputs, the last overlapping the one before.
+    // (`maxBytes`: one instruction in the runtime's AVX-512 build, QuantizedTileVNNI.swift.)
     for plane in 0..<planes {
         for oy in 0..<oh {
             let top = x + plane * h * w + 2 * oy * w, out = y + (plane * oh + oy) * ow
             @inline(__always) func eight(_ ox: Int) {
                 let a = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<UInt8>.self)
                 let b = UnsafeRawPointer(top + w + 2 * ox).loadUnaligned(as: SIMD16<UInt8>.self)
-                let m = pointwiseMax(a, b)
-                UnsafeMutableRawPointer(out + ox).storeBytes(of: pointwiseMax(m.evenHalf, m.oddHalf), as: SIMD8<UInt8>.self)
+                let m = maxBytes(a, b)
+                UnsafeMutableRawPointer(out + ox).storeBytes(of: maxBytes(m.evenHalf, m.oddHalf), as: SIMD8<UInt8>.self)
             }
             @inline(__always) func four(_ ox: Int) {
                 let a = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD8<UInt8>.self)
                 let b = UnsafeRawPointer(top + w + 2 * ox).loadUnaligned(as: SIMD8<UInt8>.self)
-                let m = pointwiseMax(a, b)
-                UnsafeMutableRawPointer(out + ox).storeBytes(of: pointwiseMax(m.evenHalf, m.oddHalf), as: SIMD4<UInt8>.self)
+                let m = maxBytes(a, b)
+                UnsafeMutableRawPointer(out + ox).storeBytes(of: maxBytes(m.evenHalf, m.oddHalf), as: SIMD4<UInt8>.self)
             }
             if ow >= 8 {
                 var ox = 0

@@ -141,6 +141,21 @@ extension ConvGeometry {
     @inline(__always) var qconvPhaseBytes: Int {
         kernelRoundUp(qconvPhaseRows * qconvPhaseWidth + dilationW * (kernelW - 1) / strideW, 64)
     }
+
+    /// Direct path: several output channels per input channel, at most 12 taps, and outputs
+    /// written in place in runs of 16 or more (rows of 16 or more, or whole rows):
+    /// `qconvDirectTaps`, the taps as the dot-product dimension.
+    @inline(__always) var qconvUsesTapProducts: Bool {
+        outChannels / groups >= 4 && kernelH * kernelW <= 12
+            && (outWidth >= 16 || qconvPhaseWidth == outWidth && outHeight * outWidth >= 16)
+    }
+
+    /// Direct path: bytes of the taps' offsets (Int, at least 12) and weights (i32 per tap, or
+    /// 3 groups of 4 bytes per output channel of a group for `qconvDirectTaps`).
+    @inline(__always) var qconvTapBytes: Int {
+        let taps = kernelH * kernelW
+        return kernelRoundUp(Swift.max(taps, 12) * 8 + Swift.max(taps, 3 * (outChannels / groups)) * 4, 64)
+    }
 }
 
 /// Bytes of scratch `qconv` needs for outputs of `outputBytes` bytes each (4: f32, 1: u8;
@@ -152,8 +167,8 @@ extension ConvGeometry {
 public func qconvScratchBytes(_ g: ConvGeometry, outputBytes: Int = 4) -> Int {
     let pixels = g.outHeight * g.outWidth
     if g.qconvIsDirect {
-        let taps = kernelRoundUp(g.kernelH * g.kernelW * 12, 64)
-        return taps + g.strideH * g.strideW * g.qconvPhaseBytes + kernelRoundUp(g.outHeight * g.qconvPhaseWidth * outputBytes, 64)
+        return g.qconvTapBytes + g.strideH * g.strideW * g.qconvPhaseBytes
+            + kernelRoundUp(g.outHeight * g.qconvPhaseWidth * outputBytes, 64)
     }
     let columns = g.qconvSkipsIm2col ? 0 : kernelRoundUp(pixels * kernelRoundUp(g.patch, 4), 64)
     let channelsLast = kernelRoundUp(g.height * g.width * (g.inChannels / g.groups) + 4, 64)
@@ -350,8 +365,11 @@ func qconvDirectChannel(_ phases: UnsafePointer<UInt8>, taps: UnsafePointer<Int>
         guard run >= 16 else { for p in 0..<run { scalar(p) }; return }
         for r in 0..<runs {
             var c = 0
-            while c + 16 <= run { vector(r * width + c, r * run + c); c += 16 }
-            if c < run { vector(r * width + run - 16, r * run + run - 16) }
+            while c < run {
+                let c16 = Swift.min(c, run - 16)  // the last 16 overlap the ones before
+                vector(r * width + c16, r * run + c16)
+                c += 16
+            }
         }
     }
     if let y = output.f32 {
@@ -362,6 +380,44 @@ func qconvDirectChannel(_ phases: UnsafePointer<UInt8>, taps: UnsafePointer<Int>
         let dst = y + at, z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
         each({ p, d in store16(requantize16(sum16(p), multiplier: m, zeroPoint: z, low: low), dst + d) },
              { p in dst[p] = requantizeToU8(sum(p), multiplier: multiplier, zeroPoint: z, low: low) })
+    }
+}
+
+/// `channels` output channels of one input channel, the taps as the dot product's dimension:
+/// for 16 positions at a time (as in `qconvDirectChannel`), the bytes of taps 4q ..< 4q + 4
+/// (q < 3; `taps` holds 12 offsets, those past the last tap any in the phases) packed into the
+/// i32 lanes, then per channel t acc = bias[t] + Σ_q dpbusd(those, weights[3t + q]) (each
+/// weight 4 tap bytes, zeros past the last tap) and the output formula, written at
+/// `at + t·planeSize + r·cols + c`. Three `vpdpbusd` per channel and 16 outputs where the
+/// per-tap loop takes nine multiplies.
+@inline(never) @_optimize(speed)
+func qconvDirectTaps(_ phases: UnsafePointer<UInt8>, taps: UnsafePointer<Int>, weights: UnsafePointer<Int32>, channels: Int,
+                     rows: Int, width: Int, cols: Int, bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>,
+                     output: QGEMMOutput, at: Int, planeSize: Int) {
+    typealias V = SIMD16<Int32>
+    @inline(__always) func byte(_ t: Int, _ p: Int) -> V { zeroExtend(load16(phases + taps[t] + p)) }
+    @inline(__always) func quad(_ q: Int, _ p: Int) -> V {
+        byte(4 * q, p) | byte(4 * q + 1, p) &<< 8 | byte(4 * q + 2, p) &<< 16 | byte(4 * q + 3, p) &<< 24
+    }
+    let whole = cols == width, runs = whole ? 1 : rows, run = whole ? rows * width : cols
+    let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
+    @inline(__always) func block(_ p: Int, _ d: Int) {
+        let a0 = quad(0, p), a1 = quad(1, p), a2 = quad(2, p)
+        for t in 0..<channels {
+            let w = weights + 3 * t
+            let acc = dpbusd(dpbusd(dpbusd(V(repeating: bias[t]), a0, V(repeating: w[0])), a1, V(repeating: w[1])), a2, V(repeating: w[2]))
+            let m = SIMD16<Float>(repeating: multipliers[t]), o = at + t * planeSize + d
+            if let y = output.f32 { store16(dequantize16(acc, multiplier: m, relu: output.relu), y + o) }
+            if let y = output.u8 { store16(requantize16(acc, multiplier: m, zeroPoint: z, low: low), y + o) }
+        }
+    }
+    for r in 0..<runs {
+        var c = 0
+        while c < run {
+            let c16 = Swift.min(c, run - 16)  // the last 16 overlap the ones before
+            block(r * width + c16, r * run + c16)
+            c += 16
+        }
     }
 }
 
@@ -386,8 +442,8 @@ func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int
     let sh = g.strideH, sw = g.strideW, dh = g.dilationH, dw = g.dilationW
     let width = g.qconvPhaseWidth, bytes = g.qconvPhaseBytes, taps = kh * kw
     let tapOffsets = scratch.assumingMemoryBound(to: Int.self)
-    let tapWeights = (scratch + taps * 8).assumingMemoryBound(to: Int32.self)
-    let phases = (scratch + kernelRoundUp(taps * 12, 64)).assumingMemoryBound(to: UInt8.self)
+    let tapWeights = (scratch + Swift.max(taps, 12) * 8).assumingMemoryBound(to: Int32.self)
+    let phases = (scratch + g.qconvTapBytes).assumingMemoryBound(to: UInt8.self)
     let staging = UnsafeMutableRawPointer(phases) + sh * sw * bytes
     // Output (oy, ox) at position oy·width + ox; tap (i, j) reads phase (i·dH mod sH, j·dW mod sW)
     // from its row ⌊i·dH / sH⌋, column ⌊j·dW / sW⌋: a contiguous run for every tap.
@@ -396,6 +452,7 @@ func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int
             tapOffsets[i * kw + j] = ((i * dh % sh) * sw + j * dw % sw) * bytes + (i * dh / sh) * width + j * dw / sw
         }
     }
+    for t in taps..<12 { tapOffsets[t] = 0 }  // qconvDirectTaps' padding taps (zero weights)
     let staged = output.f32 != nil
         ? QGEMMOutput(f32: staging.assumingMemoryBound(to: Float.self), ld: 0, relu: output.relu)
         : QGEMMOutput(u8: staging.assumingMemoryBound(to: UInt8.self), ld: 0, relu: output.relu, zeroPoint: output.zeroPoint)
@@ -403,6 +460,19 @@ func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int
     for n in 0..<g.batch {
         for c in 0..<g.inChannels {
             qconvFillPhases(g, plane: x + (n * g.inChannels + c) * g.height * g.width, zeroPoint: zero, phases: phases)
+            if g.qconvUsesTapProducts {
+                // Per output channel, its taps' weights as 3 groups of 4 bytes, zeros past the last tap.
+                let bytes = UnsafeMutableRawPointer(tapWeights)
+                for t in 0..<ng {
+                    for p in 0..<12 {
+                        bytes.storeBytes(of: p < taps ? weight[(c * ng + t) * taps + p] : 0, toByteOffset: t * 12 + p, as: Int8.self)
+                    }
+                }
+                qconvDirectTaps(phases, taps: tapOffsets, weights: tapWeights, channels: ng, rows: oh, width: width, cols: ow,
+                                bias: bias + c * ng, multipliers: multipliers + c * ng, output: output,
+                                at: (n * g.outChannels + c * ng) * oh * ow, planeSize: oh * ow)
+                continue
+            }
             for t in 0..<ng {
                 let o = c * ng + t, at = (n * g.outChannels + o) * oh * ow
                 for p in 0..<taps { tapWeights[p] = Int32(weight[o * taps + p]) }

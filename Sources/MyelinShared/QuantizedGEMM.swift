@@ -83,6 +83,26 @@ func int32ToFloat(_ v: SIMD16<Int32>) -> SIMD16<Float> { SIMD16<Float>(v) }
 /// The low byte of each lane.
 @_transparent
 func lowBytes(_ v: SIMD16<UInt32>) -> SIMD16<UInt8> { SIMD16<UInt8>(truncatingIfNeeded: v) }
+
+/// Lane-wise maxima of bytes (`maxPool2dU8`).
+@_transparent
+func maxBytes<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar == UInt8 { pointwiseMax(a, b) }
+
+/// Each byte zero-extended to its i32 lane.
+@_transparent
+func zeroExtend(_ v: SIMD16<UInt8>) -> SIMD16<Int32> { SIMD16<Int32>(truncatingIfNeeded: v) }
+
+/// acc + Σ_{t<4} u8(byte t of a) · i8(byte t of b) per i32 lane: `vpdpbusd`'s definition (its
+/// VNNI twin in QuantizedTileVNNI.swift).
+@inline(__always)
+func dpbusd(_ acc: SIMD16<Int32>, _ a: SIMD16<Int32>, _ b: SIMD16<Int32>) -> SIMD16<Int32> {
+    var r = acc
+    for t in 0..<4 {
+        let up = SIMD16<Int32>(repeating: Int32(24 - 8 * t)), down = SIMD16<Int32>(repeating: 24)
+        r &+= ((a &<< up) &>> down & 255) &* ((b &<< up) &>> down)
+    }
+    return r
+}
 #endif
 
 @inline(__always)

@@ -50,6 +50,17 @@ final class QuantizedConvTests: XCTestCase {
         // A one-channel stem with a 5×5 window, stride 2, on a wide image.
         .init(batch: 1, inChannels: 1, height: 11, width: 35, outChannels: 3, kernelH: 5, kernelW: 5, strideH: 2, strideW: 2,
               padTop: 2, padLeft: 2, padBottom: 2, padRight: 2),
+        // Several output channels per input channel with at most 12 taps (qconvDirectTaps): a padded
+        // stem (rows of 20 in phases 22 wide), whole rows of 7 (49 outputs), a 2×2 stride-2 stem
+        // (4 taps, rows of 17), a channel multiplier of 4 with groups; and whole rows of 6 outputs
+        // (fewer than 16: the per-tap loop).
+        .init(batch: 2, inChannels: 1, height: 12, width: 20, outChannels: 16, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1,
+              padBottom: 1, padRight: 1),
+        .init(batch: 1, inChannels: 1, height: 9, width: 9, outChannels: 5, kernelH: 3, kernelW: 3),
+        .init(batch: 1, inChannels: 1, height: 20, width: 34, outChannels: 4, kernelH: 2, kernelW: 2, strideH: 2, strideW: 2),
+        .init(batch: 2, inChannels: 2, height: 6, width: 18, outChannels: 8, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1,
+              padBottom: 1, padRight: 1, groups: 2),
+        .init(batch: 1, inChannels: 1, height: 4, width: 5, outChannels: 4, kernelH: 3, kernelW: 3),
         // 40 outputs: a 48-wide panel, the 32- then the 16-wide tile, on 1 and 7 pixels (1- and 6-row tiles).
         .init(batch: 2, inChannels: 20, height: 1, width: 1, outChannels: 40, kernelH: 1, kernelW: 1),
         .init(batch: 1, inChannels: 8, height: 7, width: 1, outChannels: 40, kernelH: 1, kernelW: 1),
