@@ -452,7 +452,7 @@ func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int
             tapOffsets[i * kw + j] = ((i * dh % sh) * sw + j * dw % sw) * bytes + (i * dh / sh) * width + j * dw / sw
         }
     }
-    for t in taps..<12 { tapOffsets[t] = 0 }  // qconvDirectTaps' padding taps (zero weights)
+    for t in Swift.min(taps, 12)..<12 { tapOffsets[t] = 0 }  // qconvDirectTaps' padding taps (zero weights)
     let staged = output.f32 != nil
         ? QGEMMOutput(f32: staging.assumingMemoryBound(to: Float.self), ld: 0, relu: output.relu)
         : QGEMMOutput(u8: staging.assumingMemoryBound(to: UInt8.self), ld: 0, relu: output.relu, zeroPoint: output.zeroPoint)
