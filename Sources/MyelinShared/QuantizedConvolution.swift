@@ -8,8 +8,8 @@
 // outside it (padding is the quantised 0.0). As for qlinear, bias already holds the
 // zero-point correction −z_x·Σweight[o] (the exporter folds it), so padding needs none.
 //
-// Two fast paths, both giving the reference's integers exactly:
-//   - GEMM (two or more input channels per group; 1×1 pointwise convolutions included): per
+// Three fast paths, all giving the reference's integers exactly:
+//   - GEMM (every convolution the other two do not take; 1×1 pointwise convolutions included): per
 //     image and group, the group's planes transposed to channels-last [H·W, C/groups]
 //     (BlockTranspose.swift's 8×8 byte blocks); a 1×1 convolution without stride or padding
 //     reads those rows as they are, any other is im2col'd into u8 rows [OH·OW, k4] (k = patch in
@@ -18,10 +18,16 @@
 //     (Sources/MyelinRuntime/QuantizedTileVNNI.swift), plain loops elsewhere — on weights packed
 //     in the same (i, j, c) order writes channels-last rows [OH·OW, O/groups], which one more
 //     transpose turns into the NCHW output planes.
-//   - direct (one input channel per group: depthwise convolutions, and stems on one-channel images):
-//     the z_x-padded input plane split into its stride phases (phase (a, b) holds the padded
-//     pixels (sH·y + a, sW·x + b)), so that every tap reads one phase contiguously: outputs in
-//     rows of the phase width, 16 at a time summed over the taps in registers.
+//   - depthwise (one input and one output channel per group): channels as the 16 lanes. Per
+//     image the planes transposed to channels-last rows [H·W, C16] and copied into a z_x-padded
+//     image, then per output pixel and 16 channels the taps' products summed in i32 lanes, the
+//     output formula, and a transpose back to NCHW. (The earlier per-channel loop on stride
+//     phases cost MobileNet-mini's two int8 depthwise layers about 20 µs of its 47 per image.)
+//   - direct (one input channel and at least 4 outputs per group, ≤ 12 taps: stems on one-channel
+//     images): the z_x-padded input plane split into its stride phases (phase (a, b) holds the
+//     padded pixels (sH·y + a, sW·x + b)), so that every tap reads one phase contiguously; 16
+//     outputs at a time, their 12 taps' bytes packed 4 to an i32 lane and summed against each
+//     output channel's weights by 3 `vpdpbusd` (`dpbusd`, `qconvDirectTaps`).
 // i32 sums cannot overflow while patch < 2^16 (`qconvMaxPatch`; the op checks it).
 
 /// The largest patch (C/groups·kH·kW) whose i32 sums cannot overflow: 255·127·patch < 2^31.
@@ -82,16 +88,25 @@ public func qconvStoreChannel(_ acc: UnsafePointer<Int32>, count: Int, multiplie
 // MARK: Weights and scratch
 
 extension ConvGeometry {
-    /// One input channel per group (depthwise; a first layer on a one-channel image): the
-    /// direct path. (One-channel stems through the GEMM path — im2col, tile, transposes — cost
-    /// the anchor CNN 24 µs of CPU per image against 18.6 µs here; ResNet-mini 63 against 53.)
-    @inline(__always) var qconvIsDirect: Bool { inChannels == groups }
+    /// One input and one output channel per group: the depthwise path.
+    @inline(__always) var qconvIsDepthwise: Bool { inChannels == groups && outChannels == groups }
+
+    /// One input channel per group, several outputs (stems on one-channel images), at most 12
+    /// taps, outputs in runs of 16 or more (rows of 16 or more, or whole rows): the direct path.
+    /// (One-channel stems through the GEMM path — im2col, tile, transposes — cost the anchor CNN
+    /// 24 µs of CPU per image against 18.6 µs with a per-tap loop, and less with `qconvDirectTaps`.)
+    @inline(__always) var qconvIsDirect: Bool {
+        inChannels == groups && outChannels >= 4 * groups && kernelH * kernelW <= 12
+            && (outWidth >= 16 || qconvPhaseWidth == outWidth && outHeight * outWidth >= 16)
+    }
+
+    @inline(__always) var qconvUsesGEMM: Bool { !qconvIsDepthwise && !qconvIsDirect }
 }
 
 /// Bytes of weights packed for the GEMM path (one `qgemmPackWeights` panel set per group,
-/// each 64-byte aligned); 0 for the direct path, which reads the row-major weights.
+/// each 64-byte aligned); 0 for the depthwise and direct paths, which read the row-major weights.
 public func qconvPackedBytes(_ g: ConvGeometry) -> Int {
-    g.qconvIsDirect ? 0 : g.groups * qconvGroupPackedBytes(g)
+    g.qconvUsesGEMM ? g.groups * qconvGroupPackedBytes(g) : 0
 }
 
 @inline(__always)
@@ -103,7 +118,7 @@ func qconvGroupPackedBytes(_ g: ConvGeometry) -> Int {
 /// per group, `qgemmPackWeights`'s layout of the [O/groups, patch] matrix whose rows are in
 /// (i, j, c) order, im2col's.
 public func qconvPackWeights(_ g: ConvGeometry, weight: UnsafePointer<Int8>, into dst: UnsafeMutablePointer<Int8>) {
-    guard !g.qconvIsDirect else { return }
+    guard g.qconvUsesGEMM else { return }
     let ng = g.outChannels / g.groups, k = g.patch, cg = g.inChannels / g.groups, taps = g.kernelH * g.kernelW
     let k4 = kernelRoundUp(k, 4), n16 = kernelRoundUp(ng, 16)
     for group in 0..<g.groups {
@@ -142,19 +157,19 @@ extension ConvGeometry {
         kernelRoundUp(qconvPhaseRows * qconvPhaseWidth + dilationW * (kernelW - 1) / strideW, 64)
     }
 
-    /// Direct path: several output channels per input channel, at most 12 taps, and outputs
-    /// written in place in runs of 16 or more (rows of 16 or more, or whole rows):
-    /// `qconvDirectTaps`, the taps as the dot-product dimension.
-    @inline(__always) var qconvUsesTapProducts: Bool {
-        outChannels / groups >= 4 && kernelH * kernelW <= 12
-            && (outWidth >= 16 || qconvPhaseWidth == outWidth && outHeight * outWidth >= 16)
-    }
+    /// Direct path: bytes of the 12 taps' offsets (Int) and weights (3 groups of 4 bytes per
+    /// output channel of a group).
+    @inline(__always) var qconvTapBytes: Int { kernelRoundUp(12 * 8 + 12 * (outChannels / groups), 64) }
 
-    /// Direct path: bytes of the taps' offsets (Int, at least 12) and weights (i32 per tap, or
-    /// 3 groups of 4 bytes per output channel of a group for `qconvDirectTaps`).
-    @inline(__always) var qconvTapBytes: Int {
-        let taps = kernelH * kernelW
-        return kernelRoundUp(Swift.max(taps, 12) * 8 + Swift.max(taps, 3 * (outChannels / groups)) * 4, 64)
+    /// Depthwise path: channels rounded up to 16 (the lanes), the padded image's width, and the
+    /// scratch's pieces: weights i32 [taps, C16], bias i32 and multipliers f32 [C16], the
+    /// channels-last image [H·W, C16] and its z_x-padded copy [H + top + bottom, padded width, C16].
+    @inline(__always) var qconvLanes: Int { kernelRoundUp(inChannels, 16) }
+    @inline(__always) var qconvPaddedWidth: Int { width + padLeft + padRight }
+    @inline(__always) var qconvDepthwiseHeadBytes: Int { (kernelH * kernelW + 2) * qconvLanes * 4 }
+    @inline(__always) var qconvChannelsLastBytes: Int { kernelRoundUp(height * width * qconvLanes, 64) }
+    @inline(__always) var qconvPaddedBytes: Int {
+        kernelRoundUp((height + padTop + padBottom) * qconvPaddedWidth * qconvLanes, 64)
     }
 }
 
@@ -162,13 +177,15 @@ extension ConvGeometry {
 /// independent of the batch: it works image by image).
 /// GEMM path: the tile | im2col rows (unless skipped) | channels-last input (+ the 3 bytes a
 /// last row of 4-byte groups reads past it) | channels-last output.
-/// Direct path: the taps' offsets (Int) and weights (i32) | the stride phases | the outputs
-/// before their rows are cut to OW.
+/// Direct path: the taps' offsets and weights | the stride phases.
+/// Depthwise path: weights, bias, multipliers | channels-last image | its padded copy |
+/// channels-last outputs [OH·OW, C16].
 public func qconvScratchBytes(_ g: ConvGeometry, outputBytes: Int = 4) -> Int {
     let pixels = g.outHeight * g.outWidth
-    if g.qconvIsDirect {
-        return g.qconvTapBytes + g.strideH * g.strideW * g.qconvPhaseBytes
-            + kernelRoundUp(g.outHeight * g.qconvPhaseWidth * outputBytes, 64)
+    if g.qconvIsDirect { return g.qconvTapBytes + g.strideH * g.strideW * g.qconvPhaseBytes }
+    if g.qconvIsDepthwise {
+        return kernelRoundUp(g.qconvDepthwiseHeadBytes, 64) + g.qconvChannelsLastBytes + g.qconvPaddedBytes
+            + pixels * g.qconvLanes * outputBytes
     }
     let columns = g.qconvSkipsIm2col ? 0 : kernelRoundUp(pixels * kernelRoundUp(g.patch, 4), 64)
     let channelsLast = kernelRoundUp(g.height * g.width * (g.inChannels / g.groups) + 4, 64)
@@ -191,6 +208,9 @@ public func qconv(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: In
     if g.qconvIsDirect {
         qconvDirect(g, x: x, inputZeroPoint: inputZeroPoint, weight: weight, bias: bias, multipliers: multipliers,
                     output: output, scratch: scratch)
+    } else if g.qconvIsDepthwise {
+        qconvDepthwise(g, x: x, inputZeroPoint: inputZeroPoint, weight: weight, bias: bias, multipliers: multipliers,
+                       output: output, scratch: scratch)
     } else {
         qconvGEMM(g, x: x, inputZeroPoint: inputZeroPoint, packed: packed, bias: bias, multipliers: multipliers,
                   output: output, scratch: scratch)
@@ -337,52 +357,6 @@ func qconvFillPhases(_ g: ConvGeometry, plane: UnsafePointer<UInt8>, zeroPoint: 
     }
 }
 
-/// One output channel of the direct path: acc(p) = bias + Σ_t i32(phases[taps[t] + p]) · weights[t]
-/// at positions p = r·width + c (r < rows, c < cols), summed 16 lanes at a time in registers,
-/// then the output formula, written at `at + r·cols + c` of `output`. Rows of 16 or more
-/// columns go 16 at a time, the last 16 overlapping the ones before (recomputing the same
-/// values); narrower rows must be whole (cols == width). Whole rows go as one run of rows·width.
-@inline(never) @_optimize(speed)
-func qconvDirectChannel(_ phases: UnsafePointer<UInt8>, taps: UnsafePointer<Int>, weights: UnsafePointer<Int32>, tapCount: Int,
-                        rows: Int, width: Int, cols: Int, bias: Int32, multiplier: Float, output: QGEMMOutput, at: Int) {
-    @inline(__always) func sum16(_ p: Int) -> SIMD16<Int32> {
-        var acc = SIMD16<Int32>(repeating: bias)
-        for t in 0..<tapCount {
-            acc &+= SIMD16<Int32>(truncatingIfNeeded: load16(phases + taps[t] + p)) &* SIMD16<Int32>(repeating: weights[t])
-        }
-        return acc
-    }
-    @inline(__always) func sum(_ p: Int) -> Int32 {
-        var acc = bias
-        for t in 0..<tapCount { acc &+= Int32(phases[taps[t] + p]) &* weights[t] }
-        return acc
-    }
-    let m = SIMD16<Float>(repeating: multiplier)
-    // (position, destination) pairs of 16 along each run, the last 16 overlapping the ones before:
-    // whole rows (cols == width) as one run of rows·width, else row by row; runs under 16 one by one.
-    let whole = cols == width, runs = whole ? 1 : rows, run = whole ? rows * width : cols
-    @inline(__always) func each(_ vector: (Int, Int) -> Void, _ scalar: (Int) -> Void) {
-        guard run >= 16 else { for p in 0..<run { scalar(p) }; return }
-        for r in 0..<runs {
-            var c = 0
-            while c < run {
-                let c16 = Swift.min(c, run - 16)  // the last 16 overlap the ones before
-                vector(r * width + c16, r * run + c16)
-                c += 16
-            }
-        }
-    }
-    if let y = output.f32 {
-        let dst = y + at, relu = output.relu
-        each({ p, d in store16(dequantize16(sum16(p), multiplier: m, relu: relu), dst + d) },
-             { p in dst[p] = dequantizeAccumulator(sum(p), multiplier: multiplier, relu: relu) })
-    } else if let y = output.u8 {
-        let dst = y + at, z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
-        each({ p, d in store16(requantize16(sum16(p), multiplier: m, zeroPoint: z, low: low), dst + d) },
-             { p in dst[p] = requantizeToU8(sum(p), multiplier: multiplier, zeroPoint: z, low: low) })
-    }
-}
-
 /// `channels` output channels of one input channel, the taps as the dot product's dimension:
 /// for 16 positions at a time (as in `qconvDirectChannel`), the bytes of taps 4q ..< 4q + 4
 /// (q < 3; `taps` holds 12 offsets, those past the last tap any in the phases) packed into the
@@ -421,19 +395,8 @@ func qconvDirectTaps(_ phases: UnsafePointer<UInt8>, taps: UnsafePointer<Int>, w
     }
 }
 
-/// Rows `rows × cols` of `elementBytes`-byte values from `src` (row stride `srcStride` values)
-/// to `dst` (row stride `cols`): the direct path's staged rows cut to OW.
-@inline(never) @_optimize(speed)
-func qconvCopyRows(_ src: UnsafeRawPointer, srcStride: Int, rows: Int, cols: Int, elementBytes: Int, to dst: UnsafeMutableRawPointer) {
-    let n = cols * elementBytes
-    for r in 0..<rows {
-        qconvCopyBytes((dst + r * n).assumingMemoryBound(to: UInt8.self),
-                       (src + r * srcStride * elementBytes).assumingMemoryBound(to: UInt8.self), n)
-    }
-}
-
-// Size-optimised loop nest (the library's 200 KB budget); its work runs in the speed-compiled
-// qconvFillPhases, qconvDirectChannel and qconvCopyRows.
+// Size-optimised loop nests; their work runs in the speed-compiled qconvFillPhases,
+// qconvDirectTaps, qconvDepthwiseRows and the transposes.
 @inline(never)
 func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, weight: UnsafePointer<Int8>,
                  bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
@@ -442,50 +405,93 @@ func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int
     let sh = g.strideH, sw = g.strideW, dh = g.dilationH, dw = g.dilationW
     let width = g.qconvPhaseWidth, bytes = g.qconvPhaseBytes, taps = kh * kw
     let tapOffsets = scratch.assumingMemoryBound(to: Int.self)
-    let tapWeights = (scratch + Swift.max(taps, 12) * 8).assumingMemoryBound(to: Int32.self)
+    let tapWeights = scratch + 12 * 8
     let phases = (scratch + g.qconvTapBytes).assumingMemoryBound(to: UInt8.self)
-    let staging = UnsafeMutableRawPointer(phases) + sh * sw * bytes
     // Output (oy, ox) at position oy·width + ox; tap (i, j) reads phase (i·dH mod sH, j·dW mod sW)
-    // from its row ⌊i·dH / sH⌋, column ⌊j·dW / sW⌋: a contiguous run for every tap.
-    for i in 0..<kh {
-        for j in 0..<kw {
-            tapOffsets[i * kw + j] = ((i * dh % sh) * sw + j * dw % sw) * bytes + (i * dh / sh) * width + j * dw / sw
-        }
+    // from its row ⌊i·dH / sH⌋, column ⌊j·dW / sW⌋: a contiguous run for every tap. The taps
+    // past the last (up to 12) read the first phase with zero weights.
+    for t in 0..<12 {
+        let i = t / kw, j = t % kw
+        tapOffsets[t] = t < taps ? ((i * dh % sh) * sw + j * dw % sw) * bytes + (i * dh / sh) * width + j * dw / sw : 0
     }
-    for t in Swift.min(taps, 12)..<12 { tapOffsets[t] = 0 }  // qconvDirectTaps' padding taps (zero weights)
-    let staged = output.f32 != nil
-        ? QGEMMOutput(f32: staging.assumingMemoryBound(to: Float.self), ld: 0, relu: output.relu)
-        : QGEMMOutput(u8: staging.assumingMemoryBound(to: UInt8.self), ld: 0, relu: output.relu, zeroPoint: output.zeroPoint)
     let zero = UInt8(truncatingIfNeeded: inputZeroPoint)
     for n in 0..<g.batch {
         for c in 0..<g.inChannels {
             qconvFillPhases(g, plane: x + (n * g.inChannels + c) * g.height * g.width, zeroPoint: zero, phases: phases)
-            if g.qconvUsesTapProducts {
-                // Per output channel, its taps' weights as 3 groups of 4 bytes, zeros past the last tap.
-                let bytes = UnsafeMutableRawPointer(tapWeights)
-                for t in 0..<ng {
-                    for p in 0..<12 {
-                        bytes.storeBytes(of: p < taps ? weight[(c * ng + t) * taps + p] : 0, toByteOffset: t * 12 + p, as: Int8.self)
-                    }
-                }
-                qconvDirectTaps(phases, taps: tapOffsets, weights: tapWeights, channels: ng, rows: oh, width: width, cols: ow,
-                                bias: bias + c * ng, multipliers: multipliers + c * ng, output: output,
-                                at: (n * g.outChannels + c * ng) * oh * ow, planeSize: oh * ow)
-                continue
-            }
+            // Per output channel, its taps' weights as 3 groups of 4 bytes, zeros past the last tap.
             for t in 0..<ng {
-                let o = c * ng + t, at = (n * g.outChannels + o) * oh * ow
-                for p in 0..<taps { tapWeights[p] = Int32(weight[o * taps + p]) }
-                if ow >= 16 || width == ow {
-                    qconvDirectChannel(phases, taps: tapOffsets, weights: tapWeights, tapCount: taps, rows: oh, width: width, cols: ow,
-                                       bias: bias[o], multiplier: multipliers[o], output: output, at: at)
-                    continue
+                for p in 0..<12 {
+                    tapWeights.storeBytes(of: p < taps ? weight[(c * ng + t) * taps + p] : 0, toByteOffset: t * 12 + p, as: Int8.self)
                 }
-                qconvDirectChannel(phases, taps: tapOffsets, weights: tapWeights, tapCount: taps, rows: oh, width: width, cols: width,
-                                   bias: bias[o], multiplier: multipliers[o], output: staged, at: 0)
-                let elementBytes = output.f32 != nil ? 4 : 1
-                let dst = output.f32 != nil ? UnsafeMutableRawPointer(output.f32! + at) : UnsafeMutableRawPointer(output.u8! + at)
-                qconvCopyRows(staging, srcStride: width, rows: oh, cols: ow, elementBytes: elementBytes, to: dst)
+            }
+            qconvDirectTaps(phases, taps: tapOffsets, weights: tapWeights.assumingMemoryBound(to: Int32.self), channels: ng, rows: oh,
+                            width: width, cols: ow, bias: bias + c * ng, multipliers: multipliers + c * ng, output: output,
+                            at: (n * g.outChannels + c * ng) * oh * ow, planeSize: oh * ow)
+        }
+    }
+}
+
+@inline(never)
+func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, weight: UnsafePointer<Int8>,
+                    bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
+                    scratch: UnsafeMutableRawPointer) {
+    let c = g.inChannels, lanes = g.qconvLanes, taps = g.kernelH * g.kernelW, plane = g.height * g.width
+    let pixels = g.outHeight * g.outWidth, paddedRow = g.qconvPaddedWidth * lanes
+    let laneWeights = scratch.assumingMemoryBound(to: Int32.self)
+    let laneBias = laneWeights + taps * lanes
+    let laneMultipliers = UnsafeMutableRawPointer(laneBias + lanes).assumingMemoryBound(to: Float.self)
+    let channelsLast = (scratch + kernelRoundUp(g.qconvDepthwiseHeadBytes, 64)).assumingMemoryBound(to: UInt8.self)
+    let padded = channelsLast + g.qconvChannelsLastBytes
+    let staging = UnsafeMutableRawPointer(padded + g.qconvPaddedBytes)
+    // Lanes past the channels: zero weights, bias and multipliers (their outputs are not copied out).
+    for l in 0..<lanes {
+        for t in 0..<taps { laneWeights[t * lanes + l] = l < c ? Int32(weight[l * taps + t]) : 0 }
+        laneBias[l] = l < c ? bias[l] : 0
+        laneMultipliers[l] = l < c ? multipliers[l] : 0
+    }
+    // z_x everywhere once; each image then overwrites the inside.
+    padded.update(repeating: UInt8(truncatingIfNeeded: inputZeroPoint), count: g.qconvPaddedBytes)
+    let staged = output.f32 != nil
+        ? QGEMMOutput(f32: staging.assumingMemoryBound(to: Float.self), ld: lanes, relu: output.relu)
+        : QGEMMOutput(u8: staging.assumingMemoryBound(to: UInt8.self), ld: lanes, relu: output.relu, zeroPoint: output.zeroPoint)
+    for n in 0..<g.batch {
+        transposeBytes(x + n * c * plane, rows: c, cols: plane, srcStride: plane, into: channelsLast, dstStride: lanes)
+        for iy in 0..<g.height {
+            UnsafeMutableRawPointer(padded + (iy + g.padTop) * paddedRow + g.padLeft * lanes)
+                .copyMemory(from: channelsLast + iy * g.width * lanes, byteCount: g.width * lanes)
+        }
+        qconvDepthwiseRows(g, padded: padded, weights: laneWeights, bias: laneBias, multipliers: laneMultipliers, output: staged)
+        if let y = output.f32 {
+            transposeFloats(staged.f32!, rows: pixels, cols: c, srcStride: lanes, into: y + n * c * pixels, dstStride: pixels)
+        } else if let y = output.u8 {
+            transposeBytes(staged.u8!, rows: pixels, cols: c, srcStride: lanes, into: y + n * c * pixels, dstStride: pixels)
+        }
+    }
+}
+
+/// The depthwise path's arithmetic on one image, channels as lanes: `padded` u8 [H + top +
+/// bottom, W + left + right, C16] (z_x around the image), weights i32 [taps, C16], bias i32 and
+/// multipliers f32 [C16]; output [OH·OW, C16] (row stride `output.ld` = C16) gets the output
+/// formula of acc = bias + Σ_{i, j} x(oy·sH + i·dH, ox·sW + j·dW) · w(i, j), 16 channels at a time.
+@inline(never) @_optimize(speed)
+func qconvDepthwiseRows(_ g: ConvGeometry, padded: UnsafePointer<UInt8>, weights: UnsafePointer<Int32>, bias: UnsafePointer<Int32>,
+                        multipliers: UnsafePointer<Float>, output: QGEMMOutput) {
+    let lanes = g.qconvLanes, paddedRow = g.qconvPaddedWidth * lanes, kh = g.kernelH, kw = g.kernelW
+    let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
+    for oy in 0..<g.outHeight {
+        for ox in 0..<g.outWidth {
+            let window = padded + oy * g.strideH * paddedRow + ox * g.strideW * lanes, at = (oy * g.outWidth + ox) * lanes
+            var l = 0
+            while l < lanes {
+                var acc = load16(bias + l)
+                for i in 0..<kh {
+                    let row = window + i * g.dilationH * paddedRow + l, w = weights + i * kw * lanes + l
+                    for j in 0..<kw { acc &+= zeroExtend(load16(row + j * g.dilationW * lanes)) &* load16(w + j * lanes) }
+                }
+                let m = load16(multipliers + l)
+                if let y = output.f32 { store16(dequantize16(acc, multiplier: m, relu: output.relu), y + at + l) }
+                if let y = output.u8 { store16(requantize16(acc, multiplier: m, zeroPoint: z, low: low), y + at + l) }
+                l += 16
             }
         }
     }
