@@ -55,6 +55,30 @@ func maxBytes(_ a: SIMD4<UInt8>, _ b: SIMD4<UInt8>) -> SIMD4<UInt8> {
                   to: SIMD4<UInt8>.self)
 }
 
+/// `transposeByteBlock8` (BlockTranspose.swift) in one 512-bit register: the 8 rows as its 8
+/// qwords; `vpshufb` pairs rows 2k and 2k + 1 column by column inside each 128-bit lane (word j
+/// of lane k = bytes (2k, j), (2k + 1, j)), then `vpermw` gathers word j of the four lanes into
+/// qword j: column j.
+@inline(__always)
+func transposeByteBlock8(_ src: UnsafePointer<UInt8>, _ ss: Int, _ dst: UnsafeMutablePointer<UInt8>, _ ds: Int) {
+    let s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(dst)
+    let rows = SIMD8<UInt64>(s.loadUnaligned(as: UInt64.self), s.loadUnaligned(fromByteOffset: ss, as: UInt64.self),
+                             s.loadUnaligned(fromByteOffset: 2 * ss, as: UInt64.self), s.loadUnaligned(fromByteOffset: 3 * ss, as: UInt64.self),
+                             s.loadUnaligned(fromByteOffset: 4 * ss, as: UInt64.self), s.loadUnaligned(fromByteOffset: 5 * ss, as: UInt64.self),
+                             s.loadUnaligned(fromByteOffset: 6 * ss, as: UInt64.self), s.loadUnaligned(fromByteOffset: 7 * ss, as: UInt64.self))
+    // Byte 2j of a lane from byte j (row 2k), byte 2j + 1 from byte 8 + j (row 2k + 1).
+    let low: UInt64 = 0x0B03_0A02_0901_0800, high: UInt64 = 0x0F07_0E06_0D05_0C04
+    let pairIndex = SIMD8<UInt64>(low, high, low, high, low, high, low, high)
+    // Word 4j + k from word 8k + j.
+    let words = SIMD8<UInt64>(0, 1, 2, 3, 4, 5, 6, 7) &* 0x0001_0001_0001_0001 &+ 0x0018_0010_0008_0000
+    let pairs = Builtin.int_x86_avx512_pshuf_b_512(unsafeBitCast(rows, to: Builtin.Vec64xInt8.self),
+                                                   unsafeBitCast(pairIndex, to: Builtin.Vec64xInt8.self))
+    let columns = unsafeBitCast(Builtin.int_x86_avx512_permvar_hi_512(unsafeBitCast(pairs, to: Builtin.Vec32xInt16.self),
+                                                                      unsafeBitCast(words, to: Builtin.Vec32xInt16.self)),
+                                to: SIMD8<UInt64>.self)
+    for r in 0..<8 { d.storeBytes(of: columns[r], toByteOffset: r * ds, as: UInt64.self) }
+}
+
 /// Register tile: `rows` (1 or 6) × 16·`vecs` (1, 2 or 4) i32 sums over `groups` groups of 4
 /// inputs; B advances `bStride` bytes per group. Constant arguments fold the branches away.
 @inline(__always)

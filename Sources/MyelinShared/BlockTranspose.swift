@@ -20,8 +20,10 @@ func exchangeBits(_ a: inout UInt64, _ b: inout UInt64, _ shift: UInt64, _ mask:
     b ^= t
 }
 
+#if !MYELIN_VNNI
 /// One 8×8 byte block: row i of `src` (stride `ss`) becomes column i of `dst` (stride `ds`).
-/// Byte j of a little-endian UInt64 is column j of its row.
+/// Byte j of a little-endian UInt64 is column j of its row. (The runtime's AVX-512 build has a
+/// two-shuffle twin in QuantizedTileVNNI.swift.)
 @inline(__always)
 func transposeByteBlock8(_ src: UnsafePointer<UInt8>, _ ss: Int, _ dst: UnsafeMutablePointer<UInt8>, _ ds: Int) {
     let s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(dst)
@@ -41,6 +43,7 @@ func transposeByteBlock8(_ src: UnsafePointer<UInt8>, _ ss: Int, _ dst: UnsafeMu
     d.storeBytes(of: a4, toByteOffset: 4 * ds, as: UInt64.self); d.storeBytes(of: a5, toByteOffset: 5 * ds, as: UInt64.self)
     d.storeBytes(of: a6, toByteOffset: 6 * ds, as: UInt64.self); d.storeBytes(of: a7, toByteOffset: 7 * ds, as: UInt64.self)
 }
+#endif
 
 /// dst[j·dstStride + i] = src[i·srcStride + j] (bytes) for i < rows, j < cols: 8×8 blocks,
 /// the rows and columns past the last multiple of 8 one by one.

@@ -162,11 +162,12 @@ extension ConvGeometry {
     @inline(__always) var qconvTapBytes: Int { kernelRoundUp(12 * 8 + 12 * (outChannels / groups), 64) }
 
     /// Depthwise path: channels rounded up to 16 (the lanes), the padded image's width, and the
-    /// scratch's pieces: weights i32 [taps, C16], bias i32 and multipliers f32 [C16], the
+    /// scratch's pieces: weights i32 [taps, C16], bias i32 and multipliers f32 [C16], the taps'
+    /// offsets in the padded image (Int [taps]), the
     /// channels-last image [H·W, C16] and its z_x-padded copy [H + top + bottom, padded width, C16].
     @inline(__always) var qconvLanes: Int { kernelRoundUp(inChannels, 16) }
     @inline(__always) var qconvPaddedWidth: Int { width + padLeft + padRight }
-    @inline(__always) var qconvDepthwiseHeadBytes: Int { (kernelH * kernelW + 2) * qconvLanes * 4 }
+    @inline(__always) var qconvDepthwiseHeadBytes: Int { (kernelH * kernelW + 2) * qconvLanes * 4 + kernelH * kernelW * 8 }
     @inline(__always) var qconvChannelsLastBytes: Int { kernelRoundUp(height * width * qconvLanes, 64) }
     @inline(__always) var qconvPaddedBytes: Int {
         kernelRoundUp((height + padTop + padBottom) * qconvPaddedWidth * qconvLanes, 64)
@@ -254,10 +255,15 @@ func qconvIm2col(_ g: ConvGeometry, pixels: UnsafePointer<UInt8>, zeroPoint: UIn
     }
 }
 
-/// dst[0..<n] = src[0..<n]: 16- or 4-byte pieces for the short runs of im2col (a tap's channels).
+/// dst[0..<n] = src[0..<n]: 64-, 16- or 4-byte pieces for the short runs of im2col (a window row's
+/// or a tap's channels).
 @inline(__always) @_optimize(speed)
 func qconvCopyBytes(_ dst: UnsafeMutablePointer<UInt8>, _ src: UnsafePointer<UInt8>, _ n: Int) {
     var i = 0
+    while i + 64 <= n {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD64<UInt8>.self), as: SIMD64<UInt8>.self)
+        i += 64
+    }
     while i + 16 <= n {
         UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
         i += 16
@@ -440,6 +446,7 @@ func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: 
     let laneWeights = scratch.assumingMemoryBound(to: Int32.self)
     let laneBias = laneWeights + taps * lanes
     let laneMultipliers = UnsafeMutableRawPointer(laneBias + lanes).assumingMemoryBound(to: Float.self)
+    let tapOffsets = UnsafeMutableRawPointer(laneMultipliers + lanes).assumingMemoryBound(to: Int.self)
     let channelsLast = (scratch + kernelRoundUp(g.qconvDepthwiseHeadBytes, 64)).assumingMemoryBound(to: UInt8.self)
     let padded = channelsLast + g.qconvChannelsLastBytes
     let staging = UnsafeMutableRawPointer(padded + g.qconvPaddedBytes)
@@ -449,6 +456,7 @@ func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: 
         laneBias[l] = l < c ? bias[l] : 0
         laneMultipliers[l] = l < c ? multipliers[l] : 0
     }
+    for t in 0..<taps { tapOffsets[t] = (t / g.kernelW * g.dilationH * g.qconvPaddedWidth + t % g.kernelW * g.dilationW) * lanes }
     // z_x everywhere once; each image then overwrites the inside.
     padded.update(repeating: UInt8(truncatingIfNeeded: inputZeroPoint), count: g.qconvPaddedBytes)
     let staged = output.f32 != nil
@@ -460,7 +468,8 @@ func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: 
             UnsafeMutableRawPointer(padded + (iy + g.padTop) * paddedRow + g.padLeft * lanes)
                 .copyMemory(from: channelsLast + iy * g.width * lanes, byteCount: g.width * lanes)
         }
-        qconvDepthwiseRows(g, padded: padded, weights: laneWeights, bias: laneBias, multipliers: laneMultipliers, output: staged)
+        qconvDepthwiseRows(g, padded: padded, taps: tapOffsets, weights: laneWeights, bias: laneBias, multipliers: laneMultipliers,
+                           output: staged)
         if let y = output.f32 {
             transposeFloats(staged.f32!, rows: pixels, cols: c, srcStride: lanes, into: y + n * c * pixels, dstStride: pixels)
         } else if let y = output.u8 {
@@ -470,29 +479,27 @@ func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: 
 }
 
 /// The depthwise path's arithmetic on one image, channels as lanes: `padded` u8 [H + top +
-/// bottom, W + left + right, C16] (z_x around the image), weights i32 [taps, C16], bias i32 and
-/// multipliers f32 [C16]; output [OH·OW, C16] (row stride `output.ld` = C16) gets the output
-/// formula of acc = bias + Σ_{i, j} x(oy·sH + i·dH, ox·sW + j·dW) · w(i, j), 16 channels at a time.
+/// bottom, W + left + right, C16] (z_x around the image), `taps` the taps' offsets in it,
+/// weights i32 [taps, C16], bias i32 and multipliers f32 [C16]; output [OH·OW, C16] gets the
+/// output formula of acc = bias + Σ_t x(window + taps[t]) · weights[t], 16 channels at a time.
 @inline(never) @_optimize(speed)
-func qconvDepthwiseRows(_ g: ConvGeometry, padded: UnsafePointer<UInt8>, weights: UnsafePointer<Int32>, bias: UnsafePointer<Int32>,
-                        multipliers: UnsafePointer<Float>, output: QGEMMOutput) {
-    let lanes = g.qconvLanes, paddedRow = g.qconvPaddedWidth * lanes, kh = g.kernelH, kw = g.kernelW
+func qconvDepthwiseRows(_ g: ConvGeometry, padded: UnsafePointer<UInt8>, taps: UnsafePointer<Int>, weights: UnsafePointer<Int32>,
+                        bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput) {
+    let lanes = g.qconvLanes, paddedRow = g.qconvPaddedWidth * lanes, tapCount = g.kernelH * g.kernelW
+    let rowStep = g.strideH * paddedRow, columnStep = g.strideW * lanes, ow = g.outWidth
     let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
-    for oy in 0..<g.outHeight {
-        for ox in 0..<g.outWidth {
-            let window = padded + oy * g.strideH * paddedRow + ox * g.strideW * lanes, at = (oy * g.outWidth + ox) * lanes
-            var l = 0
-            while l < lanes {
-                var acc = load16(bias + l)
-                for i in 0..<kh {
-                    let row = window + i * g.dilationH * paddedRow + l, w = weights + i * kw * lanes + l
-                    for j in 0..<kw { acc &+= zeroExtend(load16(row + j * g.dilationW * lanes)) &* load16(w + j * lanes) }
-                }
-                let m = load16(multipliers + l)
-                if let y = output.f32 { store16(dequantize16(acc, multiplier: m, relu: output.relu), y + at + l) }
-                if let y = output.u8 { store16(requantize16(acc, multiplier: m, zeroPoint: z, low: low), y + at + l) }
-                l += 16
+    var l = 0
+    while l < lanes {
+        let b = load16(bias + l), m = load16(multipliers + l)
+        for oy in 0..<g.outHeight {
+            for ox in 0..<ow {
+                let window = padded + oy * rowStep + ox * columnStep + l, at = (oy * ow + ox) * lanes + l
+                var acc = b
+                for t in 0..<tapCount { acc &+= zeroExtend(load16(window + taps[t])) &* load16(weights + t * lanes + l) }
+                if let y = output.f32 { store16(dequantize16(acc, multiplier: m, relu: output.relu), y + at) }
+                if let y = output.u8 { store16(requantize16(acc, multiplier: m, zeroPoint: z, low: low), y + at) }
             }
         }
+        l += 16
     }
 }
