@@ -79,11 +79,12 @@ func transposeByteBlock8(_ src: UnsafePointer<UInt8>, _ ss: Int, _ dst: UnsafeMu
     for r in 0..<8 { d.storeBytes(of: columns[r], toByteOffset: r * ds, as: UInt64.self) }
 }
 
-/// Register tile: `rows` (1 or 6) × 16·`vecs` (1, 2 or 4) i32 sums over `groups` groups of 4
-/// inputs; B advances `bStride` bytes per group. Constant arguments fold the branches away.
+/// Register tile: `rows` (1 or 6) × 16·`vecs` (1, 2 or 4) i32 sums over `pieces` × `groups`
+/// groups of 4 inputs (A skips `skip` bytes after each piece); B advances `bStride` bytes per
+/// group. Constant arguments fold the branches away.
 @inline(__always)
 @_optimize(speed)
-func qgemmTile(rows: Int, vecs: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
+func qgemmTile(rows: Int, vecs: Int, _ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
                _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
                _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>) {
     typealias V = QVector
@@ -92,6 +93,7 @@ func qgemmTile(rows: Int, vecs: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1
     var c40 = V(), c41 = V(), c42 = V(), c43 = V(), c50 = V(), c51 = V(), c52 = V(), c53 = V()
     var bp = b
     var off = 0
+    for _ in 0..<pieces {
     for _ in 0..<groups {
         let b0 = bp.loadUnaligned(as: V.self)
         let b1 = vecs > 1 ? bp.loadUnaligned(fromByteOffset: 64, as: V.self) : V()
@@ -125,6 +127,8 @@ func qgemmTile(rows: Int, vecs: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1
         }
         bp += bStride
         off += 4
+    }
+    off += skip
     }
     @inline(__always) func store(_ r: Int, _ v0: V, _ v1: V, _ v2: V, _ v3: V) {
         let p = UnsafeMutableRawPointer(tile + r * qgemmPanelCols)

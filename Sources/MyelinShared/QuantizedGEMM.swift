@@ -191,41 +191,57 @@ public struct QGEMMOutput {
     }
 }
 
+/// Where `qgemm` reads the rows of x: by default row i at x + i·ldx, its k bytes contiguous.
+/// For a convolution's windows on a padded channels-last image (no im2col): row i (output
+/// pixel (i / perLine, i mod perLine)) at x + (i / perLine)·lineStride + (i mod perLine)·ldx, its
+/// k bytes in `pieces` runs of k / pieces (a multiple of 4) bytes, `pieceStride` apart.
+public struct QGEMMRows {
+    public var perLine = Int.max, lineStride = 0, pieces = 1, pieceStride = 0
+    public init() {}
+    public init(perLine: Int, lineStride: Int, pieces: Int, pieceStride: Int) {
+        self.perLine = perLine; self.lineStride = lineStride; self.pieces = pieces; self.pieceStride = pieceStride
+    }
+}
+
 /// y = epilogue(bias + x · wᵀ). Shapes: x u8 `[m × k]` with row stride `ldx` (the k4 bytes
 /// of each row are read and must be readable — rows may overlap, ldx ≥ k; bytes past k meet
-/// zero weights), `packed` from `qgemmPackWeights`, bias i32 `[n]`, multipliers f32 `[n]`,
-/// y `[m × n]` with row stride `output.ld`. `tile` holds `qgemmTileCount` i32. Allocates nothing.
+/// zero weights; or as `layout` says), `packed` from `qgemmPackWeights`, bias i32 `[n]`,
+/// multipliers f32 `[n]`, y `[m × n]` with row stride `output.ld`. `tile` holds
+/// `qgemmTileCount` i32. Allocates nothing.
 @inline(never)  // one copy for runQLinear's two calls and qconv
 @_optimize(speed)
 public func qgemm(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, packed: UnsafePointer<Int8>,
                   bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
-                  tile: UnsafeMutablePointer<Int32>) {
+                  tile: UnsafeMutablePointer<Int32>, layout: QGEMMRows = QGEMMRows()) {
     let k4 = kernelRoundUp(k, 4), n16 = kernelRoundUp(n, 16)
-    let groups = k4 / 4
+    let pieces = layout.pieces, groups = k4 / 4 / pieces, skip = layout.pieceStride - 4 * groups
     var i = 0
     while i < m {
         let rows = Swift.min(qgemmTileRows, m - i)
         // Short blocks repeat their last row; only valid rows are written.
-        @inline(__always) func row(_ r: Int) -> UnsafeRawPointer { UnsafeRawPointer(x + (i + Swift.min(r, rows - 1)) * ldx) }
+        @inline(__always) func row(_ r: Int) -> UnsafeRawPointer {
+            let p = i + Swift.min(r, rows - 1)
+            return UnsafeRawPointer(x + p / layout.perLine * layout.lineStride + p % layout.perLine * ldx)
+        }
         let a0 = row(0), a1 = row(1), a2 = row(2), a3 = row(3), a4 = row(4), a5 = row(5)
         var q0 = 0
         while q0 < n16 {
             let width = Swift.min(qgemmPanelCols, n16 - q0)
             let panel = UnsafeRawPointer(packed + q0 * k4)
             if width == qgemmPanelCols {
-                if rows == 1 { qgemmTile1x64(groups, a0, panel, tile) } else { qgemmTile6x64(groups, a0, a1, a2, a3, a4, a5, panel, tile) }
+                if rows == 1 { qgemmTile1x64(pieces, skip, groups, a0, panel, tile) } else { qgemmTile6x64(pieces, skip, groups, a0, a1, a2, a3, a4, a5, panel, tile) }
             } else {
                 // Panels of 16, 32 or 48 columns: a 32-wide tile where it fits, then a 16-wide one.
                 var s = 0
                 if width >= 32 {
-                    if rows == 1 { qgemmTile1x32(groups, a0, panel, width * 4, tile) } else { qgemmTile6x32(groups, a0, a1, a2, a3, a4, a5, panel, width * 4, tile) }
+                    if rows == 1 { qgemmTile1x32(pieces, skip, groups, a0, panel, width * 4, tile) } else { qgemmTile6x32(pieces, skip, groups, a0, a1, a2, a3, a4, a5, panel, width * 4, tile) }
                     s = 32
                 }
                 while s < width {
                     if rows == 1 {
-                        qgemmTile1x16(groups, a0, panel + s * 4, width * 4, tile + s)
+                        qgemmTile1x16(pieces, skip, groups, a0, panel + s * 4, width * 4, tile + s)
                     } else {
-                        qgemmTile6x16(groups, a0, a1, a2, a3, a4, a5, panel + s * 4, width * 4, tile + s)
+                        qgemmTile6x16(pieces, skip, groups, a0, a1, a2, a3, a4, a5, panel + s * 4, width * 4, tile + s)
                     }
                     s += 16
                 }
@@ -271,10 +287,11 @@ func qgemmEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, row0: Int, col0
 
 #if !MYELIN_VNNI
 /// Portable register tile with the same contract as the VNNI one: `rows` (1 or 6) ×
-/// 16·`vecs` i32 sums over `groups` groups of 4 inputs; B advances `bStride` bytes per group.
+/// 16·`vecs` i32 sums over `pieces` × `groups` groups of 4 inputs (A skips `skip` bytes after
+/// each piece); B advances `bStride` bytes per group.
 @inline(__always)
 @_optimize(speed)
-func qgemmTile(rows: Int, vecs: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
+func qgemmTile(rows: Int, vecs: Int, _ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
                _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
                _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>) {
     let cols = 16 * vecs
@@ -291,11 +308,14 @@ func qgemmTile(rows: Int, vecs: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1
         default: a = rowPointers.5.assumingMemoryBound(to: UInt8.self)
         }
         let t = tile + r * qgemmPanelCols
-        for g in 0..<groups {
-            let bg = (b + g * bStride).assumingMemoryBound(to: Int8.self)
-            let x0 = Int32(a[4 * g]), x1 = Int32(a[4 * g + 1]), x2 = Int32(a[4 * g + 2]), x3 = Int32(a[4 * g + 3])
-            for j in 0..<cols {
-                t[j] &+= x0 &* Int32(bg[4 * j]) &+ x1 &* Int32(bg[4 * j + 1]) &+ x2 &* Int32(bg[4 * j + 2]) &+ x3 &* Int32(bg[4 * j + 3])
+        for piece in 0..<pieces {
+            for gg in 0..<groups {
+                let g = piece * groups + gg, at = piece * (4 * groups + skip) + 4 * gg
+                let bg = (b + g * bStride).assumingMemoryBound(to: Int8.self)
+                let x0 = Int32(a[at]), x1 = Int32(a[at + 1]), x2 = Int32(a[at + 2]), x3 = Int32(a[at + 3])
+                for j in 0..<cols {
+                    t[j] &+= x0 &* Int32(bg[4 * j]) &+ x1 &* Int32(bg[4 * j + 1]) &+ x2 &* Int32(bg[4 * j + 2]) &+ x3 &* Int32(bg[4 * j + 3])
+                }
             }
         }
     }
@@ -304,44 +324,44 @@ func qgemmTile(rows: Int, vecs: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1
 
 @inline(never)
 @_optimize(speed)
-func qgemmTile6x64(_ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
+func qgemmTile6x64(_ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
                    _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
                    _ b: UnsafeRawPointer, _ tile: UnsafeMutablePointer<Int32>) {
-    qgemmTile(rows: 6, vecs: 4, groups, a0, a1, a2, a3, a4, a5, b, 256, tile)
+    qgemmTile(rows: 6, vecs: 4, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, 256, tile)
 }
 
 @inline(never)
 @_optimize(speed)
-func qgemmTile1x64(_ groups: Int, _ a0: UnsafeRawPointer, _ b: UnsafeRawPointer, _ tile: UnsafeMutablePointer<Int32>) {
-    qgemmTile(rows: 1, vecs: 4, groups, a0, a0, a0, a0, a0, a0, b, 256, tile)
+func qgemmTile1x64(_ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ b: UnsafeRawPointer, _ tile: UnsafeMutablePointer<Int32>) {
+    qgemmTile(rows: 1, vecs: 4, pieces, skip, groups, a0, a0, a0, a0, a0, a0, b, 256, tile)
 }
 
 @inline(never)
 @_optimize(speed)
-func qgemmTile6x32(_ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
+func qgemmTile6x32(_ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
                    _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
                    _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>) {
-    qgemmTile(rows: 6, vecs: 2, groups, a0, a1, a2, a3, a4, a5, b, bStride, tile)
+    qgemmTile(rows: 6, vecs: 2, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, bStride, tile)
 }
 
 @inline(never)
 @_optimize(speed)
-func qgemmTile1x32(_ groups: Int, _ a0: UnsafeRawPointer, _ b: UnsafeRawPointer, _ bStride: Int,
+func qgemmTile1x32(_ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ b: UnsafeRawPointer, _ bStride: Int,
                    _ tile: UnsafeMutablePointer<Int32>) {
-    qgemmTile(rows: 1, vecs: 2, groups, a0, a0, a0, a0, a0, a0, b, bStride, tile)
+    qgemmTile(rows: 1, vecs: 2, pieces, skip, groups, a0, a0, a0, a0, a0, a0, b, bStride, tile)
 }
 
 @inline(never)
 @_optimize(speed)
-func qgemmTile6x16(_ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
+func qgemmTile6x16(_ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
                    _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
                    _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>) {
-    qgemmTile(rows: 6, vecs: 1, groups, a0, a1, a2, a3, a4, a5, b, bStride, tile)
+    qgemmTile(rows: 6, vecs: 1, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, bStride, tile)
 }
 
 @inline(never)
 @_optimize(speed)
-func qgemmTile1x16(_ groups: Int, _ a0: UnsafeRawPointer, _ b: UnsafeRawPointer, _ bStride: Int,
+func qgemmTile1x16(_ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ b: UnsafeRawPointer, _ bStride: Int,
                    _ tile: UnsafeMutablePointer<Int32>) {
-    qgemmTile(rows: 1, vecs: 1, groups, a0, a0, a0, a0, a0, a0, b, bStride, tile)
+    qgemmTile(rows: 1, vecs: 1, pieces, skip, groups, a0, a0, a0, a0, a0, a0, b, bStride, tile)
 }

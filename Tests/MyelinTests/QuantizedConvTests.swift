@@ -61,6 +61,13 @@ final class QuantizedConvTests: XCTestCase {
         .init(batch: 2, inChannels: 2, height: 6, width: 18, outChannels: 8, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1,
               padBottom: 1, padRight: 1, groups: 2),
         .init(batch: 1, inChannels: 1, height: 4, width: 5, outChannels: 4, kernelH: 3, kernelW: 3),
+        // Windows read in place (C/groups a multiple of 4, no dilation along W): strides 2 × 3, uneven
+        // padding and dilation 2 along H; groups of 8 channels with padding; 1×1 with stride 2.
+        .init(batch: 2, inChannels: 8, height: 9, width: 11, outChannels: 20, kernelH: 3, kernelW: 2, strideH: 2, strideW: 3,
+              padTop: 2, padLeft: 1, padBottom: 0, padRight: 1, dilationH: 2, dilationW: 1),
+        .init(batch: 2, inChannels: 16, height: 6, width: 7, outChannels: 12, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1,
+              padBottom: 1, padRight: 1, groups: 2),
+        .init(batch: 1, inChannels: 8, height: 7, width: 9, outChannels: 5, kernelH: 1, kernelW: 1, strideH: 2, strideW: 2),
         // 40 outputs: a 48-wide panel, the 32- then the 16-wide tile, on 1 and 7 pixels (1- and 6-row tiles).
         .init(batch: 2, inChannels: 20, height: 1, width: 1, outChannels: 40, kernelH: 1, kernelW: 1),
         .init(batch: 1, inChannels: 8, height: 7, width: 1, outChannels: 40, kernelH: 1, kernelW: 1),
