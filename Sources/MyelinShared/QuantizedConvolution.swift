@@ -230,7 +230,8 @@ public func qconv(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: In
 
 /// Fills `columns` u8 [OH·OW, k4]: row p holds the patch under output pixel p in (i, j, c)
 /// order, read from `pixels` u8 [H·W, C/groups] (channels-last), z_x where the window leaves
-/// the image, zeros from patch to k4.
+/// the image, zeros from patch to k4. (Only for C/groups not a multiple of 4 or dilation along
+/// W: the rest reads its windows in place, so this copies tap by tap, size-optimised.)
 @inline(never)
 func qconvIm2col(_ g: ConvGeometry, pixels: UnsafePointer<UInt8>, zeroPoint: UInt8, columns: UnsafeMutablePointer<UInt8>) {
     let cg = g.inChannels / g.groups, k = g.patch, k4 = kernelRoundUp(k, 4)
@@ -239,16 +240,8 @@ func qconvIm2col(_ g: ConvGeometry, pixels: UnsafePointer<UInt8>, zeroPoint: UIn
         for ox in 0..<ow {
             let row = columns + (oy * ow + ox) * k4
             var t = 0
-            let x0 = ox * g.strideW - g.padLeft
-            let rowInside = g.dilationW == 1 && x0 >= 0 && x0 + kw <= w
             for i in 0..<kh {
                 let iy = oy * g.strideH - g.padTop + i * g.dilationH
-                if rowInside && iy >= 0 && iy < h {
-                    // The window's row inside the image: its kW taps are one run of kW·C/groups bytes.
-                    qconvCopyBytes(row + t, pixels + (iy * w + x0) * cg, kw * cg)
-                    t += kw * cg
-                    continue
-                }
                 for j in 0..<kw {
                     let ix = ox * g.strideW - g.padLeft + j * g.dilationW
                     if iy >= 0 && iy < h && ix >= 0 && ix < w {

@@ -58,8 +58,15 @@ public func dequantizeAccumulator(_ acc: Int32, multiplier: Float, relu: Bool) -
 /// size-optimised runtime `@inline(__always)` still left it, and the conversions, out of line.)
 @_transparent
 func requantize16(_ acc: SIMD16<Int32>, multiplier: SIMD16<Float>, zeroPoint: Float, low: Float) -> SIMD16<UInt8> {
+    roundToBytes16(int32ToFloat(acc) * multiplier, zeroPoint: zeroPoint, low: low)
+}
+
+/// `clamp(roundEven(y) + zeroPoint, low, 255)` per lane as bytes (NaN gives `low`): the rounding
+/// and clamp of `requantize16` and of `quantizeRow`'s 16 lanes (`quantizeToU8`'s bytes, low 0).
+@_transparent
+func roundToBytes16(_ y: SIMD16<Float>, zeroPoint: Float, low: Float) -> SIMD16<UInt8> {
     let magic = SIMD16<Float>(repeating: 12_582_912)
-    let v = ((int32ToFloat(acc) * multiplier + magic) - magic) + SIMD16<Float>(repeating: zeroPoint)
+    let v = ((y + magic) - magic) + SIMD16<Float>(repeating: zeroPoint)
     let lowV = SIMD16<Float>(repeating: low), high = SIMD16<Float>(repeating: 255)
     var c = lowV.replacing(with: v, where: v .> lowV)
     c = c.replacing(with: high, where: c .> high)
@@ -111,13 +118,16 @@ func load16<T: SIMDScalar>(_ p: UnsafePointer<T>) -> SIMD16<T> { UnsafeRawPointe
 @inline(__always)
 func store16<T: SIMDScalar>(_ v: SIMD16<T>, _ p: UnsafeMutablePointer<T>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<T>.self) }
 
-/// Quantizes `count` floats to u8 with the `quantize` formula.
+/// Quantizes `count` floats to u8 with the `quantize` formula: 16 at a time (`roundToBytes16`,
+/// the same bytes), the last `count % 16` one by one.
 @inline(never)
 @_optimize(speed)
 public func quantizeRow(_ x: UnsafePointer<Float>, count: Int, invScale: Float, zeroPoint: Int32,
                         into q: UnsafeMutablePointer<UInt8>) {
-    let z = Float(zeroPoint)
-    for i in 0..<count { q[i] = quantizeToU8(x[i], invScale: invScale, zeroPoint: z) }
+    let z = Float(zeroPoint), count16 = count & ~15, inverse = SIMD16<Float>(repeating: invScale)
+    var i = 0
+    while i < count16 { store16(roundToBytes16(load16(x + i) * inverse, zeroPoint: z, low: 0), q + i); i += 16 }
+    for i in count16..<count { q[i] = quantizeToU8(x[i], invScale: invScale, zeroPoint: z) }
 }
 
 // MARK: Reference

@@ -211,6 +211,20 @@ final class QuantizedConvTests: XCTestCase {
     /// and `dequantizeAccumulator`'s floats on extreme accumulators, exact ties (multiplier 0.5),
     /// products past 2^22 (where the vector rounding trick stops being exact), huge, tiny,
     /// infinite and zero multipliers.
+    /// `quantizeRow` (16 lanes, then the rest one by one) gives `quantizeToU8`'s bytes: ties of
+    /// roundEven, the clamp at both ends, magnitudes past 2^22, infinities and NaN.
+    func testQuantizeRowMatchesTheScalarFormula() {
+        let rng = Generator(seed: 35)
+        var x: [Float] = [0, -0.0, 0.5, 1.5, 2.5, -0.5, -1.5, 127.5, 128.5, 254.5, 255.5, -120.5, 4_194_303.5, 4_194_304.5,
+                          8_388_609, -8_388_609, 3e38, -3e38, .infinity, -.infinity, .nan, 1e-30, -1e-30]
+        while x.count < 53 { x.append((rng.nextUniform() - 0.3) * 400) }
+        for (invScale, zeroPoint) in [(Float(1), Int32(0)), (1, 121), (2, 255), (1.0 / 3, 7), (0.02, 128)] {
+            var q = [UInt8](repeating: 7, count: x.count)
+            quantizeRow(x, count: x.count, invScale: invScale, zeroPoint: zeroPoint, into: &q)
+            XCTAssertEqual(q, x.map { quantizeToU8($0, invScale: invScale, zeroPoint: Float(zeroPoint)) }, "1/s \(invScale) z \(zeroPoint)")
+        }
+    }
+
     func testVectorOutputFormulasMatchTheScalarOnes() {
         let rng = Generator(seed: 34)
         var acc: [Int32] = [.min, .max, 0, 1, -1, 3, -3, 5, -5, 255, 256, 511, -511, 1 << 22, (1 << 22) + 1, -(1 << 22) - 3,
