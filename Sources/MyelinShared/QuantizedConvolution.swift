@@ -339,7 +339,7 @@ func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32
 /// The stride phases of one input plane u8 [H, W] (layout in `qconvScratchBytes`): phase
 /// (a, b) row y column x holds the pixel at padded (sH·y + a, sW·x + b), z_x outside the image
 /// (and in the phase's tail). Stride 2 rows de-interleave 16, then 8 bytes at a time.
-@inline(never) @_optimize(speed)
+@inline(never)
 func qconvFillPhases(_ g: ConvGeometry, plane: UnsafePointer<UInt8>, zeroPoint: UInt8, phases: UnsafeMutablePointer<UInt8>) {
     let sh = g.strideH, sw = g.strideW, width = g.qconvPhaseWidth, bytes = g.qconvPhaseBytes
     // z_x everywhere first, 16 bytes at a time (the phases are whole multiples of 64 bytes).
