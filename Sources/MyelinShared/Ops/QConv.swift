@@ -10,9 +10,10 @@
 // the same statuses; the patch (C/groups·kH·kW) is at most `qconvMaxPatch` (`.unsupported`),
 // so i32 sums cannot overflow.
 //
-// qconv2d runs `qconv` (im2col + the qlinear tile, VNNI where built; direct loops for one
-// input channel per group); with `Graph.reference` it runs the naive `qconvReference`
-// instead (the Swift side's integer parity reference).
+// qconv2d runs `qconv` (the qlinear tile on windows read in place or im2col'd, VNNI where built;
+// channels-as-lanes loops for depthwise layers; taps-as-dot-product loops for one-channel stems);
+// with `Graph.reference` it runs the naive `qconvReference` instead (the Swift side's integer
+// parity reference).
 
 public enum QConvOps {
     public static var qconv2d: OpDescription {
