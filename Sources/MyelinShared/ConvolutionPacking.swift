@@ -189,8 +189,13 @@ func convIm2colPanels(_ g: ConvGeometry, image: UnsafePointer<Float>, images: In
 @inline(never)
 @_optimize(size)
 func convIm2colPadding(_ row: UnsafeMutablePointer<Float>, rows: Range<Int>, columns: Range<Int>, outHeight: Int, outWidth: Int) {
+    // A tap inside the input for every output (no padding reached): nothing to zero.
+    if columns.count == outWidth && rows.count == outHeight { return }
     for oy in 0..<outHeight {
-        for ox in 0..<outWidth where !rows.contains(oy) || !columns.contains(ox) { row[oy * outWidth + ox] = 0 }
+        let line = row + oy * outWidth
+        if !rows.contains(oy) { convZeroRow(line, outWidth); continue }
+        convZeroRow(line, columns.lowerBound)
+        convZeroRow(line + columns.upperBound, outWidth - columns.upperBound)
     }
 }
 
@@ -292,7 +297,10 @@ func convTileHalf(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, row
 
 /// The valid `rows` × `cols` of a tile (accumulators v in `edge`, 32 floats a row) into C:
 /// C = v + bias[row] (first depth block with a bias), C = v (first block without), C = C + v
-/// (later blocks); then max(C, 0) when `relu` (a NaN stays NaN).
+/// (later blocks); then max(C, 0) when `relu` (a NaN stays NaN). A row of 16 or more columns
+/// as two 16-float vectors, the second ending at `cols` and overlapping the first on a ragged
+/// panel: both are computed from C as it was before either is stored, so an overlapped
+/// element gets the same value twice.
 @inline(never)
 @_optimize(speed)
 func convStoreTile(_ edge: UnsafePointer<Float>, rows: Int, cols: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
@@ -300,12 +308,12 @@ func convStoreTile(_ edge: UnsafePointer<Float>, rows: Int, cols: Int, c: Unsafe
     typealias V = SIMD16<Float>
     for r in 0..<rows {
         let out = c + r * ldc, v = edge + r * gemmTileCols
-        if cols == gemmTileCols {
-            let p = UnsafeMutableRawPointer(out), from = UnsafeRawPointer(v)
-            var y0 = from.loadUnaligned(as: V.self), y1 = from.loadUnaligned(fromByteOffset: 64, as: V.self)
+        if cols >= 16 {
+            let p = UnsafeMutableRawPointer(out), from = UnsafeRawPointer(v), tail = 4 * (cols - 16)
+            var y0 = from.loadUnaligned(as: V.self), y1 = from.loadUnaligned(fromByteOffset: tail, as: V.self)
             if !start {
                 y0 = p.loadUnaligned(as: V.self) + y0
-                y1 = p.loadUnaligned(fromByteOffset: 64, as: V.self) + y1
+                y1 = p.loadUnaligned(fromByteOffset: tail, as: V.self) + y1
             } else if let b = bias {
                 let bv = V(repeating: b[r])
                 y0 = y0 + bv
@@ -316,7 +324,7 @@ func convStoreTile(_ edge: UnsafePointer<Float>, rows: Int, cols: Int, c: Unsafe
                 y1 = y1.replacing(with: 0, where: y1 .< 0)
             }
             p.storeBytes(of: y0, as: V.self)
-            p.storeBytes(of: y1, toByteOffset: 64, as: V.self)
+            p.storeBytes(of: y1, toByteOffset: tail, as: V.self)
         } else {
             for j in 0..<cols {
                 var y = v[j]
