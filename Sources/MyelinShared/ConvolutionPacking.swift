@@ -13,7 +13,7 @@
 // - bias and ReLU are applied as the tile is stored (no passes over y before and after).
 //
 // Packed weights, per group gi (base gi·outPad·patch, outPad = outChannels/groups rounded up
-// to 8): depth blocks of `gemmBlockDepth` patch rows in order, the block at patch row pc
+// to 8): depth blocks of `convDepthStep(patch)` patch rows in order, the block at patch row pc
 // starting at pc·outPad; inside a block of depth kc, row panel r holds W[8r + i, pc + p] at
 // r·8·kc + p·8 + i (zero for 8r + i ≥ outChannels/groups).
 // Packed columns (scratch, one image-group): the same with 32-column panels over output
@@ -22,6 +22,19 @@
 
 /// Rows (output channels) of the packed convolution's register tile.
 let convTileRows = 8
+
+/// Most patch rows in one depth block: a 32-column panel of 320 rows (40 KB) and the 8-row
+/// weight panel stay in L1 while the panel's row tiles run.
+let convMaxBlockDepth = 320
+
+/// Patch rows per depth block: the patch cut into the fewest blocks of at most
+/// `convMaxBlockDepth` rows, of equal depth (the last may be shorter), so that no thin last
+/// block (3×3 over 32 channels: 288 rows) costs a second pass over the output tile.
+@inline(__always)
+func convDepthStep(_ patch: Int) -> Int {
+    let blocks = (patch + convMaxBlockDepth - 1) / convMaxBlockDepth
+    return (patch + blocks - 1) / blocks
+}
 
 /// Whether conv2d runs `g` on packed weights: every convolution but the direct depthwise
 /// ones, unless padding the output channels of a group to whole panels would more than
@@ -60,11 +73,12 @@ public func convPackedImages(_ g: ConvGeometry) -> Int {
 @_optimize(size)
 public func convPackWeights(_ g: ConvGeometry, weights: UnsafeRawPointer, f16: Bool, into dst: UnsafeMutablePointer<Float>) {
     let outGroup = g.outChannels / g.groups, outPad = kernelRoundUp(outGroup, convTileRows), patch = g.patch
+    let depth = convDepthStep(patch)
     for gi in 0..<g.groups {
         let groupBase = dst + gi * outPad * patch
         var pc = 0
         while pc < patch {
-            let kc = Swift.min(gemmBlockDepth, patch - pc)
+            let kc = Swift.min(depth, patch - pc)
             for r in stride(from: 0, to: outPad, by: convTileRows) {
                 let panel = groupBase + pc * outPad + r * kc
                 for p in 0..<kc {
@@ -95,7 +109,7 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
     let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups
     let outPad = kernelRoundUp(outGroup, convTileRows), patch = g.patch
     let planeIn = g.height * g.width, planeOut = images * g.outHeight * g.outWidth
-    let nPad = kernelRoundUp(planeOut, gemmTileCols)
+    let nPad = kernelRoundUp(planeOut, gemmTileCols), depth = convDepthStep(patch)
     let columns = scratch, rowBuffer = scratch + patch * nPad, edgeTile = rowBuffer + nPad
     convZeroRow(rowBuffer + planeOut, nPad - planeOut)
     for gi in 0..<g.groups {
@@ -106,7 +120,7 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
         let groupBias = bias.map { $0 + gi * outGroup }
         var pc = 0
         while pc < patch {
-            let kc = Swift.min(gemmBlockDepth, patch - pc)
+            let kc = Swift.min(depth, patch - pc)
             let first = pc == 0, last = pc + kc == patch
             var q = 0
             while q < planeOut {
@@ -134,14 +148,14 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
 /// Depth of the block that patch row `p` falls in.
 @inline(__always)
 func convBlockDepth(_ p: Int, _ patch: Int) -> Int {
-    let pc = p / gemmBlockDepth * gemmBlockDepth
-    return Swift.min(gemmBlockDepth, patch - pc)
+    let depth = convDepthStep(patch), pc = p / depth * depth
+    return Swift.min(depth, patch - pc)
 }
 
 /// Where patch row `p` starts in the packed columns (its block, row p − pc of panel 0).
 @inline(__always)
 func convPanelRow(_ columns: UnsafeMutablePointer<Float>, p: Int, patch: Int, nPad: Int) -> UnsafeMutablePointer<Float> {
-    let pc = p / gemmBlockDepth * gemmBlockDepth
+    let depth = convDepthStep(patch), pc = p / depth * depth
     return columns + pc * nPad + (p - pc) * gemmTileCols
 }
 
