@@ -34,6 +34,19 @@ public func maxPool2dForward(_ g: ConvGeometry, planes: Int, x: UnsafePointer<Fl
     // The usual 2×2 window with stride 2 runs 8 outputs at a time.
     let fastPair = g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2 && g.padTop == 0 && g.padLeft == 0
         && g.padBottom == 0 && g.padRight == 0 && g.dilationH == 1 && g.dilationW == 1
+    if fastPair && indices == nil && ow >= 4 {
+        // Values of 2×2 windows, all inside the input: row after row, no per-row bookkeeping.
+        var out = values
+        for plane in 0..<planes {
+            var top = x + plane * h * w
+            for _ in 0..<oh {
+                _ = maxPool2x2RowValues(top, width: w, outputs: ow, values: out)
+                top += 2 * w
+                out += ow
+            }
+        }
+        return
+    }
     for plane in 0..<planes {
         let src = x + plane * h * w
         for oy in 0..<oh {

@@ -267,6 +267,39 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// Values-only 2×2 stride-2 pooling (the runtime's max_pool2d; rows of 4 or more outputs
+    /// run row after row through the vector path): bit for bit the direct loop's values, ties
+    /// of ±0 and NaNs included, on odd heights (last input row unused) and widths of 3 … 13 outputs.
+    func testMaxPool2x2ValuesOnlyMatchesDirectLoop() {
+        let g = Generator(seed: 32)
+        for (h, w) in [(7, 26), (11, 11), (4, 8), (5, 17), (6, 7), (3, 9)] {
+            let planes = 3, oh = h / 2, ow = w / 2
+            var x = (0..<(planes * h * w)).map { _ in [Float(0), -0.0, 1, -1, 2][g.nextInt(below: 5)] }
+            x[w + 3] = .nan
+            x[h * w + 2 * w + 1] = -.nan
+            let geometry = ConvGeometry(batch: 1, inChannels: planes, height: h, width: w, outChannels: planes,
+                                        kernelH: 2, kernelW: 2, strideH: 2, strideW: 2, groups: planes)
+            var y = [Float](repeating: 7, count: planes * oh * ow + 1)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { maxPool2dForward(geometry, planes: planes, x: xp.baseAddress!, values: $0.baseAddress!, indices: nil) }
+            }
+            XCTAssertEqual(y[planes * oh * ow], 7, "\(h)×\(w): nothing written past the output")
+            for plane in 0..<planes {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var best = -Float.infinity
+                        for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                            let v = x[plane * h * w + (2 * oy + i) * w + 2 * ox + j]
+                            if !best.isNaN && !(v <= best) { best = v }
+                        }
+                        let got = y[(plane * oh + oy) * ow + ox]
+                        XCTAssertEqual(got.bitPattern, best.bitPattern, "\(h)×\(w) plane \(plane) output (\(oy), \(ox))")
+                    }
+                }
+            }
+        }
+    }
+
     // MARK: Tracing
 
     func testTracerRecordsEveryAttribute() {
