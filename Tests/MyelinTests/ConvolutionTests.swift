@@ -300,6 +300,34 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// Adaptive average pooling sums four planes at a time (independent chains): each cell
+    /// still bit for bit the in-order sum over its span divided by the count, for plane counts
+    /// that are not multiples of four, uneven spans and global pooling; nothing written past y.
+    func testAdaptiveAvgPoolMatchesInOrderSums() {
+        let g = Generator(seed: 33)
+        for (planes, h, w, oh, ow) in [(1, 4, 4, 1, 1), (3, 7, 7, 1, 1), (6, 5, 7, 2, 3), (9, 4, 4, 1, 1), (4, 3, 5, 3, 2)] {
+            let x = (0..<(planes * h * w)).map { _ in g.nextUniform() * 4 - 2 }
+            var y = [Float](repeating: 7, count: planes * oh * ow + 1)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer {
+                    adaptiveAvgPool2dForward(planes: planes, height: h, width: w, outHeight: oh, outWidth: ow, x: xp.baseAddress!, y: $0.baseAddress!)
+                }
+            }
+            XCTAssertEqual(y[planes * oh * ow], 7, "\(planes) planes: nothing written past the output")
+            for p in 0..<planes {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        let rows = adaptivePoolSpan(oy, oh, h), cols = adaptivePoolSpan(ox, ow, w)
+                        var s: Float = 0
+                        for iy in rows.lo..<rows.hi { for ix in cols.lo..<cols.hi { s += x[p * h * w + iy * w + ix] } }
+                        let expected = s / Float((rows.hi - rows.lo) * (cols.hi - cols.lo))
+                        XCTAssertEqual(y[(p * oh + oy) * ow + ox].bitPattern, expected.bitPattern, "\(planes) planes, plane \(p) cell (\(oy), \(ox))")
+                    }
+                }
+            }
+        }
+    }
+
     // MARK: Tracing
 
     func testTracerRecordsEveryAttribute() {
