@@ -218,8 +218,14 @@ func convIm2colPadding(_ row: UnsafeMutablePointer<Float>, rows: Range<Int>, col
 @inline(never)
 @_optimize(size)
 func convIm2colStridedRows(_ g: ConvGeometry, _ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, rows: Int, columns: Range<Int>) {
-    for y in 0..<rows {
-        for ox in columns { dst[y * g.outWidth + ox] = src[y * g.strideH * g.width + ox * g.strideW] }
+    // Pointers stepped (no index products per element).
+    let sw = g.strideW, step = g.strideH * g.width
+    var out = dst + columns.lowerBound, line = src + columns.lowerBound * sw
+    for _ in 0..<rows {
+        var from = line
+        for k in 0..<columns.count { out[k] = from.pointee; from += sw }
+        out += g.outWidth
+        line += step
     }
 }
 
