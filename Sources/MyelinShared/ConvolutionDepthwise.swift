@@ -143,14 +143,24 @@ func convDepthwisePhasePlanes(_ g: ConvGeometry, _ p: DepthwisePhases, _ image: 
             convSplitColumns(SIMD8<Float>.self, src, dst, plane: plane, column: g.padLeft, x: 0)
             convSplitColumns(SIMD8<Float>.self, src, dst, plane: plane, column: columns - 8 + g.padLeft, x: columns - 8)
         } else {
-            for ix in 0..<columns {
-                let c = ix + g.padLeft
-                dst[(c % sw) * plane + c / sw] = src[ix]
-            }
+            convSplitColumnsScalar(src, dst, columns: columns, padLeft: g.padLeft, strideW: sw, plane: plane)
         }
         src += g.width
         rowPhase += 1
         if rowPhase == sh { rowPhase = 0; phaseRow += 1 }
+    }
+}
+
+/// Any stride, one column at a time: src[0 ..< columns], padded columns padLeft…, to their
+/// phase rows at `row` (phase column c / strideW of phase c % strideW). Out of line: the
+/// rare case stays out of the row loop.
+@inline(never)
+@_optimize(size)
+func convSplitColumnsScalar(_ src: UnsafePointer<Float>, _ row: UnsafeMutablePointer<Float>, columns: Int, padLeft: Int,
+                            strideW: Int, plane: Int) {
+    for ix in 0..<columns {
+        let c = ix + padLeft
+        row[(c % strideW) * plane + c / strideW] = src[ix]
     }
 }
 

@@ -13,7 +13,7 @@
 // - bias and ReLU are applied as the tile is stored (no passes over y before and after).
 //
 // Packed weights, per group gi (base gi·outPad·patch, outPad = outChannels/groups rounded up
-// to 8): depth blocks of `gemmBlockDepth` patch rows in order, the block at patch row pc
+// to 8): depth blocks of `convDepthStep(patch)` patch rows in order, the block at patch row pc
 // starting at pc·outPad; inside a block of depth kc, row panel r holds W[8r + i, pc + p] at
 // r·8·kc + p·8 + i (zero for 8r + i ≥ outChannels/groups).
 // Packed columns (scratch, one image-group): the same with 32-column panels over output
@@ -22,6 +22,19 @@
 
 /// Rows (output channels) of the packed convolution's register tile.
 let convTileRows = 8
+
+/// Most patch rows in one depth block: a 32-column panel of 320 rows (40 KB) and the 8-row
+/// weight panel stay in L1 while the panel's row tiles run.
+let convMaxBlockDepth = 320
+
+/// Patch rows per depth block: the patch cut into the fewest blocks of at most
+/// `convMaxBlockDepth` rows, of equal depth (the last may be shorter), so that no thin last
+/// block (3×3 over 32 channels: 288 rows) costs a second pass over the output tile.
+@inline(__always)
+func convDepthStep(_ patch: Int) -> Int {
+    let blocks = (patch + convMaxBlockDepth - 1) / convMaxBlockDepth
+    return (patch + blocks - 1) / blocks
+}
 
 /// Whether conv2d runs `g` on packed weights: every convolution but the direct depthwise
 /// ones, unless padding the output channels of a group to whole panels would more than
@@ -60,11 +73,12 @@ public func convPackedImages(_ g: ConvGeometry) -> Int {
 @_optimize(size)
 public func convPackWeights(_ g: ConvGeometry, weights: UnsafeRawPointer, f16: Bool, into dst: UnsafeMutablePointer<Float>) {
     let outGroup = g.outChannels / g.groups, outPad = kernelRoundUp(outGroup, convTileRows), patch = g.patch
+    let depth = convDepthStep(patch)
     for gi in 0..<g.groups {
         let groupBase = dst + gi * outPad * patch
         var pc = 0
         while pc < patch {
-            let kc = Swift.min(gemmBlockDepth, patch - pc)
+            let kc = Swift.min(depth, patch - pc)
             for r in stride(from: 0, to: outPad, by: convTileRows) {
                 let panel = groupBase + pc * outPad + r * kc
                 for p in 0..<kc {
@@ -95,7 +109,7 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
     let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups
     let outPad = kernelRoundUp(outGroup, convTileRows), patch = g.patch
     let planeIn = g.height * g.width, planeOut = images * g.outHeight * g.outWidth
-    let nPad = kernelRoundUp(planeOut, gemmTileCols)
+    let nPad = kernelRoundUp(planeOut, gemmTileCols), depth = convDepthStep(patch)
     let columns = scratch, rowBuffer = scratch + patch * nPad, edgeTile = rowBuffer + nPad
     convZeroRow(rowBuffer + planeOut, nPad - planeOut)
     for gi in 0..<g.groups {
@@ -106,7 +120,7 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
         let groupBias = bias.map { $0 + gi * outGroup }
         var pc = 0
         while pc < patch {
-            let kc = Swift.min(gemmBlockDepth, patch - pc)
+            let kc = Swift.min(depth, patch - pc)
             let first = pc == 0, last = pc + kc == patch
             var q = 0
             while q < planeOut {
@@ -134,14 +148,14 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
 /// Depth of the block that patch row `p` falls in.
 @inline(__always)
 func convBlockDepth(_ p: Int, _ patch: Int) -> Int {
-    let pc = p / gemmBlockDepth * gemmBlockDepth
-    return Swift.min(gemmBlockDepth, patch - pc)
+    let depth = convDepthStep(patch), pc = p / depth * depth
+    return Swift.min(depth, patch - pc)
 }
 
 /// Where patch row `p` starts in the packed columns (its block, row p − pc of panel 0).
 @inline(__always)
 func convPanelRow(_ columns: UnsafeMutablePointer<Float>, p: Int, patch: Int, nPad: Int) -> UnsafeMutablePointer<Float> {
-    let pc = p / gemmBlockDepth * gemmBlockDepth
+    let depth = convDepthStep(patch), pc = p / depth * depth
     return columns + pc * nPad + (p - pc) * gemmTileCols
 }
 
@@ -189,8 +203,13 @@ func convIm2colPanels(_ g: ConvGeometry, image: UnsafePointer<Float>, images: In
 @inline(never)
 @_optimize(size)
 func convIm2colPadding(_ row: UnsafeMutablePointer<Float>, rows: Range<Int>, columns: Range<Int>, outHeight: Int, outWidth: Int) {
+    // A tap inside the input for every output (no padding reached): nothing to zero.
+    if columns.count == outWidth && rows.count == outHeight { return }
     for oy in 0..<outHeight {
-        for ox in 0..<outWidth where !rows.contains(oy) || !columns.contains(ox) { row[oy * outWidth + ox] = 0 }
+        let line = row + oy * outWidth
+        if !rows.contains(oy) { convZeroRow(line, outWidth); continue }
+        convZeroRow(line, columns.lowerBound)
+        convZeroRow(line + columns.upperBound, outWidth - columns.upperBound)
     }
 }
 
@@ -199,8 +218,14 @@ func convIm2colPadding(_ row: UnsafeMutablePointer<Float>, rows: Range<Int>, col
 @inline(never)
 @_optimize(size)
 func convIm2colStridedRows(_ g: ConvGeometry, _ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, rows: Int, columns: Range<Int>) {
-    for y in 0..<rows {
-        for ox in columns { dst[y * g.outWidth + ox] = src[y * g.strideH * g.width + ox * g.strideW] }
+    // Pointers stepped (no index products per element).
+    let sw = g.strideW, step = g.strideH * g.width
+    var out = dst + columns.lowerBound, line = src + columns.lowerBound * sw
+    for _ in 0..<rows {
+        var from = line
+        for k in 0..<columns.count { out[k] = from.pointee; from += sw }
+        out += g.outWidth
+        line += step
     }
 }
 
@@ -292,7 +317,10 @@ func convTileHalf(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, row
 
 /// The valid `rows` × `cols` of a tile (accumulators v in `edge`, 32 floats a row) into C:
 /// C = v + bias[row] (first depth block with a bias), C = v (first block without), C = C + v
-/// (later blocks); then max(C, 0) when `relu` (a NaN stays NaN).
+/// (later blocks); then max(C, 0) when `relu` (a NaN stays NaN). A row of 16 or more columns
+/// as two 16-float vectors, the second ending at `cols` and overlapping the first on a ragged
+/// panel: both are computed from C as it was before either is stored, so an overlapped
+/// element gets the same value twice.
 @inline(never)
 @_optimize(speed)
 func convStoreTile(_ edge: UnsafePointer<Float>, rows: Int, cols: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
@@ -300,12 +328,12 @@ func convStoreTile(_ edge: UnsafePointer<Float>, rows: Int, cols: Int, c: Unsafe
     typealias V = SIMD16<Float>
     for r in 0..<rows {
         let out = c + r * ldc, v = edge + r * gemmTileCols
-        if cols == gemmTileCols {
-            let p = UnsafeMutableRawPointer(out), from = UnsafeRawPointer(v)
-            var y0 = from.loadUnaligned(as: V.self), y1 = from.loadUnaligned(fromByteOffset: 64, as: V.self)
+        if cols >= 16 {
+            let p = UnsafeMutableRawPointer(out), from = UnsafeRawPointer(v), tail = 4 * (cols - 16)
+            var y0 = from.loadUnaligned(as: V.self), y1 = from.loadUnaligned(fromByteOffset: tail, as: V.self)
             if !start {
                 y0 = p.loadUnaligned(as: V.self) + y0
-                y1 = p.loadUnaligned(fromByteOffset: 64, as: V.self) + y1
+                y1 = p.loadUnaligned(fromByteOffset: tail, as: V.self) + y1
             } else if let b = bias {
                 let bv = V(repeating: b[r])
                 y0 = y0 + bv
@@ -316,7 +344,7 @@ func convStoreTile(_ edge: UnsafePointer<Float>, rows: Int, cols: Int, c: Unsafe
                 y1 = y1.replacing(with: 0, where: y1 .< 0)
             }
             p.storeBytes(of: y0, as: V.self)
-            p.storeBytes(of: y1, toByteOffset: 64, as: V.self)
+            p.storeBytes(of: y1, toByteOffset: tail, as: V.self)
         } else {
             for j in 0..<cols {
                 var y = v[j]

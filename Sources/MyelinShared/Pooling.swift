@@ -34,6 +34,19 @@ public func maxPool2dForward(_ g: ConvGeometry, planes: Int, x: UnsafePointer<Fl
     // The usual 2×2 window with stride 2 runs 8 outputs at a time.
     let fastPair = g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2 && g.padTop == 0 && g.padLeft == 0
         && g.padBottom == 0 && g.padRight == 0 && g.dilationH == 1 && g.dilationW == 1
+    if fastPair && indices == nil && ow >= 4 {
+        // Values of 2×2 windows, all inside the input: row after row, no per-row bookkeeping.
+        var out = values
+        for plane in 0..<planes {
+            var top = x + plane * h * w
+            for _ in 0..<oh {
+                _ = maxPool2x2RowValues(top, width: w, outputs: ow, values: out)
+                top += 2 * w
+                out += ow
+            }
+        }
+        return
+    }
     for plane in 0..<planes {
         let src = x + plane * h * w
         for oy in 0..<oh {
@@ -268,21 +281,33 @@ public func adaptivePoolSpan(_ i: Int, _ n: Int, _ size: Int) -> (lo: Int, hi: I
 /// Adaptive average pooling (PyTorch's `adaptive_avg_pool2d`) of `planes` planes
 /// [height, width] into y [planes, outHeight, outWidth]: each cell is the mean of its span
 /// (sum in order, divided by the count). Output size 1 × 1 is global average pooling.
+/// Four planes at a time: their sums are independent chains of adds (one plane's sum is a
+/// chain as long as its cell, bound by the add latency), each still in order; past the last
+/// plane a chain repeats the last one (and writes the same value again).
 @inline(never)
-@_optimize(speed)
+@_optimize(size)
 public func adaptiveAvgPool2dForward(planes: Int, height h: Int, width w: Int, outHeight oh: Int, outWidth ow: Int,
                                      x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-    for plane in 0..<planes {
-        let src = x + plane * h * w
+    var p = 0
+    while p < planes {
+        let last = planes - 1 - p, k1 = Swift.min(1, last), k2 = Swift.min(2, last), k3 = Swift.min(3, last)
+        let src = x + p * h * w, d1 = k1 * h * w, d2 = k2 * h * w, d3 = k3 * h * w
         for oy in 0..<oh {
             let rows = adaptivePoolSpan(oy, oh, h)
             for ox in 0..<ow {
                 let cols = adaptivePoolSpan(ox, ow, w)
-                var s: Float = 0
-                for iy in rows.lo..<rows.hi { for ix in cols.lo..<cols.hi { s += src[iy * w + ix] } }
-                y[(plane * oh + oy) * ow + ox] = s / Float((rows.hi - rows.lo) * (cols.hi - cols.lo))
+                var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+                for iy in rows.lo..<rows.hi {
+                    for ix in cols.lo..<cols.hi {
+                        let at = src + iy * w + ix
+                        s0 += at[0]; s1 += at[d1]; s2 += at[d2]; s3 += at[d3]
+                    }
+                }
+                let count = Float((rows.hi - rows.lo) * (cols.hi - cols.lo)), out = y + (p * oh + oy) * ow + ox
+                out[k3 * oh * ow] = s3 / count; out[k2 * oh * ow] = s2 / count; out[k1 * oh * ow] = s1 / count; out[0] = s0 / count
             }
         }
+        p += 4
     }
 }
 

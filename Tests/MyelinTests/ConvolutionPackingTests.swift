@@ -6,8 +6,8 @@ import XCTest
 /// naive reference (and of the training forward, which sums in another order), over odd
 /// shapes, strides, padding, dilation, groups, partial tiles and more than one depth block.
 final class ConvolutionPackingTests: XCTestCase {
-    /// `oddConvGeometries` plus shapes aimed at the packed path's edges: a patch deeper than
-    /// one depth block (and one exactly a block plus one row), output channels that leave a
+    /// `oddConvGeometries` plus shapes aimed at the packed path's edges: patches deeper than
+    /// one depth block (one exactly a block plus one row), output channels that leave a
     /// partial 8-row panel, a plane that is a whole number of 32-column panels (pointwise rows
     /// read in place) and one that is not, a stem (one input channel), stride 2 with dilation.
     static let geometries: [ConvGeometry] = oddConvGeometries + [
@@ -20,6 +20,8 @@ final class ConvolutionPackingTests: XCTestCase {
         ConvGeometry(batch: 2, inChannels: 8, height: 17, width: 19, outChannels: 24, kernelH: 3, kernelW: 5,
                      strideH: 2, strideW: 2, padTop: 2, padLeft: 1, padBottom: 0, padRight: 2, dilationH: 2, dilationW: 1),
         ConvGeometry(batch: 2, inChannels: 32, height: 13, width: 13, outChannels: 64, kernelH: 3, kernelW: 3),
+        // A patch one row deeper than a depth block may be (321 rows: blocks of 161 and 160).
+        ConvGeometry(batch: 1, inChannels: 107, height: 3, width: 5, outChannels: 8, kernelH: 1, kernelW: 3),
     ]
 
     func randomArray(_ count: Int, seed: UInt64) -> [Float] {
@@ -137,6 +139,79 @@ final class ConvolutionPackingTests: XCTestCase {
         XCTAssertTrue(convPacksWeights(ConvGeometry(batch: 1, inChannels: 4, height: 5, width: 5, outChannels: 4, kernelH: 3, kernelW: 3)))
         let g = ConvGeometry(batch: 1, inChannels: 6, height: 5, width: 5, outChannels: 10, kernelH: 3, kernelW: 3, groups: 2)
         XCTAssertEqual(convPackedWeightsCount(g), 2 * 8 * 27)
+    }
+
+    /// The patch is cut into the fewest depth blocks of at most `convMaxBlockDepth` rows, of
+    /// equal depth: a 3×3 convolution over 32 channels (288 rows) runs in one block, not in a
+    /// full block and a thin one that passes over the output tile again.
+    func testDepthBlocksAreEvenAndFew() {
+        XCTAssertEqual(convDepthStep(9), 9)
+        XCTAssertEqual(convDepthStep(288), 288)
+        XCTAssertEqual(convDepthStep(convMaxBlockDepth), convMaxBlockDepth)
+        XCTAssertEqual(convDepthStep(convMaxBlockDepth + 1), (convMaxBlockDepth + 2) / 2)
+        XCTAssertEqual(convDepthStep(576), 288)
+        XCTAssertEqual(convDepthStep(1152), 288)
+        XCTAssertEqual(convBlockDepth(320, 321), 160, "last block of 321 rows")
+    }
+
+    /// `convStoreTile` for every width of a column panel (1 … 32 columns, ragged ones as two
+    /// overlapping vectors): each valid element exactly as the element-by-element rule says
+    /// (bias on the first block, accumulate on later ones, then ReLU); nothing outside the
+    /// valid rows and columns is written.
+    func testStoreTileEveryWidthExact() {
+        let ldc = 40
+        let edge = randomArray(convTileRows * gemmTileCols, seed: 31).map { $0 * 4 }
+        let bias = randomArray(convTileRows, seed: 32)
+        let before = randomArray(convTileRows * ldc, seed: 33)
+        for cols in 1...gemmTileCols {
+            for rows in [convTileRows, 3] {
+                for (start, withBias) in [(true, true), (true, false), (false, false)] {
+                    for relu in [false, true] {
+                        var c = before
+                        for r in 0..<convTileRows { for j in cols..<ldc { c[r * ldc + j] = .nan } }
+                        edge.withUnsafeBufferPointer { e in
+                            bias.withUnsafeBufferPointer { b in
+                                c.withUnsafeMutableBufferPointer { cp in
+                                    convStoreTile(e.baseAddress!, rows: rows, cols: cols, c: cp.baseAddress!, ldc: ldc,
+                                                  bias: withBias ? b.baseAddress! : nil, start: start, relu: relu)
+                                }
+                            }
+                        }
+                        for r in 0..<convTileRows {
+                            for j in 0..<ldc {
+                                var expected = r >= rows || j >= cols ? (j >= cols ? Float.nan : before[r * ldc + j]) : edge[r * gemmTileCols + j]
+                                if r < rows && j < cols {
+                                    if !start { expected = before[r * ldc + j] + expected } else if withBias { expected = expected + bias[r] }
+                                    if relu && expected < 0 { expected = 0 }
+                                }
+                                let got = c[r * ldc + j]
+                                if !(got.bitPattern == expected.bitPattern || (got.isNaN && expected.isNaN)) {
+                                    XCTFail("cols \(cols) rows \(rows) start \(start) bias \(withBias) relu \(relu): C[\(r), \(j)] = \(got), expected \(expected)")
+                                    return
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `convIm2colPadding` zeroes exactly the outputs whose tap falls in the padding (rows
+    /// outside `rows`, columns outside `columns`) and leaves the rest, including when no tap
+    /// falls in the padding.
+    func testIm2colPaddingZeroesExactlyThePadding() {
+        let oh = 5, ow = 7
+        for (rows, columns) in [(0..<5, 0..<7), (1..<5, 0..<7), (0..<5, 0..<6), (1..<4, 2..<5), (2..<2, 0..<7), (0..<5, 3..<3)] {
+            var row = [Float](repeating: .nan, count: oh * ow)
+            row.withUnsafeMutableBufferPointer { convIm2colPadding($0.baseAddress!, rows: rows, columns: columns, outHeight: oh, outWidth: ow) }
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    let inside = rows.contains(oy) && columns.contains(ox), v = row[oy * ow + ox]
+                    XCTAssertTrue(inside ? v.isNaN : v == 0, "rows \(rows) columns \(columns): (\(oy), \(ox)) is \(v)")
+                }
+            }
+        }
     }
 
     func testNaNStaysNaNThroughTheFusedReLU() {

@@ -267,6 +267,67 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// Values-only 2×2 stride-2 pooling (the runtime's max_pool2d; rows of 4 or more outputs
+    /// run row after row through the vector path): bit for bit the direct loop's values, ties
+    /// of ±0 and NaNs included, on odd heights (last input row unused) and widths of 3 … 13 outputs.
+    func testMaxPool2x2ValuesOnlyMatchesDirectLoop() {
+        let g = Generator(seed: 32)
+        for (h, w) in [(7, 26), (11, 11), (4, 8), (5, 17), (6, 7), (3, 9)] {
+            let planes = 3, oh = h / 2, ow = w / 2
+            var x = (0..<(planes * h * w)).map { _ in [Float(0), -0.0, 1, -1, 2][g.nextInt(below: 5)] }
+            x[w + 3] = .nan
+            x[h * w + 2 * w + 1] = -.nan
+            let geometry = ConvGeometry(batch: 1, inChannels: planes, height: h, width: w, outChannels: planes,
+                                        kernelH: 2, kernelW: 2, strideH: 2, strideW: 2, groups: planes)
+            var y = [Float](repeating: 7, count: planes * oh * ow + 1)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { maxPool2dForward(geometry, planes: planes, x: xp.baseAddress!, values: $0.baseAddress!, indices: nil) }
+            }
+            XCTAssertEqual(y[planes * oh * ow], 7, "\(h)×\(w): nothing written past the output")
+            for plane in 0..<planes {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var best = -Float.infinity
+                        for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                            let v = x[plane * h * w + (2 * oy + i) * w + 2 * ox + j]
+                            if !best.isNaN && !(v <= best) { best = v }
+                        }
+                        let got = y[(plane * oh + oy) * ow + ox]
+                        XCTAssertEqual(got.bitPattern, best.bitPattern, "\(h)×\(w) plane \(plane) output (\(oy), \(ox))")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adaptive average pooling sums four planes at a time (independent chains): each cell
+    /// still bit for bit the in-order sum over its span divided by the count, for plane counts
+    /// that are not multiples of four, uneven spans and global pooling; nothing written past y.
+    func testAdaptiveAvgPoolMatchesInOrderSums() {
+        let g = Generator(seed: 33)
+        for (planes, h, w, oh, ow) in [(1, 4, 4, 1, 1), (3, 7, 7, 1, 1), (6, 5, 7, 2, 3), (9, 4, 4, 1, 1), (4, 3, 5, 3, 2)] {
+            let x = (0..<(planes * h * w)).map { _ in g.nextUniform() * 4 - 2 }
+            var y = [Float](repeating: 7, count: planes * oh * ow + 1)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer {
+                    adaptiveAvgPool2dForward(planes: planes, height: h, width: w, outHeight: oh, outWidth: ow, x: xp.baseAddress!, y: $0.baseAddress!)
+                }
+            }
+            XCTAssertEqual(y[planes * oh * ow], 7, "\(planes) planes: nothing written past the output")
+            for p in 0..<planes {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        let rows = adaptivePoolSpan(oy, oh, h), cols = adaptivePoolSpan(ox, ow, w)
+                        var s: Float = 0
+                        for iy in rows.lo..<rows.hi { for ix in cols.lo..<cols.hi { s += x[p * h * w + iy * w + ix] } }
+                        let expected = s / Float((rows.hi - rows.lo) * (cols.hi - cols.lo))
+                        XCTAssertEqual(y[(p * oh + oy) * ow + ox].bitPattern, expected.bitPattern, "\(planes) planes, plane \(p) cell (\(oy), \(ox))")
+                    }
+                }
+            }
+        }
+    }
+
     // MARK: Tracing
 
     func testTracerRecordsEveryAttribute() {
