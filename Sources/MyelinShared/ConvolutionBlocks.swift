@@ -48,13 +48,11 @@ public func convBlockScratchCount(_ g: ConvGeometry, imagesPerBlock: Int) -> Int
 
 /// phases [strideW, phaseRows, phaseWidth] = plane [height, width] zero-padded and split into
 /// column phases: phase p, row r, column q holds plane[r − padTop, q·strideW + p − padLeft], or 0.
-/// Only the plane's positions are written: the padding is zeroed when `zeroPadding`, else
-/// it must still hold the zeros of an earlier split of this geometry.
 @inline(__always)
 @_optimize(speed)
-func convSplitPhases(_ g: ConvGeometry, plane: UnsafePointer<Float>, phases: UnsafeMutablePointer<Float>, zeroPadding: Bool) {
+func convSplitPhases(_ g: ConvGeometry, plane: UnsafePointer<Float>, phases: UnsafeMutablePointer<Float>) {
     let s = g.strideW, qw = g.phaseWidth, phaseSize = g.phaseRows * qw
-    if zeroPadding { convZeroRow(phases, s * phaseSize) }
+    convZeroRow(phases, s * phaseSize)
     for y in 0..<g.height {
         let src = plane + y * g.width, row = phases + (y + g.padTop) * qw
         if s == 1 {
@@ -173,9 +171,7 @@ public func convIm2colBlock(_ g: ConvGeometry, x: UnsafePointer<Float>, images: 
     let qw = g.phaseWidth, phaseSize = g.phaseRows * qw, rowStep = g.strideH * qw
     for (b, n) in images.enumerated() {
         for c in 0..<inGroup {
-            // The padding is zeroed by the first split only: the others overwrite the plane's positions.
-            convSplitPhases(g, plane: x + (n * g.inChannels + group * inGroup + c) * planeIn, phases: phases,
-                            zeroPadding: b == 0 && c == 0)
+            convSplitPhases(g, plane: x + (n * g.inChannels + group * inGroup + c) * planeIn, phases: phases)
             for i in 0..<g.kernelH {
                 for j in 0..<g.kernelW {
                     let column = j * g.dilationW
