@@ -246,8 +246,9 @@ public func convCol2imBlock(_ g: ConvGeometry, columns: UnsafePointer<Float>, im
 @_optimize(speed)
 func convAddTapRows(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, rows: Int, width: Int,
                     destinationStride: Int) {
-    @inline(__always) func masked<V: SIMD>(_ lanes: V) where V.Scalar == Float {
-        let inRow = lanes .< V(repeating: Float(width))
+    // The mask comes in built on the concrete vector type: SIMD's generic comparison runs lane
+    // by lane (it took more time than the adds when it was built here).
+    @inline(__always) func masked<V: SIMD>(_: V.Type, _ inRow: SIMDMask<V.MaskStorage>) where V.Scalar == Float {
         var d = dst, s = src
         for _ in 0..<(rows - 1) {
             let old = UnsafeRawPointer(d).loadUnaligned(as: V.self)
@@ -259,9 +260,10 @@ func convAddTapRows(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Flo
         convAddRow(d, s, width)
     }
     if rows > 1 && width >= 4 && width <= 8 {
-        masked(SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7))
+        masked(SIMD8<Float>.self, SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7) .< SIMD8<Float>(repeating: Float(width)))
     } else if rows > 1 && width > 8 && width <= 16 {
-        masked(SIMD16<Float>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+        masked(SIMD16<Float>.self, SIMD16<Float>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+                                   .< SIMD16<Float>(repeating: Float(width)))
     } else {
         for r in 0..<rows { convAddRow(dst + r * destinationStride, src + r * width, width) }
     }

@@ -30,6 +30,15 @@ final class ConvolutionBlockTests: XCTestCase {
                      strideH: 2, strideW: 2, padTop: 0, padLeft: 0, padBottom: 1, padRight: 1),
         ConvGeometry(batch: 2, inChannels: 2, height: 6, width: 13, outChannels: 3, kernelH: 2, kernelW: 5,
                      strideH: 1, strideW: 2, padTop: 1, padLeft: 3, padBottom: 0, padRight: 2, dilationW: 2),
+        // col2im summed in registers (stride 2 both ways): left padding 0 with an odd width and a 5-wide
+        // kernel (taps moved up by 2 lanes), a plane smaller than one 16-float row store, and 16-lane
+        // phases with rows of 17–32 floats (a transposed convolution's output padding: negative right padding).
+        ConvGeometry(batch: 3, inChannels: 2, height: 9, width: 11, outChannels: 3, kernelH: 5, kernelW: 5,
+                     strideH: 2, strideW: 2, padTop: 2, padLeft: 0, padBottom: 1, padRight: 2),
+        ConvGeometry(batch: 3, inChannels: 2, height: 2, width: 3, outChannels: 2, kernelH: 2, kernelW: 2,
+                     strideH: 2, strideW: 2, padTop: 0, padLeft: 1, padBottom: 0, padRight: 0),
+        ConvGeometry(batch: 2, inChannels: 3, height: 7, width: 21, outChannels: 2, kernelH: 3, kernelW: 4,
+                     strideH: 2, strideW: 2, padTop: 1, padLeft: 1, padBottom: 0, padRight: -1),
         // A transposed convolution's adjoint with output padding 1 and stride 3 (negative bottom/right padding).
         ConvGeometry(batch: 3, inChannels: 4, height: 11, width: 12, outChannels: 5, kernelH: 4, kernelW: 3,
                      strideH: 3, strideW: 3, padTop: 1, padLeft: 2, padBottom: 0, padRight: -1, groups: 1),
@@ -196,6 +205,20 @@ final class ConvolutionBlockTests: XCTestCase {
                         for e in 0..<got.count where !(got[e] == expected[e] || (got[e].isNaN && expected[e].isNaN)) {
                             XCTFail("geometry \(index), block \(block), group \(gi): element \(e) is \(got[e]), tap order gives \(expected[e])")
                             return
+                        }
+                        // Accumulating: each element is its old value + the tap-order sum, bit for bit.
+                        let start = randomArray(got.count, seed: UInt64(1000 + index))
+                        var added = start
+                        columns.withUnsafeBufferPointer { src in
+                            convCol2imBlock(g, columns: src.baseAddress!, images: block, group: gi, gradX: &added, accumulate: true,
+                                            phases: s.phases)
+                        }
+                        for e in 0..<got.count {
+                            let want = expected[e].isNaN ? start[e] : start[e] + expected[e]
+                            if added[e].bitPattern != want.bitPattern {
+                                XCTFail("geometry \(index), block \(block), group \(gi): accumulated element \(e) is \(added[e]), expected \(want)")
+                                return
+                            }
                         }
                     }
                 }

@@ -143,4 +143,98 @@ final class NormalizationActivationKernelTests: XCTestCase {
             }
         }
     }
+    /// The fused BatchNorm2d + rectifier kernels against the unfused kernels run one after the
+    /// other (bit for bit: the same arithmetic in the same order) and against the naive
+    /// references; x·scale + shift hits exactly 0 at x = 0.5 (the edge of "> 0"), and NaN.
+    func testRectifiedBatchNormKernelsMatchUnfusedKernelsBitForBit() {
+        let scale: Float = 2, shift: Float = -1, mean: Float = 0.25
+        for n in lengths {
+            var x = values(n, seed: UInt64(n))
+            if n > 3 { x[1] = 0.5; x[2] = 0; x[3] = .nan }
+            let dy = values(n, seed: UInt64(100 + n))
+            for slope: Float in [0, 0.2, -1.5] {
+                var fused = [Float](repeating: .nan, count: n), pre = [Float](repeating: .nan, count: n)
+                var unfused = [Float](repeating: .nan, count: n), reference = [Float](repeating: 7, count: n)
+                batchNormScaleShiftRectified(x, &fused, count: n, scale: scale, shift: shift, slope: slope)
+                batchNormScaleShift(x, &pre, count: n, scale: scale, shift: shift)
+                leakyReluForward(pre, &unfused, count: n, slope: slope)
+                batchNormScaleShiftRectifiedReference(x, &reference, count: n, scale: scale, shift: shift, slope: slope)
+                XCTAssertEqual(fused.map(\.bitPattern), unfused.map(\.bitPattern), "forward, n \(n), slope \(slope)")
+                XCTAssertEqual(fused.map(\.bitPattern), reference.map(\.bitPattern), "forward reference, n \(n), slope \(slope)")
+
+                // The unfused backward: the rectifier's gradient into a buffer, then batch norm's passes.
+                var preGrad = [Float](repeating: .nan, count: n)
+                leakyReluBackward(pre, dy, &preGrad, count: n, slope: slope, accumulate: false)
+                let sums = batchNormRectifiedGradientSums(x, dy, count: n, mean: mean, scale: scale, shift: shift, slope: slope)
+                let unfusedSums = batchNormGradientSums(x, preGrad, count: n, mean: mean)
+                let finite = (0..<n).filter { !x[$0].isNaN }
+                XCTAssertEqual(sums.0.bitPattern, unfusedSums.0.bitPattern, "Σ dy, n \(n), slope \(slope)")
+                XCTAssertEqual(sums.1.bitPattern, unfusedSums.1.bitPattern, "Σ (x − mean)·dy, n \(n), slope \(slope)")
+                let referenceSums = batchNormGradientSumsReference(x, preGrad, count: n, mean: mean)
+                if finite.count == n {
+                    XCTAssertEqual(sums.0, referenceSums.0, accuracy: 1e-5 * Float(n + 1), "Σ dy reference, n \(n)")
+                    XCTAssertEqual(sums.1, referenceSums.1, accuracy: 1e-5 * Float(n + 1), "Σ (x − mean)·dy reference, n \(n)")
+                }
+                for accumulate in [false, true] {
+                    let start = values(n, seed: UInt64(300 + n))
+                    var fusedGrad = accumulate ? start : [Float](repeating: .nan, count: n), unfusedGrad = start
+                    batchNormRectifiedInputGradient(x, dy, &fusedGrad, count: n, mean: mean, invStd: 1.3, k: -0.8, meanDy: 0.1,
+                                                    meanDyXhat: -0.4, scale: scale, shift: shift, slope: slope,
+                                                    accumulate: accumulate)
+                    batchNormInputGradientReference(x, preGrad, &unfusedGrad, count: n, mean: mean, invStd: 1.3, k: -0.8,
+                                                    meanDy: 0.1, meanDyXhat: -0.4, accumulate: accumulate)
+                    XCTAssertEqual(fusedGrad.map(\.bitPattern), unfusedGrad.map(\.bitPattern),
+                                   "input gradient, n \(n), slope \(slope), accumulate \(accumulate)")
+                }
+            }
+        }
+    }
+
+    /// `Sequential` runs BatchNorm2d + ReLU / LeakyReLU as one op in training mode: output,
+    /// running statistics and the gradients of x, weight and bias are bit for bit those of the
+    /// two layers run one after the other; evaluation mode is unchanged.
+    func testFusedBatchNormRectifierMatchesUnfusedLayersBitForBit() {
+        for (k, shape) in [[4, 3, 1, 1], [3, 2, 5, 7], [2, 3, 4, 4], [64, 2, 7, 7]].enumerated() {
+            for slope: Float in [0, 0.2] {
+                func layers() -> (BatchNorm2d, any Layer) {
+                    let bn = BatchNorm2d(shape[1])
+                    bn.weight!.data = values(shape[1], seed: UInt64(10 + k))
+                    bn.bias!.data = values(shape[1], seed: UInt64(20 + k))
+                    return (bn, slope == 0 ? ReLU() : LeakyReLU(slope: slope))
+                }
+                let data = values(shape.reduce(1, *), seed: UInt64(30 + k)), dy = values(data.count, seed: UInt64(40 + k))
+                let (fusedNorm, fusedRectifier) = layers(), (norm, rectifier) = layers()
+                let fusedX = Tensor(shape: shape, data: data, requiresGrad: true), x = Tensor(shape: shape, data: data, requiresGrad: true)
+                let fusedY = Sequential(fusedNorm, fusedRectifier)(fusedX)
+                let y = rectifier(norm(x))
+                XCTAssertEqual(fusedY.op, "batch_norm_training_leaky_relu", "the pair runs fused")
+                fusedY.backward(Tensor(shape: shape, data: dy))
+                y.backward(Tensor(shape: shape, data: dy))
+                let label = "shape \(shape), slope \(slope)"
+                XCTAssertEqual(fusedY.data.map(\.bitPattern), y.data.map(\.bitPattern), "y, \(label)")
+                XCTAssertEqual(fusedX.grad!.data.map(\.bitPattern), x.grad!.data.map(\.bitPattern), "dx, \(label)")
+                XCTAssertEqual(fusedNorm.weight!.grad!.data.map(\.bitPattern), norm.weight!.grad!.data.map(\.bitPattern), "dweight, \(label)")
+                XCTAssertEqual(fusedNorm.bias!.grad!.data.map(\.bitPattern), norm.bias!.grad!.data.map(\.bitPattern), "dbias, \(label)")
+                XCTAssertEqual(fusedNorm.runningMean.data, norm.runningMean.data, "running mean, \(label)")
+                XCTAssertEqual(fusedNorm.runningVar.data, norm.runningVar.data, "running variance, \(label)")
+                let evalNet = Sequential(fusedNorm, fusedRectifier)
+                evalNet.eval()
+                norm.eval()
+                XCTAssertEqual(evalNet(x).data.map(\.bitPattern), rectifier(norm(x)).data.map(\.bitPattern), "eval, \(label)")
+            }
+        }
+    }
+
+    /// The fused op's gradients against finite differences (LeakyReLU, so no kink is crossed
+    /// at these values with a steep enough slope on both sides).
+    func testFusedBatchNormRectifierGradientsMatchFiniteDifferences() {
+        let bn = BatchNorm2d(3)
+        bn.weight!.data = [1.2, -0.7, 0.9]
+        bn.bias!.data = [0.1, -0.2, 0.3]
+        let x = Tensor(shape: [2, 3, 3, 3], data: values(54, seed: 5))
+        let net = Sequential(bn, LeakyReLU(slope: 0.2))
+        assertGradientsMatch("BatchNorm2d + LeakyReLU fused", inputs: [x, bn.weight!, bn.bias!], eps: 1e-3, atol: 1e-2, rtol: 5e-2) { _ in
+            net(x)
+        }
+    }
 }

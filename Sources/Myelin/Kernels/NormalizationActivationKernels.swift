@@ -152,3 +152,110 @@ func batchNormInputGradientReference(_ x: UnsafePointer<Float>, _ dy: UnsafePoin
         dx[i] = accumulate ? dx[i] + d : d
     }
 }
+
+// BatchNorm2d followed by ReLU or LeakyReLU, fused (`batchNormTraining(_:…, rectifierSlope:)`):
+// the forward writes the rectified output in the normalise pass, and the backward applies the
+// rectifier's slope inside batch norm's two gradient passes, recomputing the pre-activation
+// value x·scale + shift with the same arithmetic as the forward. Same values, bit for bit, as
+// `batchNormScaleShift` then `leakyReluForward`, and as `leakyReluBackward` then
+// `batchNormGradientSums` / `batchNormInputGradient`.
+
+/// The pre-activation value v·scale + shift and its rectified form, as the unfused kernels
+/// compute them (ReLU for slope 0: +0 where v ≤ 0, NaN kept).
+@inline(__always)
+private func rectifiedLanes(_ pre: Lanes, slope: Float) -> Lanes {
+    slope == 0 ? pre.replacing(with: Lanes(), where: pre .<= Lanes()) : (pre * Lanes(repeating: slope)).replacing(with: pre, where: pre .> Lanes())
+}
+
+/// dy where the pre-activation value is > 0, else slope·dy (+0 for slope 0): the rectifier's
+/// backward on 16 lanes.
+@inline(__always)
+private func rectifiedGradientLanes(_ pre: Lanes, _ g: Lanes, slope: Float) -> Lanes {
+    slope == 0 ? Lanes().replacing(with: g, where: pre .> Lanes()) : (g * Lanes(repeating: slope)).replacing(with: g, where: pre .> Lanes())
+}
+
+/// The scalar form of `rectifiedGradientLanes`.
+@inline(__always)
+private func rectifiedGradient(_ pre: Float, _ g: Float, slope: Float) -> Float {
+    pre > 0 ? g : (slope == 0 ? 0 : slope * g)
+}
+
+/// y[i] = rectifier(x[i]·scale + shift) for i < n, the rectifier being x for x > 0, else
+/// slope·x (ReLU, max(x, 0), for slope 0): `batchNormScaleShift` then `leakyReluForward` in one pass.
+@inline(never)
+@_optimize(speed)
+func batchNormScaleShiftRectified(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int,
+                                  scale: Float, shift: Float, slope: Float) {
+    let a = Lanes(repeating: scale), b = Lanes(repeating: shift)
+    var i = 0
+    while i + 16 <= n {
+        let pre = UnsafeRawPointer(x + i).loadUnaligned(as: Lanes.self) * a + b
+        UnsafeMutableRawPointer(y + i).storeBytes(of: rectifiedLanes(pre, slope: slope), as: Lanes.self)
+        i += 16
+    }
+    while i < n {
+        let pre = x[i] * scale + shift
+        y[i] = slope == 0 ? Swift.max(pre, 0) : (pre > 0 ? pre : slope * pre)
+        i += 1
+    }
+}
+
+/// The naive loop `batchNormScaleShiftRectified` is checked against: the two unfused references.
+func batchNormScaleShiftRectifiedReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int,
+                                           scale: Float, shift: Float, slope: Float) {
+    batchNormScaleShiftReference(x, y, count: n, scale: scale, shift: shift)
+    leakyReluForwardReference(y, y, count: n, slope: slope)
+}
+
+/// `batchNormGradientSums` of the gradient before the rectifier: (Σ d[i], Σ (x[i] − mean)·d[i])
+/// with d[i] = dy[i] where x[i]·scale + shift > 0, else slope·dy[i]; dy is the gradient of the
+/// rectified output. Same partial sums in the same order as the unfused kernels.
+@inline(never)
+@_optimize(speed)
+func batchNormRectifiedGradientSums(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, count n: Int, mean: Float,
+                                    scale: Float, shift: Float, slope: Float) -> (Float, Float) {
+    let mu = Lanes(repeating: mean), a = Lanes(repeating: scale), b = Lanes(repeating: shift)
+    var sumDy = Lanes(), sumDyX = Lanes(), i = 0
+    while i + 16 <= n {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: Lanes.self)
+        let g = rectifiedGradientLanes(v * a + b, UnsafeRawPointer(dy + i).loadUnaligned(as: Lanes.self), slope: slope)
+        sumDy += g
+        sumDyX += (v - mu) * g
+        i += 16
+    }
+    var sumG = sumDy.sum(), sumGX = sumDyX.sum()
+    while i < n {
+        let g = rectifiedGradient(x[i] * scale + shift, dy[i], slope: slope)
+        sumG += g
+        sumGX += (x[i] - mean) * g
+        i += 1
+    }
+    return (sumG, sumGX)
+}
+
+/// `batchNormInputGradient` of the gradient before the rectifier (d[i] as in
+/// `batchNormRectifiedGradientSums`): dx[i] (+)= k·(d[i] − meanDy − x̂[i]·meanDyXhat).
+@inline(never)
+@_optimize(speed)
+func batchNormRectifiedInputGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                     count n: Int, mean: Float, invStd: Float, k: Float, meanDy: Float, meanDyXhat: Float,
+                                     scale: Float, shift: Float, slope: Float, accumulate: Bool) {
+    let mu = Lanes(repeating: mean), inv = Lanes(repeating: invStd), kv = Lanes(repeating: k)
+    let mg = Lanes(repeating: meanDy), mgx = Lanes(repeating: meanDyXhat)
+    let a = Lanes(repeating: scale), b = Lanes(repeating: shift)
+    var i = 0
+    while i + 16 <= n {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: Lanes.self)
+        let g = rectifiedGradientLanes(v * a + b, UnsafeRawPointer(dy + i).loadUnaligned(as: Lanes.self), slope: slope)
+        var d = kv * (g - mg - (v - mu) * inv * mgx)
+        if accumulate { d = UnsafeRawPointer(dx + i).loadUnaligned(as: Lanes.self) + d }
+        UnsafeMutableRawPointer(dx + i).storeBytes(of: d, as: Lanes.self)
+        i += 16
+    }
+    while i < n {
+        let g = rectifiedGradient(x[i] * scale + shift, dy[i], slope: slope)
+        let d = k * (g - meanDy - (x[i] - mean) * invStd * meanDyXhat)
+        dx[i] = accumulate ? dx[i] + d : d
+        i += 1
+    }
+}

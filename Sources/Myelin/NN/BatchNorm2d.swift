@@ -35,14 +35,24 @@ public final class BatchNorm2d: Layer {
     }
 
     public func forward(_ input: Tensor) -> Tensor {
+        forward(input, rectifierSlope: nil)
+    }
+
+    /// `forward` then, when `rectifierSlope` is given, the rectifier x > 0 ? x : slope·x
+    /// (ReLU for 0) in the same op while training (`batchNormTraining`): what `Sequential`
+    /// runs for a BatchNorm2d followed by ReLU or LeakyReLU. Same values and gradients, bit
+    /// for bit, as the two layers one after the other.
+    func forward(_ input: Tensor, rectifierSlope: Float?) -> Tensor {
         check(input.rank == 4 && input.shape[1] == features,
               "BatchNorm2d(\(features)): expected input [batch, \(features), height, width], got \(input.shape)")
         guard isTraining else {
-            return batchNormInference(input, mean: runningMean, variance: runningVar, weight: weight, bias: bias, eps: eps, axis: 1)
+            let output = batchNormInference(input, mean: runningMean, variance: runningVar, weight: weight, bias: bias, eps: eps, axis: 1)
+            guard let slope = rectifierSlope else { return output }
+            return slope == 0 ? output.relu() : output.leakyRelu(slope: slope)
         }
         let count = input.count / features
         check(count > 1, "BatchNorm2d: training mode needs more than one value per channel, got input \(input.shape)")
-        let (output, mean, variance) = batchNormTraining(input, weight: weight, bias: bias, eps: eps)
+        let (output, mean, variance) = batchNormTraining(input, weight: weight, bias: bias, eps: eps, rectifierSlope: rectifierSlope)
         let unbiased = Float(count) / Float(count - 1)
         for c in 0..<features {
             runningMean.data[c] = (1 - momentum) * runningMean.data[c] + momentum * mean[c]
@@ -66,11 +76,18 @@ public final class BatchNorm2d: Layer {
 ///
 /// Backward, with x̂ the normalised input, M the values per channel and dx̂ = dy·weight:
 /// dx = (dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) / √(var + eps); dweight = Σ dy·x̂; dbias = Σ dy.
-func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -> (Tensor, [Float], [Float]) {
+///
+/// With `rectifierSlope`, y is rectified in the same pass (y > 0 ? y : slope·y; ReLU, max(y, 0),
+/// for 0) and recorded as `batch_norm_training_leaky_relu`; the backward applies the slope to dy
+/// inside its two passes (recomputing y before the rectifier), so no separate activation pass or
+/// buffer exists. Values and gradients are bit for bit those of the unfused pair.
+func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float,
+                       rectifierSlope: Float? = nil) -> (Tensor, [Float], [Float]) {
     let batch = x.shape[0], channels = x.shape[1], inner = x.shape.dropFirst(2).reduce(1, *)
     let m = Double(batch * inner)
     var mean = [Float](repeating: 0, count: channels), variance = [Float](repeating: 0, count: channels)
     var invStd = [Float](repeating: 0, count: channels)
+    var scales = [Float](repeating: 0, count: channels), shifts = [Float](repeating: 0, count: channels)
     // Every element is written (each channel plane of each image), so no zero fill first.
     let out = [Float](unsafeUninitializedCapacity: x.count) { op, initialized in
         x.data.withUnsafeBufferPointer { xb in
@@ -85,9 +102,15 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) 
                 variance[c] = Float(q / m)
                 invStd[c] = 1 / (variance[c] + eps).squareRoot()
                 let scale = invStd[c] * (weight?.data[c] ?? 1), shift = (bias?.data[c] ?? 0) - mu * scale
+                scales[c] = scale
+                shifts[c] = shift
                 for n in 0..<batch {
                     let base = (n * channels + c) * inner
-                    batchNormScaleShift(xp + base, yp + base, count: inner, scale: scale, shift: shift)
+                    if let slope = rectifierSlope {
+                        batchNormScaleShiftRectified(xp + base, yp + base, count: inner, scale: scale, shift: shift, slope: slope)
+                    } else {
+                        batchNormScaleShift(xp + base, yp + base, count: inner, scale: scale, shift: shift)
+                    }
                 }
             }
         }
@@ -96,8 +119,10 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) 
     var inputs = [x]
     if let w = weight { inputs.append(w) }
     if let b = bias { inputs.append(b) }
-    let result = Tensor.result("batch_norm_training", shape: x.shape, data: out, inputs: inputs,
-                               attributes: ["eps": .float(Double(eps)), "axis": .int(1)]) { g in
+    var attributes: OpAttributes = ["eps": .float(Double(eps)), "axis": .int(1)]
+    if let slope = rectifierSlope { attributes["slope"] = .float(Double(slope)) }
+    let op = rectifierSlope == nil ? "batch_norm_training" : "batch_norm_training_leaky_relu"
+    let result = Tensor.result(op, shape: x.shape, data: out, inputs: inputs, attributes: attributes) { g in
         var gamma = [Float](repeating: 0, count: channels), beta = [Float](repeating: 0, count: channels)
         x.data.withUnsafeBufferPointer { xb in
             g.withUnsafeBufferPointer { gb in
@@ -107,7 +132,10 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) 
                     var sumG = 0.0, sumGX = 0.0
                     for n in 0..<batch {
                         let base = (n * channels + c) * inner
-                        let (planeG, planeGX) = batchNormGradientSums(xp + base, gp + base, count: inner, mean: mean[c])
+                        let (planeG, planeGX) = rectifierSlope.map {
+                            batchNormRectifiedGradientSums(xp + base, gp + base, count: inner, mean: mean[c], scale: scales[c],
+                                                           shift: shifts[c], slope: $0)
+                        } ?? batchNormGradientSums(xp + base, gp + base, count: inner, mean: mean[c])
                         sumG += Double(planeG)
                         sumGX += Double(planeGX)
                     }
@@ -120,9 +148,16 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) 
                         let meanG = Float(Double(beta[c]) / m), meanGX = Float(Double(gamma[c]) / m)
                         for n in 0..<batch {
                             let base = (n * channels + c) * inner
-                            batchNormInputGradient(xp + base, gp + base, gx.baseAddress! + base, count: inner, mean: mean[c],
-                                                   invStd: invStd[c], k: k, meanDy: meanG, meanDyXhat: meanGX,
-                                                   accumulate: accumulate)
+                            if let slope = rectifierSlope {
+                                batchNormRectifiedInputGradient(xp + base, gp + base, gx.baseAddress! + base, count: inner,
+                                                                mean: mean[c], invStd: invStd[c], k: k, meanDy: meanG,
+                                                                meanDyXhat: meanGX, scale: scales[c], shift: shifts[c],
+                                                                slope: slope, accumulate: accumulate)
+                            } else {
+                                batchNormInputGradient(xp + base, gp + base, gx.baseAddress! + base, count: inner, mean: mean[c],
+                                                       invStd: invStd[c], k: k, meanDy: meanG, meanDyXhat: meanGX,
+                                                       accumulate: accumulate)
+                            }
                         }
                     }
                 }

@@ -16,10 +16,28 @@ public final class Sequential: Layer {
         layers.append(layer)
     }
 
+    /// Runs the layers in order. A BatchNorm2d in training mode followed by ReLU or LeakyReLU
+    /// runs as one fused op (`BatchNorm2d.forward(_:rectifierSlope:)`: same values and
+    /// gradients, one pass fewer each way) unless an export trace is recording the layers.
     public func forward(_ input: Tensor) -> Tensor {
-        var x = input
-        for layer in layers { x = layer(x) }
+        var x = input, i = 0
+        while i < layers.count {
+            if i + 1 < layers.count, Tracer.current == nil, let norm = layers[i] as? BatchNorm2d, norm.isTraining,
+               let slope = Sequential.rectifierSlope(of: layers[i + 1]) {
+                x = norm.forward(x, rectifierSlope: slope)
+                i += 2
+                continue
+            }
+            x = layers[i](x)
+            i += 1
+        }
         return x
+    }
+
+    /// The slope of a ReLU (0) or LeakyReLU layer, nil for any other layer.
+    private static func rectifierSlope(of layer: any Layer) -> Float? {
+        if layer is ReLU { return 0 }
+        return (layer as? LeakyReLU)?.slope
     }
 
     public var children: [(String, any Module)] { layers.enumerated().map { (String($0.offset), $0.element) } }
