@@ -30,3 +30,13 @@ extension SIMD16 where Scalar == Float {
         return r
     }
 }
+
+extension UnsafeMutablePointer where Pointee == Float {
+    /// Copies `count` floats from `source` with one `memmove` (the regions may overlap):
+    /// smaller than `update(from:count:)`, which the runtime's size-optimised build expands
+    /// into forward and backward copy loops.
+    @inlinable @inline(__always)
+    public func copyFloats(from source: UnsafePointer<Float>, count: Int) {
+        UnsafeMutableRawPointer(self).copyMemory(from: source, byteCount: count * MemoryLayout<Float>.stride)
+    }
+}

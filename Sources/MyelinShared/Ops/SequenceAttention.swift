@@ -97,13 +97,13 @@ public enum AttentionOp {
             let mask = cross ? values + context * e : scratchMask
             let count = cross ? context : steps
             if cross && r.position == 0 {
-                keys.update(from: r.f32(1) + b * context * e, count: context * e)
-                values.update(from: r.f32(2) + b * context * e, count: context * e)
+                keys.copyFloats(from: r.f32(1) + b * context * e, count: context * e)
+                values.copyFloats(from: r.f32(2) + b * context * e, count: context * e)
             }
             if !cross {
                 for t in 0..<steps {
-                    (keys + (r.position + t) * e).update(from: rows + t * 3 * e + e, count: e)
-                    (values + (r.position + t) * e).update(from: rows + t * 3 * e + 2 * e, count: e)
+                    (keys + (r.position + t) * e).copyFloats(from: rows + t * 3 * e + e, count: e)
+                    (values + (r.position + t) * e).copyFloats(from: rows + t * 3 * e + 2 * e, count: e)
                 }
             }
             if let ids, !cross || r.position == 0 {

@@ -49,14 +49,13 @@ public enum SequenceOps {
     }
 
     @inline(never)
-    @_optimize(speed)
     static func runEmbedding(_ r: OpRun) {
         let p = r.params
         let ids = r.input(0).assumingMemoryBound(to: Int32.self), y = r.f32Out(0), table = r.tensorF32(0)
         for i in 0..<(r.batch * p.n) {
             let id = Int(ids[i]), row = y + i * p.inner
             if id >= 0 && id < p.k {
-                row.update(from: table + id * p.inner, count: p.inner)
+                row.copyFloats(from: table + id * p.inner, count: p.inner)
             } else {
                 row.update(repeating: 0, count: p.inner)
             }
@@ -188,14 +187,13 @@ public enum SequenceOps {
     }
 
     @inline(never)
-    @_optimize(speed)
     static func runLastStep(_ r: OpRun) {
         let p = r.params, t = p.extent, w = p.inner, forward = w - p.k
         let x = r.f32(0), y = r.f32Out(0)
         for b in 0..<r.batch {
             let sample = x + b * t * w
-            (y + b * w).update(from: sample + (t - 1) * w, count: forward)
-            (y + b * w + forward).update(from: sample + forward, count: p.k)
+            (y + b * w).copyFloats(from: sample + (t - 1) * w, count: forward)
+            (y + b * w + forward).copyFloats(from: sample + forward, count: p.k)
         }
     }
 }

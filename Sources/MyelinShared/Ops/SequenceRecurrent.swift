@@ -187,7 +187,7 @@ public enum RecurrentOp {
                     } else {
                         rnnCellStep(xg: xg, hg: hg, h: hb, count: h, relu: p.relu, vector: vector)
                     }
-                    out.update(from: hb, count: h)
+                    out.copyFloats(from: hb, count: h)
                 }
             }
         }
