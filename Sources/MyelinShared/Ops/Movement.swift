@@ -109,9 +109,9 @@ public enum MovementOps {
         for i in stride(from: rank - 1, through: 0, by: -1) { inStride.setDim(i, s); s *= x.shape.dim(i) }
         var dims = BundleShape(), strides = BundleShape()
         dims.rank = 5; strides.rank = 5
-        let perm = r.params.perm
+        var perm = r.params.perm
         for i in 0..<rank {
-            let p = withUnsafeBytes(of: perm) { $0.load(fromByteOffset: 8 * i, as: Int.self) }
+            let p = withUnsafePointer(to: &perm) { UnsafeRawPointer($0).assumingMemoryBound(to: Int.self)[i] }
             dims.setDim(5 - rank + i, y.shape.dim(i))
             strides.setDim(5 - rank + i, inStride.dim(p))
         }
