@@ -111,6 +111,10 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
     let planeIn = g.height * g.width, planeOut = images * g.outHeight * g.outWidth
     let nPad = kernelRoundUp(planeOut, gemmTileCols), depth = convDepthStep(patch)
     let columns = scratch, rowBuffer = scratch + patch * nPad, edgeTile = rowBuffer + nPad
+    if images == 1 && convRunsAsStem(g) {
+        convStemForward(g, x: x, packed: packed, bias: bias, relu: relu, y: y, scratch: scratch, edge: edgeTile)
+        return
+    }
     convZeroRow(rowBuffer + planeOut, nPad - planeOut)
     for gi in 0..<g.groups {
         let image = x + gi * inGroup * planeIn
@@ -142,6 +146,90 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
             }
             pc += kc
         }
+    }
+}
+
+/// Whether `convForwardPacked` runs `g` (one image) as a stem, `convStemForward`: one input
+/// channel and one group (a grey image's first convolution), stride and dilation 1, output rows
+/// of at least 16 and a patch of one depth block. Its patch (the kernel's taps) is too shallow
+/// for the register tile: 9 rows of a 3 × 3 kernel cost less than storing the tile.
+@inline(__always)
+func convRunsAsStem(_ g: ConvGeometry) -> Bool {
+    g.inChannels == 1 && g.groups == 1 && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1
+        && g.outWidth >= 16 && g.patch <= convMaxBlockDepth && g.padBottom >= 0 && g.padRight >= 0
+}
+
+/// A stem convolution (`convRunsAsStem(g)`) straight from the image: for each 8-channel panel of
+/// the packed weights and each output row, two 16-column vectors of the row (the second ending
+/// at the row's end, overlapping the first on rows under 32 columns) for 8 channels in 16
+/// accumulators, summed tap by tap from the input rows. A padded image is first copied into a
+/// zero-padded plane in `scratch` (`convPackedScratchCount(g)` floats; `edge`, 8×32 floats
+/// past the column matrix, holds the accumulators for the store). Each output sums its taps in
+/// the order and with the fused multiply-adds of the register tile, then adds the bias:
+/// the same values as `convForwardPacked`'s GEMM path, bit for bit.
+@inline(never)
+@_optimize(size)
+func convStemForward(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                     relu: Bool, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                     edge: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    let oh = g.outHeight, ow = g.outWidth, plane = oh * ow, taps = g.patch
+    var source = x, width = g.width
+    if g.padTop != 0 || g.padLeft != 0 || g.padBottom != 0 || g.padRight != 0 {
+        // paddedH·paddedW ≤ taps·outHeight·outWidth at stride and dilation 1: inside the columns' room.
+        width = g.paddedW
+        convZeroRow(scratch, g.paddedH * width)
+        for iy in 0..<g.height { convCopyRow(scratch + (iy + g.padTop) * width + g.padLeft, x + iy * g.width, g.width) }
+        source = UnsafePointer(scratch)
+    }
+    var r = 0
+    while r < g.outChannels {
+        let rows = Swift.min(convTileRows, g.outChannels - r), panel = packed + r * taps
+        for oy in 0..<oh {
+            var block = 0
+            while block < ow {
+                let c0 = Swift.min(block, ow - 16), c1 = Swift.min(block + 16, ow - 16)
+                var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V(), a7 = V()
+                var b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V(), b6 = V(), b7 = V()
+                var w = panel, line = source + oy * width
+                for _ in 0..<g.kernelH {
+                    for j in 0..<g.kernelW {
+                        let s0 = V.load(line + c0 + j), s1 = V.load(line + c1 + j)
+                        var s = V(repeating: w[0]); a0.addProduct(s, s0); b0.addProduct(s, s1)
+                        s = V(repeating: w[1]); a1.addProduct(s, s0); b1.addProduct(s, s1)
+                        s = V(repeating: w[2]); a2.addProduct(s, s0); b2.addProduct(s, s1)
+                        s = V(repeating: w[3]); a3.addProduct(s, s0); b3.addProduct(s, s1)
+                        s = V(repeating: w[4]); a4.addProduct(s, s0); b4.addProduct(s, s1)
+                        s = V(repeating: w[5]); a5.addProduct(s, s0); b5.addProduct(s, s1)
+                        s = V(repeating: w[6]); a6.addProduct(s, s0); b6.addProduct(s, s1)
+                        s = V(repeating: w[7]); a7.addProduct(s, s0); b7.addProduct(s, s1)
+                        w += convTileRows
+                    }
+                    line += width
+                }
+                a0.store(edge); b0.store(edge + 16); a1.store(edge + 32); b1.store(edge + 48)
+                a2.store(edge + 64); b2.store(edge + 80); a3.store(edge + 96); b3.store(edge + 112)
+                a4.store(edge + 128); b4.store(edge + 144); a5.store(edge + 160); b5.store(edge + 176)
+                a6.store(edge + 192); b6.store(edge + 208); a7.store(edge + 224); b7.store(edge + 240)
+                for i in 0..<rows {
+                    var v0 = V.load(edge + 32 * i), v1 = V.load(edge + 32 * i + 16)
+                    if let b = bias {
+                        let bv = V(repeating: b[r + i])
+                        v0 = v0 + bv
+                        v1 = v1 + bv
+                    }
+                    if relu {
+                        v0 = v0.replacing(with: 0, where: v0 .< 0)
+                        v1 = v1.replacing(with: 0, where: v1 .< 0)
+                    }
+                    let out = y + (r + i) * plane + oy * ow
+                    v0.store(out + c0)
+                    v1.store(out + c1)
+                }
+                block += 32
+            }
+        }
+        r += convTileRows
     }
 }
 
