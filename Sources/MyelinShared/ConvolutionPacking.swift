@@ -50,10 +50,29 @@ public func convPackedWeightsCount(_ g: ConvGeometry) -> Int {
 }
 
 /// Floats of scratch `convForwardPacked` needs for `images` images side by side: one
-/// image-group's packed columns, a row buffer and an edge tile.
+/// image-group's packed columns, a row buffer and an edge tile (`convPackedColumnsCount`), or
+/// more for columns read in place (`convPackedScratchExtra`).
 public func convPackedScratchCount(_ g: ConvGeometry, images: Int = 1) -> Int {
+    convPackedColumnsCount(g, images: images) + convPackedScratchExtra(g, images: images)
+}
+
+/// Floats of im2col's part of the scratch (its products are bounded by the conv2d check).
+func convPackedColumnsCount(_ g: ConvGeometry, images: Int) -> Int {
     let nPad = kernelRoundUp(images * g.outHeight * g.outWidth, gemmTileCols)
     return g.patch * nPad + nPad + convTileRows * gemmTileCols
+}
+
+/// Floats of scratch beyond `convPackedColumnsCount`: the patch rows' offsets (an Int each) and,
+/// when the columns are read in place, what their padded planes, wide output and edge tile need
+/// beyond im2col's room. At stride and dilation 1 the planes are at most patch·plane floats and
+/// the wide output outChannels·outHeight·paddedW (below 2⁶⁰ for any valid bundle).
+func convPackedScratchExtra(_ g: ConvGeometry, images: Int) -> Int {
+    let offsets = 2 * g.patch
+    guard images == 1 && convReadsColumnsInPlace(g) else { return offsets }
+    let pw = g.paddedW, span = (g.outHeight - 1) * pw + g.outWidth
+    let wide = pw != g.outWidth ? g.outChannels / g.groups * span : 0
+    let inPlace = g.inChannels / g.groups * g.paddedH * pw + gemmTileCols + wide + convTileRows * gemmTileCols
+    return offsets + Swift.max(0, inPlace - convPackedColumnsCount(g, images: 1))
 }
 
 /// Images conv2d lays side by side in one column matrix at batch > 1 (`convForwardPacked`'s
@@ -98,47 +117,74 @@ public func convPackWeights(_ g: ConvGeometry, weights: UnsafeRawPointer, f16: B
 /// y `[outChannels, images, outHeight·outWidth]` = bias (or 0) + conv(x `[images,
 /// inChannels, height, width]`, W), then `max(·, 0)` when `relu` (a NaN stays NaN): the
 /// images side by side in one column matrix (for one image, y is `[outChannels, outHeight,
-/// outWidth]`). Each output sums in the same order whatever `images` is. `packed` comes from
-/// `convPackWeights` (`convPacksWeights(g)` must hold); `scratch` holds
-/// `convPackedScratchCount(g, images: images)` floats. Allocates nothing.
+/// outWidth]`). Each output sums in the same order whatever `images` is and whichever path
+/// runs it (stem, columns in place, im2col). `packed` comes from `convPackWeights`
+/// (`convPacksWeights(g)` must hold); `scratch` holds `convPackedScratchCount(g, images:
+/// images)` floats. `viaIm2col` runs every geometry through im2col (the tests compare the
+/// paths). Allocates nothing.
 @inline(never)
 @_optimize(speed)
 public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePointer<Float>, packed: UnsafePointer<Float>,
                               bias: UnsafePointer<Float>?, relu: Bool, y: UnsafeMutablePointer<Float>,
-                              scratch: UnsafeMutablePointer<Float>) {
+                              scratch: UnsafeMutablePointer<Float>, viaIm2col: Bool = false) {
     let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups
     let outPad = kernelRoundUp(outGroup, convTileRows), patch = g.patch
-    let planeIn = g.height * g.width, planeOut = images * g.outHeight * g.outWidth
-    let nPad = kernelRoundUp(planeOut, gemmTileCols), depth = convDepthStep(patch)
-    let columns = scratch, rowBuffer = scratch + patch * nPad, edgeTile = rowBuffer + nPad
-    if images == 1 && convRunsAsStem(g) {
-        convStemForward(g, x: x, packed: packed, bias: bias, relu: relu, y: y, scratch: scratch, edge: edgeTile)
+    let planeIn = g.height * g.width, plane = images * g.outHeight * g.outWidth
+    let depth = convDepthStep(patch)
+    // Where patch row p of a depth block starts, relative to the block's B panel (Ints).
+    let offsets = UnsafeMutableRawPointer(scratch), work = scratch + 2 * patch
+    let columnsPad = kernelRoundUp(plane, gemmTileCols)
+    let columns = work, rowBuffer = work + patch * columnsPad
+    if !viaIm2col && images == 1 && convRunsAsStem(g) {
+        convStemForward(g, x: x, packed: packed, bias: bias, relu: relu, y: y, scratch: work, edge: rowBuffer + columnsPad)
         return
     }
-    convZeroRow(rowBuffer + planeOut, nPad - planeOut)
+    let inPlace = !viaIm2col && images == 1 && convReadsColumnsInPlace(g)
+    let pw = g.paddedW, paddedPlane = g.paddedH * pw
+    // In place, the output is computed on the wide plane [outHeight, paddedW].
+    let planeOut = inPlace ? (g.outHeight - 1) * pw + g.outWidth : plane
+    let nPad = kernelRoundUp(planeOut, gemmTileCols)
+    let staged = work + inGroup * paddedPlane + gemmTileCols, wide = inPlace && pw != g.outWidth
+    let edgeTile = inPlace ? staged + (wide ? outGroup * planeOut : 0) : rowBuffer + nPad
+    if inPlace {
+        var p = 0
+        for c in 0..<inGroup {
+            for i in 0..<g.kernelH {
+                for j in 0..<g.kernelW { offsets.storeBytes(of: c * paddedPlane + i * pw + j, toByteOffset: 8 * p, as: Int.self); p += 1 }
+            }
+        }
+    } else {
+        for p in 0..<depth { offsets.storeBytes(of: p * gemmTileCols, toByteOffset: 8 * p, as: Int.self) }
+        convZeroRow(rowBuffer + planeOut, nPad - planeOut)
+    }
     for gi in 0..<g.groups {
         let image = x + gi * inGroup * planeIn
-        convIm2colPanels(g, image: image, images: images, channels: inGroup, rowBuffer: rowBuffer, columns: columns, nPad: nPad)
+        if inPlace {
+            convPadPlanes(g, image, channels: inGroup, into: work)
+        } else {
+            convIm2colPanels(g, image: image, images: images, channels: inGroup, rowBuffer: rowBuffer, columns: columns, nPad: nPad)
+        }
         let weights = packed + gi * outPad * patch
-        let yGroup = y + gi * outGroup * planeOut
+        let yGroup = y + gi * outGroup * plane, out = wide ? staged : yGroup
         let groupBias = bias.map { $0 + gi * outGroup }
         var pc = 0
         while pc < patch {
             let kc = Swift.min(depth, patch - pc)
             let first = pc == 0, last = pc + kc == patch
+            let rowOffsets = UnsafeRawPointer(offsets) + (inPlace ? 8 * pc : 0)
             var q = 0
             while q < planeOut {
                 let cols = Swift.min(gemmTileCols, planeOut - q)
-                let bPanel = columns + pc * nPad + q * kc
+                let bPanel = inPlace ? UnsafePointer(work) + q : UnsafePointer(columns) + pc * nPad + q * kc
                 var r = 0
                 while r < outGroup {
                     let rows = Swift.min(convTileRows, outGroup - r), rowBias = first ? groupBias.map { $0 + r } : nil
                     if cols <= gemmTileCols / 2 {
-                        convTileHalf(kc: kc, a: weights + pc * outPad + r * kc, b: bPanel, rows: rows, cols: cols, bias: rowBias,
-                                     start: first, relu: relu && last, c: yGroup + r * planeOut + q, ldc: planeOut, edge: edgeTile)
+                        convTileHalf(kc: kc, a: weights + pc * outPad + r * kc, b: bPanel, offsets: rowOffsets, rows: rows, cols: cols,
+                                     bias: rowBias, start: first, relu: relu && last, c: out + r * planeOut + q, ldc: planeOut, edge: edgeTile)
                     } else {
-                        convTile(kc: kc, a: weights + pc * outPad + r * kc, b: bPanel, rows: rows, cols: cols, bias: rowBias,
-                                 start: first, relu: relu && last, c: yGroup + r * planeOut + q, ldc: planeOut, edge: edgeTile)
+                        convTile(kc: kc, a: weights + pc * outPad + r * kc, b: bPanel, offsets: rowOffsets, rows: rows, cols: cols,
+                                 bias: rowBias, start: first, relu: relu && last, c: out + r * planeOut + q, ldc: planeOut, edge: edgeTile)
                     }
                     r += convTileRows
                 }
@@ -146,6 +192,42 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
             }
             pc += kc
         }
+        if wide {
+            let oh = g.outHeight, ow = g.outWidth
+            for o in 0..<outGroup {
+                for oy in 0..<oh { convCopyRow(yGroup + (o * oh + oy) * ow, staged + o * planeOut + oy * pw, ow) }
+            }
+        }
+    }
+}
+
+/// Whether `convForwardPacked` reads the column matrix of `g` (one image) in place: stride and
+/// dilation 1. Then patch row (c, i, j) over the wide output plane [outHeight, paddedW] (junk at
+/// ox ≥ outWidth) is input plane c, zero-padded to [paddedH, paddedW], from i·paddedW + j on:
+/// the register tile reads it there, with no im2col (whose rows, as short as a plane's width,
+/// cost a quarter of ResNet-mini's time).
+@inline(__always)
+func convReadsColumnsInPlace(_ g: ConvGeometry) -> Bool {
+    g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1 && g.padBottom >= 0 && g.padRight >= 0
+}
+
+/// The zero-padded planes [channels, paddedH, paddedW] of `image` [channels, height, width],
+/// then 32 zeros (the junk lanes of the last panel read up to 31 floats past the planes).
+@inline(never)
+@_optimize(size)
+func convPadPlanes(_ g: ConvGeometry, _ image: UnsafePointer<Float>, channels: Int, into padded: UnsafeMutablePointer<Float>) {
+    let pw = g.paddedW, count = channels * g.paddedH * pw
+    if g.padTop == 0 && g.padLeft == 0 && g.padBottom == 0 && g.padRight == 0 {
+        convCopyRow(padded, image, count)
+        convZeroRow(padded + count, gemmTileCols)
+        return
+    }
+    convZeroRow(padded, count + gemmTileCols)
+    var src = image, dst = padded + g.padTop * pw + g.padLeft
+    for _ in 0..<channels {
+        for iy in 0..<g.height { convCopyRow(dst + iy * pw, src + iy * g.width, g.width) }
+        src += g.height * g.width
+        dst += g.paddedH * pw
     }
 }
 
@@ -251,8 +333,8 @@ func convPanelRow(_ columns: UnsafeMutablePointer<Float>, p: Int, patch: Int, nP
 /// each row built in `rowBuffer` (`nPad` floats, zero past the planes) and scattered into the
 /// column panels: tap by tap, so that the tap's valid output rows and columns are worked out
 /// once for all channels.
-@inline(__always)
-@_optimize(speed)
+@inline(never)
+@_optimize(size)
 func convIm2colPanels(_ g: ConvGeometry, image: UnsafePointer<Float>, images: Int, channels: Int, rowBuffer: UnsafeMutablePointer<Float>,
                       columns: UnsafeMutablePointer<Float>, nPad: Int) {
     let oh = g.outHeight, ow = g.outWidth, plane = g.height * g.width, taps = g.kernelH * g.kernelW, patch = g.patch
@@ -332,23 +414,24 @@ func convScatterRow(_ row: UnsafePointer<Float>, count: Int, into dst: UnsafeMut
     }
 }
 
-/// The 8×32 register tile: acc = Apanel[kc×8]ᵀ · Bpanel[kc×32], then for the `rows` × `cols`
-/// valid part of C (row stride `ldc`): C = acc + bias[row] (first depth block with a bias),
+/// The 8×32 register tile: acc = Apanel[kc×8]ᵀ · B[kc×32], B's row p the 32 floats at
+/// b + offsets[p] (`offsets`: kc Ints; p·32 in im2col's panels, the patch row's place in the
+/// padded planes in place), then for the `rows` × `cols` valid part of C (row stride `ldc`): C = acc + bias[row] (first depth block with a bias),
 /// C = acc (first block without), C = C + acc (later blocks); then max(C, 0) when `relu`.
 /// `edge` holds 8×32 floats.
 @inline(__always)
 @_optimize(speed)
-func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rows: Int, cols: Int,
+func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafeRawPointer, rows: Int, cols: Int,
               bias: UnsafePointer<Float>?, start: Bool, relu: Bool,
               c: UnsafeMutablePointer<Float>, ldc: Int, edge: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
     var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
     var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V(), c70 = V(), c71 = V()
     var ap = a
-    var bp = UnsafeRawPointer(b)
-    for _ in 0..<kc {
-        let b0 = bp.load(as: V.self)
-        let b1 = bp.load(fromByteOffset: 64, as: V.self)
+    for p in 0..<kc {
+        let bp = UnsafeRawPointer(b + offsets.load(fromByteOffset: 8 * p, as: Int.self))
+        let b0 = bp.loadUnaligned(as: V.self)
+        let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
         var s = V(repeating: ap[0]); c00.addProduct(s, b0); c01.addProduct(s, b1)
         s = V(repeating: ap[1]); c10.addProduct(s, b0); c11.addProduct(s, b1)
         s = V(repeating: ap[2]); c20.addProduct(s, b0); c21.addProduct(s, b1)
@@ -358,7 +441,6 @@ func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rows: I
         s = V(repeating: ap[6]); c60.addProduct(s, b0); c61.addProduct(s, b1)
         s = V(repeating: ap[7]); c70.addProduct(s, b0); c71.addProduct(s, b1)
         ap += convTileRows
-        bp += 4 * gemmTileCols
     }
     // The accumulators go through `edge` (in L1): one out-of-line epilogue for all tiles keeps
     // the code small, and 16 stores and loads are little beside the tile's kc·10 loads.
@@ -379,21 +461,19 @@ func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rows: I
 /// output summed in the same order.
 @inline(__always)
 @_optimize(speed)
-func convTileHalf(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rows: Int, cols: Int,
+func convTileHalf(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafeRawPointer, rows: Int, cols: Int,
                   bias: UnsafePointer<Float>?, start: Bool, relu: Bool,
                   c: UnsafeMutablePointer<Float>, ldc: Int, edge: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
     var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), c6 = V(), c7 = V()
     var ap = a
-    var bp = UnsafeRawPointer(b)
-    for _ in 0..<kc {
-        let b0 = bp.load(as: V.self)
+    for p in 0..<kc {
+        let b0 = UnsafeRawPointer(b + offsets.load(fromByteOffset: 8 * p, as: Int.self)).loadUnaligned(as: V.self)
         c0.addProduct(V(repeating: ap[0]), b0); c1.addProduct(V(repeating: ap[1]), b0)
         c2.addProduct(V(repeating: ap[2]), b0); c3.addProduct(V(repeating: ap[3]), b0)
         c4.addProduct(V(repeating: ap[4]), b0); c5.addProduct(V(repeating: ap[5]), b0)
         c6.addProduct(V(repeating: ap[6]), b0); c7.addProduct(V(repeating: ap[7]), b0)
         ap += convTileRows
-        bp += 4 * gemmTileCols
     }
     let e = UnsafeMutableRawPointer(edge)
     e.storeBytes(of: c0, toByteOffset: 0, as: V.self); e.storeBytes(of: c1, toByteOffset: 128, as: V.self)
