@@ -258,10 +258,9 @@ func convStemForward(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafeP
     let oh = g.outHeight, ow = g.outWidth, plane = oh * ow, taps = g.patch
     var source = x, width = g.width
     if g.padTop != 0 || g.padLeft != 0 || g.padBottom != 0 || g.padRight != 0 {
-        // paddedH·paddedW ≤ taps·outHeight·outWidth at stride and dilation 1: inside the columns' room.
+        // paddedH·paddedW + 32 ≤ taps·outHeight·outWidth + 32 at stride and dilation 1: inside the columns' room.
         width = g.paddedW
-        convZeroRow(scratch, g.paddedH * width)
-        for iy in 0..<g.height { convCopyRow(scratch + (iy + g.padTop) * width + g.padLeft, x + iy * g.width, g.width) }
+        convPadPlanes(g, x, channels: 1, into: scratch)
         source = UnsafePointer(scratch)
     }
     var r = 0
