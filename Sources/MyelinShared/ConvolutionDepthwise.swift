@@ -126,28 +126,35 @@ func convDepthwisePhasePlanes(_ g: ConvGeometry, _ p: DepthwisePhases, _ image: 
     let sh = g.strideH, sw = g.strideW, plane = p.planeStride
     // Input rows and columns that land inside the padded plane (negative padding drops some).
     let rows = Swift.min(g.height, sh * p.height - g.padTop), columns = Swift.min(g.width, sw * p.width - g.padLeft)
-    // Padded row r = iy + padTop is row r / sh of row phase r % sh, stepped without divisions.
-    var rowPhase = g.padTop % sh, phaseRow = g.padTop / sh
-    var src = image
-    for _ in 0..<rows {
-        let dst = phases + rowPhase * sw * plane + phaseRow * p.width
-        if sw == 1 {
-            convCopyRow(dst + g.padLeft, src, columns)
-        } else if sw == 2 && columns >= 16 {
-            // 16 input columns at a time, their even and odd lanes to the two phases; the
-            // last block overlaps the one before.
+    // Padded row r = iy + padTop is row r / sh of row phase r % sh, stepped without divisions;
+    // one loop per column split, so that a row costs its copy and a few additions.
+    let phaseStep = sw * plane, wrapStep = p.width - (sh - 1) * phaseStep
+    var rowPhase = g.padTop % sh
+    var dst = phases + rowPhase * phaseStep + g.padTop / sh * p.width, src = image
+    @inline(__always) func nextRow() {
+        src += g.width
+        rowPhase += 1
+        if rowPhase == sh { rowPhase = 0; dst += wrapStep } else { dst += phaseStep }
+    }
+    if sw == 1 {
+        for _ in 0..<rows { convCopyRow(dst + g.padLeft, src, columns); nextRow() }
+    } else if sw == 2 && columns >= 16 {
+        // 16 input columns at a time, their even and odd lanes to the two phases; the last
+        // block overlaps the one before.
+        for _ in 0..<rows {
             var x = 0
             while x + 16 <= columns { convSplitColumns(SIMD16<Float>.self, src, dst, plane: plane, column: x + g.padLeft, x: x); x += 16 }
             if x < columns { convSplitColumns(SIMD16<Float>.self, src, dst, plane: plane, column: columns - 16 + g.padLeft, x: columns - 16) }
-        } else if sw == 2 && columns >= 8 {
+            nextRow()
+        }
+    } else if sw == 2 && columns >= 8 {
+        for _ in 0..<rows {
             convSplitColumns(SIMD8<Float>.self, src, dst, plane: plane, column: g.padLeft, x: 0)
             convSplitColumns(SIMD8<Float>.self, src, dst, plane: plane, column: columns - 8 + g.padLeft, x: columns - 8)
-        } else {
-            convSplitColumnsScalar(src, dst, columns: columns, padLeft: g.padLeft, strideW: sw, plane: plane)
+            nextRow()
         }
-        src += g.width
-        rowPhase += 1
-        if rowPhase == sh { rowPhase = 0; phaseRow += 1 }
+    } else {
+        for _ in 0..<rows { convSplitColumnsScalar(src, dst, columns: columns, padLeft: g.padLeft, strideW: sw, plane: plane); nextRow() }
     }
 }
 
