@@ -37,10 +37,11 @@ struct DepthwisePhases {
     func planesCount(_ g: ConvGeometry) -> Int { g.strideH * g.strideW * planeStride + maxShift + spanPadded }
 }
 
-/// Floats of scratch `convDepthwiseForward` needs: the phase planes and the wide output plane.
+/// Floats of scratch `convDepthwiseForward` needs: the phase planes, the wide output plane and
+/// the taps' offsets (an Int each).
 func convDepthwiseForwardScratchCount(_ g: ConvGeometry) -> Int {
     let p = DepthwisePhases(g)
-    return p.planesCount(g) + p.spanPadded
+    return p.planesCount(g) + p.spanPadded + 2 * g.kernelH * g.kernelW
 }
 
 /// Depthwise forward: y = bias (or 0) + conv(x, weight) for the images in `images`, added to y
@@ -59,6 +60,22 @@ func convDepthwiseForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointe
     let oh = g.outHeight, ow = g.outWidth, sh = g.strideH, sw = g.strideW
     let phases = scratch, wide = scratch + p.planesCount(g)
     let rowStep = (phase: g.dilationH % sh, shift: g.dilationH / sh), columnStep = (phase: g.dilationW % sw, shift: g.dilationW / sw)
+    // Tap (i, j) reads phase (i·dh % sh, j·dw % sw) at shift (i·dh / sh, j·dw / sw): its byte
+    // offset from the phase planes, worked out once (stepped without divisions).
+    let offsets = UnsafeMutableRawPointer(wide + p.spanPadded)
+    var rowPhase = 0, rowShift = 0, t = 0
+    for _ in 0..<g.kernelH {
+        var columnPhase = 0, columnShift = 0
+        for _ in 0..<g.kernelW {
+            let offset = (rowPhase * sw + columnPhase) * plane + rowShift * p.width + columnShift
+            offsets.storeBytes(of: 4 * offset, toByteOffset: 8 * t, as: Int.self)
+            t += 1
+            columnPhase += columnStep.phase; columnShift += columnStep.shift
+            if columnPhase >= sw { columnPhase -= sw; columnShift += 1 }
+        }
+        rowPhase += rowStep.phase; rowShift += rowStep.shift
+        if rowPhase >= sh { rowPhase -= sh; rowShift += 1 }
+    }
     // The padding (and the slack the junk lanes read) is zeroed once: each plane then only
     // has its interior written.
     convZeroRow(phases, p.planesCount(g))
@@ -71,25 +88,14 @@ func convDepthwiseForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointe
                 var q = 0
                 while q < p.spanPadded {
                     var acc0 = start, acc1 = start, acc2 = start, acc3 = start
-                    // Tap (i, j) reads phase (i·dh % sh, j·dw % sw) at shift (i·dh / sh, j·dw / sw),
-                    // stepped without divisions.
-                    var rowPhase = 0, rowShift = 0, tap = w
-                    for _ in 0..<g.kernelH {
-                        let rowBase = phases + rowPhase * sw * plane + rowShift * p.width + q
-                        var columnPhase = 0, columnShift = 0
-                        for _ in 0..<g.kernelW {
-                            let s = UnsafeRawPointer(rowBase + columnPhase * plane + columnShift)
-                            let wv = V(repeating: tap.pointee)
-                            acc0 = acc0 + wv * s.loadUnaligned(as: V.self)
-                            acc1 = acc1 + wv * s.loadUnaligned(fromByteOffset: 64, as: V.self)
-                            acc2 = acc2 + wv * s.loadUnaligned(fromByteOffset: 128, as: V.self)
-                            acc3 = acc3 + wv * s.loadUnaligned(fromByteOffset: 192, as: V.self)
-                            tap += 1
-                            columnPhase += columnStep.phase; columnShift += columnStep.shift
-                            if columnPhase >= sw { columnPhase -= sw; columnShift += 1 }
-                        }
-                        rowPhase += rowStep.phase; rowShift += rowStep.shift
-                        if rowPhase >= sh { rowPhase -= sh; rowShift += 1 }
+                    let base = UnsafeRawPointer(phases + q)
+                    for t in 0..<taps {
+                        let s = base + offsets.load(fromByteOffset: 8 * t, as: Int.self)
+                        let wv = V(repeating: w[t])
+                        acc0 = acc0 + wv * s.loadUnaligned(as: V.self)
+                        acc1 = acc1 + wv * s.loadUnaligned(fromByteOffset: 64, as: V.self)
+                        acc2 = acc2 + wv * s.loadUnaligned(fromByteOffset: 128, as: V.self)
+                        acc3 = acc3 + wv * s.loadUnaligned(fromByteOffset: 192, as: V.self)
                     }
                     if relu && !accumulate {
                         acc0 = acc0.replacing(with: 0, where: acc0 .< 0); acc1 = acc1.replacing(with: 0, where: acc1 .< 0)
