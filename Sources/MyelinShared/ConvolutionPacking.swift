@@ -383,13 +383,36 @@ func convIm2colPadding(_ row: UnsafeMutablePointer<Float>, rows: Range<Int>, col
 }
 
 /// The valid part of an im2col row for a horizontal stride above 1: `rows` output rows from
-/// dst (rows `outWidth` apart) and src (input rows `strideH·width` apart), columns `columns`.
+/// dst (rows `outWidth` apart) and src (input rows `strideH·width` apart), columns `columns`;
+/// at stride 2, rows of 5 or more 4 or 8 at a time.
 @inline(never)
 @_optimize(size)
 func convIm2colStridedRows(_ g: ConvGeometry, _ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, rows: Int, columns: Range<Int>) {
     // Pointers stepped (no index products per element).
-    let sw = g.strideW, step = g.strideH * g.width
+    let sw = g.strideW, step = g.strideH * g.width, n = columns.count
     var out = dst + columns.lowerBound, line = src + columns.lowerBound * sw
+    if sw == 2 && n >= 5 {
+        // The even lanes of 16 (or 8) inputs; the last block ends at the row's last output and is
+        // read from one float earlier (odd lanes), so that no load passes the row's last input.
+        for _ in 0..<rows {
+            if n >= 9 {
+                var k = 0
+                while k + 9 <= n {
+                    UnsafeMutableRawPointer(out + k).storeBytes(of: SIMD16<Float>.load(line + 2 * k).evenHalf, as: SIMD8<Float>.self)
+                    k += 8
+                }
+                UnsafeMutableRawPointer(out + n - 8).storeBytes(of: SIMD16<Float>.load(line + 2 * n - 17).oddHalf, as: SIMD8<Float>.self)
+            } else {
+                let first = UnsafeRawPointer(line).loadUnaligned(as: SIMD8<Float>.self)
+                let last = UnsafeRawPointer(line + 2 * n - 9).loadUnaligned(as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(out).storeBytes(of: first.evenHalf, as: SIMD4<Float>.self)
+                UnsafeMutableRawPointer(out + n - 4).storeBytes(of: last.oddHalf, as: SIMD4<Float>.self)
+            }
+            out += g.outWidth
+            line += step
+        }
+        return
+    }
     for _ in 0..<rows {
         var from = line
         for k in 0..<columns.count { out[k] = from.pointee; from += sw }

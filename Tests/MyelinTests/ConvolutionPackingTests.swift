@@ -307,6 +307,34 @@ final class ConvolutionPackingTests: XCTestCase {
         checkPathEqualsIm2col(geometries, seed: 1300)
     }
 
+    /// im2col's rows at a horizontal stride of 2 (4 or 8 outputs at a time from 5 outputs on,
+    /// the last block ending at the row's last output) equal the element-by-element copy, for
+    /// every row length up to 20, column ranges not starting at 0, and leave the other columns.
+    func testStridedIm2colRowsEveryWidth() {
+        for n in 1...20 {
+            for first in [0, 3] {
+                let ow = first + n + 2, width = 2 * ow, rows = 3
+                let g = ConvGeometry(batch: 1, inChannels: 1, height: 2 * rows, width: width, outChannels: 8, kernelH: 1, kernelW: 1,
+                                     strideH: 2, strideW: 2)
+                let src = randomArray(g.height * width, seed: UInt64(40 + n))
+                var dst = [Float](repeating: .nan, count: rows * ow)
+                src.withUnsafeBufferPointer { sp in
+                    dst.withUnsafeMutableBufferPointer { convIm2colStridedRows(g, $0.baseAddress!, sp.baseAddress!, rows: rows, columns: first..<(first + n)) }
+                }
+                for r in 0..<rows {
+                    for ox in 0..<ow {
+                        let got = dst[r * ow + ox]
+                        if ox >= first && ox < first + n {
+                            XCTAssertEqual(got, src[2 * r * width + 2 * ox], "n \(n) first \(first) row \(r) column \(ox)")
+                        } else {
+                            XCTAssertTrue(got.isNaN, "n \(n) first \(first) row \(r) column \(ox) written")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testNaNStaysNaNThroughTheFusedReLU() {
         let g = ConvGeometry(batch: 1, inChannels: 2, height: 4, width: 4, outChannels: 8, kernelH: 3, kernelW: 3)
         var x = randomArray(32, seed: 9)
