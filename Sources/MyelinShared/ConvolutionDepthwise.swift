@@ -37,10 +37,11 @@ struct DepthwisePhases {
     func planesCount(_ g: ConvGeometry) -> Int { g.strideH * g.strideW * planeStride + maxShift + spanPadded }
 }
 
-/// Floats of scratch `convDepthwiseForward` needs: the phase planes and the wide output plane.
+/// Floats of scratch `convDepthwiseForward` needs: the phase planes, the wide output plane and
+/// the taps' offsets (an Int each).
 func convDepthwiseForwardScratchCount(_ g: ConvGeometry) -> Int {
     let p = DepthwisePhases(g)
-    return p.planesCount(g) + p.spanPadded
+    return p.planesCount(g) + p.spanPadded + 2 * g.kernelH * g.kernelW
 }
 
 /// Depthwise forward: y = bias (or 0) + conv(x, weight) for the images in `images`, added to y
@@ -59,6 +60,22 @@ func convDepthwiseForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointe
     let oh = g.outHeight, ow = g.outWidth, sh = g.strideH, sw = g.strideW
     let phases = scratch, wide = scratch + p.planesCount(g)
     let rowStep = (phase: g.dilationH % sh, shift: g.dilationH / sh), columnStep = (phase: g.dilationW % sw, shift: g.dilationW / sw)
+    // Tap (i, j) reads phase (i·dh % sh, j·dw % sw) at shift (i·dh / sh, j·dw / sw): its byte
+    // offset from the phase planes, worked out once (stepped without divisions).
+    let offsets = UnsafeMutableRawPointer(wide + p.spanPadded)
+    var rowPhase = 0, rowShift = 0, t = 0
+    for _ in 0..<g.kernelH {
+        var columnPhase = 0, columnShift = 0
+        for _ in 0..<g.kernelW {
+            let offset = (rowPhase * sw + columnPhase) * plane + rowShift * p.width + columnShift
+            offsets.storeBytes(of: 4 * offset, toByteOffset: 8 * t, as: Int.self)
+            t += 1
+            columnPhase += columnStep.phase; columnShift += columnStep.shift
+            if columnPhase >= sw { columnPhase -= sw; columnShift += 1 }
+        }
+        rowPhase += rowStep.phase; rowShift += rowStep.shift
+        if rowPhase >= sh { rowPhase -= sh; rowShift += 1 }
+    }
     // The padding (and the slack the junk lanes read) is zeroed once: each plane then only
     // has its interior written.
     convZeroRow(phases, p.planesCount(g))
@@ -71,25 +88,14 @@ func convDepthwiseForward(_ g: ConvGeometry, images: Range<Int>, x: UnsafePointe
                 var q = 0
                 while q < p.spanPadded {
                     var acc0 = start, acc1 = start, acc2 = start, acc3 = start
-                    // Tap (i, j) reads phase (i·dh % sh, j·dw % sw) at shift (i·dh / sh, j·dw / sw),
-                    // stepped without divisions.
-                    var rowPhase = 0, rowShift = 0, tap = w
-                    for _ in 0..<g.kernelH {
-                        let rowBase = phases + rowPhase * sw * plane + rowShift * p.width + q
-                        var columnPhase = 0, columnShift = 0
-                        for _ in 0..<g.kernelW {
-                            let s = UnsafeRawPointer(rowBase + columnPhase * plane + columnShift)
-                            let wv = V(repeating: tap.pointee)
-                            acc0 = acc0 + wv * s.loadUnaligned(as: V.self)
-                            acc1 = acc1 + wv * s.loadUnaligned(fromByteOffset: 64, as: V.self)
-                            acc2 = acc2 + wv * s.loadUnaligned(fromByteOffset: 128, as: V.self)
-                            acc3 = acc3 + wv * s.loadUnaligned(fromByteOffset: 192, as: V.self)
-                            tap += 1
-                            columnPhase += columnStep.phase; columnShift += columnStep.shift
-                            if columnPhase >= sw { columnPhase -= sw; columnShift += 1 }
-                        }
-                        rowPhase += rowStep.phase; rowShift += rowStep.shift
-                        if rowPhase >= sh { rowPhase -= sh; rowShift += 1 }
+                    let base = UnsafeRawPointer(phases + q)
+                    for t in 0..<taps {
+                        let s = base + offsets.load(fromByteOffset: 8 * t, as: Int.self)
+                        let wv = V(repeating: w[t])
+                        acc0 = acc0 + wv * s.loadUnaligned(as: V.self)
+                        acc1 = acc1 + wv * s.loadUnaligned(fromByteOffset: 64, as: V.self)
+                        acc2 = acc2 + wv * s.loadUnaligned(fromByteOffset: 128, as: V.self)
+                        acc3 = acc3 + wv * s.loadUnaligned(fromByteOffset: 192, as: V.self)
                     }
                     if relu && !accumulate {
                         acc0 = acc0.replacing(with: 0, where: acc0 .< 0); acc1 = acc1.replacing(with: 0, where: acc1 .< 0)
@@ -126,28 +132,35 @@ func convDepthwisePhasePlanes(_ g: ConvGeometry, _ p: DepthwisePhases, _ image: 
     let sh = g.strideH, sw = g.strideW, plane = p.planeStride
     // Input rows and columns that land inside the padded plane (negative padding drops some).
     let rows = Swift.min(g.height, sh * p.height - g.padTop), columns = Swift.min(g.width, sw * p.width - g.padLeft)
-    // Padded row r = iy + padTop is row r / sh of row phase r % sh, stepped without divisions.
-    var rowPhase = g.padTop % sh, phaseRow = g.padTop / sh
-    var src = image
-    for _ in 0..<rows {
-        let dst = phases + rowPhase * sw * plane + phaseRow * p.width
-        if sw == 1 {
-            convCopyRow(dst + g.padLeft, src, columns)
-        } else if sw == 2 && columns >= 16 {
-            // 16 input columns at a time, their even and odd lanes to the two phases; the
-            // last block overlaps the one before.
+    // Padded row r = iy + padTop is row r / sh of row phase r % sh, stepped without divisions;
+    // one loop per column split, so that a row costs its copy and a few additions.
+    let phaseStep = sw * plane, wrapStep = p.width - (sh - 1) * phaseStep
+    var rowPhase = g.padTop % sh
+    var dst = phases + rowPhase * phaseStep + g.padTop / sh * p.width, src = image
+    @inline(__always) func nextRow() {
+        src += g.width
+        rowPhase += 1
+        if rowPhase == sh { rowPhase = 0; dst += wrapStep } else { dst += phaseStep }
+    }
+    if sw == 1 {
+        for _ in 0..<rows { convCopyRow(dst + g.padLeft, src, columns); nextRow() }
+    } else if sw == 2 && columns >= 16 {
+        // 16 input columns at a time, their even and odd lanes to the two phases; the last
+        // block overlaps the one before.
+        for _ in 0..<rows {
             var x = 0
             while x + 16 <= columns { convSplitColumns(SIMD16<Float>.self, src, dst, plane: plane, column: x + g.padLeft, x: x); x += 16 }
             if x < columns { convSplitColumns(SIMD16<Float>.self, src, dst, plane: plane, column: columns - 16 + g.padLeft, x: columns - 16) }
-        } else if sw == 2 && columns >= 8 {
+            nextRow()
+        }
+    } else if sw == 2 && columns >= 8 {
+        for _ in 0..<rows {
             convSplitColumns(SIMD8<Float>.self, src, dst, plane: plane, column: g.padLeft, x: 0)
             convSplitColumns(SIMD8<Float>.self, src, dst, plane: plane, column: columns - 8 + g.padLeft, x: columns - 8)
-        } else {
-            convSplitColumnsScalar(src, dst, columns: columns, padLeft: g.padLeft, strideW: sw, plane: plane)
+            nextRow()
         }
-        src += g.width
-        rowPhase += 1
-        if rowPhase == sh { rowPhase = 0; phaseRow += 1 }
+    } else {
+        for _ in 0..<rows { convSplitColumnsScalar(src, dst, columns: columns, padLeft: g.padLeft, strideW: sw, plane: plane); nextRow() }
     }
 }
 

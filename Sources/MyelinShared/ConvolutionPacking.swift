@@ -50,10 +50,29 @@ public func convPackedWeightsCount(_ g: ConvGeometry) -> Int {
 }
 
 /// Floats of scratch `convForwardPacked` needs for `images` images side by side: one
-/// image-group's packed columns, a row buffer and an edge tile.
+/// image-group's packed columns, a row buffer and an edge tile (`convPackedColumnsCount`), or
+/// more for columns read in place (`convPackedScratchExtra`).
 public func convPackedScratchCount(_ g: ConvGeometry, images: Int = 1) -> Int {
+    convPackedColumnsCount(g, images: images) + convPackedScratchExtra(g, images: images)
+}
+
+/// Floats of im2col's part of the scratch (its products are bounded by the conv2d check).
+func convPackedColumnsCount(_ g: ConvGeometry, images: Int) -> Int {
     let nPad = kernelRoundUp(images * g.outHeight * g.outWidth, gemmTileCols)
     return g.patch * nPad + nPad + convTileRows * gemmTileCols
+}
+
+/// Floats of scratch beyond `convPackedColumnsCount`: the patch rows' offsets (an Int each) and,
+/// when the columns are read in place, what their padded planes, wide output and edge tile need
+/// beyond im2col's room. At stride and dilation 1 the planes are at most patch·plane floats and
+/// the wide output outChannels·outHeight·paddedW (below 2⁶⁰ for any valid bundle).
+func convPackedScratchExtra(_ g: ConvGeometry, images: Int) -> Int {
+    let offsets = 2 * g.patch
+    guard images == 1 && convReadsColumnsInPlace(g) else { return offsets }
+    let pw = g.paddedW, span = (g.outHeight - 1) * pw + g.outWidth
+    let wide = pw != g.outWidth ? g.outChannels / g.groups * span : 0
+    let inPlace = g.inChannels / g.groups * g.paddedH * pw + gemmTileCols + wide + convTileRows * gemmTileCols
+    return offsets + Swift.max(0, inPlace - convPackedColumnsCount(g, images: 1))
 }
 
 /// Images conv2d lays side by side in one column matrix at batch > 1 (`convForwardPacked`'s
@@ -98,43 +117,74 @@ public func convPackWeights(_ g: ConvGeometry, weights: UnsafeRawPointer, f16: B
 /// y `[outChannels, images, outHeight·outWidth]` = bias (or 0) + conv(x `[images,
 /// inChannels, height, width]`, W), then `max(·, 0)` when `relu` (a NaN stays NaN): the
 /// images side by side in one column matrix (for one image, y is `[outChannels, outHeight,
-/// outWidth]`). Each output sums in the same order whatever `images` is. `packed` comes from
-/// `convPackWeights` (`convPacksWeights(g)` must hold); `scratch` holds
-/// `convPackedScratchCount(g, images: images)` floats. Allocates nothing.
+/// outWidth]`). Each output sums in the same order whatever `images` is and whichever path
+/// runs it (stem, columns in place, im2col). `packed` comes from `convPackWeights`
+/// (`convPacksWeights(g)` must hold); `scratch` holds `convPackedScratchCount(g, images:
+/// images)` floats. `viaIm2col` runs every geometry through im2col (the tests compare the
+/// paths). Allocates nothing.
 @inline(never)
 @_optimize(speed)
 public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePointer<Float>, packed: UnsafePointer<Float>,
                               bias: UnsafePointer<Float>?, relu: Bool, y: UnsafeMutablePointer<Float>,
-                              scratch: UnsafeMutablePointer<Float>) {
+                              scratch: UnsafeMutablePointer<Float>, viaIm2col: Bool = false) {
     let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups
     let outPad = kernelRoundUp(outGroup, convTileRows), patch = g.patch
-    let planeIn = g.height * g.width, planeOut = images * g.outHeight * g.outWidth
-    let nPad = kernelRoundUp(planeOut, gemmTileCols), depth = convDepthStep(patch)
-    let columns = scratch, rowBuffer = scratch + patch * nPad, edgeTile = rowBuffer + nPad
-    convZeroRow(rowBuffer + planeOut, nPad - planeOut)
+    let planeIn = g.height * g.width, plane = images * g.outHeight * g.outWidth
+    let depth = convDepthStep(patch)
+    // Where patch row p of a depth block starts, relative to the block's B panel (Ints).
+    let offsets = UnsafeMutableRawPointer(scratch), work = scratch + 2 * patch
+    let columnsPad = kernelRoundUp(plane, gemmTileCols)
+    let columns = work, rowBuffer = work + patch * columnsPad
+    if !viaIm2col && images == 1 && convRunsAsStem(g) {
+        convStemForward(g, x: x, packed: packed, bias: bias, relu: relu, y: y, scratch: work, edge: rowBuffer + columnsPad)
+        return
+    }
+    let inPlace = !viaIm2col && images == 1 && convReadsColumnsInPlace(g)
+    let pw = g.paddedW, paddedPlane = g.paddedH * pw
+    // In place, the output is computed on the wide plane [outHeight, paddedW].
+    let planeOut = inPlace ? (g.outHeight - 1) * pw + g.outWidth : plane
+    let nPad = kernelRoundUp(planeOut, gemmTileCols)
+    let staged = work + inGroup * paddedPlane + gemmTileCols, wide = inPlace && pw != g.outWidth
+    let edgeTile = inPlace ? staged + (wide ? outGroup * planeOut : 0) : rowBuffer + nPad
+    if inPlace {
+        var p = 0
+        for c in 0..<inGroup {
+            for i in 0..<g.kernelH {
+                for j in 0..<g.kernelW { offsets.storeBytes(of: c * paddedPlane + i * pw + j, toByteOffset: 8 * p, as: Int.self); p += 1 }
+            }
+        }
+    } else {
+        for p in 0..<depth { offsets.storeBytes(of: p * gemmTileCols, toByteOffset: 8 * p, as: Int.self) }
+        convZeroRow(rowBuffer + planeOut, nPad - planeOut)
+    }
     for gi in 0..<g.groups {
         let image = x + gi * inGroup * planeIn
-        convIm2colPanels(g, image: image, images: images, channels: inGroup, rowBuffer: rowBuffer, columns: columns, nPad: nPad)
+        if inPlace {
+            convPadPlanes(g, image, channels: inGroup, into: work)
+        } else {
+            convIm2colPanels(g, image: image, images: images, channels: inGroup, rowBuffer: rowBuffer, columns: columns, nPad: nPad)
+        }
         let weights = packed + gi * outPad * patch
-        let yGroup = y + gi * outGroup * planeOut
+        let yGroup = y + gi * outGroup * plane, out = wide ? staged : yGroup
         let groupBias = bias.map { $0 + gi * outGroup }
         var pc = 0
         while pc < patch {
             let kc = Swift.min(depth, patch - pc)
             let first = pc == 0, last = pc + kc == patch
+            let rowOffsets = UnsafeRawPointer(offsets) + (inPlace ? 8 * pc : 0)
             var q = 0
             while q < planeOut {
                 let cols = Swift.min(gemmTileCols, planeOut - q)
-                let bPanel = columns + pc * nPad + q * kc
+                let bPanel = inPlace ? UnsafePointer(work) + q : UnsafePointer(columns) + pc * nPad + q * kc
                 var r = 0
                 while r < outGroup {
                     let rows = Swift.min(convTileRows, outGroup - r), rowBias = first ? groupBias.map { $0 + r } : nil
                     if cols <= gemmTileCols / 2 {
-                        convTileHalf(kc: kc, a: weights + pc * outPad + r * kc, b: bPanel, rows: rows, cols: cols, bias: rowBias,
-                                     start: first, relu: relu && last, c: yGroup + r * planeOut + q, ldc: planeOut, edge: edgeTile)
+                        convTileHalf(kc: kc, a: weights + pc * outPad + r * kc, b: bPanel, offsets: rowOffsets, rows: rows, cols: cols,
+                                     bias: rowBias, start: first, relu: relu && last, c: out + r * planeOut + q, ldc: planeOut, edge: edgeTile)
                     } else {
-                        convTile(kc: kc, a: weights + pc * outPad + r * kc, b: bPanel, rows: rows, cols: cols, bias: rowBias,
-                                 start: first, relu: relu && last, c: yGroup + r * planeOut + q, ldc: planeOut, edge: edgeTile)
+                        convTile(kc: kc, a: weights + pc * outPad + r * kc, b: bPanel, offsets: rowOffsets, rows: rows, cols: cols,
+                                 bias: rowBias, start: first, relu: relu && last, c: out + r * planeOut + q, ldc: planeOut, edge: edgeTile)
                     }
                     r += convTileRows
                 }
@@ -142,6 +192,125 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
             }
             pc += kc
         }
+        if wide {
+            let oh = g.outHeight, ow = g.outWidth
+            for o in 0..<outGroup {
+                for oy in 0..<oh { convCopyRow(yGroup + (o * oh + oy) * ow, staged + o * planeOut + oy * pw, ow) }
+            }
+        }
+    }
+}
+
+/// Whether `convForwardPacked` reads the column matrix of `g` (one image) in place: stride and
+/// dilation 1. Then patch row (c, i, j) over the wide output plane [outHeight, paddedW] (junk at
+/// ox ≥ outWidth) is input plane c, zero-padded to [paddedH, paddedW], from i·paddedW + j on:
+/// the register tile reads it there, with no im2col (whose rows, as short as a plane's width,
+/// cost a quarter of ResNet-mini's time).
+@inline(__always)
+func convReadsColumnsInPlace(_ g: ConvGeometry) -> Bool {
+    g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1 && g.padBottom >= 0 && g.padRight >= 0
+}
+
+/// The zero-padded planes [channels, paddedH, paddedW] of `image` [channels, height, width],
+/// then 32 zeros (the junk lanes of the last panel read up to 31 floats past the planes).
+@inline(never)
+@_optimize(size)
+func convPadPlanes(_ g: ConvGeometry, _ image: UnsafePointer<Float>, channels: Int, into padded: UnsafeMutablePointer<Float>) {
+    let pw = g.paddedW, count = channels * g.paddedH * pw
+    if g.padTop == 0 && g.padLeft == 0 && g.padBottom == 0 && g.padRight == 0 {
+        convCopyRow(padded, image, count)
+        convZeroRow(padded + count, gemmTileCols)
+        return
+    }
+    convZeroRow(padded, count + gemmTileCols)
+    var src = image, dst = padded + g.padTop * pw + g.padLeft
+    for _ in 0..<channels {
+        for iy in 0..<g.height { convCopyRow(dst + iy * pw, src + iy * g.width, g.width) }
+        src += g.height * g.width
+        dst += g.paddedH * pw
+    }
+}
+
+/// Whether `convForwardPacked` runs `g` (one image) as a stem, `convStemForward`: one input
+/// channel and one group (a grey image's first convolution), stride and dilation 1, output rows
+/// of at least 16 and a patch of one depth block. Its patch (the kernel's taps) is too shallow
+/// for the register tile: 9 rows of a 3 × 3 kernel cost less than storing the tile.
+@inline(__always)
+func convRunsAsStem(_ g: ConvGeometry) -> Bool {
+    g.inChannels == 1 && g.groups == 1 && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1
+        && g.outWidth >= 16 && g.patch <= convMaxBlockDepth && g.padBottom >= 0 && g.padRight >= 0
+}
+
+/// A stem convolution (`convRunsAsStem(g)`) straight from the image: for each 8-channel panel of
+/// the packed weights and each output row, two 16-column vectors of the row (the second ending
+/// at the row's end, overlapping the first on rows under 32 columns) for 8 channels in 16
+/// accumulators, summed tap by tap from the input rows. A padded image is first copied into a
+/// zero-padded plane in `scratch` (`convPackedScratchCount(g)` floats; `edge`, 8×32 floats
+/// past the column matrix, holds the accumulators for the store). Each output sums its taps in
+/// the order and with the fused multiply-adds of the register tile, then adds the bias:
+/// the same values as `convForwardPacked`'s GEMM path, bit for bit.
+@inline(never)
+@_optimize(size)
+func convStemForward(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                     relu: Bool, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                     edge: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    let oh = g.outHeight, ow = g.outWidth, plane = oh * ow, taps = g.patch
+    var source = x, width = g.width
+    if g.padTop != 0 || g.padLeft != 0 || g.padBottom != 0 || g.padRight != 0 {
+        // paddedH·paddedW + 32 ≤ taps·outHeight·outWidth + 32 at stride and dilation 1: inside the columns' room.
+        width = g.paddedW
+        convPadPlanes(g, x, channels: 1, into: scratch)
+        source = UnsafePointer(scratch)
+    }
+    var r = 0
+    while r < g.outChannels {
+        let rows = Swift.min(convTileRows, g.outChannels - r), panel = packed + r * taps
+        for oy in 0..<oh {
+            var block = 0
+            while block < ow {
+                let c0 = Swift.min(block, ow - 16), c1 = Swift.min(block + 16, ow - 16)
+                var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V(), a7 = V()
+                var b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V(), b6 = V(), b7 = V()
+                var w = panel, line = source + oy * width
+                for _ in 0..<g.kernelH {
+                    for j in 0..<g.kernelW {
+                        let s0 = V.load(line + c0 + j), s1 = V.load(line + c1 + j)
+                        var s = V(repeating: w[0]); a0.addProduct(s, s0); b0.addProduct(s, s1)
+                        s = V(repeating: w[1]); a1.addProduct(s, s0); b1.addProduct(s, s1)
+                        s = V(repeating: w[2]); a2.addProduct(s, s0); b2.addProduct(s, s1)
+                        s = V(repeating: w[3]); a3.addProduct(s, s0); b3.addProduct(s, s1)
+                        s = V(repeating: w[4]); a4.addProduct(s, s0); b4.addProduct(s, s1)
+                        s = V(repeating: w[5]); a5.addProduct(s, s0); b5.addProduct(s, s1)
+                        s = V(repeating: w[6]); a6.addProduct(s, s0); b6.addProduct(s, s1)
+                        s = V(repeating: w[7]); a7.addProduct(s, s0); b7.addProduct(s, s1)
+                        w += convTileRows
+                    }
+                    line += width
+                }
+                a0.store(edge); b0.store(edge + 16); a1.store(edge + 32); b1.store(edge + 48)
+                a2.store(edge + 64); b2.store(edge + 80); a3.store(edge + 96); b3.store(edge + 112)
+                a4.store(edge + 128); b4.store(edge + 144); a5.store(edge + 160); b5.store(edge + 176)
+                a6.store(edge + 192); b6.store(edge + 208); a7.store(edge + 224); b7.store(edge + 240)
+                for i in 0..<rows {
+                    var v0 = V.load(edge + 32 * i), v1 = V.load(edge + 32 * i + 16)
+                    if let b = bias {
+                        let bv = V(repeating: b[r + i])
+                        v0 = v0 + bv
+                        v1 = v1 + bv
+                    }
+                    if relu {
+                        v0 = v0.replacing(with: 0, where: v0 .< 0)
+                        v1 = v1.replacing(with: 0, where: v1 .< 0)
+                    }
+                    let out = y + (r + i) * plane + oy * ow
+                    v0.store(out + c0)
+                    v1.store(out + c1)
+                }
+                block += 32
+            }
+        }
+        r += convTileRows
     }
 }
 
@@ -163,8 +332,8 @@ func convPanelRow(_ columns: UnsafeMutablePointer<Float>, p: Int, patch: Int, nP
 /// each row built in `rowBuffer` (`nPad` floats, zero past the planes) and scattered into the
 /// column panels: tap by tap, so that the tap's valid output rows and columns are worked out
 /// once for all channels.
-@inline(__always)
-@_optimize(speed)
+@inline(never)
+@_optimize(size)
 func convIm2colPanels(_ g: ConvGeometry, image: UnsafePointer<Float>, images: Int, channels: Int, rowBuffer: UnsafeMutablePointer<Float>,
                       columns: UnsafeMutablePointer<Float>, nPad: Int) {
     let oh = g.outHeight, ow = g.outWidth, plane = g.height * g.width, taps = g.kernelH * g.kernelW, patch = g.patch
@@ -214,13 +383,36 @@ func convIm2colPadding(_ row: UnsafeMutablePointer<Float>, rows: Range<Int>, col
 }
 
 /// The valid part of an im2col row for a horizontal stride above 1: `rows` output rows from
-/// dst (rows `outWidth` apart) and src (input rows `strideH·width` apart), columns `columns`.
+/// dst (rows `outWidth` apart) and src (input rows `strideH·width` apart), columns `columns`;
+/// at stride 2, rows of 5 or more 4 or 8 at a time.
 @inline(never)
 @_optimize(size)
 func convIm2colStridedRows(_ g: ConvGeometry, _ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, rows: Int, columns: Range<Int>) {
     // Pointers stepped (no index products per element).
-    let sw = g.strideW, step = g.strideH * g.width
+    let sw = g.strideW, step = g.strideH * g.width, n = columns.count
     var out = dst + columns.lowerBound, line = src + columns.lowerBound * sw
+    if sw == 2 && n >= 5 {
+        // The even lanes of 16 (or 8) inputs; the last block ends at the row's last output and is
+        // read from one float earlier (odd lanes), so that no load passes the row's last input.
+        for _ in 0..<rows {
+            if n >= 9 {
+                var k = 0
+                while k + 9 <= n {
+                    UnsafeMutableRawPointer(out + k).storeBytes(of: SIMD16<Float>.load(line + 2 * k).evenHalf, as: SIMD8<Float>.self)
+                    k += 8
+                }
+                UnsafeMutableRawPointer(out + n - 8).storeBytes(of: SIMD16<Float>.load(line + 2 * n - 17).oddHalf, as: SIMD8<Float>.self)
+            } else {
+                let first = UnsafeRawPointer(line).loadUnaligned(as: SIMD8<Float>.self)
+                let last = UnsafeRawPointer(line + 2 * n - 9).loadUnaligned(as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(out).storeBytes(of: first.evenHalf, as: SIMD4<Float>.self)
+                UnsafeMutableRawPointer(out + n - 4).storeBytes(of: last.oddHalf, as: SIMD4<Float>.self)
+            }
+            out += g.outWidth
+            line += step
+        }
+        return
+    }
     for _ in 0..<rows {
         var from = line
         for k in 0..<columns.count { out[k] = from.pointee; from += sw }
@@ -244,23 +436,24 @@ func convScatterRow(_ row: UnsafePointer<Float>, count: Int, into dst: UnsafeMut
     }
 }
 
-/// The 8×32 register tile: acc = Apanel[kc×8]ᵀ · Bpanel[kc×32], then for the `rows` × `cols`
-/// valid part of C (row stride `ldc`): C = acc + bias[row] (first depth block with a bias),
+/// The 8×32 register tile: acc = Apanel[kc×8]ᵀ · B[kc×32], B's row p the 32 floats at
+/// b + offsets[p] (`offsets`: kc Ints; p·32 in im2col's panels, the patch row's place in the
+/// padded planes in place), then for the `rows` × `cols` valid part of C (row stride `ldc`): C = acc + bias[row] (first depth block with a bias),
 /// C = acc (first block without), C = C + acc (later blocks); then max(C, 0) when `relu`.
 /// `edge` holds 8×32 floats.
 @inline(__always)
 @_optimize(speed)
-func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rows: Int, cols: Int,
+func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafeRawPointer, rows: Int, cols: Int,
               bias: UnsafePointer<Float>?, start: Bool, relu: Bool,
               c: UnsafeMutablePointer<Float>, ldc: Int, edge: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
     var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
     var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V(), c70 = V(), c71 = V()
     var ap = a
-    var bp = UnsafeRawPointer(b)
-    for _ in 0..<kc {
-        let b0 = bp.load(as: V.self)
-        let b1 = bp.load(fromByteOffset: 64, as: V.self)
+    for p in 0..<kc {
+        let bp = UnsafeRawPointer(b + offsets.load(fromByteOffset: 8 * p, as: Int.self))
+        let b0 = bp.loadUnaligned(as: V.self)
+        let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
         var s = V(repeating: ap[0]); c00.addProduct(s, b0); c01.addProduct(s, b1)
         s = V(repeating: ap[1]); c10.addProduct(s, b0); c11.addProduct(s, b1)
         s = V(repeating: ap[2]); c20.addProduct(s, b0); c21.addProduct(s, b1)
@@ -270,7 +463,6 @@ func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rows: I
         s = V(repeating: ap[6]); c60.addProduct(s, b0); c61.addProduct(s, b1)
         s = V(repeating: ap[7]); c70.addProduct(s, b0); c71.addProduct(s, b1)
         ap += convTileRows
-        bp += 4 * gemmTileCols
     }
     // The accumulators go through `edge` (in L1): one out-of-line epilogue for all tiles keeps
     // the code small, and 16 stores and loads are little beside the tile's kc·10 loads.
@@ -291,21 +483,19 @@ func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rows: I
 /// output summed in the same order.
 @inline(__always)
 @_optimize(speed)
-func convTileHalf(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, rows: Int, cols: Int,
+func convTileHalf(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafeRawPointer, rows: Int, cols: Int,
                   bias: UnsafePointer<Float>?, start: Bool, relu: Bool,
                   c: UnsafeMutablePointer<Float>, ldc: Int, edge: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
     var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), c6 = V(), c7 = V()
     var ap = a
-    var bp = UnsafeRawPointer(b)
-    for _ in 0..<kc {
-        let b0 = bp.load(as: V.self)
+    for p in 0..<kc {
+        let b0 = UnsafeRawPointer(b + offsets.load(fromByteOffset: 8 * p, as: Int.self)).loadUnaligned(as: V.self)
         c0.addProduct(V(repeating: ap[0]), b0); c1.addProduct(V(repeating: ap[1]), b0)
         c2.addProduct(V(repeating: ap[2]), b0); c3.addProduct(V(repeating: ap[3]), b0)
         c4.addProduct(V(repeating: ap[4]), b0); c5.addProduct(V(repeating: ap[5]), b0)
         c6.addProduct(V(repeating: ap[6]), b0); c7.addProduct(V(repeating: ap[7]), b0)
         ap += convTileRows
-        bp += 4 * gemmTileCols
     }
     let e = UnsafeMutableRawPointer(edge)
     e.storeBytes(of: c0, toByteOffset: 0, as: V.self); e.storeBytes(of: c1, toByteOffset: 128, as: V.self)

@@ -78,8 +78,8 @@ public func linearPacked(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: I
 }
 
 /// y += x-block · W-block for m > 1: GEMM.swift's register tile over packed A panels.
-@inline(__always)
-@_optimize(speed)
+@inline(never)
+@_optimize(size)
 func linearBlockGEMM(m: Int, n: Int, kc: Int, x: UnsafePointer<Float>, ldx: Int, block: UnsafePointer<Float>,
                      y: UnsafeMutablePointer<Float>, ldy: Int, workspace: UnsafeMutablePointer<Float>) {
     let packedA = workspace

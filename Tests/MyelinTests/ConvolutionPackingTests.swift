@@ -214,6 +214,127 @@ final class ConvolutionPackingTests: XCTestCase {
         }
     }
 
+    /// One image through `convForwardPacked` (its own path, or `viaIm2col`) with NaN-filled
+    /// scratch and output: every element must be written, and no junk read may reach it.
+    func packedForwardOne(_ g: ConvGeometry, x: [Float], w: [Float], bias: [Float]?, relu: Bool, viaIm2col: Bool) -> [Float] {
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: convPackedWeightsCount(g))
+        let count = convPackedScratchCount(g)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        scratch.initialize(repeating: .nan, count: count)
+        defer { packed.deallocate(); scratch.deallocate() }
+        w.withUnsafeBytes { convPackWeights(g, weights: $0.baseAddress!, f16: false, into: packed) }
+        var y = [Float](repeating: .nan, count: g.outChannels * g.outHeight * g.outWidth)
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                let b = bias.map { UnsafeMutablePointer<Float>.allocate(capacity: $0.count) }
+                defer { b?.deallocate() }
+                if let b, let bias { b.initialize(from: bias, count: bias.count) }
+                convForwardPacked(g, x: xp.baseAddress!, packed: packed, bias: b.map { UnsafePointer($0) }, relu: relu,
+                                  y: yp.baseAddress!, scratch: scratch, viaIm2col: viaIm2col)
+            }
+        }
+        return y
+    }
+
+    /// Checks `convForwardPacked`'s own path against im2col (bit for bit) and the naive
+    /// reference (within rounding) on `geometries` (batch 1), with and without bias and ReLU.
+    func checkPathEqualsIm2col(_ geometries: [ConvGeometry], seed: UInt64) {
+        for (k, g) in geometries.enumerated() {
+            let x = randomArray(g.inChannels * g.height * g.width, seed: seed + UInt64(3 * k))
+            let w = randomArray(g.outChannels * g.patch, seed: seed + UInt64(3 * k + 1))
+            let b = randomArray(g.outChannels, seed: seed + UInt64(3 * k + 2))
+            var expected = [Float](repeating: 0, count: g.outChannels * g.outHeight * g.outWidth)
+            for bias in [b, nil] {
+                conv2dReference(g, x: x, weight: w, bias: bias, y: &expected)
+                for relu in [false, true] {
+                    let fast = packedForwardOne(g, x: x, w: w, bias: bias, relu: relu, viaIm2col: false)
+                    let im2col = packedForwardOne(g, x: x, w: w, bias: bias, relu: relu, viaIm2col: true)
+                    let what = "geometry \(k) bias \(bias != nil) relu \(relu)"
+                    XCTAssertEqual(fast.map(\.bitPattern), im2col.map(\.bitPattern), what)
+                    for i in 0..<expected.count {
+                        let reference = relu ? Swift.max(expected[i], 0) : expected[i]
+                        if !(Swift.abs(fast[i] - reference) <= 2e-5 * Swift.max(1, Swift.abs(reference))) {
+                            XCTFail("\(what): element \(i) is \(fast[i]), reference \(reference)")
+                            break
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stride-1 convolutions read their columns in place from zero-padded planes (the output on
+    /// the wide plane, junk lanes past each row and past the last plane): the same values as
+    /// im2col, bit for bit. Odd shapes: asymmetric padding, a 1 × 1 kernel on a plane that is not
+    /// whole panels, a wide kernel, groups, a partial 8-channel panel, two depth blocks, one
+    /// output column, a last panel of 16 or fewer columns.
+    func testColumnsInPlaceEqualIm2col() {
+        let geometries = [
+            ConvGeometry(batch: 1, inChannels: 32, height: 13, width: 13, outChannels: 64, kernelH: 3, kernelW: 3),
+            ConvGeometry(batch: 1, inChannels: 5, height: 9, width: 11, outChannels: 13, kernelH: 3, kernelW: 3,
+                         padTop: 1, padLeft: 0, padBottom: 2, padRight: 1),
+            ConvGeometry(batch: 1, inChannels: 16, height: 7, width: 7, outChannels: 24, kernelH: 1, kernelW: 1),
+            ConvGeometry(batch: 1, inChannels: 6, height: 8, width: 12, outChannels: 16, kernelH: 3, kernelW: 5,
+                         padTop: 1, padLeft: 2, padBottom: 1, padRight: 2, groups: 2),
+            ConvGeometry(batch: 1, inChannels: 37, height: 6, width: 5, outChannels: 9, kernelH: 3, kernelW: 3,
+                         padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
+            ConvGeometry(batch: 1, inChannels: 3, height: 10, width: 3, outChannels: 8, kernelH: 2, kernelW: 3),
+            ConvGeometry(batch: 1, inChannels: 8, height: 5, width: 4, outChannels: 8, kernelH: 5, kernelW: 4, padTop: 2, padBottom: 2),
+        ]
+        XCTAssertTrue(geometries.allSatisfy { convReadsColumnsInPlace($0) && !convRunsAsStem($0) && convPacksWeights($0) })
+        XCTAssertFalse(convReadsColumnsInPlace(ConvGeometry(batch: 1, inChannels: 8, height: 9, width: 9, outChannels: 8,
+                                                            kernelH: 3, kernelW: 3, strideH: 2, strideW: 2)))
+        checkPathEqualsIm2col(geometries, seed: 1200)
+    }
+
+    /// One-channel stride-1 convolutions run as stems straight from the image (padded or not,
+    /// rows of 16, 26 and 40 columns, a partial 8-channel panel): the same values as im2col,
+    /// bit for bit. Narrower rows stay on the other paths.
+    func testStemEqualsIm2col() {
+        let geometries = [
+            ConvGeometry(batch: 1, inChannels: 1, height: 28, width: 28, outChannels: 32, kernelH: 3, kernelW: 3),
+            ConvGeometry(batch: 1, inChannels: 1, height: 28, width: 28, outChannels: 16, kernelH: 3, kernelW: 3,
+                         padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
+            ConvGeometry(batch: 1, inChannels: 1, height: 9, width: 18, outChannels: 13, kernelH: 5, kernelW: 3,
+                         padTop: 2, padLeft: 0, padBottom: 1, padRight: 0),
+            ConvGeometry(batch: 1, inChannels: 1, height: 6, width: 44, outChannels: 8, kernelH: 2, kernelW: 5,
+                         padTop: 0, padLeft: 1, padBottom: 1, padRight: 0),
+        ]
+        XCTAssertTrue(geometries.allSatisfy { convRunsAsStem($0) && convPacksWeights($0) })
+        XCTAssertFalse(convRunsAsStem(ConvGeometry(batch: 1, inChannels: 1, height: 17, width: 17, outChannels: 8, kernelH: 3, kernelW: 3)))
+        XCTAssertFalse(convRunsAsStem(ConvGeometry(batch: 1, inChannels: 1, height: 28, width: 28, outChannels: 8, kernelH: 3, kernelW: 3,
+                                                   strideH: 2, strideW: 2)))
+        checkPathEqualsIm2col(geometries, seed: 1300)
+    }
+
+    /// im2col's rows at a horizontal stride of 2 (4 or 8 outputs at a time from 5 outputs on,
+    /// the last block ending at the row's last output) equal the element-by-element copy, for
+    /// every row length up to 20, column ranges not starting at 0, and leave the other columns.
+    func testStridedIm2colRowsEveryWidth() {
+        for n in 1...20 {
+            for first in [0, 3] {
+                let ow = first + n + 2, width = 2 * ow, rows = 3
+                let g = ConvGeometry(batch: 1, inChannels: 1, height: 2 * rows, width: width, outChannels: 8, kernelH: 1, kernelW: 1,
+                                     strideH: 2, strideW: 2)
+                let src = randomArray(g.height * width, seed: UInt64(40 + n))
+                var dst = [Float](repeating: .nan, count: rows * ow)
+                src.withUnsafeBufferPointer { sp in
+                    dst.withUnsafeMutableBufferPointer { convIm2colStridedRows(g, $0.baseAddress!, sp.baseAddress!, rows: rows, columns: first..<(first + n)) }
+                }
+                for r in 0..<rows {
+                    for ox in 0..<ow {
+                        let got = dst[r * ow + ox]
+                        if ox >= first && ox < first + n {
+                            XCTAssertEqual(got, src[2 * r * width + 2 * ox], "n \(n) first \(first) row \(r) column \(ox)")
+                        } else {
+                            XCTAssertTrue(got.isNaN, "n \(n) first \(first) row \(r) column \(ox) written")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testNaNStaysNaNThroughTheFusedReLU() {
         let g = ConvGeometry(batch: 1, inChannels: 2, height: 4, width: 4, outChannels: 8, kernelH: 3, kernelW: 3)
         var x = randomArray(32, seed: 9)
