@@ -61,6 +61,7 @@ func requantize16(_ acc: SIMD16<Int32>, multiplier: SIMD16<Float>, zeroPoint: Fl
     roundToBytes16(int32ToFloat(acc) * multiplier, zeroPoint: zeroPoint, low: low)
 }
 
+#if !MYELIN_VNNI
 /// `clamp(roundEven(y) + zeroPoint, low, 255)` per lane as bytes (NaN gives `low`): the rounding
 /// and clamp of `requantize16` and of `quantizeRow`'s 16 lanes (`quantizeToU8`'s bytes, low 0).
 @_transparent
@@ -72,6 +73,7 @@ func roundToBytes16(_ y: SIMD16<Float>, zeroPoint: Float, low: Float) -> SIMD16<
     c = c.replacing(with: high, where: c .> high)
     return lowBytes(unsafeBitCast(c + SIMD16<Float>(repeating: 8_388_608), to: SIMD16<UInt32>.self))
 }
+#endif
 
 /// `dequantizeAccumulator` on 16 lanes, the same floats.
 @_transparent
