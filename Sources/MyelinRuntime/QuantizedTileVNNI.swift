@@ -96,6 +96,41 @@ func transposeByteBlock8(_ src: UnsafePointer<UInt8>, _ ss: Int, _ dst: UnsafeMu
     for r in 0..<8 { d.storeBytes(of: columns[r], toByteOffset: r * ds, as: UInt64.self) }
 }
 
+/// `transposeFloatBlock8x16` (BlockTranspose.swift) in registers: the 8 rows of 16 floats, then
+/// three rounds of two-source `vpermt2ps` — rows interleaved in pairs (2 floats a column), pairs
+/// of rows in pairs (4), halves (8: one column's 8 rows) — so that each register holds columns
+/// 2k and 2k + 1 of a group, stored as two rows of `dst`.
+@inline(__always)
+func transposeFloatBlock8x16(_ src: UnsafePointer<Float>, _ ss: Int, _ dst: UnsafeMutablePointer<Float>, _ ds: Int) {
+    typealias F = Builtin.Vec16xFPIEEE32
+    @inline(__always) func row(_ r: Int) -> F { unsafeBitCast(UnsafeRawPointer(src + r * ss).loadUnaligned(as: SIMD16<Float>.self), to: F.self) }
+    @inline(__always) func merge(_ a: F, _ index: SIMD16<Int32>, _ b: F) -> F {
+        Builtin.int_x86_avx512_vpermi2var_ps_512(a, unsafeBitCast(index, to: Builtin.Vec16xInt32.self), b)
+    }
+    // Index k < 16 picks lane k of the first operand, 16 + k lane k of the second; the high
+    // variants read the operands' upper 8 lanes. Round 1, floats: lane 2c + t from column c of
+    // operand t. Round 2, float pairs: lane 4c + 2t + u from lane 2c + u of operand t. Round 3,
+    // quads: lane 8c + 4t + u from lane 4c + u of operand t.
+    let pairsLow = SIMD16<Int32>(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), pairsHigh = pairsLow &+ 8
+    let quadsLow = SIMD16<Int32>(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23), quadsHigh = quadsLow &+ 8
+    let octetsLow = SIMD16<Int32>(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23), octetsHigh = octetsLow &+ 8
+    let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3), r4 = row(4), r5 = row(5), r6 = row(6), r7 = row(7)
+    let a0 = merge(r0, pairsLow, r1), a1 = merge(r0, pairsHigh, r1), b0 = merge(r2, pairsLow, r3), b1 = merge(r2, pairsHigh, r3)
+    let c0 = merge(r4, pairsLow, r5), c1 = merge(r4, pairsHigh, r5), d0 = merge(r6, pairsLow, r7), d1 = merge(r6, pairsHigh, r7)
+    // Rows 0–3 (ab) and 4–7 (cd) of columns 0–3, 4–7, 8–11, 12–15.
+    let ab0 = merge(a0, quadsLow, b0), ab1 = merge(a0, quadsHigh, b0), ab2 = merge(a1, quadsLow, b1), ab3 = merge(a1, quadsHigh, b1)
+    let cd0 = merge(c0, quadsLow, d0), cd1 = merge(c0, quadsHigh, d0), cd2 = merge(c1, quadsLow, d1), cd3 = merge(c1, quadsHigh, d1)
+    @inline(__always) func store(_ v: F, _ column: Int) {
+        let halves = unsafeBitCast(v, to: (SIMD8<Float>, SIMD8<Float>).self)
+        UnsafeMutableRawPointer(dst + column * ds).storeBytes(of: halves.0, as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(dst + (column + 1) * ds).storeBytes(of: halves.1, as: SIMD8<Float>.self)
+    }
+    store(merge(ab0, octetsLow, cd0), 0); store(merge(ab0, octetsHigh, cd0), 2)
+    store(merge(ab1, octetsLow, cd1), 4); store(merge(ab1, octetsHigh, cd1), 6)
+    store(merge(ab2, octetsLow, cd2), 8); store(merge(ab2, octetsHigh, cd2), 10)
+    store(merge(ab3, octetsLow, cd3), 12); store(merge(ab3, octetsHigh, cd3), 14)
+}
+
 /// Register tile: `rows` (1 or 6) × 16·`vecs` (1, 2 or 4) i32 sums over `pieces` × `groups`
 /// groups of 4 inputs (A skips `skip` bytes after each piece); B advances `bStride` bytes per
 /// group. Constant arguments fold the branches away.

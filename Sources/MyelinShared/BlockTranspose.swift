@@ -68,20 +68,42 @@ public func transposeBytes(_ src: UnsafePointer<UInt8>, rows: Int, cols: Int, sr
     }
 }
 
-/// dst[j·dstStride + i] = src[i·srcStride + j] (f32) for i < rows, j < cols, in strips of 8
-/// rows: each column of a strip is one contiguous run of 8 stores.
+#if !MYELIN_VNNI
+/// One block of 8 rows × 16 columns of f32: column j of `src` (stride `ss`) becomes row j of
+/// `dst` (stride `ds`). (The runtime's AVX-512 build has a register twin in QuantizedTileVNNI.swift.)
+@inline(__always)
+func transposeFloatBlock8x16(_ src: UnsafePointer<Float>, _ ss: Int, _ dst: UnsafeMutablePointer<Float>, _ ds: Int) {
+    for j in 0..<16 {
+        for r in 0..<8 { dst[j * ds + r] = src[r * ss + j] }
+    }
+}
+#endif
+
+/// dst[j·dstStride + i] = src[i·srcStride + j] (f32) for i < rows, j < cols: blocks of 8 rows
+/// × 16 columns (`transposeFloatBlock8x16`), the columns and rows past them one by one.
 @inline(never) @_optimize(speed)
 public func transposeFloats(_ src: UnsafePointer<Float>, rows: Int, cols: Int, srcStride: Int,
                             into dst: UnsafeMutablePointer<Float>, dstStride: Int) {
+    let rows8 = rows & ~7, cols16 = cols & ~15
     var i = 0
-    while i + 8 <= rows {
-        for j in 0..<cols {
-            let s = src + i * srcStride + j, d = dst + j * dstStride + i
-            for r in 0..<8 { d[r] = s[r * srcStride] }
+    while i < rows8 {
+        var j = 0
+        while j < cols16 {
+            transposeFloatBlock8x16(src + i * srcStride + j, srcStride, dst + j * dstStride + i, dstStride)
+            j += 16
         }
         i += 8
     }
-    for ii in i..<rows {
-        for j in 0..<cols { dst[j * dstStride + ii] = src[ii * srcStride + j] }
+    transposeFloatsEdge(src + cols16, rows: rows8, cols: cols - cols16, srcStride: srcStride, into: dst + cols16 * dstStride, dstStride: dstStride)
+    transposeFloatsEdge(src + rows8 * srcStride, rows: rows - rows8, cols: cols, srcStride: srcStride, into: dst + rows8, dstStride: dstStride)
+}
+
+/// `transposeFloats`' ragged edges, one float at a time (size-optimised: they are a few rows
+/// or columns of the matrix).
+@inline(never)
+func transposeFloatsEdge(_ src: UnsafePointer<Float>, rows: Int, cols: Int, srcStride: Int,
+                         into dst: UnsafeMutablePointer<Float>, dstStride: Int) {
+    for i in 0..<rows {
+        for j in 0..<cols { dst[j * dstStride + i] = src[i * srcStride + j] }
     }
 }

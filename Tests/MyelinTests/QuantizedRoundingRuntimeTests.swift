@@ -1,0 +1,68 @@
+import XCTest
+@testable import Myelin
+@testable import MyelinShared
+
+/// The C runtime's 16-lane rounding to u8 (`roundToBytes16`: its AVX-512 build has its own
+/// instructions, which only the C library runs) gives the scalar formulas' bytes: `quantize`
+/// on ties of roundEven, both clamps, magnitudes past 2^22, infinities and NaN; `qlinear`'s u8
+/// output (`requantize16`) on exact ties, huge and tiny multipliers, accumulators past 2^22 and
+/// 2^30, with and without ReLU.
+final class QuantizedRoundingRuntimeTests: XCTestCase {
+    typealias Op = ModelBundle.Op
+
+    func testQuantizeInCGivesTheScalarFormulasBytes() throws {
+        let library = try requireRuntime()
+        var x: [Float] = [0, -0.0, 0.5, 1.5, 2.5, -0.5, -1.5, 127.5, 128.5, 254.5, 255.5, -120.5, 4_194_303.5, 4_194_304.5,
+                          8_388_609, -8_388_609, 3e38, -3e38, .infinity, -.infinity, .nan, 1e-30, -1e-30, 2_147_483_648, -2_147_483_904,
+                          1_073_741_824, 1_200_000_000]
+        let rng = Generator(seed: 36)
+        while x.count < 48 { x.append((rng.nextUniform() - 0.3) * 400) }
+        for (scale, zeroPoint) in [(Float(1), Int32(0)), (1, 121), (0.5, 255), (3, 7), (50, 128)] {
+            let values: [ModelBundle.Value] = [.init(name: "x", dtype: .f32, shape: [x.count]),
+                                               .init(name: "q", dtype: .u8, shape: [x.count], scale: scale, zeroPoint: zeroPoint),
+                                               .init(name: "y", dtype: .f32, shape: [x.count])]
+            let bundle = ModelBundle(precision: .f32, tensors: [], values: values, inputs: [0], outputs: [2],
+                                     ops: [Op(.quantize, inputs: [0], outputs: [1]), Op(.dequantize, inputs: [1], outputs: [2])])
+            let c = try ConvRuntimeTests.runC(library, bundle, [x], n: 1)[0]
+            let expected = x.map { scale * Float(Int32(quantizeToU8($0, invScale: quantizationInverseScale(scale), zeroPoint: Float(zeroPoint))) - zeroPoint) }
+            XCTAssertEqual(c, expected, "scale \(scale) zero point \(zeroPoint)")
+        }
+    }
+
+    func testQLinearU8OutputInCGivesTheScalarFormulasBytes() throws {
+        let library = try requireRuntime()
+        // One input (q = 1 after quantize with scale 1, zero point 0), so acc = bias + w.
+        let n = 48
+        let bias: [Int32] = (0..<n).map { j in
+            [0, 1, -1, 3, -3, 5, -5, 255, 256, 511, -511, 1 << 22, (1 << 22) + 1, -(1 << 22) - 3, (1 << 24) + 1, -(1 << 24) - 1,
+             1 << 30, -(1 << 30), Int32.max - 200, Int32.min + 200][j % 20] &+ Int32(j * 131 % 1000)
+        }
+        let w: [Int8] = (0..<n).map { Int8(($0 * 37) % 255 - 127) }
+        // Multiplier s_x·s_w / s_y per channel: ties (0.5, 1.5), 1/3, tiny, huge.
+        let scales: [Float] = (0..<n).map { [0.5, 1.5, 1.0 / 3, 1e-7, 1e9, 0.0123, 2, 1e-3][$0 % 8] }
+        for (sy, zy) in [(Float(1), Int32(0)), (1, 121), (1, 255)] {
+            for relu in [false, true] {
+                let values: [ModelBundle.Value] = [.init(name: "x", dtype: .f32, shape: [1]),
+                                                   .init(name: "q", dtype: .u8, shape: [1], scale: 1, zeroPoint: 0),
+                                                   .init(name: "h", dtype: .u8, shape: [n], scale: sy, zeroPoint: zy),
+                                                   .init(name: "y", dtype: .f32, shape: [n])]
+                let tensors: [ModelBundle.TensorEntry] = [
+                    .init(name: "w", dtype: .i8, shape: [n, 1], data: w.map { UInt8(bitPattern: $0) }),
+                    .init(name: "s", floats: scales, shape: [n]),
+                    .init(name: "b", dtype: .i32, shape: [n], data: bias.withUnsafeBytes { Array($0) }),
+                ]
+                let ops = [Op(.quantize, inputs: [0], outputs: [1]),
+                           Op(.qlinear, inputs: [1], outputs: [2], tensors: [0, 1, 2], attributes: [(.activation, .int(relu ? 1 : 0))]),
+                           Op(.dequantize, inputs: [2], outputs: [3])]
+                let bundle = ModelBundle(precision: .f32, tensors: tensors, values: values, inputs: [0], outputs: [3], ops: ops)
+                let c = try ConvRuntimeTests.runC(library, bundle, [[1, 1, 1]], n: 3)[0]
+                let expected = (0..<n).map { j -> Float in
+                    let m = qlinearMultiplier(inputScale: 1, weightScale: scales[j], outputScale: sy)
+                    let u = requantizeToU8(bias[j] &+ Int32(w[j]), multiplier: m, zeroPoint: Float(zy), low: relu ? Float(zy) : 0)
+                    return sy * Float(Int32(u) - zy)
+                }
+                XCTAssertEqual(c, expected + expected + expected, "zero point \(zy) relu \(relu)")
+            }
+        }
+    }
+}
