@@ -61,6 +61,21 @@ func maxBytes(_ a: SIMD16<UInt8>, _ b: SIMD16<UInt8>) -> SIMD16<UInt8> {
 }
 
 @_transparent
+func maxBytes(_ a: SIMD32<UInt8>, _ b: SIMD32<UInt8>) -> SIMD32<UInt8> {
+    unsafeBitCast(Builtin.int_umax_Vec32xInt8(unsafeBitCast(a, to: Builtin.Vec32xInt8.self), unsafeBitCast(b, to: Builtin.Vec32xInt8.self)),
+                  to: SIMD32<UInt8>.self)
+}
+
+/// The larger byte of each of the 16 pairs (`maxPool2dU8`): each 16-bit lane shifted right by 8
+/// against itself in one `vpmaxub` (the low byte gets the pair's max), then `vpmovwb`.
+@_transparent
+func maxOfBytePairs(_ m: SIMD32<UInt8>) -> SIMD16<UInt8> {
+    let high = unsafeBitCast(unsafeBitCast(m, to: SIMD16<UInt16>.self) &>> 8, to: SIMD32<UInt8>.self)
+    return unsafeBitCast(Builtin.trunc_Vec16xInt16_Vec16xInt8(unsafeBitCast(maxBytes(m, high), to: Builtin.Vec16xInt16.self)),
+                         to: SIMD16<UInt8>.self)
+}
+
+@_transparent
 func maxBytes(_ a: SIMD8<UInt8>, _ b: SIMD8<UInt8>) -> SIMD8<UInt8> {
     unsafeBitCast(Builtin.int_umax_Vec8xInt8(unsafeBitCast(a, to: Builtin.Vec8xInt8.self), unsafeBitCast(b, to: Builtin.Vec8xInt8.self)),
                   to: SIMD8<UInt8>.self)

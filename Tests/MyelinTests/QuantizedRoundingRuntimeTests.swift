@@ -33,13 +33,13 @@ final class QuantizedRoundingRuntimeTests: XCTestCase {
         let library = try requireRuntime()
         // One input (q = 1 after quantize with scale 1, zero point 0), so acc = bias + w.
         let n = 48
-        let bias: [Int32] = (0..<n).map { j in
-            [0, 1, -1, 3, -3, 5, -5, 255, 256, 511, -511, 1 << 22, (1 << 22) + 1, -(1 << 22) - 3, (1 << 24) + 1, -(1 << 24) - 1,
-             1 << 30, -(1 << 30), Int32.max - 200, Int32.min + 200][j % 20] &+ Int32(j * 131 % 1000)
-        }
-        let w: [Int8] = (0..<n).map { Int8(($0 * 37) % 255 - 127) }
+        let extremes: [Int32] = [0, 1, -1, 3, -3, 5, -5, 255, 256, 511, -511, 1 << 22, (1 << 22) + 1, -(1 << 22) - 3,
+                                 (1 << 24) + 1, -(1 << 24) - 1, 1 << 30, -(1 << 30), Int32.max - 200, Int32.min + 200]
+        let bias: [Int32] = (0..<n).map { (j: Int) -> Int32 in extremes[j % 20] &+ Int32(j * 131 % 1000) }
+        let w: [Int8] = (0..<n).map { (j: Int) -> Int8 in Int8(j * 37 % 255 - 127) }
         // Multiplier s_x·s_w / s_y per channel: ties (0.5, 1.5), 1/3, tiny, huge.
-        let scales: [Float] = (0..<n).map { [0.5, 1.5, 1.0 / 3, 1e-7, 1e9, 0.0123, 2, 1e-3][$0 % 8] }
+        let multipliers: [Float] = [0.5, 1.5, 1.0 / 3, 1e-7, 1e9, 0.0123, 2, 1e-3]
+        let scales: [Float] = (0..<n).map { (j: Int) -> Float in multipliers[j % 8] }
         for (sy, zy) in [(Float(1), Int32(0)), (1, 121), (1, 255)] {
             for relu in [false, true] {
                 let values: [ModelBundle.Value] = [.init(name: "x", dtype: .f32, shape: [1]),
@@ -64,5 +64,40 @@ final class QuantizedRoundingRuntimeTests: XCTestCase {
                 XCTAssertEqual(c, expected + expected + expected, "zero point \(zy) relu \(relu)")
             }
         }
+    }
+}
+
+/// The C runtime's f32 transpose (`transposeFloats`: blocks of 8 rows × 16 columns in registers
+/// in its AVX-512 build) on a qconv2d with f32 outputs: 40 channels (two blocks and 8 columns
+/// past them) over 7×7 pixels (six strips and one row past them), batch 3, against the Swift
+/// integer reference.
+final class QuantizedTransposeRuntimeTests: XCTestCase {
+    typealias Op = ModelBundle.Op
+
+    func testQConv2dF32OutputsInCEqualTheReference() throws {
+        let library = try requireRuntime()
+        let g = Generator(seed: 37)
+        let (c, o) = (8, 40)
+        let w = (0..<(o * c * 9)).map { _ in UInt8(truncatingIfNeeded: Int(g.next() % 255) - 127) }
+        let scales = (0..<o).map { _ in 0.002 + g.nextUniform() * 0.01 }
+        let bias = (0..<o).map { _ in Int32(Int(g.next() % 4001) - 2000) }
+        let tensors: [ModelBundle.TensorEntry] = [
+            .init(name: "w", dtype: .i8, shape: [o, c, 3, 3], data: w), .init(name: "s", floats: scales, shape: [o]),
+            .init(name: "b", dtype: .i32, shape: [o], data: bias.withUnsafeBytes { Array($0) }),
+        ]
+        let values: [ModelBundle.Value] = [.init(name: "x", dtype: .f32, shape: [c, 7, 7]),
+                                           .init(name: "xq", dtype: .u8, shape: [c, 7, 7], scale: 0.02, zeroPoint: 90),
+                                           .init(name: "y", dtype: .f32, shape: [o, 7, 7])]
+        let attributes: [(BundleAttribute, ModelBundle.AttributeValue)] = [
+            (.stride, .ints([1, 1])), (.padding, .ints([1, 1, 1, 1])), (.dilation, .ints([1, 1])), (.groups, .int(1))]
+        let bundle = ModelBundle(precision: .int8, tensors: tensors, values: values, inputs: [0], outputs: [2],
+                                 ops: [Op(.quantize, inputs: [0], outputs: [1]),
+                                       Op(.qconv2d, inputs: [1], outputs: [2], tensors: [0, 1, 2], attributes: attributes)])
+        let batch = 3
+        let x = (0..<(batch * c * 49)).map { i in Float((i * 7919) % 1000) / 250 - 1.6 }
+        let reference = try BundleExecutor(validating: bundle, reference: true).run([x], batch: batch)[0]
+        let fromC = try ConvRuntimeTests.runC(library, bundle, [x], n: batch)[0]
+        XCTAssertEqual(fromC, reference)
+        XCTAssertGreaterThan(Set(reference).count, 1000, "the outputs differ from each other")
     }
 }
