@@ -146,7 +146,7 @@ func transposeFloatBlock8x16(_ src: UnsafePointer<Float>, _ ss: Int, _ dst: Unsa
     store(merge(ab3, octetsLow, cd3), 12); store(merge(ab3, octetsHigh, cd3), 14)
 }
 
-/// Register tile: `rows` (1 or 6) × 16·`vecs` (1, 2 or 4) i32 sums over `pieces` × `groups`
+/// Register tile: `rows` (1, 4 or 6) × 16·`vecs` (1, 2 or 4) i32 sums over `pieces` × `groups`
 /// groups of 4 inputs (A skips `skip` bytes after each piece); B advances `bStride` bytes per
 /// group. Constant arguments fold the branches away.
 @inline(__always)
@@ -183,14 +183,16 @@ func qgemmTile(rows: Int, vecs: Int, _ pieces: Int, _ skip: Int, _ groups: Int, 
             c30 = dpbusd(c30, s, b0)
             if vecs > 1 { c31 = dpbusd(c31, s, b1) }
             if vecs > 2 { c32 = dpbusd(c32, s, b2); c33 = dpbusd(c33, s, b3) }
-            s = V(repeating: a4.loadUnaligned(fromByteOffset: off, as: Int32.self))
-            c40 = dpbusd(c40, s, b0)
-            if vecs > 1 { c41 = dpbusd(c41, s, b1) }
-            if vecs > 2 { c42 = dpbusd(c42, s, b2); c43 = dpbusd(c43, s, b3) }
-            s = V(repeating: a5.loadUnaligned(fromByteOffset: off, as: Int32.self))
-            c50 = dpbusd(c50, s, b0)
-            if vecs > 1 { c51 = dpbusd(c51, s, b1) }
-            if vecs > 2 { c52 = dpbusd(c52, s, b2); c53 = dpbusd(c53, s, b3) }
+            if rows > 4 {
+                s = V(repeating: a4.loadUnaligned(fromByteOffset: off, as: Int32.self))
+                c40 = dpbusd(c40, s, b0)
+                if vecs > 1 { c41 = dpbusd(c41, s, b1) }
+                if vecs > 2 { c42 = dpbusd(c42, s, b2); c43 = dpbusd(c43, s, b3) }
+                s = V(repeating: a5.loadUnaligned(fromByteOffset: off, as: Int32.self))
+                c50 = dpbusd(c50, s, b0)
+                if vecs > 1 { c51 = dpbusd(c51, s, b1) }
+                if vecs > 2 { c52 = dpbusd(c52, s, b2); c53 = dpbusd(c53, s, b3) }
+            }
         }
         bp += bStride
         off += 4
@@ -209,7 +211,7 @@ func qgemmTile(rows: Int, vecs: Int, _ pieces: Int, _ skip: Int, _ groups: Int, 
     store(0, c00, c01, c02, c03)
     if rows > 1 {
         store(1, c10, c11, c12, c13); store(2, c20, c21, c22, c23); store(3, c30, c31, c32, c33)
-        store(4, c40, c41, c42, c43); store(5, c50, c51, c52, c53)
+        if rows > 4 { store(4, c40, c41, c42, c43); store(5, c50, c51, c52, c53) }
     }
 }
 #endif

@@ -67,37 +67,56 @@ final class QuantizedRoundingRuntimeTests: XCTestCase {
     }
 }
 
-/// The C runtime's f32 transpose (`transposeFloats`: blocks of 8 rows × 16 columns in registers
-/// in its AVX-512 build) on a qconv2d with f32 outputs: 40 channels (two blocks and 8 columns
-/// past them) over 7×7 pixels (six strips and one row past them), batch 3, against the Swift
-/// integer reference.
+/// The C runtime's qconv2d GEMM path against the Swift integer reference, batch 3: f32 outputs
+/// through `transposeFloats` (blocks of 8 rows × 16 columns in registers in its AVX-512 build):
+/// 40 channels (two blocks and 8 columns past them) over 7×7 pixels (six strips and one row past
+/// them); and images whose pixel counts leave 2, 3 or 4 rows after the 6-row tiles (the 4-row
+/// tile on 64-column panels), with u8 and f32 outputs.
 final class QuantizedTransposeRuntimeTests: XCTestCase {
     typealias Op = ModelBundle.Op
 
-    func testQConv2dF32OutputsInCEqualTheReference() throws {
+    func check(inChannels c: Int, outChannels o: Int, height h: Int, width w: Int, u8Output: Bool, seed: UInt64,
+               file: StaticString = #filePath, line: UInt = #line) throws {
         let library = try requireRuntime()
-        let g = Generator(seed: 37)
-        let (c, o) = (8, 40)
-        let w = (0..<(o * c * 9)).map { _ in UInt8(truncatingIfNeeded: Int(g.next() % 255) - 127) }
+        let g = Generator(seed: seed)
+        let weights = (0..<(o * c * 9)).map { _ in UInt8(truncatingIfNeeded: Int(g.next() % 255) - 127) }
         let scales = (0..<o).map { _ in 0.002 + g.nextUniform() * 0.01 }
         let bias = (0..<o).map { _ in Int32(Int(g.next() % 4001) - 2000) }
         let tensors: [ModelBundle.TensorEntry] = [
-            .init(name: "w", dtype: .i8, shape: [o, c, 3, 3], data: w), .init(name: "s", floats: scales, shape: [o]),
+            .init(name: "w", dtype: .i8, shape: [o, c, 3, 3], data: weights), .init(name: "s", floats: scales, shape: [o]),
             .init(name: "b", dtype: .i32, shape: [o], data: bias.withUnsafeBytes { Array($0) }),
         ]
-        let values: [ModelBundle.Value] = [.init(name: "x", dtype: .f32, shape: [c, 7, 7]),
-                                           .init(name: "xq", dtype: .u8, shape: [c, 7, 7], scale: 0.02, zeroPoint: 90),
-                                           .init(name: "y", dtype: .f32, shape: [o, 7, 7])]
+        var values: [ModelBundle.Value] = [.init(name: "x", dtype: .f32, shape: [c, h, w]),
+                                           .init(name: "xq", dtype: .u8, shape: [c, h, w], scale: 0.02, zeroPoint: 90),
+                                           .init(name: "y", dtype: .f32, shape: [o, h, w])]
         let attributes: [(BundleAttribute, ModelBundle.AttributeValue)] = [
             (.stride, .ints([1, 1])), (.padding, .ints([1, 1, 1, 1])), (.dilation, .ints([1, 1])), (.groups, .int(1))]
-        let bundle = ModelBundle(precision: .int8, tensors: tensors, values: values, inputs: [0], outputs: [2],
-                                 ops: [Op(.quantize, inputs: [0], outputs: [1]),
-                                       Op(.qconv2d, inputs: [1], outputs: [2], tensors: [0, 1, 2], attributes: attributes)])
+        var ops = [Op(.quantize, inputs: [0], outputs: [1]), Op(.qconv2d, inputs: [1], outputs: [2], tensors: [0, 1, 2], attributes: attributes)]
+        var output = 2
+        if u8Output {
+            values[2] = .init(name: "yq", dtype: .u8, shape: [o, h, w], scale: 0.05, zeroPoint: 20)
+            values.append(.init(name: "y", dtype: .f32, shape: [o, h, w]))
+            ops.append(Op(.dequantize, inputs: [2], outputs: [3]))
+            output = 3
+        }
+        let bundle = ModelBundle(precision: .int8, tensors: tensors, values: values, inputs: [0], outputs: [output], ops: ops)
         let batch = 3
-        let x = (0..<(batch * c * 49)).map { i in Float((i * 7919) % 1000) / 250 - 1.6 }
+        let x = (0..<(batch * c * h * w)).map { i in Float((i * 7919) % 1000) / 250 - 1.6 }
         let reference = try BundleExecutor(validating: bundle, reference: true).run([x], batch: batch)[0]
         let fromC = try ConvRuntimeTests.runC(library, bundle, [x], n: batch)[0]
-        XCTAssertEqual(fromC, reference)
-        XCTAssertGreaterThan(Set(reference).count, 1000, "the outputs differ from each other")
+        XCTAssertEqual(fromC, reference, "\(c)→\(o) channels on \(h)×\(w), u8 output \(u8Output)", file: file, line: line)
+        XCTAssertGreaterThan(Set(reference).count, u8Output ? 20 : 100, "the outputs differ from each other", file: file, line: line)
+    }
+
+    func testQConv2dF32OutputsInCEqualTheReference() throws {
+        try check(inChannels: 8, outChannels: 40, height: 7, width: 7, u8Output: false, seed: 37)
+    }
+
+    func testQConv2dTailRowsInCEqualTheReference() throws {
+        for (k, (h, w)) in [(4, 4), (3, 3), (2, 4), (5, 2)].enumerated() {
+            for u8Output in [false, true] {
+                try check(inChannels: 8, outChannels: 72, height: h, width: w, u8Output: u8Output, seed: UInt64(38 + k))
+            }
+        }
     }
 }
