@@ -111,6 +111,39 @@ func transposeByteBlock8(_ src: UnsafePointer<UInt8>, _ ss: Int, _ dst: UnsafeMu
     for r in 0..<8 { d.storeBytes(of: columns[r], toByteOffset: r * ds, as: UInt64.self) }
 }
 
+/// 16×16 bytes (`transposeByteBlock16`, BlockTranspose.swift) in four 512-bit registers (4 rows
+/// each, a row per 128-bit lane) and two rounds of `vpermt2b`: rows 0–7 and 8–15 to 8×8 column
+/// blocks (column j's 8 bytes at 8j), then each register to 4 whole columns (16 bytes each).
+@inline(__always)
+func transposeByteBlock16(_ src: UnsafePointer<UInt8>, _ ss: Int, _ dst: UnsafeMutablePointer<UInt8>, _ ds: Int) {
+    typealias B = Builtin.Vec64xInt8
+    typealias Quarters = (SIMD16<UInt8>, SIMD16<UInt8>, SIMD16<UInt8>, SIMD16<UInt8>)
+    @inline(__always) func rows(_ r: Int) -> B {
+        unsafeBitCast((load16(src + r * ss), load16(src + (r + 1) * ss), load16(src + (r + 2) * ss), load16(src + (r + 3) * ss)) as Quarters,
+                      to: B.self)
+    }
+    @inline(__always) func merge(_ a: B, _ index: SIMD8<UInt64>, _ b: B) -> B {
+        Builtin.int_x86_avx512_vpermi2var_qi_512(a, unsafeBitCast(index, to: B.self), b)
+    }
+    // Byte 8j + r of the first round: row r (< 8), column j (+ 8 for the high one) of the operands'
+    // rows 0–3 (first) and 4–7 (second; index + 64).
+    let blockLow = SIMD8<UInt64>(0x7060_5040_3020_1000, 0x7161_5141_3121_1101, 0x7262_5242_3222_1202, 0x7363_5343_3323_1303, 0x7464_5444_3424_1404, 0x7565_5545_3525_1505, 0x7666_5646_3626_1606, 0x7767_5747_3727_1707)
+    let blockHigh = blockLow &+ 0x0808_0808_0808_0808
+    // Byte 16c + r of the second round: column c (+ 4 for the high one), row r of the 8×8 blocks
+    // of rows 0–7 (first) and 8–15 (second).
+    let columnsLow = SIMD8<UInt64>(0x0706_0504_0302_0100, 0x4746_4544_4342_4140, 0x0F0E_0D0C_0B0A_0908, 0x4F4E_4D4C_4B4A_4948, 0x1716_1514_1312_1110, 0x5756_5554_5352_5150, 0x1F1E_1D1C_1B1A_1918, 0x5F5E_5D5C_5B5A_5958)
+    let columnsHigh = columnsLow &+ 0x2020_2020_2020_2020
+    let r0 = rows(0), r4 = rows(4), r8 = rows(8), r12 = rows(12)
+    let top0 = merge(r0, blockLow, r4), top1 = merge(r0, blockHigh, r4), bottom0 = merge(r8, blockLow, r12), bottom1 = merge(r8, blockHigh, r12)
+    @inline(__always) func store(_ v: B, _ column: Int) {
+        let q = unsafeBitCast(v, to: Quarters.self)
+        store16(q.0, dst + column * ds); store16(q.1, dst + (column + 1) * ds)
+        store16(q.2, dst + (column + 2) * ds); store16(q.3, dst + (column + 3) * ds)
+    }
+    store(merge(top0, columnsLow, bottom0), 0); store(merge(top0, columnsHigh, bottom0), 4)
+    store(merge(top1, columnsLow, bottom1), 8); store(merge(top1, columnsHigh, bottom1), 12)
+}
+
 /// `transposeFloatBlock8x16` (BlockTranspose.swift) in registers: the 8 rows of 16 floats, then
 /// three rounds of two-source `vpermt2ps` — rows interleaved in pairs (2 floats a column), pairs
 /// of rows in pairs (4), halves (8: one column's 8 rows) — so that each register holds columns

@@ -45,22 +45,36 @@ func transposeByteBlock8(_ src: UnsafePointer<UInt8>, _ ss: Int, _ dst: UnsafeMu
 }
 #endif
 
-/// dst[j·dstStride + i] = src[i·srcStride + j] (bytes) for i < rows, j < cols: 8×8 blocks,
-/// the rows and columns past the last multiple of 8 one by one.
+#if !MYELIN_VNNI
+/// One 16×16 byte block as four 8×8 ones (the runtime's AVX-512 build has a register twin in
+/// QuantizedTileVNNI.swift).
+@inline(__always)
+func transposeByteBlock16(_ src: UnsafePointer<UInt8>, _ ss: Int, _ dst: UnsafeMutablePointer<UInt8>, _ ds: Int) {
+    transposeByteBlock8(src, ss, dst, ds)
+    transposeByteBlock8(src + 8, ss, dst + 8 * ds, ds)
+    transposeByteBlock8(src + 8 * ss, ss, dst + 8, ds)
+    transposeByteBlock8(src + 8 * ss + 8, ss, dst + 8 * ds + 8, ds)
+}
+#endif
+
+/// dst[j·dstStride + i] = src[i·srcStride + j] (bytes) for i < rows, j < cols: 16×16 blocks where
+/// 16 rows remain, then 8×8 blocks, the rows and columns past the last multiple of 8 one by one.
 @inline(never) @_optimize(speed)
 public func transposeBytes(_ src: UnsafePointer<UInt8>, rows: Int, cols: Int, srcStride: Int,
                            into dst: UnsafeMutablePointer<UInt8>, dstStride: Int) {
-    let rows8 = rows & ~7, cols8 = cols & ~7
+    let rows8 = rows & ~7
     var i = 0
     while i < rows8 {
         var j = 0
-        while j < cols8 {
-            transposeByteBlock8(src + i * srcStride + j, srcStride, dst + j * dstStride + i, dstStride)
-            j += 8
+        if i + 16 <= rows {
+            while j + 16 <= cols {
+                transposeByteBlock16(src + i * srcStride + j, srcStride, dst + j * dstStride + i, dstStride)
+                j += 16
+            }
+            transposeBytesStrip8(src + i * srcStride + j, cols: cols - j, srcStride: srcStride, into: dst + j * dstStride + i, dstStride: dstStride)
+            i += 8
         }
-        for jj in cols8..<cols {
-            for r in 0..<8 { dst[jj * dstStride + i + r] = src[(i + r) * srcStride + jj] }
-        }
+        transposeBytesStrip8(src + i * srcStride + j, cols: cols - j, srcStride: srcStride, into: dst + j * dstStride + i, dstStride: dstStride)
         i += 8
     }
     for ii in rows8..<rows {
@@ -105,5 +119,20 @@ func transposeFloatsEdge(_ src: UnsafePointer<Float>, rows: Int, cols: Int, srcS
                          into dst: UnsafeMutablePointer<Float>, dstStride: Int) {
     for i in 0..<rows {
         for j in 0..<cols { dst[j * dstStride + i] = src[i * srcStride + j] }
+    }
+}
+
+/// 8 rows × `cols` bytes of `transposeBytes`: 8×8 blocks, the columns past the last multiple of 8
+/// one by one.
+@inline(__always)
+func transposeBytesStrip8(_ src: UnsafePointer<UInt8>, cols: Int, srcStride: Int, into dst: UnsafeMutablePointer<UInt8>, dstStride: Int) {
+    let cols8 = cols & ~7
+    var j = 0
+    while j < cols8 {
+        transposeByteBlock8(src + j, srcStride, dst + j * dstStride, dstStride)
+        j += 8
+    }
+    for jj in cols8..<cols {
+        for r in 0..<8 { dst[jj * dstStride + r] = src[r * srcStride + jj] }
     }
 }

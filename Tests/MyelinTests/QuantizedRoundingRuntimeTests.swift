@@ -71,7 +71,7 @@ final class QuantizedRoundingRuntimeTests: XCTestCase {
 /// through `transposeFloats` (blocks of 8 rows × 16 columns in registers in its AVX-512 build):
 /// 40 channels (two blocks and 8 columns past them) over 7×7 pixels (six strips and one row past
 /// them); and images whose pixel counts leave 2, 3 or 4 rows after the 6-row tiles (the 4-row
-/// tile on 64-column panels), with u8 and f32 outputs.
+/// tile on 64-column panels), with u8 and f32 outputs; u8 transposes of 16-row strips.
 final class QuantizedTransposeRuntimeTests: XCTestCase {
     typealias Op = ModelBundle.Op
 
@@ -110,6 +110,13 @@ final class QuantizedTransposeRuntimeTests: XCTestCase {
 
     func testQConv2dF32OutputsInCEqualTheReference() throws {
         try check(inChannels: 8, outChannels: 40, height: 7, width: 7, u8Output: false, seed: 37)
+    }
+
+    /// u8 transposes in 16×16 blocks (`transposeBytes`; registers in the AVX-512 build) with 8×8
+    /// blocks and single bytes past them: 32 input planes of 49 and 21 pixels, 40 u8 output channels.
+    func testQConv2dByteTransposesInCEqualTheReference() throws {
+        try check(inChannels: 32, outChannels: 40, height: 7, width: 7, u8Output: true, seed: 45)
+        try check(inChannels: 32, outChannels: 40, height: 3, width: 7, u8Output: true, seed: 46)
     }
 
     func testQConv2dTailRowsInCEqualTheReference() throws {
