@@ -45,22 +45,36 @@ func transposeByteBlock8(_ src: UnsafePointer<UInt8>, _ ss: Int, _ dst: UnsafeMu
 }
 #endif
 
-/// dst[j·dstStride + i] = src[i·srcStride + j] (bytes) for i < rows, j < cols: 8×8 blocks,
-/// the rows and columns past the last multiple of 8 one by one.
+#if !MYELIN_VNNI
+/// One 16×16 byte block as four 8×8 ones (the runtime's AVX-512 build has a register twin in
+/// QuantizedTileVNNI.swift).
+@inline(__always)
+func transposeByteBlock16(_ src: UnsafePointer<UInt8>, _ ss: Int, _ dst: UnsafeMutablePointer<UInt8>, _ ds: Int) {
+    transposeByteBlock8(src, ss, dst, ds)
+    transposeByteBlock8(src + 8, ss, dst + 8 * ds, ds)
+    transposeByteBlock8(src + 8 * ss, ss, dst + 8, ds)
+    transposeByteBlock8(src + 8 * ss + 8, ss, dst + 8 * ds + 8, ds)
+}
+#endif
+
+/// dst[j·dstStride + i] = src[i·srcStride + j] (bytes) for i < rows, j < cols: 16×16 blocks where
+/// 16 rows remain, then 8×8 blocks, the rows and columns past the last multiple of 8 one by one.
 @inline(never) @_optimize(speed)
 public func transposeBytes(_ src: UnsafePointer<UInt8>, rows: Int, cols: Int, srcStride: Int,
                            into dst: UnsafeMutablePointer<UInt8>, dstStride: Int) {
-    let rows8 = rows & ~7, cols8 = cols & ~7
+    let rows8 = rows & ~7
     var i = 0
     while i < rows8 {
         var j = 0
-        while j < cols8 {
-            transposeByteBlock8(src + i * srcStride + j, srcStride, dst + j * dstStride + i, dstStride)
-            j += 8
+        if i + 16 <= rows {
+            while j + 16 <= cols {
+                transposeByteBlock16(src + i * srcStride + j, srcStride, dst + j * dstStride + i, dstStride)
+                j += 16
+            }
+            transposeBytesStrip8(src + i * srcStride + j, cols: cols - j, srcStride: srcStride, into: dst + j * dstStride + i, dstStride: dstStride)
+            i += 8
         }
-        for jj in cols8..<cols {
-            for r in 0..<8 { dst[jj * dstStride + i + r] = src[(i + r) * srcStride + jj] }
-        }
+        transposeBytesStrip8(src + i * srcStride + j, cols: cols - j, srcStride: srcStride, into: dst + j * dstStride + i, dstStride: dstStride)
         i += 8
     }
     for ii in rows8..<rows {
@@ -68,20 +82,57 @@ public func transposeBytes(_ src: UnsafePointer<UInt8>, rows: Int, cols: Int, sr
     }
 }
 
-/// dst[j·dstStride + i] = src[i·srcStride + j] (f32) for i < rows, j < cols, in strips of 8
-/// rows: each column of a strip is one contiguous run of 8 stores.
+#if !MYELIN_VNNI
+/// One block of 8 rows × 16 columns of f32: column j of `src` (stride `ss`) becomes row j of
+/// `dst` (stride `ds`). (The runtime's AVX-512 build has a register twin in QuantizedTileVNNI.swift.)
+@inline(__always)
+func transposeFloatBlock8x16(_ src: UnsafePointer<Float>, _ ss: Int, _ dst: UnsafeMutablePointer<Float>, _ ds: Int) {
+    for j in 0..<16 {
+        for r in 0..<8 { dst[j * ds + r] = src[r * ss + j] }
+    }
+}
+#endif
+
+/// dst[j·dstStride + i] = src[i·srcStride + j] (f32) for i < rows, j < cols: blocks of 8 rows
+/// × 16 columns (`transposeFloatBlock8x16`), the columns and rows past them one by one.
 @inline(never) @_optimize(speed)
 public func transposeFloats(_ src: UnsafePointer<Float>, rows: Int, cols: Int, srcStride: Int,
                             into dst: UnsafeMutablePointer<Float>, dstStride: Int) {
+    let rows8 = rows & ~7, cols16 = cols & ~15
     var i = 0
-    while i + 8 <= rows {
-        for j in 0..<cols {
-            let s = src + i * srcStride + j, d = dst + j * dstStride + i
-            for r in 0..<8 { d[r] = s[r * srcStride] }
+    while i < rows8 {
+        var j = 0
+        while j < cols16 {
+            transposeFloatBlock8x16(src + i * srcStride + j, srcStride, dst + j * dstStride + i, dstStride)
+            j += 16
         }
         i += 8
     }
-    for ii in i..<rows {
-        for j in 0..<cols { dst[j * dstStride + ii] = src[ii * srcStride + j] }
+    transposeFloatsEdge(src + cols16, rows: rows8, cols: cols - cols16, srcStride: srcStride, into: dst + cols16 * dstStride, dstStride: dstStride)
+    transposeFloatsEdge(src + rows8 * srcStride, rows: rows - rows8, cols: cols, srcStride: srcStride, into: dst + rows8, dstStride: dstStride)
+}
+
+/// `transposeFloats`' ragged edges, one float at a time (size-optimised: they are a few rows
+/// or columns of the matrix).
+@inline(never)
+func transposeFloatsEdge(_ src: UnsafePointer<Float>, rows: Int, cols: Int, srcStride: Int,
+                         into dst: UnsafeMutablePointer<Float>, dstStride: Int) {
+    for i in 0..<rows {
+        for j in 0..<cols { dst[j * dstStride + i] = src[i * srcStride + j] }
+    }
+}
+
+/// 8 rows × `cols` bytes of `transposeBytes`: 8×8 blocks, the columns past the last multiple of 8
+/// one by one.
+@inline(__always)
+func transposeBytesStrip8(_ src: UnsafePointer<UInt8>, cols: Int, srcStride: Int, into dst: UnsafeMutablePointer<UInt8>, dstStride: Int) {
+    let cols8 = cols & ~7
+    var j = 0
+    while j < cols8 {
+        transposeByteBlock8(src + j, srcStride, dst + j * dstStride, dstStride)
+        j += 8
+    }
+    for jj in cols8..<cols {
+        for r in 0..<8 { dst[jj * dstStride + r] = src[r * srcStride + jj] }
     }
 }

@@ -178,7 +178,8 @@ func maxPool2x2RowValues(_ top: UnsafePointer<Float>, width: Int, outputs: Int, 
 /// Max pooling of u8 planes (quantised values; input and output share scale and zero point, so
 /// the result is exactly the quantised f32 max): y [planes, outHeight, outWidth]. A window
 /// entirely in the padding gives 0, the code f32's −∞ quantises to. Rows of the usual 2×2
-/// window with stride 2 run 8 (or 4) outputs at a time; the rest `maxPool2dU8Rows`.
+/// window with stride 2 run whole (even heights, rows ≤ 32 bytes) or 8 (or 4) outputs at a time;
+/// the rest `maxPool2dU8Rows`.
 @inline(never)
 @_optimize(speed)
 public func maxPool2dU8(_ g: ConvGeometry, planes: Int, x: UnsafePointer<UInt8>, y: UnsafeMutablePointer<UInt8>) {
@@ -188,34 +189,55 @@ public func maxPool2dU8(_ g: ConvGeometry, planes: Int, x: UnsafePointer<UInt8>,
         maxPool2dU8Rows(g, planes: planes, x: x, y: y)
         return
     }
-    // Every window inside; groups of 8 (4) outputs, the last overlapping the one before.
-    // (`maxBytes`: one instruction in the runtime's AVX-512 build, QuantizedTileVNNI.swift.)
-    for plane in 0..<planes {
-        for oy in 0..<oh {
-            let top = x + plane * h * w + 2 * oy * w, out = y + (plane * oh + oy) * ow
-            @inline(__always) func eight(_ ox: Int) {
-                let a = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<UInt8>.self)
-                let b = UnsafeRawPointer(top + w + 2 * ox).loadUnaligned(as: SIMD16<UInt8>.self)
-                let m = maxBytes(a, b)
-                UnsafeMutableRawPointer(out + ox).storeBytes(of: maxBytes(m.evenHalf, m.oddHalf), as: SIMD8<UInt8>.self)
-            }
-            @inline(__always) func four(_ ox: Int) {
-                let a = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD8<UInt8>.self)
-                let b = UnsafeRawPointer(top + w + 2 * ox).loadUnaligned(as: SIMD8<UInt8>.self)
-                let m = maxBytes(a, b)
-                UnsafeMutableRawPointer(out + ox).storeBytes(of: maxBytes(m.evenHalf, m.oddHalf), as: SIMD4<UInt8>.self)
-            }
-            if ow >= 8 {
-                var ox = 0
-                while ox + 8 <= ow { eight(ox); ox += 8 }
-                if ox < ow { eight(ow - 8) }
-            } else {
-                four(0)
-                if ow > 4 { four(ow - 4) }
-            }
+    // Even heights and rows of at most 32 bytes: the planes' row pairs follow one another, so
+    // output row r (of all planes) reads input rows 2r and 2r + 1, one 32-byte vector each, and
+    // its ow ≤ 16 outputs go out as 16 bytes (those past ow are rewritten by the next row). The
+    // last rows, whose vectors would reach past the input or the output, run below.
+    var r = 0
+    if h == 2 * oh && w <= 32 {
+        while r < planes * oh && 2 * w * r + w + 32 <= planes * h * w && r * ow + 16 <= planes * oh * ow {
+            let top = x + 2 * w * r
+            let m = maxBytes(UnsafeRawPointer(top).loadUnaligned(as: SIMD32<UInt8>.self),
+                             UnsafeRawPointer(top + w).loadUnaligned(as: SIMD32<UInt8>.self))
+            UnsafeMutableRawPointer(y + r * ow).storeBytes(of: maxOfBytePairs(m), as: SIMD16<UInt8>.self)
+            r += 1
         }
     }
+    // Every window inside; groups of 8 (4) outputs, the last overlapping the one before.
+    // (`maxBytes`: one instruction in the runtime's AVX-512 build, QuantizedTileVNNI.swift.)
+    while r < planes * oh {
+        let plane = r / oh, oy = r % oh
+        let top = x + plane * h * w + 2 * oy * w, out = y + r * ow
+        @inline(__always) func eight(_ ox: Int) {
+            let a = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD16<UInt8>.self)
+            let b = UnsafeRawPointer(top + w + 2 * ox).loadUnaligned(as: SIMD16<UInt8>.self)
+            let m = maxBytes(a, b)
+            UnsafeMutableRawPointer(out + ox).storeBytes(of: maxBytes(m.evenHalf, m.oddHalf), as: SIMD8<UInt8>.self)
+        }
+        @inline(__always) func four(_ ox: Int) {
+            let a = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD8<UInt8>.self)
+            let b = UnsafeRawPointer(top + w + 2 * ox).loadUnaligned(as: SIMD8<UInt8>.self)
+            let m = maxBytes(a, b)
+            UnsafeMutableRawPointer(out + ox).storeBytes(of: maxBytes(m.evenHalf, m.oddHalf), as: SIMD4<UInt8>.self)
+        }
+        if ow >= 8 {
+            var ox = 0
+            while ox + 8 <= ow { eight(ox); ox += 8 }
+            if ox < ow { eight(ow - 8) }
+        } else {
+            four(0)
+            if ow > 4 { four(ow - 4) }
+        }
+        r += 1
+    }
 }
+
+#if !MYELIN_VNNI
+/// The larger byte of each of the 16 pairs (the runtime's AVX-512 build has a shift-and-truncate
+/// twin in QuantizedTileVNNI.swift).
+@_transparent
+func maxOfBytePairs(_ m: SIMD32<UInt8>) -> SIMD16<UInt8> { maxBytes(m.evenHalf, m.oddHalf) }
+#endif
 
 /// `maxPool2dU8` for any window: per output, the max over the taps inside the input.
 @inline(never)

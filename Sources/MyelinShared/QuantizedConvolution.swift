@@ -384,7 +384,8 @@ func qconvFillPhases(_ g: ConvGeometry, plane: UnsafePointer<UInt8>, zeroPoint: 
 }
 
 /// `channels` output channels of one input channel, the taps as the dot product's dimension:
-/// for 16 positions at a time (as in `qconvDirectChannel`), the bytes of taps 4q ..< 4q + 4
+/// for 16 outputs at a time in output order (lanes past a row's end read the next phase row,
+/// `width − cols` further; so `cols` ≥ 16 unless cols = width), the bytes of taps 4q ..< 4q + 4
 /// (q < 3; `taps` holds 12 offsets, those past the last tap any in the phases) packed into the
 /// i32 lanes, then per channel t acc = bias[t] + Σ_q dpbusd(those, weights[3t + q]) (each
 /// weight 4 tap bytes, zeros past the last tap) and the output formula, written at
@@ -395,14 +396,18 @@ func qconvDirectTaps(_ phases: UnsafePointer<UInt8>, taps: UnsafePointer<Int>, w
                      rows: Int, width: Int, cols: Int, bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>,
                      output: QGEMMOutput, at: Int, planeSize: Int) {
     typealias V = SIMD16<Int32>
-    @inline(__always) func byte(_ t: Int, _ p: Int) -> V { zeroExtend(load16(phases + taps[t] + p)) }
-    @inline(__always) func quad(_ q: Int, _ p: Int) -> V {
-        byte(4 * q, p) | byte(4 * q + 1, p) &<< 8 | byte(4 * q + 2, p) &<< 16 | byte(4 * q + 3, p) &<< 24
+    // Lanes where `rowMask` is 0 read the next row: `gap` phase columns further.
+    let gap = width - cols
+    @inline(__always) func byte(_ t: Int, _ p: Int, _ rowMask: SIMD16<UInt8>) -> V {
+        let here = load16(phases + taps[t] + p), below = load16(phases + taps[t] + p + gap)
+        return zeroExtend(below ^ ((here ^ below) & rowMask))
     }
-    let whole = cols == width, runs = whole ? 1 : rows, run = whole ? rows * width : cols
+    @inline(__always) func quad(_ q: Int, _ p: Int, _ m: SIMD16<UInt8>) -> V {
+        byte(4 * q, p, m) | byte(4 * q + 1, p, m) &<< 8 | byte(4 * q + 2, p, m) &<< 16 | byte(4 * q + 3, p, m) &<< 24
+    }
     let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
-    @inline(__always) func block(_ p: Int, _ d: Int) {
-        let a0 = quad(0, p), a1 = quad(1, p), a2 = quad(2, p)
+    @inline(__always) func block(_ p: Int, _ d: Int, _ rowMask: SIMD16<UInt8>) {
+        let a0 = quad(0, p, rowMask), a1 = quad(1, p, rowMask), a2 = quad(2, p, rowMask)
         for t in 0..<channels {
             let w = weights + 3 * t
             let acc = dpbusd(dpbusd(dpbusd(V(repeating: bias[t]), a0, V(repeating: w[0])), a1, V(repeating: w[1])), a2, V(repeating: w[2]))
@@ -411,13 +416,16 @@ func qconvDirectTaps(_ phases: UnsafePointer<UInt8>, taps: UnsafePointer<Int>, w
             if let y = output.u8 { store16(requantize16(acc, multiplier: m, zeroPoint: z, low: low), y + o) }
         }
     }
-    for r in 0..<runs {
-        var c = 0
-        while c < run {
-            let c16 = Swift.min(c, run - 16)  // the last 16 overlap the ones before
-            block(r * width + c16, r * run + c16)
-            c += 16
-        }
+    // 16 outputs at a time in output order, across row ends (cols ≥ 16 or whole rows: at most
+    // two rows a block); the last 16 overlap the ones before.
+    var q = 0
+    while q < rows * cols {
+        let q16 = Swift.min(q, rows * cols - 16), r = q16 / cols, c = q16 - r * cols
+        // 0xFF in lanes l < cols − c (this row): the sign of l − min(cols − c, 16) as a byte.
+        let lanes = SIMD16<Int8>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        let rowMask = SIMD16<UInt8>(truncatingIfNeeded: (lanes &- SIMD16<Int8>(repeating: Int8(Swift.min(cols - c, 16)))) &>> 7)
+        block(r * width + c, q16, rowMask)
+        q += 16
     }
 }
 

@@ -61,6 +61,7 @@ func requantize16(_ acc: SIMD16<Int32>, multiplier: SIMD16<Float>, zeroPoint: Fl
     roundToBytes16(int32ToFloat(acc) * multiplier, zeroPoint: zeroPoint, low: low)
 }
 
+#if !MYELIN_VNNI
 /// `clamp(roundEven(y) + zeroPoint, low, 255)` per lane as bytes (NaN gives `low`): the rounding
 /// and clamp of `requantize16` and of `quantizeRow`'s 16 lanes (`quantizeToU8`'s bytes, low 0).
 @_transparent
@@ -72,6 +73,7 @@ func roundToBytes16(_ y: SIMD16<Float>, zeroPoint: Float, low: Float) -> SIMD16<
     c = c.replacing(with: high, where: c .> high)
     return lowBytes(unsafeBitCast(c + SIMD16<Float>(repeating: 8_388_608), to: SIMD16<UInt32>.self))
 }
+#endif
 
 /// `dequantizeAccumulator` on 16 lanes, the same floats.
 @_transparent
@@ -239,7 +241,13 @@ public func qgemm(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, pac
             let width = Swift.min(qgemmPanelCols, n16 - q0)
             let panel = UnsafeRawPointer(packed + q0 * k4)
             if width == qgemmPanelCols {
-                if rows == 1 { qgemmTile1x64(pieces, skip, groups, a0, panel, tile) } else { qgemmTile6x64(pieces, skip, groups, a0, a1, a2, a3, a4, a5, panel, tile) }
+                if rows == 1 {
+                    qgemmTile1x64(pieces, skip, groups, a0, panel, tile)
+                } else if rows <= 4 {
+                    qgemmTile4x64(pieces, skip, groups, a0, a1, a2, a3, panel, tile)
+                } else {
+                    qgemmTile6x64(pieces, skip, groups, a0, a1, a2, a3, a4, a5, panel, tile)
+                }
             } else {
                 // Panels of 16, 32 or 48 columns: a 32-wide tile where it fits, then a 16-wide one.
                 var s = 0
@@ -296,7 +304,7 @@ func qgemmEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, row0: Int, col0
 }
 
 #if !MYELIN_VNNI
-/// Portable register tile with the same contract as the VNNI one: `rows` (1 or 6) ×
+/// Portable register tile with the same contract as the VNNI one: `rows` (1, 4 or 6) ×
 /// 16·`vecs` i32 sums over `pieces` × `groups` groups of 4 inputs (A skips `skip` bytes after
 /// each piece); B advances `bStride` bytes per group.
 @inline(__always)
@@ -338,6 +346,14 @@ func qgemmTile6x64(_ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPoi
                    _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
                    _ b: UnsafeRawPointer, _ tile: UnsafeMutablePointer<Int32>) {
     qgemmTile(rows: 6, vecs: 4, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, 256, tile)
+}
+
+/// The last 2 to 4 rows of an M not a multiple of 6 (16-pixel images: 6 + 6 + 4 rows, not 18).
+@inline(never)
+@_optimize(speed)
+func qgemmTile4x64(_ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
+                   _ a3: UnsafeRawPointer, _ b: UnsafeRawPointer, _ tile: UnsafeMutablePointer<Int32>) {
+    qgemmTile(rows: 4, vecs: 4, pieces, skip, groups, a0, a1, a2, a3, a3, a3, b, 256, tile)
 }
 
 @inline(never)

@@ -49,6 +49,9 @@ final class QuantizedPoolTests: XCTestCase {
             Case(h: 11, w: 12, kh: 3, kw: 3, sh: 2, sw: 2, pads: [1, 1, 1, 1], dh: 1, dw: 1),
             Case(h: 7, w: 9, kh: 3, kw: 2, sh: 2, sw: 3, pads: [1, 0, 0, 1], dh: 2, dw: 3),
             Case(h: 4, w: 4, kh: 3, kw: 3, sh: 1, sw: 1, pads: [1, 1, 1, 1], dh: 2, dw: 2),
+            Case(h: 10, w: 31, kh: 2, kw: 2, sh: 2, sw: 2, pads: [0, 0, 0, 0], dh: 1, dw: 1),   // even height, rows ≤ 32: a row per step, odd width
+            Case(h: 4, w: 32, kh: 2, kw: 2, sh: 2, sw: 2, pads: [0, 0, 0, 0], dh: 1, dw: 1),    // 16 outputs a row, rows of exactly 32
+            Case(h: 12, w: 9, kh: 2, kw: 2, sh: 2, sw: 2, pads: [0, 0, 0, 0], dh: 1, dw: 1),    // 4 wide: 12 bytes of each store rewritten
             Case(h: 2, w: 5, kh: 2, kw: 1, sh: 1, sw: 1, pads: [1, 0, 1, 0], dh: 3, dw: 1),     // rows -1 and 2: wholly in the padding
         ]
         let scale: Float = 0.03, zeroPoint: Int32 = 100
