@@ -118,24 +118,16 @@ func convMergePhases(_ g: ConvGeometry, phases: UnsafePointer<Float>, plane: Uns
         if s == 2 && y + 1 < g.height && g.width >= 8 && qw >= 8 {
             // A row of 8–16 floats (a 14-wide map) as one vector, 8 floats of each phase
             // interleaved; the lanes past the row (the next row's, read from within the next
-            // phase row) are stored back unchanged when adding, else left for the next row's
-            // store to overwrite. Not on the last row: nothing past the plane is touched.
+            // phase row) are stored back unchanged. Not on the last row: nothing past the plane
+            // is touched.
             if g.width <= 16 {
                 let even = g.padLeft, odd = even + 1
                 let e = UnsafeRawPointer(row + (even & 1) * phaseSize + (even >> 1)).loadUnaligned(as: SIMD8<Float>.self)
                 let o = UnsafeRawPointer(row + (odd & 1) * phaseSize + (odd >> 1)).loadUnaligned(as: SIMD8<Float>.self)
                 let v = SIMD16(e[0], o[0], e[1], o[1], e[2], o[2], e[3], o[3], e[4], o[4], e[5], o[5], e[6], o[6], e[7], o[7])
-                let d = UnsafeMutableRawPointer(dst)
-                if !accumulate {
-                    // The spilled lanes are the next row's first floats, which its own store
-                    // overwrites: no read of dst (that load, overlapping the previous row's
-                    // store, waited for it to retire: a store-forwarding stall per row).
-                    d.storeBytes(of: v, as: SIMD16<Float>.self)
-                    continue
-                }
-                let old = d.loadUnaligned(as: SIMD16<Float>.self)
+                let d = UnsafeMutableRawPointer(dst), old = d.loadUnaligned(as: SIMD16<Float>.self)
                 let inRow = SIMD16<Float>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) .< SIMD16<Float>(repeating: Float(g.width))
-                d.storeBytes(of: old.replacing(with: old + v, where: inRow), as: SIMD16<Float>.self)
+                d.storeBytes(of: old.replacing(with: accumulate ? old + v : v, where: inRow), as: SIMD16<Float>.self)
                 continue
             }
         }
