@@ -336,13 +336,11 @@ func convBlockForwardProduct(_ g: ConvGeometry, _ s: ConvBlockScratch, block: Ra
     }
 }
 
-/// Whether the weight gradient is computed transposed (see `convBackwardWeightBlocks`): when that
-/// wastes no more of the padded register tiles (ties, e.g. patch 512 and 64 outputs, go transposed:
-/// its B side is the small gathered gradY, and the sums stay those of the 6-row tile's choice).
+/// Whether the weight gradient is computed transposed (see `convBackwardWeightBlocks`).
 func convWeightGradientIsTransposed(_ g: ConvGeometry) -> Bool {
     func padded(_ v: Int, _ to: Int) -> Int { (v + to - 1) / to * to }
     let outGroup = g.outChannels / g.groups
-    return padded(g.patch, gemmTileRows) * padded(outGroup, gemmTileCols) <= padded(outGroup, gemmTileRows) * padded(g.patch, gemmTileCols)
+    return padded(g.patch, gemmTileRows) * padded(outGroup, gemmTileCols) < padded(outGroup, gemmTileRows) * padded(g.patch, gemmTileCols)
 }
 
 /// gradW_g [outGroup, patch] += gradY_g of the block · its columns (already in `s.columns`)ᵀ,
