@@ -2,38 +2,28 @@
 //
 // This file uses the Swift standard library only, so the Embedded-Swift runtime compiles
 // the very same source (it is shared at source level, see DESIGN.md). It holds the fast
-// kernel (packed, cache-blocked, an 8×32 register tile of SIMD16<Float> accumulators, 6×32 in
-// the runtime) and the naive reference kernel it is tested against.
+// kernel (packed, cache-blocked, a 6×32 register tile of SIMD16<Float> accumulators) and
+// the naive reference kernel it is tested against.
 //
 // Matrices are described by a base pointer and two strides, so transposes cost nothing:
 //   A(i, p) = a[i * aRowStride + p * aColStride]   for i < m, p < k
 //   B(p, j) = b[p * bRowStride + j * bColStride]   for p < k, j < n
 //   C(i, j) = c[i * ldc + j]                        (row-major, ldc >= n)
 
-/// Rows of the register tile of the packed linear product (PackedGEMM.swift), and the row count
-/// other kernels size their choices by (e.g. `ConvGeometry.isDepthwise`).
+/// Rows of the register tile.
 public let gemmTileRows = 6
-#if MYELIN_RUNTIME
-/// Rows of `gemm`'s register tile: 6 in the runtime (8 rows cost ~1.6 KB of its size budget).
-let gemmKernelTileRows = 6
-#else
-/// Rows of `gemm`'s register tile: 8 in training, so the channel counts of its convolutions
-/// (16, 32, 64, 512 rows) fill whole tiles (~5–15% more GFLOP/s on the DCGAN's block products).
-/// The tile changes no sum: every element is still summed over k in order.
-let gemmKernelTileRows = 8
-#endif
 /// Columns of the register tile (two SIMD16 vectors).
 public let gemmTileCols = 32
 /// Depth of one packed block (kept in L1/L2 with the tiles).
 let gemmBlockDepth = 256
-/// Rows of A packed per block (a multiple of `gemmTileRows` and `gemmKernelTileRows`).
+/// Rows of A packed per block (a multiple of `gemmTileRows`).
 let gemmBlockRows = 96
 /// Columns of B packed per block (a multiple of `gemmTileCols`).
 let gemmBlockCols = 512
 
 /// Floats of scratch memory `gemm` needs for any problem size (packed A and B blocks
 /// plus one edge tile). Callers that must not allocate (the runtime) reserve it once.
-public let gemmWorkspaceCount = gemmBlockRows * gemmBlockDepth + gemmBlockDepth * gemmBlockCols + gemmKernelTileRows * gemmTileCols
+public let gemmWorkspaceCount = gemmBlockRows * gemmBlockDepth + gemmBlockDepth * gemmBlockCols + gemmTileRows * gemmTileCols
 
 /// Naive reference: C (+)= op(A)·op(B), three loops, accumulating in Float.
 /// Shapes: A is m×k, B is k×n, C is m×n (row-major, leading dimension ldc).
@@ -86,21 +76,20 @@ public func gemm(
             while ic < m {
                 let mc = min(gemmBlockRows, m - ic)
                 packBlockA(mc: mc, kc: kc, a: a + ic * aRowStride + pc * aColStride,
-                           rowStride: aRowStride, colStride: aColStride, into: packedA, tileRows: gemmKernelTileRows)
+                           rowStride: aRowStride, colStride: aColStride, into: packedA)
                 var jr = 0
                 while jr < nc {
                     let cols = min(gemmTileCols, nc - jr)
                     let bPanel = packedB + jr * kc
                     var ir = 0
                     while ir < mc {
-                        let rows = min(gemmKernelTileRows, mc - ir)
+                        let rows = min(gemmTileRows, mc - ir)
                         let aPanel = packedA + ir * kc
                         let cTile = c + (ic + ir) * ldc + jc + jr
                         // An edge tile is computed whole into scratch, its valid part then copied
                         // (one inlined register tile for both keeps the code small).
-                        let full = rows == gemmKernelTileRows && cols == gemmTileCols
+                        let full = rows == gemmTileRows && cols == gemmTileCols
                         gemmMicroKernel(kc: kc, a: aPanel, b: bPanel, c: full ? cTile : edgeTile, ldc: full ? ldc : gemmTileCols,
-                                        tileRows: gemmKernelTileRows,
                                         add: full && addToC)
                         if !full {
                             for r in 0..<rows {
@@ -110,7 +99,7 @@ public func gemm(
                                 }
                             }
                         }
-                        ir += gemmKernelTileRows
+                        ir += gemmTileRows
                     }
                     jr += gemmTileCols
                 }
@@ -122,29 +111,29 @@ public func gemm(
     }
 }
 
-/// Packs an mc×kc block of A into row panels of R = `tileRows` (6 or 8): panel r holds
-/// A(r*R + i, p) at [r*R*kc + p*R + i]; rows past mc are zero.
+/// Packs an mc×kc block of A into row panels of `gemmTileRows`: panel r holds
+/// A(r*6 + i, p) at [r*6*kc + p*6 + i]; rows past mc are zero.
 @inline(__always)
 @_optimize(speed)
 func packBlockA(mc: Int, kc: Int, a: UnsafePointer<Float>, rowStride: Int, colStride: Int,
-                into dst: UnsafeMutablePointer<Float>, tileRows: Int = gemmTileRows) {
+                into dst: UnsafeMutablePointer<Float>) {
     var panel = 0
     while panel < mc {
-        let rows = min(tileRows, mc - panel)
+        let rows = min(gemmTileRows, mc - panel)
         let out = dst + panel * kc
-        if rows == tileRows && colStride == 1 {
+        if rows == gemmTileRows && colStride == 1 {
             let r0 = a + panel * rowStride
             for p in 0..<kc {
-                for i in 0..<tileRows { out[p * tileRows + i] = r0[i * rowStride + p] }
+                for i in 0..<gemmTileRows { out[p * gemmTileRows + i] = r0[i * rowStride + p] }
             }
         } else {
             for p in 0..<kc {
-                for i in 0..<tileRows {
-                    out[p * tileRows + i] = i < rows ? a[(panel + i) * rowStride + p * colStride] : 0
+                for i in 0..<gemmTileRows {
+                    out[p * gemmTileRows + i] = i < rows ? a[(panel + i) * rowStride + p * colStride] : 0
                 }
             }
         }
-        panel += tileRows
+        panel += gemmTileRows
     }
 }
 
@@ -223,18 +212,16 @@ func transposeBlock16(_ source: UnsafePointer<Float>, sourceStride: Int, into de
     }
 }
 
-/// The register tile: C[R×32] (+)= Apanel[kc×R]ᵀ · Bpanel[kc×32], R = `tileRows` (6 or 8: a
-/// constant at every call, so the unused rows compile away).
+/// The register tile: C[6×32] (+)= Apanel[kc×6]ᵀ · Bpanel[kc×32].
 /// `addProduct` is one fused multiply-add instruction when the CPU target has FMA (haswell
 /// and later); on a baseline x86-64 target it becomes a library call per lane.
 @inline(__always)
 @_optimize(speed)
 func gemmMicroKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                     c: UnsafeMutablePointer<Float>, ldc: Int, tileRows: Int = gemmTileRows, add: Bool) {
+                     c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool) {
     typealias V = SIMD16<Float>
     var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
     var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
-    var c60 = V(), c61 = V(), c70 = V(), c71 = V()
     var ap = a
     var bp = UnsafeRawPointer(b)
     for _ in 0..<kc {
@@ -246,11 +233,7 @@ func gemmMicroKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
         s = V(repeating: ap[3]); c30.addProduct(s, b0); c31.addProduct(s, b1)
         s = V(repeating: ap[4]); c40.addProduct(s, b0); c41.addProduct(s, b1)
         s = V(repeating: ap[5]); c50.addProduct(s, b0); c51.addProduct(s, b1)
-        if tileRows == 8 {
-            s = V(repeating: ap[6]); c60.addProduct(s, b0); c61.addProduct(s, b1)
-            s = V(repeating: ap[7]); c70.addProduct(s, b0); c71.addProduct(s, b1)
-        }
-        ap += tileRows
+        ap += gemmTileRows
         bp += 128
     }
     @inline(__always)
@@ -266,5 +249,4 @@ func gemmMicroKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
     }
     store(0, c00, c01); store(1, c10, c11); store(2, c20, c21)
     store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
-    if tileRows == 8 { store(6, c60, c61); store(7, c70, c71) }
 }
