@@ -50,6 +50,21 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// The DCGAN's block products (rows 16, 32, 64, 512; 490 and 980 columns: a ragged last
+    /// panel; depth 512 crosses a depth block), smaller where the reference would be slow, and
+    /// rows 7 and 9 (either side of an 8-row tile).
+    func testMatchesReferenceOnConvolutionBlockShapes() {
+        var seed: UInt64 = 100
+        for (m, n, k) in [(8, 32, 16), (16, 980, 32), (32, 980, 16), (64, 490, 512), (128, 490, 64), (7, 96, 40), (9, 96, 40)] {
+            for (transA, transB) in [(false, false), (false, true), (true, false)] {
+                for accumulate in [false, true] {
+                    check(m: m, n: n, k: k, transA: transA, transB: transB, accumulate: accumulate, seed: seed)
+                    seed += 1
+                }
+            }
+        }
+    }
+
     func testZeroDepthClearsOrKeepsOutput() {
         var c: [Float] = [1, 2, 3, 4]
         let w = UnsafeMutablePointer<Float>.allocate(capacity: gemmWorkspaceCount)
