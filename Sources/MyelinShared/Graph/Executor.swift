@@ -139,10 +139,35 @@ public struct LoadedBundle {
             }
             try OpRegistry.description(g.ops![o].code).prepare(g, &g.ops![o])
         }
+        Self.fuseConvPools(g)
 
         if let m = metadata { _ = try BundleMetadata(m, size: metadataSize, outputSize: g.outputValue(0).count) }
         if let t = selfTest { _ = try BundleSelfTestRecord(t, size: selfTestSize, graph: g) }
         guard try checkedAdd(try checkedAdd(charged, preparedBytes), extraBytes(self)) <= budget else { throw .limitExceeded }
+    }
+
+    /// Fuses each f32 conv2d whose output only a 2×2, stride-2, unpadded, undilated max_pool2d
+    /// (values only) reads, and that can pool what it computes (`convPoolsOutput`), with that
+    /// pool: the conv writes the pool's output (`pooledInto`), the pool does not run
+    /// (`pooledByConv`), and the memory plan places the pool's output where the conv runs and
+    /// no memory for the conv's output. Contexts without reuse run both ops unfused.
+    static func fuseConvPools(_ g: Graph) {
+        for o in 0..<g.opCount where g.ops![o].code == .maxPool2d && g.ops![o].outputCount == 1 {
+            let pool = g.ops![o], w = pool.params.window, v = g.inputID(pool, 0)
+            guard g.values![v].dtype == .f32, w.kernelH == 2, w.kernelW == 2, w.strideH == 2, w.strideW == 2,
+                  w.dilationH == 1, w.dilationW == 1, w.padTop == 0, w.padLeft == 0, w.padBottom == 0, w.padRight == 0,
+                  !g.values![v].isOutput, g.values![v].lastReader == o else { continue }
+            // The conv that writes v, with no other reader between it and the pool.
+            var p = o - 1, readers = 0
+            while p >= 0 && g.outputID(g.ops![p], 0) != v {
+                for i in 0..<g.ops![p].inputCount where g.inputID(g.ops![p], i) == v { readers += 1 }
+                p -= 1
+            }
+            guard p >= 0, readers == 0, g.ops![p].code == .conv2d, convPoolsOutput(g.ops![p].params.window) else { continue }
+            g.ops![p].params.pooledInto = g.outputID(pool, 0)
+            g.ops![p].params.scratchBytes += 4 * convPoolScratchCount(g.ops![p].params.window)
+            g.ops![o].params.pooledByConv = true
+        }
     }
 
     /// A section decoded into new 64-byte aligned memory.
@@ -196,6 +221,9 @@ public struct InferenceContext {
     /// planned for `chunk` samples (`plannedBatch`), not `maxBatch`.
     public var chunk = 1
     public static let chunkBytes = 1 << 20
+    /// Whether convolutions fused with their max pool (`LoadedBundle.fuseConvPools`) run fused:
+    /// unless every value must stay readable after a run (`reuse` false).
+    public var fusesPools = true
 
     public init() {}
 
@@ -249,6 +277,7 @@ public struct InferenceContext {
         let g = model.graph
         do {
             c.maxBatch = maxBatch
+            c.fusesPools = reuse
             c.chunk = try plannedBatch(g, maxBatch: maxBatch, reuse: reuse)
             c.plan = try MemoryPlan.make(g, maxBatch: c.chunk, reuse: reuse)
             c.stream = try StreamInfo.analyse(g)
@@ -349,6 +378,7 @@ public struct InferenceContext {
                   op.params.stateBytesPerSample == planned.stateBytesPerSample else { throw .limitExceeded }
             stepOps![o] = op
         }
+        LoadedBundle.fuseConvPools(g)
         stepSteps = steps
         return g
     }
@@ -386,7 +416,8 @@ public struct InferenceContext {
             for o in 0..<g.opCount {
                 // Later steps of a stream skip the context (StreamInfo): its readers keep it.
                 if position > 0, let skip = stream.contextOps, skip[o] != 0 { continue }
-                let op = g.ops![o]
+                var op = g.ops![o]
+                if !fusesPools { op.params.pooledInto = -1 } else if op.params.pooledByConv { continue }
                 let at = stateOffsets![o]
                 let rows: UnsafeMutableRawPointer? = at >= 0 ? state! + at + start * op.params.stateBytesPerSample : nil
                 OpRegistry.description(op.code).run(OpRun(graph: g, op: op, batch: n, pointers: p, scratch: arena!,

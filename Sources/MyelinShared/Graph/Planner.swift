@@ -1,7 +1,8 @@
 // The memory plan, made once per context: every value that is not a graph input or output
 // gets an offset in one arena, reusing the space of values no op reads any more
 // (liveness over the op order, first fit by offset). A reshape output shares its input's
-// memory, which then stays live until the last reader of either. Kernel scratch (the
+// memory, which then stays live until the last reader of either. A conv2d fused with the
+// max_pool2d after it (`pooledInto`) places the pool's output instead of its own. Kernel scratch (the
 // largest any op needs) sits at the start of the arena.
 //
 //   arena = [ scratch | values … ]     value v: arena + offsets[v], batch-major, dense
@@ -86,7 +87,11 @@ public struct MemoryPlan {
         for o in 0..<g.opCount {
             let op = g.ops![o]
             for i in 0..<op.outputCount {
-                let v = g.outputID(op, i)
+                // A conv fused with its max pool (with reuse) writes the pool's output: placed
+                // here, where it is written; the conv's own output and the pool get none.
+                let fused = reuse && op.params.pooledInto >= 0
+                if reuse && op.params.pooledByConv { continue }
+                let v = fused ? op.params.pooledInto : g.outputID(op, i)
                 guard inArena(v) else { continue }
                 let bytes = try size(v)
                 var at = reuse ? 0 : end

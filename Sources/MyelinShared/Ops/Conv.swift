@@ -213,10 +213,22 @@ public enum ConvOps {
     @inline(never)
     @_optimize(speed)
     static func runConv2d(_ r: OpRun) {
-        let g = r.params.window, x = r.f32(0), y = r.f32Out(0)
+        let g = r.params.window, x = r.f32(0)
         let bias: UnsafePointer<Float>? = r.op.tensorCount == 2 ? r.tensorF32(1) : nil
         let scratch = r.scratch.assumingMemoryBound(to: Float.self)
         let perImageIn = g.inChannels * g.height * g.width, perImage = g.outChannels * g.outHeight * g.outWidth
+        if r.params.pooledInto >= 0 {
+            // Fused with the max_pool2d that alone reads y (`convPoolsOutput`): y is never written.
+            let pooled = r.pointers[r.params.pooledInto]!.assumingMemoryBound(to: Float.self)
+            let packed = UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self))
+            let perPooled = g.outChannels * (g.outHeight / 2) * (g.outWidth / 2)
+            for n in 0..<r.batch {
+                convForwardPacked(g, x: x + n * perImageIn, packed: packed, bias: bias, relu: r.params.relu, y: pooled,
+                                  scratch: scratch, pooled: pooled + n * perPooled)
+            }
+            return
+        }
+        let y = r.f32Out(0)
         if g.isDepthwise {
             convDepthwiseForward(g, images: 0..<r.batch, x: x, weight: weights(r), bias: bias, y: y, accumulate: false,
                                  relu: r.params.relu, scratch: scratch)

@@ -115,6 +115,11 @@ public struct OpParams {
     public var causal = false
     /// Recurrent ops: bytes per element of W_ih and W_hh as stored and read (4 f32, 2 f16, 1 i8).
     public var weightBytes = 4
+    /// A conv2d whose output only a 2×2, stride-2 max_pool2d reads, fused with it at load
+    /// (Executor, `fuseConvPools`): the pool's output value id, which the conv writes pooled
+    /// (its own output is never written), or −1; on that max_pool2d, `pooledByConv` (it does not run).
+    public var pooledInto = -1
+    public var pooledByConv = false
 
     public init() {}
 }
