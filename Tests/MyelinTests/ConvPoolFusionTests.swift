@@ -1,0 +1,167 @@
+import XCTest
+@testable import Myelin
+@testable import MyelinShared
+
+/// A conv2d whose output only a 2×2, stride-2 max_pool2d reads runs fused with it
+/// (`LoadedBundle.fuseConvPools`, `convForwardPacked`'s `pooled`): the pooled output equals the
+/// unfused conv then pool exactly (max is exact), in the kernel on NaN-filled scratch, in the
+/// Swift executor and in C, for the stem and the wide in-place paths, odd sizes (floor pooling
+/// drops the last row and column), partial channel panels and groups; the plan gives the conv's
+/// output no memory; other graphs stay unfused; malformed bundles keep their status.
+final class ConvPoolFusionTests: XCTestCase {
+    struct Case { var c, h, w, o, k, pad, groups: Int }
+    /// Stem (one input channel, 1 and 2 panels, odd and even sizes), and wide planes read in place.
+    static let cases = [
+        Case(c: 1, h: 28, w: 28, o: 32, k: 3, pad: 0, groups: 1),
+        Case(c: 1, h: 13, w: 21, o: 12, k: 3, pad: 0, groups: 1),
+        Case(c: 1, h: 18, w: 40, o: 8, k: 5, pad: 2, groups: 1),
+        Case(c: 32, h: 13, w: 13, o: 64, k: 3, pad: 0, groups: 1),
+        Case(c: 5, h: 11, w: 11, o: 12, k: 3, pad: 1, groups: 1),
+        Case(c: 6, h: 10, w: 12, o: 12, k: 3, pad: 1, groups: 2),
+    ]
+
+    static func geometry(_ t: Case) -> ConvGeometry {
+        ConvGeometry(batch: 1, inChannels: t.c, height: t.h, width: t.w, outChannels: t.o, kernelH: t.k, kernelW: t.k,
+                     padTop: t.pad, padLeft: t.pad, padBottom: t.pad, padRight: t.pad, groups: t.groups)
+    }
+
+    /// The kernel: `convForwardPacked` with `pooled` equals it without, then `maxPool2dForward`,
+    /// bit for bit, on scratch and pooled output filled with NaN (a NaN input propagates alike).
+    func testPooledConvolutionEqualsConvolutionThenPool() {
+        for (k, t) in Self.cases.enumerated() {
+            let g = Self.geometry(t)
+            XCTAssertTrue(convPoolsOutput(g), "case \(k) fuses")
+            let gen = Generator(seed: UInt64(80 + k))
+            var x = Tensor.randn([t.c, t.h, t.w], generator: gen).data
+            x[x.count / 3] = .nan
+            let w = Tensor.randn([t.o, t.c / t.groups, t.k, t.k], generator: gen).data, b = Tensor.randn([t.o], generator: gen).data
+            let packed = UnsafeMutablePointer<Float>.allocate(capacity: convPackedWeightsCount(g))
+            defer { packed.deallocate() }
+            w.withUnsafeBytes { convPackWeights(g, weights: $0.baseAddress!, f16: false, into: packed) }
+            let scratchCount = convPackedScratchCount(g) + convPoolScratchCount(g)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+            defer { scratch.deallocate() }
+            let ph = g.outHeight / 2, pw = g.outWidth / 2
+            let pool = ConvGeometry(batch: 1, inChannels: t.o, height: g.outHeight, width: g.outWidth, outChannels: t.o,
+                                    kernelH: 2, kernelW: 2, strideH: 2, strideW: 2, groups: t.o)
+            for relu in [false, true] {
+                var y = [Float](repeating: .nan, count: t.o * g.outHeight * g.outWidth)
+                var expected = [Float](repeating: .nan, count: t.o * ph * pw), fused = expected
+                scratch.initialize(repeating: .nan, count: scratchCount)
+                convForwardPacked(g, x: x, packed: packed, bias: b, relu: relu, y: &y, scratch: scratch)
+                maxPool2dForward(pool, planes: t.o, x: y, values: &expected, indices: nil)
+                scratch.initialize(repeating: .nan, count: scratchCount)
+                y = [Float](repeating: 7, count: y.count)
+                convForwardPacked(g, x: x, packed: packed, bias: b, relu: relu, y: &y, scratch: scratch, pooled: &fused)
+                XCTAssertEqual(fused.map(\.bitPattern), expected.map(\.bitPattern), "case \(k) relu \(relu)")
+                XCTAssertTrue(y.allSatisfy { $0 == 7 }, "case \(k): y is not written")
+                XCTAssertTrue(expected.contains { $0.isNaN } && expected.contains { !$0.isNaN }, "case \(k): the NaN reaches the output")
+            }
+        }
+    }
+
+    /// conv2d (+ReLU) → max_pool2d 2×2/2 as a bundle.
+    static func bundle(_ t: Case, relu: Bool, seed: UInt64, poolKernel: Int = 2, indices: Bool = false,
+                       convIsOutput: Bool = false) -> ModelBundle {
+        let g = geometry(t), gen = Generator(seed: seed)
+        let w = Tensor.randn([t.o, t.c / t.groups, t.k, t.k], generator: gen), b = Tensor.randn([t.o], generator: gen)
+        let ph = (g.outHeight - poolKernel) / 2 + 1, pw = (g.outWidth - poolKernel) / 2 + 1
+        var values: [ModelBundle.Value] = [.init(name: "x", dtype: .f32, shape: [t.c, t.h, t.w]),
+                                           .init(name: "c", dtype: .f32, shape: [t.o, g.outHeight, g.outWidth]),
+                                           .init(name: "p", dtype: .f32, shape: [t.o, ph, pw])]
+        if indices { values.append(.init(name: "i", dtype: .i32, shape: [t.o, ph, pw])) }
+        let k = Int64(poolKernel), pads = Int64(t.pad)
+        return ModelBundle(precision: .f32,
+                           tensors: [.init(name: "w", floats: w.data, shape: w.shape), .init(name: "b", floats: b.data, shape: [t.o])],
+                           values: values, inputs: [0], outputs: convIsOutput ? [2, 1] : indices ? [2, 3] : [2],
+                           ops: [.init(.conv2d, inputs: [0], outputs: [1], tensors: [0, 1],
+                                       attributes: [(.stride, .ints([1, 1])), (.padding, .ints([pads, pads, pads, pads])),
+                                                    (.dilation, .ints([1, 1])), (.groups, .int(Int64(t.groups))),
+                                                    (.activation, .int(relu ? 1 : 0))]),
+                                 .init(.maxPool2d, inputs: [1], outputs: indices ? [2, 3] : [2], tensors: [],
+                                       attributes: [(.kernel, .ints([k, k])), (.stride, .ints([2, 2])), (.padding, .ints([0, 0, 0, 0])),
+                                                    (.dilation, .ints([1, 1]))])])
+    }
+
+    static func load(_ b: ModelBundle) throws -> LoadedBundle {
+        try b.encode().withUnsafeBytes { (raw) throws(BundleStatus) in try LoadedBundle.load(raw.baseAddress!, count: raw.count) }
+    }
+
+    /// Load fuses the pair: the conv writes the pool's output, the pool is skipped, the plan
+    /// places no conv output; a run (batch 3, arena filled with NaN) equals the unfused run of
+    /// the Swift executor (values kept: unfused) and C exactly.
+    func testFusedGraphEqualsUnfusedInSwiftAndC() throws {
+        let library = try requireRuntime()
+        let n = 3
+        for (k, t) in Self.cases.enumerated() {
+            for relu in [false, true] {
+                let b = Self.bundle(t, relu: relu, seed: UInt64(90 + k))
+                var loaded = try Self.load(b)
+                defer { loaded.release() }
+                let ops = loaded.model.graph.ops!
+                XCTAssertEqual(ops[0].params.pooledInto, 2, "case \(k): conv2d writes the pool's output")
+                XCTAssertTrue(ops[1].params.pooledByConv, "case \(k)")
+                var context = try InferenceContext.create(loaded.model, maxBatch: n)
+                defer { context.release() }
+                XCTAssertEqual(context.plan.offsets![1], -1, "case \(k): no memory for the conv's output")
+                memset(context.arena!, 0xff, context.plan.arenaBytes)   // NaN everywhere
+                let x = Tensor.randn([n, t.c, t.h, t.w], generator: Generator(seed: UInt64(100 + k))).data
+                let count = n * b.values[2].count
+                var fused = [Float](repeating: .nan, count: count)
+                x.withUnsafeBytes { xp in
+                    fused.withUnsafeMutableBytes { yp in
+                        let ins: [UnsafeRawPointer?] = [xp.baseAddress!]
+                        let outs: [UnsafeMutableRawPointer?] = [yp.baseAddress!]
+                        ins.withUnsafeBufferPointer { i in
+                            outs.withUnsafeBufferPointer { o in context.run(loaded.model, batch: n, inputs: i.baseAddress!, outputs: o.baseAddress!) }
+                        }
+                    }
+                }
+                var unfused: [Float] = []
+                BundleExecutor(b).run([.f32(x)], batch: n, observe: { id, contents in if id == 2 { unfused = contents.floats } })
+                XCTAssertEqual(unfused.count, count)
+                XCTAssertEqual(fused.map(\.bitPattern), unfused.map(\.bitPattern), "case \(k) relu \(relu): fused = unfused")
+                XCTAssertFalse(fused.contains { $0.isNaN }, "case \(k)")
+                XCTAssertEqual(BundleExecutor(b).run(x, batch: n).map(\.bitPattern), fused.map(\.bitPattern), "case \(k): Swift executor")
+                XCTAssertEqual(try ConvRuntimeTests.runC(library, b, [x], n: n)[0].map(\.bitPattern), fused.map(\.bitPattern), "case \(k): C")
+            }
+        }
+    }
+
+    /// Not fused: a 3×3 pool, a pool with indices, a conv output that is also a graph output,
+    /// a stride-2 conv (im2col); each still computes what the model says.
+    func testOtherPairsStayUnfused() throws {
+        let t = Self.cases[4]
+        var strided = Self.bundle(t, relu: true, seed: 120)
+        strided.ops[0].attributes[0] = (BundleAttribute.stride.rawValue, .ints([2, 2]))
+        let g = Self.geometry(t)
+        strided.values[1].shape = [t.o, (g.outHeight - 1) / 2 + 1, (g.outWidth - 1) / 2 + 1]
+        strided.values[2].shape = [t.o, strided.values[1].shape[1] / 2, strided.values[1].shape[2] / 2]
+        let bundles = [Self.bundle(t, relu: true, seed: 121, poolKernel: 3), Self.bundle(t, relu: true, seed: 122, indices: true),
+                       Self.bundle(t, relu: true, seed: 123, convIsOutput: true), strided]
+        for (k, b) in bundles.enumerated() {
+            var loaded = try Self.load(b)
+            defer { loaded.release() }
+            XCTAssertEqual(loaded.model.graph.ops![0].params.pooledInto, -1, "bundle \(k)")
+            XCTAssertFalse(loaded.model.graph.ops![1].params.pooledByConv, "bundle \(k)")
+            let x = Tensor.randn([2, t.c, t.h, t.w], generator: Generator(seed: 124)).data
+            var unfused: [Float] = []
+            BundleExecutor(b).run([.f32(x)], batch: 2, observe: { id, contents in if id == 2 { unfused = contents.floats } })
+            XCTAssertEqual(BundleExecutor(b).run(x, batch: 2), unfused, "bundle \(k)")
+        }
+    }
+
+    /// A malformed pair keeps its status (the checks run before fusion): a pooled output of the
+    /// wrong size, a pool with padding beyond half its window.
+    func testMalformedPairsGetTheirStatus() throws {
+        let library = try requireRuntime()
+        var b = Self.bundle(Self.cases[1], relu: true, seed: 130)
+        b.values[2].shape[2] += 1
+        XCTAssertEqual(library.loadStatus(b.encode()), BundleStatus.shapeMismatch.rawValue)
+        XCTAssertThrowsError(try Self.load(b)) { XCTAssertEqual($0 as? BundleStatus, .shapeMismatch) }
+        b = Self.bundle(Self.cases[1], relu: true, seed: 130)
+        b.ops[1].attributes[2] = (BundleAttribute.padding.rawValue, .ints([2, 0, 0, 0]))
+        XCTAssertEqual(library.loadStatus(b.encode()), BundleStatus.corrupt.rawValue)
+        XCTAssertThrowsError(try Self.load(b)) { XCTAssertEqual($0 as? BundleStatus, .corrupt) }
+    }
+}
