@@ -89,6 +89,7 @@ public func convPackedImages(_ g: ConvGeometry) -> Int {
 /// (`convForwardPacked`'s `pooled`): weights packed at load, one image per column matrix at any
 /// batch, a stem, or columns read in place on a wide plane (the output is staged in the scratch
 /// anyway), and pooled rows of at least 4.
+@_optimize(size)
 public func convPoolsOutput(_ g: ConvGeometry) -> Bool {
     convPacksWeights(g) && convPackedImages(g) == 1 && g.outHeight >= 2 && g.outWidth >= 8
         && (convRunsAsStem(g) || (convReadsColumnsInPlace(g) && g.paddedW != g.outWidth))

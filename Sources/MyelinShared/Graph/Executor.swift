@@ -151,6 +151,7 @@ public struct LoadedBundle {
     /// pool: the conv writes the pool's output (`pooledInto`), the pool does not run
     /// (`pooledByConv`), and the memory plan places the pool's output where the conv runs and
     /// no memory for the conv's output. Contexts without reuse run both ops unfused.
+    @_optimize(size)
     static func fuseConvPools(_ g: Graph) {
         for o in 0..<g.opCount where g.ops![o].code == .maxPool2d && g.ops![o].outputCount == 1 {
             let pool = g.ops![o], w = pool.params.window, v = g.inputID(pool, 0)
