@@ -160,7 +160,7 @@ public struct LoadedBundle {
                   !g.values![v].isOutput, g.values![v].lastReader == o else { continue }
             // The conv that writes v, with no other reader between it and the pool.
             var p = o - 1, readers = 0
-            while p >= 0 && g.outputID(g.ops![p], 0) != v {
+            while p >= 0 && !(g.ops![p].outputCount == 1 && g.outputID(g.ops![p], 0) == v) {
                 for i in 0..<g.ops![p].inputCount where g.inputID(g.ops![p], i) == v { readers += 1 }
                 p -= 1
             }
