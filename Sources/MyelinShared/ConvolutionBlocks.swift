@@ -167,14 +167,6 @@ func convMergePhases(_ g: ConvGeometry, phases: UnsafePointer<Float>, plane: Uns
 public func convIm2colBlock(_ g: ConvGeometry, x: UnsafePointer<Float>, images: Range<Int>, group: Int,
                             columns: UnsafeMutablePointer<Float>, phases: UnsafeMutablePointer<Float>) {
     let inGroup = g.inChannels / g.groups, planeIn = g.height * g.width, ow = g.outWidth
-    if g.strideW == 2 && g.dilationW == 1 && ow >= 4 && ow <= 16 && g.outHeight > 1 {
-        if ow <= 8 {
-            convIm2colStride2(g, x: x, images: images, group: group, columns: columns) { (v: SIMD16<Float>) in v.evenHalf }
-        } else {
-            convIm2colStride2(g, x: x, images: images, group: group, columns: columns) { (v: SIMD32<Float>) in v.evenHalf }
-        }
-        return
-    }
     let planeOut = g.outHeight * ow, span = images.count * planeOut
     let qw = g.phaseWidth, phaseSize = g.phaseRows * qw, rowStep = g.strideH * qw
     for (b, n) in images.enumerated() {
@@ -186,50 +178,6 @@ public func convIm2colBlock(_ g: ConvGeometry, x: UnsafePointer<Float>, images: 
                     let src = UnsafePointer(phases + (column % g.strideW) * phaseSize + i * g.dilationH * qw + column / g.strideW)
                     let dst = columns + ((c * g.kernelH + i) * g.kernelW + j) * span + b * planeOut
                     convCopyTapRows(dst, src, rows: g.outHeight, width: ow, sourceStride: rowStep)
-                }
-            }
-        }
-    }
-}
-
-/// `convIm2colBlock` for strideW 2 (dilationW 1), output rows of 4–16 floats and more than one
-/// output row, without the phase split: each tap row is the even lanes (`even`: a two-source
-/// permute) of one V load straight from the plane at the tap's first column, the lanes in the
-/// left/right padding zeroed; rows in the top/bottom padding are zeros. Every row but a tap's
-/// last is stored as a whole W (the next row overwrites the spill); the last row, and loads that
-/// would leave x, go lane by lane.
-@inline(__always)
-@_optimize(speed)
-func convIm2colStride2<V: SIMD, W: SIMD>(_ g: ConvGeometry, x: UnsafePointer<Float>, images: Range<Int>, group: Int,
-                                         columns: UnsafeMutablePointer<Float>, _ even: (V) -> W)
-    where V.Scalar == Float, W.Scalar == Float {
-    let inGroup = g.inChannels / g.groups, planeIn = g.height * g.width, ow = g.outWidth, oh = g.outHeight
-    let planeOut = oh * ow, span = images.count * planeOut, end = x + g.batch * g.inChannels * planeIn
-    var lane = W()
-    for k in 0..<W.scalarCount { lane[k] = Float(k) }
-    for (b, n) in images.enumerated() {
-        for c in 0..<inGroup {
-            let plane = x + (n * g.inChannels + group * inGroup + c) * planeIn
-            for j in 0..<g.kernelW {
-                let first = j - g.padLeft   // the input column of output column 0
-                let column = lane * 2 + Float(first)
-                let outside = (column .< 0) .| (column .>= Float(g.width))
-                for i in 0..<g.kernelH {
-                    let dst = columns + ((c * g.kernelH + i) * g.kernelW + j) * span + b * planeOut
-                    for oy in 0..<oh {
-                        let row = dst + oy * ow, iy = oy * g.strideH - g.padTop + i * g.dilationH
-                        let inside = iy >= 0 && iy < g.height
-                        let src = plane + iy * g.width + first
-                        if oy < oh - 1 && (!inside || (src >= x && src + V.scalarCount <= end)) {
-                            let v = inside ? even(UnsafeRawPointer(src).loadUnaligned(as: V.self)).replacing(with: 0, where: outside) : W()
-                            UnsafeMutableRawPointer(row).storeBytes(of: v, as: W.self)
-                        } else {
-                            for ox in 0..<ow {
-                                let ix = first + 2 * ox
-                                row[ox] = inside && ix >= 0 && ix < g.width ? plane[iy * g.width + ix] : 0
-                            }
-                        }
-                    }
                 }
             }
         }
