@@ -311,12 +311,14 @@ func convGatherOutputs(_ g: ConvGeometry, gradY: UnsafePointer<Float>, block: Ra
 }
 
 /// y (+)= bias + weight_g · the block's columns (already in `s.columns`), each image's rows
-/// copied out of the product [outGroup, B·planeOut].
+/// copied out of the product [outGroup, B·planeOut]; with `rectifierSlope` (only when not
+/// `accumulate`) y is rectified in that copy (v > 0 ? v : slope·v; ReLU, max(v, 0), for slope 0),
+/// the same values as `leakyReluForward` on the unrectified y.
 @inline(__always)
 @_optimize(speed)
 func convBlockForwardProduct(_ g: ConvGeometry, _ s: ConvBlockScratch, block: Range<Int>, group gi: Int,
                              weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
-                             accumulate: Bool, workspace: UnsafeMutablePointer<Float>) {
+                             accumulate: Bool, rectifierSlope: Float? = nil, workspace: UnsafeMutablePointer<Float>) {
     let outGroup = g.outChannels / g.groups, patch = g.patch, planeOut = g.outHeight * g.outWidth
     let span = block.count * planeOut
     // outputSide [outGroup, span] = weight_g [outGroup, patch] · columns [patch, span]
@@ -329,6 +331,12 @@ func convBlockForwardProduct(_ g: ConvGeometry, _ s: ConvBlockScratch, block: Ra
             let shift = bias?[channel] ?? 0
             if accumulate {
                 for p in 0..<planeOut { dst[p] += src[p] + shift }
+            } else if let slope = rectifierSlope {
+                if slope == 0 {
+                    for p in 0..<planeOut { let v = src[p] + shift; dst[p] = v <= 0 ? 0 : v }
+                } else {
+                    for p in 0..<planeOut { let v = src[p] + shift; dst[p] = v > 0 ? v : slope * v }
+                }
             } else {
                 for p in 0..<planeOut { dst[p] = src[p] + shift }
             }
@@ -376,14 +384,24 @@ func convAddTransposedSquare(_ g: ConvGeometry, _ s: ConvBlockScratch, group gi:
 /// y (+)= bias + conv(x, weight) for the images in `images`, in blocks of `imagesPerBlock`
 /// (im2col of the block, one GEMM, then each image's rows copied out). Shapes as in
 /// Convolution.swift; `scratch` holds `convBlockScratchCount(g, imagesPerBlock:)` floats,
-/// `workspace` `gemmWorkspaceCount`.
+/// `workspace` `gemmWorkspaceCount`. With `rectifierSlope` (not with `accumulate`), y is then
+/// rectified in the same pass: v > 0 ? v : slope·v (ReLU, max(v, 0), for slope 0).
 @inline(never)
 @_optimize(speed)
 public func convForwardBlocks(_ g: ConvGeometry, images: Range<Int>, imagesPerBlock: Int, x: UnsafePointer<Float>,
                               weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
-                              accumulate: Bool, scratch: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
+                              accumulate: Bool, rectifierSlope: Float? = nil,
+                              scratch: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
+    precondition(rectifierSlope == nil || !accumulate, "convForwardBlocks: a rectifier on an accumulated output")
     if g.isDepthwise {
         convDepthwiseForward(g, images: images, x: x, weight: weight, bias: bias, y: y, accumulate: accumulate, scratch: scratch)
+        if let slope = rectifierSlope {
+            let perImage = g.outChannels * g.outHeight * g.outWidth, out = y + images.lowerBound * perImage
+            for i in 0..<images.count * perImage {
+                let v = out[i]
+                out[i] = slope == 0 ? (v <= 0 ? 0 : v) : (v > 0 ? v : slope * v)
+            }
+        }
         return
     }
     let s = ConvBlockScratch(g, imagesPerBlock: imagesPerBlock, scratch: scratch)
@@ -391,7 +409,7 @@ public func convForwardBlocks(_ g: ConvGeometry, images: Range<Int>, imagesPerBl
         for gi in 0..<g.groups {
             convIm2colBlock(g, x: x, images: block, group: gi, columns: s.columns, phases: s.phases)
             convBlockForwardProduct(g, s, block: block, group: gi, weight: weight, bias: bias, y: y, accumulate: accumulate,
-                                    workspace: workspace)
+                                    rectifierSlope: rectifierSlope, workspace: workspace)
         }
     }
 }

@@ -165,12 +165,13 @@ func convForEachPart(_ g: ConvGeometry, parts: Int,
     if parts == 1 { run(0) } else { WorkerPool.shared.parallelFor(parts, run) }
 }
 
-/// y (+)= bias + conv(x, weight) over the whole batch (see `convForwardBlocks`).
+/// y (+)= bias + conv(x, weight) over the whole batch, rectified when `rectifierSlope` is given
+/// (see `convForwardBlocks`).
 func convForwardBatch(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                      y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+                      y: UnsafeMutablePointer<Float>, accumulate: Bool, rectifierSlope: Float? = nil) {
     convForEachPart(g, parts: convPartCount(g)) { _, images, scratch, workspace in
         convForwardBlocks(g, images: images, imagesPerBlock: g.imagesPerBlock, x: x, weight: weight, bias: bias, y: y,
-                          accumulate: accumulate, scratch: scratch, workspace: workspace)
+                          accumulate: accumulate, rectifierSlope: rectifierSlope, scratch: scratch, workspace: workspace)
     }
 }
 
@@ -270,8 +271,12 @@ func makeConvGeometry(op: String, input: [Int], outChannels: Int, weightInChanne
 }
 
 /// Forward values and the gradient closure of a convolution with geometry `g`
-/// (x as g's input, y as g's output, bias over g's output channels).
-func convolution(_ g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor?) -> (data: [Float], backward: ([Float]) -> Void) {
+/// (x as g's input, y as g's output, bias over g's output channels). With `rectifierSlope`
+/// (≥ 0), y is rectified in the output pass (y > 0 ? y : slope·y; ReLU for 0), and backward
+/// first turns the rectified output's gradient into the convolution's (`leakyReluBackward`
+/// masked by the rectified output: its sign is the convolution's for a slope ≥ 0).
+func convolution(_ g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor?,
+                 rectifierSlope: Float? = nil) -> (data: [Float], backward: ([Float]) -> Void) {
     // The kernel writes every element (bias or the first product), so no zero fill first.
     let count = g.batch * g.outChannels * g.outHeight * g.outWidth
     let out = [Float](unsafeUninitializedCapacity: count) { yp, initialized in
@@ -281,21 +286,32 @@ func convolution(_ g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor?) ->
                 if let b = bias {
                     b.data.withUnsafeBufferPointer { bp in
                         convForwardBatch(g, x: xp.baseAddress!, weight: wp.baseAddress!, bias: bp.baseAddress!,
-                                         y: yp.baseAddress!, accumulate: false)
+                                         y: yp.baseAddress!, accumulate: false, rectifierSlope: rectifierSlope)
                     }
                 } else {
-                    convForwardBatch(g, x: xp.baseAddress!, weight: wp.baseAddress!, bias: nil, y: yp.baseAddress!, accumulate: false)
+                    convForwardBatch(g, x: xp.baseAddress!, weight: wp.baseAddress!, bias: nil, y: yp.baseAddress!, accumulate: false,
+                                     rectifierSlope: rectifierSlope)
                 }
             }
         }
         initialized = count
     }
-    let backward = { (grad: [Float]) in
+    let backward = { (outputGrad: [Float]) in
         if count == 0 {
             // Nothing flowed back: the gradients are zeros.
             for t in [x, weight] + (bias.map { [$0] } ?? []) { t.withGradBuffer { _, _ in } }
             return
         }
+        let grad = rectifierSlope.map { slope in
+            [Float](unsafeUninitializedCapacity: count) { dz, initialized in
+                out.withUnsafeBufferPointer { yp in
+                    outputGrad.withUnsafeBufferPointer { dy in
+                        leakyReluBackward(yp.baseAddress!, dy.baseAddress!, dz.baseAddress!, count: count, slope: slope, accumulate: false)
+                    }
+                }
+                initialized = count
+            }
+        } ?? outputGrad
         grad.withUnsafeBufferPointer { gp in
             let gy = gp.baseAddress!
             // col2im writes every element of a new gradient buffer, so it needs no zero fill.
@@ -390,6 +406,14 @@ func transposedConvolution(_ g: ConvGeometry, t: Tensor, weight: Tensor, bias: T
 /// ```
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Size2d = 1, padding: Padding = 0,
                    dilation: Size2d = 1, groups: Int = 1) -> Tensor {
+    conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups, rectifierSlope: nil)
+}
+
+/// `conv2d`, then with `rectifierSlope` (≥ 0) ReLU (0) or LeakyReLU in the same op,
+/// "conv2d_leaky_relu" (`Conv2d.forward(_:rectifierSlope:)`): values and gradients bit for bit
+/// those of the two ops.
+func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Size2d, padding: Padding, dilation: Size2d, groups: Int,
+            rectifierSlope: Float?) -> Tensor {
     check(x.rank == 4, "conv2d: input \(x.shape) is not [batch, channels, height, width]")
     check(weight.rank == 4, "conv2d: weight \(weight.shape) is not [outChannels, inChannels / groups, kernelH, kernelW]")
     let kernel = Size2d(weight.shape[2], weight.shape[3])
@@ -398,11 +422,13 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Siz
                              kernel: kernel, stride: stride, pads: pads, dilation: dilation, groups: groups,
                              shownInput: x.shape, shownWeight: weight.shape)
     if let b = bias { check(b.shape == [g.outChannels], "conv2d: bias \(b.shape) does not match weight \(weight.shape) (expected [\(g.outChannels)])") }
-    let (data, backward) = convolution(g, x: x, weight: weight, bias: bias)
-    return Tensor.result("conv2d", shape: [g.batch, g.outChannels, g.outHeight, g.outWidth], data: data,
-                         inputs: bias.map { [x, weight, $0] } ?? [x, weight],
-                         attributes: ["stride": .ints(stride.list), "padding": .ints(pads), "dilation": .ints(dilation.list),
-                                      "groups": .int(groups)],
+    if let slope = rectifierSlope { check(slope >= 0, "conv2d: fused rectifier slope \(slope) must be ≥ 0") }
+    let (data, backward) = convolution(g, x: x, weight: weight, bias: bias, rectifierSlope: rectifierSlope)
+    var attributes: OpAttributes = ["stride": .ints(stride.list), "padding": .ints(pads), "dilation": .ints(dilation.list),
+                                    "groups": .int(groups)]
+    if let slope = rectifierSlope { attributes["slope"] = .float(Double(slope)) }
+    return Tensor.result(rectifierSlope == nil ? "conv2d" : "conv2d_leaky_relu", shape: [g.batch, g.outChannels, g.outHeight, g.outWidth],
+                         data: data, inputs: bias.map { [x, weight, $0] } ?? [x, weight], attributes: attributes,
                          backward: backward)
 }
 

@@ -66,6 +66,16 @@ public final class Conv2d: Layer {
         return conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 
+    /// `forward` then ReLU (`rectifierSlope` 0) or LeakyReLU (slope > 0) as one op
+    /// (`conv2d(_:…, rectifierSlope:)`): what `Sequential` runs while training for a Conv2d
+    /// followed by either. Same values and gradients, bit for bit, as the two layers.
+    func forward(_ input: Tensor, rectifierSlope: Float) -> Tensor {
+        check(input.rank == 4 && input.shape[1] == inChannels,
+              "Conv2d(\(inChannels)→\(outChannels)): expected input [batch, \(inChannels), height, width], got \(input.shape)")
+        return conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups,
+                      rectifierSlope: rectifierSlope)
+    }
+
     public var localParameters: [(String, Tensor)] {
         bias.map { [("weight", weight), ("bias", $0)] } ?? [("weight", weight)]
     }

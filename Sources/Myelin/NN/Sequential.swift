@@ -16,17 +16,24 @@ public final class Sequential: Layer {
         layers.append(layer)
     }
 
-    /// Runs the layers in order. A BatchNorm2d in training mode followed by ReLU or LeakyReLU
-    /// runs as one fused op (`BatchNorm2d.forward(_:rectifierSlope:)`: same values and
-    /// gradients, one pass fewer each way) unless an export trace is recording the layers.
+    /// Runs the layers in order. A BatchNorm2d or a Conv2d in training mode followed by ReLU or
+    /// LeakyReLU (slope ≥ 0 for the Conv2d) runs as one fused op (`BatchNorm2d.forward(_:rectifierSlope:)`,
+    /// `Conv2d.forward(_:rectifierSlope:)`: same values and gradients, one pass fewer each way
+    /// for batch norm, the forward pass for the convolution) unless an export trace is recording the layers.
     public func forward(_ input: Tensor) -> Tensor {
         var x = input, i = 0
         while i < layers.count {
-            if i + 1 < layers.count, Tracer.current == nil, let norm = layers[i] as? BatchNorm2d, norm.isTraining,
-               let slope = Sequential.rectifierSlope(of: layers[i + 1]) {
-                x = norm.forward(x, rectifierSlope: slope)
-                i += 2
-                continue
+            if i + 1 < layers.count, Tracer.current == nil, let slope = Sequential.rectifierSlope(of: layers[i + 1]) {
+                if let norm = layers[i] as? BatchNorm2d, norm.isTraining {
+                    x = norm.forward(x, rectifierSlope: slope)
+                    i += 2
+                    continue
+                }
+                if let conv = layers[i] as? Conv2d, conv.isTraining, slope >= 0 {
+                    x = conv.forward(x, rectifierSlope: slope)
+                    i += 2
+                    continue
+                }
             }
             x = layers[i](x)
             i += 1
