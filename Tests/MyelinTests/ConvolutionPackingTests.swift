@@ -369,10 +369,12 @@ final class ArenaChunkPlanningTests: XCTestCase {
         XCTAssertEqual(try InferenceContext.arenaBytes(loaded.model, maxBatch: 256), atChunk)
         XCTAssertEqual(try InferenceContext.arenaBytes(loaded.model, maxBatch: 4096), atChunk)
         XCTAssertLessThan(try InferenceContext.arenaBytes(loaded.model, maxBatch: 1), atChunk)
-        // Values of one chunk in about 1 MiB; planned for 256 samples they took far more.
+        // Values of one chunk in about 1 MiB; planned for 256 samples they take far more (a plan
+        // for maxBatch would make the two equal). Since conv1 + pool run fused, the anchor's
+        // values are ~28 KB a sample, so 256 samples take ~6× the chunk's arena, scratch included.
         var full = try MemoryPlan.make(g, maxBatch: 256)
         defer { full.release() }
-        XCTAssertLessThan(atChunk, full.arenaBytes / 8)
+        XCTAssertLessThan(atChunk, full.arenaBytes / 4)
         var context = try InferenceContext.create(loaded.model, maxBatch: 256)
         defer { context.release() }
         XCTAssertEqual(context.chunk, chunk)
