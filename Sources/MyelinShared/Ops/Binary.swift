@@ -10,10 +10,9 @@ public enum BinaryOps {
     public static var mul: OpDescription { OpDescription(name: "mul", check: check, run: runMul) }
     public static var div: OpDescription { OpDescription(name: "div", check: check, run: runDiv) }
 
-    // add is compiled for speed in the size-optimised runtime (CMakeLists.txt): residual
+    // add (`runAdd` below) is compiled for speed in the size-optimised runtime (CMakeLists.txt): residual
     // networks run it on every block. sub, mul and div, off the hot paths of the exported
     // models, go straight to the size-optimised loop nest of `broadcast` (-2.3 KB).
-    @inline(never) @_optimize(speed) static func runAdd(_ r: OpRun) { apply(r, .add) { $0 + $1 } }
     static func runSub(_ r: OpRun) { broadcast(r, .sub) }
     static func runMul(_ r: OpRun) { broadcast(r, .mul) }
     static func runDiv(_ r: OpRun) { broadcast(r, .div) }
@@ -72,20 +71,17 @@ public enum BinaryOps {
         return s
     }
 
-    @inline(__always)
+    /// add: same shapes run as one flat loop over the batch, anything else through `broadcast`.
+    @inline(never)
     @_optimize(speed)
-    static func apply(_ r: OpRun, _ kind: Kind, _ f: (Float, Float) -> Float) {
+    static func runAdd(_ r: OpRun) {
         let out = r.outputValue(0).shape
-        let aShape = r.inputValue(0).shape
-        let bIsValue = r.op.inputCount == 2
-        let bShape = bIsValue ? r.inputValue(1).shape : r.tensor(0).shape
-        // Same shapes: one flat loop over the batch.
-        if aShape.same(as: out) && bShape.same(as: out) && bIsValue {
+        if r.op.inputCount == 2 && r.inputValue(0).shape.same(as: out) && r.inputValue(1).shape.same(as: out) {
             let a = r.f32(0), b = r.f32(1), y = r.f32Out(0)
-            for i in 0..<(r.batch * out.count) { y[i] = f(a[i], b[i]) }
+            for i in 0..<(r.batch * out.count) { y[i] = a[i] + b[i] }
             return
         }
-        broadcast(r, kind)
+        broadcast(r, .add)
     }
 
     /// One output row of `n` elements: a and b `ia` and `ib` elements apart (1 or 0 for b broadcast).

@@ -136,7 +136,7 @@ public enum QuantizeOps {
         }
         if direct < m {
             let row = (r.scratch + qgemmTileCount * 4).assumingMemoryBound(to: UInt8.self)
-            row.update(from: x + (m - 1) * k, count: k)
+            UnsafeMutableRawPointer(row).copyMemory(from: x + (m - 1) * k, byteCount: k)   // one memmove
             for i in k..<kernelRoundUp(k, 4) { row[i] = 0 }
             qgemm(m: 1, n: n, k: k, x: row, ldx: k, packed: packed, bias: bias, multipliers: multipliers, output: output(m - 1), tile: tile)
         }
