@@ -46,28 +46,71 @@ final class NormalizationActivationKernelTests: XCTestCase {
         XCTAssertEqual(x.grad!.data.map(\.bitPattern), x.data.map { ($0 > 0 ? Float(1) : 0).bitPattern })
     }
 
-    func testBatchNormKernelsMatchReferences() {
-        for n in lengths {
-            let x = values(n, seed: UInt64(n)), dy = values(n, seed: UInt64(100 + n))
-            var fast = [Float](repeating: .nan, count: n), reference = [Float](repeating: 0, count: n)
-            batchNormScaleShift(x, &fast, count: n, scale: 1.7, shift: -0.3)
-            batchNormScaleShiftReference(x, &reference, count: n, scale: 1.7, shift: -0.3)
-            XCTAssertEqual(fast.map(\.bitPattern), reference.map(\.bitPattern), "scale-shift, n \(n)")
+    /// One channel's runs as the batch-norm kernels see them: `count` runs of `length` floats,
+    /// `length + 3` apart, the gaps NaN in inputs (a kernel that reads them sums NaN) and 7 in
+    /// outputs (a kernel that writes them is caught).
+    var layouts: [ChannelPlanes] {
+        lengths.flatMap { n in [ChannelPlanes(length: n), ChannelPlanes(count: 3, length: n, stride: n + 3),
+                                ChannelPlanes(count: 10, length: n, stride: n + 3)] }
+    }
 
-            let (sumDy, sumDyX) = batchNormGradientSums(x, dy, count: n, mean: 0.25)
-            let (referenceDy, referenceDyX) = batchNormGradientSumsReference(x, dy, count: n, mean: 0.25)
-            XCTAssertEqual(sumDy, referenceDy, accuracy: 1e-5 * Float(n + 1), "Σ dy, n \(n)")
-            XCTAssertEqual(sumDyX, referenceDyX, accuracy: 1e-5 * Float(n + 1), "Σ (x − mean)·dy, n \(n)")
+    func strided(_ planes: ChannelPlanes, seed: UInt64, gap: Float) -> [Float] {
+        var out = [Float](repeating: gap, count: Swift.max(0, (planes.count - 1) * planes.stride + planes.length))
+        let v = values(planes.count * planes.length, seed: seed)
+        for r in 0..<planes.count { for i in 0..<planes.length { out[r * planes.stride + i] = v[r * planes.length + i] } }
+        return out
+    }
+
+    func testBatchNormKernelsMatchReferences() {
+        for (k, planes) in layouts.enumerated() {
+            let label = "runs \(planes.count)×\(planes.length)"
+            let x = strided(planes, seed: UInt64(k), gap: .nan), dy = strided(planes, seed: UInt64(100 + k), gap: .nan)
+            let n = planes.count * planes.length
+            var fast = strided(planes, seed: 0, gap: 7), reference = fast
+            for i in fast.indices where fast[i] != 7 { fast[i] = .nan }
+            batchNormScaleShift(x, &fast, planes, scale: 1.7, shift: -0.3)
+            for r in 0..<planes.count {
+                let o = r * planes.stride
+                x.withUnsafeBufferPointer { xb in reference.withUnsafeMutableBufferPointer { rb in
+                    batchNormScaleShiftReference(xb.baseAddress! + o, rb.baseAddress! + o, count: planes.length, scale: 1.7, shift: -0.3)
+                } }
+            }
+            XCTAssertEqual(fast.map(\.bitPattern), reference.map(\.bitPattern), "scale-shift, \(label)")
+
+            let moments = batchNormMoments(x, planes, mean: 0.25), referenceMoments = batchNormMomentsReference(x, planes, mean: 0.25)
+            XCTAssertEqual(moments.sum, referenceMoments.sum, accuracy: 1e-5 * Double(n + 1), "Σ x, \(label)")
+            XCTAssertEqual(moments.centeredSquares, referenceMoments.centeredSquares, accuracy: 1e-5 * Double(n + 1), "Σ (x − mean)², \(label)")
+            XCTAssertEqual(channelSum(dy, planes), batchNormMomentsReference(dy, planes, mean: 0).sum, accuracy: 1e-5 * Double(n + 1),
+                           "Σ dy, \(label)")
+
+            let (sumDy, sumDyX) = batchNormGradientSums(x, dy, planes, mean: 0.25)
+            var referenceDy = 0.0, referenceDyX = 0.0
+            for r in 0..<planes.count {
+                let o = r * planes.stride
+                let (a, b) = batchNormGradientSumsReference(Array(x[o..<o + planes.length]), Array(dy[o..<o + planes.length]),
+                                                            count: planes.length, mean: 0.25)
+                referenceDy += a
+                referenceDyX += b
+            }
+            XCTAssertEqual(sumDy, referenceDy, accuracy: 1e-5 * Double(n + 1), "Σ dy, \(label)")
+            XCTAssertEqual(sumDyX, referenceDyX, accuracy: 1e-5 * Double(n + 1), "Σ (x − mean)·dy, \(label)")
 
             for accumulate in [false, true] {
-                let start = values(n, seed: UInt64(300 + n))
-                var fastGrad = accumulate ? start : [Float](repeating: .nan, count: n), referenceGrad = start
-                batchNormInputGradient(x, dy, &fastGrad, count: n, mean: 0.25, invStd: 1.3, k: -0.8, meanDy: 0.1,
+                let start = strided(planes, seed: UInt64(300 + k), gap: 7)
+                var fastGrad = start, referenceGrad = start
+                if !accumulate { for i in fastGrad.indices where fastGrad[i] != 7 { fastGrad[i] = .nan } }
+                batchNormInputGradient(x, dy, &fastGrad, planes, mean: 0.25, invStd: 1.3, k: -0.8, meanDy: 0.1,
                                        meanDyXhat: -0.4, accumulate: accumulate)
-                batchNormInputGradientReference(x, dy, &referenceGrad, count: n, mean: 0.25, invStd: 1.3, k: -0.8, meanDy: 0.1,
-                                                meanDyXhat: -0.4, accumulate: accumulate)
+                for r in 0..<planes.count {
+                    let o = r * planes.stride
+                    x.withUnsafeBufferPointer { xb in dy.withUnsafeBufferPointer { gb in referenceGrad.withUnsafeMutableBufferPointer { rb in
+                        batchNormInputGradientReference(xb.baseAddress! + o, gb.baseAddress! + o, rb.baseAddress! + o, count: planes.length,
+                                                        mean: 0.25, invStd: 1.3, k: -0.8, meanDy: 0.1, meanDyXhat: -0.4,
+                                                        accumulate: accumulate)
+                    } } }
+                }
                 XCTAssertEqual(fastGrad.map(\.bitPattern), referenceGrad.map(\.bitPattern),
-                               "input gradient, n \(n), accumulate \(accumulate)")
+                               "input gradient, \(label), accumulate \(accumulate)")
             }
         }
     }
@@ -148,43 +191,53 @@ final class NormalizationActivationKernelTests: XCTestCase {
     /// references; x·scale + shift hits exactly 0 at x = 0.5 (the edge of "> 0"), and NaN.
     func testRectifiedBatchNormKernelsMatchUnfusedKernelsBitForBit() {
         let scale: Float = 2, shift: Float = -1, mean: Float = 0.25
-        for n in lengths {
-            var x = values(n, seed: UInt64(n))
-            if n > 3 { x[1] = 0.5; x[2] = 0; x[3] = .nan }
-            let dy = values(n, seed: UInt64(100 + n))
+        for (k, planes) in layouts.enumerated() {
+            var x = strided(planes, seed: UInt64(k), gap: .nan)
+            if planes.length > 3 { x[1] = 0.5; x[2] = 0; x[3] = .nan }
+            let dy = strided(planes, seed: UInt64(100 + k), gap: .nan)
+            let label = "runs \(planes.count)×\(planes.length)"
             for slope: Float in [0, 0.2, -1.5] {
-                var fused = [Float](repeating: .nan, count: n), pre = [Float](repeating: .nan, count: n)
-                var unfused = [Float](repeating: .nan, count: n), reference = [Float](repeating: 7, count: n)
-                batchNormScaleShiftRectified(x, &fused, count: n, scale: scale, shift: shift, slope: slope)
-                batchNormScaleShift(x, &pre, count: n, scale: scale, shift: shift)
-                leakyReluForward(pre, &unfused, count: n, slope: slope)
-                batchNormScaleShiftRectifiedReference(x, &reference, count: n, scale: scale, shift: shift, slope: slope)
-                XCTAssertEqual(fused.map(\.bitPattern), unfused.map(\.bitPattern), "forward, n \(n), slope \(slope)")
-                XCTAssertEqual(fused.map(\.bitPattern), reference.map(\.bitPattern), "forward reference, n \(n), slope \(slope)")
+                let blank = strided(planes, seed: 0, gap: 7).map { $0 == 7 ? Float(7) : .nan }
+                var fused = blank, pre = blank, unfused = blank, reference = blank
+                batchNormScaleShiftRectified(x, &fused, planes, scale: scale, shift: shift, slope: slope)
+                batchNormScaleShift(x, &pre, planes, scale: scale, shift: shift)
+                // The unfused rectifier over the whole strided buffer: the gaps (7) stay 7.
+                leakyReluForward(pre, &unfused, count: pre.count, slope: slope)
+                for r in 0..<planes.count {
+                    let o = r * planes.stride
+                    x.withUnsafeBufferPointer { xb in reference.withUnsafeMutableBufferPointer { rb in
+                        batchNormScaleShiftRectifiedReference(xb.baseAddress! + o, rb.baseAddress! + o, count: planes.length,
+                                                              scale: scale, shift: shift, slope: slope)
+                    } }
+                }
+                XCTAssertEqual(fused.map(\.bitPattern), unfused.map(\.bitPattern), "forward, \(label), slope \(slope)")
+                XCTAssertEqual(fused.map(\.bitPattern), reference.map(\.bitPattern), "forward reference, \(label), slope \(slope)")
 
                 // The unfused backward: the rectifier's gradient into a buffer, then batch norm's passes.
-                var preGrad = [Float](repeating: .nan, count: n)
-                leakyReluBackward(pre, dy, &preGrad, count: n, slope: slope, accumulate: false)
-                let sums = batchNormRectifiedGradientSums(x, dy, count: n, mean: mean, scale: scale, shift: shift, slope: slope)
-                let unfusedSums = batchNormGradientSums(x, preGrad, count: n, mean: mean)
-                let finite = (0..<n).filter { !x[$0].isNaN }
-                XCTAssertEqual(sums.0.bitPattern, unfusedSums.0.bitPattern, "Σ dy, n \(n), slope \(slope)")
-                XCTAssertEqual(sums.1.bitPattern, unfusedSums.1.bitPattern, "Σ (x − mean)·dy, n \(n), slope \(slope)")
-                let referenceSums = batchNormGradientSumsReference(x, preGrad, count: n, mean: mean)
-                if finite.count == n {
-                    XCTAssertEqual(sums.0, referenceSums.0, accuracy: 1e-5 * Float(n + 1), "Σ dy reference, n \(n)")
-                    XCTAssertEqual(sums.1, referenceSums.1, accuracy: 1e-5 * Float(n + 1), "Σ (x − mean)·dy reference, n \(n)")
-                }
+                var preGrad = [Float](repeating: .nan, count: pre.count)
+                leakyReluBackward(pre, dy, &preGrad, count: pre.count, slope: slope, accumulate: false)
+                let sums = batchNormRectifiedGradientSums(x, dy, planes, mean: mean, scale: scale, shift: shift, slope: slope)
+                let unfusedSums = batchNormGradientSums(x, preGrad, planes, mean: mean)
+                XCTAssertEqual(sums.0.bitPattern, unfusedSums.0.bitPattern, "Σ dy, \(label), slope \(slope)")
+                XCTAssertEqual(sums.1.bitPattern, unfusedSums.1.bitPattern, "Σ (x − mean)·dy, \(label), slope \(slope)")
                 for accumulate in [false, true] {
-                    let start = values(n, seed: UInt64(300 + n))
-                    var fusedGrad = accumulate ? start : [Float](repeating: .nan, count: n), unfusedGrad = start
-                    batchNormRectifiedInputGradient(x, dy, &fusedGrad, count: n, mean: mean, invStd: 1.3, k: -0.8, meanDy: 0.1,
+                    let start = strided(planes, seed: UInt64(300 + k), gap: 7)
+                    var fusedGrad = accumulate ? start : blank, unfusedGrad = start
+                    batchNormRectifiedInputGradient(x, dy, &fusedGrad, planes, mean: mean, invStd: 1.3, k: -0.8, meanDy: 0.1,
                                                     meanDyXhat: -0.4, scale: scale, shift: shift, slope: slope,
                                                     accumulate: accumulate)
-                    batchNormInputGradientReference(x, preGrad, &unfusedGrad, count: n, mean: mean, invStd: 1.3, k: -0.8,
-                                                    meanDy: 0.1, meanDyXhat: -0.4, accumulate: accumulate)
+                    for r in 0..<planes.count {
+                        let o = r * planes.stride
+                        x.withUnsafeBufferPointer { _ in preGrad.withUnsafeBufferPointer { gb in unfusedGrad.withUnsafeMutableBufferPointer { rb in
+                            x.withUnsafeBufferPointer { xb in
+                                batchNormInputGradientReference(xb.baseAddress! + o, gb.baseAddress! + o, rb.baseAddress! + o,
+                                                                count: planes.length, mean: mean, invStd: 1.3, k: -0.8, meanDy: 0.1,
+                                                                meanDyXhat: -0.4, accumulate: accumulate)
+                            }
+                        } } }
+                    }
                     XCTAssertEqual(fusedGrad.map(\.bitPattern), unfusedGrad.map(\.bitPattern),
-                                   "input gradient, n \(n), slope \(slope), accumulate \(accumulate)")
+                                   "input gradient, \(label), slope \(slope), accumulate \(accumulate)")
                 }
             }
         }

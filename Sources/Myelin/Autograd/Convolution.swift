@@ -226,23 +226,11 @@ func convForwardAndWeightGradientBatch(_ g: ConvGeometry, x: UnsafePointer<Float
     }
 }
 
-/// Σ p[0..<n] with 16 lanes of partial sums (a plain loop is one serial chain of adds: the
-/// compiler may not reorder float additions).
-@inline(__always)
-func vectorSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc = SIMD16<Float>(), k = 0
-    while k + 16 <= n { acc += SIMD16<Float>.load(p + k); k += 16 }
-    var s = acc.sum()
-    while k < n { s += p[k]; k += 1 }
-    return s
-}
-
 /// Adds Σ over batch and positions of `grad` [batch, channels, plane] into `bias`'s gradient.
 func accumulateChannelSums(_ grad: UnsafePointer<Float>, batch: Int, channels: Int, plane: Int, into bias: Tensor) {
+    let planes = ChannelPlanes(count: batch, length: plane, stride: channels * plane)
     bias.accumulateGrad(count: channels) { gb in
-        for n in 0..<batch {
-            for c in 0..<channels { gb[c] += vectorSum(grad + (n * channels + c) * plane, plane) }
-        }
+        for c in 0..<channels { gb[c] += Float(channelSum(grad + c * plane, planes)) }
     }
 }
 

@@ -1,7 +1,8 @@
-// Elementwise kernels of BatchNorm2d (one channel plane at a time: contiguous in NCHW) and of
-// (leaky) ReLU, 16 lanes at a time with a scalar tail, each beside its naive reference
+// Elementwise kernels of BatchNorm2d (one channel of the whole batch per call: a plane per image,
+// contiguous in NCHW) and of (leaky) ReLU, 16 lanes at a time, each beside its naive reference
 // (NormalizationActivationKernelTests checks one against the other). The DCGAN runs them on
-// every feature map several times a step; plain loops left them scalar.
+// every feature map several times a step; its 7×7 and 14×14 planes are 3 or 12 vectors, so a
+// call per plane with its own horizontal sums and scalar tail cost more than the arithmetic.
 
 private typealias Lanes = SIMD16<Float>
 
@@ -73,74 +74,211 @@ func leakyReluBackwardReference(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<F
     }
 }
 
-/// y[i] = x[i]·scale + shift for i < n: batch norm's normalise-and-affine step on one channel
-/// plane (scale = weight/√(var + eps), shift = bias − mean·scale).
-@inline(never)
-@_optimize(speed)
-func batchNormScaleShift(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int, scale: Float, shift: Float) {
-    let a = Lanes(repeating: scale), b = Lanes(repeating: shift)
-    var i = 0
-    while i + 16 <= n {
-        let v = UnsafeRawPointer(x + i).loadUnaligned(as: Lanes.self)
-        UnsafeMutableRawPointer(y + i).storeBytes(of: v * a + b, as: Lanes.self)
-        i += 16
-    }
-    while i < n { y[i] = x[i] * scale + shift; i += 1 }
+/// One channel of an NCHW tensor, the unit batch norm's kernels work on: `count` runs (one per
+/// image) of `length` contiguous floats (the channel's plane), `stride` floats apart
+/// (channels·length). A run of length ≥ 16 ending in a partial vector is finished by one vector
+/// that overlaps the one before, only its last `length % 16` lanes counted or stored; shorter
+/// runs go element by element.
+struct ChannelPlanes {
+    var count: Int
+    var length: Int
+    var stride: Int
+
+    /// One contiguous run of `length` floats.
+    init(length: Int) { (self.count, self.length, self.stride) = (1, length, length) }
+    /// `count` runs of `length` floats, `stride` apart.
+    init(count: Int, length: Int, stride: Int) { (self.count, self.length, self.stride) = (count, length, stride) }
 }
 
-/// The naive loop `batchNormScaleShift` is checked against.
+private typealias LaneMask = SIMDMask<SIMD16<Int32>>
+
+/// The body of an element-wise batch-norm kernel: `vector` on the 16 floats at `offset`,
+/// storing only its `fresh` lanes; `scalar` on one float.
+private protocol ChannelMap {
+    func vector(_ offset: Int, _ fresh: LaneMask)
+    func scalar(_ offset: Int)
+}
+
+/// The body of a batch-norm reduction: the two terms of the 16 floats at `offset`, or of one.
+private protocol ChannelReduction {
+    func vector(_ offset: Int) -> (Lanes, Lanes)
+    func scalar(_ offset: Int) -> (Float, Float)
+}
+
+/// The lanes of a run's overlapping last vector that hold elements not visited before.
+@inline(__always)
+private func lastVectorLanes(_ planes: ChannelPlanes) -> LaneMask {
+    Lanes(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) .>= Lanes(repeating: Float(16 - planes.length % 16))
+}
+
+/// Runs `body` over every element of the channel: whole vectors, then a run's overlapping last
+/// vector with only its new lanes fresh; runs shorter than 16 element by element.
+@inline(__always)
+private func channelMap<Body: ChannelMap>(_ planes: ChannelPlanes, _ body: Body) {
+    let all = LaneMask(repeating: true), last = lastVectorLanes(planes), tail = planes.length % 16
+    for r in 0..<planes.count {
+        let base = r * planes.stride
+        if planes.length < 16 {
+            for i in 0..<planes.length { body.scalar(base + i) }
+            continue
+        }
+        var i = 0
+        while i + 16 <= planes.length { body.vector(base + i, all); i += 16 }
+        if tail != 0 { body.vector(base + planes.length - 16, last) }
+    }
+}
+
+/// The two sums of `body`'s terms over the channel: 16 lanes of Float partial sums, added into
+/// Double every 8 runs, so the order is fixed by the layout alone.
+@inline(__always)
+private func channelSums<Body: ChannelReduction>(_ planes: ChannelPlanes, _ body: Body) -> (Double, Double) {
+    let last = lastVectorLanes(planes), tail = planes.length % 16
+    var a = 0.0, b = 0.0, r = 0
+    while r < planes.count {
+        var laneA = Lanes(), laneB = Lanes()
+        let end = Swift.min(planes.count, r + 8)
+        while r < end {
+            let base = r * planes.stride
+            if planes.length < 16 {
+                for i in 0..<planes.length {
+                    let (u, v) = body.scalar(base + i)
+                    a += Double(u)
+                    b += Double(v)
+                }
+            } else {
+                var i = 0
+                while i + 16 <= planes.length {
+                    let (u, v) = body.vector(base + i)
+                    laneA += u
+                    laneB += v
+                    i += 16
+                }
+                if tail != 0 {
+                    let (u, v) = body.vector(base + planes.length - 16)
+                    laneA += Lanes().replacing(with: u, where: last)
+                    laneB += Lanes().replacing(with: v, where: last)
+                }
+            }
+            r += 1
+        }
+        a += Double(laneA.sum())
+        b += Double(laneB.sum())
+    }
+    return (a, b)
+}
+
+/// Stores `value`'s `fresh` lanes at p (the other lanes keep what p holds).
+@inline(__always)
+private func storeLanes(_ value: Lanes, _ p: UnsafeMutablePointer<Float>, _ fresh: LaneMask) {
+    let raw = UnsafeMutableRawPointer(p)
+    raw.storeBytes(of: raw.loadUnaligned(as: Lanes.self).replacing(with: value, where: fresh), as: Lanes.self)
+}
+
+@inline(__always)
+private func loadLanes(_ p: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(p).loadUnaligned(as: Lanes.self) }
+
+/// (Σ x, Σ (x − mean)²) over one channel: batch norm's mean (the first; pass mean 0) and, given
+/// the mean, its variance's sum (the second). Shapes: x points at the channel's first plane.
+@inline(never)
+@_optimize(speed)
+func batchNormMoments(_ x: UnsafePointer<Float>, _ planes: ChannelPlanes, mean: Float) -> (sum: Double, centeredSquares: Double) {
+    struct Body: ChannelReduction {
+        let x: UnsafePointer<Float>, mean: Float
+        @inline(__always) func vector(_ o: Int) -> (Lanes, Lanes) { let v = loadLanes(x + o), d = v - Lanes(repeating: mean); return (v, d * d) }
+        @inline(__always) func scalar(_ o: Int) -> (Float, Float) { (x[o], (x[o] - mean) * (x[o] - mean)) }
+    }
+    return channelSums(planes, Body(x: x, mean: mean))
+}
+
+/// Σ x over one channel (a bias gradient: Σ dy over batch and positions).
+@inline(never)
+@_optimize(speed)
+func channelSum(_ x: UnsafePointer<Float>, _ planes: ChannelPlanes) -> Double {
+    struct Body: ChannelReduction {
+        let x: UnsafePointer<Float>
+        @inline(__always) func vector(_ o: Int) -> (Lanes, Lanes) { (loadLanes(x + o), Lanes()) }
+        @inline(__always) func scalar(_ o: Int) -> (Float, Float) { (x[o], 0) }
+    }
+    return channelSums(planes, Body(x: x)).0
+}
+
+/// The naive loops `batchNormMoments` is checked against (sums in Double).
+func batchNormMomentsReference(_ x: UnsafePointer<Float>, _ planes: ChannelPlanes, mean: Float) -> (sum: Double, centeredSquares: Double) {
+    var s = 0.0, q = 0.0
+    for r in 0..<planes.count {
+        for i in 0..<planes.length {
+            let v = x[r * planes.stride + i]
+            s += Double(v)
+            q += Double(v - mean) * Double(v - mean)
+        }
+    }
+    return (s, q)
+}
+
+/// y = x·scale + shift over one channel: batch norm's normalise-and-affine step (scale =
+/// weight/√(var + eps), shift = bias − mean·scale). x and y point at the channel's first plane.
+@inline(never)
+@_optimize(speed)
+func batchNormScaleShift(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ planes: ChannelPlanes,
+                         scale: Float, shift: Float) {
+    struct Body: ChannelMap {
+        let x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, scale: Float, shift: Float
+        @inline(__always) func vector(_ o: Int, _ fresh: LaneMask) {
+            storeLanes(loadLanes(x + o) * Lanes(repeating: scale) + Lanes(repeating: shift), y + o, fresh)
+        }
+        @inline(__always) func scalar(_ o: Int) { y[o] = x[o] * scale + shift }
+    }
+    channelMap(planes, Body(x: x, y: y, scale: scale, shift: shift))
+}
+
+/// The naive loop `batchNormScaleShift` is checked against (one run of n floats).
 func batchNormScaleShiftReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int, scale: Float, shift: Float) {
     for i in 0..<n { y[i] = x[i] * scale + shift }
 }
 
-/// (Σ dy[i], Σ (x[i] − mean)·dy[i]) over i < n in one pass, in 16 lanes of partial sums:
-/// batch norm backward's two reductions over one channel plane.
+/// (Σ dy, Σ (x − mean)·dy) over one channel in one pass: batch norm backward's two reductions.
 @inline(never)
 @_optimize(speed)
-func batchNormGradientSums(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, count n: Int, mean: Float) -> (Float, Float) {
-    let mu = Lanes(repeating: mean)
-    var sumDy = Lanes(), sumDyX = Lanes(), i = 0
-    while i + 16 <= n {
-        let g = UnsafeRawPointer(dy + i).loadUnaligned(as: Lanes.self)
-        sumDy += g
-        sumDyX += (UnsafeRawPointer(x + i).loadUnaligned(as: Lanes.self) - mu) * g
-        i += 16
+func batchNormGradientSums(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ planes: ChannelPlanes,
+                           mean: Float) -> (Double, Double) {
+    struct Body: ChannelReduction {
+        let x: UnsafePointer<Float>, dy: UnsafePointer<Float>, mean: Float
+        @inline(__always) func vector(_ o: Int) -> (Lanes, Lanes) { let g = loadLanes(dy + o); return (g, (loadLanes(x + o) - Lanes(repeating: mean)) * g) }
+        @inline(__always) func scalar(_ o: Int) -> (Float, Float) { (dy[o], (x[o] - mean) * dy[o]) }
     }
-    var a = sumDy.sum(), b = sumDyX.sum()
-    while i < n { a += dy[i]; b += (x[i] - mean) * dy[i]; i += 1 }
-    return (a, b)
+    return channelSums(planes, Body(x: x, dy: dy, mean: mean))
 }
 
 /// The naive loop `batchNormGradientSums` is checked against (sums in Double).
-func batchNormGradientSumsReference(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, count n: Int, mean: Float) -> (Float, Float) {
+func batchNormGradientSumsReference(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, count n: Int, mean: Float) -> (Double, Double) {
     var a = 0.0, b = 0.0
     for i in 0..<n { a += Double(dy[i]); b += Double(x[i] - mean) * Double(dy[i]) }
-    return (Float(a), Float(b))
+    return (a, b)
 }
 
-/// dx[i] (+)= k·(dy[i] − meanDy − x̂[i]·meanDyXhat) with x̂[i] = (x[i] − mean)·invStd, for i < n:
-/// batch norm's input gradient on one channel plane (k = weight·invStd). Added when
-/// `accumulate`, else written (dx may then be uninitialised).
+/// dx (+)= k·(dy − meanDy − x̂·meanDyXhat) with x̂ = (x − mean)·invStd over one channel: batch
+/// norm's input gradient (k = weight·invStd). Added when `accumulate`, else written (dx may
+/// then be uninitialised).
 @inline(never)
 @_optimize(speed)
 func batchNormInputGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                            count n: Int, mean: Float, invStd: Float, k: Float, meanDy: Float, meanDyXhat: Float,
+                            _ planes: ChannelPlanes, mean: Float, invStd: Float, k: Float, meanDy: Float, meanDyXhat: Float,
                             accumulate: Bool) {
-    let mu = Lanes(repeating: mean), inv = Lanes(repeating: invStd), kv = Lanes(repeating: k)
-    let mg = Lanes(repeating: meanDy), mgx = Lanes(repeating: meanDyXhat)
-    var i = 0
-    while i + 16 <= n {
-        let xhat = (UnsafeRawPointer(x + i).loadUnaligned(as: Lanes.self) - mu) * inv
-        var d = kv * (UnsafeRawPointer(dy + i).loadUnaligned(as: Lanes.self) - mg - xhat * mgx)
-        if accumulate { d = UnsafeRawPointer(dx + i).loadUnaligned(as: Lanes.self) + d }
-        UnsafeMutableRawPointer(dx + i).storeBytes(of: d, as: Lanes.self)
-        i += 16
+    struct Body: ChannelMap {
+        let x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>
+        let mean: Float, invStd: Float, k: Float, meanDy: Float, meanDyXhat: Float, accumulate: Bool
+        @inline(__always) func vector(_ o: Int, _ fresh: LaneMask) {
+            let xhat = (loadLanes(x + o) - Lanes(repeating: mean)) * Lanes(repeating: invStd)
+            let d = Lanes(repeating: k) * (loadLanes(dy + o) - Lanes(repeating: meanDy) - xhat * Lanes(repeating: meanDyXhat))
+            storeLanes(accumulate ? loadLanes(dx + o) + d : d, dx + o, fresh)
+        }
+        @inline(__always) func scalar(_ o: Int) {
+            let d = k * (dy[o] - meanDy - (x[o] - mean) * invStd * meanDyXhat)
+            dx[o] = accumulate ? dx[o] + d : d
+        }
     }
-    while i < n {
-        let d = k * (dy[i] - meanDy - (x[i] - mean) * invStd * meanDyXhat)
-        dx[i] = accumulate ? dx[i] + d : d
-        i += 1
-    }
+    channelMap(planes, Body(x: x, dy: dy, dx: dx, mean: mean, invStd: invStd, k: k, meanDy: meanDy, meanDyXhat: meanDyXhat,
+                            accumulate: accumulate))
 }
 
 /// The naive loop `batchNormInputGradient` is checked against.
@@ -180,24 +318,23 @@ private func rectifiedGradient(_ pre: Float, _ g: Float, slope: Float) -> Float 
     pre > 0 ? g : (slope == 0 ? 0 : slope * g)
 }
 
-/// y[i] = rectifier(x[i]·scale + shift) for i < n, the rectifier being x for x > 0, else
-/// slope·x (ReLU, max(x, 0), for slope 0): `batchNormScaleShift` then `leakyReluForward` in one pass.
+/// y = rectifier(x·scale + shift) over one channel, the rectifier being v for v > 0, else
+/// slope·v (ReLU, max(v, 0), for slope 0): `batchNormScaleShift` then `leakyReluForward` in one pass.
 @inline(never)
 @_optimize(speed)
-func batchNormScaleShiftRectified(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int,
+func batchNormScaleShiftRectified(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ planes: ChannelPlanes,
                                   scale: Float, shift: Float, slope: Float) {
-    let a = Lanes(repeating: scale), b = Lanes(repeating: shift)
-    var i = 0
-    while i + 16 <= n {
-        let pre = UnsafeRawPointer(x + i).loadUnaligned(as: Lanes.self) * a + b
-        UnsafeMutableRawPointer(y + i).storeBytes(of: rectifiedLanes(pre, slope: slope), as: Lanes.self)
-        i += 16
+    struct Body: ChannelMap {
+        let x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, scale: Float, shift: Float, slope: Float
+        @inline(__always) func vector(_ o: Int, _ fresh: LaneMask) {
+            storeLanes(rectifiedLanes(loadLanes(x + o) * Lanes(repeating: scale) + Lanes(repeating: shift), slope: slope), y + o, fresh)
+        }
+        @inline(__always) func scalar(_ o: Int) {
+            let pre = x[o] * scale + shift
+            y[o] = slope == 0 ? Swift.max(pre, 0) : (pre > 0 ? pre : slope * pre)
+        }
     }
-    while i < n {
-        let pre = x[i] * scale + shift
-        y[i] = slope == 0 ? Swift.max(pre, 0) : (pre > 0 ? pre : slope * pre)
-        i += 1
-    }
+    channelMap(planes, Body(x: x, y: y, scale: scale, shift: shift, slope: slope))
 }
 
 /// The naive loop `batchNormScaleShiftRectified` is checked against: the two unfused references.
@@ -207,55 +344,52 @@ func batchNormScaleShiftRectifiedReference(_ x: UnsafePointer<Float>, _ y: Unsaf
     leakyReluForwardReference(y, y, count: n, slope: slope)
 }
 
-/// `batchNormGradientSums` of the gradient before the rectifier: (Σ d[i], Σ (x[i] − mean)·d[i])
-/// with d[i] = dy[i] where x[i]·scale + shift > 0, else slope·dy[i]; dy is the gradient of the
-/// rectified output. Same partial sums in the same order as the unfused kernels.
+/// `batchNormGradientSums` of the gradient before the rectifier: (Σ d, Σ (x − mean)·d) with
+/// d = dy where x·scale + shift > 0, else slope·dy; dy is the gradient of the rectified output.
+/// Same partial sums in the same order as the unfused kernels.
 @inline(never)
 @_optimize(speed)
-func batchNormRectifiedGradientSums(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, count n: Int, mean: Float,
-                                    scale: Float, shift: Float, slope: Float) -> (Float, Float) {
-    let mu = Lanes(repeating: mean), a = Lanes(repeating: scale), b = Lanes(repeating: shift)
-    var sumDy = Lanes(), sumDyX = Lanes(), i = 0
-    while i + 16 <= n {
-        let v = UnsafeRawPointer(x + i).loadUnaligned(as: Lanes.self)
-        let g = rectifiedGradientLanes(v * a + b, UnsafeRawPointer(dy + i).loadUnaligned(as: Lanes.self), slope: slope)
-        sumDy += g
-        sumDyX += (v - mu) * g
-        i += 16
+func batchNormRectifiedGradientSums(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ planes: ChannelPlanes,
+                                    mean: Float, scale: Float, shift: Float, slope: Float) -> (Double, Double) {
+    struct Body: ChannelReduction {
+        let x: UnsafePointer<Float>, dy: UnsafePointer<Float>, mean: Float, scale: Float, shift: Float, slope: Float
+        @inline(__always) func vector(_ o: Int) -> (Lanes, Lanes) {
+            let v = loadLanes(x + o)
+            let g = rectifiedGradientLanes(v * Lanes(repeating: scale) + Lanes(repeating: shift), loadLanes(dy + o), slope: slope)
+            return (g, (v - Lanes(repeating: mean)) * g)
+        }
+        @inline(__always) func scalar(_ o: Int) -> (Float, Float) {
+            let g = rectifiedGradient(x[o] * scale + shift, dy[o], slope: slope)
+            return (g, (x[o] - mean) * g)
+        }
     }
-    var sumG = sumDy.sum(), sumGX = sumDyX.sum()
-    while i < n {
-        let g = rectifiedGradient(x[i] * scale + shift, dy[i], slope: slope)
-        sumG += g
-        sumGX += (x[i] - mean) * g
-        i += 1
-    }
-    return (sumG, sumGX)
+    return channelSums(planes, Body(x: x, dy: dy, mean: mean, scale: scale, shift: shift, slope: slope))
 }
 
-/// `batchNormInputGradient` of the gradient before the rectifier (d[i] as in
-/// `batchNormRectifiedGradientSums`): dx[i] (+)= k·(d[i] − meanDy − x̂[i]·meanDyXhat).
+/// `batchNormInputGradient` of the gradient before the rectifier (d as in
+/// `batchNormRectifiedGradientSums`): dx (+)= k·(d − meanDy − x̂·meanDyXhat).
 @inline(never)
 @_optimize(speed)
 func batchNormRectifiedInputGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                                     count n: Int, mean: Float, invStd: Float, k: Float, meanDy: Float, meanDyXhat: Float,
-                                     scale: Float, shift: Float, slope: Float, accumulate: Bool) {
-    let mu = Lanes(repeating: mean), inv = Lanes(repeating: invStd), kv = Lanes(repeating: k)
-    let mg = Lanes(repeating: meanDy), mgx = Lanes(repeating: meanDyXhat)
-    let a = Lanes(repeating: scale), b = Lanes(repeating: shift)
-    var i = 0
-    while i + 16 <= n {
-        let v = UnsafeRawPointer(x + i).loadUnaligned(as: Lanes.self)
-        let g = rectifiedGradientLanes(v * a + b, UnsafeRawPointer(dy + i).loadUnaligned(as: Lanes.self), slope: slope)
-        var d = kv * (g - mg - (v - mu) * inv * mgx)
-        if accumulate { d = UnsafeRawPointer(dx + i).loadUnaligned(as: Lanes.self) + d }
-        UnsafeMutableRawPointer(dx + i).storeBytes(of: d, as: Lanes.self)
-        i += 16
+                                     _ planes: ChannelPlanes, mean: Float, invStd: Float, k: Float, meanDy: Float,
+                                     meanDyXhat: Float, scale: Float, shift: Float, slope: Float, accumulate: Bool) {
+    struct Body: ChannelMap {
+        let x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>
+        let mean: Float, invStd: Float, k: Float, meanDy: Float, meanDyXhat: Float
+        let scale: Float, shift: Float, slope: Float, accumulate: Bool
+        @inline(__always) func vector(_ o: Int, _ fresh: LaneMask) {
+            let v = loadLanes(x + o)
+            let g = rectifiedGradientLanes(v * Lanes(repeating: scale) + Lanes(repeating: shift), loadLanes(dy + o), slope: slope)
+            let d = Lanes(repeating: k) * (g - Lanes(repeating: meanDy) - (v - Lanes(repeating: mean)) * Lanes(repeating: invStd)
+                                           * Lanes(repeating: meanDyXhat))
+            storeLanes(accumulate ? loadLanes(dx + o) + d : d, dx + o, fresh)
+        }
+        @inline(__always) func scalar(_ o: Int) {
+            let g = rectifiedGradient(x[o] * scale + shift, dy[o], slope: slope)
+            let d = k * (g - meanDy - (x[o] - mean) * invStd * meanDyXhat)
+            dx[o] = accumulate ? dx[o] + d : d
+        }
     }
-    while i < n {
-        let g = rectifiedGradient(x[i] * scale + shift, dy[i], slope: slope)
-        let d = k * (g - meanDy - (x[i] - mean) * invStd * meanDyXhat)
-        dx[i] = accumulate ? dx[i] + d : d
-        i += 1
-    }
+    channelMap(planes, Body(x: x, dy: dy, dx: dx, mean: mean, invStd: invStd, k: k, meanDy: meanDy, meanDyXhat: meanDyXhat,
+                            scale: scale, shift: shift, slope: slope, accumulate: accumulate))
 }

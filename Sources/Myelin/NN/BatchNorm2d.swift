@@ -92,25 +92,20 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float,
     let out = [Float](unsafeUninitializedCapacity: x.count) { op, initialized in
         x.data.withUnsafeBufferPointer { xb in
             guard let xp = xb.baseAddress, let yp = op.baseAddress else { return }
+            let planes = ChannelPlanes(count: batch, length: inner, stride: channels * inner)
             for c in 0..<channels {
-                var s = 0.0
-                for n in 0..<batch { s += Double(vectorSum(xp + (n * channels + c) * inner, inner)) }
-                let mu = Float(s / m)
-                var q = 0.0
-                for n in 0..<batch { q += Double(centeredDot(xp + (n * channels + c) * inner, mu, nil, inner)) }
+                let xc = xp + c * inner, yc = yp + c * inner
+                let mu = Float(batchNormMoments(xc, planes, mean: 0).sum / m)
                 mean[c] = mu
-                variance[c] = Float(q / m)
+                variance[c] = Float(batchNormMoments(xc, planes, mean: mu).centeredSquares / m)
                 invStd[c] = 1 / (variance[c] + eps).squareRoot()
                 let scale = invStd[c] * (weight?.data[c] ?? 1), shift = (bias?.data[c] ?? 0) - mu * scale
                 scales[c] = scale
                 shifts[c] = shift
-                for n in 0..<batch {
-                    let base = (n * channels + c) * inner
-                    if let slope = rectifierSlope {
-                        batchNormScaleShiftRectified(xp + base, yp + base, count: inner, scale: scale, shift: shift, slope: slope)
-                    } else {
-                        batchNormScaleShift(xp + base, yp + base, count: inner, scale: scale, shift: shift)
-                    }
+                if let slope = rectifierSlope {
+                    batchNormScaleShiftRectified(xc, yc, planes, scale: scale, shift: shift, slope: slope)
+                } else {
+                    batchNormScaleShift(xc, yc, planes, scale: scale, shift: shift)
                 }
             }
         }
@@ -124,42 +119,37 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float,
     let op = rectifierSlope == nil ? "batch_norm_training" : "batch_norm_training_leaky_relu"
     let result = Tensor.result(op, shape: x.shape, data: out, inputs: inputs, attributes: attributes) { g in
         var gamma = [Float](repeating: 0, count: channels), beta = [Float](repeating: 0, count: channels)
+        let planes = ChannelPlanes(count: batch, length: inner, stride: channels * inner)
         x.data.withUnsafeBufferPointer { xb in
             g.withUnsafeBufferPointer { gb in
                 guard let xp = xb.baseAddress, let gp = gb.baseAddress else { return }
-                for c in 0..<channels {
-                    // Σ dy and Σ dy·x̂ over the channel.
-                    var sumG = 0.0, sumGX = 0.0
-                    for n in 0..<batch {
-                        let base = (n * channels + c) * inner
-                        let (planeG, planeGX) = rectifierSlope.map {
-                            batchNormRectifiedGradientSums(xp + base, gp + base, count: inner, mean: mean[c], scale: scales[c],
-                                                           shift: shifts[c], slope: $0)
-                        } ?? batchNormGradientSums(xp + base, gp + base, count: inner, mean: mean[c])
-                        sumG += Double(planeG)
-                        sumGX += Double(planeGX)
-                    }
+                // One channel at a time, its input gradient right after its sums (the channel's
+                // planes are still in cache): Σ dy and Σ dy·x̂, then dx.
+                func channel(_ c: Int, _ gx: UnsafeMutablePointer<Float>?, accumulate: Bool) {
+                    let xc = xp + c * inner, gc = gp + c * inner
+                    let (sumG, sumGXRaw) = rectifierSlope.map {
+                        batchNormRectifiedGradientSums(xc, gc, planes, mean: mean[c], scale: scales[c], shift: shifts[c], slope: $0)
+                    } ?? batchNormGradientSums(xc, gc, planes, mean: mean[c])
                     beta[c] = Float(sumG)
-                    gamma[c] = Float(sumGX * Double(invStd[c]))
-                }
-                x.writeGrad(count: x.count) { gx, accumulate in
-                    for c in 0..<channels {
-                        let k = (weight?.data[c] ?? 1) * invStd[c]
-                        let meanG = Float(Double(beta[c]) / m), meanGX = Float(Double(gamma[c]) / m)
-                        for n in 0..<batch {
-                            let base = (n * channels + c) * inner
-                            if let slope = rectifierSlope {
-                                batchNormRectifiedInputGradient(xp + base, gp + base, gx.baseAddress! + base, count: inner,
-                                                                mean: mean[c], invStd: invStd[c], k: k, meanDy: meanG,
-                                                                meanDyXhat: meanGX, scale: scales[c], shift: shifts[c],
-                                                                slope: slope, accumulate: accumulate)
-                            } else {
-                                batchNormInputGradient(xp + base, gp + base, gx.baseAddress! + base, count: inner, mean: mean[c],
-                                                       invStd: invStd[c], k: k, meanDy: meanG, meanDyXhat: meanGX,
-                                                       accumulate: accumulate)
-                            }
-                        }
+                    gamma[c] = Float(sumGXRaw * Double(invStd[c]))
+                    guard let gx else { return }
+                    let k = (weight?.data[c] ?? 1) * invStd[c]
+                    let meanG = Float(Double(beta[c]) / m), meanGX = Float(Double(gamma[c]) / m)
+                    if let slope = rectifierSlope {
+                        batchNormRectifiedInputGradient(xc, gc, gx + c * inner, planes, mean: mean[c], invStd: invStd[c], k: k,
+                                                        meanDy: meanG, meanDyXhat: meanGX, scale: scales[c], shift: shifts[c],
+                                                        slope: slope, accumulate: accumulate)
+                    } else {
+                        batchNormInputGradient(xc, gc, gx + c * inner, planes, mean: mean[c], invStd: invStd[c], k: k,
+                                               meanDy: meanG, meanDyXhat: meanGX, accumulate: accumulate)
                     }
+                }
+                if x.requiresGrad {
+                    x.writeGrad(count: x.count) { gx, accumulate in
+                        for c in 0..<channels { channel(c, gx.baseAddress, accumulate: accumulate) }
+                    }
+                } else {
+                    for c in 0..<channels { channel(c, nil, accumulate: false) }
                 }
             }
         }
@@ -167,21 +157,4 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float,
         bias?.accumulateGrad(beta)
     }
     return (result, mean, variance)
-}
-
-/// Σ (x[i] − mean)·other[i] over i < n, or Σ (x[i] − mean)² when `other` is nil, in 16
-/// lanes of partial sums (see `vectorSum`).
-@inline(__always)
-func centeredDot(_ x: UnsafePointer<Float>, _ mean: Float, _ other: UnsafePointer<Float>?, _ n: Int) -> Float {
-    typealias V = SIMD16<Float>
-    var acc = V(), k = 0
-    let mu = V(repeating: mean)
-    if let o = other {
-        while k + 16 <= n { acc += (V.load(x + k) - mu) * V.load(o + k); k += 16 }
-    } else {
-        while k + 16 <= n { let d = V.load(x + k) - mu; acc += d * d; k += 16 }
-    }
-    var s = acc.sum()
-    while k < n { let d = x[k] - mean; s += d * (other?[k] ?? d); k += 1 }
-    return s
 }
