@@ -48,6 +48,20 @@ if CommandLine.arguments.count == 5, CommandLine.arguments[1] == "write-loop", v
         version += 1
     }
 }
+// `CheckProbe malloc-threshold`: makes one tensor (which keeps freed memory in the process
+// unless MYELIN_MALLOC_DEFAULTS=1, see `Tensor.allocatorTuned`), then prints whether glibc
+// serves a fresh 24 MiB block by mmap ("mmap", its default for blocks of 128 KiB and more)
+// or from the heap ("heap", under the 32 MiB threshold Myelin sets). A mapped block is whole
+// pages, so its usable size exceeds the request by almost a page; a heap block's by < 32 bytes.
+@_silgen_name("malloc_usable_size") func glibcMallocUsableSize(_ block: UnsafeMutableRawPointer?) -> Int
+if CommandLine.arguments.count == 2, CommandLine.arguments[1] == "malloc-threshold" {
+    _ = Tensor.zeros([1])
+    let request = 24 << 20
+    guard let block = malloc(request) else { exit(3) }
+    print(glibcMallocUsableSize(block) - request >= 1024 ? "mmap" : "heap")
+    free(block)
+    exit(0)
+}
 guard CommandLine.arguments.count == 2, let run = cases[CommandLine.arguments[1]] else {
     print("usage: CheckProbe <\(cases.keys.sorted().joined(separator: "|"))>")
     exit(2)

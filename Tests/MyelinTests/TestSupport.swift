@@ -83,7 +83,8 @@ let productsDirectory: URL = {
 }()
 
 /// Runs the package executable `name` and collects its exit status and output.
-func runProduct(_ name: String, _ arguments: [String] = [], directory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+func runProduct(_ name: String, _ arguments: [String] = [], directory: String? = nil,
+                environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
     let url = productsDirectory.appendingPathComponent(name)
     guard FileManager.default.isExecutableFile(atPath: url.path) else {
         throw MyelinError.file(path: url.path, problem: "executable not built")
@@ -92,6 +93,7 @@ func runProduct(_ name: String, _ arguments: [String] = [], directory: String? =
     process.executableURL = url
     process.arguments = arguments
     if let d = directory { process.currentDirectoryURL = URL(fileURLWithPath: d) }
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let stdout = Pipe(), stderr = Pipe()
     process.standardOutput = stdout
     process.standardError = stderr
