@@ -15,7 +15,8 @@
 // Packed weights, per group gi (base gi·outPad·patch, outPad = outChannels/groups rounded up
 // to 8): depth blocks of `convDepthStep(patch)` patch rows in order, the block at patch row pc
 // starting at pc·outPad; inside a block of depth kc, row panel r holds W[8r + i, pc + p] at
-// r·8·kc + p·8 + i (zero for 8r + i ≥ outChannels/groups).
+// r·8·kc + p·8 + i (zero for 8r + i ≥ outChannels/groups). When `convPoolsByLanes`, the
+// weights follow once more in 32-channel lane blocks (`convPooledLanes`).
 // Packed columns (scratch, one image-group): the same with 32-column panels over output
 // positions: depth block pc at pc·nPad (nPad = outHeight·outWidth rounded up to 32), column
 // panel q at q·32·kc, element (p, j) at p·32 + j (zero for positions past the plane).
@@ -44,9 +45,22 @@ public func convPacksWeights(_ g: ConvGeometry) -> Bool {
     return !g.isDepthwise && kernelRoundUp(outGroup, convTileRows) <= 2 * outGroup
 }
 
-/// Floats of packed weights for `g` (see the layout above).
+/// Floats of packed weights for `g` (see the layout above), and after them, when
+/// `convPoolsByLanes(g)`, the same weights in lane blocks (`convPooledLanes`).
 public func convPackedWeightsCount(_ g: ConvGeometry) -> Int {
-    g.groups * kernelRoundUp(g.outChannels / g.groups, convTileRows) * g.patch
+    (g.groups * kernelRoundUp(g.outChannels / g.groups, convTileRows) + (convPoolsByLanes(g) ? g.outChannels : 0)) * g.patch
+}
+
+/// Output channels of a lane block: two 16-float vectors (`convPooledLanes`).
+let convLaneChannels = 32
+
+/// Whether a pooled `convForwardPacked` runs `g` with `convPooledLanes`: one group, stride and
+/// dilation 1, whole 32-channel lane blocks, a patch of one depth block (so that each output
+/// sums as the register tile sums it), at least 3 pooled columns, and not a stem.
+@inline(__always)
+func convPoolsByLanes(_ g: ConvGeometry) -> Bool {
+    g.groups == 1 && convReadsColumnsInPlace(g) && g.outChannels % convLaneChannels == 0 && g.patch <= convMaxBlockDepth
+        && g.outHeight >= 2 && g.outWidth >= 6 && !convRunsAsStem(g)
 }
 
 /// Floats of scratch `convForwardPacked` needs for `images` images side by side: one
@@ -92,13 +106,13 @@ public func convPackedImages(_ g: ConvGeometry) -> Int {
 @_optimize(size)
 public func convPoolsOutput(_ g: ConvGeometry) -> Bool {
     convPacksWeights(g) && convPackedImages(g) == 1 && g.outHeight >= 2 && g.outWidth >= 8
-        && (convRunsAsStem(g) || (convReadsColumnsInPlace(g) && g.paddedW != g.outWidth))
+        && (convRunsAsStem(g) || (convReadsColumnsInPlace(g) && g.paddedW != g.outWidth) || convPoolsByLanes(g))
 }
 
 /// Floats of scratch a pooled `convForwardPacked` needs beyond `convPackedScratchCount`: the
-/// stem's row pairs of one 8-channel panel.
+/// stem's row pairs of one 8-channel panel, or `convPooledLanes`'s tile and windows.
 public func convPoolScratchCount(_ g: ConvGeometry) -> Int {
-    2 * convTileRows * g.outWidth
+    convPoolsByLanes(g) ? 15 * convLaneChannels : 2 * convTileRows * g.outWidth
 }
 
 /// Packs the weights `[outChannels, inChannels / groups, kernelH, kernelW]` (PyTorch order,
@@ -126,6 +140,16 @@ public func convPackWeights(_ g: ConvGeometry, weights: UnsafeRawPointer, f16: B
                 }
             }
             pc += kc
+        }
+    }
+    guard convPoolsByLanes(g) else { return }
+    // Lane blocks: W[32b + i, p] at (b·patch + p)·32 + i.
+    let lanes = dst + convPackedWeightsCount(g) - g.outChannels * patch
+    for o in 0..<g.outChannels {
+        for p in 0..<patch {
+            let e = o * patch + p
+            lanes[(o / convLaneChannels * patch + p) * convLaneChannels + o % convLaneChannels] =
+                f16 ? halfBitsToFloat(weights.load(fromByteOffset: 2 * e, as: UInt16.self)) : weights.load(fromByteOffset: 4 * e, as: Float.self)
         }
     }
 }
@@ -157,6 +181,11 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
     if !viaIm2col && images == 1 && convRunsAsStem(g) {
         convStemForward(g, x: x, packed: packed, bias: bias, relu: relu, y: y, scratch: work, edge: rowBuffer + columnsPad,
                         pooled: pooled)
+        return
+    }
+    if let pooled, !viaIm2col && images == 1 && convPoolsByLanes(g) {
+        convPooledLanes(g, x: x, lanes: packed + convPackedWeightsCount(g) - g.outChannels * patch, bias: bias, relu: relu,
+                        pooled: pooled, scratch: scratch)
         return
     }
     let inPlace = !viaIm2col && images == 1 && convReadsColumnsInPlace(g)
@@ -229,6 +258,120 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
                 for oy in 0..<oh { convCopyRow(yGroup + (o * oh + oy) * ow, staged + o * planeOut + oy * pw, ow) }
             }
         }
+    }
+}
+
+/// A pooled convolution (`convPoolsByLanes(g)`, one image) with the output channels in the
+/// vector lanes: for each 32-channel lane block and pooled row, three 2×2 windows at a time (the
+/// row's last three overlapping earlier ones when its count is not a multiple of 3), 12 outputs ×
+/// 32 channels in 24 accumulators summed over the patch, each input broadcast from the
+/// (zero-padded) planes; then bias, rectifier and the windows' maxima in `maxPool2x2RowValues`'s
+/// order into `pooled` [outChannels, ⌊outHeight/2⌋, ⌊outWidth/2⌋]. Only the outputs the pool
+/// reads are computed, and no lane is spent on a wide plane's junk columns. Each output sums its
+/// patch in the order and with the fused multiply-adds of the register tile, then adds the bias:
+/// the values of `convForwardPacked`'s other paths, bit for bit. `lanes`: W[32b + i, p] at
+/// (b·patch + p)·32 + i; `scratch` as for `convForwardPacked`'s columns read in place.
+@inline(never)
+@_optimize(size)
+func convPooledLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                     relu: Bool, pooled: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    let patch = g.patch, ph = g.outHeight / 2, pw = g.outWidth / 2
+    let offsets = UnsafeMutableRawPointer(scratch), work = scratch + 2 * patch
+    var source = x, width = g.width, planeStride = g.height * g.width
+    if g.padTop != 0 || g.padLeft != 0 || g.padBottom != 0 || g.padRight != 0 {
+        convPadPlanes(g, x, channels: g.inChannels, into: work)
+        source = UnsafePointer(work)
+        width = g.paddedW
+        planeStride = g.paddedH * width
+    }
+    let edge = work + g.inChannels * g.paddedH * g.paddedW + gemmTileCols
+    var p = 0
+    for c in 0..<g.inChannels {
+        for i in 0..<g.kernelH {
+            for j in 0..<g.kernelW { offsets.storeBytes(of: c * planeStride + i * width + j, toByteOffset: 8 * p, as: Int.self); p += 1 }
+        }
+    }
+    for block in 0..<(g.outChannels / convLaneChannels) {
+        let blockWeights = lanes + block * patch * convLaneChannels
+        for py in 0..<ph {
+            var px = 0
+            while px < pw {
+                let first = Swift.min(px, pw - 3), top = source + 2 * py * width + 2 * first
+                var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V()
+                var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), d0 = V(), d1 = V(), d2 = V(), d3 = V(), d4 = V(), d5 = V()
+                var w = blockWeights
+                for q in 0..<patch {
+                    let t = top + offsets.load(fromByteOffset: 8 * q, as: Int.self), u = t + width
+                    let lo = V.load(w), hi = V.load(w + 16)
+                    var s: V
+                    s = V(repeating: t[0]); a0.addProduct(s, lo); b0.addProduct(s, hi)
+                    s = V(repeating: t[1]); a1.addProduct(s, lo); b1.addProduct(s, hi)
+                    s = V(repeating: t[2]); a2.addProduct(s, lo); b2.addProduct(s, hi)
+                    s = V(repeating: t[3]); a3.addProduct(s, lo); b3.addProduct(s, hi)
+                    s = V(repeating: t[4]); a4.addProduct(s, lo); b4.addProduct(s, hi)
+                    s = V(repeating: t[5]); a5.addProduct(s, lo); b5.addProduct(s, hi)
+                    s = V(repeating: u[0]); c0.addProduct(s, lo); d0.addProduct(s, hi)
+                    s = V(repeating: u[1]); c1.addProduct(s, lo); d1.addProduct(s, hi)
+                    s = V(repeating: u[2]); c2.addProduct(s, lo); d2.addProduct(s, hi)
+                    s = V(repeating: u[3]); c3.addProduct(s, lo); d3.addProduct(s, hi)
+                    s = V(repeating: u[4]); c4.addProduct(s, lo); d4.addProduct(s, hi)
+                    s = V(repeating: u[5]); c5.addProduct(s, lo); d5.addProduct(s, hi)
+                    w += convLaneChannels
+                }
+                let e = UnsafeMutableRawPointer(edge)
+                e.storeBytes(of: a0, toByteOffset: 0, as: V.self); e.storeBytes(of: b0, toByteOffset: 64, as: V.self)
+                e.storeBytes(of: a1, toByteOffset: 128, as: V.self); e.storeBytes(of: b1, toByteOffset: 192, as: V.self)
+                e.storeBytes(of: a2, toByteOffset: 256, as: V.self); e.storeBytes(of: b2, toByteOffset: 320, as: V.self)
+                e.storeBytes(of: a3, toByteOffset: 384, as: V.self); e.storeBytes(of: b3, toByteOffset: 448, as: V.self)
+                e.storeBytes(of: a4, toByteOffset: 512, as: V.self); e.storeBytes(of: b4, toByteOffset: 576, as: V.self)
+                e.storeBytes(of: a5, toByteOffset: 640, as: V.self); e.storeBytes(of: b5, toByteOffset: 704, as: V.self)
+                e.storeBytes(of: c0, toByteOffset: 768, as: V.self); e.storeBytes(of: d0, toByteOffset: 832, as: V.self)
+                e.storeBytes(of: c1, toByteOffset: 896, as: V.self); e.storeBytes(of: d1, toByteOffset: 960, as: V.self)
+                e.storeBytes(of: c2, toByteOffset: 1024, as: V.self); e.storeBytes(of: d2, toByteOffset: 1088, as: V.self)
+                e.storeBytes(of: c3, toByteOffset: 1152, as: V.self); e.storeBytes(of: d3, toByteOffset: 1216, as: V.self)
+                e.storeBytes(of: c4, toByteOffset: 1280, as: V.self); e.storeBytes(of: d4, toByteOffset: 1344, as: V.self)
+                e.storeBytes(of: c5, toByteOffset: 1408, as: V.self); e.storeBytes(of: d5, toByteOffset: 1472, as: V.self)
+                convPoolLaneTile(edge, bias: bias.map { $0 + block * convLaneChannels }, relu: relu,
+                                 pooled: pooled + block * convLaneChannels * ph * pw + py * pw + first, channelStride: ph * pw)
+                px = first + 3
+            }
+        }
+    }
+}
+
+/// The three windows of a `convPooledLanes` tile: outputs in `edge` (output k of the top row
+/// at k·32, of the bottom row at (6 + k)·32, 32 channels each) get the bias and rectifier as
+/// `convStoreTile` applies them, then each window's maximum as `maxPool2x2RowValues` takes it
+/// (top left, top right, bottom left, bottom right) goes to pooled[i·channelStride + k] for
+/// channel i and window k.
+@inline(never)
+@_optimize(size)
+func convPoolLaneTile(_ edge: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, relu: Bool,
+                      pooled: UnsafeMutablePointer<Float>, channelStride: Int) {
+    typealias V = SIMD16<Float>
+    for h in stride(from: 0, to: convLaneChannels, by: 16) {
+        for k in 0..<3 {
+            @inline(__always) func output(_ at: Int) -> V {
+                var y = V.load(edge + at * convLaneChannels + h)
+                if let bias { y = y + V.load(bias + h) }
+                return relu ? y.replacing(with: 0, where: y .< 0) : y
+            }
+            var best = output(2 * k)
+            @inline(__always) func visit(_ v: V) { best.replace(with: v, where: .!(v .<= best) .& (best .== best)) }
+            visit(output(2 * k + 1))
+            visit(output(6 + 2 * k))
+            visit(output(7 + 2 * k))
+            best.store(edge + 12 * convLaneChannels + k * convLaneChannels + h)
+        }
+    }
+    var out = pooled, from = edge + 12 * convLaneChannels
+    for _ in 0..<convLaneChannels {
+        out[0] = from[0]
+        out[1] = from[convLaneChannels]
+        out[2] = from[2 * convLaneChannels]
+        out += channelStride
+        from += 1
     }
 }
 

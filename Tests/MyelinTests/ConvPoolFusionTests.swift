@@ -18,7 +18,18 @@ final class ConvPoolFusionTests: XCTestCase {
         Case(c: 32, h: 13, w: 13, o: 64, k: 3, pad: 0, groups: 1),
         Case(c: 5, h: 11, w: 11, o: 12, k: 3, pad: 1, groups: 1),
         Case(c: 6, h: 10, w: 12, o: 12, k: 3, pad: 1, groups: 2),
+        // Lane blocks (`convPooledLanes`): padded, odd sizes, pooled rows of 3 and of 4 and 8
+        // (last windows overlapping), three blocks, a 5 × 5 kernel, a 1 × 1 kernel (not wide).
+        Case(c: 3, h: 12, w: 17, o: 32, k: 3, pad: 1, groups: 1),
+        Case(c: 4, h: 9, w: 10, o: 96, k: 3, pad: 0, groups: 1),
+        Case(c: 8, h: 11, w: 14, o: 32, k: 5, pad: 2, groups: 1),
+        Case(c: 16, h: 7, w: 16, o: 64, k: 1, pad: 0, groups: 1),
+        Case(c: 2, h: 8, w: 8, o: 32, k: 3, pad: 1, groups: 1),
+        // Whole lane blocks but a patch of two depth blocks (360 rows): the wide plane instead.
+        Case(c: 40, h: 10, w: 12, o: 32, k: 3, pad: 1, groups: 1),
     ]
+    /// The cases `convPooledLanes` runs (the anchor CNN's conv2 and the lane cases above).
+    static let laneCases: Set<Int> = [3, 6, 7, 8, 9, 10]
 
     static func geometry(_ t: Case) -> ConvGeometry {
         ConvGeometry(batch: 1, inChannels: t.c, height: t.h, width: t.w, outChannels: t.o, kernelH: t.k, kernelW: t.k,
@@ -31,6 +42,7 @@ final class ConvPoolFusionTests: XCTestCase {
         for (k, t) in Self.cases.enumerated() {
             let g = Self.geometry(t)
             XCTAssertTrue(convPoolsOutput(g), "case \(k) fuses")
+            XCTAssertEqual(convPoolsByLanes(g), Self.laneCases.contains(k), "case \(k) in lane blocks")
             let gen = Generator(seed: UInt64(80 + k))
             var x = Tensor.randn([t.c, t.h, t.w], generator: gen).data
             x[x.count / 3] = .nan
@@ -41,19 +53,23 @@ final class ConvPoolFusionTests: XCTestCase {
             let scratchCount = convPackedScratchCount(g) + convPoolScratchCount(g)
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
             defer { scratch.deallocate() }
+            let biases = UnsafeMutablePointer<Float>.allocate(capacity: t.o)
+            defer { biases.deallocate() }
+            biases.initialize(from: b, count: t.o)
             let ph = g.outHeight / 2, pw = g.outWidth / 2
             let pool = ConvGeometry(batch: 1, inChannels: t.o, height: g.outHeight, width: g.outWidth, outChannels: t.o,
                                     kernelH: 2, kernelW: 2, strideH: 2, strideW: 2, groups: t.o)
-            for relu in [false, true] {
+            for (relu, withBias) in [(false, true), (true, true), (false, false), (true, false)] {
+                let bias: UnsafePointer<Float>? = withBias ? UnsafePointer(biases) : nil
                 var y = [Float](repeating: .nan, count: t.o * g.outHeight * g.outWidth)
                 var expected = [Float](repeating: .nan, count: t.o * ph * pw), fused = expected
                 scratch.initialize(repeating: .nan, count: scratchCount)
-                convForwardPacked(g, x: x, packed: packed, bias: b, relu: relu, y: &y, scratch: scratch)
+                convForwardPacked(g, x: x, packed: packed, bias: bias, relu: relu, y: &y, scratch: scratch)
                 maxPool2dForward(pool, planes: t.o, x: y, values: &expected, indices: nil)
                 scratch.initialize(repeating: .nan, count: scratchCount)
                 y = [Float](repeating: 7, count: y.count)
-                convForwardPacked(g, x: x, packed: packed, bias: b, relu: relu, y: &y, scratch: scratch, pooled: &fused)
-                XCTAssertEqual(fused.map(\.bitPattern), expected.map(\.bitPattern), "case \(k) relu \(relu)")
+                convForwardPacked(g, x: x, packed: packed, bias: bias, relu: relu, y: &y, scratch: scratch, pooled: &fused)
+                XCTAssertEqual(fused.map(\.bitPattern), expected.map(\.bitPattern), "case \(k) relu \(relu) bias \(withBias)")
                 XCTAssertTrue(y.allSatisfy { $0 == 7 }, "case \(k): y is not written")
                 XCTAssertTrue(expected.contains { $0.isNaN } && expected.contains { !$0.isNaN }, "case \(k): the NaN reaches the output")
             }
