@@ -83,9 +83,10 @@ func convPackedColumnsCount(_ g: ConvGeometry, images: Int) -> Int {
 func convPackedScratchExtra(_ g: ConvGeometry, images: Int) -> Int {
     let offsets = 2 * g.patch
     guard images == 1 && convReadsColumnsInPlace(g) else { return offsets }
-    let pw = g.paddedW, span = (g.outHeight - 1) * pw + g.outWidth
-    let wide = pw != g.outWidth ? g.outChannels / g.groups * span : 0
-    let inPlace = g.inChannels / g.groups * g.paddedH * pw + gemmTileCols + wide + convTileRows * gemmTileCols
+    let pw = g.paddedW, span = (g.outHeight - 1) * pw + g.outWidth, shifted = convShiftsPlanes(g)
+    let wide = pw != g.outWidth && !shifted ? g.outChannels / g.groups * span : 0
+    let planes = g.inChannels / g.groups * g.paddedH * (shifted ? g.kernelW * g.outWidth : pw)
+    let inPlace = planes + gemmTileCols + wide + convTileRows * gemmTileCols
     return offsets + Swift.max(0, inPlace - convPackedColumnsCount(g, images: 1))
 }
 
@@ -106,7 +107,7 @@ public func convPackedImages(_ g: ConvGeometry) -> Int {
 @_optimize(size)
 public func convPoolsOutput(_ g: ConvGeometry) -> Bool {
     convPacksWeights(g) && convPackedImages(g) == 1 && g.outHeight >= 2 && g.outWidth >= 8
-        && (convRunsAsStem(g) || (convReadsColumnsInPlace(g) && g.paddedW != g.outWidth) || convPoolsByLanes(g))
+        && (convRunsAsStem(g) || (convReadsColumnsInPlace(g) && !convShiftsPlanes(g) && g.paddedW != g.outWidth) || convPoolsByLanes(g))
 }
 
 /// Floats of scratch a pooled `convForwardPacked` needs beyond `convPackedScratchCount`: the
@@ -188,18 +189,23 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
                         pooled: pooled, scratch: scratch)
         return
     }
-    let inPlace = !viaIm2col && images == 1 && convReadsColumnsInPlace(g)
-    let pw = g.paddedW, paddedPlane = g.paddedH * pw
-    // In place, the output is computed on the wide plane [outHeight, paddedW].
-    let planeOut = inPlace ? (g.outHeight - 1) * pw + g.outWidth : plane
+    let inPlace = !viaIm2col && images == 1 && convReadsColumnsInPlace(g), shifted = inPlace && convShiftsPlanes(g)
+    let pw = g.paddedW, paddedPlane = g.paddedH * pw, shiftedPlane = g.paddedH * g.outWidth
+    // In place, the output is computed on the wide plane [outHeight, paddedW] (on shifted planes, on the plane itself).
+    let planeOut = inPlace && !shifted ? (g.outHeight - 1) * pw + g.outWidth : plane
     let nPad = kernelRoundUp(planeOut, gemmTileCols)
-    let staged = work + inGroup * paddedPlane + gemmTileCols, wide = inPlace && pw != g.outWidth
+    let staged = work + inGroup * (shifted ? g.kernelW * shiftedPlane : paddedPlane) + gemmTileCols
+    let wide = inPlace && !shifted && pw != g.outWidth
     let edgeTile = inPlace ? staged + (wide ? outGroup * planeOut : 0) : rowBuffer + nPad
     if inPlace {
         var p = 0
         for c in 0..<inGroup {
             for i in 0..<g.kernelH {
-                for j in 0..<g.kernelW { offsets.storeBytes(of: c * paddedPlane + i * pw + j, toByteOffset: 8 * p, as: Int.self); p += 1 }
+                for j in 0..<g.kernelW {
+                    let offset = shifted ? (c * g.kernelW + j) * shiftedPlane + i * g.outWidth : c * paddedPlane + i * pw + j
+                    offsets.storeBytes(of: offset, toByteOffset: 8 * p, as: Int.self)
+                    p += 1
+                }
             }
         }
     } else {
@@ -208,7 +214,9 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
     }
     for gi in 0..<g.groups {
         let image = x + gi * inGroup * planeIn
-        if inPlace {
+        if shifted {
+            convShiftPlanes(g, image, channels: inGroup, into: work)
+        } else if inPlace {
             convPadPlanes(g, image, channels: inGroup, into: work)
         } else {
             convIm2colPanels(g, image: image, images: images, channels: inGroup, rowBuffer: rowBuffer, columns: columns, nPad: nPad)
@@ -383,6 +391,46 @@ func convPoolLaneTile(_ edge: UnsafeMutablePointer<Float>, bias: UnsafePointer<F
 @inline(__always)
 func convReadsColumnsInPlace(_ g: ConvGeometry) -> Bool {
     g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1 && g.padBottom >= 0 && g.padRight >= 0
+}
+
+/// Whether `convForwardPacked` reads the columns of `g` in place from shifted planes
+/// (`convShiftPlanes`), over the output plane itself rather than the wide one: when the wide
+/// plane's junk columns would cost over a third more lanes of the register tile
+/// (`convTileLanes`; a 4 × 4 output padded by 1: 16 lanes, a half tile, against 22 → 32).
+@inline(__always)
+func convShiftsPlanes(_ g: ConvGeometry) -> Bool {
+    4 * convTileLanes(g.outHeight * g.outWidth) < 3 * convTileLanes((g.outHeight - 1) * g.paddedW + g.outWidth)
+}
+
+/// Lanes the register tile spends on `columns` output columns: whole 32-column panels, and a
+/// last one of 16 lanes (`convTileHalf`) when 16 or fewer columns are left.
+@inline(__always)
+func convTileLanes(_ columns: Int) -> Int {
+    let rest = columns % gemmTileCols
+    return columns - rest + (rest == 0 ? 0 : rest <= gemmTileCols / 2 ? gemmTileCols / 2 : gemmTileCols)
+}
+
+/// The kernelW shifted planes [paddedH, outWidth] of each channel of `image` [channels, height,
+/// width], plane (c, j) at (c·kernelW + j)·paddedH·outWidth: row r, column x holds the
+/// zero-padded input at (r, x + j), so patch row (c, i, j) over the output plane is plane (c, j)
+/// from row i on. Then 32 zeros (the last panel's lanes read past the planes).
+@inline(never)
+@_optimize(size)
+func convShiftPlanes(_ g: ConvGeometry, _ image: UnsafePointer<Float>, channels: Int, into shifted: UnsafeMutablePointer<Float>) {
+    let ow = g.outWidth, planes = channels * g.kernelW
+    convZeroRow(shifted, planes * g.paddedH * ow + gemmTileCols)
+    var dst = shifted + g.padTop * ow
+    for plane in 0..<planes {
+        let j = plane % g.kernelW
+        // Output column x reads input column x + j − padLeft.
+        let (lo, hi) = convValidRange(offset: j - g.padLeft, stride: 1, size: g.width, count: ow)
+        var src = image + plane / g.kernelW * g.height * g.width + lo + j - g.padLeft
+        for iy in 0..<g.height {
+            convCopyRow(dst + iy * ow + lo, src, hi - lo)
+            src += g.width
+        }
+        dst += g.paddedH * ow
+    }
 }
 
 /// The zero-padded planes [channels, paddedH, paddedW] of `image` [channels, height, width],
