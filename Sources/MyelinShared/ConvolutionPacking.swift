@@ -57,10 +57,11 @@ let convLaneChannels = 32
 /// Whether a pooled `convForwardPacked` runs `g` with `convPooledLanes`: one group, stride and
 /// dilation 1, whole 32-channel lane blocks, a patch of one depth block (so that each output
 /// sums as the register tile sums it), at least 3 pooled columns, and not a stem.
-@inline(__always)
+@inline(never)
+@_optimize(size)
 func convPoolsByLanes(_ g: ConvGeometry) -> Bool {
     g.groups == 1 && convReadsColumnsInPlace(g) && g.outChannels % convLaneChannels == 0 && g.patch <= convMaxBlockDepth
-        && g.outHeight >= 2 && g.outWidth >= 6 && !convRunsAsStem(g)
+        && g.outHeight >= 2 && g.outWidth >= 6
 }
 
 /// Floats of scratch `convForwardPacked` needs for `images` images side by side: one
@@ -85,7 +86,7 @@ func convPackedScratchExtra(_ g: ConvGeometry, images: Int) -> Int {
     guard images == 1 && convReadsColumnsInPlace(g) else { return offsets }
     let pw = g.paddedW, span = (g.outHeight - 1) * pw + g.outWidth, shifted = convShiftsPlanes(g)
     let wide = pw != g.outWidth && !shifted ? g.outChannels / g.groups * span : 0
-    let planes = g.inChannels / g.groups * g.paddedH * (shifted ? g.kernelW * g.outWidth : pw)
+    let planes = g.inChannels / g.groups * g.paddedH * (pw + (shifted ? g.kernelW * g.outWidth : 0)) + (shifted ? gemmTileCols : 0)
     let inPlace = planes + gemmTileCols + wide + convTileRows * gemmTileCols
     return offsets + Swift.max(0, inPlace - convPackedColumnsCount(g, images: 1))
 }
@@ -144,13 +145,12 @@ public func convPackWeights(_ g: ConvGeometry, weights: UnsafeRawPointer, f16: B
         }
     }
     guard convPoolsByLanes(g) else { return }
-    // Lane blocks: W[32b + i, p] at (b·patch + p)·32 + i.
+    // Lane blocks, W[32b + i, p] at (b·patch + p)·32 + i, from the panels (one group, one depth block).
     let lanes = dst + convPackedWeightsCount(g) - g.outChannels * patch
     for o in 0..<g.outChannels {
         for p in 0..<patch {
-            let e = o * patch + p
             lanes[(o / convLaneChannels * patch + p) * convLaneChannels + o % convLaneChannels] =
-                f16 ? halfBitsToFloat(weights.load(fromByteOffset: 2 * e, as: UInt16.self)) : weights.load(fromByteOffset: 4 * e, as: Float.self)
+                dst[o / convTileRows * convTileRows * patch + p * convTileRows + o % convTileRows]
         }
     }
 }
@@ -179,14 +179,14 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
     let offsets = UnsafeMutableRawPointer(scratch), work = scratch + 2 * patch
     let columnsPad = kernelRoundUp(plane, gemmTileCols)
     let columns = work, rowBuffer = work + patch * columnsPad
-    if !viaIm2col && images == 1 && convRunsAsStem(g) {
-        convStemForward(g, x: x, packed: packed, bias: bias, relu: relu, y: y, scratch: work, edge: rowBuffer + columnsPad,
-                        pooled: pooled)
-        return
-    }
     if let pooled, !viaIm2col && images == 1 && convPoolsByLanes(g) {
         convPooledLanes(g, x: x, lanes: packed + convPackedWeightsCount(g) - g.outChannels * patch, bias: bias, relu: relu,
                         pooled: pooled, scratch: scratch)
+        return
+    }
+    if !viaIm2col && images == 1 && convRunsAsStem(g) {
+        convStemForward(g, x: x, packed: packed, bias: bias, relu: relu, y: y, scratch: work, edge: rowBuffer + columnsPad,
+                        pooled: pooled)
         return
     }
     let inPlace = !viaIm2col && images == 1 && convReadsColumnsInPlace(g), shifted = inPlace && convShiftsPlanes(g)
@@ -194,7 +194,9 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
     // In place, the output is computed on the wide plane [outHeight, paddedW] (on shifted planes, on the plane itself).
     let planeOut = inPlace && !shifted ? (g.outHeight - 1) * pw + g.outWidth : plane
     let nPad = kernelRoundUp(planeOut, gemmTileCols)
-    let staged = work + inGroup * (shifted ? g.kernelW * shiftedPlane : paddedPlane) + gemmTileCols
+    // Shifted planes follow the padded planes and their 32 zeros.
+    let shiftedPlanes = inGroup * paddedPlane + gemmTileCols
+    let staged = work + shiftedPlanes + (shifted ? inGroup * g.kernelW * shiftedPlane + gemmTileCols : 0)
     let wide = inPlace && !shifted && pw != g.outWidth
     let edgeTile = inPlace ? staged + (wide ? outGroup * planeOut : 0) : rowBuffer + nPad
     if inPlace {
@@ -202,7 +204,8 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
         for c in 0..<inGroup {
             for i in 0..<g.kernelH {
                 for j in 0..<g.kernelW {
-                    let offset = shifted ? (c * g.kernelW + j) * shiftedPlane + i * g.outWidth : c * paddedPlane + i * pw + j
+                    let offset = shifted ? shiftedPlanes + (c * g.kernelW + j) * shiftedPlane + i * g.outWidth
+                                         : c * paddedPlane + i * pw + j
                     offsets.storeBytes(of: offset, toByteOffset: 8 * p, as: Int.self)
                     p += 1
                 }
@@ -214,10 +217,9 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
     }
     for gi in 0..<g.groups {
         let image = x + gi * inGroup * planeIn
-        if shifted {
-            convShiftPlanes(g, image, channels: inGroup, into: work)
-        } else if inPlace {
+        if inPlace {
             convPadPlanes(g, image, channels: inGroup, into: work)
+            if shifted { convShiftPlanes(g, padded: work, channels: inGroup, into: work + shiftedPlanes) }
         } else {
             convIm2colPanels(g, image: image, images: images, channels: inGroup, rowBuffer: rowBuffer, columns: columns, nPad: nPad)
         }
@@ -397,7 +399,8 @@ func convReadsColumnsInPlace(_ g: ConvGeometry) -> Bool {
 /// (`convShiftPlanes`), over the output plane itself rather than the wide one: when the wide
 /// plane's junk columns would cost over a third more lanes of the register tile
 /// (`convTileLanes`; a 4 × 4 output padded by 1: 16 lanes, a half tile, against 22 → 32).
-@inline(__always)
+@inline(never)
+@_optimize(size)
 func convShiftsPlanes(_ g: ConvGeometry) -> Bool {
     4 * convTileLanes(g.outHeight * g.outWidth) < 3 * convTileLanes((g.outHeight - 1) * g.paddedW + g.outWidth)
 }
@@ -410,26 +413,24 @@ func convTileLanes(_ columns: Int) -> Int {
     return columns - rest + (rest == 0 ? 0 : rest <= gemmTileCols / 2 ? gemmTileCols / 2 : gemmTileCols)
 }
 
-/// The kernelW shifted planes [paddedH, outWidth] of each channel of `image` [channels, height,
-/// width], plane (c, j) at (c·kernelW + j)·paddedH·outWidth: row r, column x holds the
-/// zero-padded input at (r, x + j), so patch row (c, i, j) over the output plane is plane (c, j)
-/// from row i on. Then 32 zeros (the last panel's lanes read past the planes).
+/// The kernelW shifted planes [paddedH, outWidth] of each of `channels` zero-padded planes
+/// [paddedH, paddedW] (`convPadPlanes`), plane (c, j) at (c·kernelW + j)·paddedH·outWidth: its
+/// row r, column x is the padded input at (r, x + j), so patch row (c, i, j) over the output
+/// plane is plane (c, j) from row i on.
 @inline(never)
 @_optimize(size)
-func convShiftPlanes(_ g: ConvGeometry, _ image: UnsafePointer<Float>, channels: Int, into shifted: UnsafeMutablePointer<Float>) {
-    let ow = g.outWidth, planes = channels * g.kernelW
-    convZeroRow(shifted, planes * g.paddedH * ow + gemmTileCols)
-    var dst = shifted + g.padTop * ow
-    for plane in 0..<planes {
-        let j = plane % g.kernelW
-        // Output column x reads input column x + j − padLeft.
-        let (lo, hi) = convValidRange(offset: j - g.padLeft, stride: 1, size: g.width, count: ow)
-        var src = image + plane / g.kernelW * g.height * g.width + lo + j - g.padLeft
-        for iy in 0..<g.height {
-            convCopyRow(dst + iy * ow + lo, src, hi - lo)
-            src += g.width
+func convShiftPlanes(_ g: ConvGeometry, padded: UnsafePointer<Float>, channels: Int, into shifted: UnsafeMutablePointer<Float>) {
+    let pw = g.paddedW, ow = g.outWidth
+    var dst = shifted
+    for c in 0..<channels {
+        for j in 0..<g.kernelW {
+            var src = padded + c * g.paddedH * pw + j
+            for _ in 0..<g.paddedH {
+                convCopyRow(dst, src, ow)
+                dst += ow
+                src += pw
+            }
         }
-        dst += g.paddedH * ow
     }
 }
 
