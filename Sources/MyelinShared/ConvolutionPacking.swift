@@ -56,7 +56,7 @@ let convLaneChannels = 32
 
 /// Whether a pooled `convForwardPacked` runs `g` with `convPooledLanes`: one group, stride and
 /// dilation 1, whole 32-channel lane blocks, a patch of one depth block (so that each output
-/// sums as the register tile sums it), at least 3 pooled columns, and not a stem.
+/// sums as the register tile sums it), and at least 3 pooled columns.
 @inline(never)
 @_optimize(size)
 func convPoolsByLanes(_ g: ConvGeometry) -> Bool {
@@ -102,19 +102,17 @@ public func convPackedImages(_ g: ConvGeometry) -> Int {
 }
 
 /// Whether conv2d can write the 2×2, stride-2 max pool of its output instead of the output
-/// (`convForwardPacked`'s `pooled`): weights packed at load, one image per column matrix at any
-/// batch, a stem, or columns read in place on a wide plane (the output is staged in the scratch
-/// anyway), and pooled rows of at least 4.
+/// (`convForwardPacked`'s `pooled`, run by `convPooledLanes`): weights packed at load, one
+/// image per column matrix at any batch, and `convPoolsByLanes(g)`.
 @_optimize(size)
 public func convPoolsOutput(_ g: ConvGeometry) -> Bool {
-    convPacksWeights(g) && convPackedImages(g) == 1 && g.outHeight >= 2 && g.outWidth >= 8
-        && (convRunsAsStem(g) || (convReadsColumnsInPlace(g) && !convShiftsPlanes(g) && g.paddedW != g.outWidth) || convPoolsByLanes(g))
+    convPacksWeights(g) && convPackedImages(g) == 1 && convPoolsByLanes(g)
 }
 
-/// Floats of scratch a pooled `convForwardPacked` needs beyond `convPackedScratchCount`: the
-/// stem's row pairs of one 8-channel panel, or `convPooledLanes`'s tile and windows.
+/// Floats of scratch a pooled `convForwardPacked` needs beyond `convPackedScratchCount`:
+/// `convPooledLanes`'s tile and windows.
 public func convPoolScratchCount(_ g: ConvGeometry) -> Int {
-    convPoolsByLanes(g) ? 15 * convLaneChannels : 2 * convTileRows * g.outWidth
+    15 * convLaneChannels
 }
 
 /// Packs the weights `[outChannels, inChannels / groups, kernelH, kernelW]` (PyTorch order,
@@ -163,7 +161,7 @@ public func convPackWeights(_ g: ConvGeometry, weights: UnsafeRawPointer, f16: B
 /// (`convPacksWeights(g)` must hold); `scratch` holds `convPackedScratchCount(g, images:
 /// images)` floats. `viaIm2col` runs every geometry through im2col (the tests compare the
 /// paths). With `pooled` (`convPoolsOutput(g)`, one image, `convPoolScratchCount(g)` more
-/// floats of scratch), y is not written: pooled `[outChannels, ⌊outHeight/2⌋, ⌊outWidth/2⌋]`
+/// floats of scratch, `convPooledLanes`), y is not written: pooled `[outChannels, ⌊outHeight/2⌋, ⌊outWidth/2⌋]`
 /// receives its 2×2, stride-2 max pool, the values `maxPool2dForward` gives. Allocates nothing.
 @inline(never)
 @_optimize(speed)
@@ -179,14 +177,13 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
     let offsets = UnsafeMutableRawPointer(scratch), work = scratch + 2 * patch
     let columnsPad = kernelRoundUp(plane, gemmTileCols)
     let columns = work, rowBuffer = work + patch * columnsPad
-    if let pooled, !viaIm2col && images == 1 && convPoolsByLanes(g) {
+    if let pooled {
         convPooledLanes(g, x: x, lanes: packed + convPackedWeightsCount(g) - g.outChannels * patch, bias: bias, relu: relu,
                         pooled: pooled, scratch: scratch)
         return
     }
     if !viaIm2col && images == 1 && convRunsAsStem(g) {
-        convStemForward(g, x: x, packed: packed, bias: bias, relu: relu, y: y, scratch: work, edge: rowBuffer + columnsPad,
-                        pooled: pooled)
+        convStemForward(g, x: x, packed: packed, bias: bias, relu: relu, y: y, scratch: work, edge: rowBuffer + columnsPad)
         return
     }
     let inPlace = !viaIm2col && images == 1 && convReadsColumnsInPlace(g), shifted = inPlace && convShiftsPlanes(g)
@@ -253,17 +250,6 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
         }
         if wide {
             let oh = g.outHeight, ow = g.outWidth
-            if let pooled {
-                // The staged output pooled, row pair by row pair, instead of copied.
-                let ph = oh / 2, pooledGroup = pooled + gi * outGroup * ph * (ow / 2)
-                for o in 0..<outGroup {
-                    for py in 0..<ph {
-                        _ = maxPool2x2RowValues(staged + o * planeOut + 2 * py * pw, width: pw, outputs: ow / 2,
-                                                values: pooledGroup + (o * ph + py) * (ow / 2))
-                    }
-                }
-                continue
-            }
             for o in 0..<outGroup {
                 for oy in 0..<oh { convCopyRow(yGroup + (o * oh + oy) * ow, staged + o * planeOut + oy * pw, ow) }
             }
@@ -471,17 +457,14 @@ func convRunsAsStem(_ g: ConvGeometry) -> Bool {
 /// zero-padded plane in `scratch` (`convPackedScratchCount(g)` floats; `edge`, 8×32 floats
 /// past the column matrix, holds the accumulators for the store). Each output sums its taps in
 /// the order and with the fused multiply-adds of the register tile, then adds the bias:
-/// the same values as `convForwardPacked`'s GEMM path, bit for bit. With `pooled`, the panel's
-/// rows go in pairs to the `convPoolScratchCount` floats past `edge` and are max-pooled from
-/// there (an odd last row is not computed).
+/// the same values as `convForwardPacked`'s GEMM path, bit for bit.
 @inline(never)
 @_optimize(size)
 func convStemForward(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                      relu: Bool, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                     edge: UnsafeMutablePointer<Float>, pooled: UnsafeMutablePointer<Float>? = nil) {
+                     edge: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
     let ow = g.outWidth, plane = g.outHeight * ow, taps = g.patch
-    let oh = pooled == nil ? g.outHeight : g.outHeight & ~1, pairs = edge + convTileRows * gemmTileCols
     var source = x, width = g.width
     if g.padTop != 0 || g.padLeft != 0 || g.padBottom != 0 || g.padRight != 0 {
         // paddedH·paddedW + 32 ≤ taps·outHeight·outWidth + 32 at stride and dilation 1: inside the columns' room.
@@ -492,7 +475,7 @@ func convStemForward(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafeP
     var r = 0
     while r < g.outChannels {
         let rows = Swift.min(convTileRows, g.outChannels - r), panel = packed + r * taps
-        for oy in 0..<oh {
+        for oy in 0..<g.outHeight {
             var block = 0
             while block < ow {
                 let c0 = Swift.min(block, ow - 16), c1 = Swift.min(block + 16, ow - 16)
@@ -529,15 +512,11 @@ func convStemForward(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafeP
                         v0 = v0.replacing(with: 0, where: v0 .< 0)
                         v1 = v1.replacing(with: 0, where: v1 .< 0)
                     }
-                    let out = pooled == nil ? y + (r + i) * plane + oy * ow : pairs + (2 * i + oy % 2) * ow
+                    let out = y + (r + i) * plane + oy * ow
                     v0.store(out + c0)
                     v1.store(out + c1)
                 }
                 block += 32
-            }
-            if let pooled, oy % 2 == 1 {
-                let ph = g.outHeight / 2, pw = ow / 2
-                for i in 0..<rows { _ = maxPool2x2RowValues(pairs + 2 * i * ow, width: ow, outputs: pw, values: pooled + ((r + i) * ph + oy / 2) * pw) }
             }
         }
         r += convTileRows
