@@ -258,8 +258,9 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
 }
 
 /// A pooled convolution (`convPoolsByLanes(g)`, one image) with the output channels in the
-/// vector lanes: for each 32-channel lane block and pooled row, three 2×2 windows at a time (the
-/// row's last three overlapping earlier ones when its count is not a multiple of 3), 12 outputs ×
+/// vector lanes: for each 32-channel lane block, three 2×2 windows at a time in row-major order,
+/// across pooled rows (the last three overlapping earlier ones when the count is not a multiple
+/// of 3), 12 outputs ×
 /// 32 channels in 24 accumulators summed over the patch, each input broadcast from the
 /// (zero-padded) planes; then bias, rectifier and the windows' maxima in `maxPool2x2RowValues`'s
 /// order into `pooled` [outChannels, ⌊outHeight/2⌋, ⌊outWidth/2⌋]. Only the outputs the pool
@@ -290,48 +291,52 @@ func convPooledLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: UnsafePo
     }
     for block in 0..<(g.outChannels / convLaneChannels) {
         let blockWeights = lanes + block * patch * convLaneChannels
-        for py in 0..<ph {
-            var px = 0
-            while px < pw {
-                let first = Swift.min(px, pw - 3), top = source + 2 * py * width + 2 * first
-                var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V()
-                var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), d0 = V(), d1 = V(), d2 = V(), d3 = V(), d4 = V(), d5 = V()
-                var w = blockWeights
-                for q in 0..<patch {
-                    let t = top + offsets.load(fromByteOffset: 8 * q, as: Int.self), u = t + width
-                    let lo = V.load(w), hi = V.load(w + 16)
-                    var s: V
-                    s = V(repeating: t[0]); a0.addProduct(s, lo); b0.addProduct(s, hi)
-                    s = V(repeating: t[1]); a1.addProduct(s, lo); b1.addProduct(s, hi)
-                    s = V(repeating: t[2]); a2.addProduct(s, lo); b2.addProduct(s, hi)
-                    s = V(repeating: t[3]); a3.addProduct(s, lo); b3.addProduct(s, hi)
-                    s = V(repeating: t[4]); a4.addProduct(s, lo); b4.addProduct(s, hi)
-                    s = V(repeating: t[5]); a5.addProduct(s, lo); b5.addProduct(s, hi)
-                    s = V(repeating: u[0]); c0.addProduct(s, lo); d0.addProduct(s, hi)
-                    s = V(repeating: u[1]); c1.addProduct(s, lo); d1.addProduct(s, hi)
-                    s = V(repeating: u[2]); c2.addProduct(s, lo); d2.addProduct(s, hi)
-                    s = V(repeating: u[3]); c3.addProduct(s, lo); d3.addProduct(s, hi)
-                    s = V(repeating: u[4]); c4.addProduct(s, lo); d4.addProduct(s, hi)
-                    s = V(repeating: u[5]); c5.addProduct(s, lo); d5.addProduct(s, hi)
-                    w += convLaneChannels
-                }
-                let e = UnsafeMutableRawPointer(edge)
-                e.storeBytes(of: a0, toByteOffset: 0, as: V.self); e.storeBytes(of: b0, toByteOffset: 64, as: V.self)
-                e.storeBytes(of: a1, toByteOffset: 128, as: V.self); e.storeBytes(of: b1, toByteOffset: 192, as: V.self)
-                e.storeBytes(of: a2, toByteOffset: 256, as: V.self); e.storeBytes(of: b2, toByteOffset: 320, as: V.self)
-                e.storeBytes(of: a3, toByteOffset: 384, as: V.self); e.storeBytes(of: b3, toByteOffset: 448, as: V.self)
-                e.storeBytes(of: a4, toByteOffset: 512, as: V.self); e.storeBytes(of: b4, toByteOffset: 576, as: V.self)
-                e.storeBytes(of: a5, toByteOffset: 640, as: V.self); e.storeBytes(of: b5, toByteOffset: 704, as: V.self)
-                e.storeBytes(of: c0, toByteOffset: 768, as: V.self); e.storeBytes(of: d0, toByteOffset: 832, as: V.self)
-                e.storeBytes(of: c1, toByteOffset: 896, as: V.self); e.storeBytes(of: d1, toByteOffset: 960, as: V.self)
-                e.storeBytes(of: c2, toByteOffset: 1024, as: V.self); e.storeBytes(of: d2, toByteOffset: 1088, as: V.self)
-                e.storeBytes(of: c3, toByteOffset: 1152, as: V.self); e.storeBytes(of: d3, toByteOffset: 1216, as: V.self)
-                e.storeBytes(of: c4, toByteOffset: 1280, as: V.self); e.storeBytes(of: d4, toByteOffset: 1344, as: V.self)
-                e.storeBytes(of: c5, toByteOffset: 1408, as: V.self); e.storeBytes(of: d5, toByteOffset: 1472, as: V.self)
-                convPoolLaneTile(edge, bias: bias.map { $0 + block * convLaneChannels }, relu: relu,
-                                 pooled: pooled + block * convLaneChannels * ph * pw + py * pw + first, channelStride: ph * pw)
-                px = first + 3
+        var window = 0
+        while window < ph * pw {
+            // Windows first, first + 1, first + 2 in row-major order (across pooled rows).
+            let first = Swift.min(window, ph * pw - 3)
+            @inline(__always) func corner(_ k: Int) -> UnsafePointer<Float> {
+                source + 2 * ((first + k) / pw) * width + 2 * ((first + k) % pw)
             }
+            let corner0 = corner(0), corner1 = corner(1), corner2 = corner(2)
+            var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V()
+            var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), d0 = V(), d1 = V(), d2 = V(), d3 = V(), d4 = V(), d5 = V()
+            var w = blockWeights
+            for q in 0..<patch {
+                let o = offsets.load(fromByteOffset: 8 * q, as: Int.self)
+                let t0 = corner0 + o, t1 = corner1 + o, t2 = corner2 + o
+                let lo = V.load(w), hi = V.load(w + 16)
+                var s: V
+                s = V(repeating: t0[0]); a0.addProduct(s, lo); b0.addProduct(s, hi)
+                s = V(repeating: t0[1]); a1.addProduct(s, lo); b1.addProduct(s, hi)
+                s = V(repeating: t1[0]); a2.addProduct(s, lo); b2.addProduct(s, hi)
+                s = V(repeating: t1[1]); a3.addProduct(s, lo); b3.addProduct(s, hi)
+                s = V(repeating: t2[0]); a4.addProduct(s, lo); b4.addProduct(s, hi)
+                s = V(repeating: t2[1]); a5.addProduct(s, lo); b5.addProduct(s, hi)
+                s = V(repeating: t0[width]); c0.addProduct(s, lo); d0.addProduct(s, hi)
+                s = V(repeating: t0[width + 1]); c1.addProduct(s, lo); d1.addProduct(s, hi)
+                s = V(repeating: t1[width]); c2.addProduct(s, lo); d2.addProduct(s, hi)
+                s = V(repeating: t1[width + 1]); c3.addProduct(s, lo); d3.addProduct(s, hi)
+                s = V(repeating: t2[width]); c4.addProduct(s, lo); d4.addProduct(s, hi)
+                s = V(repeating: t2[width + 1]); c5.addProduct(s, lo); d5.addProduct(s, hi)
+                w += convLaneChannels
+            }
+            let e = UnsafeMutableRawPointer(edge)
+            e.storeBytes(of: a0, toByteOffset: 0, as: V.self); e.storeBytes(of: b0, toByteOffset: 64, as: V.self)
+            e.storeBytes(of: a1, toByteOffset: 128, as: V.self); e.storeBytes(of: b1, toByteOffset: 192, as: V.self)
+            e.storeBytes(of: a2, toByteOffset: 256, as: V.self); e.storeBytes(of: b2, toByteOffset: 320, as: V.self)
+            e.storeBytes(of: a3, toByteOffset: 384, as: V.self); e.storeBytes(of: b3, toByteOffset: 448, as: V.self)
+            e.storeBytes(of: a4, toByteOffset: 512, as: V.self); e.storeBytes(of: b4, toByteOffset: 576, as: V.self)
+            e.storeBytes(of: a5, toByteOffset: 640, as: V.self); e.storeBytes(of: b5, toByteOffset: 704, as: V.self)
+            e.storeBytes(of: c0, toByteOffset: 768, as: V.self); e.storeBytes(of: d0, toByteOffset: 832, as: V.self)
+            e.storeBytes(of: c1, toByteOffset: 896, as: V.self); e.storeBytes(of: d1, toByteOffset: 960, as: V.self)
+            e.storeBytes(of: c2, toByteOffset: 1024, as: V.self); e.storeBytes(of: d2, toByteOffset: 1088, as: V.self)
+            e.storeBytes(of: c3, toByteOffset: 1152, as: V.self); e.storeBytes(of: d3, toByteOffset: 1216, as: V.self)
+            e.storeBytes(of: c4, toByteOffset: 1280, as: V.self); e.storeBytes(of: d4, toByteOffset: 1344, as: V.self)
+            e.storeBytes(of: c5, toByteOffset: 1408, as: V.self); e.storeBytes(of: d5, toByteOffset: 1472, as: V.self)
+            convPoolLaneTile(edge, bias: bias.map { $0 + block * convLaneChannels }, relu: relu,
+                             pooled: pooled + block * convLaneChannels * ph * pw + first, channelStride: ph * pw)
+            window = first + 3
         }
     }
 }
