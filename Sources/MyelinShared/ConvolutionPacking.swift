@@ -15,7 +15,8 @@
 // Packed weights, per group gi (base gi·outPad·patch, outPad = outChannels/groups rounded up
 // to 8): depth blocks of `convDepthStep(patch)` patch rows in order, the block at patch row pc
 // starting at pc·outPad; inside a block of depth kc, row panel r holds W[8r + i, pc + p] at
-// r·8·kc + p·8 + i (zero for 8r + i ≥ outChannels/groups).
+// r·8·kc + p·8 + i (zero for 8r + i ≥ outChannels/groups). When `convPoolsByLanes`, the
+// weights follow once more in 32-channel lane blocks (`convPooledLanes`).
 // Packed columns (scratch, one image-group): the same with 32-column panels over output
 // positions: depth block pc at pc·nPad (nPad = outHeight·outWidth rounded up to 32), column
 // panel q at q·32·kc, element (p, j) at p·32 + j (zero for positions past the plane).
@@ -44,9 +45,23 @@ public func convPacksWeights(_ g: ConvGeometry) -> Bool {
     return !g.isDepthwise && kernelRoundUp(outGroup, convTileRows) <= 2 * outGroup
 }
 
-/// Floats of packed weights for `g` (see the layout above).
+/// Floats of packed weights for `g` (see the layout above), and after them, when
+/// `convPoolsByLanes(g)`, the same weights in lane blocks (`convPooledLanes`).
 public func convPackedWeightsCount(_ g: ConvGeometry) -> Int {
-    g.groups * kernelRoundUp(g.outChannels / g.groups, convTileRows) * g.patch
+    (g.groups * kernelRoundUp(g.outChannels / g.groups, convTileRows) + (convPoolsByLanes(g) ? g.outChannels : 0)) * g.patch
+}
+
+/// Output channels of a lane block: two 16-float vectors (`convPooledLanes`).
+let convLaneChannels = 32
+
+/// Whether a pooled `convForwardPacked` runs `g` with `convPooledLanes`: one group, stride and
+/// dilation 1, whole 32-channel lane blocks, a patch of one depth block (so that each output
+/// sums as the register tile sums it), and at least 3 pooled columns.
+@inline(never)
+@_optimize(size)
+func convPoolsByLanes(_ g: ConvGeometry) -> Bool {
+    g.groups == 1 && convReadsColumnsInPlace(g) && g.outChannels % convLaneChannels == 0 && g.patch <= convMaxBlockDepth
+        && g.outHeight >= 2 && g.outWidth >= 6
 }
 
 /// Floats of scratch `convForwardPacked` needs for `images` images side by side: one
@@ -69,9 +84,10 @@ func convPackedColumnsCount(_ g: ConvGeometry, images: Int) -> Int {
 func convPackedScratchExtra(_ g: ConvGeometry, images: Int) -> Int {
     let offsets = 2 * g.patch
     guard images == 1 && convReadsColumnsInPlace(g) else { return offsets }
-    let pw = g.paddedW, span = (g.outHeight - 1) * pw + g.outWidth
-    let wide = pw != g.outWidth ? g.outChannels / g.groups * span : 0
-    let inPlace = g.inChannels / g.groups * g.paddedH * pw + gemmTileCols + wide + convTileRows * gemmTileCols
+    let pw = g.paddedW, span = (g.outHeight - 1) * pw + g.outWidth, shifted = convShiftsPlanes(g)
+    let wide = pw != g.outWidth && !shifted ? g.outChannels / g.groups * span : 0
+    let planes = g.inChannels / g.groups * g.paddedH * (pw + (shifted ? g.kernelW * g.outWidth : 0)) + (shifted ? gemmTileCols : 0)
+    let inPlace = planes + gemmTileCols + wide + convTileRows * gemmTileCols
     return offsets + Swift.max(0, inPlace - convPackedColumnsCount(g, images: 1))
 }
 
@@ -86,19 +102,17 @@ public func convPackedImages(_ g: ConvGeometry) -> Int {
 }
 
 /// Whether conv2d can write the 2×2, stride-2 max pool of its output instead of the output
-/// (`convForwardPacked`'s `pooled`): weights packed at load, one image per column matrix at any
-/// batch, a stem, or columns read in place on a wide plane (the output is staged in the scratch
-/// anyway), and pooled rows of at least 4.
+/// (`convForwardPacked`'s `pooled`, run by `convPooledLanes`): weights packed at load, one
+/// image per column matrix at any batch, and `convPoolsByLanes(g)`.
 @_optimize(size)
 public func convPoolsOutput(_ g: ConvGeometry) -> Bool {
-    convPacksWeights(g) && convPackedImages(g) == 1 && g.outHeight >= 2 && g.outWidth >= 8
-        && (convRunsAsStem(g) || (convReadsColumnsInPlace(g) && g.paddedW != g.outWidth))
+    convPacksWeights(g) && convPackedImages(g) == 1 && convPoolsByLanes(g)
 }
 
-/// Floats of scratch a pooled `convForwardPacked` needs beyond `convPackedScratchCount`: the
-/// stem's row pairs of one 8-channel panel.
+/// Floats of scratch a pooled `convForwardPacked` needs beyond `convPackedScratchCount`:
+/// `convPooledLanes`'s tile and windows.
 public func convPoolScratchCount(_ g: ConvGeometry) -> Int {
-    2 * convTileRows * g.outWidth
+    15 * convLaneChannels
 }
 
 /// Packs the weights `[outChannels, inChannels / groups, kernelH, kernelW]` (PyTorch order,
@@ -128,6 +142,15 @@ public func convPackWeights(_ g: ConvGeometry, weights: UnsafeRawPointer, f16: B
             pc += kc
         }
     }
+    guard convPoolsByLanes(g) else { return }
+    // Lane blocks, W[32b + i, p] at (b·patch + p)·32 + i, from the panels (one group, one depth block).
+    let lanes = dst + convPackedWeightsCount(g) - g.outChannels * patch
+    for o in 0..<g.outChannels {
+        for p in 0..<patch {
+            lanes[(o / convLaneChannels * patch + p) * convLaneChannels + o % convLaneChannels] =
+                dst[o / convTileRows * convTileRows * patch + p * convTileRows + o % convTileRows]
+        }
+    }
 }
 
 /// y `[outChannels, images, outHeight·outWidth]` = bias (or 0) + conv(x `[images,
@@ -138,7 +161,7 @@ public func convPackWeights(_ g: ConvGeometry, weights: UnsafeRawPointer, f16: B
 /// (`convPacksWeights(g)` must hold); `scratch` holds `convPackedScratchCount(g, images:
 /// images)` floats. `viaIm2col` runs every geometry through im2col (the tests compare the
 /// paths). With `pooled` (`convPoolsOutput(g)`, one image, `convPoolScratchCount(g)` more
-/// floats of scratch), y is not written: pooled `[outChannels, ⌊outHeight/2⌋, ⌊outWidth/2⌋]`
+/// floats of scratch, `convPooledLanes`), y is not written: pooled `[outChannels, ⌊outHeight/2⌋, ⌊outWidth/2⌋]`
 /// receives its 2×2, stride-2 max pool, the values `maxPool2dForward` gives. Allocates nothing.
 @inline(never)
 @_optimize(speed)
@@ -154,23 +177,35 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
     let offsets = UnsafeMutableRawPointer(scratch), work = scratch + 2 * patch
     let columnsPad = kernelRoundUp(plane, gemmTileCols)
     let columns = work, rowBuffer = work + patch * columnsPad
-    if !viaIm2col && images == 1 && convRunsAsStem(g) {
-        convStemForward(g, x: x, packed: packed, bias: bias, relu: relu, y: y, scratch: work, edge: rowBuffer + columnsPad,
-                        pooled: pooled)
+    if let pooled {
+        convPooledLanes(g, x: x, lanes: packed + convPackedWeightsCount(g) - g.outChannels * patch, bias: bias, relu: relu,
+                        pooled: pooled, scratch: scratch)
         return
     }
-    let inPlace = !viaIm2col && images == 1 && convReadsColumnsInPlace(g)
-    let pw = g.paddedW, paddedPlane = g.paddedH * pw
-    // In place, the output is computed on the wide plane [outHeight, paddedW].
-    let planeOut = inPlace ? (g.outHeight - 1) * pw + g.outWidth : plane
+    if !viaIm2col && images == 1 && convRunsAsStem(g) {
+        convStemForward(g, x: x, packed: packed, bias: bias, relu: relu, y: y, scratch: work, edge: rowBuffer + columnsPad)
+        return
+    }
+    let inPlace = !viaIm2col && images == 1 && convReadsColumnsInPlace(g), shifted = inPlace && convShiftsPlanes(g)
+    let pw = g.paddedW, paddedPlane = g.paddedH * pw, shiftedPlane = g.paddedH * g.outWidth
+    // In place, the output is computed on the wide plane [outHeight, paddedW] (on shifted planes, on the plane itself).
+    let planeOut = inPlace && !shifted ? (g.outHeight - 1) * pw + g.outWidth : plane
     let nPad = kernelRoundUp(planeOut, gemmTileCols)
-    let staged = work + inGroup * paddedPlane + gemmTileCols, wide = inPlace && pw != g.outWidth
+    // Shifted planes follow the padded planes and their 32 zeros.
+    let shiftedPlanes = inGroup * paddedPlane + gemmTileCols
+    let staged = work + shiftedPlanes + (shifted ? inGroup * g.kernelW * shiftedPlane + gemmTileCols : 0)
+    let wide = inPlace && !shifted && pw != g.outWidth
     let edgeTile = inPlace ? staged + (wide ? outGroup * planeOut : 0) : rowBuffer + nPad
     if inPlace {
         var p = 0
         for c in 0..<inGroup {
             for i in 0..<g.kernelH {
-                for j in 0..<g.kernelW { offsets.storeBytes(of: c * paddedPlane + i * pw + j, toByteOffset: 8 * p, as: Int.self); p += 1 }
+                for j in 0..<g.kernelW {
+                    let offset = shifted ? shiftedPlanes + (c * g.kernelW + j) * shiftedPlane + i * g.outWidth
+                                         : c * paddedPlane + i * pw + j
+                    offsets.storeBytes(of: offset, toByteOffset: 8 * p, as: Int.self)
+                    p += 1
+                }
             }
         }
     } else {
@@ -181,6 +216,7 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
         let image = x + gi * inGroup * planeIn
         if inPlace {
             convPadPlanes(g, image, channels: inGroup, into: work)
+            if shifted { convShiftPlanes(g, padded: work, channels: inGroup, into: work + shiftedPlanes) }
         } else {
             convIm2colPanels(g, image: image, images: images, channels: inGroup, rowBuffer: rowBuffer, columns: columns, nPad: nPad)
         }
@@ -214,21 +250,129 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
         }
         if wide {
             let oh = g.outHeight, ow = g.outWidth
-            if let pooled {
-                // The staged output pooled, row pair by row pair, instead of copied.
-                let ph = oh / 2, pooledGroup = pooled + gi * outGroup * ph * (ow / 2)
-                for o in 0..<outGroup {
-                    for py in 0..<ph {
-                        _ = maxPool2x2RowValues(staged + o * planeOut + 2 * py * pw, width: pw, outputs: ow / 2,
-                                                values: pooledGroup + (o * ph + py) * (ow / 2))
-                    }
-                }
-                continue
-            }
             for o in 0..<outGroup {
                 for oy in 0..<oh { convCopyRow(yGroup + (o * oh + oy) * ow, staged + o * planeOut + oy * pw, ow) }
             }
         }
+    }
+}
+
+/// A pooled convolution (`convPoolsByLanes(g)`, one image) with the output channels in the
+/// vector lanes: for each 32-channel lane block, three 2×2 windows at a time in row-major order,
+/// across pooled rows (the last three overlapping earlier ones when the count is not a multiple
+/// of 3), 12 outputs ×
+/// 32 channels in 24 accumulators summed over the patch, each input broadcast from the
+/// (zero-padded) planes; then bias, rectifier and the windows' maxima in `maxPool2x2RowValues`'s
+/// order into `pooled` [outChannels, ⌊outHeight/2⌋, ⌊outWidth/2⌋]. Only the outputs the pool
+/// reads are computed, and no lane is spent on a wide plane's junk columns. Each output sums its
+/// patch in the order and with the fused multiply-adds of the register tile, then adds the bias:
+/// the values of `convForwardPacked`'s other paths, bit for bit. `lanes`: W[32b + i, p] at
+/// (b·patch + p)·32 + i; `scratch` as for `convForwardPacked`'s columns read in place.
+@inline(never)
+@_optimize(size)
+func convPooledLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                     relu: Bool, pooled: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    let patch = g.patch, ph = g.outHeight / 2, pw = g.outWidth / 2
+    let offsets = UnsafeMutableRawPointer(scratch), work = scratch + 2 * patch
+    var source = x, width = g.width, planeStride = g.height * g.width
+    if g.padTop != 0 || g.padLeft != 0 || g.padBottom != 0 || g.padRight != 0 {
+        convPadPlanes(g, x, channels: g.inChannels, into: work)
+        source = UnsafePointer(work)
+        width = g.paddedW
+        planeStride = g.paddedH * width
+    }
+    let edge = work + g.inChannels * g.paddedH * g.paddedW + gemmTileCols
+    var p = 0
+    for c in 0..<g.inChannels {
+        for i in 0..<g.kernelH {
+            for j in 0..<g.kernelW { offsets.storeBytes(of: c * planeStride + i * width + j, toByteOffset: 8 * p, as: Int.self); p += 1 }
+        }
+    }
+    for block in 0..<(g.outChannels / convLaneChannels) {
+        let blockWeights = lanes + block * patch * convLaneChannels
+        var window = 0
+        while window < ph * pw {
+            // Windows first, first + 1, first + 2 in row-major order (across pooled rows).
+            let first = Swift.min(window, ph * pw - 3)
+            @inline(__always) func corner(_ k: Int) -> UnsafePointer<Float> {
+                source + 2 * ((first + k) / pw) * width + 2 * ((first + k) % pw)
+            }
+            let corner0 = corner(0), corner1 = corner(1), corner2 = corner(2)
+            var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V()
+            var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), d0 = V(), d1 = V(), d2 = V(), d3 = V(), d4 = V(), d5 = V()
+            var w = blockWeights
+            for q in 0..<patch {
+                let o = offsets.load(fromByteOffset: 8 * q, as: Int.self)
+                let t0 = corner0 + o, t1 = corner1 + o, t2 = corner2 + o
+                let lo = V.load(w), hi = V.load(w + 16)
+                var s: V
+                s = V(repeating: t0[0]); a0.addProduct(s, lo); b0.addProduct(s, hi)
+                s = V(repeating: t0[1]); a1.addProduct(s, lo); b1.addProduct(s, hi)
+                s = V(repeating: t1[0]); a2.addProduct(s, lo); b2.addProduct(s, hi)
+                s = V(repeating: t1[1]); a3.addProduct(s, lo); b3.addProduct(s, hi)
+                s = V(repeating: t2[0]); a4.addProduct(s, lo); b4.addProduct(s, hi)
+                s = V(repeating: t2[1]); a5.addProduct(s, lo); b5.addProduct(s, hi)
+                s = V(repeating: t0[width]); c0.addProduct(s, lo); d0.addProduct(s, hi)
+                s = V(repeating: t0[width + 1]); c1.addProduct(s, lo); d1.addProduct(s, hi)
+                s = V(repeating: t1[width]); c2.addProduct(s, lo); d2.addProduct(s, hi)
+                s = V(repeating: t1[width + 1]); c3.addProduct(s, lo); d3.addProduct(s, hi)
+                s = V(repeating: t2[width]); c4.addProduct(s, lo); d4.addProduct(s, hi)
+                s = V(repeating: t2[width + 1]); c5.addProduct(s, lo); d5.addProduct(s, hi)
+                w += convLaneChannels
+            }
+            let e = UnsafeMutableRawPointer(edge)
+            e.storeBytes(of: a0, toByteOffset: 0, as: V.self); e.storeBytes(of: b0, toByteOffset: 64, as: V.self)
+            e.storeBytes(of: a1, toByteOffset: 128, as: V.self); e.storeBytes(of: b1, toByteOffset: 192, as: V.self)
+            e.storeBytes(of: a2, toByteOffset: 256, as: V.self); e.storeBytes(of: b2, toByteOffset: 320, as: V.self)
+            e.storeBytes(of: a3, toByteOffset: 384, as: V.self); e.storeBytes(of: b3, toByteOffset: 448, as: V.self)
+            e.storeBytes(of: a4, toByteOffset: 512, as: V.self); e.storeBytes(of: b4, toByteOffset: 576, as: V.self)
+            e.storeBytes(of: a5, toByteOffset: 640, as: V.self); e.storeBytes(of: b5, toByteOffset: 704, as: V.self)
+            e.storeBytes(of: c0, toByteOffset: 768, as: V.self); e.storeBytes(of: d0, toByteOffset: 832, as: V.self)
+            e.storeBytes(of: c1, toByteOffset: 896, as: V.self); e.storeBytes(of: d1, toByteOffset: 960, as: V.self)
+            e.storeBytes(of: c2, toByteOffset: 1024, as: V.self); e.storeBytes(of: d2, toByteOffset: 1088, as: V.self)
+            e.storeBytes(of: c3, toByteOffset: 1152, as: V.self); e.storeBytes(of: d3, toByteOffset: 1216, as: V.self)
+            e.storeBytes(of: c4, toByteOffset: 1280, as: V.self); e.storeBytes(of: d4, toByteOffset: 1344, as: V.self)
+            e.storeBytes(of: c5, toByteOffset: 1408, as: V.self); e.storeBytes(of: d5, toByteOffset: 1472, as: V.self)
+            convPoolLaneTile(edge, bias: bias.map { $0 + block * convLaneChannels }, relu: relu,
+                             pooled: pooled + block * convLaneChannels * ph * pw + first, channelStride: ph * pw)
+            window = first + 3
+        }
+    }
+}
+
+/// The three windows of a `convPooledLanes` tile: outputs in `edge` (output k of the top row
+/// at k·32, of the bottom row at (6 + k)·32, 32 channels each) get the bias and rectifier as
+/// `convStoreTile` applies them, then each window's maximum as `maxPool2x2RowValues` takes it
+/// (top left, top right, bottom left, bottom right) goes to pooled[i·channelStride + k] for
+/// channel i and window k.
+@inline(never)
+@_optimize(size)
+func convPoolLaneTile(_ edge: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, relu: Bool,
+                      pooled: UnsafeMutablePointer<Float>, channelStride: Int) {
+    typealias V = SIMD16<Float>
+    for h in stride(from: 0, to: convLaneChannels, by: 16) {
+        for k in 0..<3 {
+            @inline(__always) func output(_ at: Int) -> V {
+                var y = V.load(edge + at * convLaneChannels + h)
+                if let bias { y = y + V.load(bias + h) }
+                return relu ? y.replacing(with: 0, where: y .< 0) : y
+            }
+            var best = output(2 * k)
+            @inline(__always) func visit(_ v: V) { best.replace(with: v, where: .!(v .<= best) .& (best .== best)) }
+            visit(output(2 * k + 1))
+            visit(output(6 + 2 * k))
+            visit(output(7 + 2 * k))
+            best.store(edge + 12 * convLaneChannels + k * convLaneChannels + h)
+        }
+    }
+    var out = pooled, from = edge + 12 * convLaneChannels
+    for _ in 0..<convLaneChannels {
+        out[0] = from[0]
+        out[1] = from[convLaneChannels]
+        out[2] = from[2 * convLaneChannels]
+        out += channelStride
+        from += 1
     }
 }
 
@@ -240,6 +384,45 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
 @inline(__always)
 func convReadsColumnsInPlace(_ g: ConvGeometry) -> Bool {
     g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1 && g.padBottom >= 0 && g.padRight >= 0
+}
+
+/// Whether `convForwardPacked` reads the columns of `g` in place from shifted planes
+/// (`convShiftPlanes`), over the output plane itself rather than the wide one: when the wide
+/// plane's junk columns would cost over a third more lanes of the register tile
+/// (`convTileLanes`; a 4 × 4 output padded by 1: 16 lanes, a half tile, against 22 → 32).
+@inline(never)
+@_optimize(size)
+func convShiftsPlanes(_ g: ConvGeometry) -> Bool {
+    4 * convTileLanes(g.outHeight * g.outWidth) < 3 * convTileLanes((g.outHeight - 1) * g.paddedW + g.outWidth)
+}
+
+/// Lanes the register tile spends on `columns` output columns: whole 32-column panels, and a
+/// last one of 16 lanes (`convTileHalf`) when 16 or fewer columns are left.
+@inline(__always)
+func convTileLanes(_ columns: Int) -> Int {
+    let rest = columns % gemmTileCols
+    return columns - rest + (rest == 0 ? 0 : rest <= gemmTileCols / 2 ? gemmTileCols / 2 : gemmTileCols)
+}
+
+/// The kernelW shifted planes [paddedH, outWidth] of each of `channels` zero-padded planes
+/// [paddedH, paddedW] (`convPadPlanes`), plane (c, j) at (c·kernelW + j)·paddedH·outWidth: its
+/// row r, column x is the padded input at (r, x + j), so patch row (c, i, j) over the output
+/// plane is plane (c, j) from row i on.
+@inline(never)
+@_optimize(size)
+func convShiftPlanes(_ g: ConvGeometry, padded: UnsafePointer<Float>, channels: Int, into shifted: UnsafeMutablePointer<Float>) {
+    let pw = g.paddedW, ow = g.outWidth
+    var dst = shifted
+    for c in 0..<channels {
+        for j in 0..<g.kernelW {
+            var src = padded + c * g.paddedH * pw + j
+            for _ in 0..<g.paddedH {
+                convCopyRow(dst, src, ow)
+                dst += ow
+                src += pw
+            }
+        }
+    }
 }
 
 /// The zero-padded planes [channels, paddedH, paddedW] of `image` [channels, height, width],
@@ -279,17 +462,14 @@ func convRunsAsStem(_ g: ConvGeometry) -> Bool {
 /// zero-padded plane in `scratch` (`convPackedScratchCount(g)` floats; `edge`, 8×32 floats
 /// past the column matrix, holds the accumulators for the store). Each output sums its taps in
 /// the order and with the fused multiply-adds of the register tile, then adds the bias:
-/// the same values as `convForwardPacked`'s GEMM path, bit for bit. With `pooled`, the panel's
-/// rows go in pairs to the `convPoolScratchCount` floats past `edge` and are max-pooled from
-/// there (an odd last row is not computed).
+/// the same values as `convForwardPacked`'s GEMM path, bit for bit.
 @inline(never)
 @_optimize(size)
 func convStemForward(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                      relu: Bool, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                     edge: UnsafeMutablePointer<Float>, pooled: UnsafeMutablePointer<Float>? = nil) {
+                     edge: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
     let ow = g.outWidth, plane = g.outHeight * ow, taps = g.patch
-    let oh = pooled == nil ? g.outHeight : g.outHeight & ~1, pairs = edge + convTileRows * gemmTileCols
     var source = x, width = g.width
     if g.padTop != 0 || g.padLeft != 0 || g.padBottom != 0 || g.padRight != 0 {
         // paddedH·paddedW + 32 ≤ taps·outHeight·outWidth + 32 at stride and dilation 1: inside the columns' room.
@@ -300,7 +480,7 @@ func convStemForward(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafeP
     var r = 0
     while r < g.outChannels {
         let rows = Swift.min(convTileRows, g.outChannels - r), panel = packed + r * taps
-        for oy in 0..<oh {
+        for oy in 0..<g.outHeight {
             var block = 0
             while block < ow {
                 let c0 = Swift.min(block, ow - 16), c1 = Swift.min(block + 16, ow - 16)
@@ -337,15 +517,11 @@ func convStemForward(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafeP
                         v0 = v0.replacing(with: 0, where: v0 .< 0)
                         v1 = v1.replacing(with: 0, where: v1 .< 0)
                     }
-                    let out = pooled == nil ? y + (r + i) * plane + oy * ow : pairs + (2 * i + oy % 2) * ow
+                    let out = y + (r + i) * plane + oy * ow
                     v0.store(out + c0)
                     v1.store(out + c1)
                 }
                 block += 32
-            }
-            if let pooled, oy % 2 == 1 {
-                let ph = g.outHeight / 2, pw = ow / 2
-                for i in 0..<rows { _ = maxPool2x2RowValues(pairs + 2 * i * ow, width: ow, outputs: pw, values: pooled + ((r + i) * ph + oy / 2) * pw) }
             }
         }
         r += convTileRows

@@ -3,21 +3,34 @@ import XCTest
 @testable import MyelinShared
 
 /// A conv2d whose output only a 2×2, stride-2 max_pool2d reads runs fused with it
-/// (`LoadedBundle.fuseConvPools`, `convForwardPacked`'s `pooled`): the pooled output equals the
-/// unfused conv then pool exactly (max is exact), in the kernel on NaN-filled scratch, in the
-/// Swift executor and in C, for the stem and the wide in-place paths, odd sizes (floor pooling
-/// drops the last row and column), partial channel panels and groups; the plan gives the conv's
-/// output no memory; other graphs stay unfused; malformed bundles keep their status.
+/// (`LoadedBundle.fuseConvPools`, `convForwardPacked`'s `pooled`, `convPooledLanes`): the pooled
+/// output equals the unfused conv then pool exactly (max is exact), in the kernel on NaN-filled
+/// scratch, with and without bias and rectifier, in the Swift executor and in C, for stems and
+/// deeper convolutions, odd sizes (floor pooling drops the last row and column); the plan gives
+/// the conv's output no memory; other graphs stay unfused; malformed bundles keep their status.
 final class ConvPoolFusionTests: XCTestCase {
     struct Case { var c, h, w, o, k, pad, groups: Int }
-    /// Stem (one input channel, 1 and 2 panels, odd and even sizes), and wide planes read in place.
+    /// Stems (the anchor CNN's; padded with two lane blocks; a 5 × 5 kernel), the anchor CNN's
+    /// conv2, and more lane-block geometries: padded, odd sizes, pooled rows of 3, 4 and 8 (the
+    /// last windows overlapping), three blocks, a 5 × 5 and a 1 × 1 kernel.
     static let cases = [
         Case(c: 1, h: 28, w: 28, o: 32, k: 3, pad: 0, groups: 1),
-        Case(c: 1, h: 13, w: 21, o: 12, k: 3, pad: 0, groups: 1),
-        Case(c: 1, h: 18, w: 40, o: 8, k: 5, pad: 2, groups: 1),
+        Case(c: 1, h: 13, w: 21, o: 64, k: 3, pad: 1, groups: 1),
+        Case(c: 1, h: 18, w: 40, o: 32, k: 5, pad: 2, groups: 1),
         Case(c: 32, h: 13, w: 13, o: 64, k: 3, pad: 0, groups: 1),
+        Case(c: 3, h: 12, w: 17, o: 32, k: 3, pad: 1, groups: 1),
+        Case(c: 4, h: 9, w: 10, o: 96, k: 3, pad: 0, groups: 1),
+        Case(c: 8, h: 11, w: 14, o: 32, k: 5, pad: 2, groups: 1),
+        Case(c: 16, h: 7, w: 16, o: 64, k: 1, pad: 0, groups: 1),
+        Case(c: 2, h: 8, w: 8, o: 32, k: 3, pad: 1, groups: 1),
+    ]
+    /// Not fused (conv, then pool): output channels not whole 32-channel blocks (a stem of 12, 5 → 12),
+    /// groups, a patch of two depth blocks (360 rows).
+    static let unfusedCases = [
+        Case(c: 1, h: 13, w: 21, o: 12, k: 3, pad: 0, groups: 1),
         Case(c: 5, h: 11, w: 11, o: 12, k: 3, pad: 1, groups: 1),
-        Case(c: 6, h: 10, w: 12, o: 12, k: 3, pad: 1, groups: 2),
+        Case(c: 6, h: 10, w: 12, o: 32, k: 3, pad: 1, groups: 2),
+        Case(c: 40, h: 10, w: 12, o: 32, k: 3, pad: 1, groups: 1),
     ]
 
     static func geometry(_ t: Case) -> ConvGeometry {
@@ -41,19 +54,23 @@ final class ConvPoolFusionTests: XCTestCase {
             let scratchCount = convPackedScratchCount(g) + convPoolScratchCount(g)
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
             defer { scratch.deallocate() }
+            let biases = UnsafeMutablePointer<Float>.allocate(capacity: t.o)
+            defer { biases.deallocate() }
+            biases.initialize(from: b, count: t.o)
             let ph = g.outHeight / 2, pw = g.outWidth / 2
             let pool = ConvGeometry(batch: 1, inChannels: t.o, height: g.outHeight, width: g.outWidth, outChannels: t.o,
                                     kernelH: 2, kernelW: 2, strideH: 2, strideW: 2, groups: t.o)
-            for relu in [false, true] {
+            for (relu, withBias) in [(false, true), (true, true), (false, false), (true, false)] {
+                let bias: UnsafePointer<Float>? = withBias ? UnsafePointer(biases) : nil
                 var y = [Float](repeating: .nan, count: t.o * g.outHeight * g.outWidth)
                 var expected = [Float](repeating: .nan, count: t.o * ph * pw), fused = expected
                 scratch.initialize(repeating: .nan, count: scratchCount)
-                convForwardPacked(g, x: x, packed: packed, bias: b, relu: relu, y: &y, scratch: scratch)
+                convForwardPacked(g, x: x, packed: packed, bias: bias, relu: relu, y: &y, scratch: scratch)
                 maxPool2dForward(pool, planes: t.o, x: y, values: &expected, indices: nil)
                 scratch.initialize(repeating: .nan, count: scratchCount)
                 y = [Float](repeating: 7, count: y.count)
-                convForwardPacked(g, x: x, packed: packed, bias: b, relu: relu, y: &y, scratch: scratch, pooled: &fused)
-                XCTAssertEqual(fused.map(\.bitPattern), expected.map(\.bitPattern), "case \(k) relu \(relu)")
+                convForwardPacked(g, x: x, packed: packed, bias: bias, relu: relu, y: &y, scratch: scratch, pooled: &fused)
+                XCTAssertEqual(fused.map(\.bitPattern), expected.map(\.bitPattern), "case \(k) relu \(relu) bias \(withBias)")
                 XCTAssertTrue(y.allSatisfy { $0 == 7 }, "case \(k): y is not written")
                 XCTAssertTrue(expected.contains { $0.isNaN } && expected.contains { !$0.isNaN }, "case \(k): the NaN reaches the output")
             }
@@ -129,7 +146,7 @@ final class ConvPoolFusionTests: XCTestCase {
     }
 
     /// Not fused: a 3×3 pool, a pool with indices, a conv output that is also a graph output,
-    /// a stride-2 conv (im2col); each still computes what the model says.
+    /// a stride-2 conv (im2col), the `unfusedCases`; each still computes what the model says.
     func testOtherPairsStayUnfused() throws {
         let t = Self.cases[4]
         var strided = Self.bundle(t, relu: true, seed: 120)
@@ -139,12 +156,14 @@ final class ConvPoolFusionTests: XCTestCase {
         strided.values[2].shape = [t.o, strided.values[1].shape[1] / 2, strided.values[1].shape[2] / 2]
         let bundles = [Self.bundle(t, relu: true, seed: 121, poolKernel: 3), Self.bundle(t, relu: true, seed: 122, indices: true),
                        Self.bundle(t, relu: true, seed: 123, convIsOutput: true), strided]
+            + Self.unfusedCases.enumerated().map { Self.bundle($1, relu: true, seed: 125 + UInt64($0)) }
         for (k, b) in bundles.enumerated() {
             var loaded = try Self.load(b)
             defer { loaded.release() }
             XCTAssertEqual(loaded.model.graph.ops![0].params.pooledInto, -1, "bundle \(k)")
             XCTAssertFalse(loaded.model.graph.ops![1].params.pooledByConv, "bundle \(k)")
-            let x = Tensor.randn([2, t.c, t.h, t.w], generator: Generator(seed: 124)).data
+            let input = b.values[0].shape
+            let x = Tensor.randn([2] + input, generator: Generator(seed: 124)).data
             var unfused: [Float] = []
             BundleExecutor(b).run([.f32(x)], batch: 2, observe: { id, contents in if id == 2 { unfused = contents.floats } })
             XCTAssertEqual(BundleExecutor(b).run(x, batch: 2), unfused, "bundle \(k)")

@@ -287,6 +287,29 @@ final class ConvolutionPackingTests: XCTestCase {
         checkPathEqualsIm2col(geometries, seed: 1200)
     }
 
+    /// Small planes whose wide plane would cost over a third more lanes read their columns from
+    /// shifted planes (kernelW copies of each zero-padded plane, over the output plane itself):
+    /// ResNet-mini's 4 × 4 convolutions padded by 1 (16 lanes, a half tile, instead of 32),
+    /// asymmetric padding, a wide kernel with groups, one output column, two depth blocks; bit
+    /// for bit im2col on NaN-filled scratch. A 14 × 14 plane stays on the wide plane.
+    func testShiftedPlanesEqualIm2col() {
+        let geometries = [
+            ConvGeometry(batch: 1, inChannels: 24, height: 4, width: 4, outChannels: 16, kernelH: 3, kernelW: 3,
+                         padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
+            ConvGeometry(batch: 1, inChannels: 5, height: 5, width: 3, outChannels: 12, kernelH: 3, kernelW: 3,
+                         padTop: 0, padLeft: 2, padBottom: 1, padRight: 1),
+            ConvGeometry(batch: 1, inChannels: 6, height: 4, width: 6, outChannels: 16, kernelH: 3, kernelW: 5,
+                         padTop: 1, padLeft: 2, padBottom: 1, padRight: 2, groups: 2),
+            ConvGeometry(batch: 1, inChannels: 3, height: 10, width: 3, outChannels: 8, kernelH: 2, kernelW: 3),
+            ConvGeometry(batch: 1, inChannels: 40, height: 4, width: 4, outChannels: 8, kernelH: 3, kernelW: 3,
+                         padTop: 1, padLeft: 1, padBottom: 1, padRight: 1),
+        ]
+        XCTAssertTrue(geometries.allSatisfy { convReadsColumnsInPlace($0) && convShiftsPlanes($0) && !convRunsAsStem($0) })
+        XCTAssertFalse(convShiftsPlanes(ConvGeometry(batch: 1, inChannels: 32, height: 14, width: 14, outChannels: 32, kernelH: 3,
+                                                     kernelW: 3, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)))
+        checkPathEqualsIm2col(geometries, seed: 1300)
+    }
+
     /// One-channel stride-1 convolutions run as stems straight from the image (padded or not,
     /// rows of 16, 26 and 40 columns, a partial 8-channel panel): the same values as im2col,
     /// bit for bit. Narrower rows stay on the other paths.

@@ -123,7 +123,8 @@ public enum ConvOps {
     /// `convPackedWeightsCount`, overflow-checked.
     @_optimize(size)
     static func packedWeightsCount(_ g: ConvGeometry) throws(BundleStatus) -> Int {
-        try checkedMultiply(try checkedMultiply(g.groups, kernelRoundUp(g.outChannels / g.groups, convTileRows)), g.patch)
+        try checkedMultiply(try checkedAdd(try checkedMultiply(g.groups, kernelRoundUp(g.outChannels / g.groups, convTileRows)),
+                                           convPoolsByLanes(g) ? g.outChannels : 0), g.patch)
     }
 
     @_optimize(size)
