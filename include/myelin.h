@@ -163,7 +163,10 @@ myelin_status myelin_model_load_memory(const void *data, size_t size, myelin_mod
  * anything is allocated), plus as much again for scratch and string copies; the repacked weights add at most about 2 × the weight's decoded bytes per
  * f16 or row-major linear weight and per row-major qlinear weight (ops sharing a weight
  * share its copy, however many); a conv2d weight is packed into panels of 8 output
- * channels at load, at most 2 × its f32 size (4 × its f16 size). A context's arena depends on the graph and
+ * channels at load, at most 2 × its f32 size (4 × its f16 size), and a convolution with whole
+ * 32-channel blocks keeps a second, lane-ordered copy (as much again). All repacked weights
+ * together are refused (MYELIN_ERR_LIMIT_EXCEEDED) past 5 × the decoded weights + 1 MiB.
+ * A context's arena depends on the graph and
  * max_batch, not on F: ask myelin_context_arena_size first. */
 size_t myelin_set_memory_budget(size_t bytes);
 

@@ -185,8 +185,11 @@ public enum BundleLimits {
     public static let maxTensors = 1024
     public static let maxValues = 1024
     public static let maxOps = 1024
-    /// Load-time packed weights (all ops, after sharing) per byte of decoded DATA, plus 1 MiB.
-    public static let preparedPerDataByte = 4
+    /// Load-time packed weights (all ops, after sharing) per byte of decoded DATA, plus 1 MiB:
+    /// f16 weights widened to f32 (2×) in a tile-padded copy, plus the lane-ordered copy of a
+    /// convolution that runs in 32-channel lane blocks (another 2×) — just over 4× for an f16
+    /// conv stack, so 5.
+    public static let preparedPerDataByte = 5
     public static let maxOperands = 16
     /// Graph inputs, and graph outputs.
     public static let maxGraphIO = 16

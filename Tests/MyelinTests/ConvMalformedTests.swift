@@ -71,7 +71,7 @@ final class ConvMalformedTests: XCTestCase {
     }
 
     /// Memory a load allocates stays a function of what the file stores: many ops that each
-    /// widen one stored weight into their own block are refused past 4 × DATA + 1 MiB,
+    /// widen one stored weight into their own block are refused past 5 × DATA + 1 MiB,
     /// while the same chain of a few ops loads.
     func testManyOpsWideningOneStoredWeightAreRefused() throws {
         let library = try requireRuntime()
@@ -91,7 +91,7 @@ final class ConvMalformedTests: XCTestCase {
             b.outputs = [count]
             return b
         }
-        // Each op's block: 16·16·9 f32 = 9 KiB; DATA holds 4.5 KiB of f16. 8 ops fit in 1 MiB + 4 × DATA; 200 do not.
+        // Each op's block: 16·16·9 f32 = 9 KiB; DATA holds 4.5 KiB of f16. 8 ops fit in 1 MiB + 5 × DATA; 200 do not.
         XCTAssertEqual(swiftStatus(chain(8)), .ok)
         XCTAssertEqual(library.loadStatus(chain(8).encode()), 0)
         XCTAssertEqual(swiftStatus(chain(200)), .limitExceeded)
