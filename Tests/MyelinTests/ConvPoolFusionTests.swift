@@ -183,4 +183,65 @@ final class ConvPoolFusionTests: XCTestCase {
         XCTAssertEqual(library.loadStatus(b.encode()), BundleStatus.corrupt.rawValue)
         XCTAssertThrowsError(try Self.load(b)) { XCTAssertEqual($0 as? BundleStatus, .corrupt) }
     }
+
+    /// A stream re-derives every op's params for its step count (`InferenceContext.stepGraph`),
+    /// which must fuse the pair again: the plan gave the conv's output no memory. An image
+    /// encoded by conv2d (32 channels, lane blocks) → 2×2 max pool → reshape → linear into an
+    /// LSTM's initial state (the stream's context, run at the first step only) beside a
+    /// sequence: steps of 1 and of 2 + 1 from C and Swift equal the whole sequence.
+    func testStreamedGraphFusesItsContextConvolutionAgain() throws {
+        let library = try XCTUnwrap(StreamingRuntime.shared, RuntimeLibrary.loadError)
+        let t = 3, inSize = 4, hidden = 16, batch = 2, gen = Generator(seed: 140)
+        let conv = Case(c: 2, h: 4, w: 8, o: 32, k: 3, pad: 1, groups: 1), pooled = 32 * 2 * 4
+        XCTAssertTrue(convPoolsOutput(Self.geometry(conv)))
+        func tensor(_ name: String, _ shape: [Int]) -> ModelBundle.TensorEntry {
+            .init(name: name, floats: Tensor.randn(shape, generator: gen).data.map { $0 * 0.3 }, shape: shape)
+        }
+        let tensors = [tensor("w", [32, 2, 3, 3]), tensor("b", [32]), tensor("encode", [hidden, pooled]), tensor("ih", [4 * hidden, inSize]),
+                       tensor("hh", [4 * hidden, hidden]), tensor("bih", [4 * hidden]), tensor("bhh", [4 * hidden])]
+        let values: [ModelBundle.Value] = [.init(name: "x", dtype: .f32, shape: [t, inSize]), .init(name: "image", dtype: .f32, shape: [2, 4, 8]),
+                                           .init(name: "c", dtype: .f32, shape: [32, 4, 8]), .init(name: "p", dtype: .f32, shape: [32, 2, 4]),
+                                           .init(name: "flat", dtype: .f32, shape: [1, pooled]), .init(name: "h0", dtype: .f32, shape: [1, hidden]),
+                                           .init(name: "y", dtype: .f32, shape: [t, hidden])]
+        let bundle = ModelBundle(
+            precision: .f32, tensors: tensors, values: values, inputs: [0, 1], outputs: [6],
+            ops: [.init(.conv2d, inputs: [1], outputs: [2], tensors: [0, 1],
+                        attributes: [(.stride, .ints([1, 1])), (.padding, .ints([1, 1, 1, 1])), (.dilation, .ints([1, 1])),
+                                     (.groups, .int(1)), (.activation, .int(1))]),
+                  .init(.maxPool2d, inputs: [2], outputs: [3], tensors: [],
+                        attributes: [(.kernel, .ints([2, 2])), (.stride, .ints([2, 2])), (.padding, .ints([0, 0, 0, 0])),
+                                     (.dilation, .ints([1, 1]))]),
+                  .init(.reshape, inputs: [3], outputs: [4], tensors: [], attributes: [(.shape, .ints([1, Int64(pooled)]))]),
+                  .init(.linear, inputs: [4], outputs: [5], tensors: [2]),
+                  .init(.lstm, inputs: [0, 5, 5], outputs: [6], tensors: [3, 4, 5, 6])])
+        var loaded = try Self.load(bundle)
+        defer { loaded.release() }
+        XCTAssertEqual(loaded.model.graph.ops![0].params.pooledInto, 3, "conv2d writes the pool's output")
+
+        let x = Tensor.randn([batch, t, inSize], generator: gen), image = Tensor.randn([batch, 2, 4, 8], generator: gen)
+        let runtime = try StreamingRuntime.Model(library, bytes: bundle.encode(), maxBatch: batch)
+        let info = runtime.streamInfo()
+        XCTAssertEqual(info.status, 0, "streamable: the image is the stream's context")
+        XCTAssertEqual(info.maxSteps, t)
+        let whole = try runtime.run([x.data, image.data], batch: batch, outputCount: t * hidden)
+        let unfused = BundleExecutor(bundle).run([x.data, image.data], batch: batch)[0]
+        assertClose(whole, unfused, atol: 1e-5, rtol: 1e-5, "whole sequence from C against the Swift executor")
+        let wholeRows = Tensor(shape: [batch, t, hidden], data: whole)
+        let swiftStream = try BundleExecutor(validating: bundle, reference: false).stream(maxBatch: batch)
+        for chunks in [[1, 1, 1], [2, 1]] {
+            XCTAssertEqual(runtime.reset(), 0)
+            swiftStream.reset()
+            var at = 0
+            for k in chunks {
+                let rows = x.narrow(axis: 1, start: at, length: k).data
+                // After the first step the image is not read: another one changes nothing.
+                let picture = at == 0 ? image.data : [Float](repeating: 9, count: image.count)
+                let fromC = try runtime.step([rows, picture], batch: batch, steps: k, outputCount: k * hidden)
+                let fromSwift = try swiftStream.step([rows, picture], batch: batch, steps: k)[0]
+                XCTAssertEqual(fromC, wholeRows.narrow(axis: 1, start: at, length: k).data, "C, steps \(at)..<\(at + k) of \(chunks)")
+                XCTAssertEqual(fromSwift, fromC, "Swift, steps \(at)..<\(at + k) of \(chunks)")
+                at += k
+            }
+        }
+    }
 }
