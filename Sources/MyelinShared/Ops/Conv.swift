@@ -108,8 +108,8 @@ public enum ConvOps {
             let images = convPackedImages(geometry), plane = geometry.outHeight * geometry.outWidth
             let nPad = kernelRoundUp(images * plane, gemmTileCols)
             let staged = images > 1 ? try checkedMultiply(geometry.outChannels, images * plane) : 0
-            let columns = try checkedAdd(try checkedAdd(try checkedMultiply(geometry.patch, nPad), nPad + convTileRows * gemmTileCols), staged)
-                + convPackedScratchExtra(geometry, images: images)
+            let columns = try checkedAdd(try checkedAdd(try checkedAdd(try checkedMultiply(geometry.patch, nPad), nPad + convTileRows * gemmTileCols),
+                                                        staged), convPackedScratchExtra(geometry, images: images))
             let weights = packsAtLoad ? 0 : try packedWeightsCount(geometry)
             op.params.scratchBytes = try checkedMultiply(try checkedAdd(columns, weights), 4)
             return
