@@ -19,9 +19,10 @@
 //     in the same (i, j, c) order writes channels-last rows [OH·OW, O/groups], which one more
 //     transpose turns into the NCHW output planes.
 //   - depthwise (one input and one output channel per group): channels as the 16 lanes. Per
-//     image the planes transposed to channels-last rows [H·W, C16] and copied into a z_x-padded
-//     image, then per output pixel and 16 channels the taps' products summed in i32 lanes, the
-//     output formula, and a transpose back to NCHW. (The earlier per-channel loop on stride
+//     image and 16 channels the planes transposed to channels-last rows [H·W, 16] and copied
+//     into a z_x-padded image, then per output pixel and 16 channels each kernel row's taps
+//     summed 4 at a time by `dpbusd` on their bytes interleaved into the i32 lanes, the output
+//     formula, and a transpose back to NCHW. (The earlier per-channel loop on stride
 //     phases cost MobileNet-mini's two int8 depthwise layers about 20 µs of its 47 per image.)
 //   - direct (one input channel and at least 4 outputs per group, ≤ 12 taps: stems on one-channel
 //     images): the z_x-padded input plane split into its stride phases (phase (a, b) holds the
@@ -104,9 +105,11 @@ extension ConvGeometry {
 }
 
 /// Bytes of weights packed for the GEMM path (one `qgemmPackWeights` panel set per group,
-/// each 64-byte aligned); 0 for the depthwise and direct paths, which read the row-major weights.
+/// each 64-byte aligned) or the depthwise path (i32 [kH · quads, C16], `qconvPackWeights`); 0 for
+/// the direct path, which reads the row-major weights.
 public func qconvPackedBytes(_ g: ConvGeometry) -> Int {
-    g.qconvUsesGEMM ? g.groups * qconvGroupPackedBytes(g) : 0
+    if g.qconvIsDirect { return 0 }
+    return g.qconvIsDepthwise ? kernelRoundUp(g.kernelH * g.qconvTapQuads * g.qconvLanes * 4, 64) : g.groups * qconvGroupPackedBytes(g)
 }
 
 @inline(__always)
@@ -116,8 +119,21 @@ func qconvGroupPackedBytes(_ g: ConvGeometry) -> Int {
 
 /// Packs weight i8 [O, C/groups, kH, kW] for `qconv` (`qconvPackedBytes(g)` bytes at `dst`):
 /// per group, `qgemmPackWeights`'s layout of the [O/groups, patch] matrix whose rows are in
-/// (i, j, c) order, im2col's.
+/// (i, j, c) order, im2col's; depthwise: row (i, q) lane c holds taps (i, 4q ..< 4q + 4) of
+/// channel c as 4 bytes, zeros past kW and past the channels.
 public func qconvPackWeights(_ g: ConvGeometry, weight: UnsafePointer<Int8>, into dst: UnsafeMutablePointer<Int8>) {
+    if g.qconvIsDepthwise {
+        let kh = g.kernelH, kw = g.kernelW, quads = g.qconvTapQuads, lanes = g.qconvLanes
+        for r in 0..<(kh * quads) {
+            for l in 0..<lanes {
+                for t in 0..<4 {
+                    let j = 4 * (r % quads) + t
+                    dst[(r * lanes + l) * 4 + t] = l < g.inChannels && j < kw ? weight[(l * kh + r / quads) * kw + j] : 0
+                }
+            }
+        }
+        return
+    }
     guard g.qconvUsesGEMM else { return }
     let ng = g.outChannels / g.groups, k = g.patch, cg = g.inChannels / g.groups, taps = g.kernelH * g.kernelW
     let k4 = kernelRoundUp(k, 4), n16 = kernelRoundUp(ng, 16)
@@ -169,16 +185,19 @@ extension ConvGeometry {
     /// output channel of a group).
     @inline(__always) var qconvTapBytes: Int { kernelRoundUp(12 * 8 + 12 * (outChannels / groups), 64) }
 
-    /// Depthwise path: channels rounded up to 16 (the lanes), the padded image's width, and the
-    /// scratch's pieces: weights i32 [taps, C16], bias i32 and multipliers f32 [C16], the taps'
-    /// offsets in the padded image (Int [taps]), the
-    /// channels-last image [H·W, C16] and its z_x-padded copy [H + top + bottom, padded width, C16].
+    /// Depthwise path: channels rounded up to 16 (the lanes), the padded image's width, the
+    /// kernel row's taps in groups of 4 (`qconvTapQuads`; the packed weights are i32 [kH · quads,
+    /// C16], `qconvPackWeights`), and the scratch's pieces: bias i32 and multipliers f32 [C16], the channels-last image of 16 channels [H·W, 16], and the z_x-padded image in
+    /// blocks of 16 channels [C16 / 16, H + top + bottom, padded width, 16], plus the bytes a
+    /// window's last group of 4 taps reads past it.
     @inline(__always) var qconvLanes: Int { kernelRoundUp(inChannels, 16) }
     @inline(__always) var qconvPaddedWidth: Int { width + padLeft + padRight }
-    @inline(__always) var qconvDepthwiseHeadBytes: Int { (kernelH * kernelW + 2) * qconvLanes * 4 + kernelH * kernelW * 8 }
-    @inline(__always) var qconvChannelsLastBytes: Int { kernelRoundUp(height * width * qconvLanes, 64) }
+    @inline(__always) var qconvTapQuads: Int { (kernelW + 3) / 4 }
+    @inline(__always) var qconvDepthwiseHeadBytes: Int { 2 * qconvLanes * 4 }
+    @inline(__always) var qconvChannelsLastBytes: Int { kernelRoundUp(height * width * 16, 64) }
+    @inline(__always) var qconvPaddedBlockBytes: Int { (height + padTop + padBottom) * qconvPaddedWidth * 16 }
     @inline(__always) var qconvPaddedBytes: Int {
-        kernelRoundUp((height + padTop + padBottom) * qconvPaddedWidth * qconvLanes, 64)
+        kernelRoundUp(qconvLanes / 16 * qconvPaddedBlockBytes + 48 * dilationW + 64, 64)
     }
 }
 
@@ -220,7 +239,7 @@ public func qconv(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: In
         qconvDirect(g, x: x, inputZeroPoint: inputZeroPoint, weight: weight, bias: bias, multipliers: multipliers,
                     output: output, scratch: scratch)
     } else if g.qconvIsDepthwise {
-        qconvDepthwise(g, x: x, inputZeroPoint: inputZeroPoint, weight: weight, bias: bias, multipliers: multipliers,
+        qconvDepthwise(g, x: x, inputZeroPoint: inputZeroPoint, packed: packed, bias: bias, multipliers: multipliers,
                        output: output, scratch: scratch)
     } else {
         qconvGEMM(g, x: x, inputZeroPoint: inputZeroPoint, packed: packed, bias: bias, multipliers: multipliers,
@@ -466,38 +485,39 @@ func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int
 }
 
 @inline(never)
-func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, weight: UnsafePointer<Int8>,
+func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, packed: UnsafePointer<Int8>,
                     bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
                     scratch: UnsafeMutableRawPointer) {
-    let c = g.inChannels, lanes = g.qconvLanes, taps = g.kernelH * g.kernelW, plane = g.height * g.width
-    let pixels = g.outHeight * g.outWidth, paddedRow = g.qconvPaddedWidth * lanes
-    let laneWeights = scratch.assumingMemoryBound(to: Int32.self)
-    let laneBias = laneWeights + taps * lanes
+    let c = g.inChannels, lanes = g.qconvLanes
+    let plane = g.height * g.width, pixels = g.outHeight * g.outWidth, paddedRow = g.qconvPaddedWidth * 16
+    let laneBias = scratch.assumingMemoryBound(to: Int32.self)
     let laneMultipliers = UnsafeMutableRawPointer(laneBias + lanes).assumingMemoryBound(to: Float.self)
-    let tapOffsets = UnsafeMutableRawPointer(laneMultipliers + lanes).assumingMemoryBound(to: Int.self)
     let channelsLast = (scratch + kernelRoundUp(g.qconvDepthwiseHeadBytes, 64)).assumingMemoryBound(to: UInt8.self)
     let padded = channelsLast + g.qconvChannelsLastBytes
     let staging = UnsafeMutableRawPointer(padded + g.qconvPaddedBytes)
-    // Lanes past the channels: zero weights, bias and multipliers (their outputs are not copied out).
+    // Lanes past the channels: zero weights (packed), bias and multipliers (their outputs are not copied out).
     for l in 0..<lanes {
-        for t in 0..<taps { laneWeights[t * lanes + l] = l < c ? Int32(weight[l * taps + t]) : 0 }
         laneBias[l] = l < c ? bias[l] : 0
         laneMultipliers[l] = l < c ? multipliers[l] : 0
     }
-    for t in 0..<taps { tapOffsets[t] = (t / g.kernelW * g.dilationH * g.qconvPaddedWidth + t % g.kernelW * g.dilationW) * lanes }
     // z_x everywhere once; each image then overwrites the inside.
     padded.update(repeating: UInt8(truncatingIfNeeded: inputZeroPoint), count: g.qconvPaddedBytes)
     let staged = output.f32 != nil
         ? QGEMMOutput(f32: staging.assumingMemoryBound(to: Float.self), ld: lanes, relu: output.relu)
         : QGEMMOutput(u8: staging.assumingMemoryBound(to: UInt8.self), ld: lanes, relu: output.relu, zeroPoint: output.zeroPoint)
     for n in 0..<g.batch {
-        transposeBytes(x + n * c * plane, rows: c, cols: plane, srcStride: plane, into: channelsLast, dstStride: lanes)
-        for iy in 0..<g.height {
-            UnsafeMutableRawPointer(padded + (iy + g.padTop) * paddedRow + g.padLeft * lanes)
-                .copyMemory(from: channelsLast + iy * g.width * lanes, byteCount: g.width * lanes)
+        var l = 0
+        while l < c {
+            let block = padded + l / 16 * g.qconvPaddedBlockBytes
+            transposeBytes(x + (n * c + l) * plane, rows: Swift.min(16, c - l), cols: plane, srcStride: plane, into: channelsLast,
+                           dstStride: 16)
+            for iy in 0..<g.height {
+                UnsafeMutableRawPointer(block + (iy + g.padTop) * paddedRow + g.padLeft * 16)
+                    .copyMemory(from: channelsLast + iy * g.width * 16, byteCount: g.width * 16)
+            }
+            l += 16
         }
-        qconvDepthwiseRows(g, padded: padded, taps: tapOffsets, weights: laneWeights, bias: laneBias, multipliers: laneMultipliers,
-                           output: staged)
+        qconvDepthwiseRows(g, padded: padded, weights: UnsafeRawPointer(packed).assumingMemoryBound(to: Int32.self), bias: laneBias, multipliers: laneMultipliers, output: staged)
         if let y = output.f32 {
             transposeFloats(staged.f32!, rows: pixels, cols: c, srcStride: lanes, into: y + n * c * pixels, dstStride: pixels)
         } else if let y = output.u8 {
@@ -506,24 +526,43 @@ func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: 
     }
 }
 
-/// The depthwise path's arithmetic on one image, channels as lanes: `padded` u8 [H + top +
-/// bottom, W + left + right, C16] (z_x around the image), `taps` the taps' offsets in it,
-/// weights i32 [taps, C16], bias i32 and multipliers f32 [C16]; output [OH·OW, C16] gets the
-/// output formula of acc = bias + Σ_t x(window + taps[t]) · weights[t], 16 channels at a time.
+/// The depthwise path's arithmetic on one image, 16 channels as the i32 lanes: `padded` in
+/// blocks of 16 channels [C16 / 16, H + top + bottom, padded width, 16] (z_x around the
+/// image), weights i32 [kH · quads, C16] (4 taps' bytes per lane), bias i32 and multipliers f32
+/// [C16]; output [OH·OW, C16] gets the output formula of acc = bias + Σ over the window's taps,
+/// each kernel row's taps 4 at a time: their bytes interleaved into the lanes
+/// (`interleaveBytes4`) and one `dpbusd` (3 per 3×3 window instead of 9 multiplies).
 @inline(never) @_optimize(speed)
-func qconvDepthwiseRows(_ g: ConvGeometry, padded: UnsafePointer<UInt8>, taps: UnsafePointer<Int>, weights: UnsafePointer<Int32>,
+func qconvDepthwiseRows(_ g: ConvGeometry, padded: UnsafePointer<UInt8>, weights: UnsafePointer<Int32>,
                         bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput) {
-    let lanes = g.qconvLanes, paddedRow = g.qconvPaddedWidth * lanes, tapCount = g.kernelH * g.kernelW
-    let rowStep = g.strideH * paddedRow, columnStep = g.strideW * lanes, ow = g.outWidth
+    let lanes = g.qconvLanes, paddedRow = g.qconvPaddedWidth * 16, kh = g.kernelH, quads = g.qconvTapQuads
+    let rowStep = g.strideH * paddedRow, columnStep = g.strideW * 16, ow = g.outWidth
+    let tapRow = g.dilationH * paddedRow, tapStep = g.dilationW * 16
     let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
     var l = 0
     while l < lanes {
+        let block = padded + l / 16 * g.qconvPaddedBlockBytes
         let b = load16(bias + l), m = load16(multipliers + l)
+        // 3×3 without dilation along W (MobileNet's): the three rows' weights in registers.
+        let threeRows = kh == 3 && quads == 1 && tapStep == 16
+        let w0 = load16(weights + l), w1 = load16(weights + (threeRows ? lanes : 0) + l)
+        let w2 = load16(weights + (threeRows ? 2 * lanes : 0) + l)
         for oy in 0..<g.outHeight {
             for ox in 0..<ow {
-                let window = padded + oy * rowStep + ox * columnStep + l, at = (oy * ow + ox) * lanes + l
+                let window = block + oy * rowStep + ox * columnStep, at = (oy * ow + ox) * lanes + l
                 var acc = b
-                for t in 0..<tapCount { acc &+= zeroExtend(load16(window + taps[t])) &* load16(weights + t * lanes + l) }
+                if threeRows {
+                    acc = dpbusd(acc, interleaveBytes4(window, stride: 16), w0)
+                    acc = dpbusd(acc, interleaveBytes4(window + tapRow, stride: 16), w1)
+                    acc = dpbusd(acc, interleaveBytes4(window + 2 * tapRow, stride: 16), w2)
+                } else {
+                    for i in 0..<kh {
+                        for q in 0..<quads {
+                            acc = dpbusd(acc, interleaveBytes4(window + i * tapRow + 4 * q * tapStep, stride: tapStep),
+                                         load16(weights + (i * quads + q) * lanes + l))
+                        }
+                    }
+                }
                 if let y = output.f32 { store16(dequantize16(acc, multiplier: m, relu: output.relu), y + at) }
                 if let y = output.u8 { store16(requantize16(acc, multiplier: m, zeroPoint: z, low: low), y + at) }
             }
@@ -531,3 +570,14 @@ func qconvDepthwiseRows(_ g: ConvGeometry, padded: UnsafePointer<UInt8>, taps: U
         l += 16
     }
 }
+
+#if !MYELIN_VNNI
+/// Lane l: the bytes p[l], p[stride + l], p[2·stride + l], p[3·stride + l], in that order from
+/// the low byte — four 16-byte runs interleaved (the runtime's AVX-512 build has a one-`vpermb`
+/// twin for stride 16 in QuantizedTileVNNI.swift).
+@inline(__always)
+func interleaveBytes4(_ p: UnsafePointer<UInt8>, stride: Int) -> SIMD16<Int32> {
+    zeroExtend(load16(p)) | zeroExtend(load16(p + stride)) &<< 8 | zeroExtend(load16(p + 2 * stride)) &<< 16
+        | zeroExtend(load16(p + 3 * stride)) &<< 24
+}
+#endif

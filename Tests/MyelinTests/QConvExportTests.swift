@@ -81,6 +81,41 @@ final class QConvExportTests: XCTestCase {
         XCTAssertGreaterThan(Set(h).count, 10, "the test data spans the u8 range")
     }
 
+    /// Every depthwise geometry of `QuantizedConvTests` as one quantize → qconv2d bundle (f32
+    /// output, ReLU): the C runtime (whose AVX-512 build interleaves adjacent taps' bytes with
+    /// `vpermb`) gives the Swift integer reference's values exactly.
+    func testDepthwiseQConv2dInCMatchesTheReference() throws {
+        let library = try requireRuntime()
+        let rng = Generator(seed: 41)
+        for g in QuantizedConvTests.geometries where g.inChannels == g.groups && g.outChannels == g.groups {
+            let c = g.inChannels, taps = g.kernelH * g.kernelW
+            let w = (0..<(c * taps)).map { _ in Int8(Int(rng.next() % 255) - 127) }
+            let bias = (0..<c).map { _ in Int32(Int(rng.next() % 4001) - 2000) }
+            let tensors: [ModelBundle.TensorEntry] = [
+                .init(name: "w", dtype: .i8, shape: [c, 1, g.kernelH, g.kernelW], data: w.map { UInt8(bitPattern: $0) }),
+                .init(name: "s", floats: (0..<c).map { _ in 0.002 + rng.nextUniform() * 0.01 }, shape: [c]),
+                .init(name: "b", dtype: .i32, shape: [c], data: bias.withUnsafeBytes { Array($0) }),
+            ]
+            let attributes: [(BundleAttribute, ModelBundle.AttributeValue)] = [
+                (.stride, Self.ints(g.strideH, g.strideW)), (.padding, Self.ints(g.padTop, g.padLeft, g.padBottom, g.padRight)),
+                (.dilation, Self.ints(g.dilationH, g.dilationW)), (.groups, .int(Int64(c))), (.activation, .int(1)),
+            ]
+            let x = (0..<(g.batch * c * g.height * g.width)).map { _ in rng.nextUniform() * 4 - 1 }
+            let values: [ModelBundle.Value] = [
+                .init(name: "x", dtype: .f32, shape: [c, g.height, g.width]),
+                .init(name: "xq", dtype: .u8, shape: [c, g.height, g.width], scale: 0.02, zeroPoint: 50),
+                .init(name: "y", dtype: .f32, shape: [c, g.outHeight, g.outWidth]),
+            ]
+            let bundle = ModelBundle(precision: .int8, tensors: tensors, values: values, inputs: [0], outputs: [2],
+                                     ops: [Op(.quantize, inputs: [0], outputs: [1]),
+                                           Op(.qconv2d, inputs: [1], outputs: [2], tensors: [0, 1, 2], attributes: attributes)])
+            let reference = try BundleExecutor(validating: bundle, reference: true).run([x], batch: g.batch)
+            let fromC = try ConvRuntimeTests.runC(library, bundle, [x], n: g.batch)
+            XCTAssertEqual(fromC[0], reference[0], "\(g)")
+            XCTAssertGreaterThan(Set(reference[0]).count, 10, "\(g)")
+        }
+    }
+
     /// Every attribute and operand of qconv2d, damaged: the documented status from the Swift
     /// reader and from the C runtime, and no crash.
     func testDamagedQConv2dGetsItsStatus() throws {
