@@ -123,14 +123,11 @@ func qconvGroupPackedBytes(_ g: ConvGeometry) -> Int {
 /// channel c as 4 bytes, zeros past kW and past the channels.
 public func qconvPackWeights(_ g: ConvGeometry, weight: UnsafePointer<Int8>, into dst: UnsafeMutablePointer<Int8>) {
     if g.qconvIsDepthwise {
-        let kh = g.kernelH, kw = g.kernelW, quads = g.qconvTapQuads, lanes = g.qconvLanes
-        for r in 0..<(kh * quads) {
-            for l in 0..<lanes {
-                for t in 0..<4 {
-                    let j = 4 * (r % quads) + t
-                    dst[(r * lanes + l) * 4 + t] = l < g.inChannels && j < kw ? weight[(l * kh + r / quads) * kw + j] : 0
-                }
-            }
+        let quads = g.qconvTapQuads, lanes = g.qconvLanes
+        for i in 0..<(g.kernelH * quads * lanes * 4) {
+            // Byte t of lane l of row r = (kernel row, quad): tap j of channel l.
+            let r = i / (4 * lanes), l = i / 4 % lanes, j = 4 * (r % quads) + i % 4
+            dst[i] = l < g.inChannels && j < g.kernelW ? weight[(l * g.kernelH + r / quads) * g.kernelW + j] : 0
         }
         return
     }
@@ -229,21 +226,39 @@ public func qconvScratchBytes(_ g: ConvGeometry, outputBytes: Int = 4) -> Int {
 /// `packed` from `qconvPackWeights` (GEMM path; ignored by the direct path, which reads
 /// `weight`), bias i32 [O], multipliers f32 [O], output f32 or u8 [batch, O, OH, OW]
 /// (`output.ld` unused), `scratch` of `qconvScratchBytes(g)` bytes, 64-byte aligned.
-/// Allocates nothing.
+/// `inputChannelsLast` / `outputChannelsLast`: x / y per image in channels-last rows [H·W, C]
+/// instead of NCHW planes, where `g.qconvReadsChannelsLast` / `g.qconvWritesChannelsLast`
+/// allow it (consecutive quantised convolutions hand over their u8 values without the
+/// transposes; chosen at load, Ops/QConv.swift). Allocates nothing.
 @inline(never)
 @_optimize(speed)
 public func qconv(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, weight: UnsafePointer<Int8>,
                   packed: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>,
-                  output: QGEMMOutput, scratch: UnsafeMutableRawPointer) {
+                  output: QGEMMOutput, scratch: UnsafeMutableRawPointer, inputChannelsLast: Bool = false,
+                  outputChannelsLast: Bool = false) {
     if g.qconvIsDirect {
         qconvDirect(g, x: x, inputZeroPoint: inputZeroPoint, weight: weight, bias: bias, multipliers: multipliers,
                     output: output, scratch: scratch)
     } else if g.qconvIsDepthwise {
         qconvDepthwise(g, x: x, inputZeroPoint: inputZeroPoint, packed: packed, bias: bias, multipliers: multipliers,
-                       output: output, scratch: scratch)
+                       output: output, scratch: scratch, inputChannelsLast: inputChannelsLast, outputChannelsLast: outputChannelsLast)
     } else {
         qconvGEMM(g, x: x, inputZeroPoint: inputZeroPoint, packed: packed, bias: bias, multipliers: multipliers,
-                  output: output, scratch: scratch)
+                  output: output, scratch: scratch, inputChannelsLast: inputChannelsLast, outputChannelsLast: outputChannelsLast)
+    }
+}
+
+extension ConvGeometry {
+    /// Whether `qconv` can read its u8 input as channels-last rows [H·W, C] (depthwise on
+    /// whole blocks of 16 channels; a 1×1 convolution without stride, padding or groups, whose
+    /// GEMM reads those rows as they are) and write its u8 output that way (the same depthwise
+    /// layers; GEMM layers without groups, whose rows are that layout).
+    /// (Load-time choices: out of line, size-optimised.)
+    public var qconvReadsChannelsLast: Bool {
+        @inline(never) @_optimize(size) get { qconvIsDepthwise && inChannels % 16 == 0 || qconvUsesGEMM && qconvSkipsIm2col && groups == 1 }
+    }
+    public var qconvWritesChannelsLast: Bool {
+        @inline(never) @_optimize(size) get { qconvIsDepthwise && inChannels % 16 == 0 || qconvUsesGEMM && groups == 1 }
     }
 }
 
@@ -300,7 +315,7 @@ func qconvCopyBytes(_ dst: UnsafeMutablePointer<UInt8>, _ src: UnsafePointer<UIn
 @inline(never)
 func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, packed: UnsafePointer<Int8>,
                bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
-               scratch: UnsafeMutableRawPointer) {
+               scratch: UnsafeMutableRawPointer, inputChannelsLast: Bool, outputChannelsLast: Bool) {
     let cg = g.inChannels / g.groups, ng = g.outChannels / g.groups, k = g.patch, k4 = kernelRoundUp(k, 4)
     let pixels = g.outHeight * g.outWidth, planeSize = g.height * g.width
     let tile = scratch.assumingMemoryBound(to: Int32.self)
@@ -315,10 +330,15 @@ func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32
     if windows && g.qconvIsPadded { columns.update(repeating: zero, count: paddedBytes) }
     for n in 0..<g.batch {
         for group in 0..<g.groups {
-            // [C/groups, H·W] planes → [H·W, C/groups] rows, the GEMM's operand directly or im2col's input.
-            transposeBytes(x + (n * g.inChannels + group * cg) * planeSize, rows: cg, cols: planeSize, srcStride: planeSize,
-                           into: channelsLast, dstStride: cg)
+            // [C/groups, H·W] planes → [H·W, C/groups] rows, the GEMM's operand directly or im2col's input
+            // (or those rows as they come, one image after the other).
             var operand = UnsafePointer(channelsLast), ldx = cg, layout = QGEMMRows()
+            if inputChannelsLast {
+                operand = x + n * g.inChannels * planeSize
+            } else {
+                transposeBytes(x + (n * g.inChannels + group * cg) * planeSize, rows: cg, cols: planeSize, srcStride: planeSize,
+                               into: channelsLast, dstStride: cg)
+            }
             if windows {
                 if g.qconvIsPadded {
                     for iy in 0..<g.height {
@@ -344,12 +364,12 @@ func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32
                       layout: layout)
                 transposeFloats(rows, rows: pixels, cols: ng, srcStride: ng, into: y + plane0, dstStride: pixels)
             } else if let y = output.u8 {
-                let rows = staging.assumingMemoryBound(to: UInt8.self)
+                let rows = outputChannelsLast ? y + n * g.outChannels * pixels : staging.assumingMemoryBound(to: UInt8.self)
                 qgemm(m: pixels, n: ng, k: k, x: operand, ldx: ldx, packed: groupPacked, bias: bias + group * ng,
                       multipliers: multipliers + group * ng,
                       output: QGEMMOutput(u8: rows, ld: ng, relu: output.relu, zeroPoint: output.zeroPoint), tile: tile,
                       layout: layout)
-                transposeBytes(rows, rows: pixels, cols: ng, srcStride: ng, into: y + plane0, dstStride: pixels)
+                if !outputChannelsLast { transposeBytes(rows, rows: pixels, cols: ng, srcStride: ng, into: y + plane0, dstStride: pixels) }
             }
         }
     }
@@ -487,7 +507,7 @@ func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int
 @inline(never)
 func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, packed: UnsafePointer<Int8>,
                     bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
-                    scratch: UnsafeMutableRawPointer) {
+                    scratch: UnsafeMutableRawPointer, inputChannelsLast: Bool, outputChannelsLast: Bool) {
     let c = g.inChannels, lanes = g.qconvLanes
     let plane = g.height * g.width, pixels = g.outHeight * g.outWidth, paddedRow = g.qconvPaddedWidth * 16
     let laneBias = scratch.assumingMemoryBound(to: Int32.self)
@@ -502,27 +522,48 @@ func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: 
     }
     // z_x everywhere once; each image then overwrites the inside.
     padded.update(repeating: UInt8(truncatingIfNeeded: inputZeroPoint), count: g.qconvPaddedBytes)
-    let staged = output.f32 != nil
-        ? QGEMMOutput(f32: staging.assumingMemoryBound(to: Float.self), ld: lanes, relu: output.relu)
-        : QGEMMOutput(u8: staging.assumingMemoryBound(to: UInt8.self), ld: lanes, relu: output.relu, zeroPoint: output.zeroPoint)
     for n in 0..<g.batch {
         var l = 0
         while l < c {
             let block = padded + l / 16 * g.qconvPaddedBlockBytes
-            transposeBytes(x + (n * c + l) * plane, rows: Swift.min(16, c - l), cols: plane, srcStride: plane, into: channelsLast,
-                           dstStride: 16)
-            for iy in 0..<g.height {
-                UnsafeMutableRawPointer(block + (iy + g.padTop) * paddedRow + g.padLeft * 16)
-                    .copyMemory(from: channelsLast + iy * g.width * 16, byteCount: g.width * 16)
+            if inputChannelsLast {
+                // Rows [H·W, C] (C a multiple of 16): 16 bytes per pixel into the block.
+                qconvCopyChannelBlock(x + n * c * plane + l, rows: g.height, width: g.width, stride: c,
+                                      into: block + g.padTop * paddedRow + g.padLeft * 16, rowStride: paddedRow)
+            } else {
+                transposeBytes(x + (n * c + l) * plane, rows: Swift.min(16, c - l), cols: plane, srcStride: plane, into: channelsLast,
+                               dstStride: 16)
+                for iy in 0..<g.height {
+                    UnsafeMutableRawPointer(block + (iy + g.padTop) * paddedRow + g.padLeft * 16)
+                        .copyMemory(from: channelsLast + iy * g.width * 16, byteCount: g.width * 16)
+                }
             }
             l += 16
         }
-        qconvDepthwiseRows(g, padded: padded, weights: UnsafeRawPointer(packed).assumingMemoryBound(to: Int32.self), bias: laneBias, multipliers: laneMultipliers, output: staged)
-        if let y = output.f32 {
+        // Channels-last u8 outputs (C = C16) go straight into y.
+        let staged = output.f32 != nil
+            ? QGEMMOutput(f32: staging.assumingMemoryBound(to: Float.self), ld: lanes, relu: output.relu)
+            : QGEMMOutput(u8: outputChannelsLast ? output.u8! + n * c * pixels : staging.assumingMemoryBound(to: UInt8.self), ld: lanes,
+                          relu: output.relu, zeroPoint: output.zeroPoint)
+        qconvDepthwiseRows(g, padded: padded, weights: UnsafeRawPointer(packed).assumingMemoryBound(to: Int32.self), bias: laneBias,
+                           multipliers: laneMultipliers, output: staged)
+        if outputChannelsLast {
+            continue
+        } else if let y = output.f32 {
             transposeFloats(staged.f32!, rows: pixels, cols: c, srcStride: lanes, into: y + n * c * pixels, dstStride: pixels)
         } else if let y = output.u8 {
             transposeBytes(staged.u8!, rows: pixels, cols: c, srcStride: lanes, into: y + n * c * pixels, dstStride: pixels)
         }
+    }
+}
+
+/// 16 bytes per pixel of `rows` × `width` pixels `stride` bytes apart (16 channels of
+/// channels-last rows) into rows of 16-byte pixels `rowStride` bytes apart.
+@inline(never) @_optimize(speed)
+func qconvCopyChannelBlock(_ src: UnsafePointer<UInt8>, rows: Int, width: Int, stride: Int, into dst: UnsafeMutablePointer<UInt8>,
+                           rowStride: Int) {
+    for y in 0..<rows {
+        for x in 0..<width { store16(load16(src + (y * width + x) * stride), dst + y * rowStride + 16 * x) }
     }
 }
 
@@ -552,9 +593,9 @@ func qconvDepthwiseRows(_ g: ConvGeometry, padded: UnsafePointer<UInt8>, weights
                 let window = block + oy * rowStep + ox * columnStep, at = (oy * ow + ox) * lanes + l
                 var acc = b
                 if threeRows {
-                    acc = dpbusd(acc, interleaveBytes4(window, stride: 16), w0)
-                    acc = dpbusd(acc, interleaveBytes4(window + tapRow, stride: 16), w1)
-                    acc = dpbusd(acc, interleaveBytes4(window + 2 * tapRow, stride: 16), w2)
+                    acc = dpbusd(acc, interleaveAdjacentBytes4(window), w0)
+                    acc = dpbusd(acc, interleaveAdjacentBytes4(window + tapRow), w1)
+                    acc = dpbusd(acc, interleaveAdjacentBytes4(window + 2 * tapRow), w2)
                 } else {
                     for i in 0..<kh {
                         for q in 0..<quads {
@@ -571,13 +612,20 @@ func qconvDepthwiseRows(_ g: ConvGeometry, padded: UnsafePointer<UInt8>, weights
     }
 }
 
-#if !MYELIN_VNNI
 /// Lane l: the bytes p[l], p[stride + l], p[2·stride + l], p[3·stride + l], in that order from
-/// the low byte — four 16-byte runs interleaved (the runtime's AVX-512 build has a one-`vpermb`
-/// twin for stride 16 in QuantizedTileVNNI.swift).
-@inline(__always)
+/// the low byte — four 16-byte runs interleaved. (Out of line: the depthwise path's rarer
+/// kernels — other than 3×3 with adjacent taps — call it; library size.)
+@inline(never) @_optimize(speed)
 func interleaveBytes4(_ p: UnsafePointer<UInt8>, stride: Int) -> SIMD16<Int32> {
     zeroExtend(load16(p)) | zeroExtend(load16(p + stride)) &<< 8 | zeroExtend(load16(p + 2 * stride)) &<< 16
         | zeroExtend(load16(p + 3 * stride)) &<< 24
+}
+
+#if !MYELIN_VNNI
+/// `interleaveBytes4(p, stride: 16)` (the runtime's AVX-512 build has a one-`vpermb` twin in
+/// QuantizedTileVNNI.swift).
+@inline(__always)
+func interleaveAdjacentBytes4(_ p: UnsafePointer<UInt8>) -> SIMD16<Int32> {
+    zeroExtend(load16(p)) | zeroExtend(load16(p + 16)) &<< 8 | zeroExtend(load16(p + 32)) &<< 16 | zeroExtend(load16(p + 48)) &<< 24
 }
 #endif

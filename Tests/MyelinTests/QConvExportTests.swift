@@ -116,6 +116,57 @@ final class QConvExportTests: XCTestCase {
         }
     }
 
+    /// quantize → pointwise (16 → 32) → depthwise (stride 2) → pointwise (32 → 16, f32): the two
+    /// u8 values between the convolutions stay channels-last at load (no transposes), and the
+    /// outputs are the integer reference's in Swift and C; a context whose values stay readable
+    /// sees them in NCHW, equal to the reference's.
+    func testChannelsLastU8BetweenConvolutionsKeepsTheReferenceValues() throws {
+        let rng = Generator(seed: 43)
+        func i8(_ name: String, _ shape: [Int]) -> ModelBundle.TensorEntry {
+            .init(name: name, dtype: .i8, shape: shape, data: (0..<shape.reduce(1, *)).map { _ in UInt8(bitPattern: Int8(Int(rng.next() % 255) - 127)) })
+        }
+        func scales(_ name: String, _ n: Int) -> ModelBundle.TensorEntry {
+            .init(name: name, floats: (0..<n).map { _ in 0.002 + rng.nextUniform() * 0.004 }, shape: [n])
+        }
+        func i32(_ name: String, _ n: Int) -> ModelBundle.TensorEntry {
+            let b = (0..<n).map { _ in Int32(Int(rng.next() % 4001) - 2000) }
+            return .init(name: name, dtype: .i32, shape: [n], data: b.withUnsafeBytes { Array($0) })
+        }
+        let tensors = [i8("w1", [32, 16, 1, 1]), scales("s1", 32), i32("b1", 32), i8("w2", [32, 1, 3, 3]), scales("s2", 32), i32("b2", 32),
+                       i8("w3", [16, 32, 1, 1]), scales("s3", 16), i32("b3", 16)]
+        let values: [ModelBundle.Value] = [
+            .init(name: "x", dtype: .f32, shape: [16, 9, 9]), .init(name: "xq", dtype: .u8, shape: [16, 9, 9], scale: 0.02, zeroPoint: 60),
+            .init(name: "a", dtype: .u8, shape: [32, 9, 9], scale: 0.03, zeroPoint: 0),
+            .init(name: "b", dtype: .u8, shape: [32, 5, 5], scale: 0.04, zeroPoint: 0), .init(name: "y", dtype: .f32, shape: [16, 5, 5]),
+        ]
+        func conv(_ x: Int, _ y: Int, _ t: Int, stride: Int, padding: Int, groups: Int) -> Op {
+            Op(.qconv2d, inputs: [x], outputs: [y], tensors: [t, t + 1, t + 2],
+               attributes: [(.stride, Self.ints(stride, stride)), (.padding, Self.ints(padding, padding, padding, padding)),
+                            (.dilation, Self.ints(1, 1)), (.groups, .int(Int64(groups))), (.activation, .int(1))])
+        }
+        let bundle = ModelBundle(precision: .int8, tensors: tensors, values: values, inputs: [0], outputs: [4],
+                                 ops: [Op(.quantize, inputs: [0], outputs: [1]), conv(1, 2, 0, stride: 1, padding: 0, groups: 1),
+                                       conv(2, 3, 3, stride: 2, padding: 1, groups: 32), conv(3, 4, 6, stride: 1, padding: 0, groups: 1)])
+        let bytes = bundle.encode(compressed: false, packWeights: false)
+        var loaded = try bytes.withUnsafeBytes { try LoadedBundle.load($0.baseAddress!, count: $0.count, reference: false) }
+        defer { loaded.release() }
+        let ops = loaded.model.graph.ops!
+        XCTAssertEqual((1...3).map { ops[$0].params.qconvInputChannelsLast }, [false, true, true])
+        XCTAssertEqual((1...3).map { ops[$0].params.qconvOutputChannelsLast }, [true, true, false])
+
+        let batch = 3
+        let x = (0..<(batch * 16 * 81)).map { _ in rng.nextUniform() * 4 - 1 }
+        var expected: [Int: BundleExecutor.Contents] = [:], observed: [Int: BundleExecutor.Contents] = [:]
+        let reference = try BundleExecutor(validating: bundle, reference: true).run([.f32(x)], batch: batch) { expected[$0] = $1 }
+        XCTAssertEqual(try BundleExecutor(validating: bundle, reference: false).run([.f32(x)], batch: batch), reference, "Swift, channels-last")
+        _ = try BundleExecutor(validating: bundle, reference: false).run([.f32(x)], batch: batch) { observed[$0] = $1 }
+        XCTAssertEqual(observed[2], expected[2], "readable values in NCHW")
+        XCTAssertEqual(observed[3], expected[3], "readable values in NCHW")
+        XCTAssertGreaterThan(Set(reference[0].floats).count, 100)
+        let library = try requireRuntime()
+        XCTAssertEqual(try ConvRuntimeTests.runC(library, bundle, [x], n: batch)[0], reference[0].floats, "C, channels-last")
+    }
+
     /// Every attribute and operand of qconv2d, damaged: the documented status from the Swift
     /// reader and from the C runtime, and no crash.
     func testDamagedQConv2dGetsItsStatus() throws {

@@ -96,6 +96,48 @@ public enum QConvOps {
         }
         let packed = UnsafePointer((r.op.prepared! + kernelRoundUp(o * 4, 64)).assumingMemoryBound(to: Int8.self))
         qconv(geometry, x: x, inputZeroPoint: r.inputValue(0).zeroPoint, weight: weight, packed: packed, bias: bias,
-              multipliers: multipliers, output: output, scratch: r.scratch)
+              multipliers: multipliers, output: output, scratch: r.scratch, inputChannelsLast: r.params.qconvInputChannelsLast,
+              outputChannelsLast: r.params.qconvOutputChannelsLast)
+    }
+
+    /// At load (Executor, after `prepare`; not for the reference executor): each u8 value that
+    /// one qconv2d writes and only qconv2d ops read, all of them able to (`qconvWritesChannelsLast`,
+    /// `qconvReadsChannelsLast`), and that is no graph output, is kept in channels-last rows
+    /// [H·W, C] per sample — no transposes between, say, a pointwise and a depthwise layer.
+    /// Contexts whose values must stay readable (`fusesPools` false) run every op on NCHW.
+    @_optimize(size)
+    public static func keepChannelsLast(_ g: Graph) {
+        guard !g.reference else { return }
+        for o in 0..<g.opCount where g.ops![o].code == .qconv2d {
+            let y = g.values![g.outputID(g.ops![o], 0)]
+            g.ops![o].params.qconvOutputChannelsLast = y.dtype == .u8 && !y.isOutput && g.ops![o].params.window.qconvWritesChannelsLast
+        }
+        // Any reader that cannot take the rows keeps its producer on NCHW.
+        for o in 0..<g.opCount {
+            let op = g.ops![o]
+            for i in 0..<op.inputCount {
+                let p = g.values![g.inputID(op, i)].producer
+                if p >= 0 && g.ops![p].code == .qconv2d && !(op.code == .qconv2d && op.params.window.qconvReadsChannelsLast) {
+                    g.ops![p].params.qconvOutputChannelsLast = false
+                }
+            }
+        }
+        for o in 0..<g.opCount where g.ops![o].code == .qconv2d {
+            let p = g.values![g.inputID(g.ops![o], 0)].producer
+            g.ops![o].params.qconvInputChannelsLast = p >= 0 && g.ops![p].code == .qconv2d && g.ops![p].params.qconvOutputChannelsLast
+        }
+    }
+}
+
+extension OpParams {
+    /// qconv2d: its u8 input / output in channels-last rows (`QConvOps.keepChannelsLast`). Stored
+    /// in `start` (0 by default), which qconv2d does not use otherwise: bit 0 the input, bit 1 the output.
+    public var qconvInputChannelsLast: Bool {
+        get { start & 1 != 0 }
+        set { start = newValue ? start | 1 : start & ~1 }
+    }
+    public var qconvOutputChannelsLast: Bool {
+        get { start & 2 != 0 }
+        set { start = newValue ? start | 2 : start & ~2 }
     }
 }
