@@ -46,9 +46,9 @@ func roundToBytes16(_ y: SIMD16<Float>, zeroPoint: Float, low: Float) -> SIMD16<
                                                                    Int16(-1)._value), to: SIMD16<UInt8>.self)
 }
 
-/// `interleaveBytes4(p, stride: 16)` (QuantizedConvolution.swift; adjacent taps of the
-/// depthwise path): lane l gets bytes p[l], p[16 + l], p[32 + l], p[48 + l] — one 64-byte load
-/// and one `vpermb`.
+/// `interleaveAdjacentBytes4` (QuantizedConvolution.swift; adjacent taps of the depthwise
+/// path): lane l gets bytes p[l], p[16 + l], p[32 + l], p[48 + l] — one 64-byte load and one
+/// `vpermb`.
 @inline(__always)
 func interleaveAdjacentBytes4(_ p: UnsafePointer<UInt8>) -> SIMD16<Int32> {
     // Byte 4l + t from byte 16t + l.

@@ -20,9 +20,9 @@
 //     transpose turns into the NCHW output planes.
 //   - depthwise (one input and one output channel per group): channels as the 16 lanes. Per
 //     image and 16 channels the planes transposed to channels-last rows [H·W, 16] and copied
-//     into a z_x-padded image, then per output pixel and 16 channels each kernel row's taps
-//     summed 4 at a time by `dpbusd` on their bytes interleaved into the i32 lanes, the output
-//     formula, and a transpose back to NCHW. (The earlier per-channel loop on stride
+//     into a z_x-padded image, then per output pixel and 16 channels each kernel row's (≤ 4)
+//     taps summed by one `dpbusd` on their bytes interleaved into the i32 lanes, the output
+//     formula, and a transpose back to NCHW. (Wider kernel rows and dilation along W: GEMM path.) (The earlier per-channel loop on stride
 //     phases cost MobileNet-mini's two int8 depthwise layers about 20 µs of its 47 per image.)
 //   - direct (one input channel and at least 4 outputs per group, ≤ 12 taps: stems on one-channel
 //     images): the z_x-padded input plane split into its stride phases (phase (a, b) holds the
@@ -89,8 +89,10 @@ public func qconvStoreChannel(_ acc: UnsafePointer<Int32>, count: Int, multiplie
 // MARK: Weights and scratch
 
 extension ConvGeometry {
-    /// One input and one output channel per group: the depthwise path.
-    @inline(__always) var qconvIsDepthwise: Bool { inChannels == groups && outChannels == groups }
+    /// One input and one output channel per group, at most 4 taps a kernel row, no dilation
+    /// along W (a kernel row's taps are 4 adjacent pixels): the depthwise path. (Other depthwise
+    /// layers take the GEMM path.)
+    @inline(__always) var qconvIsDepthwise: Bool { inChannels == groups && outChannels == groups && kernelW <= 4 && dilationW == 1 }
 
     /// One input channel per group, several outputs (stems on one-channel images), at most 12
     /// taps, outputs in runs of 16 or more (rows of 16 or more, or whole rows): the direct path.
@@ -105,11 +107,11 @@ extension ConvGeometry {
 }
 
 /// Bytes of weights packed for the GEMM path (one `qgemmPackWeights` panel set per group,
-/// each 64-byte aligned) or the depthwise path (i32 [kH · quads, C16], `qconvPackWeights`); 0 for
+/// each 64-byte aligned) or the depthwise path (i32 [kH, C16], `qconvPackWeights`); 0 for
 /// the direct path, which reads the row-major weights.
 public func qconvPackedBytes(_ g: ConvGeometry) -> Int {
     if g.qconvIsDirect { return 0 }
-    return g.qconvIsDepthwise ? kernelRoundUp(g.kernelH * g.qconvTapQuads * g.qconvLanes * 4, 64) : g.groups * qconvGroupPackedBytes(g)
+    return g.qconvIsDepthwise ? kernelRoundUp(g.kernelH * g.qconvLanes * 4, 64) : g.groups * qconvGroupPackedBytes(g)
 }
 
 @inline(__always)
@@ -123,11 +125,11 @@ func qconvGroupPackedBytes(_ g: ConvGeometry) -> Int {
 /// channel c as 4 bytes, zeros past kW and past the channels.
 public func qconvPackWeights(_ g: ConvGeometry, weight: UnsafePointer<Int8>, into dst: UnsafeMutablePointer<Int8>) {
     if g.qconvIsDepthwise {
-        let quads = g.qconvTapQuads, lanes = g.qconvLanes
-        for i in 0..<(g.kernelH * quads * lanes * 4) {
-            // Byte t of lane l of row r = (kernel row, quad): tap j of channel l.
-            let r = i / (4 * lanes), l = i / 4 % lanes, j = 4 * (r % quads) + i % 4
-            dst[i] = l < g.inChannels && j < g.kernelW ? weight[(l * g.kernelH + r / quads) * g.kernelW + j] : 0
+        let lanes = g.qconvLanes
+        for i in 0..<(g.kernelH * lanes * 4) {
+            // Byte j of lane l of kernel row r: tap (r, j) of channel l.
+            let r = i / (4 * lanes), l = i / 4 % lanes, j = i % 4
+            dst[i] = l < g.inChannels && j < g.kernelW ? weight[(l * g.kernelH + r) * g.kernelW + j] : 0
         }
         return
     }
@@ -182,19 +184,18 @@ extension ConvGeometry {
     /// output channel of a group).
     @inline(__always) var qconvTapBytes: Int { kernelRoundUp(12 * 8 + 12 * (outChannels / groups), 64) }
 
-    /// Depthwise path: channels rounded up to 16 (the lanes), the padded image's width, the
-    /// kernel row's taps in groups of 4 (`qconvTapQuads`; the packed weights are i32 [kH · quads,
-    /// C16], `qconvPackWeights`), and the scratch's pieces: bias i32 and multipliers f32 [C16], the channels-last image of 16 channels [H·W, 16], and the z_x-padded image in
-    /// blocks of 16 channels [C16 / 16, H + top + bottom, padded width, 16], plus the bytes a
-    /// window's last group of 4 taps reads past it.
+    /// Depthwise path: channels rounded up to 16 (the lanes), the padded image's width, and the
+    /// scratch's pieces (the packed weights are i32 [kH, C16], `qconvPackWeights`): bias i32 and
+    /// multipliers f32 [C16], the channels-last image of 16 channels [H·W, 16], and the
+    /// z_x-padded image in blocks of 16 channels [C16 / 16, H + top + bottom, padded width, 16],
+    /// plus the 48 bytes a window's 4-pixel row read passes the last one by.
     @inline(__always) var qconvLanes: Int { kernelRoundUp(inChannels, 16) }
     @inline(__always) var qconvPaddedWidth: Int { width + padLeft + padRight }
-    @inline(__always) var qconvTapQuads: Int { (kernelW + 3) / 4 }
     @inline(__always) var qconvDepthwiseHeadBytes: Int { 2 * qconvLanes * 4 }
     @inline(__always) var qconvChannelsLastBytes: Int { kernelRoundUp(height * width * 16, 64) }
     @inline(__always) var qconvPaddedBlockBytes: Int { (height + padTop + padBottom) * qconvPaddedWidth * 16 }
     @inline(__always) var qconvPaddedBytes: Int {
-        kernelRoundUp(qconvLanes / 16 * qconvPaddedBlockBytes + 48 * dilationW + 64, 64)
+        kernelRoundUp(qconvLanes / 16 * qconvPaddedBlockBytes + 48, 64)
     }
 }
 
@@ -569,40 +570,32 @@ func qconvCopyChannelBlock(_ src: UnsafePointer<UInt8>, rows: Int, width: Int, s
 
 /// The depthwise path's arithmetic on one image, 16 channels as the i32 lanes: `padded` in
 /// blocks of 16 channels [C16 / 16, H + top + bottom, padded width, 16] (z_x around the
-/// image), weights i32 [kH · quads, C16] (4 taps' bytes per lane), bias i32 and multipliers f32
-/// [C16]; output [OH·OW, C16] gets the output formula of acc = bias + Σ over the window's taps,
-/// each kernel row's taps 4 at a time: their bytes interleaved into the lanes
-/// (`interleaveBytes4`) and one `dpbusd` (3 per 3×3 window instead of 9 multiplies).
+/// image), weights i32 [kH, C16] (a kernel row's ≤ 4 taps' bytes per lane), bias i32 and
+/// multipliers f32 [C16]; output [OH·OW, C16] gets the output formula of acc = bias + Σ over
+/// the window's kernel rows of one `dpbusd`: the row's 4 adjacent pixels' bytes interleaved
+/// into the lanes (`interleaveAdjacentBytes4`; taps past kW have zero weights) — 3 per 3×3
+/// window instead of 9 multiplies.
 @inline(never) @_optimize(speed)
 func qconvDepthwiseRows(_ g: ConvGeometry, padded: UnsafePointer<UInt8>, weights: UnsafePointer<Int32>,
                         bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput) {
-    let lanes = g.qconvLanes, paddedRow = g.qconvPaddedWidth * 16, kh = g.kernelH, quads = g.qconvTapQuads
-    let rowStep = g.strideH * paddedRow, columnStep = g.strideW * 16, ow = g.outWidth
-    let tapRow = g.dilationH * paddedRow, tapStep = g.dilationW * 16
+    let lanes = g.qconvLanes, paddedRow = g.qconvPaddedWidth * 16, kh = g.kernelH
+    let rowStep = g.strideH * paddedRow, columnStep = g.strideW * 16, ow = g.outWidth, tapRow = g.dilationH * paddedRow
     let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
     var l = 0
     while l < lanes {
         let block = padded + l / 16 * g.qconvPaddedBlockBytes
         let b = load16(bias + l), m = load16(multipliers + l)
-        // 3×3 without dilation along W (MobileNet's): the three rows' weights in registers.
-        let threeRows = kh == 3 && quads == 1 && tapStep == 16
-        let w0 = load16(weights + l), w1 = load16(weights + (threeRows ? lanes : 0) + l)
-        let w2 = load16(weights + (threeRows ? 2 * lanes : 0) + l)
+        // 3 kernel rows (3×3, MobileNet's): unrolled, their weights in registers.
+        let w0 = load16(weights + l), w1 = load16(weights + (kh == 3 ? lanes : 0) + l), w2 = load16(weights + (kh == 3 ? 2 * lanes : 0) + l)
         for oy in 0..<g.outHeight {
             for ox in 0..<ow {
                 let window = block + oy * rowStep + ox * columnStep, at = (oy * ow + ox) * lanes + l
                 var acc = b
-                if threeRows {
-                    acc = dpbusd(acc, interleaveAdjacentBytes4(window), w0)
-                    acc = dpbusd(acc, interleaveAdjacentBytes4(window + tapRow), w1)
-                    acc = dpbusd(acc, interleaveAdjacentBytes4(window + 2 * tapRow), w2)
+                if kh == 3 {
+                    acc = dpbusd(dpbusd(dpbusd(acc, interleaveAdjacentBytes4(window), w0), interleaveAdjacentBytes4(window + tapRow), w1),
+                                 interleaveAdjacentBytes4(window + 2 * tapRow), w2)
                 } else {
-                    for i in 0..<kh {
-                        for q in 0..<quads {
-                            acc = dpbusd(acc, interleaveBytes4(window + i * tapRow + 4 * q * tapStep, stride: tapStep),
-                                         load16(weights + (i * quads + q) * lanes + l))
-                        }
-                    }
+                    for i in 0..<kh { acc = dpbusd(acc, interleaveAdjacentBytes4(window + i * tapRow), load16(weights + i * lanes + l)) }
                 }
                 if let y = output.f32 { store16(dequantize16(acc, multiplier: m, relu: output.relu), y + at) }
                 if let y = output.u8 { store16(requantize16(acc, multiplier: m, zeroPoint: z, low: low), y + at) }
@@ -612,17 +605,9 @@ func qconvDepthwiseRows(_ g: ConvGeometry, padded: UnsafePointer<UInt8>, weights
     }
 }
 
-/// Lane l: the bytes p[l], p[stride + l], p[2·stride + l], p[3·stride + l], in that order from
-/// the low byte — four 16-byte runs interleaved. (Out of line: the depthwise path's rarer
-/// kernels — other than 3×3 with adjacent taps — call it; library size.)
-@inline(never) @_optimize(speed)
-func interleaveBytes4(_ p: UnsafePointer<UInt8>, stride: Int) -> SIMD16<Int32> {
-    zeroExtend(load16(p)) | zeroExtend(load16(p + stride)) &<< 8 | zeroExtend(load16(p + 2 * stride)) &<< 16
-        | zeroExtend(load16(p + 3 * stride)) &<< 24
-}
-
 #if !MYELIN_VNNI
-/// `interleaveBytes4(p, stride: 16)` (the runtime's AVX-512 build has a one-`vpermb` twin in
+/// Lane l: the bytes p[l], p[16 + l], p[32 + l], p[48 + l], in that order from the low byte —
+/// four 16-byte runs interleaved (the runtime's AVX-512 build has a one-`vpermb` twin in
 /// QuantizedTileVNNI.swift).
 @inline(__always)
 func interleaveAdjacentBytes4(_ p: UnsafePointer<UInt8>) -> SIMD16<Int32> {

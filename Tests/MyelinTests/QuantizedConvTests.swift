@@ -71,9 +71,9 @@ final class QuantizedConvTests: XCTestCase {
         // 40 outputs: a 48-wide panel, the 32- then the 16-wide tile, on 1 and 7 pixels (1- and 6-row tiles).
         .init(batch: 2, inChannels: 20, height: 1, width: 1, outChannels: 40, kernelH: 1, kernelW: 1),
         .init(batch: 1, inChannels: 8, height: 7, width: 1, outChannels: 40, kernelH: 1, kernelW: 1),
-        // Depthwise, each kernel row's taps 4 at a time: 20 and 33 channels (blocks of 16, the last
-        // partial), stride 2 on both; 5 taps a row (two groups of 4, stride 2); dilation 2 along W
-        // (taps 2 pixels apart); a 1×7 row kernel; a window reaching the last padded row's end.
+        // Depthwise, a kernel row's taps in one dpbusd: 20 and 33 channels (blocks of 16, the last
+        // partial), stride 2 on the second; a 2×2 kernel (two zero taps a row). Depthwise layers the
+        // GEMM path takes: 5 taps a row (stride 2), dilation 2 along W, a 1×7 row kernel.
         .init(batch: 2, inChannels: 20, height: 9, width: 10, outChannels: 20, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1,
               padBottom: 1, padRight: 1, groups: 20),
         .init(batch: 1, inChannels: 33, height: 7, width: 7, outChannels: 33, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2,

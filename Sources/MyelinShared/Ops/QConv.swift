@@ -131,13 +131,15 @@ public enum QConvOps {
 
 extension OpParams {
     /// qconv2d: its u8 input / output in channels-last rows (`QConvOps.keepChannelsLast`). Stored
-    /// in `start` (0 by default), which qconv2d does not use otherwise: bit 0 the input, bit 1 the output.
+    /// in `pooledInto` (which only f32 conv2d uses, as a value id ≥ 0) as −1 − bits (bit 0 the
+    /// input, bit 1 the output): contexts whose values stay readable reset it to −1 (Executor),
+    /// so they run every qconv2d on NCHW planes.
     public var qconvInputChannelsLast: Bool {
-        get { start & 1 != 0 }
-        set { start = newValue ? start | 1 : start & ~1 }
+        get { (-1 - pooledInto) & 1 != 0 }
+        set { pooledInto = -1 - (newValue ? (-1 - pooledInto) | 1 : (-1 - pooledInto) & ~1) }
     }
     public var qconvOutputChannelsLast: Bool {
-        get { start & 2 != 0 }
-        set { start = newValue ? start | 2 : start & ~2 }
+        get { (-1 - pooledInto) & 2 != 0 }
+        set { pooledInto = -1 - (newValue ? (-1 - pooledInto) | 2 : (-1 - pooledInto) & ~2) }
     }
 }
