@@ -435,9 +435,10 @@ enum Quantization {
     /// float − int8 pre-activation output over the first `rows` calibration samples, the int8
     /// op reading the float input quantised with (scale, zero point). Folded into the bias, it
     /// removes the systematic part of the weights' rounding error — large for layers with few
-    /// weights per output, like depthwise convolutions (9 per channel).
+    /// weights per output, like depthwise convolutions (9 per channel). `applied`: a correction
+    /// already in the int8 op's bias (the measured mean is then what remains).
     static func biasCorrection(_ f: ModelBundle, _ op: ModelBundle.Op, input: Tensor, inputScale: Float, inputZeroPoint: Int32,
-                               rows: Int) throws -> [Float] {
+                               rows: Int, applied: [Float]? = nil) throws -> [Float] {
         let n = Swift.max(1, Swift.min(rows, input.shape[0]))
         let xShape = f.values[op.inputs[0]].shape, yShape = f.values[op.outputs[0]].shape
         let outputs = f.tensors[op.tensors[0]].shape[0]
@@ -455,7 +456,8 @@ enum Quantization {
         qop.opcode = (op.code == .linear ? BundleOpCode.qlinear : .qconv2d).rawValue
         qop.inputs = [1]; qop.outputs = [2]; qop.tensors = [0, 1, 2]
         let int8Bundle = ModelBundle(precision: .int8,
-                                     tensors: quantizedTensors(f, op, inputScale: inputScale, inputZeroPoint: inputZeroPoint),
+                                     tensors: quantizedTensors(f, op, inputScale: inputScale, inputZeroPoint: inputZeroPoint,
+                                                               biasShift: applied),
                                      values: [.init(name: "x", dtype: .f32, shape: xShape),
                                               .init(name: "xq", dtype: .u8, shape: xShape, scale: inputScale, zeroPoint: inputZeroPoint),
                                               .init(name: "y", dtype: .f32, shape: yShape)],
