@@ -36,9 +36,9 @@ public struct Int8ExportOptions {
     public var calibration = Calibration.mse
     /// Calibration rows the per-layer errors are measured on (the first ones).
     public var reportSamples = 64
-    /// Whether each int8 layer's bias absorbs the mean of its float − int8 output per output
+    /// Whether each int8 conv2d's bias absorbs the mean of its float − int8 output per output
     /// channel (`Quantization.biasCorrection`), measured on the first `biasCorrectionSamples`
-    /// calibration rows.
+    /// calibration rows. (Linear layers keep their bias.)
     public var biasCorrection = true
     public var biasCorrectionSamples = 256
     /// Whether the output channels of a conv2d read only by another conv2d are rescaled
@@ -321,7 +321,7 @@ enum Quantization {
                 quantizedCopy[x] = xq
                 q.ops.append(.init(.quantize, inputs: [x], outputs: [xq]))
             }
-            let shift = options.biasCorrection
+            let shift = options.biasCorrection && op.code == .conv2d
                 ? try biasCorrection(f, op, input: try sample(x), inputScale: q.values[xq].scale, inputZeroPoint: q.values[xq].zeroPoint,
                                      rows: options.biasCorrectionSamples)
                 : nil
