@@ -20,9 +20,9 @@
 //     transpose turns into the NCHW output planes.
 //   - depthwise (one input and one output channel per group): channels as the 16 lanes. Per
 //     image and 16 channels the planes transposed to channels-last rows [H·W, 16] and copied
-//     into a z_x-padded image, then per output pixel and 16 channels each kernel row's (≤ 4)
-//     taps summed by one `dpbusd` on their bytes interleaved into the i32 lanes, the output
-//     formula, and a transpose back to NCHW. (Wider kernel rows and dilation along W: GEMM path.) (The earlier per-channel loop on stride
+//     into a z_x-padded image, then per output pixel and 16 channels each of the 3 kernel rows'
+//     (≤ 4) taps summed by one `dpbusd` on their bytes interleaved into the i32 lanes, the output
+//     formula, and a transpose back to NCHW. (Other kernel shapes and dilation along W: GEMM path.) (The earlier per-channel loop on stride
 //     phases cost MobileNet-mini's two int8 depthwise layers about 20 µs of its 47 per image.)
 //   - direct (one input channel and at least 4 outputs per group, ≤ 12 taps: stems on one-channel
 //     images): the z_x-padded input plane split into its stride phases (phase (a, b) holds the
@@ -89,10 +89,12 @@ public func qconvStoreChannel(_ acc: UnsafePointer<Int32>, count: Int, multiplie
 // MARK: Weights and scratch
 
 extension ConvGeometry {
-    /// One input and one output channel per group, at most 4 taps a kernel row, no dilation
+    /// One input and one output channel per group, 3 kernel rows of at most 4 taps, no dilation
     /// along W (a kernel row's taps are 4 adjacent pixels): the depthwise path. (Other depthwise
     /// layers take the GEMM path.)
-    @inline(__always) var qconvIsDepthwise: Bool { inChannels == groups && outChannels == groups && kernelW <= 4 && dilationW == 1 }
+    @inline(__always) var qconvIsDepthwise: Bool {
+        inChannels == groups && outChannels == groups && kernelH == 3 && kernelW <= 4 && dilationW == 1
+    }
 
     /// One input channel per group, several outputs (stems on one-channel images), at most 12
     /// taps, outputs in runs of 16 or more (rows of 16 or more, or whole rows): the direct path.
@@ -230,13 +232,16 @@ public func qconvScratchBytes(_ g: ConvGeometry, outputBytes: Int = 4) -> Int {
 /// `inputChannelsLast` / `outputChannelsLast`: x / y per image in channels-last rows [H·W, C]
 /// instead of NCHW planes, where `g.qconvReadsChannelsLast` / `g.qconvWritesChannelsLast`
 /// allow it (consecutive quantised convolutions hand over their u8 values without the
-/// transposes; chosen at load, Ops/QConv.swift). Allocates nothing.
+/// transposes; chosen at load, Ops/QConv.swift). `pooled` (GEMM path, no groups, O a multiple
+/// of 16, f32 output): instead of y, its global average per image and channel, f32 [batch, O],
+/// summed over the pixels in order then divided by their count, as `adaptiveAvgPool2dForward`.
+/// Allocates nothing.
 @inline(never)
 @_optimize(speed)
 public func qconv(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, weight: UnsafePointer<Int8>,
                   packed: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>,
                   output: QGEMMOutput, scratch: UnsafeMutableRawPointer, inputChannelsLast: Bool = false,
-                  outputChannelsLast: Bool = false) {
+                  outputChannelsLast: Bool = false, pooled: UnsafeMutablePointer<Float>? = nil) {
     if g.qconvIsDirect {
         qconvDirect(g, x: x, inputZeroPoint: inputZeroPoint, weight: weight, bias: bias, multipliers: multipliers,
                     output: output, scratch: scratch)
@@ -245,7 +250,8 @@ public func qconv(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: In
                        output: output, scratch: scratch, inputChannelsLast: inputChannelsLast, outputChannelsLast: outputChannelsLast)
     } else {
         qconvGEMM(g, x: x, inputZeroPoint: inputZeroPoint, packed: packed, bias: bias, multipliers: multipliers,
-                  output: output, scratch: scratch, inputChannelsLast: inputChannelsLast, outputChannelsLast: outputChannelsLast)
+                  output: output, scratch: scratch, inputChannelsLast: inputChannelsLast, outputChannelsLast: outputChannelsLast,
+                  pooled: pooled)
     }
 }
 
@@ -254,13 +260,11 @@ extension ConvGeometry {
     /// whole blocks of 16 channels; a 1×1 convolution without stride, padding or groups, whose
     /// GEMM reads those rows as they are) and write its u8 output that way (the same depthwise
     /// layers; GEMM layers without groups, whose rows are that layout).
-    /// (Load-time choices: out of line, size-optimised.)
+    /// (Without groups and with more than one channel a convolution takes the GEMM path.)
     public var qconvReadsChannelsLast: Bool {
-        @inline(never) @_optimize(size) get { qconvIsDepthwise && inChannels % 16 == 0 || qconvUsesGEMM && qconvSkipsIm2col && groups == 1 }
+        qconvWritesChannelsLast && (qconvIsDepthwise || kernelH == 1 && kernelW == 1 && strideH == 1 && strideW == 1 && !qconvIsPadded)
     }
-    public var qconvWritesChannelsLast: Bool {
-        @inline(never) @_optimize(size) get { qconvIsDepthwise && inChannels % 16 == 0 || qconvUsesGEMM && groups == 1 }
-    }
+    public var qconvWritesChannelsLast: Bool { qconvIsDepthwise && inChannels % 16 == 0 || groups == 1 && inChannels > 1 }
 }
 
 /// Fills `columns` u8 [OH·OW, k4]: row p holds the patch under output pixel p in (i, j, c)
@@ -316,7 +320,8 @@ func qconvCopyBytes(_ dst: UnsafeMutablePointer<UInt8>, _ src: UnsafePointer<UIn
 @inline(never)
 func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, packed: UnsafePointer<Int8>,
                bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
-               scratch: UnsafeMutableRawPointer, inputChannelsLast: Bool, outputChannelsLast: Bool) {
+               scratch: UnsafeMutableRawPointer, inputChannelsLast: Bool, outputChannelsLast: Bool,
+               pooled: UnsafeMutablePointer<Float>?) {
     let cg = g.inChannels / g.groups, ng = g.outChannels / g.groups, k = g.patch, k4 = kernelRoundUp(k, 4)
     let pixels = g.outHeight * g.outWidth, planeSize = g.height * g.width
     let tile = scratch.assumingMemoryBound(to: Int32.self)
@@ -363,7 +368,11 @@ func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32
                 qgemm(m: pixels, n: ng, k: k, x: operand, ldx: ldx, packed: groupPacked, bias: bias + group * ng,
                       multipliers: multipliers + group * ng, output: QGEMMOutput(f32: rows, ld: ng, relu: output.relu), tile: tile,
                       layout: layout)
-                transposeFloats(rows, rows: pixels, cols: ng, srcStride: ng, into: y + plane0, dstStride: pixels)
+                if let pooled {
+                    qconvAveragePixels(rows, pixels: pixels, channels: ng, into: pooled + n * g.outChannels)
+                } else {
+                    transposeFloats(rows, rows: pixels, cols: ng, srcStride: ng, into: y + plane0, dstStride: pixels)
+                }
             } else if let y = output.u8 {
                 let rows = outputChannelsLast ? y + n * g.outChannels * pixels : staging.assumingMemoryBound(to: UInt8.self)
                 qgemm(m: pixels, n: ng, k: k, x: operand, ldx: ldx, packed: groupPacked, bias: bias + group * ng,
@@ -558,6 +567,19 @@ func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: 
     }
 }
 
+/// y[c] = (Σ_p rows[p·channels + c], in pixel order from 0) / pixels for c < channels (a
+/// multiple of 16): `adaptiveAvgPool2dForward`'s global average, read from channels-last rows.
+@inline(never) @_optimize(speed)
+func qconvAveragePixels(_ rows: UnsafePointer<Float>, pixels: Int, channels: Int, into y: UnsafeMutablePointer<Float>) {
+    var c = 0
+    while c < channels {
+        var sum = SIMD16<Float>()
+        for p in 0..<pixels { sum += load16(rows + p * channels + c) }
+        store16(sum / SIMD16<Float>(repeating: Float(pixels)), y + c)
+        c += 16
+    }
+}
+
 /// 16 bytes per pixel of `rows` × `width` pixels `stride` bytes apart (16 channels of
 /// channels-last rows) into rows of 16-byte pixels `rowStride` bytes apart.
 @inline(never) @_optimize(speed)
@@ -570,33 +592,28 @@ func qconvCopyChannelBlock(_ src: UnsafePointer<UInt8>, rows: Int, width: Int, s
 
 /// The depthwise path's arithmetic on one image, 16 channels as the i32 lanes: `padded` in
 /// blocks of 16 channels [C16 / 16, H + top + bottom, padded width, 16] (z_x around the
-/// image), weights i32 [kH, C16] (a kernel row's ≤ 4 taps' bytes per lane), bias i32 and
+/// image), weights i32 [3, C16] (a kernel row's ≤ 4 taps' bytes per lane), bias i32 and
 /// multipliers f32 [C16]; output [OH·OW, C16] gets the output formula of acc = bias + Σ over
-/// the window's kernel rows of one `dpbusd`: the row's 4 adjacent pixels' bytes interleaved
+/// the window's 3 kernel rows of one `dpbusd`: the row's 4 adjacent pixels' bytes interleaved
 /// into the lanes (`interleaveAdjacentBytes4`; taps past kW have zero weights) — 3 per 3×3
 /// window instead of 9 multiplies.
 @inline(never) @_optimize(speed)
 func qconvDepthwiseRows(_ g: ConvGeometry, padded: UnsafePointer<UInt8>, weights: UnsafePointer<Int32>,
                         bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput) {
-    let lanes = g.qconvLanes, paddedRow = g.qconvPaddedWidth * 16, kh = g.kernelH
+    let lanes = g.qconvLanes, paddedRow = g.qconvPaddedWidth * 16
     let rowStep = g.strideH * paddedRow, columnStep = g.strideW * 16, ow = g.outWidth, tapRow = g.dilationH * paddedRow
     let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
     var l = 0
     while l < lanes {
         let block = padded + l / 16 * g.qconvPaddedBlockBytes
         let b = load16(bias + l), m = load16(multipliers + l)
-        // 3 kernel rows (3×3, MobileNet's): unrolled, their weights in registers.
-        let w0 = load16(weights + l), w1 = load16(weights + (kh == 3 ? lanes : 0) + l), w2 = load16(weights + (kh == 3 ? 2 * lanes : 0) + l)
+        // The 3 kernel rows' weights in registers.
+        let w0 = load16(weights + l), w1 = load16(weights + lanes + l), w2 = load16(weights + 2 * lanes + l)
         for oy in 0..<g.outHeight {
             for ox in 0..<ow {
                 let window = block + oy * rowStep + ox * columnStep, at = (oy * ow + ox) * lanes + l
-                var acc = b
-                if kh == 3 {
-                    acc = dpbusd(dpbusd(dpbusd(acc, interleaveAdjacentBytes4(window), w0), interleaveAdjacentBytes4(window + tapRow), w1),
+                let acc = dpbusd(dpbusd(dpbusd(b, interleaveAdjacentBytes4(window), w0), interleaveAdjacentBytes4(window + tapRow), w1),
                                  interleaveAdjacentBytes4(window + 2 * tapRow), w2)
-                } else {
-                    for i in 0..<kh { acc = dpbusd(acc, interleaveAdjacentBytes4(window + i * tapRow), load16(weights + i * lanes + l)) }
-                }
                 if let y = output.f32 { store16(dequantize16(acc, multiplier: m, relu: output.relu), y + at) }
                 if let y = output.u8 { store16(requantize16(acc, multiplier: m, zeroPoint: z, low: low), y + at) }
             }

@@ -116,10 +116,11 @@ final class QConvExportTests: XCTestCase {
         }
     }
 
-    /// quantize → pointwise (16 → 32) → depthwise (stride 2) → pointwise (32 → 16, f32): the two
-    /// u8 values between the convolutions stay channels-last at load (no transposes), and the
-    /// outputs are the integer reference's in Swift and C; a context whose values stay readable
-    /// sees them in NCHW, equal to the reference's.
+    /// quantize → pointwise (16 → 32) → depthwise (stride 2) → pointwise (32 → 16, f32) → global
+    /// average pooling: the two u8 values between the convolutions stay channels-last at load
+    /// (no transposes), the last convolution writes the pool's output (the pool does not run),
+    /// and the outputs are the integer reference's in Swift and C, bit for bit; a context whose
+    /// values stay readable runs unfused and sees them in NCHW, equal to the reference's.
     func testChannelsLastU8BetweenConvolutionsKeepsTheReferenceValues() throws {
         let rng = Generator(seed: 43)
         func i8(_ name: String, _ shape: [Int]) -> ModelBundle.TensorEntry {
@@ -138,21 +139,25 @@ final class QConvExportTests: XCTestCase {
             .init(name: "x", dtype: .f32, shape: [16, 9, 9]), .init(name: "xq", dtype: .u8, shape: [16, 9, 9], scale: 0.02, zeroPoint: 60),
             .init(name: "a", dtype: .u8, shape: [32, 9, 9], scale: 0.03, zeroPoint: 0),
             .init(name: "b", dtype: .u8, shape: [32, 5, 5], scale: 0.04, zeroPoint: 0), .init(name: "y", dtype: .f32, shape: [16, 5, 5]),
+            .init(name: "pooled", dtype: .f32, shape: [16, 1, 1]),
         ]
         func conv(_ x: Int, _ y: Int, _ t: Int, stride: Int, padding: Int, groups: Int) -> Op {
             Op(.qconv2d, inputs: [x], outputs: [y], tensors: [t, t + 1, t + 2],
                attributes: [(.stride, Self.ints(stride, stride)), (.padding, Self.ints(padding, padding, padding, padding)),
                             (.dilation, Self.ints(1, 1)), (.groups, .int(Int64(groups))), (.activation, .int(1))])
         }
-        let bundle = ModelBundle(precision: .int8, tensors: tensors, values: values, inputs: [0], outputs: [4],
+        let bundle = ModelBundle(precision: .int8, tensors: tensors, values: values, inputs: [0], outputs: [5],
                                  ops: [Op(.quantize, inputs: [0], outputs: [1]), conv(1, 2, 0, stride: 1, padding: 0, groups: 1),
-                                       conv(2, 3, 3, stride: 2, padding: 1, groups: 32), conv(3, 4, 6, stride: 1, padding: 0, groups: 1)])
+                                       conv(2, 3, 3, stride: 2, padding: 1, groups: 32), conv(3, 4, 6, stride: 1, padding: 0, groups: 1),
+                                       Op(.adaptiveAvgPool2d, inputs: [4], outputs: [5], attributes: [(.outputSize, Self.ints(1, 1))])])
         let bytes = bundle.encode(compressed: false, packWeights: false)
         var loaded = try bytes.withUnsafeBytes { try LoadedBundle.load($0.baseAddress!, count: $0.count, reference: false) }
         defer { loaded.release() }
         let ops = loaded.model.graph.ops!
-        XCTAssertEqual((1...3).map { ops[$0].params.qconvInputChannelsLast }, [false, true, true])
-        XCTAssertEqual((1...3).map { ops[$0].params.qconvOutputChannelsLast }, [true, true, false])
+        XCTAssertEqual((1...2).map { ops[$0].params.qconvInputChannelsLast }, [false, true])
+        XCTAssertEqual((1...2).map { ops[$0].params.qconvOutputChannelsLast }, [true, true])
+        XCTAssertEqual(ops[3].params.pooledInto, 5, "the last convolution writes the pooled output")
+        XCTAssertTrue(ops[4].params.pooledByConv)
 
         let batch = 3
         let x = (0..<(batch * 16 * 81)).map { _ in rng.nextUniform() * 4 - 1 }
@@ -162,7 +167,8 @@ final class QConvExportTests: XCTestCase {
         _ = try BundleExecutor(validating: bundle, reference: false).run([.f32(x)], batch: batch) { observed[$0] = $1 }
         XCTAssertEqual(observed[2], expected[2], "readable values in NCHW")
         XCTAssertEqual(observed[3], expected[3], "readable values in NCHW")
-        XCTAssertGreaterThan(Set(reference[0].floats).count, 100)
+        XCTAssertEqual(observed[4], expected[4], "readable values in NCHW")
+        XCTAssertGreaterThan(Set(reference[0].floats).count, 12)
         let library = try requireRuntime()
         XCTAssertEqual(try ConvRuntimeTests.runC(library, bundle, [x], n: batch)[0], reference[0].floats, "C, channels-last")
     }

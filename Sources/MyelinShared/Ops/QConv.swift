@@ -81,8 +81,12 @@ public enum QConvOps {
         let multipliers = UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self))
         let weight = r.tensor(0).data!.assumingMemoryBound(to: Int8.self)
         let bias = r.tensor(2).data!.assumingMemoryBound(to: Int32.self)
+        // Fused with a global average pooling (`keepChannelsLast`): the pool's output (the conv's
+        // own has no memory), and the input layout its producer writes (contexts that keep
+        // values readable reset both).
+        let pooled = r.params.pooledInto >= 0 ? r.pointers[r.params.pooledInto]!.assumingMemoryBound(to: Float.self) : nil
         let output = y.dtype == .f32
-            ? QGEMMOutput(f32: r.f32Out(0), ld: 0, relu: r.params.relu)
+            ? QGEMMOutput(f32: pooled ?? r.f32Out(0), ld: 0, relu: r.params.relu)
             : QGEMMOutput(u8: r.output(0).assumingMemoryBound(to: UInt8.self), ld: 0, relu: r.params.relu, zeroPoint: y.zeroPoint)
         if r.graph.reference {
             let acc = r.scratch.assumingMemoryBound(to: Int32.self)
@@ -95,36 +99,38 @@ public enum QConvOps {
             return
         }
         let packed = UnsafePointer((r.op.prepared! + kernelRoundUp(o * 4, 64)).assumingMemoryBound(to: Int8.self))
+        let producer = r.graph.values![r.graph.inputID(r.op, 0)].producer
+        let inputChannelsLast = pooled == nil ? r.params.qconvInputChannelsLast
+            : producer >= 0 && r.graph.ops![producer].code == .qconv2d && r.graph.ops![producer].params.qconvOutputChannelsLast
         qconv(geometry, x: x, inputZeroPoint: r.inputValue(0).zeroPoint, weight: weight, packed: packed, bias: bias,
-              multipliers: multipliers, output: output, scratch: r.scratch, inputChannelsLast: r.params.qconvInputChannelsLast,
-              outputChannelsLast: r.params.qconvOutputChannelsLast)
+              multipliers: multipliers, output: output, scratch: r.scratch, inputChannelsLast: inputChannelsLast,
+              outputChannelsLast: r.params.qconvOutputChannelsLast, pooled: pooled)
     }
 
-    /// At load (Executor, after `prepare`; not for the reference executor): each u8 value that
-    /// one qconv2d writes and only qconv2d ops read, all of them able to (`qconvWritesChannelsLast`,
-    /// `qconvReadsChannelsLast`), and that is no graph output, is kept in channels-last rows
-    /// [H·W, C] per sample — no transposes between, say, a pointwise and a depthwise layer.
-    /// Contexts whose values must stay readable (`fusesPools` false) run every op on NCHW.
+    /// At load (Executor, after `prepare`; not for the reference executor), for each qconv2d
+    /// whose output is no graph output and is read only by the op right after it:
+    /// - a u8 output read by a qconv2d, both able to (`qconvWritesChannelsLast`,
+    ///   `qconvReadsChannelsLast`), stays in channels-last rows [H·W, C] per sample — no
+    ///   transposes between, say, a pointwise and a depthwise layer;
+    /// - an f32 output (GEMM path without groups, O a multiple of 16) read by a global average
+    ///   pooling: fused like conv2d + max pooling (`pooledInto` the pool's output, which the conv
+    ///   writes averaged from its channels-last rows; the pool does not run; its input layout
+    ///   then comes from its producer, `run`).
+    /// Contexts whose values must stay readable (`fusesPools` false) run every op unfused on NCHW.
     @_optimize(size)
     public static func keepChannelsLast(_ g: Graph) {
         guard !g.reference else { return }
-        for o in 0..<g.opCount where g.ops![o].code == .qconv2d {
-            let y = g.values![g.outputID(g.ops![o], 0)]
-            g.ops![o].params.qconvOutputChannelsLast = y.dtype == .u8 && !y.isOutput && g.ops![o].params.window.qconvWritesChannelsLast
-        }
-        // Any reader that cannot take the rows keeps its producer on NCHW.
-        for o in 0..<g.opCount {
-            let op = g.ops![o]
-            for i in 0..<op.inputCount {
-                let p = g.values![g.inputID(op, i)].producer
-                if p >= 0 && g.ops![p].code == .qconv2d && !(op.code == .qconv2d && op.params.window.qconvReadsChannelsLast) {
-                    g.ops![p].params.qconvOutputChannelsLast = false
-                }
+        for o in 0..<Swift.max(0, g.opCount - 1) where g.ops![o].code == .qconv2d {
+            let v = g.outputID(g.ops![o], 0), next = g.ops![o + 1], w = g.ops![o].params.window
+            guard g.values![v].lastReader == o + 1, !g.values![v].isOutput, w.qconvWritesChannelsLast else { continue }
+            if next.code == .qconv2d && g.values![v].dtype == .u8 && next.params.window.qconvReadsChannelsLast {
+                g.ops![o].params.qconvOutputChannelsLast = true
+                g.ops![o + 1].params.qconvInputChannelsLast = true
+            } else if next.code == .adaptiveAvgPool2d && next.params.rows == 1 && next.params.n == 1 && w.groups == 1
+                        && w.outChannels % 16 == 0 {
+                g.ops![o].params.pooledInto = g.outputID(next, 0)
+                g.ops![o + 1].params.pooledByConv = true
             }
-        }
-        for o in 0..<g.opCount where g.ops![o].code == .qconv2d {
-            let p = g.values![g.inputID(g.ops![o], 0)].producer
-            g.ops![o].params.qconvInputChannelsLast = p >= 0 && g.ops![p].code == .qconv2d && g.ops![p].params.qconvOutputChannelsLast
         }
     }
 }
