@@ -19,11 +19,13 @@
 //     in the same (i, j, c) order writes channels-last rows [OH·OW, O/groups], which one more
 //     transpose turns into the NCHW output planes.
 //   - depthwise (one input and one output channel per group): channels as the 16 lanes. Per
-//     image and 16 channels the planes transposed to channels-last rows [H·W, 16] and copied
-//     into a z_x-padded image, then per output pixel and 16 channels each of the 3 kernel rows'
-//     (≤ 4) taps summed by one `dpbusd` on their bytes interleaved into the i32 lanes, the output
-//     formula, and a transpose back to NCHW. (Other kernel shapes and dilation along W: GEMM path.) (The earlier per-channel loop on stride
-//     phases cost MobileNet-mini's two int8 depthwise layers about 20 µs of its 47 per image.)
+//     image and 16 channels the planes transposed to channels-last rows [H·W, 16] (or copied
+//     from channels-last input) into a z_x-padded image, then per output pixel and 16 channels
+//     each of the 3 kernel rows' (≤ 4) taps summed by one `dpbusd` on their bytes interleaved
+//     into the i32 lanes, the output formula, and a transpose back to NCHW (or not: channels-last
+//     output). Other kernel shapes and dilation along W take the GEMM path. (The earlier
+//     per-channel loop on stride phases cost MobileNet-mini's two int8 depthwise layers about
+//     20 µs of its 47 per image; the per-tap multiplies about twice the dpbusd rows' time.)
 //   - direct (one input channel and at least 4 outputs per group, ≤ 12 taps: stems on one-channel
 //     images): the z_x-padded input plane split into its stride phases (phase (a, b) holds the
 //     padded pixels (sH·y + a, sW·x + b)), so that every tap reads one phase contiguously; 16
@@ -123,8 +125,8 @@ func qconvGroupPackedBytes(_ g: ConvGeometry) -> Int {
 
 /// Packs weight i8 [O, C/groups, kH, kW] for `qconv` (`qconvPackedBytes(g)` bytes at `dst`):
 /// per group, `qgemmPackWeights`'s layout of the [O/groups, patch] matrix whose rows are in
-/// (i, j, c) order, im2col's; depthwise: row (i, q) lane c holds taps (i, 4q ..< 4q + 4) of
-/// channel c as 4 bytes, zeros past kW and past the channels.
+/// (i, j, c) order, im2col's; depthwise: row i lane c holds the taps of kernel row i of channel
+/// c as 4 bytes, zeros past kW and past the channels.
 public func qconvPackWeights(_ g: ConvGeometry, weight: UnsafePointer<Int8>, into dst: UnsafeMutablePointer<Int8>) {
     if g.qconvIsDepthwise {
         let lanes = g.qconvLanes

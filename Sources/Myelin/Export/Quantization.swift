@@ -10,6 +10,10 @@ import Foundation
 // (Quantization+Sequence.swift). Every other op stays in f32 (f32 islands: average pooling,
 // residual additions, concatenations, softmax, attention cores).
 //
+// Before quantising: range equalisation of conv2d → conv2d pairs (exact in float; the channels
+// of a value share its per-tensor u8 scale more evenly) and, per int8 conv2d, bias correction
+// (its mean float − int8 output per channel folded into the bias).
+//
 // Mixed precision: layers the user names, (optionally) layers whose int8 error measured in
 // isolation is too large, and (optionally) the least accurate layers, one at a time, until the
 // model's argmax agreement with float reaches a target, stay `linear`/`conv2d` in f32. The export reports, per layer,
