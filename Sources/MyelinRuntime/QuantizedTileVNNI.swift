@@ -46,6 +46,21 @@ func roundToBytes16(_ y: SIMD16<Float>, zeroPoint: Float, low: Float) -> SIMD16<
                                                                    Int16(-1)._value), to: SIMD16<UInt8>.self)
 }
 
+/// `interleaveAdjacentBytes4` (QuantizedConvolution.swift; adjacent taps of the depthwise
+/// path): lane l gets bytes p[l], p[16 + l], p[32 + l], p[48 + l] — one 64-byte load and one
+/// `vpermb`.
+@inline(__always)
+func interleaveAdjacentBytes4(_ p: UnsafePointer<UInt8>) -> SIMD16<Int32> {
+    // Byte 4l + t from byte 16t + l.
+    let index = SIMD16<UInt32>(0x3020_1000, 0x3121_1101, 0x3222_1202, 0x3323_1303, 0x3424_1404, 0x3525_1505, 0x3626_1606,
+                               0x3727_1707, 0x3828_1808, 0x3929_1909, 0x3A2A_1A0A, 0x3B2B_1B0B, 0x3C2C_1C0C, 0x3D2D_1D0D,
+                               0x3E2E_1E0E, 0x3F2F_1F0F)
+    let bytes = UnsafeRawPointer(p).loadUnaligned(as: SIMD64<UInt8>.self)
+    return unsafeBitCast(Builtin.int_x86_avx512_permvar_qi_512(unsafeBitCast(bytes, to: Builtin.Vec64xInt8.self),
+                                                               unsafeBitCast(index, to: Builtin.Vec64xInt8.self)),
+                         to: SIMD16<Int32>.self)
+}
+
 /// Each byte zero-extended to its i32 lane as one `vpmovzxbd` (used by `qconvDirectTaps`).
 @_transparent
 func zeroExtend(_ v: SIMD16<UInt8>) -> SIMD16<Int32> {

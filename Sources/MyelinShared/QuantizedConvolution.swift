@@ -19,10 +19,13 @@
 //     in the same (i, j, c) order writes channels-last rows [OH·OW, O/groups], which one more
 //     transpose turns into the NCHW output planes.
 //   - depthwise (one input and one output channel per group): channels as the 16 lanes. Per
-//     image the planes transposed to channels-last rows [H·W, C16] and copied into a z_x-padded
-//     image, then per output pixel and 16 channels the taps' products summed in i32 lanes, the
-//     output formula, and a transpose back to NCHW. (The earlier per-channel loop on stride
-//     phases cost MobileNet-mini's two int8 depthwise layers about 20 µs of its 47 per image.)
+//     image and 16 channels the planes transposed to channels-last rows [H·W, 16] (or copied
+//     from channels-last input) into a z_x-padded image, then per output pixel and 16 channels
+//     each of the 3 kernel rows' (≤ 4) taps summed by one `dpbusd` on their bytes interleaved
+//     into the i32 lanes, the output formula, and a transpose back to NCHW (or not: channels-last
+//     output). Other kernel shapes and dilation along W take the GEMM path. (The earlier
+//     per-channel loop on stride phases cost MobileNet-mini's two int8 depthwise layers about
+//     20 µs of its 47 per image; the per-tap multiplies about twice the dpbusd rows' time.)
 //   - direct (one input channel and at least 4 outputs per group, ≤ 12 taps: stems on one-channel
 //     images): the z_x-padded input plane split into its stride phases (phase (a, b) holds the
 //     padded pixels (sH·y + a, sW·x + b)), so that every tap reads one phase contiguously; 16
@@ -88,8 +91,12 @@ public func qconvStoreChannel(_ acc: UnsafePointer<Int32>, count: Int, multiplie
 // MARK: Weights and scratch
 
 extension ConvGeometry {
-    /// One input and one output channel per group: the depthwise path.
-    @inline(__always) var qconvIsDepthwise: Bool { inChannels == groups && outChannels == groups }
+    /// One input and one output channel per group, 3 kernel rows of at most 4 taps, no dilation
+    /// along W (a kernel row's taps are 4 adjacent pixels): the depthwise path. (Other depthwise
+    /// layers take the GEMM path.)
+    @inline(__always) var qconvIsDepthwise: Bool {
+        inChannels == groups && outChannels == groups && kernelH == 3 && kernelW <= 4 && dilationW == 1
+    }
 
     /// One input channel per group, several outputs (stems on one-channel images), at most 12
     /// taps, outputs in runs of 16 or more (rows of 16 or more, or whole rows): the direct path.
@@ -104,9 +111,11 @@ extension ConvGeometry {
 }
 
 /// Bytes of weights packed for the GEMM path (one `qgemmPackWeights` panel set per group,
-/// each 64-byte aligned); 0 for the depthwise and direct paths, which read the row-major weights.
+/// each 64-byte aligned) or the depthwise path (i32 [kH, C16], `qconvPackWeights`); 0 for
+/// the direct path, which reads the row-major weights.
 public func qconvPackedBytes(_ g: ConvGeometry) -> Int {
-    g.qconvUsesGEMM ? g.groups * qconvGroupPackedBytes(g) : 0
+    if g.qconvIsDirect { return 0 }
+    return g.qconvIsDepthwise ? kernelRoundUp(g.kernelH * g.qconvLanes * 4, 64) : g.groups * qconvGroupPackedBytes(g)
 }
 
 @inline(__always)
@@ -116,8 +125,18 @@ func qconvGroupPackedBytes(_ g: ConvGeometry) -> Int {
 
 /// Packs weight i8 [O, C/groups, kH, kW] for `qconv` (`qconvPackedBytes(g)` bytes at `dst`):
 /// per group, `qgemmPackWeights`'s layout of the [O/groups, patch] matrix whose rows are in
-/// (i, j, c) order, im2col's.
+/// (i, j, c) order, im2col's; depthwise: row i lane c holds the taps of kernel row i of channel
+/// c as 4 bytes, zeros past kW and past the channels.
 public func qconvPackWeights(_ g: ConvGeometry, weight: UnsafePointer<Int8>, into dst: UnsafeMutablePointer<Int8>) {
+    if g.qconvIsDepthwise {
+        let lanes = g.qconvLanes
+        for i in 0..<(g.kernelH * lanes * 4) {
+            // Byte j of lane l of kernel row r: tap (r, j) of channel l.
+            let r = i / (4 * lanes), l = i / 4 % lanes, j = i % 4
+            dst[i] = l < g.inChannels && j < g.kernelW ? weight[(l * g.kernelH + r) * g.kernelW + j] : 0
+        }
+        return
+    }
     guard g.qconvUsesGEMM else { return }
     let ng = g.outChannels / g.groups, k = g.patch, cg = g.inChannels / g.groups, taps = g.kernelH * g.kernelW
     let k4 = kernelRoundUp(k, 4), n16 = kernelRoundUp(ng, 16)
@@ -170,15 +189,17 @@ extension ConvGeometry {
     @inline(__always) var qconvTapBytes: Int { kernelRoundUp(12 * 8 + 12 * (outChannels / groups), 64) }
 
     /// Depthwise path: channels rounded up to 16 (the lanes), the padded image's width, and the
-    /// scratch's pieces: weights i32 [taps, C16], bias i32 and multipliers f32 [C16], the taps'
-    /// offsets in the padded image (Int [taps]), the
-    /// channels-last image [H·W, C16] and its z_x-padded copy [H + top + bottom, padded width, C16].
+    /// scratch's pieces (the packed weights are i32 [kH, C16], `qconvPackWeights`): bias i32 and
+    /// multipliers f32 [C16], the channels-last image of 16 channels [H·W, 16], and the
+    /// z_x-padded image in blocks of 16 channels [C16 / 16, H + top + bottom, padded width, 16],
+    /// plus the 48 bytes a window's 4-pixel row read passes the last one by.
     @inline(__always) var qconvLanes: Int { kernelRoundUp(inChannels, 16) }
     @inline(__always) var qconvPaddedWidth: Int { width + padLeft + padRight }
-    @inline(__always) var qconvDepthwiseHeadBytes: Int { (kernelH * kernelW + 2) * qconvLanes * 4 + kernelH * kernelW * 8 }
-    @inline(__always) var qconvChannelsLastBytes: Int { kernelRoundUp(height * width * qconvLanes, 64) }
+    @inline(__always) var qconvDepthwiseHeadBytes: Int { 2 * qconvLanes * 4 }
+    @inline(__always) var qconvChannelsLastBytes: Int { kernelRoundUp(height * width * 16, 64) }
+    @inline(__always) var qconvPaddedBlockBytes: Int { (height + padTop + padBottom) * qconvPaddedWidth * 16 }
     @inline(__always) var qconvPaddedBytes: Int {
-        kernelRoundUp((height + padTop + padBottom) * qconvPaddedWidth * qconvLanes, 64)
+        kernelRoundUp(qconvLanes / 16 * qconvPaddedBlockBytes + 48, 64)
     }
 }
 
@@ -210,22 +231,42 @@ public func qconvScratchBytes(_ g: ConvGeometry, outputBytes: Int = 4) -> Int {
 /// `packed` from `qconvPackWeights` (GEMM path; ignored by the direct path, which reads
 /// `weight`), bias i32 [O], multipliers f32 [O], output f32 or u8 [batch, O, OH, OW]
 /// (`output.ld` unused), `scratch` of `qconvScratchBytes(g)` bytes, 64-byte aligned.
+/// `inputChannelsLast` / `outputChannelsLast`: x / y per image in channels-last rows [H·W, C]
+/// instead of NCHW planes, where `g.qconvReadsChannelsLast` / `g.qconvWritesChannelsLast`
+/// allow it (consecutive quantised convolutions hand over their u8 values without the
+/// transposes; chosen at load, Ops/QConv.swift). `pooled` (GEMM path, no groups, O a multiple
+/// of 16, f32 output): instead of y, its global average per image and channel, f32 [batch, O],
+/// summed over the pixels in order then divided by their count, as `adaptiveAvgPool2dForward`.
 /// Allocates nothing.
 @inline(never)
 @_optimize(speed)
 public func qconv(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, weight: UnsafePointer<Int8>,
                   packed: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>,
-                  output: QGEMMOutput, scratch: UnsafeMutableRawPointer) {
+                  output: QGEMMOutput, scratch: UnsafeMutableRawPointer, inputChannelsLast: Bool = false,
+                  outputChannelsLast: Bool = false, pooled: UnsafeMutablePointer<Float>? = nil) {
     if g.qconvIsDirect {
         qconvDirect(g, x: x, inputZeroPoint: inputZeroPoint, weight: weight, bias: bias, multipliers: multipliers,
                     output: output, scratch: scratch)
     } else if g.qconvIsDepthwise {
-        qconvDepthwise(g, x: x, inputZeroPoint: inputZeroPoint, weight: weight, bias: bias, multipliers: multipliers,
-                       output: output, scratch: scratch)
+        qconvDepthwise(g, x: x, inputZeroPoint: inputZeroPoint, packed: packed, bias: bias, multipliers: multipliers,
+                       output: output, scratch: scratch, inputChannelsLast: inputChannelsLast, outputChannelsLast: outputChannelsLast)
     } else {
         qconvGEMM(g, x: x, inputZeroPoint: inputZeroPoint, packed: packed, bias: bias, multipliers: multipliers,
-                  output: output, scratch: scratch)
+                  output: output, scratch: scratch, inputChannelsLast: inputChannelsLast, outputChannelsLast: outputChannelsLast,
+                  pooled: pooled)
     }
+}
+
+extension ConvGeometry {
+    /// Whether `qconv` can read its u8 input as channels-last rows [H·W, C] (depthwise on
+    /// whole blocks of 16 channels; a 1×1 convolution without stride, padding or groups, whose
+    /// GEMM reads those rows as they are) and write its u8 output that way (the same depthwise
+    /// layers; GEMM layers without groups, whose rows are that layout).
+    /// (Without groups and with more than one channel a convolution takes the GEMM path.)
+    public var qconvReadsChannelsLast: Bool {
+        qconvWritesChannelsLast && (qconvIsDepthwise || kernelH == 1 && kernelW == 1 && strideH == 1 && strideW == 1 && !qconvIsPadded)
+    }
+    public var qconvWritesChannelsLast: Bool { qconvIsDepthwise && inChannels % 16 == 0 || groups == 1 && inChannels > 1 }
 }
 
 /// Fills `columns` u8 [OH·OW, k4]: row p holds the patch under output pixel p in (i, j, c)
@@ -281,7 +322,8 @@ func qconvCopyBytes(_ dst: UnsafeMutablePointer<UInt8>, _ src: UnsafePointer<UIn
 @inline(never)
 func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, packed: UnsafePointer<Int8>,
                bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
-               scratch: UnsafeMutableRawPointer) {
+               scratch: UnsafeMutableRawPointer, inputChannelsLast: Bool, outputChannelsLast: Bool,
+               pooled: UnsafeMutablePointer<Float>?) {
     let cg = g.inChannels / g.groups, ng = g.outChannels / g.groups, k = g.patch, k4 = kernelRoundUp(k, 4)
     let pixels = g.outHeight * g.outWidth, planeSize = g.height * g.width
     let tile = scratch.assumingMemoryBound(to: Int32.self)
@@ -296,10 +338,15 @@ func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32
     if windows && g.qconvIsPadded { columns.update(repeating: zero, count: paddedBytes) }
     for n in 0..<g.batch {
         for group in 0..<g.groups {
-            // [C/groups, H·W] planes → [H·W, C/groups] rows, the GEMM's operand directly or im2col's input.
-            transposeBytes(x + (n * g.inChannels + group * cg) * planeSize, rows: cg, cols: planeSize, srcStride: planeSize,
-                           into: channelsLast, dstStride: cg)
+            // [C/groups, H·W] planes → [H·W, C/groups] rows, the GEMM's operand directly or im2col's input
+            // (or those rows as they come, one image after the other).
             var operand = UnsafePointer(channelsLast), ldx = cg, layout = QGEMMRows()
+            if inputChannelsLast {
+                operand = x + n * g.inChannels * planeSize
+            } else {
+                transposeBytes(x + (n * g.inChannels + group * cg) * planeSize, rows: cg, cols: planeSize, srcStride: planeSize,
+                               into: channelsLast, dstStride: cg)
+            }
             if windows {
                 if g.qconvIsPadded {
                     for iy in 0..<g.height {
@@ -323,14 +370,18 @@ func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32
                 qgemm(m: pixels, n: ng, k: k, x: operand, ldx: ldx, packed: groupPacked, bias: bias + group * ng,
                       multipliers: multipliers + group * ng, output: QGEMMOutput(f32: rows, ld: ng, relu: output.relu), tile: tile,
                       layout: layout)
-                transposeFloats(rows, rows: pixels, cols: ng, srcStride: ng, into: y + plane0, dstStride: pixels)
+                if let pooled {
+                    qconvAveragePixels(rows, pixels: pixels, channels: ng, into: pooled + n * g.outChannels)
+                } else {
+                    transposeFloats(rows, rows: pixels, cols: ng, srcStride: ng, into: y + plane0, dstStride: pixels)
+                }
             } else if let y = output.u8 {
-                let rows = staging.assumingMemoryBound(to: UInt8.self)
+                let rows = outputChannelsLast ? y + n * g.outChannels * pixels : staging.assumingMemoryBound(to: UInt8.self)
                 qgemm(m: pixels, n: ng, k: k, x: operand, ldx: ldx, packed: groupPacked, bias: bias + group * ng,
                       multipliers: multipliers + group * ng,
                       output: QGEMMOutput(u8: rows, ld: ng, relu: output.relu, zeroPoint: output.zeroPoint), tile: tile,
                       layout: layout)
-                transposeBytes(rows, rows: pixels, cols: ng, srcStride: ng, into: y + plane0, dstStride: pixels)
+                if !outputChannelsLast { transposeBytes(rows, rows: pixels, cols: ng, srcStride: ng, into: y + plane0, dstStride: pixels) }
             }
         }
     }
@@ -466,39 +517,51 @@ func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int
 }
 
 @inline(never)
-func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, weight: UnsafePointer<Int8>,
+func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, packed: UnsafePointer<Int8>,
                     bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
-                    scratch: UnsafeMutableRawPointer) {
-    let c = g.inChannels, lanes = g.qconvLanes, taps = g.kernelH * g.kernelW, plane = g.height * g.width
-    let pixels = g.outHeight * g.outWidth, paddedRow = g.qconvPaddedWidth * lanes
-    let laneWeights = scratch.assumingMemoryBound(to: Int32.self)
-    let laneBias = laneWeights + taps * lanes
+                    scratch: UnsafeMutableRawPointer, inputChannelsLast: Bool, outputChannelsLast: Bool) {
+    let c = g.inChannels, lanes = g.qconvLanes
+    let plane = g.height * g.width, pixels = g.outHeight * g.outWidth, paddedRow = g.qconvPaddedWidth * 16
+    let laneBias = scratch.assumingMemoryBound(to: Int32.self)
     let laneMultipliers = UnsafeMutableRawPointer(laneBias + lanes).assumingMemoryBound(to: Float.self)
-    let tapOffsets = UnsafeMutableRawPointer(laneMultipliers + lanes).assumingMemoryBound(to: Int.self)
     let channelsLast = (scratch + kernelRoundUp(g.qconvDepthwiseHeadBytes, 64)).assumingMemoryBound(to: UInt8.self)
     let padded = channelsLast + g.qconvChannelsLastBytes
     let staging = UnsafeMutableRawPointer(padded + g.qconvPaddedBytes)
-    // Lanes past the channels: zero weights, bias and multipliers (their outputs are not copied out).
+    // Lanes past the channels: zero weights (packed), bias and multipliers (their outputs are not copied out).
     for l in 0..<lanes {
-        for t in 0..<taps { laneWeights[t * lanes + l] = l < c ? Int32(weight[l * taps + t]) : 0 }
         laneBias[l] = l < c ? bias[l] : 0
         laneMultipliers[l] = l < c ? multipliers[l] : 0
     }
-    for t in 0..<taps { tapOffsets[t] = (t / g.kernelW * g.dilationH * g.qconvPaddedWidth + t % g.kernelW * g.dilationW) * lanes }
     // z_x everywhere once; each image then overwrites the inside.
     padded.update(repeating: UInt8(truncatingIfNeeded: inputZeroPoint), count: g.qconvPaddedBytes)
-    let staged = output.f32 != nil
-        ? QGEMMOutput(f32: staging.assumingMemoryBound(to: Float.self), ld: lanes, relu: output.relu)
-        : QGEMMOutput(u8: staging.assumingMemoryBound(to: UInt8.self), ld: lanes, relu: output.relu, zeroPoint: output.zeroPoint)
     for n in 0..<g.batch {
-        transposeBytes(x + n * c * plane, rows: c, cols: plane, srcStride: plane, into: channelsLast, dstStride: lanes)
-        for iy in 0..<g.height {
-            UnsafeMutableRawPointer(padded + (iy + g.padTop) * paddedRow + g.padLeft * lanes)
-                .copyMemory(from: channelsLast + iy * g.width * lanes, byteCount: g.width * lanes)
+        var l = 0
+        while l < c {
+            let block = padded + l / 16 * g.qconvPaddedBlockBytes
+            if inputChannelsLast {
+                // Rows [H·W, C] (C a multiple of 16): 16 bytes per pixel into the block.
+                qconvCopyChannelBlock(x + n * c * plane + l, rows: g.height, width: g.width, stride: c,
+                                      into: block + g.padTop * paddedRow + g.padLeft * 16, rowStride: paddedRow)
+            } else {
+                transposeBytes(x + (n * c + l) * plane, rows: Swift.min(16, c - l), cols: plane, srcStride: plane, into: channelsLast,
+                               dstStride: 16)
+                for iy in 0..<g.height {
+                    UnsafeMutableRawPointer(block + (iy + g.padTop) * paddedRow + g.padLeft * 16)
+                        .copyMemory(from: channelsLast + iy * g.width * 16, byteCount: g.width * 16)
+                }
+            }
+            l += 16
         }
-        qconvDepthwiseRows(g, padded: padded, taps: tapOffsets, weights: laneWeights, bias: laneBias, multipliers: laneMultipliers,
-                           output: staged)
-        if let y = output.f32 {
+        // Channels-last u8 outputs (C = C16) go straight into y.
+        let staged = output.f32 != nil
+            ? QGEMMOutput(f32: staging.assumingMemoryBound(to: Float.self), ld: lanes, relu: output.relu)
+            : QGEMMOutput(u8: outputChannelsLast ? output.u8! + n * c * pixels : staging.assumingMemoryBound(to: UInt8.self), ld: lanes,
+                          relu: output.relu, zeroPoint: output.zeroPoint)
+        qconvDepthwiseRows(g, padded: padded, weights: UnsafeRawPointer(packed).assumingMemoryBound(to: Int32.self), bias: laneBias,
+                           multipliers: laneMultipliers, output: staged)
+        if outputChannelsLast {
+            continue
+        } else if let y = output.f32 {
             transposeFloats(staged.f32!, rows: pixels, cols: c, srcStride: lanes, into: y + n * c * pixels, dstStride: pixels)
         } else if let y = output.u8 {
             transposeBytes(staged.u8!, rows: pixels, cols: c, srcStride: lanes, into: y + n * c * pixels, dstStride: pixels)
@@ -506,24 +569,53 @@ func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: 
     }
 }
 
-/// The depthwise path's arithmetic on one image, channels as lanes: `padded` u8 [H + top +
-/// bottom, W + left + right, C16] (z_x around the image), `taps` the taps' offsets in it,
-/// weights i32 [taps, C16], bias i32 and multipliers f32 [C16]; output [OH·OW, C16] gets the
-/// output formula of acc = bias + Σ_t x(window + taps[t]) · weights[t], 16 channels at a time.
+/// y[c] = (Σ_p rows[p·channels + c], in pixel order from 0) / pixels for c < channels (a
+/// multiple of 16): `adaptiveAvgPool2dForward`'s global average, read from channels-last rows.
 @inline(never) @_optimize(speed)
-func qconvDepthwiseRows(_ g: ConvGeometry, padded: UnsafePointer<UInt8>, taps: UnsafePointer<Int>, weights: UnsafePointer<Int32>,
+func qconvAveragePixels(_ rows: UnsafePointer<Float>, pixels: Int, channels: Int, into y: UnsafeMutablePointer<Float>) {
+    var c = 0
+    while c < channels {
+        var sum = SIMD16<Float>()
+        for p in 0..<pixels { sum += load16(rows + p * channels + c) }
+        store16(sum / SIMD16<Float>(repeating: Float(pixels)), y + c)
+        c += 16
+    }
+}
+
+/// 16 bytes per pixel of `rows` × `width` pixels `stride` bytes apart (16 channels of
+/// channels-last rows) into rows of 16-byte pixels `rowStride` bytes apart.
+@inline(never) @_optimize(speed)
+func qconvCopyChannelBlock(_ src: UnsafePointer<UInt8>, rows: Int, width: Int, stride: Int, into dst: UnsafeMutablePointer<UInt8>,
+                           rowStride: Int) {
+    for y in 0..<rows {
+        for x in 0..<width { store16(load16(src + (y * width + x) * stride), dst + y * rowStride + 16 * x) }
+    }
+}
+
+/// The depthwise path's arithmetic on one image, 16 channels as the i32 lanes: `padded` in
+/// blocks of 16 channels [C16 / 16, H + top + bottom, padded width, 16] (z_x around the
+/// image), weights i32 [3, C16] (a kernel row's ≤ 4 taps' bytes per lane), bias i32 and
+/// multipliers f32 [C16]; output [OH·OW, C16] gets the output formula of acc = bias + Σ over
+/// the window's 3 kernel rows of one `dpbusd`: the row's 4 adjacent pixels' bytes interleaved
+/// into the lanes (`interleaveAdjacentBytes4`; taps past kW have zero weights) — 3 per 3×3
+/// window instead of 9 multiplies.
+@inline(never) @_optimize(speed)
+func qconvDepthwiseRows(_ g: ConvGeometry, padded: UnsafePointer<UInt8>, weights: UnsafePointer<Int32>,
                         bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput) {
-    let lanes = g.qconvLanes, paddedRow = g.qconvPaddedWidth * lanes, tapCount = g.kernelH * g.kernelW
-    let rowStep = g.strideH * paddedRow, columnStep = g.strideW * lanes, ow = g.outWidth
+    let lanes = g.qconvLanes, paddedRow = g.qconvPaddedWidth * 16
+    let rowStep = g.strideH * paddedRow, columnStep = g.strideW * 16, ow = g.outWidth, tapRow = g.dilationH * paddedRow
     let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
     var l = 0
     while l < lanes {
+        let block = padded + l / 16 * g.qconvPaddedBlockBytes
         let b = load16(bias + l), m = load16(multipliers + l)
+        // The 3 kernel rows' weights in registers.
+        let w0 = load16(weights + l), w1 = load16(weights + lanes + l), w2 = load16(weights + 2 * lanes + l)
         for oy in 0..<g.outHeight {
             for ox in 0..<ow {
-                let window = padded + oy * rowStep + ox * columnStep + l, at = (oy * ow + ox) * lanes + l
-                var acc = b
-                for t in 0..<tapCount { acc &+= zeroExtend(load16(window + taps[t])) &* load16(weights + t * lanes + l) }
+                let window = block + oy * rowStep + ox * columnStep, at = (oy * ow + ox) * lanes + l
+                let acc = dpbusd(dpbusd(dpbusd(b, interleaveAdjacentBytes4(window), w0), interleaveAdjacentBytes4(window + tapRow), w1),
+                                 interleaveAdjacentBytes4(window + 2 * tapRow), w2)
                 if let y = output.f32 { store16(dequantize16(acc, multiplier: m, relu: output.relu), y + at) }
                 if let y = output.u8 { store16(requantize16(acc, multiplier: m, zeroPoint: z, low: low), y + at) }
             }
@@ -531,3 +623,13 @@ func qconvDepthwiseRows(_ g: ConvGeometry, padded: UnsafePointer<UInt8>, taps: U
         l += 16
     }
 }
+
+#if !MYELIN_VNNI
+/// Lane l: the bytes p[l], p[16 + l], p[32 + l], p[48 + l], in that order from the low byte —
+/// four 16-byte runs interleaved (the runtime's AVX-512 build has a one-`vpermb` twin in
+/// QuantizedTileVNNI.swift).
+@inline(__always)
+func interleaveAdjacentBytes4(_ p: UnsafePointer<UInt8>) -> SIMD16<Int32> {
+    zeroExtend(load16(p)) | zeroExtend(load16(p + 16)) &<< 8 | zeroExtend(load16(p + 32)) &<< 16 | zeroExtend(load16(p + 48)) &<< 24
+}
+#endif

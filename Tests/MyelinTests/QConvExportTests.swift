@@ -81,6 +81,98 @@ final class QConvExportTests: XCTestCase {
         XCTAssertGreaterThan(Set(h).count, 10, "the test data spans the u8 range")
     }
 
+    /// Every depthwise geometry of `QuantizedConvTests` as one quantize → qconv2d bundle (f32
+    /// output, ReLU): the C runtime (whose AVX-512 build interleaves adjacent taps' bytes with
+    /// `vpermb`) gives the Swift integer reference's values exactly.
+    func testDepthwiseQConv2dInCMatchesTheReference() throws {
+        let library = try requireRuntime()
+        let rng = Generator(seed: 41)
+        for g in QuantizedConvTests.geometries where g.inChannels == g.groups && g.outChannels == g.groups {
+            let c = g.inChannels, taps = g.kernelH * g.kernelW
+            let w = (0..<(c * taps)).map { _ in Int8(Int(rng.next() % 255) - 127) }
+            let bias = (0..<c).map { _ in Int32(Int(rng.next() % 4001) - 2000) }
+            let tensors: [ModelBundle.TensorEntry] = [
+                .init(name: "w", dtype: .i8, shape: [c, 1, g.kernelH, g.kernelW], data: w.map { UInt8(bitPattern: $0) }),
+                .init(name: "s", floats: (0..<c).map { _ in 0.002 + rng.nextUniform() * 0.01 }, shape: [c]),
+                .init(name: "b", dtype: .i32, shape: [c], data: bias.withUnsafeBytes { Array($0) }),
+            ]
+            let attributes: [(BundleAttribute, ModelBundle.AttributeValue)] = [
+                (.stride, Self.ints(g.strideH, g.strideW)), (.padding, Self.ints(g.padTop, g.padLeft, g.padBottom, g.padRight)),
+                (.dilation, Self.ints(g.dilationH, g.dilationW)), (.groups, .int(Int64(c))), (.activation, .int(1)),
+            ]
+            let x = (0..<(g.batch * c * g.height * g.width)).map { _ in rng.nextUniform() * 4 - 1 }
+            let values: [ModelBundle.Value] = [
+                .init(name: "x", dtype: .f32, shape: [c, g.height, g.width]),
+                .init(name: "xq", dtype: .u8, shape: [c, g.height, g.width], scale: 0.02, zeroPoint: 50),
+                .init(name: "y", dtype: .f32, shape: [c, g.outHeight, g.outWidth]),
+            ]
+            let bundle = ModelBundle(precision: .int8, tensors: tensors, values: values, inputs: [0], outputs: [2],
+                                     ops: [Op(.quantize, inputs: [0], outputs: [1]),
+                                           Op(.qconv2d, inputs: [1], outputs: [2], tensors: [0, 1, 2], attributes: attributes)])
+            let reference = try BundleExecutor(validating: bundle, reference: true).run([x], batch: g.batch)
+            let fromC = try ConvRuntimeTests.runC(library, bundle, [x], n: g.batch)
+            XCTAssertEqual(fromC[0], reference[0], "\(g)")
+            XCTAssertGreaterThan(Set(reference[0]).count, 10, "\(g)")
+        }
+    }
+
+    /// quantize → pointwise (16 → 32) → depthwise (stride 2) → pointwise (32 → 16, f32) → global
+    /// average pooling: the two u8 values between the convolutions stay channels-last at load
+    /// (no transposes), the last convolution writes the pool's output (the pool does not run),
+    /// and the outputs are the integer reference's in Swift and C, bit for bit; a context whose
+    /// values stay readable runs unfused and sees them in NCHW, equal to the reference's.
+    func testChannelsLastU8BetweenConvolutionsKeepsTheReferenceValues() throws {
+        let rng = Generator(seed: 43)
+        func i8(_ name: String, _ shape: [Int]) -> ModelBundle.TensorEntry {
+            .init(name: name, dtype: .i8, shape: shape, data: (0..<shape.reduce(1, *)).map { _ in UInt8(bitPattern: Int8(Int(rng.next() % 255) - 127)) })
+        }
+        func scales(_ name: String, _ n: Int) -> ModelBundle.TensorEntry {
+            .init(name: name, floats: (0..<n).map { _ in 0.002 + rng.nextUniform() * 0.004 }, shape: [n])
+        }
+        func i32(_ name: String, _ n: Int) -> ModelBundle.TensorEntry {
+            let b = (0..<n).map { _ in Int32(Int(rng.next() % 4001) - 2000) }
+            return .init(name: name, dtype: .i32, shape: [n], data: b.withUnsafeBytes { Array($0) })
+        }
+        let tensors = [i8("w1", [32, 16, 1, 1]), scales("s1", 32), i32("b1", 32), i8("w2", [32, 1, 3, 3]), scales("s2", 32), i32("b2", 32),
+                       i8("w3", [16, 32, 1, 1]), scales("s3", 16), i32("b3", 16)]
+        let values: [ModelBundle.Value] = [
+            .init(name: "x", dtype: .f32, shape: [16, 9, 9]), .init(name: "xq", dtype: .u8, shape: [16, 9, 9], scale: 0.02, zeroPoint: 60),
+            .init(name: "a", dtype: .u8, shape: [32, 9, 9], scale: 0.03, zeroPoint: 0),
+            .init(name: "b", dtype: .u8, shape: [32, 5, 5], scale: 0.04, zeroPoint: 0), .init(name: "y", dtype: .f32, shape: [16, 5, 5]),
+            .init(name: "pooled", dtype: .f32, shape: [16, 1, 1]),
+        ]
+        func conv(_ x: Int, _ y: Int, _ t: Int, stride: Int, padding: Int, groups: Int) -> Op {
+            Op(.qconv2d, inputs: [x], outputs: [y], tensors: [t, t + 1, t + 2],
+               attributes: [(.stride, Self.ints(stride, stride)), (.padding, Self.ints(padding, padding, padding, padding)),
+                            (.dilation, Self.ints(1, 1)), (.groups, .int(Int64(groups))), (.activation, .int(1))])
+        }
+        let bundle = ModelBundle(precision: .int8, tensors: tensors, values: values, inputs: [0], outputs: [5],
+                                 ops: [Op(.quantize, inputs: [0], outputs: [1]), conv(1, 2, 0, stride: 1, padding: 0, groups: 1),
+                                       conv(2, 3, 3, stride: 2, padding: 1, groups: 32), conv(3, 4, 6, stride: 1, padding: 0, groups: 1),
+                                       Op(.adaptiveAvgPool2d, inputs: [4], outputs: [5], attributes: [(.outputSize, Self.ints(1, 1))])])
+        let bytes = bundle.encode(compressed: false, packWeights: false)
+        var loaded = try bytes.withUnsafeBytes { try LoadedBundle.load($0.baseAddress!, count: $0.count, reference: false) }
+        defer { loaded.release() }
+        let ops = loaded.model.graph.ops!
+        XCTAssertEqual((1...2).map { ops[$0].params.qconvInputChannelsLast }, [false, true])
+        XCTAssertEqual((1...2).map { ops[$0].params.qconvOutputChannelsLast }, [true, true])
+        XCTAssertEqual(ops[3].params.pooledInto, 5, "the last convolution writes the pooled output")
+        XCTAssertTrue(ops[4].params.pooledByConv)
+
+        let batch = 3
+        let x = (0..<(batch * 16 * 81)).map { _ in rng.nextUniform() * 4 - 1 }
+        var expected: [Int: BundleExecutor.Contents] = [:], observed: [Int: BundleExecutor.Contents] = [:]
+        let reference = try BundleExecutor(validating: bundle, reference: true).run([.f32(x)], batch: batch) { expected[$0] = $1 }
+        XCTAssertEqual(try BundleExecutor(validating: bundle, reference: false).run([.f32(x)], batch: batch), reference, "Swift, channels-last")
+        _ = try BundleExecutor(validating: bundle, reference: false).run([.f32(x)], batch: batch) { observed[$0] = $1 }
+        XCTAssertEqual(observed[2], expected[2], "readable values in NCHW")
+        XCTAssertEqual(observed[3], expected[3], "readable values in NCHW")
+        XCTAssertEqual(observed[4], expected[4], "readable values in NCHW")
+        XCTAssertGreaterThan(Set(reference[0].floats).count, 12)
+        let library = try requireRuntime()
+        XCTAssertEqual(try ConvRuntimeTests.runC(library, bundle, [x], n: batch)[0], reference[0].floats, "C, channels-last")
+    }
+
     /// Every attribute and operand of qconv2d, damaged: the documented status from the Swift
     /// reader and from the C runtime, and no crash.
     func testDamagedQConv2dGetsItsStatus() throws {

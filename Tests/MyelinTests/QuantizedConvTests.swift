@@ -71,6 +71,20 @@ final class QuantizedConvTests: XCTestCase {
         // 40 outputs: a 48-wide panel, the 32- then the 16-wide tile, on 1 and 7 pixels (1- and 6-row tiles).
         .init(batch: 2, inChannels: 20, height: 1, width: 1, outChannels: 40, kernelH: 1, kernelW: 1),
         .init(batch: 1, inChannels: 8, height: 7, width: 1, outChannels: 40, kernelH: 1, kernelW: 1),
+        // Depthwise, a kernel row's taps in one dpbusd: 20 and 33 channels (blocks of 16, the last
+        // partial), stride 2 on the second; a 2×2 kernel (two zero taps a row). Depthwise layers the
+        // GEMM path takes: 5 taps a row (stride 2), dilation 2 along W, a 1×7 row kernel.
+        .init(batch: 2, inChannels: 20, height: 9, width: 10, outChannels: 20, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 1,
+              padBottom: 1, padRight: 1, groups: 20),
+        .init(batch: 1, inChannels: 33, height: 7, width: 7, outChannels: 33, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2,
+              padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, groups: 33),
+        .init(batch: 1, inChannels: 18, height: 11, width: 9, outChannels: 18, kernelH: 5, kernelW: 5, strideH: 2, strideW: 2,
+              padTop: 2, padLeft: 2, padBottom: 2, padRight: 2, groups: 18),
+        .init(batch: 2, inChannels: 4, height: 10, width: 12, outChannels: 4, kernelH: 3, kernelW: 3, padTop: 2, padLeft: 2,
+              padBottom: 2, padRight: 2, dilationH: 2, dilationW: 2, groups: 4),
+        .init(batch: 1, inChannels: 3, height: 5, width: 9, outChannels: 3, kernelH: 1, kernelW: 7, padTop: 0, padLeft: 3,
+              padBottom: 0, padRight: 3, groups: 3),
+        .init(batch: 1, inChannels: 16, height: 6, width: 6, outChannels: 16, kernelH: 2, kernelW: 2, groups: 16),
     ]
 
     struct Case {

@@ -10,6 +10,10 @@ import Foundation
 // (Quantization+Sequence.swift). Every other op stays in f32 (f32 islands: average pooling,
 // residual additions, concatenations, softmax, attention cores).
 //
+// Before quantising: range equalisation of conv2d → conv2d pairs (exact in float; the channels
+// of a value share its per-tensor u8 scale more evenly) and, per int8 conv2d, bias correction
+// (its mean float − int8 output per channel folded into the bias).
+//
 // Mixed precision: layers the user names, (optionally) layers whose int8 error measured in
 // isolation is too large, and (optionally) the least accurate layers, one at a time, until the
 // model's argmax agreement with float reaches a target, stay `linear`/`conv2d` in f32. The export reports, per layer,
@@ -36,6 +40,15 @@ public struct Int8ExportOptions {
     public var calibration = Calibration.mse
     /// Calibration rows the per-layer errors are measured on (the first ones).
     public var reportSamples = 64
+    /// Whether each int8 conv2d's bias absorbs the mean of its float − int8 output per output
+    /// channel (`Quantization.biasCorrection`), measured on the first `biasCorrectionSamples`
+    /// calibration rows. (Linear layers keep their bias.)
+    public var biasCorrection = true
+    public var biasCorrectionSamples = 256
+    /// Whether the output channels of a conv2d read only by another conv2d are rescaled
+    /// first (`Quantization.equalizeRanges`, exact in float) so that their calibration ranges
+    /// share the per-tensor u8 scale more evenly.
+    public var equalizeRanges = true
     /// Held-out inputs `[n, …]` (one-input models) on which the int8 bundle is compared with
     /// the float model; by default the calibration inputs.
     public var validationInputs: Tensor? = nil
@@ -190,12 +203,14 @@ enum Quantization {
 
     /// The int8 tensors of float op `op` (linear or conv2d) reading u8 input (s_x, z_x):
     /// weight i8, its scales, and the i32 bias with −z_x·Σw folded in.
-    static func quantizedTensors(_ f: ModelBundle, _ op: ModelBundle.Op, inputScale sx: Float, inputZeroPoint zx: Int32)
-        -> [ModelBundle.TensorEntry] {
+    /// `biasShift` (per output channel, f32 units) is added to the float bias first (bias correction).
+    static func quantizedTensors(_ f: ModelBundle, _ op: ModelBundle.Op, inputScale sx: Float, inputZeroPoint zx: Int32,
+                                 biasShift: [Float]? = nil) -> [ModelBundle.TensorEntry] {
         let wEntry = f.tensors[op.tensors[0]]
         let outputs = wEntry.shape[0], inputs = wEntry.shape.dropFirst().reduce(1, *)
         let (wq, sw) = quantizeWeights(wEntry.floats, outputs: outputs, inputs: inputs)
-        let bias = op.tensors.count > 1 ? f.tensors[op.tensors[1]].floats : [Float](repeating: 0, count: outputs)
+        var bias = op.tensors.count > 1 ? f.tensors[op.tensors[1]].floats : [Float](repeating: 0, count: outputs)
+        if let biasShift { for j in 0..<outputs { bias[j] += biasShift[j] } }
         var bq = [Int32](repeating: 0, count: outputs)
         for j in 0..<outputs {
             var rowSum: Int64 = 0
@@ -215,18 +230,21 @@ enum Quantization {
     /// `agreementKept` names layers kept in f32 by the `minimumAgreement` search.
     static func quantize(_ lowered: LoweredGraph, graph: TracedGraph, options: Int8ExportOptions, agreementKept: [String] = []) throws
         -> (ModelBundle, QuantizationReport) {
-        let f = lowered.bundle
+        var f = lowered.bundle
         var readers = [[Int]](repeating: [], count: f.values.count)
         for (i, op) in f.ops.enumerated() { for v in op.inputs { readers[v].append(i) } }
+        var rescaled: [Int: Tensor] = [:]   // calibration values of equalised outputs
         /// The traced activation of bundle value `v`, batch first (a time-major sequence or a
         /// recurrent state has the batch at axis 1).
         func sample(_ v: Int) throws -> Tensor {
+            if let known = rescaled[v] { return known }
             guard let t = lowered.traced[v] else {
                 throw BundleExporter.ExportError.invalidOption("int8: value \"\(f.values[v].name)\" has no calibration range")
             }
             let value = graph.values[t]
             return value.batchAxis == 0 ? value.sample : value.sample.transpose(0, value.batchAxis)
         }
+        if options.equalizeRanges { rescaled = try equalizeRanges(&f, readers: readers, sample: sample) }
         var ranges: [Int: (Float, Float)] = [:]
         func range(_ v: Int) throws -> (Float, Float) {
             if let known = ranges[v] { return known }
@@ -307,7 +325,12 @@ enum Quantization {
                 quantizedCopy[x] = xq
                 q.ops.append(.init(.quantize, inputs: [x], outputs: [xq]))
             }
-            q.tensors += quantizedTensors(f, op, inputScale: q.values[xq].scale, inputZeroPoint: q.values[xq].zeroPoint)
+            let shift = options.biasCorrection && op.code == .conv2d
+                ? try biasCorrection(f, op, input: try sample(x), inputScale: q.values[xq].scale, inputZeroPoint: q.values[xq].zeroPoint,
+                                     rows: options.biasCorrectionSamples)
+                : nil
+            q.tensors += quantizedTensors(f, op, inputScale: q.values[xq].scale, inputZeroPoint: q.values[xq].zeroPoint,
+                                          biasShift: shift)
             let n = q.tensors.count
             if wantsU8[y] {
                 let p = activationQuantization(try range(y))
@@ -354,6 +377,107 @@ enum Quantization {
             if best == nil || sqnr > best!.sqnr { best = (name, sqnr) }
         }
         return best?.name
+    }
+
+    /// Cross-layer range equalisation: for each conv2d A whose output y only one conv2d B reads
+    /// (y not a graph output, A's and B's weights used by no other op), output channel c of A
+    /// (weight row and bias) is multiplied by f_c > 0 and B's weights reading channel c divided
+    /// by it — the same model in float, since ReLU(f·x) = f·ReLU(x). A's i8 weights do not
+    /// change (per-output-channel scales); with r_c channel c's largest |y| on the calibration
+    /// values and R the largest of all, f_c = R / r_c when B is depthwise (its per-channel
+    /// scales absorb 1/f_c as well), else (R / r_c)^0.75 (a compromise: B's rows then span more of their i8 range):
+    /// channels with small ranges no longer get a few of the per-tensor u8 levels. Returns
+    /// the rescaled calibration values of each such y.
+    static func equalizeRanges(_ f: inout ModelBundle, readers: [[Int]], sample: (Int) throws -> Tensor) throws -> [Int: Tensor] {
+        var rescaled: [Int: Tensor] = [:]
+        var uses = [Int](repeating: 0, count: f.tensors.count)
+        for op in f.ops { for t in op.tensors { uses[t] += 1 } }
+        for a in f.ops.indices where f.ops[a].code == .conv2d {
+            let y = f.ops[a].outputs[0]
+            guard readers[y].count == 1, !f.outputs.contains(y), f.ops[readers[y][0]].code == .conv2d,
+                  f.ops[readers[y][0]].inputs[0] == y else { continue }
+            let opA = f.ops[a], opB = f.ops[readers[y][0]]
+            guard (opA.tensors + [opB.tensors[0]]).allSatisfy({ uses[$0] == 1 }) else { continue }
+            let wA = f.tensors[opA.tensors[0]], wB = f.tensors[opB.tensors[0]]
+            let channels = wA.shape[0], cg = wB.shape[1], perChannel = wB.shape.dropFirst(2).reduce(1, *)
+            guard channels % cg == 0, wB.shape[0] % (channels / cg) == 0 else { continue }
+            let groups = channels / cg, ng = wB.shape[0] / groups
+            let values = try sample(y)
+            let n = values.shape[0], plane = values.count / Swift.max(1, n * channels)
+            var top = [Float](repeating: 0, count: channels)
+            values.data.withUnsafeBufferPointer { v in
+                for i in 0..<v.count { let c = (i / plane) % channels; top[c] = Swift.max(top[c], Swift.abs(v[i])) }
+            }
+            let largest = top.max() ?? 0
+            guard largest > 0, largest.isFinite else { continue }
+            let exponent: Float = cg == 1 && ng == 1 ? 1 : 0.75
+            let factors = top.map { $0 > 0 ? Swift.min(powf(largest / $0, exponent), 1e4) : 1 }
+            var weightA = wA.floats
+            let rowA = weightA.count / channels
+            for c in 0..<channels { for p in 0..<rowA { weightA[c * rowA + p] *= factors[c] } }
+            f.tensors[opA.tensors[0]] = .init(name: wA.name, floats: weightA, shape: wA.shape)
+            if opA.tensors.count > 1 {
+                let bEntry = f.tensors[opA.tensors[1]]
+                f.tensors[opA.tensors[1]] = .init(name: bEntry.name, floats: zip(bEntry.floats, factors).map { $0 * $1 }, shape: bEntry.shape)
+            }
+            var weightB = wB.floats
+            for c in 0..<channels {
+                let group = c / cg, j = c % cg
+                for o in (group * ng)..<((group + 1) * ng) {
+                    for p in 0..<perChannel { weightB[(o * cg + j) * perChannel + p] /= factors[c] }
+                }
+            }
+            f.tensors[opB.tensors[0]] = .init(name: wB.name, floats: weightB, shape: wB.shape)
+            var scaled = values.data
+            for i in scaled.indices { scaled[i] *= factors[(i / plane) % channels] }
+            rescaled[y] = Tensor(shape: values.shape, data: scaled)
+        }
+        return rescaled
+    }
+
+    /// Bias correction of float op `op` (linear or conv2d): per output channel, the mean of
+    /// float − int8 pre-activation output over the first `rows` calibration samples, the int8
+    /// op reading the float input quantised with (scale, zero point). Folded into the bias, it
+    /// removes the systematic part of the weights' rounding error — large for layers with few
+    /// weights per output, like depthwise convolutions (9 per channel). `applied`: a correction
+    /// already in the int8 op's bias (the measured mean is then what remains).
+    static func biasCorrection(_ f: ModelBundle, _ op: ModelBundle.Op, input: Tensor, inputScale: Float, inputZeroPoint: Int32,
+                               rows: Int, applied: [Float]? = nil) throws -> [Float] {
+        let n = Swift.max(1, Swift.min(rows, input.shape[0]))
+        let xShape = f.values[op.inputs[0]].shape, yShape = f.values[op.outputs[0]].shape
+        let outputs = f.tensors[op.tensors[0]].shape[0]
+        var linear = op
+        linear.attributes.removeAll { $0.key == BundleAttribute.activation.rawValue }
+        // Float: the op alone without its activation.
+        var floatOp = linear
+        floatOp.inputs = [0]; floatOp.outputs = [1]
+        floatOp.tensors = Array(0..<op.tensors.count)
+        let floatBundle = ModelBundle(precision: .f32, tensors: op.tensors.map { f.tensors[$0] },
+                                      values: [.init(name: "x", dtype: .f32, shape: xShape), .init(name: "y", dtype: .f32, shape: yShape)],
+                                      inputs: [0], outputs: [1], ops: [floatOp])
+        // int8: quantize, then the int8 op with f32 output.
+        var qop = linear
+        qop.opcode = (op.code == .linear ? BundleOpCode.qlinear : .qconv2d).rawValue
+        qop.inputs = [1]; qop.outputs = [2]; qop.tensors = [0, 1, 2]
+        let int8Bundle = ModelBundle(precision: .int8,
+                                     tensors: quantizedTensors(f, op, inputScale: inputScale, inputZeroPoint: inputZeroPoint,
+                                                               biasShift: applied),
+                                     values: [.init(name: "x", dtype: .f32, shape: xShape),
+                                              .init(name: "xq", dtype: .u8, shape: xShape, scale: inputScale, zeroPoint: inputZeroPoint),
+                                              .init(name: "y", dtype: .f32, shape: yShape)],
+                                     inputs: [0], outputs: [2], ops: [.init(.quantize, inputs: [0], outputs: [1]), qop])
+        let x = Array(input.data[0..<(n * (input.count / input.shape[0]))])
+        let exact = try BundleExecutor(validating: floatBundle, reference: false).run(x, batch: n)
+        let rounded = try BundleExecutor(validating: int8Bundle, reference: false).run(x, batch: n)
+        // Channel of element i: conv2d [O, H, W] per sample, linear [..., O].
+        let perSample = yShape.reduce(1, *)
+        let plane = op.code == .conv2d ? perSample / outputs : 1
+        var sums = [Double](repeating: 0, count: outputs), counts = [Int](repeating: 0, count: outputs)
+        for i in 0..<exact.count {
+            let j = ((i % perSample) / plane) % outputs
+            sums[j] += Double(exact[i] - rounded[i]); counts[j] += 1
+        }
+        return (0..<outputs).map { counts[$0] > 0 ? Float(sums[$0] / Double(counts[$0])) : 0 }
     }
 
     /// The error of float op `op` replaced by its int8 version on the first `rows` calibration

@@ -140,6 +140,7 @@ public struct LoadedBundle {
             try OpRegistry.description(g.ops![o].code).prepare(g, &g.ops![o])
         }
         Self.fuseConvPools(g)
+        QConvOps.keepChannelsLast(g)
 
         if let m = metadata { _ = try BundleMetadata(m, size: metadataSize, outputSize: g.outputValue(0).count) }
         if let t = selfTest { _ = try BundleSelfTestRecord(t, size: selfTestSize, graph: g) }
@@ -380,6 +381,7 @@ public struct InferenceContext {
             stepOps![o] = op
         }
         LoadedBundle.fuseConvPools(g)
+        QConvOps.keepChannelsLast(g)
         stepSteps = steps
         return g
     }
