@@ -154,8 +154,8 @@ final class QConvExportTests: XCTestCase {
         var loaded = try bytes.withUnsafeBytes { try LoadedBundle.load($0.baseAddress!, count: $0.count, reference: false) }
         defer { loaded.release() }
         let ops = loaded.model.graph.ops!
-        XCTAssertEqual((1...2).map { ops[$0].params.qconvInputChannelsLast }, [false, true])
-        XCTAssertEqual((1...2).map { ops[$0].params.qconvOutputChannelsLast }, [true, true])
+        XCTAssertEqual((1...3).map { ops[$0].params.channelsLastInput }, [false, true, true])
+        XCTAssertEqual((1...3).map { ops[$0].params.channelsLastOutput }, [true, true, false])
         XCTAssertEqual(ops[3].params.pooledInto, 5, "the last convolution writes the pooled output")
         XCTAssertTrue(ops[4].params.pooledByConv)
 

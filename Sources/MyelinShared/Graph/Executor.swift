@@ -420,7 +420,11 @@ public struct InferenceContext {
                 // Later steps of a stream skip the context (StreamInfo): its readers keep it.
                 if position > 0, let skip = stream.contextOps, skip[o] != 0 { continue }
                 var op = g.ops![o]
-                if !fusesPools { op.params.pooledInto = -1 } else if op.params.pooledByConv { continue }
+                if !fusesPools {
+                    op.params.pooledInto = -1
+                    op.params.channelsLastInput = false
+                    op.params.channelsLastOutput = false
+                } else if op.params.pooledByConv { continue }
                 let at = stateOffsets![o]
                 let rows: UnsafeMutableRawPointer? = at >= 0 ? state! + at + start * op.params.stateBytesPerSample : nil
                 OpRegistry.description(op.code).run(OpRun(graph: g, op: op, batch: n, pointers: p, scratch: arena!,

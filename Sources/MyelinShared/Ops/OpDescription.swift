@@ -120,6 +120,11 @@ public struct OpParams {
     /// (its own output is never written), or −1; on that max_pool2d, `pooledByConv` (it does not run).
     public var pooledInto = -1
     public var pooledByConv = false
+    /// A qconv2d whose u8 input / output stays in channels-last rows [H·W, C] per sample between
+    /// quantised convolutions (`QConvOps.keepChannelsLast`). Like `pooledInto`, a load-time choice
+    /// that contexts keeping every value readable undo (they run each op on NCHW planes).
+    public var channelsLastInput = false
+    public var channelsLastOutput = false
 
     public init() {}
 }

@@ -82,8 +82,7 @@ public enum QConvOps {
         let weight = r.tensor(0).data!.assumingMemoryBound(to: Int8.self)
         let bias = r.tensor(2).data!.assumingMemoryBound(to: Int32.self)
         // Fused with a global average pooling (`keepChannelsLast`): the pool's output (the conv's
-        // own has no memory), and the input layout its producer writes (contexts that keep
-        // values readable reset both).
+        // own has no memory). Contexts that keep values readable reset it and the layout flags.
         let pooled = r.params.pooledInto >= 0 ? r.pointers[r.params.pooledInto]!.assumingMemoryBound(to: Float.self) : nil
         let output = y.dtype == .f32
             ? QGEMMOutput(f32: pooled ?? r.f32Out(0), ld: 0, relu: r.params.relu)
@@ -99,12 +98,9 @@ public enum QConvOps {
             return
         }
         let packed = UnsafePointer((r.op.prepared! + kernelRoundUp(o * 4, 64)).assumingMemoryBound(to: Int8.self))
-        let producer = r.graph.values![r.graph.inputID(r.op, 0)].producer
-        let inputChannelsLast = pooled == nil ? r.params.qconvInputChannelsLast
-            : producer >= 0 && r.graph.ops![producer].code == .qconv2d && r.graph.ops![producer].params.qconvOutputChannelsLast
         qconv(geometry, x: x, inputZeroPoint: r.inputValue(0).zeroPoint, weight: weight, packed: packed, bias: bias,
-              multipliers: multipliers, output: output, scratch: r.scratch, inputChannelsLast: inputChannelsLast,
-              outputChannelsLast: r.params.qconvOutputChannelsLast, pooled: pooled)
+              multipliers: multipliers, output: output, scratch: r.scratch, inputChannelsLast: r.params.channelsLastInput,
+              outputChannelsLast: r.params.channelsLastOutput, pooled: pooled)
     }
 
     /// At load (Executor, after `prepare`; not for the reference executor), for each qconv2d
@@ -114,8 +110,7 @@ public enum QConvOps {
     ///   transposes between, say, a pointwise and a depthwise layer;
     /// - an f32 output (GEMM path without groups, O a multiple of 16) read by a global average
     ///   pooling: fused like conv2d + max pooling (`pooledInto` the pool's output, which the conv
-    ///   writes averaged from its channels-last rows; the pool does not run; its input layout
-    ///   then comes from its producer, `run`).
+    ///   writes averaged from its channels-last rows; the pool does not run).
     /// Contexts whose values must stay readable (`fusesPools` false) run every op unfused on NCHW.
     @_optimize(size)
     public static func keepChannelsLast(_ g: Graph) {
@@ -124,28 +119,13 @@ public enum QConvOps {
             let v = g.outputID(g.ops![o], 0), next = g.ops![o + 1], w = g.ops![o].params.window
             guard g.values![v].lastReader == o + 1, !g.values![v].isOutput, w.qconvWritesChannelsLast else { continue }
             if next.code == .qconv2d && g.values![v].dtype == .u8 && next.params.window.qconvReadsChannelsLast {
-                g.ops![o].params.qconvOutputChannelsLast = true
-                g.ops![o + 1].params.qconvInputChannelsLast = true
+                g.ops![o].params.channelsLastOutput = true
+                g.ops![o + 1].params.channelsLastInput = true
             } else if next.code == .adaptiveAvgPool2d && next.params.rows == 1 && next.params.n == 1 && w.groups == 1
                         && w.outChannels % 16 == 0 {
                 g.ops![o].params.pooledInto = g.outputID(next, 0)
                 g.ops![o + 1].params.pooledByConv = true
             }
         }
-    }
-}
-
-extension OpParams {
-    /// qconv2d: its u8 input / output in channels-last rows (`QConvOps.keepChannelsLast`). Stored
-    /// in `pooledInto` (which only f32 conv2d uses, as a value id ≥ 0) as −1 − bits (bit 0 the
-    /// input, bit 1 the output): contexts whose values stay readable reset it to −1 (Executor),
-    /// so they run every qconv2d on NCHW planes.
-    public var qconvInputChannelsLast: Bool {
-        get { (-1 - pooledInto) & 1 != 0 }
-        set { pooledInto = -1 - (newValue ? (-1 - pooledInto) | 1 : (-1 - pooledInto) & ~1) }
-    }
-    public var qconvOutputChannelsLast: Bool {
-        get { (-1 - pooledInto) & 2 != 0 }
-        set { pooledInto = -1 - (newValue ? (-1 - pooledInto) | 2 : (-1 - pooledInto) & ~2) }
     }
 }
