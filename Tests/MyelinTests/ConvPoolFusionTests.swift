@@ -135,7 +135,7 @@ final class ConvPoolFusionTests: XCTestCase {
                     }
                 }
                 var unfused: [Float] = []
-                BundleExecutor(b).run([.f32(x)], batch: n, observe: { id, contents in if id == 2 { unfused = contents.floats } })
+                _ = BundleExecutor(b).run([.f32(x)], batch: n, observe: { id, contents in if id == 2 { unfused = contents.floats } })
                 XCTAssertEqual(unfused.count, count)
                 XCTAssertEqual(fused.map(\.bitPattern), unfused.map(\.bitPattern), "case \(k) relu \(relu): fused = unfused")
                 XCTAssertFalse(fused.contains { $0.isNaN }, "case \(k)")
@@ -165,7 +165,7 @@ final class ConvPoolFusionTests: XCTestCase {
             let input = b.values[0].shape
             let x = Tensor.randn([2] + input, generator: Generator(seed: 124)).data
             var unfused: [Float] = []
-            BundleExecutor(b).run([.f32(x)], batch: 2, observe: { id, contents in if id == 2 { unfused = contents.floats } })
+            _ = BundleExecutor(b).run([.f32(x)], batch: 2, observe: { id, contents in if id == 2 { unfused = contents.floats } })
             XCTAssertEqual(BundleExecutor(b).run(x, batch: 2), unfused, "bundle \(k)")
         }
     }
