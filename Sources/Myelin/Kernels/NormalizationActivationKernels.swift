@@ -177,8 +177,8 @@ private func storeLanes(_ value: Lanes, _ p: UnsafeMutablePointer<Float>, _ fres
 @inline(__always)
 private func loadLanes(_ p: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(p).loadUnaligned(as: Lanes.self) }
 
-/// (Σ x, Σ (x − mean)²) over one channel: batch norm's mean (the first; pass mean 0) and, given
-/// the mean, its variance's sum (the second). Shapes: x points at the channel's first plane.
+/// (Σ x, Σ (x − mean)²) over one channel: given the mean (`channelSum` / count), the variance's
+/// sum is the second. Shapes: x points at the channel's first plane.
 @inline(never)
 @_optimize(speed)
 func batchNormMoments(_ x: UnsafePointer<Float>, _ planes: ChannelPlanes, mean: Float) -> (sum: Double, centeredSquares: Double) {

@@ -95,7 +95,7 @@ func batchNormTraining(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float,
             let planes = ChannelPlanes(count: batch, length: inner, stride: channels * inner)
             for c in 0..<channels {
                 let xc = xp + c * inner, yc = yp + c * inner
-                let mu = Float(batchNormMoments(xc, planes, mean: 0).sum / m)
+                let mu = Float(channelSum(xc, planes) / m)
                 mean[c] = mu
                 variance[c] = Float(batchNormMoments(xc, planes, mean: mu).centeredSquares / m)
                 invStd[c] = 1 / (variance[c] + eps).squareRoot()
