@@ -76,6 +76,13 @@ final class GradientCheckTests: XCTestCase {
         let x = smooth([5, 6], seed: 13), w = smooth([4, 6], seed: 14, scale: 0.5), bias = smooth([4], seed: 15)
         assertGradientsMatch("linear", inputs: [x, w, bias]) { linear($0[0], weight: $0[1], bias: $0[2]) }
         assertGradientsMatch("linear without bias", inputs: [x, w]) { linear($0[0], weight: $0[1], bias: nil) }
+        // Few outputs (the narrow kernels: 16-lane dot products and their tails, inputs 37 = 2·16 + 5),
+        // one output and three, x used by both so its gradient accumulates.
+        let wide = smooth([3, 37], seed: 21), one = smooth([1, 37], seed: 22, scale: 0.5), three = smooth([3, 37], seed: 23, scale: 0.5)
+        let oneBias = smooth([1], seed: 24)
+        assertGradientsMatch("narrow linear", inputs: [wide, one, oneBias, three]) {
+            linear($0[0], weight: $0[1], bias: $0[2]).sum() + linear($0[0], weight: $0[3], bias: nil)
+        }
         // A tensor used twice: gradients from both uses accumulate.
         assertGradientsMatch("reuse", inputs: [a]) { $0[0].matmul($0[0].transposed()) + $0[0].sum() }
     }

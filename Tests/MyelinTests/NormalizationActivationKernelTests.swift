@@ -34,6 +34,33 @@ final class NormalizationActivationKernelTests: XCTestCase {
         }
     }
 
+    func testSigmoidKernelsMatchReferences() {
+        for n in lengths {
+            var x = values(n, seed: UInt64(300 + n)).map { $0 * 6 }, dy = values(n, seed: UInt64(400 + n))
+            // Saturation on both sides (e^{±x} overflows or underflows), the −88 cut, and NaN.
+            let edges: [Float] = [-1000, 1000, -104, -88.5, -87.9, 88.5, 30, -30, .nan]
+            for (i, e) in edges.enumerated() where i < n { x[(i * 7) % n] = e }
+            var fast = [Float](repeating: 7, count: n), reference = [Float](repeating: 9, count: n)
+            sigmoidForward(x, &fast, count: n)
+            sigmoidForwardReference(x, &reference, count: n)
+            for i in 0..<n {
+                if reference[i].isNaN { XCTAssertTrue(fast[i].isNaN, "σ(NaN), n \(n)"); continue }
+                // vectorExp is within 2 ulp of libm's; σ adds one rounding each side. Below 10⁻³⁸
+                // (x < −87.3) the reference is subnormal and the kernel may give 0.
+                XCTAssertEqual(fast[i], reference[i], accuracy: Swift.max(4 * reference[i].ulp, 1.2e-38), "σ(\(x[i])), n \(n)")
+            }
+            if n > 7 * edges.count {   // every edge at its own position
+                XCTAssertEqual(fast[0], 0, "σ(−1000) is 0")
+                XCTAssertEqual(fast[7], 1, "σ(1000) is 1")
+            }
+            let start = values(n, seed: UInt64(500 + n))
+            var fastGrad = start, referenceGrad = start
+            sigmoidBackward(reference, dy, &fastGrad, count: n)
+            sigmoidBackwardReference(reference, dy, &referenceGrad, count: n)
+            XCTAssertEqual(fastGrad.map(\.bitPattern), referenceGrad.map(\.bitPattern), "backward, n \(n)")
+        }
+    }
+
     func testReluKeepsItsValuesAndGradients() {
         // ReLU is the slope-0 case: max(x, 0) exactly (+0 on the negative side, NaN kept).
         let x = Tensor(shape: [18], data: [-3, -0.0, 0, 2, .nan, 5, -1, 1, 4, -4, 0.5, -0.5, 6, -6, 7, -7, 8, -8], requiresGrad: true)

@@ -63,7 +63,20 @@ extension Tensor {
 
     /// 1 / (1 + e⁻ˣ), stable for large |x|.
     public func sigmoid() -> Tensor {
-        unary("sigmoid", stableSigmoid, derivative: { _, y in y * (1 - y) })
+        let n = count
+        let out = [Float](unsafeUninitializedCapacity: n) { y, initialized in
+            data.withUnsafeBufferPointer { x in if n > 0 { sigmoidForward(x.baseAddress!, y.baseAddress!, count: n) } }
+            initialized = n
+        }
+        let input = self
+        return Tensor.result("sigmoid", shape: shape, data: out, inputs: [self]) { g in
+            guard n > 0 else { return }
+            input.accumulateGrad(count: n) { dx in
+                out.withUnsafeBufferPointer { y in
+                    g.withUnsafeBufferPointer { dy in sigmoidBackward(y.baseAddress!, dy.baseAddress!, dx.baseAddress!, count: n) }
+                }
+            }
+        }
     }
 
     /// Hyperbolic tangent.

@@ -118,9 +118,14 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
                         for r in 0..<batch { (yp.baseAddress! + r * outputs).update(from: bp.baseAddress!, count: outputs) }
                     }
                 }
-                parallelGEMM(m: batch, n: outputs, k: inputs, a: xp.baseAddress!, aRowStride: inputs, aColStride: 1,
-                             b: wp.baseAddress!, bRowStride: 1, bColStride: inputs, c: yp.baseAddress!,
-                             accumulate: bias != nil)
+                if outputs <= narrowLinearMaxOutputs {
+                    narrowLinearForward(rows: batch, inputs: inputs, outputs: outputs, x: xp.baseAddress!,
+                                        weight: wp.baseAddress!, y: yp.baseAddress!)
+                } else {
+                    parallelGEMM(m: batch, n: outputs, k: inputs, a: xp.baseAddress!, aRowStride: inputs, aColStride: 1,
+                                 b: wp.baseAddress!, bRowStride: 1, bColStride: inputs, c: yp.baseAddress!,
+                                 accumulate: bias != nil)
+                }
             }
         }
     }
@@ -134,8 +139,14 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         g.withUnsafeBufferPointer { gp in
             // dx[batch,in] = dy[batch,out] · W[out,in]
             // (Both GEMMs overwrite a new gradient buffer: they write every element, zeros when k is 0.)
+            let narrow = outputs <= narrowLinearMaxOutputs
             x.writeGrad(count: x.count) { gx, acc in
                 weight.data.withUnsafeBufferPointer { wp in
+                    if narrow {
+                        narrowLinearInputGradient(rows: batch, inputs: inputs, outputs: outputs, gradY: gp.baseAddress!,
+                                                  weight: wp.baseAddress!, gradX: gx.baseAddress!, accumulate: acc)
+                        return
+                    }
                     parallelGEMM(m: batch, n: inputs, k: outputs, a: gp.baseAddress!, aRowStride: outputs, aColStride: 1,
                                  b: wp.baseAddress!, bRowStride: inputs, bColStride: 1, c: gx.baseAddress!, accumulate: acc)
                 }
@@ -143,6 +154,11 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
             // dW[out,in] = dyᵀ[out,batch] · x[batch,in]
             weight.writeGrad(count: weight.count) { gw, acc in
                 x.data.withUnsafeBufferPointer { xp in
+                    if narrow {
+                        narrowLinearWeightGradient(rows: batch, inputs: inputs, outputs: outputs, gradY: gp.baseAddress!,
+                                                   x: xp.baseAddress!, gradW: gw.baseAddress!, accumulate: acc)
+                        return
+                    }
                     parallelGEMM(m: outputs, n: inputs, k: batch, a: gp.baseAddress!, aRowStride: 1, aColStride: outputs,
                                  b: xp.baseAddress!, bRowStride: inputs, bColStride: 1, c: gw.baseAddress!, accumulate: acc)
                 }
