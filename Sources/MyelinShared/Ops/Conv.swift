@@ -101,7 +101,10 @@ public enum ConvOps {
         op.params.window = geometry
         let w = g.tensor(op, 0)
         let packsAtLoad = op.code == .conv2d && convPacksWeights(geometry)
+        // A depthwise conv2d that can run in lanes keeps its weights as f32 and tap-major after them.
+        let depthwiseLanes = op.code == .conv2d && convDepthwiseByLanes(geometry)
         op.params.preparedBytes = packsAtLoad ? try checkedMultiply(try packedWeightsCount(geometry), 4)
+                                              : depthwiseLanes ? try checkedMultiply(w.shape.count, 8)
                                               : w.dtype == .f16 ? try checkedMultiply(w.shape.count, 4) : 0
         if op.code == .conv2d && !geometry.isDepthwise {
             // Columns of `convPackedImages` images side by side, and their staged output.
@@ -188,8 +191,14 @@ public enum ConvOps {
             convPackWeights(op.params.window, weights: data, f16: w.dtype == .f16, into: packed)
             return
         }
-        let wide = dst.bindMemory(to: Float.self, capacity: w.shape.count)
-        for i in 0..<w.shape.count { wide[i] = halfBitsToFloat(data.load(fromByteOffset: 2 * i, as: UInt16.self)) }
+        let wide = dst.bindMemory(to: Float.self, capacity: 2 * w.shape.count)
+        for i in 0..<w.shape.count {
+            wide[i] = w.dtype == .f16 ? halfBitsToFloat(data.load(fromByteOffset: 2 * i, as: UInt16.self))
+                                      : data.load(fromByteOffset: 4 * i, as: Float.self)
+        }
+        if op.code == .conv2d && convDepthwiseByLanes(op.params.window) {
+            convDepthwiseLaneWeights(op.params.window, wide, into: wide + w.shape.count)
+        }
     }
 
     /// The weights as stored (f32) or widened (f16); not for conv2d on packed weights.
@@ -218,6 +227,27 @@ public enum ConvOps {
         let bias: UnsafePointer<Float>? = r.op.tensorCount == 2 ? r.tensorF32(1) : nil
         let scratch = r.scratch.assumingMemoryBound(to: Float.self)
         let perImageIn = g.inChannels * g.height * g.width, perImage = g.outChannels * g.outHeight * g.outWidth
+        if r.params.channelsLastInput || r.params.channelsLastOutput {
+            // Channels in the lanes (`keepChannelsLast`): a depthwise conv from and to channels-last
+            // rows, or a pointwise conv into channels-last rows or averaged into the pool's output.
+            if g.isDepthwise {
+                let lanes = weights(r) + g.outChannels * g.kernelH * g.kernelW
+                for n in 0..<r.batch {
+                    convDepthwiseLanes(g, x: x + n * perImageIn, lanes: lanes, bias: bias, relu: r.params.relu,
+                                       y: r.f32Out(0) + n * perImage, padded: scratch)
+                }
+                return
+            }
+            let packed = UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self))
+            let lanes = packed + convPackedWeightsCount(g) - g.outChannels * g.patch, averaged = r.params.pooledInto >= 0
+            let y = averaged ? r.pointers[r.params.pooledInto]!.assumingMemoryBound(to: Float.self) : r.f32Out(0)
+            for n in 0..<r.batch {
+                convPointwiseLanes(g, x: x + n * perImageIn, inputChannelsLast: r.params.channelsLastInput, lanes: lanes, bias: bias,
+                                   relu: r.params.relu, y: y + n * (averaged ? g.outChannels : perImage), averaged: averaged,
+                                   edge: scratch)
+            }
+            return
+        }
         if r.params.pooledInto >= 0 {
             // Fused with the max_pool2d that alone reads y (`convPoolsOutput`): y is never written.
             let pooled = r.pointers[r.params.pooledInto]!.assumingMemoryBound(to: Float.self)
@@ -258,6 +288,55 @@ public enum ConvOps {
                 }
             }
             n += m
+        }
+    }
+
+    /// At load (Executor, after `fuseConvPools`; not for the reference executor), the
+    /// depthwise-separable chains of f32 conv2d ops run with the channels in the vector lanes
+    /// (ConvolutionLanes.swift), their values in channels-last rows [H·W, C] per sample between
+    /// them (`channelsLastInput` / `channelsLastOutput`): a depthwise conv (`convDepthwiseByLanes`)
+    /// between two pointwise ones (`convPointwiseByLanes`), each value read only by the op right
+    /// after it, when the second pointwise conv's output goes on in rows the same way or to a
+    /// global average pooling. A pointwise conv whose output only a global average pooling reads
+    /// is fused with it (`pooledInto` with `channelsLastOutput`: the conv writes the channel means,
+    /// the pool does not run). Contexts whose values must stay readable run every op on NCHW.
+    @_optimize(size)
+    public static func keepChannelsLast(_ g: Graph) {
+        guard !g.reference else { return }
+        // Backwards: whether the op after o reads channels-last rows.
+        var nextReadsRows = false
+        var o = g.opCount - 1
+        while o >= 0 {
+            let op = g.ops![o], w = op.params.window
+            var readsRows = false
+            if op.code == .conv2d && op.outputCount == 1 && op.params.pooledInto < 0 && o + 1 < g.opCount {
+                let v = g.outputID(op, 0), next = g.ops![o + 1]
+                let handsOn = g.values![v].lastReader == o + 1 && !g.values![v].isOutput
+                if convPointwiseByLanes(w) && handsOn {
+                    if next.code == .adaptiveAvgPool2d && next.params.rows == 1 && next.params.n == 1 {
+                        g.ops![o].params.pooledInto = g.outputID(next, 0)
+                        g.ops![o].params.channelsLastOutput = true
+                        g.ops![o + 1].params.pooledByConv = true
+                        readsRows = true
+                    } else if nextReadsRows {
+                        g.ops![o].params.channelsLastOutput = true
+                        g.ops![o + 1].params.channelsLastInput = true
+                        readsRows = true
+                    }
+                } else if convDepthwiseByLanes(w) && handsOn && nextReadsRows && next.code == .conv2d && o > 0 {
+                    let before = g.ops![o - 1], u = g.inputID(op, 0)
+                    if before.code == .conv2d && before.outputCount == 1 && g.outputID(before, 0) == u && before.params.pooledInto < 0
+                        && convPointwiseByLanes(before.params.window) && g.values![u].lastReader == o && !g.values![u].isOutput {
+                        g.ops![o].params.channelsLastInput = true
+                        g.ops![o].params.channelsLastOutput = true
+                        g.ops![o + 1].params.channelsLastInput = true
+                        readsRows = true
+                    }
+                }
+                if readsRows { g.ops![o].params.scratchBytes = Swift.max(g.ops![o].params.scratchBytes, 4 * convLanesScratchCount(w)) }
+            }
+            nextReadsRows = readsRows
+            o -= 1
         }
     }
 

@@ -1,0 +1,170 @@
+// Inference f32 convolutions with the channels in the vector lanes, for the small planes of
+// late layers (7 × 7: a plane in 16-lane vectors fills 49 of 64 lanes, the wide depthwise plane
+// 49 of 64, 14 × 14 196 of 224 or 256): the pointwise 1×1 and the depthwise 3×3 of a
+// depthwise-separable block, chosen at load (`ConvOps.keepChannelsLast`), never stored.
+//
+// Channels-last rows: per sample [H·W, C] (pixel-major, channel fastest), the layout the two
+// kernels hand each other; the pointwise reads NCHW or channels-last, the depthwise only
+// channels-last. Each output sums as the NCHW kernels sum it, bit for bit:
+// - pointwise (`convPointwiseLanes`): Σ_c W[o, c]·x[c] from 0 with fused multiply-adds in c
+//   order, then + bias, then max(·, 0): `convForwardPacked`'s register tile for a patch of one
+//   depth block (≤ 320 input channels);
+// - depthwise (`convDepthwiseLanes`): bias (or 0) + Σ_taps w·x in tap order, multiply then add,
+//   the padding adding zero products: `convDepthwiseForward` and `conv2dReference`.
+
+/// Pixels of a pointwise lane tile (by 32 output channels, the lane blocks `convPackWeights`
+/// writes when `convPoolsByLanes`: 24 accumulators).
+let convPointwiseTilePixels = 12
+
+/// Whether conv2d can run `g` as `convPointwiseLanes`: 1×1, stride and dilation 1, unpadded,
+/// one group, whole 32-channel lane blocks packed at load (`convPoolsByLanes`, which needs a
+/// patch of one depth block), and at least one whole 12-pixel tile.
+@_optimize(size)
+public func convPointwiseByLanes(_ g: ConvGeometry) -> Bool {
+    g.kernelH == 1 && g.kernelW == 1 && g.padTop == 0 && g.padLeft == 0 && g.padBottom == 0 && g.padRight == 0
+        && convPacksWeights(g) && convPoolsByLanes(g) && g.height * g.width >= convPointwiseTilePixels
+}
+
+/// Whether conv2d can run `g` as `convDepthwiseLanes`: one 3×3 filter per channel (as many
+/// output as input channels), whole 16-channel vectors, no negative padding.
+@_optimize(size)
+public func convDepthwiseByLanes(_ g: ConvGeometry) -> Bool {
+    g.groups == g.inChannels && g.outChannels == g.inChannels && g.inChannels % 16 == 0 && g.kernelH == 3 && g.kernelW == 3
+        && g.padTop >= 0 && g.padLeft >= 0 && g.padBottom >= 0 && g.padRight >= 0
+}
+
+/// Floats of scratch the two lane kernels need: the pointwise tile's 12 × 32 outputs, or the
+/// depthwise input zero-padded in channels-last rows [paddedH, paddedW, C].
+public func convLanesScratchCount(_ g: ConvGeometry) -> Int {
+    g.isDepthwise ? g.paddedH * g.paddedW * g.inChannels : convPointwiseTilePixels * convLaneChannels
+}
+
+/// Pointwise conv2d (`convPointwiseByLanes(g)`) of one image with the output channels in the
+/// lanes: for each 32-channel lane block, 12 pixels at a time (the last 12 overlapping earlier
+/// ones when the plane is not a multiple of 12) in 24 accumulators over the input channels, each
+/// input broadcast. x: [inChannels, H·W] (NCHW), or [H·W, inChannels] when `inputChannelsLast`.
+/// Writes y [H·W, outChannels] (channels-last rows) or, when `averaged`, only the mean over the
+/// plane of each channel, y [outChannels], summed in pixel order then divided by the pixel
+/// count, as `adaptiveAvgPool2dForward` to 1 × 1 does. `lanes`: W[32b + i, c] at (b·C + c)·32 + i;
+/// `edge`: `convLanesScratchCount(g)` floats.
+@inline(never)
+@_optimize(speed)
+public func convPointwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, inputChannelsLast: Bool, lanes: UnsafePointer<Float>,
+                               bias: UnsafePointer<Float>?, relu: Bool, y: UnsafeMutablePointer<Float>, averaged: Bool,
+                               edge: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    let pixels = g.height * g.width, channels = g.inChannels, tile = convPointwiseTilePixels
+    let channelStride = inputChannelsLast ? 1 : pixels, pixelStride = inputChannelsLast ? channels : 1
+    for block in 0..<(g.outChannels / convLaneChannels) {
+        let blockWeights = lanes + block * channels * convLaneChannels, o = block * convLaneChannels
+        let bias0 = bias.map { V.load($0 + o) }, bias1 = bias.map { V.load($0 + o + 16) }
+        var sum0 = V(), sum1 = V(), next = 0
+        while next < pixels {
+            let first = Swift.min(next, pixels - tile)
+            var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V(), a7 = V(), a8 = V(), a9 = V(), a10 = V(), a11 = V()
+            var b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V(), b6 = V(), b7 = V(), b8 = V(), b9 = V(), b10 = V(), b11 = V()
+            var w = blockWeights, p0 = x + first * pixelStride
+            let p4 = p0 + 4 * pixelStride, p8 = p0 + 8 * pixelStride
+            var at = 0
+            for _ in 0..<channels {
+                let lo = V.load(w), hi = V.load(w + 16)
+                var s: V
+                s = V(repeating: p0[at]); a0.addProduct(s, lo); b0.addProduct(s, hi)
+                s = V(repeating: p0[at + pixelStride]); a1.addProduct(s, lo); b1.addProduct(s, hi)
+                s = V(repeating: p0[at + 2 * pixelStride]); a2.addProduct(s, lo); b2.addProduct(s, hi)
+                s = V(repeating: p0[at + 3 * pixelStride]); a3.addProduct(s, lo); b3.addProduct(s, hi)
+                s = V(repeating: p4[at]); a4.addProduct(s, lo); b4.addProduct(s, hi)
+                s = V(repeating: p4[at + pixelStride]); a5.addProduct(s, lo); b5.addProduct(s, hi)
+                s = V(repeating: p4[at + 2 * pixelStride]); a6.addProduct(s, lo); b6.addProduct(s, hi)
+                s = V(repeating: p4[at + 3 * pixelStride]); a7.addProduct(s, lo); b7.addProduct(s, hi)
+                s = V(repeating: p8[at]); a8.addProduct(s, lo); b8.addProduct(s, hi)
+                s = V(repeating: p8[at + pixelStride]); a9.addProduct(s, lo); b9.addProduct(s, hi)
+                s = V(repeating: p8[at + 2 * pixelStride]); a10.addProduct(s, lo); b10.addProduct(s, hi)
+                s = V(repeating: p8[at + 3 * pixelStride]); a11.addProduct(s, lo); b11.addProduct(s, hi)
+                at += channelStride
+                w += convLaneChannels
+            }
+            a0.store(edge); b0.store(edge + 16); a1.store(edge + 32); b1.store(edge + 48)
+            a2.store(edge + 64); b2.store(edge + 80); a3.store(edge + 96); b3.store(edge + 112)
+            a4.store(edge + 128); b4.store(edge + 144); a5.store(edge + 160); b5.store(edge + 176)
+            a6.store(edge + 192); b6.store(edge + 208); a7.store(edge + 224); b7.store(edge + 240)
+            a8.store(edge + 256); b8.store(edge + 272); a9.store(edge + 288); b9.store(edge + 304)
+            a10.store(edge + 320); b10.store(edge + 336); a11.store(edge + 352); b11.store(edge + 368)
+            // Pixels before `next` were written (or summed) by the tile before.
+            for k in (next - first)..<tile {
+                var y0 = V.load(edge + k * convLaneChannels), y1 = V.load(edge + k * convLaneChannels + 16)
+                if let bias0, let bias1 { y0 = y0 + bias0; y1 = y1 + bias1 }
+                if relu { y0 = y0.replacing(with: 0, where: y0 .< 0); y1 = y1.replacing(with: 0, where: y1 .< 0) }
+                if averaged {
+                    sum0 = sum0 + y0; sum1 = sum1 + y1
+                } else {
+                    let out = y + (first + k) * g.outChannels + o
+                    y0.store(out); y1.store(out + 16)
+                }
+            }
+            next = first + tile
+        }
+        if averaged {
+            let count = V(repeating: Float(pixels))
+            (sum0 / count).store(y + o); (sum1 / count).store(y + o + 16)
+        }
+    }
+}
+
+/// Depthwise conv2d (`convDepthwiseByLanes(g)`) of one image in channels-last rows: x [H·W, C]
+/// → y [outHeight·outWidth, C], 16 channels at a time with the nine weights in registers; x is
+/// first copied zero-padded into `padded` (`convLanesScratchCount(g)` floats), so that every
+/// tap is one load. `lanes`: the weights tap-major, w[t, c] at t·C + c. Each output is bias (or
+/// 0) + Σ_taps w·x in tap order, multiply then add, then max(·, 0) when `relu` (a NaN stays
+/// NaN): `convDepthwiseForward`'s values, bit for bit.
+@inline(never)
+@_optimize(speed)
+public func convDepthwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                               relu: Bool, y: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    let c = g.inChannels, pw = g.paddedW, rowFloats = pw * c
+    for r in 0..<g.paddedH {
+        let row = padded + r * rowFloats, iy = r - g.padTop
+        if iy < 0 || iy >= g.height {
+            convZeroRow(row, rowFloats)
+        } else {
+            convZeroRow(row, g.padLeft * c)
+            convCopyRow(row + g.padLeft * c, x + iy * g.width * c, g.width * c)
+            convZeroRow(row + (g.padLeft + g.width) * c, g.padRight * c)
+        }
+    }
+    let tapRow = g.dilationH * rowFloats, tapColumn = g.dilationW * c, step = g.strideW * c
+    var h = 0
+    while h < c {
+        let w0 = V.load(lanes + h), w1 = V.load(lanes + c + h), w2 = V.load(lanes + 2 * c + h)
+        let w3 = V.load(lanes + 3 * c + h), w4 = V.load(lanes + 4 * c + h), w5 = V.load(lanes + 5 * c + h)
+        let w6 = V.load(lanes + 6 * c + h), w7 = V.load(lanes + 7 * c + h), w8 = V.load(lanes + 8 * c + h)
+        let start = bias.map { V.load($0 + h) } ?? V()
+        for oy in 0..<g.outHeight {
+            var r0 = UnsafePointer(padded) + oy * g.strideH * rowFloats + h
+            var out = y + oy * g.outWidth * c + h
+            for _ in 0..<g.outWidth {
+                let r1 = r0 + tapRow, r2 = r1 + tapRow
+                var acc = start
+                acc = acc + w0 * V.load(r0); acc = acc + w1 * V.load(r0 + tapColumn); acc = acc + w2 * V.load(r0 + 2 * tapColumn)
+                acc = acc + w3 * V.load(r1); acc = acc + w4 * V.load(r1 + tapColumn); acc = acc + w5 * V.load(r1 + 2 * tapColumn)
+                acc = acc + w6 * V.load(r2); acc = acc + w7 * V.load(r2 + tapColumn); acc = acc + w8 * V.load(r2 + 2 * tapColumn)
+                if relu { acc = acc.replacing(with: 0, where: acc .< 0) }
+                acc.store(out)
+                r0 += step
+                out += c
+            }
+        }
+        h += 16
+    }
+}
+
+/// Writes the depthwise weights [C, 1, 3, 3] (f32 as stored, or widened: `weights`) tap-major
+/// for `convDepthwiseLanes`: w[t, c] at t·C + c.
+@_optimize(size)
+public func convDepthwiseLaneWeights(_ g: ConvGeometry, _ weights: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
+    let taps = g.kernelH * g.kernelW
+    for ch in 0..<g.inChannels {
+        for t in 0..<taps { dst[t * g.inChannels + ch] = weights[ch * taps + t] }
+    }
+}
