@@ -114,7 +114,7 @@ public func convPointwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, input
 /// Depthwise conv2d (`convDepthwiseByLanes(g)`) of one image in channels-last rows: x [H·W, C]
 /// → y [outHeight·outWidth, C], 16 channels at a time with the nine weights in registers; x is
 /// first copied zero-padded into `padded` (`convLanesScratchCount(g)` floats), so that every
-/// tap is one load. `lanes`: the weights tap-major, w[t, c] at t·C + c. Each output is bias (or
+/// tap is one load (and one of its weights, from L1). `lanes`: the weights tap-major, w[t, c] at t·C + c. Each output is bias (or
 /// 0) + Σ_taps w·x in tap order, multiply then add, then max(·, 0) when `relu` (a NaN stays
 /// NaN): `convDepthwiseForward`'s values, bit for bit.
 @inline(never)
@@ -133,25 +133,29 @@ public func convDepthwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes
             convZeroRow(row + (g.padLeft + g.width) * c, g.padRight * c)
         }
     }
-    let tapRow = g.dilationH * rowFloats, tapColumn = g.dilationW * c, step = g.strideW * c
+    // Byte offsets of the taps from the top-left one.
+    let row1 = 4 * g.dilationH * rowFloats, column1 = 4 * g.dilationW * c
+    let step = g.strideW * c
     var h = 0
     while h < c {
-        let w0 = V.load(lanes + h), w1 = V.load(lanes + c + h), w2 = V.load(lanes + 2 * c + h)
-        let w3 = V.load(lanes + 3 * c + h), w4 = V.load(lanes + 4 * c + h), w5 = V.load(lanes + 5 * c + h)
-        let w6 = V.load(lanes + 6 * c + h), w7 = V.load(lanes + 7 * c + h), w8 = V.load(lanes + 8 * c + h)
-        let start = bias.map { V.load($0 + h) } ?? V()
+        var start = V()
+        if let bias { start = V.load(bias + h) }
+        let weights = UnsafeRawPointer(lanes + h)
         for oy in 0..<g.outHeight {
-            var r0 = UnsafePointer(padded) + oy * g.strideH * rowFloats + h
+            var from = padded + oy * g.strideH * rowFloats + h
             var out = y + oy * g.outWidth * c + h
             for _ in 0..<g.outWidth {
-                let r1 = r0 + tapRow, r2 = r1 + tapRow
+                let t = UnsafeRawPointer(from)
                 var acc = start
-                acc = acc + w0 * V.load(r0); acc = acc + w1 * V.load(r0 + tapColumn); acc = acc + w2 * V.load(r0 + 2 * tapColumn)
-                acc = acc + w3 * V.load(r1); acc = acc + w4 * V.load(r1 + tapColumn); acc = acc + w5 * V.load(r1 + 2 * tapColumn)
-                acc = acc + w6 * V.load(r2); acc = acc + w7 * V.load(r2 + tapColumn); acc = acc + w8 * V.load(r2 + 2 * tapColumn)
+                for i in 0..<3 {
+                    for j in 0..<3 {
+                        let wv = weights.loadUnaligned(fromByteOffset: 4 * (3 * i + j) * c, as: V.self)
+                        acc = acc + wv * t.loadUnaligned(fromByteOffset: i * row1 + j * column1, as: V.self)
+                    }
+                }
                 if relu { acc = acc.replacing(with: 0, where: acc .< 0) }
-                acc.store(out)
-                r0 += step
+                UnsafeMutableRawPointer(out).storeBytes(of: acc, as: V.self)
+                from += step
                 out += c
             }
         }
