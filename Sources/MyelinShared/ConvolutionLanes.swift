@@ -1,16 +1,17 @@
-// Inference f32 convolutions with the channels in the vector lanes, for the small planes of
-// late layers (7 × 7: a plane in 16-lane vectors fills 49 of 64 lanes, the wide depthwise plane
-// 49 of 64, 14 × 14 196 of 224 or 256): the pointwise 1×1 and the depthwise 3×3 of a
-// depthwise-separable block, chosen at load (`ConvOps.keepChannelsLast`), never stored.
+// Inference f32 convolutions with the channels in the vector lanes: every depthwise conv2d, and
+// the pointwise 1×1 convolutions of depthwise-separable chains. On the small planes of late
+// layers a plane in 16-lane vectors fills few lanes (7 × 7: 49 of 64, on the depthwise's wide
+// plane too); channels in the lanes fill them all.
 //
 // Channels-last rows: per sample [H·W, C] (pixel-major, channel fastest), the layout the two
-// kernels hand each other; the pointwise reads NCHW or channels-last, the depthwise only
-// channels-last. Each output sums as the NCHW kernels sum it, bit for bit:
+// kernels hand each other where `ConvOps.keepChannelsLast` chooses so at load (never stored);
+// the pointwise reads NCHW or rows, the depthwise either and writes either (NCHW through a
+// transpose). Each output sums as the NCHW kernels sum it, bit for bit:
 // - pointwise (`convPointwiseLanes`): Σ_c W[o, c]·x[c] from 0 with fused multiply-adds in c
 //   order, then + bias, then max(·, 0): `convForwardPacked`'s register tile for a patch of one
 //   depth block (≤ 320 input channels);
 // - depthwise (`convDepthwiseLanes`): bias (or 0) + Σ_taps w·x in tap order, multiply then add,
-//   the padding adding zero products: `convDepthwiseForward` and `conv2dReference`.
+//   the padding adding zero products: `convDepthwiseForward` (training's) and `conv2dReference`.
 
 /// Pixels of a pointwise lane tile (by 32 output channels, the lane blocks `convPackWeights`
 /// writes when `convPoolsByLanes`: 24 accumulators).
@@ -25,18 +26,25 @@ public func convPointwiseByLanes(_ g: ConvGeometry) -> Bool {
         && convPacksWeights(g) && convPoolsByLanes(g) && g.height * g.width >= convPointwiseTilePixels
 }
 
-/// Whether conv2d can run `g` as `convDepthwiseLanes`: one 3×3 filter per channel (as many
-/// output as input channels), whole 16-channel vectors, no negative padding.
+/// Whether a depthwise conv2d `g` (which always runs `convDepthwiseLanes`) can read and write
+/// channels-last rows: one filter per channel (as many output as input channels), whole
+/// 16-channel vectors.
 @_optimize(size)
 public func convDepthwiseByLanes(_ g: ConvGeometry) -> Bool {
-    g.groups == g.inChannels && g.outChannels == g.inChannels && g.inChannels % 16 == 0 && g.kernelH == 3 && g.kernelW == 3
-        && g.padTop >= 0 && g.padLeft >= 0 && g.padBottom >= 0 && g.padRight >= 0
+    g.isDepthwise && g.outChannels == g.inChannels && g.inChannels % 16 == 0
 }
 
-/// Floats of scratch the two lane kernels need: the pointwise tile's 12 × 32 outputs, or the
-/// depthwise input zero-padded in channels-last rows [paddedH, paddedW, C].
+/// Channels of `convDepthwiseLanes`' rows and lane weights: the output channels rounded up to 16.
+@inline(__always)
+func convDepthwiseLaneChannels(_ g: ConvGeometry) -> Int { kernelRoundUp(g.outChannels, 16) }
+
+/// Floats of scratch the two lane kernels need: the pointwise tile's 12 × 32 outputs; for the
+/// depthwise, its input zero-padded in rows [paddedH, paddedW, lane channels] and a staging
+/// area for NCHW input or output in rows.
 public func convLanesScratchCount(_ g: ConvGeometry) -> Int {
-    g.isDepthwise ? g.paddedH * g.paddedW * g.inChannels : convPointwiseTilePixels * convLaneChannels
+    guard g.isDepthwise else { return convPointwiseTilePixels * convLaneChannels }
+    let c = convDepthwiseLaneChannels(g)
+    return (g.paddedH * g.paddedW + Swift.max(g.height * g.width, g.outHeight * g.outWidth)) * c
 }
 
 /// Pointwise conv2d (`convPointwiseByLanes(g)`) of one image with the output channels in the
@@ -48,7 +56,7 @@ public func convLanesScratchCount(_ g: ConvGeometry) -> Int {
 /// count, as `adaptiveAvgPool2dForward` to 1 × 1 does. `lanes`: W[32b + i, c] at (b·C + c)·32 + i;
 /// `edge`: `convLanesScratchCount(g)` floats.
 @inline(never)
-@_optimize(speed)
+@_optimize(size)
 public func convPointwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, inputChannelsLast: Bool, lanes: UnsafePointer<Float>,
                                bias: UnsafePointer<Float>?, relu: Bool, y: UnsafeMutablePointer<Float>, averaged: Bool,
                                edge: UnsafeMutablePointer<Float>) {
@@ -111,64 +119,80 @@ public func convPointwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, input
     }
 }
 
-/// Depthwise conv2d (`convDepthwiseByLanes(g)`) of one image in channels-last rows: x [H·W, C]
-/// → y [outHeight·outWidth, C], 16 channels at a time with the nine weights in registers; x is
-/// first copied zero-padded into `padded` (`convLanesScratchCount(g)` floats), so that every
-/// tap is one load (and one of its weights, from L1). `lanes`: the weights tap-major, w[t, c] at t·C + c. Each output is bias (or
-/// 0) + Σ_taps w·x in tap order, multiply then add, then max(·, 0) when `relu` (a NaN stays
-/// NaN): `convDepthwiseForward`'s values, bit for bit.
+/// Depthwise conv2d (`g.isDepthwise`, any kernel, stride, dilation and channel multiplier) of
+/// one image with the output channels in the lanes, 16 at a time: x [C, H·W] (NCHW), or
+/// channels-last rows [H·W, C] when `inputChannelsLast`, is laid out zero-padded in rows
+/// [paddedH, paddedW, lane channels] (output channel o reads input channel o / multiplier), so
+/// that every tap of every output is one load; y is [outChannels, outHeight·outWidth], or rows
+/// [outHeight·outWidth, outChannels] when `outputChannelsLast` (both only with
+/// `convDepthwiseByLanes(g)`). `lanes`: the weights tap-major (`convDepthwiseLaneWeights`);
+/// `scratch`: `convLanesScratchCount(g)` floats. Each output is bias (or 0) + Σ_taps w·x in
+/// tap order, multiply then add, then max(·, 0) when `relu` (a NaN stays NaN): the values of
+/// `convDepthwiseForward` and `conv2dReference`, bit for bit.
 @inline(never)
-@_optimize(speed)
-public func convDepthwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                               relu: Bool, y: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>) {
+@_optimize(size)
+public func convDepthwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, inputChannelsLast: Bool, lanes: UnsafePointer<Float>,
+                               bias: UnsafePointer<Float>?, relu: Bool, y: UnsafeMutablePointer<Float>, outputChannelsLast: Bool,
+                               scratch: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
-    let c = g.inChannels, pw = g.paddedW, rowFloats = pw * c
-    for r in 0..<g.paddedH {
-        let row = padded + r * rowFloats, iy = r - g.padTop
-        if iy < 0 || iy >= g.height {
-            convZeroRow(row, rowFloats)
+    let c = convDepthwiseLaneChannels(g), o = g.outChannels, multiplier = o / g.inChannels
+    let pw = g.paddedW, rowFloats = pw * c, plane = g.height * g.width, outPlane = g.outHeight * g.outWidth
+    let padded = scratch, staging = scratch + g.paddedH * rowFloats
+    var rows = x
+    if !inputChannelsLast {
+        if multiplier == 1 {
+            transposeFloats(x, rows: g.inChannels, cols: plane, srcStride: plane, into: staging, dstStride: c)
         } else {
-            convZeroRow(row, g.padLeft * c)
-            convCopyRow(row + g.padLeft * c, x + iy * g.width * c, g.width * c)
-            convZeroRow(row + (g.padLeft + g.width) * c, g.padRight * c)
+            for ch in 0..<o {
+                for p in 0..<plane { staging[p * c + ch] = x[ch / multiplier * plane + p] }
+            }
         }
+        rows = UnsafePointer(staging)
     }
-    // Byte offsets of the taps from the top-left one.
+    memsetZero(padded, 4 * g.paddedH * rowFloats)
+    for iy in 0..<g.height { (padded + (iy + g.padTop) * rowFloats + g.padLeft * c).copyFloats(from: rows + iy * g.width * c, count: g.width * c) }
+    // Byte offsets of a tap's row and column from the top-left tap.
     let row1 = 4 * g.dilationH * rowFloats, column1 = 4 * g.dilationW * c
-    let step = g.strideW * c
+    let step = g.strideW * c, out = outputChannelsLast ? y : staging
     var h = 0
     while h < c {
         var start = V()
-        if let bias { start = V.load(bias + h) }
+        if let bias { for i in 0..<Swift.min(16, o - h) { start[i] = bias[h + i] } }
         let weights = UnsafeRawPointer(lanes + h)
         for oy in 0..<g.outHeight {
             var from = padded + oy * g.strideH * rowFloats + h
-            var out = y + oy * g.outWidth * c + h
+            var to = out + oy * g.outWidth * c + h
             for _ in 0..<g.outWidth {
                 let t = UnsafeRawPointer(from)
-                var acc = start
-                for i in 0..<3 {
-                    for j in 0..<3 {
-                        let wv = weights.loadUnaligned(fromByteOffset: 4 * (3 * i + j) * c, as: V.self)
+                var acc = start, tap = 0
+                for i in 0..<g.kernelH {
+                    for j in 0..<g.kernelW {
+                        let wv = weights.loadUnaligned(fromByteOffset: 4 * tap * c, as: V.self)
                         acc = acc + wv * t.loadUnaligned(fromByteOffset: i * row1 + j * column1, as: V.self)
+                        tap += 1
                     }
                 }
                 if relu { acc = acc.replacing(with: 0, where: acc .< 0) }
-                UnsafeMutableRawPointer(out).storeBytes(of: acc, as: V.self)
+                UnsafeMutableRawPointer(to).storeBytes(of: acc, as: V.self)
                 from += step
-                out += c
+                to += c
             }
         }
         h += 16
     }
+    if !outputChannelsLast { transposeFloats(staging, rows: outPlane, cols: o, srcStride: c, into: y, dstStride: outPlane) }
 }
 
-/// Writes the depthwise weights [C, 1, 3, 3] (f32 as stored, or widened: `weights`) tap-major
-/// for `convDepthwiseLanes`: w[t, c] at t·C + c.
+/// Writes the depthwise weights [O, 1, kH, kW] (f32, or f16 when `f16`) tap-major for
+/// `convDepthwiseLanes`: w[t, o] at t·C + o, C the lane channels (zero past O).
 @_optimize(size)
-public func convDepthwiseLaneWeights(_ g: ConvGeometry, _ weights: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
-    let taps = g.kernelH * g.kernelW
-    for ch in 0..<g.inChannels {
-        for t in 0..<taps { dst[t * g.inChannels + ch] = weights[ch * taps + t] }
+public func convDepthwiseLaneWeights(_ g: ConvGeometry, _ weights: UnsafeRawPointer, f16: Bool, into dst: UnsafeMutablePointer<Float>) {
+    let taps = g.kernelH * g.kernelW, c = convDepthwiseLaneChannels(g)
+    for ch in 0..<c {
+        for t in 0..<taps {
+            let e = ch * taps + t
+            dst[t * c + ch] = ch >= g.outChannels ? 0
+                : f16 ? halfBitsToFloat(weights.load(fromByteOffset: 2 * e, as: UInt16.self)) : weights.load(fromByteOffset: 4 * e, as: Float.self)
+        }
     }
 }

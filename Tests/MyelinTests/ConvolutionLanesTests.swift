@@ -73,47 +73,65 @@ final class ConvolutionLanesTests: XCTestCase {
         }
     }
 
-    /// (channels, height, width, stride h/w, padding top/left/bottom/right, dilation h/w).
-    static let depthwiseCases: [(Int, Int, Int, (Int, Int), (Int, Int, Int, Int), (Int, Int))] = [
-        (32, 14, 14, (1, 1), (1, 1, 1, 1), (1, 1)),
-        (64, 14, 14, (2, 2), (1, 1, 1, 1), (1, 1)),
-        (128, 7, 7, (1, 1), (1, 1, 1, 1), (1, 1)),
-        (16, 9, 11, (2, 2), (0, 1, 2, 1), (1, 1)),
-        (48, 6, 13, (2, 1), (0, 1, 1, 2), (1, 2)),
-        (16, 10, 8, (1, 3), (2, 0, 1, 2), (2, 1)),
+    /// (channels, multiplier, kernel, height, width, stride h/w, padding top/left/bottom/right,
+    /// dilation h/w): MobileNet-mini's, odd sizes, strides, asymmetric padding, dilation, channels
+    /// not whole vectors, a channel multiplier, a 5 × 5 and a 1 × 3 kernel.
+    static let depthwiseCases: [(Int, Int, (Int, Int), Int, Int, (Int, Int), (Int, Int, Int, Int), (Int, Int))] = [
+        (16, 1, (3, 3), 28, 28, (2, 2), (1, 1, 1, 1), (1, 1)),
+        (32, 1, (3, 3), 14, 14, (1, 1), (1, 1, 1, 1), (1, 1)),
+        (64, 1, (3, 3), 14, 14, (2, 2), (1, 1, 1, 1), (1, 1)),
+        (128, 1, (3, 3), 7, 7, (1, 1), (1, 1, 1, 1), (1, 1)),
+        (16, 1, (3, 3), 9, 11, (2, 2), (0, 1, 2, 1), (1, 1)),
+        (48, 1, (3, 3), 6, 13, (2, 1), (0, 1, 1, 2), (1, 2)),
+        (16, 1, (3, 3), 10, 8, (1, 3), (2, 0, 1, 2), (2, 1)),
+        (5, 1, (3, 3), 7, 9, (1, 1), (1, 1, 1, 1), (1, 1)),
+        (3, 3, (5, 5), 8, 7, (2, 1), (2, 2, 2, 2), (1, 1)),
+        (20, 1, (1, 3), 6, 6, (1, 2), (0, 1, 0, 1), (1, 1)),
     ]
 
+    /// `convDepthwiseLanes` from NCHW and (one filter per channel, whole vectors) from rows, into
+    /// NCHW and rows, equals `convDepthwiseForward` bit for bit, on scratch and outputs of NaN.
     func testDepthwiseLanesEqualDepthwiseForward() {
         for (k, t) in Self.depthwiseCases.enumerated() {
-            let (c, h, w, stride, pad, dilation) = t
-            let g = ConvGeometry(batch: 1, inChannels: c, height: h, width: w, outChannels: c, kernelH: 3, kernelW: 3,
+            let (c, multiplier, kernel, h, w, stride, pad, dilation) = t, o = c * multiplier
+            let g = ConvGeometry(batch: 1, inChannels: c, height: h, width: w, outChannels: o, kernelH: kernel.0, kernelW: kernel.1,
                                  strideH: stride.0, strideW: stride.1, padTop: pad.0, padLeft: pad.1, padBottom: pad.2, padRight: pad.3,
                                  dilationH: dilation.0, dilationW: dilation.1, groups: c)
-            XCTAssertTrue(convDepthwiseByLanes(g), "case \(k)")
+            XCTAssertTrue(g.isDepthwise, "case \(k)")
+            XCTAssertEqual(convDepthwiseByLanes(g), multiplier == 1 && c % 16 == 0, "case \(k)")
             let gen = Generator(seed: UInt64(320 + k))
             var x = Tensor.randn([c, h, w], generator: gen).data
             x[x.count / 2 + 1] = .nan
-            let weights = Tensor.randn([c, 1, 3, 3], generator: gen).data, b = Tensor.randn([c], generator: gen).data
-            var lanes = [Float](repeating: .nan, count: 9 * c)
-            convDepthwiseLaneWeights(g, weights, into: &lanes)
+            let taps = kernel.0 * kernel.1
+            let weights = Tensor.randn([o, 1, kernel.0, kernel.1], generator: gen).data, b = Tensor.randn([o], generator: gen).data
+            var lanes = [Float](repeating: .nan, count: taps * kernelRoundUp(o, 16))
+            weights.withUnsafeBytes { convDepthwiseLaneWeights(g, $0.baseAddress!, f16: false, into: &lanes) }
             let outPixels = g.outHeight * g.outWidth
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: convDepthwiseForwardScratchCount(g))
             defer { scratch.deallocate() }
-            let padded = UnsafeMutablePointer<Float>.allocate(capacity: convLanesScratchCount(g))
-            defer { padded.deallocate() }
+            let laneScratch = UnsafeMutablePointer<Float>.allocate(capacity: convLanesScratchCount(g))
+            defer { laneScratch.deallocate() }
             let rows = Self.transpose(x, rows: c, columns: h * w)
             for (relu, withBias) in [(false, true), (true, true), (true, false)] {
-                var expected = [Float](repeating: .nan, count: c * outPixels), y = expected
+                var expected = [Float](repeating: .nan, count: o * outPixels)
                 scratch.initialize(repeating: .nan, count: convDepthwiseForwardScratchCount(g))
-                padded.initialize(repeating: .nan, count: convLanesScratchCount(g))
                 b.withUnsafeBufferPointer { bias in
-                    let biasPointer = withBias ? bias.baseAddress : nil
-                    convDepthwiseForward(g, images: 0..<1, x: x, weight: weights, bias: biasPointer, y: &expected, accumulate: false,
-                                         relu: relu, scratch: scratch)
-                    convDepthwiseLanes(g, x: rows, lanes: lanes, bias: biasPointer, relu: relu, y: &y, padded: padded)
+                    convDepthwiseForward(g, images: 0..<1, x: x, weight: weights, bias: withBias ? bias.baseAddress : nil, y: &expected,
+                                         accumulate: false, relu: relu, scratch: scratch)
                 }
-                XCTAssertEqual(Self.transpose(y, rows: outPixels, columns: c).map(\.bitPattern), expected.map(\.bitPattern),
-                               "case \(k) relu \(relu) bias \(withBias)")
+                for (inputRows, outputRows) in convDepthwiseByLanes(g) ? [(false, false), (true, false), (false, true), (true, true)]
+                                                                       : [(false, false)] {
+                    var y = [Float](repeating: .nan, count: o * outPixels)
+                    laneScratch.initialize(repeating: .nan, count: convLanesScratchCount(g))
+                    b.withUnsafeBufferPointer { bias in
+                        convDepthwiseLanes(g, x: inputRows ? rows : x, inputChannelsLast: inputRows, lanes: lanes,
+                                           bias: withBias ? bias.baseAddress : nil, relu: relu, y: &y, outputChannelsLast: outputRows,
+                                           scratch: laneScratch)
+                    }
+                    let nchw = outputRows ? Self.transpose(y, rows: outPixels, columns: o) : y
+                    XCTAssertEqual(nchw.map(\.bitPattern), expected.map(\.bitPattern),
+                                   "case \(k) relu \(relu) bias \(withBias) rows in \(inputRows) out \(outputRows)")
+                }
                 XCTAssertTrue(expected.contains { $0.isNaN } && expected.contains { !$0.isNaN }, "case \(k): the NaN reaches the output")
             }
         }

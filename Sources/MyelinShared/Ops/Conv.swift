@@ -94,17 +94,19 @@ public enum ConvOps {
     /// output when more than one), its weights are packed at load when
     /// `convPacksWeights` (into the prepared block), else packed into scratch at each run
     /// (padding them to whole panels would more than double them: kept out of the load).
-    /// Depthwise conv2d and conv_transpose2d use one image's column matrix (or depthwise planes)
-    /// and the GEMM workspace. f16 weights not packed at load are widened there.
+    /// Depthwise conv2d runs `convDepthwiseLanes` (its weights tap-major in the prepared block,
+    /// `convLanesScratchCount` of scratch); conv_transpose2d uses one image's column matrix (or
+    /// depthwise planes) and the GEMM workspace. f16 weights not packed at load are widened there.
     @_optimize(size)
     static func finish(_ g: Graph, _ op: inout GraphOp, _ geometry: ConvGeometry) throws(BundleStatus) {
         op.params.window = geometry
         let w = g.tensor(op, 0)
         let packsAtLoad = op.code == .conv2d && convPacksWeights(geometry)
-        // A depthwise conv2d that can run in lanes keeps its weights as f32 and tap-major after them.
-        let depthwiseLanes = op.code == .conv2d && convDepthwiseByLanes(geometry)
+        // A depthwise conv2d keeps its weights tap-major, as f32 (`convDepthwiseLanes`).
+        let depthwiseLanes = op.code == .conv2d && geometry.isDepthwise
         op.params.preparedBytes = packsAtLoad ? try checkedMultiply(try packedWeightsCount(geometry), 4)
-                                              : depthwiseLanes ? try checkedMultiply(w.shape.count, 8)
+                                              : depthwiseLanes ? try checkedMultiply(try checkedMultiply(convDepthwiseLaneChannels(geometry),
+                                                                                                         geometry.kernelH * geometry.kernelW), 4)
                                               : w.dtype == .f16 ? try checkedMultiply(w.shape.count, 4) : 0
         if op.code == .conv2d && !geometry.isDepthwise {
             // Columns of `convPackedImages` images side by side, and their staged output.
@@ -117,9 +119,14 @@ public enum ConvOps {
             op.params.scratchBytes = try checkedMultiply(try checkedAdd(columns, weights), 4)
             return
         }
+        if depthwiseLanes {
+            op.params.scratchBytes = try checkedMultiply(try checkedMultiply(try checkedAdd(geometry.paddedH * geometry.paddedW,
+                Swift.max(geometry.height * geometry.width, geometry.outHeight * geometry.outWidth)), convDepthwiseLaneChannels(geometry)), 4)
+            return
+        }
         let columns = try checkedAdd(try checkedMultiply(geometry.patch, geometry.outHeight * geometry.outWidth),
                                      try checkedMultiply(geometry.patch, geometry.outChannels / geometry.groups))
-        let depthwise = geometry.isDepthwise ? convDepthwiseScratchCount(geometry) : 0
+        let depthwise = geometry.isDepthwise ? convPaddedPlanesCount(geometry) : 0
         op.params.scratchBytes = try checkedMultiply(try checkedAdd(Swift.max(columns, depthwise), gemmWorkspaceCount), 4)
     }
 
@@ -191,14 +198,14 @@ public enum ConvOps {
             convPackWeights(op.params.window, weights: data, f16: w.dtype == .f16, into: packed)
             return
         }
-        let wide = dst.bindMemory(to: Float.self, capacity: 2 * w.shape.count)
-        for i in 0..<w.shape.count {
-            wide[i] = w.dtype == .f16 ? halfBitsToFloat(data.load(fromByteOffset: 2 * i, as: UInt16.self))
-                                      : data.load(fromByteOffset: 4 * i, as: Float.self)
+        if op.code == .conv2d && op.params.window.isDepthwise {
+            let g = op.params.window
+            let lanes = dst.bindMemory(to: Float.self, capacity: convDepthwiseLaneChannels(g) * g.kernelH * g.kernelW)
+            convDepthwiseLaneWeights(g, data, f16: w.dtype == .f16, into: lanes)
+            return
         }
-        if op.code == .conv2d && convDepthwiseByLanes(op.params.window) {
-            convDepthwiseLaneWeights(op.params.window, wide, into: wide + w.shape.count)
-        }
+        let wide = dst.bindMemory(to: Float.self, capacity: w.shape.count)
+        for i in 0..<w.shape.count { wide[i] = halfBitsToFloat(data.load(fromByteOffset: 2 * i, as: UInt16.self)) }
     }
 
     /// The weights as stored (f32) or widened (f16); not for conv2d on packed weights.
@@ -227,17 +234,17 @@ public enum ConvOps {
         let bias: UnsafePointer<Float>? = r.op.tensorCount == 2 ? r.tensorF32(1) : nil
         let scratch = r.scratch.assumingMemoryBound(to: Float.self)
         let perImageIn = g.inChannels * g.height * g.width, perImage = g.outChannels * g.outHeight * g.outWidth
-        if r.params.channelsLastInput || r.params.channelsLastOutput {
-            // Channels in the lanes (`keepChannelsLast`): a depthwise conv from and to channels-last
-            // rows, or a pointwise conv into channels-last rows or averaged into the pool's output.
-            if g.isDepthwise {
-                let lanes = weights(r) + g.outChannels * g.kernelH * g.kernelW
-                for n in 0..<r.batch {
-                    convDepthwiseLanes(g, x: x + n * perImageIn, lanes: lanes, bias: bias, relu: r.params.relu,
-                                       y: r.f32Out(0) + n * perImage, padded: scratch)
-                }
-                return
+        if g.isDepthwise {
+            let lanes = UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self))
+            for n in 0..<r.batch {
+                convDepthwiseLanes(g, x: x + n * perImageIn, inputChannelsLast: r.params.channelsLastInput, lanes: lanes, bias: bias,
+                                   relu: r.params.relu, y: r.f32Out(0) + n * perImage, outputChannelsLast: r.params.channelsLastOutput,
+                                   scratch: scratch)
             }
+            return
+        }
+        if r.params.channelsLastInput || r.params.channelsLastOutput {
+            // A pointwise conv into channels-last rows or averaged into the pool's output (`keepChannelsLast`).
             let packed = UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self))
             let lanes = packed + convPackedWeightsCount(g) - g.outChannels * g.patch, averaged = r.params.pooledInto >= 0
             let y = averaged ? r.pointers[r.params.pooledInto]!.assumingMemoryBound(to: Float.self) : r.f32Out(0)
@@ -260,11 +267,6 @@ public enum ConvOps {
             return
         }
         let y = r.f32Out(0)
-        if g.isDepthwise {
-            convDepthwiseForward(g, images: 0..<r.batch, x: x, weight: weights(r), bias: bias, y: y, accumulate: false,
-                                 relu: r.params.relu, scratch: scratch)
-            return
-        }
         // Small planes: `convPackedImages` images at a time side by side, their output staged
         // [outChannels, images, plane] and copied to y [images, outChannels, plane].
         let images = convPackedImages(g), plane = g.outHeight * g.outWidth
@@ -305,38 +307,31 @@ public enum ConvOps {
         guard !g.reference else { return }
         // Backwards: whether the op after o reads channels-last rows.
         var nextReadsRows = false
-        var o = g.opCount - 1
-        while o >= 0 {
-            let op = g.ops![o], w = op.params.window
+        for o in stride(from: g.opCount - 2, through: 0, by: -1) {
+            let op = g.ops![o], next = g.ops![o + 1], w = op.params.window, v = g.outputID(op, 0)
             var readsRows = false
-            if op.code == .conv2d && op.outputCount == 1 && op.params.pooledInto < 0 && o + 1 < g.opCount {
-                let v = g.outputID(op, 0), next = g.ops![o + 1]
-                let handsOn = g.values![v].lastReader == o + 1 && !g.values![v].isOutput
-                if convPointwiseByLanes(w) && handsOn {
-                    if next.code == .adaptiveAvgPool2d && next.params.rows == 1 && next.params.n == 1 {
+            if op.code == .conv2d && op.params.pooledInto < 0 && g.values![v].lastReader == o + 1 && !g.values![v].isOutput {
+                if convPointwiseByLanes(w) {
+                    let pools = next.code == .adaptiveAvgPool2d && next.params.rows == 1 && next.params.n == 1
+                    if pools {
                         g.ops![o].params.pooledInto = g.outputID(next, 0)
-                        g.ops![o].params.channelsLastOutput = true
                         g.ops![o + 1].params.pooledByConv = true
-                        readsRows = true
-                    } else if nextReadsRows {
-                        g.ops![o].params.channelsLastOutput = true
-                        g.ops![o + 1].params.channelsLastInput = true
-                        readsRows = true
                     }
-                } else if convDepthwiseByLanes(w) && handsOn && nextReadsRows && next.code == .conv2d && o > 0 {
+                    if nextReadsRows { g.ops![o + 1].params.channelsLastInput = true }
+                    readsRows = pools || nextReadsRows
+                    g.ops![o].params.channelsLastOutput = readsRows
+                    g.ops![o].params.scratchBytes = Swift.max(op.params.scratchBytes, 4 * convLanesScratchCount(w))
+                } else if convDepthwiseByLanes(w) && nextReadsRows && o > 0 {
+                    // Only between two pointwise convs (the one before writes rows for it alone).
                     let before = g.ops![o - 1], u = g.inputID(op, 0)
-                    if before.code == .conv2d && before.outputCount == 1 && g.outputID(before, 0) == u && before.params.pooledInto < 0
-                        && convPointwiseByLanes(before.params.window) && g.values![u].lastReader == o && !g.values![u].isOutput {
-                        g.ops![o].params.channelsLastInput = true
-                        g.ops![o].params.channelsLastOutput = true
-                        g.ops![o + 1].params.channelsLastInput = true
-                        readsRows = true
-                    }
+                    readsRows = before.code == .conv2d && g.outputID(before, 0) == u && before.params.pooledInto < 0
+                        && convPointwiseByLanes(before.params.window) && g.values![u].lastReader == o && !g.values![u].isOutput
+                    g.ops![o].params.channelsLastInput = readsRows
+                    g.ops![o].params.channelsLastOutput = readsRows
+                    g.ops![o + 1].params.channelsLastInput = readsRows
                 }
-                if readsRows { g.ops![o].params.scratchBytes = Swift.max(g.ops![o].params.scratchBytes, 4 * convLanesScratchCount(w)) }
             }
             nextReadsRows = readsRows
-            o -= 1
         }
     }
 
