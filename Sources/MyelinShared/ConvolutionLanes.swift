@@ -13,13 +13,13 @@
 // - depthwise (`convDepthwiseLanes`): bias (or 0) + Σ_taps w·x in tap order, multiply then add,
 //   the padding adding zero products: `convDepthwiseForward` (training's) and `conv2dReference`.
 
-/// Pixels of a pointwise lane tile (by 32 output channels, the lane blocks `convPackWeights`
-/// writes when `convPoolsByLanes`: 24 accumulators).
-let convPointwiseTilePixels = 12
+/// Pixels of a pointwise lane tile, by 32 output channels (the lane blocks `convPackWeights`
+/// writes when `convPoolsByLanes`): 14 accumulators; 7 × 7 and 14 × 14 planes in whole tiles.
+let convPointwiseTilePixels = 7
 
 /// Whether conv2d can run `g` as `convPointwiseLanes`: 1×1, stride and dilation 1, unpadded,
 /// one group, whole 32-channel lane blocks packed at load (`convPoolsByLanes`, which needs a
-/// patch of one depth block), and at least one whole 12-pixel tile.
+/// patch of one depth block), and at least one whole 7-pixel tile.
 @_optimize(size)
 public func convPointwiseByLanes(_ g: ConvGeometry) -> Bool {
     g.kernelH == 1 && g.kernelW == 1 && g.padTop == 0 && g.padLeft == 0 && g.padBottom == 0 && g.padRight == 0
@@ -38,7 +38,7 @@ public func convDepthwiseByLanes(_ g: ConvGeometry) -> Bool {
 @inline(__always)
 func convDepthwiseLaneChannels(_ g: ConvGeometry) -> Int { kernelRoundUp(g.outChannels, 16) }
 
-/// Floats of scratch the two lane kernels need: the pointwise tile's 12 × 32 outputs; for the
+/// Floats of scratch the two lane kernels need: the pointwise tile's 7 × 32 outputs; for the
 /// depthwise, its input zero-padded in rows [paddedH, paddedW, lane channels] and a staging
 /// area for NCHW input or output in rows.
 public func convLanesScratchCount(_ g: ConvGeometry) -> Int {
@@ -48,8 +48,8 @@ public func convLanesScratchCount(_ g: ConvGeometry) -> Int {
 }
 
 /// Pointwise conv2d (`convPointwiseByLanes(g)`) of one image with the output channels in the
-/// lanes: for each 32-channel lane block, 12 pixels at a time (the last 12 overlapping earlier
-/// ones when the plane is not a multiple of 12) in 24 accumulators over the input channels, each
+/// lanes: for each 32-channel lane block, 7 pixels at a time (the last 7 overlapping earlier
+/// ones when the plane is not a multiple of 7) in 14 accumulators over the input channels, each
 /// input broadcast. x: [inChannels, H·W] (NCHW), or [H·W, inChannels] when `inputChannelsLast`.
 /// Writes y [H·W, outChannels] (channels-last rows) or, when `averaged`, only the mean over the
 /// plane of each channel, y [outChannels], summed in pixel order then divided by the pixel
@@ -69,10 +69,10 @@ public func convPointwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, input
         var sum0 = V(), sum1 = V(), next = 0
         while next < pixels {
             let first = Swift.min(next, pixels - tile)
-            var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V(), a7 = V(), a8 = V(), a9 = V(), a10 = V(), a11 = V()
-            var b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V(), b6 = V(), b7 = V(), b8 = V(), b9 = V(), b10 = V(), b11 = V()
+            var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V()
+            var b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V(), b6 = V()
             var w = blockWeights, p0 = x + first * pixelStride
-            let p4 = p0 + 4 * pixelStride, p8 = p0 + 8 * pixelStride
+            let p4 = p0 + 4 * pixelStride
             var at = 0
             for _ in 0..<channels {
                 let lo = V.load(w), hi = V.load(w + 16)
@@ -84,20 +84,13 @@ public func convPointwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, input
                 s = V(repeating: p4[at]); a4.addProduct(s, lo); b4.addProduct(s, hi)
                 s = V(repeating: p4[at + pixelStride]); a5.addProduct(s, lo); b5.addProduct(s, hi)
                 s = V(repeating: p4[at + 2 * pixelStride]); a6.addProduct(s, lo); b6.addProduct(s, hi)
-                s = V(repeating: p4[at + 3 * pixelStride]); a7.addProduct(s, lo); b7.addProduct(s, hi)
-                s = V(repeating: p8[at]); a8.addProduct(s, lo); b8.addProduct(s, hi)
-                s = V(repeating: p8[at + pixelStride]); a9.addProduct(s, lo); b9.addProduct(s, hi)
-                s = V(repeating: p8[at + 2 * pixelStride]); a10.addProduct(s, lo); b10.addProduct(s, hi)
-                s = V(repeating: p8[at + 3 * pixelStride]); a11.addProduct(s, lo); b11.addProduct(s, hi)
                 at += channelStride
                 w += convLaneChannels
             }
             a0.store(edge); b0.store(edge + 16); a1.store(edge + 32); b1.store(edge + 48)
             a2.store(edge + 64); b2.store(edge + 80); a3.store(edge + 96); b3.store(edge + 112)
             a4.store(edge + 128); b4.store(edge + 144); a5.store(edge + 160); b5.store(edge + 176)
-            a6.store(edge + 192); b6.store(edge + 208); a7.store(edge + 224); b7.store(edge + 240)
-            a8.store(edge + 256); b8.store(edge + 272); a9.store(edge + 288); b9.store(edge + 304)
-            a10.store(edge + 320); b10.store(edge + 336); a11.store(edge + 352); b11.store(edge + 368)
+            a6.store(edge + 192); b6.store(edge + 208)
             // Pixels before `next` were written (or summed) by the tile before.
             for k in (next - first)..<tile {
                 var y0 = V.load(edge + k * convLaneChannels), y1 = V.load(edge + k * convLaneChannels + 16)
