@@ -39,12 +39,10 @@ public func convDepthwiseByLanes(_ g: ConvGeometry) -> Bool {
 func convDepthwiseLaneChannels(_ g: ConvGeometry) -> Int { kernelRoundUp(g.outChannels, 16) }
 
 /// Floats of scratch the two lane kernels need: the pointwise tile's 7 × 32 outputs; for the
-/// depthwise, its input zero-padded in rows [paddedH, paddedW, lane channels] and a staging
-/// area for NCHW input or output in rows.
+/// depthwise, its input and its output in rows [pixels, lane channels] when NCHW.
 public func convLanesScratchCount(_ g: ConvGeometry) -> Int {
     guard g.isDepthwise else { return convPointwiseTilePixels * convLaneChannels }
-    let c = convDepthwiseLaneChannels(g)
-    return (g.paddedH * g.paddedW + Swift.max(g.height * g.width, g.outHeight * g.outWidth)) * c
+    return (g.height * g.width + g.outHeight * g.outWidth) * convDepthwiseLaneChannels(g)
 }
 
 /// Pointwise conv2d (`convPointwiseByLanes(g)`) of one image with the output channels in the
@@ -112,16 +110,16 @@ public func convPointwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, input
     }
 }
 
-/// Depthwise conv2d (`g.isDepthwise`, any kernel, stride, dilation and channel multiplier) of
-/// one image with the output channels in the lanes, 16 at a time: x [C, H·W] (NCHW), or
-/// channels-last rows [H·W, C] when `inputChannelsLast`, is laid out zero-padded in rows
-/// [paddedH, paddedW, lane channels] (output channel o reads input channel o / multiplier), so
-/// that every tap of every output is one load; y is [outChannels, outHeight·outWidth], or rows
-/// [outHeight·outWidth, outChannels] when `outputChannelsLast` (both only with
+/// Depthwise conv2d (`g.isDepthwise`, any kernel, stride, padding, dilation and channel
+/// multiplier) of one image with the output channels in the lanes, 16 at a time: from
+/// channels-last rows [H·W, C] when `inputChannelsLast`, else from x [C, H·W] (NCHW) transposed
+/// into rows of the lane channels (output channel o reading input channel o / multiplier); each
+/// tap one load, a zero vector for taps in the padding. y is [outChannels, outHeight·outWidth],
+/// or rows [outHeight·outWidth, outChannels] when `outputChannelsLast` (both only with
 /// `convDepthwiseByLanes(g)`). `lanes`: the weights tap-major (`convDepthwiseLaneWeights`);
 /// `scratch`: `convLanesScratchCount(g)` floats. Each output is bias (or 0) + Σ_taps w·x in
-/// tap order, multiply then add, then max(·, 0) when `relu` (a NaN stays NaN): the values of
-/// `convDepthwiseForward` and `conv2dReference`, bit for bit.
+/// tap order, multiply then add (a zero product for padding), then max(·, 0) when `relu` (a NaN
+/// stays NaN): the values of `convDepthwiseForward` and `conv2dReference`, bit for bit.
 @inline(never)
 @_optimize(size)
 public func convDepthwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, inputChannelsLast: Bool, lanes: UnsafePointer<Float>,
@@ -129,51 +127,91 @@ public func convDepthwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, input
                                scratch: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
     let c = convDepthwiseLaneChannels(g), o = g.outChannels, multiplier = o / g.inChannels
-    let pw = g.paddedW, rowFloats = pw * c, plane = g.height * g.width, outPlane = g.outHeight * g.outWidth
-    let padded = scratch, staging = scratch + g.paddedH * rowFloats
+    let plane = g.height * g.width, outPlane = g.outHeight * g.outWidth
     var rows = x
     if !inputChannelsLast {
         if multiplier == 1 {
-            transposeFloats(x, rows: g.inChannels, cols: plane, srcStride: plane, into: staging, dstStride: c)
+            transposeFloats(x, rows: g.inChannels, cols: plane, srcStride: plane, into: scratch, dstStride: c)
         } else {
             for ch in 0..<o {
-                for p in 0..<plane { staging[p * c + ch] = x[ch / multiplier * plane + p] }
+                for p in 0..<plane { scratch[p * c + ch] = x[ch / multiplier * plane + p] }
             }
         }
-        rows = UnsafePointer(staging)
+        rows = UnsafePointer(scratch)
     }
-    memsetZero(padded, 4 * g.paddedH * rowFloats)
-    for iy in 0..<g.height { (padded + (iy + g.padTop) * rowFloats + g.padLeft * c).copyFloats(from: rows + iy * g.width * c, count: g.width * c) }
-    // Byte offsets of a tap's row and column from the top-left tap.
-    let row1 = 4 * g.dilationH * rowFloats, column1 = 4 * g.dilationW * c
-    let step = g.strideW * c, out = outputChannelsLast ? y : staging
+    let out = outputChannelsLast ? y : scratch + plane * c
+    // Outputs whose 3 × 3 taps all fall inside the input: columns interior.lowerBound..<upperBound
+    // of the rows whose taps do (none for other kernels).
+    let threeByThree = g.kernelH == 3 && g.kernelW == 3
+    let firstColumn = (g.padLeft + g.strideW - 1) / g.strideW
+    let interior = firstColumn..<Swift.max(firstColumn, (g.width - 1 - 2 * g.dilationW + g.padLeft) / g.strideW + 1)
     var h = 0
     while h < c {
         var start = V()
         if let bias { for i in 0..<Swift.min(16, o - h) { start[i] = bias[h + i] } }
-        let weights = UnsafeRawPointer(lanes + h)
+        let weights = UnsafeRawPointer(lanes + h), source = UnsafeRawPointer(rows + h)
         for oy in 0..<g.outHeight {
-            var from = padded + oy * g.strideH * rowFloats + h
-            var to = out + oy * g.outWidth * c + h
-            for _ in 0..<g.outWidth {
-                let t = UnsafeRawPointer(from)
+            let top = oy * g.strideH - g.padTop
+            let insideRows = threeByThree && top >= 0 && top + 2 * g.dilationH < g.height
+            var ox = 0
+            while ox < g.outWidth {
+                if insideRows && ox == interior.lowerBound && !interior.isEmpty {
+                    let left = ox * g.strideW - g.padLeft
+                    convDepthwiseLanes3x3(source + 4 * (top * g.width + left) * c, weights: weights, channels: c,
+                                          row: 4 * g.dilationH * g.width * c, column: 4 * g.dilationW * c, step: 4 * g.strideW * c,
+                                          count: interior.count, start: start, relu: relu,
+                                          to: out + (oy * g.outWidth + ox) * c + h)
+                    ox = interior.upperBound
+                    continue
+                }
+                let left = ox * g.strideW - g.padLeft
                 var acc = start, tap = 0
                 for i in 0..<g.kernelH {
+                    let iy = top + i * g.dilationH
                     for j in 0..<g.kernelW {
-                        let wv = weights.loadUnaligned(fromByteOffset: 4 * tap * c, as: V.self)
-                        acc = acc + wv * t.loadUnaligned(fromByteOffset: i * row1 + j * column1, as: V.self)
+                        let ix = left + j * g.dilationW
+                        var v = V()
+                        if UInt(bitPattern: iy) < UInt(g.height) && UInt(bitPattern: ix) < UInt(g.width) {
+                            v = source.loadUnaligned(fromByteOffset: 4 * (iy * g.width + ix) * c, as: V.self)
+                        }
+                        acc = acc + weights.loadUnaligned(fromByteOffset: 4 * tap * c, as: V.self) * v
                         tap += 1
                     }
                 }
                 if relu { acc = acc.replacing(with: 0, where: acc .< 0) }
-                UnsafeMutableRawPointer(to).storeBytes(of: acc, as: V.self)
-                from += step
-                to += c
+                UnsafeMutableRawPointer(out + (oy * g.outWidth + ox) * c + h).storeBytes(of: acc, as: V.self)
+                ox += 1
             }
         }
         h += 16
     }
-    if !outputChannelsLast { transposeFloats(staging, rows: outPlane, cols: o, srcStride: c, into: y, dstStride: outPlane) }
+    if !outputChannelsLast { transposeFloats(out, rows: outPlane, cols: o, srcStride: c, into: y, dstStride: outPlane) }
+}
+
+/// `count` outputs of a row of `convDepthwiseLanes` whose 3 × 3 taps all fall inside the input:
+/// 16 channels each, the first reading its top-left tap at `source`, the next `step` bytes on;
+/// taps `row` and `column` bytes apart, weights (tap-major) `4·channels` bytes apart; outputs
+/// `channels` floats apart from `to`. Sums as `convDepthwiseLanes`.
+@inline(never)
+@_optimize(speed)
+func convDepthwiseLanes3x3(_ source: UnsafeRawPointer, weights: UnsafeRawPointer, channels: Int, row: Int, column: Int, step: Int,
+                           count: Int, start: SIMD16<Float>, relu: Bool, to: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    let tapWeights = 4 * channels
+    var from = source, out = to
+    for _ in 0..<count {
+        var acc = start
+        for i in 0..<3 {
+            for j in 0..<3 {
+                let wv = weights.loadUnaligned(fromByteOffset: (3 * i + j) * tapWeights, as: V.self)
+                acc = acc + wv * from.loadUnaligned(fromByteOffset: i * row + j * column, as: V.self)
+            }
+        }
+        if relu { acc = acc.replacing(with: 0, where: acc .< 0) }
+        UnsafeMutableRawPointer(out).storeBytes(of: acc, as: V.self)
+        from += step
+        out += channels
+    }
 }
 
 /// Writes the depthwise weights [O, 1, kH, kW] (f32, or f16 when `f16`) tap-major for

@@ -102,11 +102,12 @@ public enum ConvOps {
         op.params.window = geometry
         let w = g.tensor(op, 0)
         let packsAtLoad = op.code == .conv2d && convPacksWeights(geometry)
-        // A depthwise conv2d keeps its weights tap-major, as f32 (`convDepthwiseLanes`).
+        // A depthwise conv2d keeps its weights tap-major, as f32 (`convDepthwiseLanes`): at most
+        // 16 times the weights' count (fewer than 8 outputs per channel), as its scratch is a
+        // small multiple of its input and output counts.
         let depthwiseLanes = op.code == .conv2d && geometry.isDepthwise
         op.params.preparedBytes = packsAtLoad ? try checkedMultiply(try packedWeightsCount(geometry), 4)
-                                              : depthwiseLanes ? try checkedMultiply(try checkedMultiply(convDepthwiseLaneChannels(geometry),
-                                                                                                         geometry.kernelH * geometry.kernelW), 4)
+                                              : depthwiseLanes ? 4 * convDepthwiseLaneChannels(geometry) * geometry.kernelH * geometry.kernelW
                                               : w.dtype == .f16 ? try checkedMultiply(w.shape.count, 4) : 0
         if op.code == .conv2d && !geometry.isDepthwise {
             // Columns of `convPackedImages` images side by side, and their staged output.
@@ -120,8 +121,7 @@ public enum ConvOps {
             return
         }
         if depthwiseLanes {
-            op.params.scratchBytes = try checkedMultiply(try checkedMultiply(try checkedAdd(geometry.paddedH * geometry.paddedW,
-                Swift.max(geometry.height * geometry.width, geometry.outHeight * geometry.outWidth)), convDepthwiseLaneChannels(geometry)), 4)
+            op.params.scratchBytes = 4 * convLanesScratchCount(geometry)
             return
         }
         let columns = try checkedAdd(try checkedMultiply(geometry.patch, geometry.outHeight * geometry.outWidth),
@@ -339,7 +339,9 @@ public enum ConvOps {
         let g = r.params.window, x = r.f32(0), y = r.f32Out(0), w = weights(r)
         let bias: UnsafePointer<Float>? = r.op.tensorCount == 2 ? r.tensorF32(1) : nil
         let columns = r.scratch.assumingMemoryBound(to: Float.self)
-        let workspace = columns + convColumnsCount(g)
+        // The column matrix, or a depthwise convolution's padded planes, then the workspace (as `finish` counts them).
+        let workspace = columns + Swift.max(g.patch * (g.outHeight * g.outWidth + g.outChannels / g.groups),
+                                            g.isDepthwise ? convPaddedPlanesCount(g) : 0)
         let plane = g.height * g.width, perImage = g.inChannels * plane
         for n in 0..<r.batch {
             let out = y + n * perImage
