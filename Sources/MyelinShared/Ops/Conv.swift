@@ -293,43 +293,41 @@ public enum ConvOps {
         }
     }
 
-    /// At load (Executor, after `fuseConvPools`; not for the reference executor), the
-    /// depthwise-separable chains of f32 conv2d ops run with the channels in the vector lanes
-    /// (ConvolutionLanes.swift), their values in channels-last rows [H·W, C] per sample between
-    /// them (`channelsLastInput` / `channelsLastOutput`): a depthwise conv (`convDepthwiseByLanes`)
-    /// between two pointwise ones (`convPointwiseByLanes`), each value read only by the op right
-    /// after it, when the second pointwise conv's output goes on in rows the same way or to a
-    /// global average pooling. A pointwise conv whose output only a global average pooling reads
-    /// is fused with it (`pooledInto` with `channelsLastOutput`: the conv writes the channel means,
-    /// the pool does not run). Contexts whose values must stay readable run every op on NCHW.
+    /// At load (Executor, after `fuseConvPools`; not for the reference executor), depthwise-separable
+    /// chains of f32 conv2d ops hand each other channels-last rows [H·W, C] per sample
+    /// (`channelsLastInput` / `channelsLastOutput`, ConvolutionLanes.swift) where a value is read
+    /// only by the op right after the one that writes it: a depthwise conv (`convDepthwiseByLanes`)
+    /// reads rows from a pointwise one (`convPointwiseByLanes`) and writes rows for one, and a
+    /// pointwise conv writes rows for a depthwise one, or the channel means for a global average
+    /// pooling (`pooledInto` with `channelsLastOutput`; the pool does not run). Contexts whose
+    /// values must stay readable run every op on NCHW.
     @_optimize(size)
     public static func keepChannelsLast(_ g: Graph) {
         guard !g.reference else { return }
-        // Backwards: whether the op after o reads channels-last rows.
+        // Backwards: whether the op after o can read channels-last rows.
         var nextReadsRows = false
         for o in stride(from: g.opCount - 2, through: 0, by: -1) {
-            let op = g.ops![o], next = g.ops![o + 1], w = op.params.window, v = g.outputID(op, 0)
+            let w = g.ops![o].params.window, v = g.outputID(g.ops![o], 0)
+            let handsOn = g.values![v].lastReader == o + 1 && !g.values![v].isOutput
             var readsRows = false
-            if op.code == .conv2d && op.params.pooledInto < 0 && g.values![v].lastReader == o + 1 && !g.values![v].isOutput {
+            if g.ops![o].code == .conv2d && g.ops![o].params.pooledInto < 0 {
+                let writesRows = handsOn && nextReadsRows
                 if convPointwiseByLanes(w) {
-                    let pools = next.code == .adaptiveAvgPool2d && next.params.rows == 1 && next.params.n == 1
-                    if pools {
+                    let next = g.ops![o + 1]
+                    if handsOn && next.code == .adaptiveAvgPool2d && next.params.rows == 1 && next.params.n == 1 {
                         g.ops![o].params.pooledInto = g.outputID(next, 0)
                         g.ops![o + 1].params.pooledByConv = true
+                        readsRows = true
                     }
-                    if nextReadsRows { g.ops![o + 1].params.channelsLastInput = true }
-                    readsRows = pools || nextReadsRows
+                    // Its lane kernel writes rows (or means) only.
+                    readsRows = readsRows || writesRows
                     g.ops![o].params.channelsLastOutput = readsRows
-                    g.ops![o].params.scratchBytes = Swift.max(op.params.scratchBytes, 4 * convLanesScratchCount(w))
-                } else if convDepthwiseByLanes(w) && nextReadsRows && o > 0 {
-                    // Only between two pointwise convs (the one before writes rows for it alone).
-                    let before = g.ops![o - 1], u = g.inputID(op, 0)
-                    readsRows = before.code == .conv2d && g.outputID(before, 0) == u && before.params.pooledInto < 0
-                        && convPointwiseByLanes(before.params.window) && g.values![u].lastReader == o && !g.values![u].isOutput
-                    g.ops![o].params.channelsLastInput = readsRows
-                    g.ops![o].params.channelsLastOutput = readsRows
-                    g.ops![o + 1].params.channelsLastInput = readsRows
+                    g.ops![o].params.scratchBytes = Swift.max(g.ops![o].params.scratchBytes, 4 * convLanesScratchCount(w))
+                } else if convDepthwiseByLanes(w) {
+                    readsRows = true
+                    g.ops![o].params.channelsLastOutput = writesRows
                 }
+                if writesRows && g.ops![o].params.channelsLastOutput { g.ops![o + 1].params.channelsLastInput = true }
             }
             nextReadsRows = readsRows
         }
