@@ -7,9 +7,9 @@
 // kernels hand each other where `ConvOps.keepChannelsLast` chooses so at load (never stored);
 // the pointwise reads NCHW or rows, the depthwise either and writes either (NCHW through a
 // transpose). Each output sums as the NCHW kernels sum it, bit for bit:
-// - convolutions (`convForwardLanes`): each depth block of the patch from 0 with fused
-//   multiply-adds in patch order, the first plus the bias, the next ones added, then max(·, 0):
-//   `convForwardPacked`'s register tile;
+// - pointwise (`convPointwiseLanes`): Σ_c W[o, c]·x[c] from 0 with fused multiply-adds in c
+//   order, then + bias, then max(·, 0): `convForwardPacked`'s register tile for a patch of one
+//   depth block (≤ 320 input channels);
 // - depthwise (`convDepthwiseLanes`): bias (or 0) + Σ_taps w·x in tap order, multiply then add,
 //   the padding adding zero products: `convDepthwiseForward` (training's) and `conv2dReference`.
 
@@ -17,23 +17,13 @@
 /// writes when `convPoolsByLanes`): 14 accumulators; 7 × 7 and 14 × 14 planes in whole tiles.
 let convPointwiseTilePixels = 7
 
-/// Whether conv2d can run `g` as `convForwardLanes` from and into channels-last rows: 1×1, stride and dilation 1, unpadded,
+/// Whether conv2d can run `g` as `convPointwiseLanes`: 1×1, stride and dilation 1, unpadded,
 /// one group, whole 32-channel lane blocks packed at load (`convPoolsByLanes`, which needs a
 /// patch of one depth block), and at least one whole 7-pixel tile.
 @_optimize(size)
 public func convPointwiseByLanes(_ g: ConvGeometry) -> Bool {
     g.kernelH == 1 && g.kernelW == 1 && g.padTop == 0 && g.padLeft == 0 && g.padBottom == 0 && g.padRight == 0
         && convPacksWeights(g) && convPoolsByLanes(g) && g.height * g.width >= convPointwiseTilePixels
-}
-
-/// Whether conv2d runs `g` (NCHW in and out, not fused with a pool) as `convForwardLanes`
-/// rather than the register tile: one group, undilated, no negative padding, more than one input
-/// channel (not a stem), whole 32-channel lane blocks, output rows in whole 7-pixel tiles (7 × 7,
-/// 14 × 14: the tile wastes no lane), weights packed at load.
-@_optimize(size)
-public func convConvolvesByLanes(_ g: ConvGeometry) -> Bool {
-    g.groups == 1 && g.dilationH == 1 && g.dilationW == 1 && g.padBottom >= 0 && g.padRight >= 0 && g.inChannels > 1
-        && g.outChannels % convLaneChannels == 0 && g.outWidth % convPointwiseTilePixels == 0 && convPacksWeights(g)
 }
 
 /// Whether a depthwise conv2d `g` (which always runs `convDepthwiseLanes`) can read and write
@@ -48,115 +38,72 @@ public func convDepthwiseByLanes(_ g: ConvGeometry) -> Bool {
 @inline(__always)
 func convDepthwiseLaneChannels(_ g: ConvGeometry) -> Int { kernelRoundUp(g.outChannels, 16) }
 
-/// Floats of scratch the two lane kernels need: `convForwardLanes`' patch offsets, padded planes
-/// and two 7 × 32 tiles; for the
+/// Floats of scratch the two lane kernels need: the pointwise tile's 7 × 32 outputs; for the
 /// depthwise, its input and its output in rows [pixels, lane channels] when NCHW.
 public func convLanesScratchCount(_ g: ConvGeometry) -> Int {
-    guard g.isDepthwise else {
-        let planes = g.padTop + g.padLeft + g.padBottom + g.padRight > 0 ? g.inChannels * g.paddedH * g.paddedW + gemmTileCols : 0
-        return 2 * g.patch + planes + 2 * convPointwiseTilePixels * convLaneChannels
-    }
+    guard g.isDepthwise else { return convPointwiseTilePixels * convLaneChannels }
     return (g.height * g.width + g.outHeight * g.outWidth) * convDepthwiseLaneChannels(g)
 }
 
-/// conv2d (`convPointwiseByLanes(g)` or `convConvolvesByLanes(g)`) of one image with the output
-/// channels in the lanes: for each 32-channel lane block, 7 pixels at a time (the last 7
-/// overlapping earlier ones when a pointwise plane is not a multiple of 7) in 14 accumulators over
-/// each depth block of the patch (`convDepthStep`), each input broadcast from x [C, H, W] (NCHW,
-/// zero-padded into `scratch` when padded) or, pointwise, from rows [H·W, C] when
-/// `inputChannelsLast`. Writes y [outChannels, outHeight·outWidth] (`output` 0), rows
-/// [outHeight·outWidth, outChannels] (1), or (2) only the mean over the plane of each channel,
-/// y [outChannels], summed in pixel order then divided by the pixel count, as
-/// `adaptiveAvgPool2dForward` to 1 × 1 does. Each output sums as the register tile sums it
-/// (`convForwardPacked`): each depth block from 0 with fused multiply-adds in patch order, the
-/// first plus the bias, the next ones added, then max(·, 0). `lanes`: W[32b + i, p] at
-/// (b·patch + p)·32 + i; `scratch`: `convLanesScratchCount(g)` floats.
+/// Pointwise conv2d (`convPointwiseByLanes(g)`) of one image with the output channels in the
+/// lanes: for each 32-channel lane block, 7 pixels at a time (the last 7 overlapping earlier
+/// ones when the plane is not a multiple of 7) in 14 accumulators over the input channels, each
+/// input broadcast. x: [inChannels, H·W] (NCHW), or [H·W, inChannels] when `inputChannelsLast`.
+/// Writes y [H·W, outChannels] (channels-last rows) or, when `averaged`, only the mean over the
+/// plane of each channel, y [outChannels], summed in pixel order then divided by the pixel
+/// count, as `adaptiveAvgPool2dForward` to 1 × 1 does. `lanes`: W[32b + i, c] at (b·C + c)·32 + i;
+/// `edge`: `convLanesScratchCount(g)` floats.
 @inline(never)
 @_optimize(size)
-public func convForwardLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, inputChannelsLast: Bool, lanes: UnsafePointer<Float>,
-                             bias: UnsafePointer<Float>?, relu: Bool, y: UnsafeMutablePointer<Float>, output: Int,
-                             scratch: UnsafeMutablePointer<Float>) {
+public func convPointwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, inputChannelsLast: Bool, lanes: UnsafePointer<Float>,
+                               bias: UnsafePointer<Float>?, relu: Bool, y: UnsafeMutablePointer<Float>, averaged: Bool,
+                               edge: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
-    let tile = convPointwiseTilePixels, patch = g.patch, depth = convDepthStep(patch), ow = g.outWidth, pixels = g.outHeight * ow
-    let offsets = UnsafeMutableRawPointer(scratch), work = scratch + 2 * patch
-    var source = x, width = g.width, planeStride = g.height * g.width, edge = work
-    if g.padTop + g.padLeft + g.padBottom + g.padRight > 0 {
-        convPadPlanes(g, x, channels: g.inChannels, into: work)
-        source = UnsafePointer(work)
-        width = g.paddedW
-        planeStride = g.paddedH * width
-        edge = work + g.inChannels * planeStride + gemmTileCols
-    }
-    let tap = edge + tile * convLaneChannels
-    var p = 0
-    for c in 0..<g.inChannels {
-        for i in 0..<g.kernelH {
-            for j in 0..<g.kernelW {
-                offsets.storeBytes(of: inputChannelsLast ? c : c * planeStride + i * width + j, toByteOffset: 8 * p, as: Int.self)
-                p += 1
-            }
-        }
-    }
-    let pixelStride = inputChannelsLast ? g.inChannels : g.strideW
-    let channelStep = g.kernelH * g.kernelW > 1 ? 0 : inputChannelsLast ? 1 : planeStride
+    let pixels = g.height * g.width, channels = g.inChannels, tile = convPointwiseTilePixels
+    let channelStride = inputChannelsLast ? 1 : pixels, pixelStride = inputChannelsLast ? channels : 1
     for block in 0..<(g.outChannels / convLaneChannels) {
-        let blockWeights = lanes + block * patch * convLaneChannels, o = block * convLaneChannels
+        let blockWeights = lanes + block * channels * convLaneChannels, o = block * convLaneChannels
+        let bias0 = bias.map { V.load($0 + o) }, bias1 = bias.map { V.load($0 + o + 16) }
         var sum0 = V(), sum1 = V(), next = 0
         while next < pixels {
             let first = Swift.min(next, pixels - tile)
-            let p0 = source + (inputChannelsLast ? first * g.inChannels : first / ow * g.strideH * width + first % ow * g.strideW)
-            let p1 = p0 + pixelStride, p2 = p1 + pixelStride, p3 = p2 + pixelStride, p4 = p3 + pixelStride
-            let p5 = p4 + pixelStride, p6 = p5 + pixelStride
-            var pc = 0
-            while pc < patch {
-                let end = Swift.min(pc + depth, patch)
-                var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V()
-                var b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V(), b6 = V()
-                var w = blockWeights + pc * convLaneChannels, at = pc * channelStep
-                for q in pc..<end {
-                    // 1 × 1: the next channel `channelStep` on; else the patch row's offset.
-                    if channelStep == 0 { at = offsets.load(fromByteOffset: 8 * q, as: Int.self) }
-                    let lo = V.load(w), hi = V.load(w + 16)
-                    var s: V
-                    s = V(repeating: p0[at]); a0.addProduct(s, lo); b0.addProduct(s, hi)
-                    s = V(repeating: p1[at]); a1.addProduct(s, lo); b1.addProduct(s, hi)
-                    s = V(repeating: p2[at]); a2.addProduct(s, lo); b2.addProduct(s, hi)
-                    s = V(repeating: p3[at]); a3.addProduct(s, lo); b3.addProduct(s, hi)
-                    s = V(repeating: p4[at]); a4.addProduct(s, lo); b4.addProduct(s, hi)
-                    s = V(repeating: p5[at]); a5.addProduct(s, lo); b5.addProduct(s, hi)
-                    s = V(repeating: p6[at]); a6.addProduct(s, lo); b6.addProduct(s, hi)
-                    w += convLaneChannels
-                    at += channelStep
-                }
-                a0.store(tap); b0.store(tap + 16); a1.store(tap + 32); b1.store(tap + 48)
-                a2.store(tap + 64); b2.store(tap + 80); a3.store(tap + 96); b3.store(tap + 112)
-                a4.store(tap + 128); b4.store(tap + 144); a5.store(tap + 160); b5.store(tap + 176)
-                a6.store(tap + 192); b6.store(tap + 208)
-                // The first block plus the bias, later blocks added (`convStoreTile`'s order).
-                for e in stride(from: 0, to: tile * convLaneChannels, by: 16) {
-                    var v = V.load(tap + e)
-                    if pc > 0 { v = V.load(edge + e) + v } else if let bias { v = v + V.load(bias + o + e % convLaneChannels) }
-                    v.store(edge + e)
-                }
-                pc = end
+            var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V()
+            var b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V(), b6 = V()
+            var w = blockWeights, p0 = x + first * pixelStride
+            let p4 = p0 + 4 * pixelStride
+            var at = 0
+            for _ in 0..<channels {
+                let lo = V.load(w), hi = V.load(w + 16)
+                var s: V
+                s = V(repeating: p0[at]); a0.addProduct(s, lo); b0.addProduct(s, hi)
+                s = V(repeating: p0[at + pixelStride]); a1.addProduct(s, lo); b1.addProduct(s, hi)
+                s = V(repeating: p0[at + 2 * pixelStride]); a2.addProduct(s, lo); b2.addProduct(s, hi)
+                s = V(repeating: p0[at + 3 * pixelStride]); a3.addProduct(s, lo); b3.addProduct(s, hi)
+                s = V(repeating: p4[at]); a4.addProduct(s, lo); b4.addProduct(s, hi)
+                s = V(repeating: p4[at + pixelStride]); a5.addProduct(s, lo); b5.addProduct(s, hi)
+                s = V(repeating: p4[at + 2 * pixelStride]); a6.addProduct(s, lo); b6.addProduct(s, hi)
+                at += channelStride
+                w += convLaneChannels
             }
+            a0.store(edge); b0.store(edge + 16); a1.store(edge + 32); b1.store(edge + 48)
+            a2.store(edge + 64); b2.store(edge + 80); a3.store(edge + 96); b3.store(edge + 112)
+            a4.store(edge + 128); b4.store(edge + 144); a5.store(edge + 160); b5.store(edge + 176)
+            a6.store(edge + 192); b6.store(edge + 208)
             // Pixels before `next` were written (or summed) by the tile before.
             for k in (next - first)..<tile {
                 var y0 = V.load(edge + k * convLaneChannels), y1 = V.load(edge + k * convLaneChannels + 16)
+                if let bias0, let bias1 { y0 = y0 + bias0; y1 = y1 + bias1 }
                 if relu { y0 = y0.replacing(with: 0, where: y0 .< 0); y1 = y1.replacing(with: 0, where: y1 .< 0) }
-                if output == 2 {
+                if averaged {
                     sum0 = sum0 + y0; sum1 = sum1 + y1
-                } else if output == 1 {
+                } else {
                     let out = y + (first + k) * g.outChannels + o
                     y0.store(out); y1.store(out + 16)
-                } else {
-                    y0.store(tap); y1.store(tap + 16)
-                    for i in 0..<convLaneChannels { y[(o + i) * pixels + first + k] = tap[i] }
                 }
             }
             next = first + tile
         }
-        if output == 2 {
+        if averaged {
             let count = V(repeating: Float(pixels))
             (sum0 / count).store(y + o); (sum1 / count).store(y + o + 16)
         }

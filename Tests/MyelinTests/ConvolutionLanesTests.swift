@@ -57,11 +57,11 @@ final class ConvolutionLanesTests: XCTestCase {
                     b.withUnsafeBufferPointer { bias in
                         let input = channelsLast ? rows : x, biasPointer = withBias ? bias.baseAddress : nil
                         edge.initialize(repeating: .nan, count: convLanesScratchCount(g))
-                        convForwardLanes(g, x: input, inputChannelsLast: channelsLast, lanes: lanes, bias: biasPointer, relu: relu,
-                                         y: &y, output: 1, scratch: edge)
+                        convPointwiseLanes(g, x: input, inputChannelsLast: channelsLast, lanes: lanes, bias: biasPointer, relu: relu,
+                                           y: &y, averaged: false, edge: edge)
                         edge.initialize(repeating: .nan, count: convLanesScratchCount(g))
-                        convForwardLanes(g, x: input, inputChannelsLast: channelsLast, lanes: lanes, bias: biasPointer, relu: relu,
-                                         y: &averaged, output: 2, scratch: edge)
+                        convPointwiseLanes(g, x: input, inputChannelsLast: channelsLast, lanes: lanes, bias: biasPointer, relu: relu,
+                                           y: &averaged, averaged: true, edge: edge)
                     }
                     let label = "case \(k) relu \(relu) bias \(withBias) channels-last input \(channelsLast)"
                     XCTAssertEqual(Self.transpose(y, rows: pixels, columns: o).map(\.bitPattern), expected.map(\.bitPattern), label)
@@ -69,46 +69,6 @@ final class ConvolutionLanesTests: XCTestCase {
                 }
                 XCTAssertEqual(expected.contains { $0.isNaN }, x[clean.count / 3].isNaN, "case \(k): a NaN reaches the output")
                 XCTAssertTrue(expected.contains { !$0.isNaN } && means.contains { !$0.isNaN } == !x[clean.count / 3].isNaN, "case \(k)")
-            }
-        }
-    }
-
-    /// (input channels, height, width, output channels, stride, padding): ResNet-mini's 3 × 3
-    /// convolutions with lanes to spare in the register tile (one depth block of 288 rows, two of
-    /// 288, four, a stride-2 one), a 5 × 5 kernel, asymmetric padding.
-    static let convolutionCases = [(32, 14, 14, 32, 1, 1), (64, 7, 7, 64, 1, 1), (128, 7, 7, 128, 1, 1), (32, 14, 14, 64, 2, 1),
-                                   (3, 9, 14, 32, 1, 2), (20, 5, 9, 96, 1, 0)]
-
-    func testConvolutionLanesEqualPackedConvolution() {
-        for (k, t) in Self.convolutionCases.enumerated() {
-            let (c, h, w, o, stride, pad) = t, kernel = k == 4 ? 5 : 3
-            let g = ConvGeometry(batch: 1, inChannels: c, height: h, width: w, outChannels: o, kernelH: kernel, kernelW: kernel,
-                                 strideH: stride, strideW: stride, padTop: pad, padLeft: pad, padBottom: pad + (k == 5 ? 1 : 0),
-                                 padRight: pad)
-            XCTAssertTrue(convConvolvesByLanes(g), "case \(k)")
-            let gen = Generator(seed: UInt64(360 + k))
-            var x = Tensor.randn([c, h, w], generator: gen).data
-            x[x.count / 3] = .nan
-            let weights = Tensor.randn([o, c, kernel, kernel], generator: gen).data, b = Tensor.randn([o], generator: gen).data
-            let packed = UnsafeMutablePointer<Float>.allocate(capacity: convPackedWeightsCount(g))
-            defer { packed.deallocate() }
-            weights.withUnsafeBytes { convPackWeights(g, weights: $0.baseAddress!, f16: false, into: packed) }
-            let lanes = UnsafePointer(packed + convPackedWeightsCount(g) - o * g.patch)
-            let count = Swift.max(convPackedScratchCount(g), convLanesScratchCount(g))
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: count)
-            defer { scratch.deallocate() }
-            for (relu, withBias) in [(false, true), (true, true), (true, false)] {
-                var expected = [Float](repeating: .nan, count: o * g.outHeight * g.outWidth), y = expected
-                b.withUnsafeBufferPointer { bias in
-                    scratch.initialize(repeating: .nan, count: count)
-                    convForwardPacked(g, x: x, packed: packed, bias: withBias ? bias.baseAddress : nil, relu: relu, y: &expected,
-                                      scratch: scratch)
-                    scratch.initialize(repeating: .nan, count: count)
-                    convForwardLanes(g, x: x, inputChannelsLast: false, lanes: lanes, bias: withBias ? bias.baseAddress : nil, relu: relu,
-                                     y: &y, output: 0, scratch: scratch)
-                }
-                XCTAssertEqual(y.map(\.bitPattern), expected.map(\.bitPattern), "case \(k) relu \(relu) bias \(withBias)")
-                XCTAssertTrue(expected.contains { $0.isNaN } && expected.contains { !$0.isNaN }, "case \(k): the NaN reaches the output")
             }
         }
     }

@@ -117,9 +117,7 @@ public enum ConvOps {
             let columns = try checkedAdd(try checkedAdd(try checkedAdd(try checkedMultiply(geometry.patch, nPad), nPad + convTileRows * gemmTileCols),
                                                         staged), convPackedScratchExtra(geometry, images: images))
             let weights = packsAtLoad ? 0 : try packedWeightsCount(geometry)
-            // `convForwardLanes`' planes: at most the input's count plus the padding's, bounded by the checks.
-            let lanes = convPointwiseByLanes(geometry) || convConvolvesByLanes(geometry) ? convLanesScratchCount(geometry) : 0
-            op.params.scratchBytes = try checkedMultiply(Swift.max(try checkedAdd(columns, weights), lanes), 4)
+            op.params.scratchBytes = try checkedMultiply(try checkedAdd(columns, weights), 4)
             return
         }
         if depthwiseLanes {
@@ -136,7 +134,7 @@ public enum ConvOps {
     @_optimize(size)
     static func packedWeightsCount(_ g: ConvGeometry) throws(BundleStatus) -> Int {
         try checkedMultiply(try checkedAdd(try checkedMultiply(g.groups, kernelRoundUp(g.outChannels / g.groups, convTileRows)),
-                                           convPacksLanes(g) ? g.outChannels : 0), g.patch)
+                                           convPoolsByLanes(g) ? g.outChannels : 0), g.patch)
     }
 
     @_optimize(size)
@@ -245,16 +243,15 @@ public enum ConvOps {
             }
             return
         }
-        if r.params.channelsLastOutput || r.params.pooledInto < 0 && convConvolvesByLanes(g) {
-            // A pointwise conv into channels-last rows or averaged into the pool's output (`keepChannelsLast`),
-            // or a convolution with lanes to spare in the register tile.
+        if r.params.channelsLastInput || r.params.channelsLastOutput {
+            // A pointwise conv into channels-last rows or averaged into the pool's output (`keepChannelsLast`).
             let packed = UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self))
             let lanes = packed + convPackedWeightsCount(g) - g.outChannels * g.patch, averaged = r.params.pooledInto >= 0
             let y = averaged ? r.pointers[r.params.pooledInto]!.assumingMemoryBound(to: Float.self) : r.f32Out(0)
             for n in 0..<r.batch {
-                convForwardLanes(g, x: x + n * perImageIn, inputChannelsLast: r.params.channelsLastInput, lanes: lanes, bias: bias,
-                                 relu: r.params.relu, y: y + n * (averaged ? g.outChannels : perImage),
-                                 output: averaged ? 2 : r.params.channelsLastOutput ? 1 : 0, scratch: scratch)
+                convPointwiseLanes(g, x: x + n * perImageIn, inputChannelsLast: r.params.channelsLastInput, lanes: lanes, bias: bias,
+                                   relu: r.params.relu, y: y + n * (averaged ? g.outChannels : perImage), averaged: averaged,
+                                   edge: scratch)
             }
             return
         }
@@ -325,6 +322,7 @@ public enum ConvOps {
                     // Its lane kernel writes rows (or means) only.
                     readsRows = readsRows || writesRows
                     g.ops![o].params.channelsLastOutput = readsRows
+                    g.ops![o].params.scratchBytes = Swift.max(g.ops![o].params.scratchBytes, 4 * convLanesScratchCount(w))
                 } else if convDepthwiseByLanes(w) {
                     readsRows = true
                     g.ops![o].params.channelsLastOutput = writesRows
