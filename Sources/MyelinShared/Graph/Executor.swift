@@ -141,6 +141,7 @@ public struct LoadedBundle {
         }
         Self.fuseConvPools(g)
         QConvOps.keepChannelsLast(g)
+        ConvOps.keepChannelsLast(g)
 
         if let m = metadata { _ = try BundleMetadata(m, size: metadataSize, outputSize: g.outputValue(0).count) }
         if let t = selfTest { _ = try BundleSelfTestRecord(t, size: selfTestSize, graph: g) }
@@ -382,6 +383,7 @@ public struct InferenceContext {
         }
         LoadedBundle.fuseConvPools(g)
         QConvOps.keepChannelsLast(g)
+        ConvOps.keepChannelsLast(g)
         stepSteps = steps
         return g
     }

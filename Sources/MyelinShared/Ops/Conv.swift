@@ -94,14 +94,20 @@ public enum ConvOps {
     /// output when more than one), its weights are packed at load when
     /// `convPacksWeights` (into the prepared block), else packed into scratch at each run
     /// (padding them to whole panels would more than double them: kept out of the load).
-    /// Depthwise conv2d and conv_transpose2d use one image's column matrix (or depthwise planes)
-    /// and the GEMM workspace. f16 weights not packed at load are widened there.
+    /// Depthwise conv2d runs `convDepthwiseLanes` (its weights tap-major in the prepared block,
+    /// `convLanesScratchCount` of scratch); conv_transpose2d uses one image's column matrix (or
+    /// depthwise planes) and the GEMM workspace. f16 weights not packed at load are widened there.
     @_optimize(size)
     static func finish(_ g: Graph, _ op: inout GraphOp, _ geometry: ConvGeometry) throws(BundleStatus) {
         op.params.window = geometry
         let w = g.tensor(op, 0)
         let packsAtLoad = op.code == .conv2d && convPacksWeights(geometry)
+        // A depthwise conv2d keeps its weights tap-major, as f32 (`convDepthwiseLanes`): at most
+        // 16 times the weights' count (fewer than 8 outputs per channel), as its scratch is a
+        // small multiple of its input and output counts.
+        let depthwiseLanes = op.code == .conv2d && geometry.isDepthwise
         op.params.preparedBytes = packsAtLoad ? try checkedMultiply(try packedWeightsCount(geometry), 4)
+                                              : depthwiseLanes ? 4 * convDepthwiseLaneChannels(geometry) * geometry.kernelH * geometry.kernelW
                                               : w.dtype == .f16 ? try checkedMultiply(w.shape.count, 4) : 0
         if op.code == .conv2d && !geometry.isDepthwise {
             // Columns of `convPackedImages` images side by side, and their staged output.
@@ -114,9 +120,13 @@ public enum ConvOps {
             op.params.scratchBytes = try checkedMultiply(try checkedAdd(columns, weights), 4)
             return
         }
+        if depthwiseLanes {
+            op.params.scratchBytes = 4 * convLanesScratchCount(geometry)
+            return
+        }
         let columns = try checkedAdd(try checkedMultiply(geometry.patch, geometry.outHeight * geometry.outWidth),
                                      try checkedMultiply(geometry.patch, geometry.outChannels / geometry.groups))
-        let depthwise = geometry.isDepthwise ? convDepthwiseScratchCount(geometry) : 0
+        let depthwise = geometry.isDepthwise ? convPaddedPlanesCount(geometry) : 0
         op.params.scratchBytes = try checkedMultiply(try checkedAdd(Swift.max(columns, depthwise), gemmWorkspaceCount), 4)
     }
 
@@ -188,6 +198,12 @@ public enum ConvOps {
             convPackWeights(op.params.window, weights: data, f16: w.dtype == .f16, into: packed)
             return
         }
+        if op.code == .conv2d && op.params.window.isDepthwise {
+            let g = op.params.window
+            let lanes = dst.bindMemory(to: Float.self, capacity: convDepthwiseLaneChannels(g) * g.kernelH * g.kernelW)
+            convDepthwiseLaneWeights(g, data, f16: w.dtype == .f16, into: lanes)
+            return
+        }
         let wide = dst.bindMemory(to: Float.self, capacity: w.shape.count)
         for i in 0..<w.shape.count { wide[i] = halfBitsToFloat(data.load(fromByteOffset: 2 * i, as: UInt16.self)) }
     }
@@ -218,6 +234,27 @@ public enum ConvOps {
         let bias: UnsafePointer<Float>? = r.op.tensorCount == 2 ? r.tensorF32(1) : nil
         let scratch = r.scratch.assumingMemoryBound(to: Float.self)
         let perImageIn = g.inChannels * g.height * g.width, perImage = g.outChannels * g.outHeight * g.outWidth
+        if g.isDepthwise {
+            let lanes = UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self))
+            for n in 0..<r.batch {
+                convDepthwiseLanes(g, x: x + n * perImageIn, inputChannelsLast: r.params.channelsLastInput, lanes: lanes, bias: bias,
+                                   relu: r.params.relu, y: r.f32Out(0) + n * perImage, outputChannelsLast: r.params.channelsLastOutput,
+                                   scratch: scratch)
+            }
+            return
+        }
+        if r.params.channelsLastInput || r.params.channelsLastOutput {
+            // A pointwise conv into channels-last rows or averaged into the pool's output (`keepChannelsLast`).
+            let packed = UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self))
+            let lanes = packed + convPackedWeightsCount(g) - g.outChannels * g.patch, averaged = r.params.pooledInto >= 0
+            let y = averaged ? r.pointers[r.params.pooledInto]!.assumingMemoryBound(to: Float.self) : r.f32Out(0)
+            for n in 0..<r.batch {
+                convPointwiseLanes(g, x: x + n * perImageIn, inputChannelsLast: r.params.channelsLastInput, lanes: lanes, bias: bias,
+                                   relu: r.params.relu, y: y + n * (averaged ? g.outChannels : perImage), averaged: averaged,
+                                   edge: scratch)
+            }
+            return
+        }
         if r.params.pooledInto >= 0 {
             // Fused with the max_pool2d that alone reads y (`convPoolsOutput`): y is never written.
             let pooled = r.pointers[r.params.pooledInto]!.assumingMemoryBound(to: Float.self)
@@ -230,11 +267,6 @@ public enum ConvOps {
             return
         }
         let y = r.f32Out(0)
-        if g.isDepthwise {
-            convDepthwiseForward(g, images: 0..<r.batch, x: x, weight: weights(r), bias: bias, y: y, accumulate: false,
-                                 relu: r.params.relu, scratch: scratch)
-            return
-        }
         // Small planes: `convPackedImages` images at a time side by side, their output staged
         // [outChannels, images, plane] and copied to y [images, outChannels, plane].
         let images = convPackedImages(g), plane = g.outHeight * g.outWidth
@@ -261,11 +293,53 @@ public enum ConvOps {
         }
     }
 
+    /// At load (Executor, after `fuseConvPools`; not for the reference executor), depthwise-separable
+    /// chains of f32 conv2d ops hand each other channels-last rows [H·W, C] per sample
+    /// (`channelsLastInput` / `channelsLastOutput`, ConvolutionLanes.swift) where a value is read
+    /// only by the op right after the one that writes it: a depthwise conv (`convDepthwiseByLanes`)
+    /// reads rows from a pointwise one (`convPointwiseByLanes`) and writes rows for one, and a
+    /// pointwise conv writes rows for a depthwise one, or the channel means for a global average
+    /// pooling (`pooledInto` with `channelsLastOutput`; the pool does not run). Contexts whose
+    /// values must stay readable run every op on NCHW.
+    @_optimize(size)
+    public static func keepChannelsLast(_ g: Graph) {
+        guard !g.reference else { return }
+        // Backwards: whether the op after o can read channels-last rows.
+        var nextReadsRows = false
+        for o in stride(from: g.opCount - 2, through: 0, by: -1) {
+            let w = g.ops![o].params.window, v = g.outputID(g.ops![o], 0)
+            let handsOn = g.values![v].lastReader == o + 1 && !g.values![v].isOutput
+            var readsRows = false
+            if g.ops![o].code == .conv2d && g.ops![o].params.pooledInto < 0 {
+                let writesRows = handsOn && nextReadsRows
+                if convPointwiseByLanes(w) {
+                    let next = g.ops![o + 1]
+                    if handsOn && next.code == .adaptiveAvgPool2d && next.params.rows == 1 && next.params.n == 1 {
+                        g.ops![o].params.pooledInto = g.outputID(next, 0)
+                        g.ops![o + 1].params.pooledByConv = true
+                        readsRows = true
+                    }
+                    // Its lane kernel writes rows (or means) only.
+                    readsRows = readsRows || writesRows
+                    g.ops![o].params.channelsLastOutput = readsRows
+                    g.ops![o].params.scratchBytes = Swift.max(g.ops![o].params.scratchBytes, 4 * convLanesScratchCount(w))
+                } else if convDepthwiseByLanes(w) {
+                    readsRows = true
+                    g.ops![o].params.channelsLastOutput = writesRows
+                }
+                if writesRows && g.ops![o].params.channelsLastOutput { g.ops![o + 1].params.channelsLastInput = true }
+            }
+            nextReadsRows = readsRows
+        }
+    }
+
     static func runConvTranspose2d(_ r: OpRun) {
         let g = r.params.window, x = r.f32(0), y = r.f32Out(0), w = weights(r)
         let bias: UnsafePointer<Float>? = r.op.tensorCount == 2 ? r.tensorF32(1) : nil
         let columns = r.scratch.assumingMemoryBound(to: Float.self)
-        let workspace = columns + convColumnsCount(g)
+        // The column matrix, or a depthwise convolution's padded planes, then the workspace (as `finish` counts them).
+        let workspace = columns + Swift.max(g.patch * (g.outHeight * g.outWidth + g.outChannels / g.groups),
+                                            g.isDepthwise ? convPaddedPlanesCount(g) : 0)
         let plane = g.height * g.width, perImage = g.inChannels * plane
         for n in 0..<r.batch {
             let out = y + n * perImage

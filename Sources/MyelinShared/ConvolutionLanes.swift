@@ -1,0 +1,229 @@
+// Inference f32 convolutions with the channels in the vector lanes: every depthwise conv2d, and
+// the pointwise 1×1 convolutions of depthwise-separable chains. On the small planes of late
+// layers a plane in 16-lane vectors fills few lanes (7 × 7: 49 of 64, on the depthwise's wide
+// plane too); channels in the lanes fill them all.
+//
+// Channels-last rows: per sample [H·W, C] (pixel-major, channel fastest), the layout the two
+// kernels hand each other where `ConvOps.keepChannelsLast` chooses so at load (never stored);
+// the pointwise reads NCHW or rows, the depthwise either and writes either (NCHW through a
+// transpose). Each output sums as the NCHW kernels sum it, bit for bit:
+// - pointwise (`convPointwiseLanes`): Σ_c W[o, c]·x[c] from 0 with fused multiply-adds in c
+//   order, then + bias, then max(·, 0): `convForwardPacked`'s register tile for a patch of one
+//   depth block (≤ 320 input channels);
+// - depthwise (`convDepthwiseLanes`): bias (or 0) + Σ_taps w·x in tap order, multiply then add,
+//   the padding adding zero products: `convDepthwiseForward` (training's) and `conv2dReference`.
+
+/// Pixels of a pointwise lane tile, by 32 output channels (the lane blocks `convPackWeights`
+/// writes when `convPoolsByLanes`): 14 accumulators; 7 × 7 and 14 × 14 planes in whole tiles.
+let convPointwiseTilePixels = 7
+
+/// Whether conv2d can run `g` as `convPointwiseLanes`: 1×1, stride and dilation 1, unpadded,
+/// one group, whole 32-channel lane blocks packed at load (`convPoolsByLanes`, which needs a
+/// patch of one depth block), and at least one whole 7-pixel tile.
+@_optimize(size)
+public func convPointwiseByLanes(_ g: ConvGeometry) -> Bool {
+    g.kernelH == 1 && g.kernelW == 1 && g.padTop == 0 && g.padLeft == 0 && g.padBottom == 0 && g.padRight == 0
+        && convPacksWeights(g) && convPoolsByLanes(g) && g.height * g.width >= convPointwiseTilePixels
+}
+
+/// Whether a depthwise conv2d `g` (which always runs `convDepthwiseLanes`) can read and write
+/// channels-last rows: one filter per channel (as many output as input channels), whole
+/// 16-channel vectors.
+@_optimize(size)
+public func convDepthwiseByLanes(_ g: ConvGeometry) -> Bool {
+    g.isDepthwise && g.outChannels == g.inChannels && g.inChannels % 16 == 0
+}
+
+/// Channels of `convDepthwiseLanes`' rows and lane weights: the output channels rounded up to 16.
+@inline(__always)
+func convDepthwiseLaneChannels(_ g: ConvGeometry) -> Int { kernelRoundUp(g.outChannels, 16) }
+
+/// Floats of scratch the two lane kernels need: the pointwise tile's 7 × 32 outputs; for the
+/// depthwise, its input and its output in rows [pixels, lane channels] when NCHW.
+public func convLanesScratchCount(_ g: ConvGeometry) -> Int {
+    guard g.isDepthwise else { return convPointwiseTilePixels * convLaneChannels }
+    return (g.height * g.width + g.outHeight * g.outWidth) * convDepthwiseLaneChannels(g)
+}
+
+/// Pointwise conv2d (`convPointwiseByLanes(g)`) of one image with the output channels in the
+/// lanes: for each 32-channel lane block, 7 pixels at a time (the last 7 overlapping earlier
+/// ones when the plane is not a multiple of 7) in 14 accumulators over the input channels, each
+/// input broadcast. x: [inChannels, H·W] (NCHW), or [H·W, inChannels] when `inputChannelsLast`.
+/// Writes y [H·W, outChannels] (channels-last rows) or, when `averaged`, only the mean over the
+/// plane of each channel, y [outChannels], summed in pixel order then divided by the pixel
+/// count, as `adaptiveAvgPool2dForward` to 1 × 1 does. `lanes`: W[32b + i, c] at (b·C + c)·32 + i;
+/// `edge`: `convLanesScratchCount(g)` floats.
+@inline(never)
+@_optimize(size)
+public func convPointwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, inputChannelsLast: Bool, lanes: UnsafePointer<Float>,
+                               bias: UnsafePointer<Float>?, relu: Bool, y: UnsafeMutablePointer<Float>, averaged: Bool,
+                               edge: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    let pixels = g.height * g.width, channels = g.inChannels, tile = convPointwiseTilePixels
+    let channelStride = inputChannelsLast ? 1 : pixels, pixelStride = inputChannelsLast ? channels : 1
+    for block in 0..<(g.outChannels / convLaneChannels) {
+        let blockWeights = lanes + block * channels * convLaneChannels, o = block * convLaneChannels
+        let bias0 = bias.map { V.load($0 + o) }, bias1 = bias.map { V.load($0 + o + 16) }
+        var sum0 = V(), sum1 = V(), next = 0
+        while next < pixels {
+            let first = Swift.min(next, pixels - tile)
+            var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V()
+            var b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V(), b6 = V()
+            var w = blockWeights, p0 = x + first * pixelStride
+            let p4 = p0 + 4 * pixelStride
+            var at = 0
+            for _ in 0..<channels {
+                let lo = V.load(w), hi = V.load(w + 16)
+                var s: V
+                s = V(repeating: p0[at]); a0.addProduct(s, lo); b0.addProduct(s, hi)
+                s = V(repeating: p0[at + pixelStride]); a1.addProduct(s, lo); b1.addProduct(s, hi)
+                s = V(repeating: p0[at + 2 * pixelStride]); a2.addProduct(s, lo); b2.addProduct(s, hi)
+                s = V(repeating: p0[at + 3 * pixelStride]); a3.addProduct(s, lo); b3.addProduct(s, hi)
+                s = V(repeating: p4[at]); a4.addProduct(s, lo); b4.addProduct(s, hi)
+                s = V(repeating: p4[at + pixelStride]); a5.addProduct(s, lo); b5.addProduct(s, hi)
+                s = V(repeating: p4[at + 2 * pixelStride]); a6.addProduct(s, lo); b6.addProduct(s, hi)
+                at += channelStride
+                w += convLaneChannels
+            }
+            a0.store(edge); b0.store(edge + 16); a1.store(edge + 32); b1.store(edge + 48)
+            a2.store(edge + 64); b2.store(edge + 80); a3.store(edge + 96); b3.store(edge + 112)
+            a4.store(edge + 128); b4.store(edge + 144); a5.store(edge + 160); b5.store(edge + 176)
+            a6.store(edge + 192); b6.store(edge + 208)
+            // Pixels before `next` were written (or summed) by the tile before.
+            for k in (next - first)..<tile {
+                var y0 = V.load(edge + k * convLaneChannels), y1 = V.load(edge + k * convLaneChannels + 16)
+                if let bias0, let bias1 { y0 = y0 + bias0; y1 = y1 + bias1 }
+                if relu { y0 = y0.replacing(with: 0, where: y0 .< 0); y1 = y1.replacing(with: 0, where: y1 .< 0) }
+                if averaged {
+                    sum0 = sum0 + y0; sum1 = sum1 + y1
+                } else {
+                    let out = y + (first + k) * g.outChannels + o
+                    y0.store(out); y1.store(out + 16)
+                }
+            }
+            next = first + tile
+        }
+        if averaged {
+            let count = V(repeating: Float(pixels))
+            (sum0 / count).store(y + o); (sum1 / count).store(y + o + 16)
+        }
+    }
+}
+
+/// Depthwise conv2d (`g.isDepthwise`, any kernel, stride, padding, dilation and channel
+/// multiplier) of one image with the output channels in the lanes, 16 at a time: from
+/// channels-last rows [H·W, C] when `inputChannelsLast`, else from x [C, H·W] (NCHW) transposed
+/// into rows of the lane channels (output channel o reading input channel o / multiplier); each
+/// tap one load, a zero vector for taps in the padding. y is [outChannels, outHeight·outWidth],
+/// or rows [outHeight·outWidth, outChannels] when `outputChannelsLast` (both only with
+/// `convDepthwiseByLanes(g)`). `lanes`: the weights tap-major (`convDepthwiseLaneWeights`);
+/// `scratch`: `convLanesScratchCount(g)` floats. Each output is bias (or 0) + Σ_taps w·x in
+/// tap order, multiply then add (a zero product for padding), then max(·, 0) when `relu` (a NaN
+/// stays NaN): the values of `convDepthwiseForward` and `conv2dReference`, bit for bit.
+@inline(never)
+@_optimize(size)
+public func convDepthwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, inputChannelsLast: Bool, lanes: UnsafePointer<Float>,
+                               bias: UnsafePointer<Float>?, relu: Bool, y: UnsafeMutablePointer<Float>, outputChannelsLast: Bool,
+                               scratch: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    let c = convDepthwiseLaneChannels(g), o = g.outChannels, multiplier = o / g.inChannels
+    let plane = g.height * g.width, outPlane = g.outHeight * g.outWidth
+    var rows = x
+    if !inputChannelsLast {
+        if multiplier == 1 {
+            transposeFloats(x, rows: g.inChannels, cols: plane, srcStride: plane, into: scratch, dstStride: c)
+        } else {
+            for ch in 0..<o {
+                for p in 0..<plane { scratch[p * c + ch] = x[ch / multiplier * plane + p] }
+            }
+        }
+        rows = UnsafePointer(scratch)
+    }
+    let out = outputChannelsLast ? y : scratch + plane * c
+    // Outputs whose 3 × 3 taps all fall inside the input: columns interior.lowerBound..<upperBound
+    // of the rows whose taps do (none for other kernels).
+    let threeByThree = g.kernelH == 3 && g.kernelW == 3
+    let firstColumn = (g.padLeft + g.strideW - 1) / g.strideW
+    let interior = firstColumn..<Swift.max(firstColumn, (g.width - 1 - 2 * g.dilationW + g.padLeft) / g.strideW + 1)
+    var h = 0
+    while h < c {
+        var start = V()
+        if let bias { for i in 0..<Swift.min(16, o - h) { start[i] = bias[h + i] } }
+        let weights = UnsafeRawPointer(lanes + h), source = UnsafeRawPointer(rows + h)
+        for oy in 0..<g.outHeight {
+            let top = oy * g.strideH - g.padTop
+            let insideRows = threeByThree && top >= 0 && top + 2 * g.dilationH < g.height
+            var ox = 0
+            while ox < g.outWidth {
+                if insideRows && ox == interior.lowerBound && !interior.isEmpty {
+                    let left = ox * g.strideW - g.padLeft
+                    convDepthwiseLanes3x3(source + 4 * (top * g.width + left) * c, weights: weights, channels: c,
+                                          row: 4 * g.dilationH * g.width * c, column: 4 * g.dilationW * c, step: 4 * g.strideW * c,
+                                          count: interior.count, start: start, relu: relu,
+                                          to: out + (oy * g.outWidth + ox) * c + h)
+                    ox = interior.upperBound
+                    continue
+                }
+                let left = ox * g.strideW - g.padLeft
+                var acc = start, tap = 0
+                for i in 0..<g.kernelH {
+                    let iy = top + i * g.dilationH
+                    for j in 0..<g.kernelW {
+                        let ix = left + j * g.dilationW
+                        var v = V()
+                        if UInt(bitPattern: iy) < UInt(g.height) && UInt(bitPattern: ix) < UInt(g.width) {
+                            v = source.loadUnaligned(fromByteOffset: 4 * (iy * g.width + ix) * c, as: V.self)
+                        }
+                        acc = acc + weights.loadUnaligned(fromByteOffset: 4 * tap * c, as: V.self) * v
+                        tap += 1
+                    }
+                }
+                if relu { acc = acc.replacing(with: 0, where: acc .< 0) }
+                UnsafeMutableRawPointer(out + (oy * g.outWidth + ox) * c + h).storeBytes(of: acc, as: V.self)
+                ox += 1
+            }
+        }
+        h += 16
+    }
+    if !outputChannelsLast { transposeFloats(out, rows: outPlane, cols: o, srcStride: c, into: y, dstStride: outPlane) }
+}
+
+/// `count` outputs of a row of `convDepthwiseLanes` whose 3 × 3 taps all fall inside the input:
+/// 16 channels each, the first reading its top-left tap at `source`, the next `step` bytes on;
+/// taps `row` and `column` bytes apart, weights (tap-major) `4·channels` bytes apart; outputs
+/// `channels` floats apart from `to`. Sums as `convDepthwiseLanes`.
+@inline(never)
+@_optimize(speed)
+func convDepthwiseLanes3x3(_ source: UnsafeRawPointer, weights: UnsafeRawPointer, channels: Int, row: Int, column: Int, step: Int,
+                           count: Int, start: SIMD16<Float>, relu: Bool, to: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    let tapWeights = 4 * channels
+    var from = source, out = to
+    for _ in 0..<count {
+        var acc = start
+        for i in 0..<3 {
+            for j in 0..<3 {
+                let wv = weights.loadUnaligned(fromByteOffset: (3 * i + j) * tapWeights, as: V.self)
+                acc = acc + wv * from.loadUnaligned(fromByteOffset: i * row + j * column, as: V.self)
+            }
+        }
+        if relu { acc = acc.replacing(with: 0, where: acc .< 0) }
+        UnsafeMutableRawPointer(out).storeBytes(of: acc, as: V.self)
+        from += step
+        out += channels
+    }
+}
+
+/// Writes the depthwise weights [O, 1, kH, kW] (f32, or f16 when `f16`) tap-major for
+/// `convDepthwiseLanes`: w[t, o] at t·C + o, C the lane channels (zero past O).
+@_optimize(size)
+public func convDepthwiseLaneWeights(_ g: ConvGeometry, _ weights: UnsafeRawPointer, f16: Bool, into dst: UnsafeMutablePointer<Float>) {
+    let taps = g.kernelH * g.kernelW, c = convDepthwiseLaneChannels(g)
+    for ch in 0..<c {
+        for t in 0..<taps {
+            let e = ch * taps + t
+            dst[t * c + ch] = ch >= g.outChannels ? 0
+                : f16 ? halfBitsToFloat(weights.load(fromByteOffset: 2 * e, as: UInt16.self)) : weights.load(fromByteOffset: 4 * e, as: Float.self)
+        }
+    }
+}
