@@ -227,15 +227,22 @@ public func qgemm(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, pac
                   tile: UnsafeMutablePointer<Int32>, layout: QGEMMRows = QGEMMRows()) {
     let k4 = kernelRoundUp(k, 4), n16 = kernelRoundUp(n, 16)
     let pieces = layout.pieces, groups = k4 / 4 / pieces, skip = layout.pieceStride - 4 * groups
-    var i = 0
+    // Row i is at line + column·ldx; the rows are stepped through (no division per row).
+    var i = 0, line = UnsafeRawPointer(x), column = 0
     while i < m {
         let rows = Swift.min(qgemmTileRows, m - i)
         // Short blocks repeat their last row; only valid rows are written.
         @inline(__always) func row(_ r: Int) -> UnsafeRawPointer {
-            let p = i + Swift.min(r, rows - 1)
-            return UnsafeRawPointer(x + p / layout.perLine * layout.lineStride + p % layout.perLine * ldx)
+            let p = line + column * ldx
+            if r < rows - 1 {
+                column += 1
+                if column == layout.perLine { column = 0; line += layout.lineStride }
+            }
+            return p
         }
         let a0 = row(0), a1 = row(1), a2 = row(2), a3 = row(3), a4 = row(4), a5 = row(5)
+        column += 1
+        if column == layout.perLine { column = 0; line += layout.lineStride }
         var q0 = 0
         while q0 < n16 {
             let width = Swift.min(qgemmPanelCols, n16 - q0)
