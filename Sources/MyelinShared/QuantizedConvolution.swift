@@ -521,7 +521,7 @@ func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: 
                     bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
                     scratch: UnsafeMutableRawPointer, inputChannelsLast: Bool, outputChannelsLast: Bool) {
     let c = g.inChannels, lanes = g.qconvLanes
-    let plane = g.height * g.width, pixels = g.outHeight * g.outWidth, paddedRow = g.qconvPaddedWidth * 16
+    let plane = g.height * g.width, pixels = g.outHeight * g.outWidth
     let laneBias = scratch.assumingMemoryBound(to: Int32.self)
     let laneMultipliers = UnsafeMutableRawPointer(laneBias + lanes).assumingMemoryBound(to: Float.self)
     let channelsLast = (scratch + kernelRoundUp(g.qconvDepthwiseHeadBytes, 64)).assumingMemoryBound(to: UInt8.self)
@@ -532,23 +532,18 @@ func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: 
         laneBias[l] = l < c ? bias[l] : 0
         laneMultipliers[l] = l < c ? multipliers[l] : 0
     }
-    // z_x everywhere once; each image then overwrites the inside.
-    padded.update(repeating: UInt8(truncatingIfNeeded: inputZeroPoint), count: g.qconvPaddedBytes)
+    let zero = UInt8(truncatingIfNeeded: inputZeroPoint)
     for n in 0..<g.batch {
         var l = 0
         while l < c {
             let block = padded + l / 16 * g.qconvPaddedBlockBytes
             if inputChannelsLast {
                 // Rows [H·W, C] (C a multiple of 16): 16 bytes per pixel into the block.
-                qconvCopyChannelBlock(x + n * c * plane + l, rows: g.height, width: g.width, stride: c,
-                                      into: block + g.padTop * paddedRow + g.padLeft * 16, rowStride: paddedRow)
+                qconvPadChannelBlock(g, x + n * c * plane + l, stride: c, zeroPoint: zero, into: block)
             } else {
                 transposeBytes(x + (n * c + l) * plane, rows: Swift.min(16, c - l), cols: plane, srcStride: plane, into: channelsLast,
                                dstStride: 16)
-                for iy in 0..<g.height {
-                    UnsafeMutableRawPointer(block + (iy + g.padTop) * paddedRow + g.padLeft * 16)
-                        .copyMemory(from: channelsLast + iy * g.width * 16, byteCount: g.width * 16)
-                }
+                qconvPadChannelBlock(g, channelsLast, stride: 16, zeroPoint: zero, into: block)
             }
             l += 16
         }
@@ -582,13 +577,25 @@ func qconvAveragePixels(_ rows: UnsafePointer<Float>, pixels: Int, channels: Int
     }
 }
 
-/// 16 bytes per pixel of `rows` × `width` pixels `stride` bytes apart (16 channels of
-/// channels-last rows) into rows of 16-byte pixels `rowStride` bytes apart.
+/// One block of the depthwise path's padded image [H + top + bottom, padded width, 16]: the
+/// 16 bytes of pixel (y, x) from `src` + (y·W + x)·`stride` (16 channels of channels-last
+/// rows), z_x around them — row by row, every byte written once (no fill of the whole block
+/// before the copy).
 @inline(never) @_optimize(speed)
-func qconvCopyChannelBlock(_ src: UnsafePointer<UInt8>, rows: Int, width: Int, stride: Int, into dst: UnsafeMutablePointer<UInt8>,
-                           rowStride: Int) {
+func qconvPadChannelBlock(_ g: ConvGeometry, _ src: UnsafePointer<UInt8>, stride: Int, zeroPoint: UInt8,
+                          into dst: UnsafeMutablePointer<UInt8>) {
+    let fill = SIMD16<UInt8>(repeating: zeroPoint), paddedWidth = g.qconvPaddedWidth
+    let rows = g.height + g.padTop + g.padBottom, right = g.padLeft + g.width
     for y in 0..<rows {
-        for x in 0..<width { store16(load16(src + (y * width + x) * stride), dst + y * rowStride + 16 * x) }
+        let iy = y - g.padTop, row = dst + y * paddedWidth * 16
+        guard iy >= 0 && iy < g.height else {
+            for x in 0..<paddedWidth { store16(fill, row + 16 * x) }
+            continue
+        }
+        for x in 0..<g.padLeft { store16(fill, row + 16 * x) }
+        let pixels = src + iy * g.width * stride, inside = row + 16 * g.padLeft
+        for x in 0..<g.width { store16(load16(pixels + x * stride), inside + 16 * x) }
+        for x in right..<paddedWidth { store16(fill, row + 16 * x) }
     }
 }
 
