@@ -119,6 +119,17 @@ final class QuantizedTransposeRuntimeTests: XCTestCase {
         try check(inChannels: 32, outChannels: 40, height: 3, width: 7, u8Output: true, seed: 46)
     }
 
+    /// Images 1, 2 and 3 pixels wide: each 6-row block of the register tile spans several
+    /// output rows of the windows read in place (`QGEMMRows.perLine` below 6), which `qgemm`
+    /// steps through row by row.
+    func testQConv2dNarrowImagesInCEqualTheReference() throws {
+        for (k, (h, w)) in [(9, 1), (7, 2), (5, 3)].enumerated() {
+            for u8Output in [false, true] {
+                try check(inChannels: 8, outChannels: 24, height: h, width: w, u8Output: u8Output, seed: UInt64(50 + k))
+            }
+        }
+    }
+
     func testQConv2dTailRowsInCEqualTheReference() throws {
         for (k, (h, w)) in [(4, 4), (3, 3), (2, 4), (5, 2)].enumerated() {
             for u8Output in [false, true] {
