@@ -544,11 +544,11 @@ func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: 
             let block = padded + l / 16 * g.qconvPaddedBlockBytes
             if inputChannelsLast {
                 // Rows [H·W, C] (C a multiple of 16): 16 bytes per pixel into the block.
-                qconvPadChannelBlock(g, x + n * c * plane + l, stride: c, zeroPoint: zero, into: block)
+                qconvPadChannelBlock(g, x + n * c * plane + l, stride: c, zeroPoint: zero, border: n == 0, into: block)
             } else {
                 transposeBytes(x + (n * c + l) * plane, rows: Swift.min(16, c - l), cols: plane, srcStride: plane, into: channelsLast,
                                dstStride: 16)
-                qconvPadChannelBlock(g, channelsLast, stride: 16, zeroPoint: zero, into: block)
+                qconvPadChannelBlock(g, channelsLast, stride: 16, zeroPoint: zero, border: n == 0, into: block)
             }
             l += 16
         }
@@ -584,23 +584,29 @@ func qconvAveragePixels(_ rows: UnsafePointer<Float>, pixels: Int, channels: Int
 
 /// One block of the depthwise path's padded image [H + top + bottom, padded width, 16]: the
 /// 16 bytes of pixel (y, x) from `src` + (y·W + x)·`stride` (16 channels of channels-last
-/// rows), z_x around them — row by row, every byte written once (no fill of the whole block
-/// before the copy).
+/// rows), z_x around them (`border`: the first image of a call; the later ones leave it as it
+/// is) — row by row, every byte written once (no fill of the whole block before the copy).
 @inline(never) @_optimize(speed)
-func qconvPadChannelBlock(_ g: ConvGeometry, _ src: UnsafePointer<UInt8>, stride: Int, zeroPoint: UInt8,
+func qconvPadChannelBlock(_ g: ConvGeometry, _ src: UnsafePointer<UInt8>, stride: Int, zeroPoint: UInt8, border: Bool,
                           into dst: UnsafeMutablePointer<UInt8>) {
     let fill = SIMD16<UInt8>(repeating: zeroPoint), paddedWidth = g.qconvPaddedWidth
     let rows = g.height + g.padTop + g.padBottom, right = g.padLeft + g.width
     for y in 0..<rows {
         let iy = y - g.padTop, row = dst + y * paddedWidth * 16
         guard iy >= 0 && iy < g.height else {
-            for x in 0..<paddedWidth { store16(fill, row + 16 * x) }
+            if border { for x in 0..<paddedWidth { store16(fill, row + 16 * x) } }
             continue
         }
-        for x in 0..<g.padLeft { store16(fill, row + 16 * x) }
+        if border {
+            for x in 0..<g.padLeft { store16(fill, row + 16 * x) }
+            for x in right..<paddedWidth { store16(fill, row + 16 * x) }
+        }
         let pixels = src + iy * g.width * stride, inside = row + 16 * g.padLeft
-        for x in 0..<g.width { store16(load16(pixels + x * stride), inside + 16 * x) }
-        for x in right..<paddedWidth { store16(fill, row + 16 * x) }
+        if stride == 16 {
+            UnsafeMutableRawPointer(inside).copyMemory(from: pixels, byteCount: 16 * g.width)
+        } else {
+            for x in 0..<g.width { store16(load16(pixels + x * stride), inside + 16 * x) }
+        }
     }
 }
 
