@@ -381,10 +381,10 @@ func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32
                 }
             } else if let y = output.u8 {
                 let rows = outputChannelsLast ? y + n * g.outChannels * pixels : staging.assumingMemoryBound(to: UInt8.self)
+                var rowOutput = QGEMMOutput(u8: rows, ld: ng, relu: output.relu, zeroPoint: output.zeroPoint)
+                rowOutput.bounded = output.bounded
                 qgemm(m: pixels, n: ng, k: k, x: operand, ldx: ldx, packed: groupPacked, bias: bias + group * ng,
-                      multipliers: multipliers + group * ng,
-                      output: QGEMMOutput(u8: rows, ld: ng, relu: output.relu, zeroPoint: output.zeroPoint), tile: tile,
-                      layout: layout)
+                      multipliers: multipliers + group * ng, output: rowOutput, tile: tile, layout: layout)
                 if !outputChannelsLast { transposeBytes(rows, rows: pixels, cols: ng, srcStride: ng, into: y + plane0, dstStride: pixels) }
             }
         }
@@ -602,11 +602,7 @@ func qconvPadChannelBlock(_ g: ConvGeometry, _ src: UnsafePointer<UInt8>, stride
             for x in right..<paddedWidth { store16(fill, row + 16 * x) }
         }
         let pixels = src + iy * g.width * stride, inside = row + 16 * g.padLeft
-        if stride == 16 {
-            UnsafeMutableRawPointer(inside).copyMemory(from: pixels, byteCount: 16 * g.width)
-        } else {
-            for x in 0..<g.width { store16(load16(pixels + x * stride), inside + 16 * x) }
-        }
+        for x in 0..<g.width { store16(load16(pixels + x * stride), inside + 16 * x) }
     }
 }
 
