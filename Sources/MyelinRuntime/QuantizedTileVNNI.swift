@@ -32,12 +32,15 @@ func lowBytes(_ v: SIMD16<UInt32>) -> SIMD16<UInt8> {
 /// `roundToBytes16` (QuantizedGEMM.swift), the same bytes in four instructions after a `vminps`:
 /// y clamped above at 2^30 (`vminps` with y second keeps NaN), `vcvtps2dq` rounding to nearest
 /// even (NaN, −∞ and values below −2^31 give −2^31), + zeroPoint, `vpmaxsd` with low, and
-/// `vpmovusdb`'s unsigned saturation at 255.
+/// `vpmovusdb`'s unsigned saturation at 255. `capped: false` (|y| < 2^30 known, no NaN) leaves
+/// out the `vminps`.
 @_transparent
-func roundToBytes16(_ y: SIMD16<Float>, zeroPoint: Float, low: Float) -> SIMD16<UInt8> {
-    let capped = Builtin.int_x86_avx512_min_ps_512(unsafeBitCast(SIMD16<Float>(repeating: 1_073_741_824), to: Builtin.Vec16xFPIEEE32.self),
-                                                   unsafeBitCast(y, to: Builtin.Vec16xFPIEEE32.self), Int32(4)._value)
-    let rounded = Builtin.int_x86_avx512_mask_cvtps2dq_512(capped, unsafeBitCast(SIMD16<Int32>(), to: Builtin.Vec16xInt32.self),
+func roundToBytes16(_ y: SIMD16<Float>, zeroPoint: Float, low: Float, capped: Bool = true) -> SIMD16<UInt8> {
+    let limited = capped
+        ? Builtin.int_x86_avx512_min_ps_512(unsafeBitCast(SIMD16<Float>(repeating: 1_073_741_824), to: Builtin.Vec16xFPIEEE32.self),
+                                            unsafeBitCast(y, to: Builtin.Vec16xFPIEEE32.self), Int32(4)._value)
+        : unsafeBitCast(y, to: Builtin.Vec16xFPIEEE32.self)
+    let rounded = Builtin.int_x86_avx512_mask_cvtps2dq_512(limited, unsafeBitCast(SIMD16<Int32>(), to: Builtin.Vec16xInt32.self),
                                                           Int16(-1)._value, Int32(8)._value)
     let shifted = unsafeBitCast(rounded, to: SIMD16<Int32>.self) &+ SIMD16<Int32>(repeating: Int32(zeroPoint))
     let clamped = Builtin.int_smax_Vec16xInt32(unsafeBitCast(shifted, to: Builtin.Vec16xInt32.self),

@@ -111,10 +111,10 @@ extension ConvGeometry {
 }
 
 /// Bytes of weights packed for the GEMM path (one `qgemmPackWeights` panel set per group,
-/// each 64-byte aligned) or the depthwise path (i32 [kH, C16], `qconvPackWeights`); 0 for
-/// the direct path, which reads the row-major weights.
+/// each 64-byte aligned), the depthwise path (i32 [kH, C16], `qconvPackWeights`) or the
+/// direct path (12 bytes per output channel).
 public func qconvPackedBytes(_ g: ConvGeometry) -> Int {
-    if g.qconvIsDirect { return 0 }
+    if g.qconvIsDirect { return kernelRoundUp(12 * g.outChannels, 64) }
     return g.qconvIsDepthwise ? kernelRoundUp(g.kernelH * g.qconvLanes * 4, 64) : g.groups * qconvGroupPackedBytes(g)
 }
 
@@ -126,8 +126,14 @@ func qconvGroupPackedBytes(_ g: ConvGeometry) -> Int {
 /// Packs weight i8 [O, C/groups, kH, kW] for `qconv` (`qconvPackedBytes(g)` bytes at `dst`):
 /// per group, `qgemmPackWeights`'s layout of the [O/groups, patch] matrix whose rows are in
 /// (i, j, c) order, im2col's; depthwise: row i lane c holds the taps of kernel row i of channel
-/// c as 4 bytes, zeros past kW and past the channels.
+/// c as 4 bytes, zeros past kW and past the channels; direct: output channel o's taps as 12
+/// bytes (3 groups of 4), zeros past the last tap.
 public func qconvPackWeights(_ g: ConvGeometry, weight: UnsafePointer<Int8>, into dst: UnsafeMutablePointer<Int8>) {
+    if g.qconvIsDirect {
+        let taps = g.kernelH * g.kernelW
+        for i in 0..<(12 * g.outChannels) { dst[i] = i % 12 < taps ? weight[i / 12 * taps + i % 12] : 0 }
+        return
+    }
     if g.qconvIsDepthwise {
         let lanes = g.qconvLanes
         for i in 0..<(g.kernelH * lanes * 4) {
@@ -184,9 +190,8 @@ extension ConvGeometry {
         kernelRoundUp(qconvPhaseRows * qconvPhaseWidth + dilationW * (kernelW - 1) / strideW, 64)
     }
 
-    /// Direct path: bytes of the 12 taps' offsets (Int) and weights (3 groups of 4 bytes per
-    /// output channel of a group).
-    @inline(__always) var qconvTapBytes: Int { kernelRoundUp(12 * 8 + 12 * (outChannels / groups), 64) }
+    /// Direct path: bytes of the 12 taps' offsets (Int).
+    @inline(__always) var qconvTapBytes: Int { kernelRoundUp(12 * 8, 64) }
 
     /// Depthwise path: channels rounded up to 16 (the lanes), the padded image's width, and the
     /// scratch's pieces (the packed weights are i32 [kH, C16], `qconvPackWeights`): bias i32 and
@@ -228,8 +233,7 @@ public func qconvScratchBytes(_ g: ConvGeometry, outputBytes: Int = 4) -> Int {
 // MARK: Fast kernel
 
 /// y = output formula(acc) for `g.batch` images, exactly the reference's accumulators.
-/// `packed` from `qconvPackWeights` (GEMM path; ignored by the direct path, which reads
-/// `weight`), bias i32 [O], multipliers f32 [O], output f32 or u8 [batch, O, OH, OW]
+/// `packed` from `qconvPackWeights` (`weight` is not read), bias i32 [O], multipliers f32 [O], output f32 or u8 [batch, O, OH, OW]
 /// (`output.ld` unused), `scratch` of `qconvScratchBytes(g)` bytes, 64-byte aligned.
 /// `inputChannelsLast` / `outputChannelsLast`: x / y per image in channels-last rows [H·W, C]
 /// instead of NCHW planes, where `g.qconvReadsChannelsLast` / `g.qconvWritesChannelsLast`
@@ -245,7 +249,7 @@ public func qconv(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: In
                   output: QGEMMOutput, scratch: UnsafeMutableRawPointer, inputChannelsLast: Bool = false,
                   outputChannelsLast: Bool = false, pooled: UnsafeMutablePointer<Float>? = nil) {
     if g.qconvIsDirect {
-        qconvDirect(g, x: x, inputZeroPoint: inputZeroPoint, weight: weight, bias: bias, multipliers: multipliers,
+        qconvDirect(g, x: x, inputZeroPoint: inputZeroPoint, packed: packed, bias: bias, multipliers: multipliers,
                     output: output, scratch: scratch)
     } else if g.qconvIsDepthwise {
         qconvDepthwise(g, x: x, inputZeroPoint: inputZeroPoint, packed: packed, bias: bias, multipliers: multipliers,
@@ -377,10 +381,10 @@ func qconvGEMM(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32
                 }
             } else if let y = output.u8 {
                 let rows = outputChannelsLast ? y + n * g.outChannels * pixels : staging.assumingMemoryBound(to: UInt8.self)
+                var rowOutput = QGEMMOutput(u8: rows, ld: ng, relu: output.relu, zeroPoint: output.zeroPoint)
+                rowOutput.bounded = output.bounded
                 qgemm(m: pixels, n: ng, k: k, x: operand, ldx: ldx, packed: groupPacked, bias: bias + group * ng,
-                      multipliers: multipliers + group * ng,
-                      output: QGEMMOutput(u8: rows, ld: ng, relu: output.relu, zeroPoint: output.zeroPoint), tile: tile,
-                      layout: layout)
+                      multipliers: multipliers + group * ng, output: rowOutput, tile: tile, layout: layout)
                 if !outputChannelsLast { transposeBytes(rows, rows: pixels, cols: ng, srcStride: ng, into: y + plane0, dstStride: pixels) }
             }
         }
@@ -483,14 +487,13 @@ func qconvDirectTaps(_ phases: UnsafePointer<UInt8>, taps: UnsafePointer<Int>, w
 // Size-optimised loop nests; their work runs in the speed-compiled qconvFillPhases,
 // qconvDirectTaps, qconvDepthwiseRows and the transposes.
 @inline(never)
-func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, weight: UnsafePointer<Int8>,
+func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int32, packed: UnsafePointer<Int8>,
                  bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
                  scratch: UnsafeMutableRawPointer) {
     let ng = g.outChannels / g.groups, oh = g.outHeight, ow = g.outWidth, kh = g.kernelH, kw = g.kernelW
     let sh = g.strideH, sw = g.strideW, dh = g.dilationH, dw = g.dilationW
     let width = g.qconvPhaseWidth, bytes = g.qconvPhaseBytes, taps = kh * kw
     let tapOffsets = scratch.assumingMemoryBound(to: Int.self)
-    let tapWeights = scratch + 12 * 8
     let phases = (scratch + g.qconvTapBytes).assumingMemoryBound(to: UInt8.self)
     // Output (oy, ox) at position oy·width + ox; tap (i, j) reads phase (i·dH mod sH, j·dW mod sW)
     // from its row ⌊i·dH / sH⌋, column ⌊j·dW / sW⌋: a contiguous run for every tap. The taps
@@ -503,13 +506,9 @@ func qconvDirect(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: Int
     for n in 0..<g.batch {
         for c in 0..<g.inChannels {
             qconvFillPhases(g, plane: x + (n * g.inChannels + c) * g.height * g.width, zeroPoint: zero, phases: phases)
-            // Per output channel, its taps' weights as 3 groups of 4 bytes, zeros past the last tap.
-            for t in 0..<ng {
-                for p in 0..<12 {
-                    tapWeights.storeBytes(of: p < taps ? weight[(c * ng + t) * taps + p] : 0, toByteOffset: t * 12 + p, as: Int8.self)
-                }
-            }
-            qconvDirectTaps(phases, taps: tapOffsets, weights: tapWeights.assumingMemoryBound(to: Int32.self), channels: ng, rows: oh,
+            // Per output channel, its taps' weights as 3 groups of 4 bytes (packed at load).
+            let tapWeights = UnsafeRawPointer(packed + c * ng * 12).assumingMemoryBound(to: Int32.self)
+            qconvDirectTaps(phases, taps: tapOffsets, weights: tapWeights, channels: ng, rows: oh,
                             width: width, cols: ow, bias: bias + c * ng, multipliers: multipliers + c * ng, output: output,
                             at: (n * g.outChannels + c * ng) * oh * ow, planeSize: oh * ow)
         }
@@ -521,34 +520,35 @@ func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: 
                     bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>, output: QGEMMOutput,
                     scratch: UnsafeMutableRawPointer, inputChannelsLast: Bool, outputChannelsLast: Bool) {
     let c = g.inChannels, lanes = g.qconvLanes
-    let plane = g.height * g.width, pixels = g.outHeight * g.outWidth, paddedRow = g.qconvPaddedWidth * 16
-    let laneBias = scratch.assumingMemoryBound(to: Int32.self)
-    let laneMultipliers = UnsafeMutableRawPointer(laneBias + lanes).assumingMemoryBound(to: Float.self)
+    let plane = g.height * g.width, pixels = g.outHeight * g.outWidth
+    let laneBiasCopy = scratch.assumingMemoryBound(to: Int32.self)
+    let laneMultipliersCopy = UnsafeMutableRawPointer(laneBiasCopy + lanes).assumingMemoryBound(to: Float.self)
     let channelsLast = (scratch + kernelRoundUp(g.qconvDepthwiseHeadBytes, 64)).assumingMemoryBound(to: UInt8.self)
     let padded = channelsLast + g.qconvChannelsLastBytes
     let staging = UnsafeMutableRawPointer(padded + g.qconvPaddedBytes)
-    // Lanes past the channels: zero weights (packed), bias and multipliers (their outputs are not copied out).
-    for l in 0..<lanes {
-        laneBias[l] = l < c ? bias[l] : 0
-        laneMultipliers[l] = l < c ? multipliers[l] : 0
+    // Lanes past the channels: zero weights (packed), bias and multipliers (their outputs are not
+    // copied out), in copies; whole blocks of 16 channels read bias and multipliers as they are.
+    var laneBias = bias, laneMultipliers = multipliers
+    if c != lanes {
+        for l in 0..<lanes {
+            laneBiasCopy[l] = l < c ? bias[l] : 0
+            laneMultipliersCopy[l] = l < c ? multipliers[l] : 0
+        }
+        laneBias = UnsafePointer(laneBiasCopy)
+        laneMultipliers = UnsafePointer(laneMultipliersCopy)
     }
-    // z_x everywhere once; each image then overwrites the inside.
-    padded.update(repeating: UInt8(truncatingIfNeeded: inputZeroPoint), count: g.qconvPaddedBytes)
+    let zero = UInt8(truncatingIfNeeded: inputZeroPoint)
     for n in 0..<g.batch {
         var l = 0
         while l < c {
             let block = padded + l / 16 * g.qconvPaddedBlockBytes
             if inputChannelsLast {
                 // Rows [H·W, C] (C a multiple of 16): 16 bytes per pixel into the block.
-                qconvCopyChannelBlock(x + n * c * plane + l, rows: g.height, width: g.width, stride: c,
-                                      into: block + g.padTop * paddedRow + g.padLeft * 16, rowStride: paddedRow)
+                qconvPadChannelBlock(g, x + n * c * plane + l, stride: c, zeroPoint: zero, border: n == 0, into: block)
             } else {
                 transposeBytes(x + (n * c + l) * plane, rows: Swift.min(16, c - l), cols: plane, srcStride: plane, into: channelsLast,
                                dstStride: 16)
-                for iy in 0..<g.height {
-                    UnsafeMutableRawPointer(block + (iy + g.padTop) * paddedRow + g.padLeft * 16)
-                        .copyMemory(from: channelsLast + iy * g.width * 16, byteCount: g.width * 16)
-                }
+                qconvPadChannelBlock(g, channelsLast, stride: 16, zeroPoint: zero, border: n == 0, into: block)
             }
             l += 16
         }
@@ -582,13 +582,27 @@ func qconvAveragePixels(_ rows: UnsafePointer<Float>, pixels: Int, channels: Int
     }
 }
 
-/// 16 bytes per pixel of `rows` × `width` pixels `stride` bytes apart (16 channels of
-/// channels-last rows) into rows of 16-byte pixels `rowStride` bytes apart.
+/// One block of the depthwise path's padded image [H + top + bottom, padded width, 16]: the
+/// 16 bytes of pixel (y, x) from `src` + (y·W + x)·`stride` (16 channels of channels-last
+/// rows), z_x around them (`border`: the first image of a call; the later ones leave it as it
+/// is) — row by row, every byte written once (no fill of the whole block before the copy).
 @inline(never) @_optimize(speed)
-func qconvCopyChannelBlock(_ src: UnsafePointer<UInt8>, rows: Int, width: Int, stride: Int, into dst: UnsafeMutablePointer<UInt8>,
-                           rowStride: Int) {
+func qconvPadChannelBlock(_ g: ConvGeometry, _ src: UnsafePointer<UInt8>, stride: Int, zeroPoint: UInt8, border: Bool,
+                          into dst: UnsafeMutablePointer<UInt8>) {
+    let fill = SIMD16<UInt8>(repeating: zeroPoint), paddedWidth = g.qconvPaddedWidth
+    let rows = g.height + g.padTop + g.padBottom, right = g.padLeft + g.width
     for y in 0..<rows {
-        for x in 0..<width { store16(load16(src + (y * width + x) * stride), dst + y * rowStride + 16 * x) }
+        let iy = y - g.padTop, row = dst + y * paddedWidth * 16
+        guard iy >= 0 && iy < g.height else {
+            if border { for x in 0..<paddedWidth { store16(fill, row + 16 * x) } }
+            continue
+        }
+        if border {
+            for x in 0..<g.padLeft { store16(fill, row + 16 * x) }
+            for x in right..<paddedWidth { store16(fill, row + 16 * x) }
+        }
+        let pixels = src + iy * g.width * stride, inside = row + 16 * g.padLeft
+        for x in 0..<g.width { store16(load16(pixels + x * stride), inside + 16 * x) }
     }
 }
 

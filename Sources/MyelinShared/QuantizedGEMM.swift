@@ -56,16 +56,18 @@ public func dequantizeAccumulator(_ acc: Int32, multiplier: Float, relu: Bool) -
 /// (exact below 2^22 in magnitude; beyond, both land past the clamp), the clamp as comparisons
 /// (NaN gives `low`), the byte as the low mantissa bits of v + 2^23. (`@_transparent`: in the
 /// size-optimised runtime `@inline(__always)` still left it, and the conversions, out of line.)
+/// `capped: false` only where no |acc|·multiplier reaches 2^30 (`QGEMMOutput.bounded`).
 @_transparent
-func requantize16(_ acc: SIMD16<Int32>, multiplier: SIMD16<Float>, zeroPoint: Float, low: Float) -> SIMD16<UInt8> {
-    roundToBytes16(int32ToFloat(acc) * multiplier, zeroPoint: zeroPoint, low: low)
+func requantize16(_ acc: SIMD16<Int32>, multiplier: SIMD16<Float>, zeroPoint: Float, low: Float, capped: Bool = true) -> SIMD16<UInt8> {
+    roundToBytes16(int32ToFloat(acc) * multiplier, zeroPoint: zeroPoint, low: low, capped: capped)
 }
 
 #if !MYELIN_VNNI
 /// `clamp(roundEven(y) + zeroPoint, low, 255)` per lane as bytes (NaN gives `low`): the rounding
 /// and clamp of `requantize16` and of `quantizeRow`'s 16 lanes (`quantizeToU8`'s bytes, low 0).
+/// (Exact at any magnitude: `capped` matters only to the AVX-512 twin.)
 @_transparent
-func roundToBytes16(_ y: SIMD16<Float>, zeroPoint: Float, low: Float) -> SIMD16<UInt8> {
+func roundToBytes16(_ y: SIMD16<Float>, zeroPoint: Float, low: Float, capped: Bool = true) -> SIMD16<UInt8> {
     let magic = SIMD16<Float>(repeating: 12_582_912)
     let v = ((y + magic) - magic) + SIMD16<Float>(repeating: zeroPoint)
     let lowV = SIMD16<Float>(repeating: low), high = SIMD16<Float>(repeating: 255)
@@ -193,6 +195,10 @@ public struct QGEMMOutput {
     public var ld: Int
     public var relu: Bool
     public var zeroPoint: Int32
+    /// u8 output whose accumulators, times their multipliers, all stay below 2^30 in magnitude
+    /// (`qconv2d` works it out at load): `qgemm`'s epilogue rounds without the cap (one
+    /// instruction fewer per 16 outputs in the AVX-512 build).
+    public var bounded = false
 
     public init(f32: UnsafeMutablePointer<Float>, ld: Int, relu: Bool) {
         self.f32 = f32; u8 = nil; self.ld = ld; self.relu = relu; zeroPoint = 0
@@ -227,15 +233,22 @@ public func qgemm(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, pac
                   tile: UnsafeMutablePointer<Int32>, layout: QGEMMRows = QGEMMRows()) {
     let k4 = kernelRoundUp(k, 4), n16 = kernelRoundUp(n, 16)
     let pieces = layout.pieces, groups = k4 / 4 / pieces, skip = layout.pieceStride - 4 * groups
-    var i = 0
+    // Row i is at line + column·ldx; the rows are stepped through (no division per row).
+    var i = 0, line = UnsafeRawPointer(x), column = 0
     while i < m {
         let rows = Swift.min(qgemmTileRows, m - i)
         // Short blocks repeat their last row; only valid rows are written.
         @inline(__always) func row(_ r: Int) -> UnsafeRawPointer {
-            let p = i + Swift.min(r, rows - 1)
-            return UnsafeRawPointer(x + p / layout.perLine * layout.lineStride + p % layout.perLine * ldx)
+            let p = line + column * ldx
+            if r < rows - 1 {
+                column += 1
+                if column == layout.perLine { column = 0; line += layout.lineStride }
+            }
+            return p
         }
         let a0 = row(0), a1 = row(1), a2 = row(2), a3 = row(3), a4 = row(4), a5 = row(5)
+        column += 1
+        if column == layout.perLine { column = 0; line += layout.lineStride }
         var q0 = 0
         while q0 < n16 {
             let width = Swift.min(qgemmPanelCols, n16 - q0)
@@ -291,15 +304,19 @@ func qgemmEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, row0: Int, col0
         }
     } else if let y = output.u8 {
         let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
-        for r in 0..<rows {
-            let dst = y + (row0 + r) * output.ld + col0, t = tile + r * qgemmPanelCols
-            var j = 0
-            while j < cols16 {
-                store16(requantize16(load16(t + j) &+ load16(b + j), multiplier: load16(mult + j), zeroPoint: z, low: low), dst + j)
-                j += 16
+        @inline(__always) func store(capped: Bool) {
+            for r in 0..<rows {
+                let dst = y + (row0 + r) * output.ld + col0, t = tile + r * qgemmPanelCols
+                var j = 0
+                while j < cols16 {
+                    store16(requantize16(load16(t + j) &+ load16(b + j), multiplier: load16(mult + j), zeroPoint: z, low: low,
+                                         capped: capped), dst + j)
+                    j += 16
+                }
+                for j in cols16..<cols { dst[j] = requantizeToU8(t[j] &+ b[j], multiplier: mult[j], zeroPoint: z, low: low) }
             }
-            for j in cols16..<cols { dst[j] = requantizeToU8(t[j] &+ b[j], multiplier: mult[j], zeroPoint: z, low: low) }
         }
+        if output.bounded { store(capped: false) } else { store(capped: true) }
     }
 }
 

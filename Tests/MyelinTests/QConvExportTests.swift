@@ -173,6 +173,61 @@ final class QConvExportTests: XCTestCase {
         XCTAssertEqual(try ConvRuntimeTests.runC(library, bundle, [x], n: batch)[0], reference[0].floats, "C, channels-last")
     }
 
+    /// The depthwise path's padded blocks (`qconvPadChannelBlock`: z_x written around each image,
+    /// not filled beforehand): 40 channels from NCHW planes (stride 2, padding 1, 2, 1, 0: the
+    /// last block half empty, bias and multipliers copied to 48 lanes), and 48 channels read
+    /// channels-last after a pointwise layer whose GEMM tile used the same scratch (padding 2, 0,
+    /// 0, 2): Swift and C give the integer reference's outputs bit for bit.
+    func testDepthwisePaddingIsWrittenAroundEveryImage() throws {
+        let rng = Generator(seed: 49)
+        func i8(_ name: String, _ shape: [Int]) -> ModelBundle.TensorEntry {
+            .init(name: name, dtype: .i8, shape: shape, data: (0..<shape.reduce(1, *)).map { _ in UInt8(bitPattern: Int8(Int(rng.next() % 255) - 127)) })
+        }
+        func scales(_ name: String, _ n: Int) -> ModelBundle.TensorEntry {
+            .init(name: name, floats: (0..<n).map { _ in 0.003 + rng.nextUniform() * 0.004 }, shape: [n])
+        }
+        func i32(_ name: String, _ n: Int) -> ModelBundle.TensorEntry {
+            let b = (0..<n).map { _ in Int32(Int(rng.next() % 4001) - 2000) }
+            return .init(name: name, dtype: .i32, shape: [n], data: b.withUnsafeBytes { Array($0) })
+        }
+        func conv(_ x: Int, _ y: Int, _ t: Int, stride: Int, padding: [Int], groups: Int) -> Op {
+            Op(.qconv2d, inputs: [x], outputs: [y], tensors: [t, t + 1, t + 2],
+               attributes: [(.stride, Self.ints(stride, stride)), (.padding, .ints(padding.map { Int64($0) })),
+                            (.dilation, Self.ints(1, 1)), (.groups, .int(Int64(groups))), (.activation, .int(1))])
+        }
+        // 40 channels in NCHW, stride 2, padding (top 1, left 2, bottom 1, right 0): 7×9 → 4×5.
+        let planes = ModelBundle(
+            precision: .int8, tensors: [i8("w", [40, 1, 3, 3]), scales("s", 40), i32("b", 40)],
+            values: [.init(name: "x", dtype: .f32, shape: [40, 7, 9]), .init(name: "xq", dtype: .u8, shape: [40, 7, 9], scale: 0.02, zeroPoint: 77),
+                     .init(name: "y", dtype: .f32, shape: [40, 4, 5])],
+            inputs: [0], outputs: [2],
+            ops: [Op(.quantize, inputs: [0], outputs: [1]), conv(1, 2, 0, stride: 2, padding: [1, 2, 1, 0], groups: 40)])
+        // 16 → 48 pointwise (u8, channels-last), then the depthwise layer, padding (2, 0, 0, 2): 7×9 → 7×9.
+        let rows = ModelBundle(
+            precision: .int8,
+            tensors: [i8("w1", [48, 16, 1, 1]), scales("s1", 48), i32("b1", 48), i8("w2", [48, 1, 3, 3]), scales("s2", 48), i32("b2", 48)],
+            values: [.init(name: "x", dtype: .f32, shape: [16, 7, 9]), .init(name: "xq", dtype: .u8, shape: [16, 7, 9], scale: 0.02, zeroPoint: 30),
+                     .init(name: "a", dtype: .u8, shape: [48, 7, 9], scale: 0.05, zeroPoint: 11), .init(name: "y", dtype: .f32, shape: [48, 7, 9])],
+            inputs: [0], outputs: [3],
+            ops: [Op(.quantize, inputs: [0], outputs: [1]), conv(1, 2, 0, stride: 1, padding: [0, 0, 0, 0], groups: 1),
+                  conv(2, 3, 3, stride: 1, padding: [2, 0, 0, 2], groups: 48)])
+        let bytes = rows.encode(compressed: false, packWeights: false)
+        var loaded = try bytes.withUnsafeBytes { try LoadedBundle.load($0.baseAddress!, count: $0.count, reference: false) }
+        defer { loaded.release() }
+        XCTAssertTrue(loaded.model.graph.ops![2].params.channelsLastInput, "the depthwise layer reads channels-last")
+        XCTAssertTrue(loaded.model.graph.ops![2].params.window.qconvIsDepthwise)
+
+        let library = try requireRuntime()
+        for (name, bundle, count) in [("NCHW", planes, 40 * 63), ("channels-last", rows, 16 * 63)] {
+            let batch = 3
+            let x = (0..<(batch * count)).map { _ in rng.nextUniform() * 3 - 0.5 }
+            let reference = try BundleExecutor(validating: bundle, reference: true).run([.f32(x)], batch: batch)
+            XCTAssertEqual(try BundleExecutor(validating: bundle, reference: false).run([.f32(x)], batch: batch), reference, "Swift, \(name)")
+            XCTAssertEqual(try ConvRuntimeTests.runC(library, bundle, [x], n: batch)[0], reference[0].floats, "C, \(name)")
+            XCTAssertGreaterThan(Set(reference[0].floats).count, 100, name)
+        }
+    }
+
     /// Every attribute and operand of qconv2d, damaged: the documented status from the Swift
     /// reader and from the C runtime, and no crash.
     func testDamagedQConv2dGetsItsStatus() throws {

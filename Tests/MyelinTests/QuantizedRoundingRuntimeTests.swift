@@ -67,6 +67,52 @@ final class QuantizedRoundingRuntimeTests: XCTestCase {
     }
 }
 
+/// qconv2d's bounded flag (`QGEMMOutput.bounded`, worked out at load): u8 outputs whose
+/// accumulators, scaled, stay below 2^30 round without the cap in the C runtime's GEMM epilogue;
+/// a layer with channels whose scaled accumulators pass 2^31 (weight scale 1 against an output
+/// scale of 10^-6) keeps the cap. Both give the integer reference's bytes from C (1×1, 16 → 64
+/// channels, batch 2).
+final class QuantizedBoundedRuntimeTests: XCTestCase {
+    typealias Op = ModelBundle.Op
+
+    func testQConv2dRoundsWithoutTheCapOnlyWhereNoAccumulatorCanReachIt() throws {
+        let library = try requireRuntime()
+        let g = Generator(seed: 53)
+        let weights = (0..<(64 * 16)).map { _ in UInt8(truncatingIfNeeded: Int(g.next() % 255) - 127) }
+        let bias = (0..<64).map { _ in Int32(Int(g.next() % 40001) - 20000) }
+        for huge in [false, true] {
+            // Weight scales: every other channel 1 (multiplier 10^6 against s_y = 10^-6) when `huge`,
+            // else 1–5·10^-9 (multipliers 0.001–0.005).
+            let scales = (0..<64).map { (c: Int) -> Float in huge && c % 2 == 0 ? 1 : 1e-9 * (1 + Float(c % 5)) }
+            let tensors: [ModelBundle.TensorEntry] = [
+                .init(name: "w", dtype: .i8, shape: [64, 16, 1, 1], data: weights), .init(name: "s", floats: scales, shape: [64]),
+                .init(name: "b", dtype: .i32, shape: [64], data: bias.withUnsafeBytes { Array($0) }),
+            ]
+            let values: [ModelBundle.Value] = [
+                .init(name: "x", dtype: .f32, shape: [16, 3, 5]), .init(name: "xq", dtype: .u8, shape: [16, 3, 5], scale: 1, zeroPoint: 0),
+                .init(name: "yq", dtype: .u8, shape: [64, 3, 5], scale: 1e-6, zeroPoint: 40), .init(name: "y", dtype: .f32, shape: [64, 3, 5]),
+            ]
+            let attributes: [(BundleAttribute, ModelBundle.AttributeValue)] = [
+                (.stride, .ints([1, 1])), (.padding, .ints([0, 0, 0, 0])), (.dilation, .ints([1, 1])), (.groups, .int(1))]
+            let bundle = ModelBundle(precision: .int8, tensors: tensors, values: values, inputs: [0], outputs: [3],
+                                     ops: [Op(.quantize, inputs: [0], outputs: [1]),
+                                           Op(.qconv2d, inputs: [1], outputs: [2], tensors: [0, 1, 2], attributes: attributes),
+                                           Op(.dequantize, inputs: [2], outputs: [3])])
+            let bytes = bundle.encode(compressed: false, packWeights: false)
+            var loaded = try bytes.withUnsafeBytes { try LoadedBundle.load($0.baseAddress!, count: $0.count, reference: false) }
+            defer { loaded.release() }
+            let flag = loaded.model.graph.ops![1].prepared!.load(fromByteOffset: 4 * 64, as: Int32.self)
+            XCTAssertEqual(flag, huge ? 0 : 1, "bounded flag, huge multipliers \(huge)")
+
+            let x = (0..<(2 * 16 * 15)).map { i in Float((i * 7919) % 256) }
+            let reference = try BundleExecutor(validating: bundle, reference: true).run([x], batch: 2)[0]
+            XCTAssertEqual(try ConvRuntimeTests.runC(library, bundle, [x], n: 2)[0], reference, "C, huge multipliers \(huge)")
+            XCTAssertGreaterThan(Set(reference).count, huge ? 3 : 30)
+            if huge { XCTAssertTrue(reference.contains(1e-6 * Float(255 - 40)), "some scaled accumulators pass 2^31 and give 255") }
+        }
+    }
+}
+
 /// The C runtime's qconv2d GEMM path against the Swift integer reference, batch 3: f32 outputs
 /// through `transposeFloats` (blocks of 8 rows × 16 columns in registers in its AVX-512 build):
 /// 40 channels (two blocks and 8 columns past them) over 7×7 pixels (six strips and one row past
@@ -117,6 +163,17 @@ final class QuantizedTransposeRuntimeTests: XCTestCase {
     func testQConv2dByteTransposesInCEqualTheReference() throws {
         try check(inChannels: 32, outChannels: 40, height: 7, width: 7, u8Output: true, seed: 45)
         try check(inChannels: 32, outChannels: 40, height: 3, width: 7, u8Output: true, seed: 46)
+    }
+
+    /// Images 1, 2 and 3 pixels wide: each 6-row block of the register tile spans several
+    /// output rows of the windows read in place (`QGEMMRows.perLine` below 6), which `qgemm`
+    /// steps through row by row.
+    func testQConv2dNarrowImagesInCEqualTheReference() throws {
+        for (k, (h, w)) in [(9, 1), (7, 2), (5, 3)].enumerated() {
+            for u8Output in [false, true] {
+                try check(inChannels: 8, outChannels: 24, height: h, width: w, u8Output: u8Output, seed: UInt64(50 + k))
+            }
+        }
     }
 
     func testQConv2dTailRowsInCEqualTheReference() throws {

@@ -45,8 +45,8 @@ public enum QConvOps {
         guard s.shape.rank == 1, s.shape.dim(0) == o, b.shape.rank == 1, b.shape.dim(0) == o else { throw .shapeMismatch }
         guard geometry.patch <= qconvMaxPatch else { throw .unsupported }
         op.params.window = geometry
-        // Multipliers, then the weights packed for the GEMM path (not when run by the reference).
-        var bytes = kernelRoundUp(o * 4, 64)
+        // Multipliers and the bounded flag, then the weights packed for the fast paths (not when run by the reference).
+        var bytes = headBytes(o)
         if !g.reference { bytes = try checkedAdd(bytes, qconvPackedBytes(geometry)) }
         op.params.preparedBytes = bytes
         if g.reference {
@@ -65,11 +65,24 @@ public enum QConvOps {
             guard s.isFinite, s > 0 else { throw .corrupt }
             multipliers[j] = qlinearMultiplier(inputScale: x.scale, weightScale: s, outputScale: y.dtype == .u8 ? y.scale : nil)
         }
+        // Bounded (`QGEMMOutput.bounded`): u8 output and, per channel, (|bias| + 255·Σ|W|)·multiplier
+        // below 2^30 — that bounds |acc|·multiplier (x and z_x are bytes; i32 wrapping cannot pass it either).
+        let weight = g.tensor(op, 0).data!.assumingMemoryBound(to: Int8.self), bias = g.tensor(op, 2).data!.assumingMemoryBound(to: Int32.self)
+        let patch = geometry.patch
+        var bounded: Int32 = y.dtype == .u8 ? 1 : 0
+        for j in 0..<o where bounded != 0 {
+            var bound = Double(bias[j].magnitude)
+            for p in 0..<patch { bound += 255 * Double(weight[j * patch + p].magnitude) }
+            if !(bound * Double(multipliers[j]) < 1_073_741_824) { bounded = 0 }
+        }
+        (op.prepared! + 4 * o).storeBytes(of: bounded, as: Int32.self)
         if !g.reference {
-            qconvPackWeights(geometry, weight: g.tensor(op, 0).data!.assumingMemoryBound(to: Int8.self),
-                             into: (op.prepared! + kernelRoundUp(o * 4, 64)).assumingMemoryBound(to: Int8.self))
+            qconvPackWeights(geometry, weight: weight, into: (op.prepared! + headBytes(o)).assumingMemoryBound(to: Int8.self))
         }
     }
+
+    /// The prepared block's head: multipliers f32 [O], then the bounded flag (Int32), 64-byte aligned.
+    static func headBytes(_ o: Int) -> Int { kernelRoundUp(o * 4 + 4, 64) }
 
     // Size-optimised dispatch: the fast path is `qconv` (speed); the rest is the reference executor's.
     @inline(never)
@@ -84,9 +97,10 @@ public enum QConvOps {
         // Fused with a global average pooling (`keepChannelsLast`): the pool's output (the conv's
         // own has no memory). Contexts that keep values readable reset it and the layout flags.
         let pooled = r.params.pooledInto >= 0 ? r.pointers[r.params.pooledInto]!.assumingMemoryBound(to: Float.self) : nil
-        let output = y.dtype == .f32
+        var output = y.dtype == .f32
             ? QGEMMOutput(f32: pooled ?? r.f32Out(0), ld: 0, relu: r.params.relu)
             : QGEMMOutput(u8: r.output(0).assumingMemoryBound(to: UInt8.self), ld: 0, relu: r.params.relu, zeroPoint: y.zeroPoint)
+        output.bounded = r.op.prepared!.load(fromByteOffset: 4 * o, as: Int32.self) != 0
         if r.graph.reference {
             let acc = r.scratch.assumingMemoryBound(to: Int32.self)
             qconvReference(geometry, x: x, inputZeroPoint: r.inputValue(0).zeroPoint, weight: weight, bias: bias, acc: acc)
@@ -97,7 +111,7 @@ public enum QConvOps {
             }
             return
         }
-        let packed = UnsafePointer((r.op.prepared! + kernelRoundUp(o * 4, 64)).assumingMemoryBound(to: Int8.self))
+        let packed = UnsafePointer((r.op.prepared! + headBytes(o)).assumingMemoryBound(to: Int8.self))
         qconv(geometry, x: x, inputZeroPoint: r.inputValue(0).zeroPoint, weight: weight, packed: packed, bias: bias,
               multipliers: multipliers, output: output, scratch: r.scratch, inputChannelsLast: r.params.channelsLastInput,
               outputChannelsLast: r.params.channelsLastOutput, pooled: pooled)
