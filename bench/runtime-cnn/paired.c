@@ -3,7 +3,7 @@
  * alternating between them in rounds (a shared, noisy machine moves separate runs by ±2–5%;
  * within one process, round by round, the ratio of two builds moves by about ±1%):
  *
- *   cc -O2 -I include bench/cnn-export/paired.c -o /tmp/paired -ldl
+ *   cc -O2 -I include bench/runtime-cnn/paired.c -o /tmp/paired -ldl
  *   cp <main>/.build-cmake/libmyelin.so.0.1.0 /tmp/a.so; cp .build-cmake/libmyelin.so.0.1.0 /tmp/b.so
  *   /tmp/paired MODEL.myelin BATCH CALLS ROUNDS /tmp/a.so /tmp/b.so [/tmp/a2.so ...]
  *
