@@ -125,15 +125,7 @@ final class ConvPoolFusionTests: XCTestCase {
                 let x = Tensor.randn([n, t.c, t.h, t.w], generator: Generator(seed: UInt64(100 + k))).data
                 let count = n * b.values[2].count
                 var fused = [Float](repeating: .nan, count: count)
-                x.withUnsafeBytes { xp in
-                    fused.withUnsafeMutableBytes { yp in
-                        let ins: [UnsafeRawPointer?] = [xp.baseAddress!]
-                        let outs: [UnsafeMutableRawPointer?] = [yp.baseAddress!]
-                        ins.withUnsafeBufferPointer { i in
-                            outs.withUnsafeBufferPointer { o in context.run(loaded.model, batch: n, inputs: i.baseAddress!, outputs: o.baseAddress!) }
-                        }
-                    }
-                }
+                context.run(loaded.model, batch: n, input: x, output: &fused)
                 var unfused: [Float] = []
                 _ = BundleExecutor(b).run([.f32(x)], batch: n, observe: { id, contents in if id == 2 { unfused = contents.floats } })
                 XCTAssertEqual(unfused.count, count)

@@ -190,15 +190,7 @@ final class ConvolutionLanesTests: XCTestCase {
             memset(context.arena!, 0xff, context.plan.arenaBytes)   // NaN everywhere
             let x = Tensor.randn([n] + b.values[0].shape, generator: Generator(seed: 350 + UInt64(k))).data
             var lanes = [Float](repeating: .nan, count: n * b.values.last!.count)
-            x.withUnsafeBytes { xp in
-                lanes.withUnsafeMutableBytes { yp in
-                    let ins: [UnsafeRawPointer?] = [xp.baseAddress!]
-                    let outs: [UnsafeMutableRawPointer?] = [yp.baseAddress!]
-                    ins.withUnsafeBufferPointer { i in
-                        outs.withUnsafeBufferPointer { o in context.run(loaded.model, batch: n, inputs: i.baseAddress!, outputs: o.baseAddress!) }
-                    }
-                }
-            }
+            context.run(loaded.model, batch: n, input: x, output: &lanes)
             var unfused: [Float] = []
             let pooled = b.values.count - 1
             _ = BundleExecutor(b).run([.f32(x)], batch: n, observe: { id, contents in if id == pooled { unfused = contents.floats } })

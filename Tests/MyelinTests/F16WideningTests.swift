@@ -24,13 +24,7 @@ final class F16WideningTests: XCTestCase {
                 var context = try InferenceContext.create(loaded.model, maxBatch: 3)
                 defer { context.release() }
                 var y = [Float](repeating: .nan, count: 3 * n)
-                x.withUnsafeBytes { xb in
-                    y.withUnsafeMutableBytes { yb in
-                        let ins: [UnsafeRawPointer?] = [xb.baseAddress]
-                        let outs: [UnsafeMutableRawPointer?] = [yb.baseAddress]
-                        context.run(loaded.model, batch: 3, inputs: ins, outputs: outs)
-                    }
-                }
+                context.run(loaded.model, batch: 3, input: x, output: &y)
                 return y
             }
             let rowMajor = try run(bundle.encode(compressed: true, packWeights: false))

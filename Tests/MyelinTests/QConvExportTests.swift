@@ -123,16 +123,9 @@ final class QConvExportTests: XCTestCase {
     /// values stay readable runs unfused and sees them in NCHW, equal to the reference's.
     func testChannelsLastU8BetweenConvolutionsKeepsTheReferenceValues() throws {
         let rng = Generator(seed: 43)
-        func i8(_ name: String, _ shape: [Int]) -> ModelBundle.TensorEntry {
-            .init(name: name, dtype: .i8, shape: shape, data: (0..<shape.reduce(1, *)).map { _ in UInt8(bitPattern: Int8(Int(rng.next() % 255) - 127)) })
-        }
-        func scales(_ name: String, _ n: Int) -> ModelBundle.TensorEntry {
-            .init(name: name, floats: (0..<n).map { _ in 0.002 + rng.nextUniform() * 0.004 }, shape: [n])
-        }
-        func i32(_ name: String, _ n: Int) -> ModelBundle.TensorEntry {
-            let b = (0..<n).map { _ in Int32(Int(rng.next() % 4001) - 2000) }
-            return .init(name: name, dtype: .i32, shape: [n], data: b.withUnsafeBytes { Array($0) })
-        }
+        func i8(_ name: String, _ shape: [Int]) -> ModelBundle.TensorEntry { randomQConvWeights(rng, name, shape) }
+        func scales(_ name: String, _ n: Int) -> ModelBundle.TensorEntry { randomQConvScales(rng, name, n, floor: 0.002) }
+        func i32(_ name: String, _ n: Int) -> ModelBundle.TensorEntry { randomQConvBiases(rng, name, n) }
         let tensors = [i8("w1", [32, 16, 1, 1]), scales("s1", 32), i32("b1", 32), i8("w2", [32, 1, 3, 3]), scales("s2", 32), i32("b2", 32),
                        i8("w3", [16, 32, 1, 1]), scales("s3", 16), i32("b3", 16)]
         let values: [ModelBundle.Value] = [
@@ -180,16 +173,9 @@ final class QConvExportTests: XCTestCase {
     /// 0, 2): Swift and C give the integer reference's outputs bit for bit.
     func testDepthwisePaddingIsWrittenAroundEveryImage() throws {
         let rng = Generator(seed: 49)
-        func i8(_ name: String, _ shape: [Int]) -> ModelBundle.TensorEntry {
-            .init(name: name, dtype: .i8, shape: shape, data: (0..<shape.reduce(1, *)).map { _ in UInt8(bitPattern: Int8(Int(rng.next() % 255) - 127)) })
-        }
-        func scales(_ name: String, _ n: Int) -> ModelBundle.TensorEntry {
-            .init(name: name, floats: (0..<n).map { _ in 0.003 + rng.nextUniform() * 0.004 }, shape: [n])
-        }
-        func i32(_ name: String, _ n: Int) -> ModelBundle.TensorEntry {
-            let b = (0..<n).map { _ in Int32(Int(rng.next() % 4001) - 2000) }
-            return .init(name: name, dtype: .i32, shape: [n], data: b.withUnsafeBytes { Array($0) })
-        }
+        func i8(_ name: String, _ shape: [Int]) -> ModelBundle.TensorEntry { randomQConvWeights(rng, name, shape) }
+        func scales(_ name: String, _ n: Int) -> ModelBundle.TensorEntry { randomQConvScales(rng, name, n, floor: 0.003) }
+        func i32(_ name: String, _ n: Int) -> ModelBundle.TensorEntry { randomQConvBiases(rng, name, n) }
         func conv(_ x: Int, _ y: Int, _ t: Int, stride: Int, padding: [Int], groups: Int) -> Op {
             Op(.qconv2d, inputs: [x], outputs: [y], tensors: [t, t + 1, t + 2],
                attributes: [(.stride, Self.ints(stride, stride)), (.padding, .ints(padding.map { Int64($0) })),
@@ -468,4 +454,20 @@ final class QConvExportTests: XCTestCase {
         XCTAssertEqual(full.status, 0, full.stderr)
         XCTAssertTrue(full.stdout.contains("argmax agreement with float 100.00%"), full.stdout)
     }
+}
+
+/// Random qconv2d operands drawn from `rng`: int8 weights in [−127, 127] of `shape`.
+private func randomQConvWeights(_ rng: Generator, _ name: String, _ shape: [Int]) -> ModelBundle.TensorEntry {
+    .init(name: name, dtype: .i8, shape: shape, data: (0..<shape.reduce(1, *)).map { _ in UInt8(bitPattern: Int8(Int(rng.next() % 255) - 127)) })
+}
+
+/// `n` per-channel weight scales in [floor, floor + 0.004).
+private func randomQConvScales(_ rng: Generator, _ name: String, _ n: Int, floor: Float) -> ModelBundle.TensorEntry {
+    .init(name: name, floats: (0..<n).map { _ in floor + rng.nextUniform() * 0.004 }, shape: [n])
+}
+
+/// `n` int32 biases in [−2000, 2000].
+private func randomQConvBiases(_ rng: Generator, _ name: String, _ n: Int) -> ModelBundle.TensorEntry {
+    let b = (0..<n).map { _ in Int32(Int(rng.next() % 4001) - 2000) }
+    return .init(name: name, dtype: .i32, shape: [n], data: b.withUnsafeBytes { Array($0) })
 }

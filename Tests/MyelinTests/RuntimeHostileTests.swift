@@ -28,13 +28,7 @@ final class RuntimeHostileTests: XCTestCase {
         var context = try InferenceContext.create(loaded.model, maxBatch: 1)
         defer { context.release() }
         var output = [Float](repeating: .nan, count: 8)
-        input.withUnsafeBytes { x in
-            output.withUnsafeMutableBytes { y in
-                let ins: [UnsafeRawPointer?] = [x.baseAddress]
-                let outs: [UnsafeMutableRawPointer?] = [y.baseAddress]
-                context.run(loaded.model, batch: 1, inputs: ins, outputs: outs)
-            }
-        }
+        context.run(loaded.model, batch: 1, input: input, output: &output)
         return output
     }
 

@@ -128,3 +128,17 @@ func writeTinyImageFolder(_ folder: String) throws {
         try idx([n], (0..<n).map { UInt8($0 % 10) }).write(to: URL(fileURLWithPath: "\(folder)/\(prefix)-labels-idx1-ubyte"))
     }
 }
+
+extension InferenceContext {
+    /// Runs `model` (one f32 input, one f32 output) on `batch` samples of `input` into `output`,
+    /// through the executor the C runtime runs.
+    mutating func run(_ model: InferenceModel, batch: Int, input: [Float], output: inout [Float]) {
+        input.withUnsafeBytes { x in
+            output.withUnsafeMutableBytes { y in
+                let ins: [UnsafeRawPointer?] = [x.baseAddress]
+                let outs: [UnsafeMutableRawPointer?] = [y.baseAddress]
+                run(model, batch: batch, inputs: ins, outputs: outs)
+            }
+        }
+    }
+}
