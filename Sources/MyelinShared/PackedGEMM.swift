@@ -4,8 +4,10 @@
 // GEMM.swift's packing routines, register tile and block depth, and adds each block's
 // partial sums to y in the same order as `gemm`, so its results are bit-identical to the
 // training `linear()` — for every batch size, including the batch-1 path (GEMV), which
-// keeps the register tile's per-element order. The reference it is tested against is
-// `gemmReference` (within rounding) and `linear()` (exactly).
+// keeps the register tile's per-element order — when the layer has more than
+// `narrowLinearMaxOutputs` (4) outputs; with fewer, `linear()` runs 16-lane dot products
+// and the two agree within rounding. The reference it is tested against is `gemmReference`
+// (within rounding) and `linear()` (exactly, above 4 outputs).
 
 /// Floats of packed weights for W `[n × k]`.
 public func linearPackedCount(outputs n: Int, inputs k: Int) -> Int { kernelRoundUp(n, gemmTileCols) * k }
