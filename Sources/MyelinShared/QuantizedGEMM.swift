@@ -254,6 +254,15 @@ public func qgemm(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, pac
             let width = Swift.min(qgemmPanelCols, n16 - q0)
             let panel = UnsafeRawPointer(packed + q0 * k4)
             if width == qgemmPanelCols {
+                if rows == qgemmTileRows && output.bounded && n - q0 >= qgemmPanelCols, let y = output.u8 {
+                    // The whole 6 × 64 block of a bounded u8 output: requantised in registers.
+                    let z = Float(output.zeroPoint)
+                    qgemmTile6x64(pieces, skip, groups, a0, a1, a2, a3, a4, a5, panel, tile,
+                                  requantized: QGEMMRequantizedTile(bias: bias + q0, multipliers: multipliers + q0, y: y + i * output.ld + q0,
+                                                                    ld: output.ld, zeroPoint: z, low: output.relu ? z : 0))
+                    q0 += qgemmPanelCols
+                    continue
+                }
                 if rows == 1 {
                     qgemmTile1x64(pieces, skip, groups, a0, panel, tile)
                 } else if rows <= 4 {
@@ -300,7 +309,7 @@ func qgemmEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, row0: Int, col0
                 store16(dequantize16(load16(t + j) &+ load16(b + j), multiplier: load16(mult + j), relu: output.relu), dst + j)
                 j += 16
             }
-            for j in cols16..<cols { dst[j] = dequantizeAccumulator(t[j] &+ b[j], multiplier: mult[j], relu: output.relu) }
+            if cols16 < cols { qgemmEpilogueTail(t, b, mult, from: cols16, to: cols, output: output, at: (row0 + r) * output.ld + col0) }
         }
     } else if let y = output.u8 {
         let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
@@ -313,14 +322,41 @@ func qgemmEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, row0: Int, col0
                                          capped: capped), dst + j)
                     j += 16
                 }
-                for j in cols16..<cols { dst[j] = requantizeToU8(t[j] &+ b[j], multiplier: mult[j], zeroPoint: z, low: low) }
+                if cols16 < cols { qgemmEpilogueTail(t, b, mult, from: cols16, to: cols, output: output, at: (row0 + r) * output.ld + col0) }
             }
         }
         if output.bounded { store(capped: false) } else { store(capped: true) }
     }
 }
 
+/// The epilogue's last `cols % 16` columns of a tile row, one by one (outputs not a multiple of
+/// 16 wide: a classifier's few; size-optimised), written from element `at` of the output.
+@inline(never) @_optimize(size)
+func qgemmEpilogueTail(_ t: UnsafePointer<Int32>, _ b: UnsafePointer<Int32>, _ mult: UnsafePointer<Float>, from: Int, to: Int,
+                       output: QGEMMOutput, at: Int) {
+    let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
+    for j in from..<to {
+        if let y = output.f32 { y[at + j] = dequantizeAccumulator(t[j] &+ b[j], multiplier: mult[j], relu: output.relu) }
+        if let y = output.u8 { y[at + j] = requantizeToU8(t[j] &+ b[j], multiplier: mult[j], zeroPoint: z, low: low) }
+    }
+}
+
 #if !MYELIN_VNNI
+/// `qgemmTileSums` (QuantizedTileVNNI.swift) through the tile: the portable tile's sums, plus
+/// `initial`, handed to `finish` row by row.
+@inline(__always)
+func qgemmTileSums(rows: Int, vecs: Int, _ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer,
+                   _ a2: UnsafeRawPointer, _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
+                   _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>,
+                   initial: (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>),
+                   finish: (Int, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>) -> Void) {
+    qgemmTile(rows: rows, vecs: vecs, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, bStride, tile)
+    for r in 0..<rows {
+        let t = tile + r * qgemmPanelCols
+        finish(r, load16(t) &+ initial.0, load16(t + 16) &+ initial.1, load16(t + 32) &+ initial.2, load16(t + 48) &+ initial.3)
+    }
+}
+
 /// Portable register tile with the same contract as the VNNI one: `rows` (1, 4 or 6) ×
 /// 16·`vecs` i32 sums over `pieces` × `groups` groups of 4 inputs (A skips `skip` bytes after
 /// each piece); B advances `bStride` bytes per group.
@@ -361,8 +397,32 @@ func qgemmTile(rows: Int, vecs: Int, _ pieces: Int, _ skip: Int, _ groups: Int, 
 @_optimize(speed)
 func qgemmTile6x64(_ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
                    _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
-                   _ b: UnsafeRawPointer, _ tile: UnsafeMutablePointer<Int32>) {
-    qgemmTile(rows: 6, vecs: 4, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, 256, tile)
+                   _ b: UnsafeRawPointer, _ tile: UnsafeMutablePointer<Int32>, requantized: QGEMMRequantizedTile? = nil) {
+    // With `requantized`: the sums start from the bias and go through the u8 output formula in
+    // registers (no cap), 6 rows of 64 bytes at y + r·ld; the tile is not written (except by the
+    // portable build, whose sums pass through it).
+    let initial = requantized.map { (load16($0.bias), load16($0.bias + 16), load16($0.bias + 32), load16($0.bias + 48)) }
+    qgemmTileSums(rows: 6, vecs: 4, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, 256, tile,
+                  initial: initial ?? (SIMD16<Int32>(), SIMD16<Int32>(), SIMD16<Int32>(), SIMD16<Int32>())) { r, v0, v1, v2, v3 in
+        if let e = requantized {
+            @inline(__always) func put(_ v: SIMD16<Int32>, _ c: Int) {
+                store16(requantize16(v, multiplier: load16(e.multipliers + c), zeroPoint: e.zeroPoint, low: e.low, capped: false),
+                        e.y + r * e.ld + c)
+            }
+            put(v0, 0); put(v1, 16); put(v2, 32); put(v3, 48)
+        } else {
+            let t = tile + r * qgemmPanelCols
+            store16(v0, t); store16(v1, t + 16); store16(v2, t + 32); store16(v3, t + 48)
+        }
+    }
+}
+
+/// Where `qgemmTile6x64` requantises its 6 × 64 sums to (a bounded u8 output's whole panel):
+/// bias and multipliers of its 64 columns, rows at y + r·ld, the output formula's zero point and low.
+struct QGEMMRequantizedTile {
+    var bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>
+    var y: UnsafeMutablePointer<UInt8>, ld: Int
+    var zeroPoint: Float, low: Float
 }
 
 /// The last 2 to 4 rows of an M not a multiple of 6 (16-pixel images: 6 + 6 + 4 rows, not 18).
