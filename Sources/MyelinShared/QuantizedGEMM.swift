@@ -131,7 +131,13 @@ public func quantizeRow(_ x: UnsafePointer<Float>, count: Int, invScale: Float, 
     let z = Float(zeroPoint), count16 = count & ~15, inverse = SIMD16<Float>(repeating: invScale)
     var i = 0
     while i < count16 { store16(roundToBytes16(load16(x + i) * inverse, zeroPoint: z, low: 0), q + i); i += 16 }
-    for i in count16..<count { q[i] = quantizeToU8(x[i], invScale: invScale, zeroPoint: z) }
+    quantizeRowTail(x + count16, count: count - count16, invScale: invScale, zeroPoint: z, into: q + count16)
+}
+
+/// `quantizeRow`'s last `count % 16` values, one by one (size-optimised).
+@inline(never)
+func quantizeRowTail(_ x: UnsafePointer<Float>, count: Int, invScale: Float, zeroPoint: Float, into q: UnsafeMutablePointer<UInt8>) {
+    for i in 0..<count { q[i] = quantizeToU8(x[i], invScale: invScale, zeroPoint: zeroPoint) }
 }
 
 // MARK: Reference
@@ -253,16 +259,20 @@ public func qgemm(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, pac
         while q0 < n16 {
             let width = Swift.min(qgemmPanelCols, n16 - q0)
             let panel = UnsafeRawPointer(packed + q0 * k4)
-            if width == qgemmPanelCols {
-                if rows == qgemmTileRows && output.bounded && n - q0 >= qgemmPanelCols, let y = output.u8 {
-                    // The whole 6 × 64 block of a bounded u8 output: requantised in registers.
-                    let z = Float(output.zeroPoint)
-                    qgemmTile6x64(pieces, skip, groups, a0, a1, a2, a3, a4, a5, panel, tile,
-                                  requantized: QGEMMRequantizedTile(bias: bias + q0, multipliers: multipliers + q0, y: y + i * output.ld + q0,
-                                                                    ld: output.ld, zeroPoint: z, low: output.relu ? z : 0))
-                    q0 += qgemmPanelCols
-                    continue
+            // A whole 6 × 64 or 6 × 32 block of a bounded u8 output: requantised in registers.
+            if rows == qgemmTileRows && output.bounded && (width == 32 || width == qgemmPanelCols) && n - q0 >= width, let y = output.u8 {
+                let z = Float(output.zeroPoint)
+                let requantized = QGEMMRequantizedTile(bias: bias + q0, multipliers: multipliers + q0, y: y + i * output.ld + q0,
+                                                       ld: output.ld, zeroPoint: z, low: output.relu ? z : 0)
+                if width == 32 {
+                    qgemmTile6x32(pieces, skip, groups, a0, a1, a2, a3, a4, a5, panel, width * 4, tile, requantized: requantized)
+                } else {
+                    qgemmTile6x64(pieces, skip, groups, a0, a1, a2, a3, a4, a5, panel, tile, requantized: requantized)
                 }
+                q0 += qgemmPanelCols
+                continue
+            }
+            if width == qgemmPanelCols {
                 if rows == 1 {
                     qgemmTile1x64(pieces, skip, groups, a0, panel, tile)
                 } else if rows <= 4 {
@@ -398,21 +408,33 @@ func qgemmTile(rows: Int, vecs: Int, _ pieces: Int, _ skip: Int, _ groups: Int, 
 func qgemmTile6x64(_ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
                    _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
                    _ b: UnsafeRawPointer, _ tile: UnsafeMutablePointer<Int32>, requantized: QGEMMRequantizedTile? = nil) {
-    // With `requantized`: the sums start from the bias and go through the u8 output formula in
-    // registers (no cap), 6 rows of 64 bytes at y + r·ld; the tile is not written (except by the
-    // portable build, whose sums pass through it).
-    let initial = requantized.map { (load16($0.bias), load16($0.bias + 16), load16($0.bias + 32), load16($0.bias + 48)) }
-    qgemmTileSums(rows: 6, vecs: 4, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, 256, tile,
-                  initial: initial ?? (SIMD16<Int32>(), SIMD16<Int32>(), SIMD16<Int32>(), SIMD16<Int32>())) { r, v0, v1, v2, v3 in
+    qgemmTile6(vecs: 4, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, 256, tile, requantized: requantized)
+}
+
+/// A 6-row tile of 16·`vecs` columns (2 or 4) into the tile, or with `requantized` through the
+/// u8 output formula in registers (no cap), the sums started from the bias: 6 rows of 16·`vecs`
+/// bytes at y + r·ld; the tile is not written then (except by the portable build, whose sums
+/// pass through it).
+@inline(__always)
+@_optimize(speed)
+func qgemmTile6(vecs: Int, _ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer,
+                _ a2: UnsafeRawPointer, _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
+                _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>, requantized: QGEMMRequantizedTile?) {
+    typealias V = SIMD16<Int32>
+    let initial = requantized.map { (load16($0.bias), load16($0.bias + 16), vecs > 2 ? load16($0.bias + 32) : V(), vecs > 2 ? load16($0.bias + 48) : V()) }
+    qgemmTileSums(rows: 6, vecs: vecs, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, bStride, tile,
+                  initial: initial ?? (V(), V(), V(), V())) { r, v0, v1, v2, v3 in
         if let e = requantized {
-            @inline(__always) func put(_ v: SIMD16<Int32>, _ c: Int) {
+            @inline(__always) func put(_ v: V, _ c: Int) {
                 store16(requantize16(v, multiplier: load16(e.multipliers + c), zeroPoint: e.zeroPoint, low: e.low, capped: false),
                         e.y + r * e.ld + c)
             }
-            put(v0, 0); put(v1, 16); put(v2, 32); put(v3, 48)
+            put(v0, 0); put(v1, 16)
+            if vecs > 2 { put(v2, 32); put(v3, 48) }
         } else {
             let t = tile + r * qgemmPanelCols
-            store16(v0, t); store16(v1, t + 16); store16(v2, t + 32); store16(v3, t + 48)
+            store16(v0, t); store16(v1, t + 16)
+            if vecs > 2 { store16(v2, t + 32); store16(v3, t + 48) }
         }
     }
 }
@@ -443,8 +465,8 @@ func qgemmTile1x64(_ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPoi
 @_optimize(speed)
 func qgemmTile6x32(_ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
                    _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
-                   _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>) {
-    qgemmTile(rows: 6, vecs: 2, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, bStride, tile)
+                   _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>, requantized: QGEMMRequantizedTile? = nil) {
+    qgemmTile6(vecs: 2, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, bStride, tile, requantized: requantized)
 }
 
 @inline(never)

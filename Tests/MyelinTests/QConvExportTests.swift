@@ -214,11 +214,11 @@ final class QConvExportTests: XCTestCase {
         }
     }
 
-    /// Pointwise layers whose u8 outputs are bounded and a whole number of 64-column panels wide
-    /// (24 → 80 with ReLU: one 64-wide panel and a 16-wide one; 80 → 128 without: two panels;
-    /// 7 × 7 pixels: eight 6-row blocks and one row) take `qgemmTile6x64`'s requantisation in
-    /// registers, the sums started from the bias: Swift (the portable tile) and C (VNNI) give the
-    /// integer reference's outputs bit for bit.
+    /// Pointwise layers whose u8 outputs are bounded take the 6-row tiles' requantisation in
+    /// registers on their whole 64- and 32-column panels (24 → 96 with ReLU: one of each; 96 → 80
+    /// without: a 64-wide one and a 16-wide one through the tile and epilogue; 7 × 7 pixels: eight
+    /// 6-row blocks and one row), the sums started from the bias: Swift (the portable tile) and C
+    /// (VNNI) give the integer reference's outputs bit for bit.
     func testPointwiseLayersRequantisedInTheTileMatchTheReference() throws {
         let rng = Generator(seed: 53)
         func conv(_ x: Int, _ y: Int, _ t: Int, relu: Bool) -> Op {
@@ -228,19 +228,19 @@ final class QConvExportTests: XCTestCase {
         }
         let bundle = ModelBundle(
             precision: .int8,
-            tensors: [randomQConvWeights(rng, "w1", [80, 24, 1, 1]), randomQConvScales(rng, "s1", 80, floor: 0.002), randomQConvBiases(rng, "b1", 80),
-                      randomQConvWeights(rng, "w2", [128, 80, 1, 1]), randomQConvScales(rng, "s2", 128, floor: 0.002), randomQConvBiases(rng, "b2", 128),
-                      randomQConvWeights(rng, "w3", [16, 128, 1, 1]), randomQConvScales(rng, "s3", 16, floor: 0.002), randomQConvBiases(rng, "b3", 16)],
+            tensors: [randomQConvWeights(rng, "w1", [96, 24, 1, 1]), randomQConvScales(rng, "s1", 96, floor: 0.002), randomQConvBiases(rng, "b1", 96),
+                      randomQConvWeights(rng, "w2", [80, 96, 1, 1]), randomQConvScales(rng, "s2", 80, floor: 0.002), randomQConvBiases(rng, "b2", 80),
+                      randomQConvWeights(rng, "w3", [16, 80, 1, 1]), randomQConvScales(rng, "s3", 16, floor: 0.002), randomQConvBiases(rng, "b3", 16)],
             values: [.init(name: "x", dtype: .f32, shape: [24, 7, 7]), .init(name: "xq", dtype: .u8, shape: [24, 7, 7], scale: 0.02, zeroPoint: 40),
-                     .init(name: "a", dtype: .u8, shape: [80, 7, 7], scale: 0.04, zeroPoint: 20),
-                     .init(name: "b", dtype: .u8, shape: [128, 7, 7], scale: 0.3, zeroPoint: 128),
+                     .init(name: "a", dtype: .u8, shape: [96, 7, 7], scale: 0.04, zeroPoint: 20),
+                     .init(name: "b", dtype: .u8, shape: [80, 7, 7], scale: 0.3, zeroPoint: 128),
                      .init(name: "y", dtype: .f32, shape: [16, 7, 7])],
             inputs: [0], outputs: [4],
             ops: [Op(.quantize, inputs: [0], outputs: [1]), conv(1, 2, 0, relu: true), conv(2, 3, 3, relu: false), conv(3, 4, 6, relu: false)])
         let bytes = bundle.encode(compressed: false, packWeights: false)
         var loaded = try bytes.withUnsafeBytes { try LoadedBundle.load($0.baseAddress!, count: $0.count, reference: false) }
         defer { loaded.release() }
-        for (o, channels) in [(1, 80), (2, 128)] {
+        for (o, channels) in [(1, 96), (2, 80)] {
             let flag = loaded.model.graph.ops![o].prepared!.load(fromByteOffset: 4 * channels, as: Int32.self)
             XCTAssertEqual(flag, 1, "op \(o) is bounded: its full panels are requantised in the tile")
         }
