@@ -202,8 +202,9 @@ public struct QGEMMOutput {
     public var relu: Bool
     public var zeroPoint: Int32
     /// u8 output whose accumulators, times their multipliers, all stay below 2^30 in magnitude
-    /// (`qconv2d` works it out at load): `qgemm`'s epilogue rounds without the cap (one
-    /// instruction fewer per 16 outputs in the AVX-512 build).
+    /// (`qconv2d` works it out at load): `qgemm` requantises its whole 6 × 32 and 6 × 64 blocks
+    /// in the register tile (`qgemmTile6`), rounding without the cap (one instruction fewer per
+    /// 16 outputs in the AVX-512 build).
     public var bounded = false
 
     public init(f32: UnsafeMutablePointer<Float>, ld: Int, relu: Bool) {
@@ -322,20 +323,18 @@ func qgemmEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, row0: Int, col0
             if cols16 < cols { qgemmEpilogueTail(t, b, mult, from: cols16, to: cols, output: output, at: (row0 + r) * output.ld + col0) }
         }
     } else if let y = output.u8 {
+        // Capped whether or not the output is bounded (the cap changes nothing then; bounded
+        // outputs' whole blocks skip it in `qgemmTile6`).
         let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
-        @inline(__always) func store(capped: Bool) {
-            for r in 0..<rows {
-                let dst = y + (row0 + r) * output.ld + col0, t = tile + r * qgemmPanelCols
-                var j = 0
-                while j < cols16 {
-                    store16(requantize16(load16(t + j) &+ load16(b + j), multiplier: load16(mult + j), zeroPoint: z, low: low,
-                                         capped: capped), dst + j)
-                    j += 16
-                }
-                if cols16 < cols { qgemmEpilogueTail(t, b, mult, from: cols16, to: cols, output: output, at: (row0 + r) * output.ld + col0) }
+        for r in 0..<rows {
+            let dst = y + (row0 + r) * output.ld + col0, t = tile + r * qgemmPanelCols
+            var j = 0
+            while j < cols16 {
+                store16(requantize16(load16(t + j) &+ load16(b + j), multiplier: load16(mult + j), zeroPoint: z, low: low), dst + j)
+                j += 16
             }
+            if cols16 < cols { qgemmEpilogueTail(t, b, mult, from: cols16, to: cols, output: output, at: (row0 + r) * output.ld + col0) }
         }
-        if output.bounded { store(capped: false) } else { store(capped: true) }
     }
 }
 
