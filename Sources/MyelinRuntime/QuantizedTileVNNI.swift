@@ -205,10 +205,30 @@ func transposeFloatBlock8x16(_ src: UnsafePointer<Float>, _ ss: Int, _ dst: Unsa
 func qgemmTile(rows: Int, vecs: Int, _ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
                _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
                _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>) {
+    qgemmTileSums(rows: rows, vecs: vecs, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, bStride, tile,
+                  initial: (QVector(), QVector(), QVector(), QVector())) { r, v0, v1, v2, v3 in
+        let p = UnsafeMutableRawPointer(tile + r * qgemmPanelCols)
+        p.storeBytes(of: v0, as: QVector.self)
+        if vecs > 1 { p.storeBytes(of: v1, toByteOffset: 64, as: QVector.self) }
+        if vecs > 2 {
+            p.storeBytes(of: v2, toByteOffset: 128, as: QVector.self)
+            p.storeBytes(of: v3, toByteOffset: 192, as: QVector.self)
+        }
+    }
+}
+
+/// The register tile's sums, each column vector starting from `initial`, handed to `finish`
+/// row by row (row, its 1 to 4 vectors) while they are in registers.
+@inline(__always)
+@_optimize(speed)
+func qgemmTileSums(rows: Int, vecs: Int, _ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer,
+                   _ a2: UnsafeRawPointer, _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
+                   _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>,
+                   initial: (QVector, QVector, QVector, QVector), finish: (Int, QVector, QVector, QVector, QVector) -> Void) {
     typealias V = QVector
-    var c00 = V(), c01 = V(), c02 = V(), c03 = V(), c10 = V(), c11 = V(), c12 = V(), c13 = V()
-    var c20 = V(), c21 = V(), c22 = V(), c23 = V(), c30 = V(), c31 = V(), c32 = V(), c33 = V()
-    var c40 = V(), c41 = V(), c42 = V(), c43 = V(), c50 = V(), c51 = V(), c52 = V(), c53 = V()
+    var c00 = initial.0, c01 = initial.1, c02 = initial.2, c03 = initial.3, c10 = c00, c11 = c01, c12 = c02, c13 = c03
+    var c20 = c00, c21 = c01, c22 = c02, c23 = c03, c30 = c00, c31 = c01, c32 = c02, c33 = c03
+    var c40 = c00, c41 = c01, c42 = c02, c43 = c03, c50 = c00, c51 = c01, c52 = c02, c53 = c03
     var bp = b
     var off = 0
     for _ in 0..<pieces {
@@ -250,19 +270,10 @@ func qgemmTile(rows: Int, vecs: Int, _ pieces: Int, _ skip: Int, _ groups: Int, 
     }
     off += skip
     }
-    @inline(__always) func store(_ r: Int, _ v0: V, _ v1: V, _ v2: V, _ v3: V) {
-        let p = UnsafeMutableRawPointer(tile + r * qgemmPanelCols)
-        p.storeBytes(of: v0, as: V.self)
-        if vecs > 1 { p.storeBytes(of: v1, toByteOffset: 64, as: V.self) }
-        if vecs > 2 {
-            p.storeBytes(of: v2, toByteOffset: 128, as: V.self)
-            p.storeBytes(of: v3, toByteOffset: 192, as: V.self)
-        }
-    }
-    store(0, c00, c01, c02, c03)
+    finish(0, c00, c01, c02, c03)
     if rows > 1 {
-        store(1, c10, c11, c12, c13); store(2, c20, c21, c22, c23); store(3, c30, c31, c32, c33)
-        if rows > 4 { store(4, c40, c41, c42, c43); store(5, c50, c51, c52, c53) }
+        finish(1, c10, c11, c12, c13); finish(2, c20, c21, c22, c23); finish(3, c30, c31, c32, c33)
+        if rows > 4 { finish(4, c40, c41, c42, c43); finish(5, c50, c51, c52, c53) }
     }
 }
 #endif

@@ -77,9 +77,7 @@ public func transposeBytes(_ src: UnsafePointer<UInt8>, rows: Int, cols: Int, sr
         transposeBytesStrip8(src + i * srcStride + j, cols: cols - j, srcStride: srcStride, into: dst + j * dstStride + i, dstStride: dstStride)
         i += 8
     }
-    for ii in rows8..<rows {
-        for j in 0..<cols { dst[j * dstStride + ii] = src[ii * srcStride + j] }
-    }
+    transposeBytesEdge(src + rows8 * srcStride, rows: rows - rows8, cols: cols, srcStride: srcStride, into: dst + rows8, dstStride: dstStride)
 }
 
 #if !MYELIN_VNNI
@@ -132,7 +130,14 @@ func transposeBytesStrip8(_ src: UnsafePointer<UInt8>, cols: Int, srcStride: Int
         transposeByteBlock8(src + j, srcStride, dst + j * dstStride, dstStride)
         j += 8
     }
-    for jj in cols8..<cols {
-        for r in 0..<8 { dst[jj * dstStride + r] = src[r * srcStride + jj] }
+    transposeBytesEdge(src + cols8, rows: 8, cols: cols - cols8, srcStride: srcStride, into: dst + cols8 * dstStride, dstStride: dstStride)
+}
+
+/// `transposeBytes`' ragged edges, one byte at a time (size-optimised: a few rows or columns).
+@inline(never)
+func transposeBytesEdge(_ src: UnsafePointer<UInt8>, rows: Int, cols: Int, srcStride: Int,
+                        into dst: UnsafeMutablePointer<UInt8>, dstStride: Int) {
+    for i in 0..<rows {
+        for j in 0..<cols { dst[j * dstStride + i] = src[i * srcStride + j] }
     }
 }

@@ -20,7 +20,8 @@
 //     transpose turns into the NCHW output planes.
 //   - depthwise (one input and one output channel per group): channels as the 16 lanes. Per
 //     image and 16 channels the planes transposed to channels-last rows [H·W, 16] (or copied
-//     from channels-last input) into a z_x-padded image, then per output pixel and 16 channels
+//     from channels-last input) into a z_x-padded image (16 planes at least 16 pixels wide:
+//     transposed straight into it), then per output pixel and 16 channels
 //     each of the 3 kernel rows' (≤ 4) taps summed by one `dpbusd` on their bytes interleaved
 //     into the i32 lanes, the output formula, and a transpose back to NCHW (or not: channels-last
 //     output). Other kernel shapes and dilation along W take the GEMM path. (The earlier
@@ -545,6 +546,10 @@ func qconvDepthwise(_ g: ConvGeometry, x: UnsafePointer<UInt8>, inputZeroPoint: 
             if inputChannelsLast {
                 // Rows [H·W, C] (C a multiple of 16): 16 bytes per pixel into the block.
                 qconvPadChannelBlock(g, x + n * c * plane + l, stride: c, zeroPoint: zero, border: n == 0, into: block)
+            } else if c - l >= 16 && g.width >= 16 {
+                // 16 whole planes at least 16 pixels wide: transposed row by row straight into the block.
+                qconvTransposeIntoBlock(g, x + (n * c + l) * plane, into: block)
+                qconvPadChannelBlock(g, nil, stride: 0, zeroPoint: zero, border: n == 0, into: block)
             } else {
                 transposeBytes(x + (n * c + l) * plane, rows: Swift.min(16, c - l), cols: plane, srcStride: plane, into: channelsLast,
                                dstStride: 16)
@@ -584,10 +589,11 @@ func qconvAveragePixels(_ rows: UnsafePointer<Float>, pixels: Int, channels: Int
 
 /// One block of the depthwise path's padded image [H + top + bottom, padded width, 16]: the
 /// 16 bytes of pixel (y, x) from `src` + (y·W + x)·`stride` (16 channels of channels-last
-/// rows), z_x around them (`border`: the first image of a call; the later ones leave it as it
-/// is) — row by row, every byte written once (no fill of the whole block before the copy).
+/// rows; none without `src`), z_x around them (`border`: the first image of a call; the later
+/// ones leave it as it is) — row by row, every byte written once (no fill of the whole block
+/// before the copy).
 @inline(never) @_optimize(speed)
-func qconvPadChannelBlock(_ g: ConvGeometry, _ src: UnsafePointer<UInt8>, stride: Int, zeroPoint: UInt8, border: Bool,
+func qconvPadChannelBlock(_ g: ConvGeometry, _ src: UnsafePointer<UInt8>?, stride: Int, zeroPoint: UInt8, border: Bool,
                           into dst: UnsafeMutablePointer<UInt8>) {
     let fill = SIMD16<UInt8>(repeating: zeroPoint), paddedWidth = g.qconvPaddedWidth
     let rows = g.height + g.padTop + g.padBottom, right = g.padLeft + g.width
@@ -601,8 +607,26 @@ func qconvPadChannelBlock(_ g: ConvGeometry, _ src: UnsafePointer<UInt8>, stride
             for x in 0..<g.padLeft { store16(fill, row + 16 * x) }
             for x in right..<paddedWidth { store16(fill, row + 16 * x) }
         }
+        guard let src else { continue }
         let pixels = src + iy * g.width * stride, inside = row + 16 * g.padLeft
         for x in 0..<g.width { store16(load16(pixels + x * stride), inside + 16 * x) }
+    }
+}
+
+/// The inside of one block of the depthwise path's padded image from 16 NCHW planes u8 [16, H, W]
+/// (W ≥ 16): each image row's 16 × W bytes by 16×16 transposes (the last one overlapping the one
+/// before when W is not a multiple of 16) into the block's row, 16 bytes per pixel.
+@inline(never) @_optimize(speed)
+func qconvTransposeIntoBlock(_ g: ConvGeometry, _ planes: UnsafePointer<UInt8>, into block: UnsafeMutablePointer<UInt8>) {
+    let plane = g.height * g.width
+    for y in 0..<g.height {
+        let row = block + ((y + g.padTop) * g.qconvPaddedWidth + g.padLeft) * 16
+        var x = 0
+        while x < g.width {
+            let x16 = Swift.min(x, g.width - 16)
+            transposeByteBlock16(planes + y * g.width + x16, plane, row + 16 * x16, 16)
+            x += 16
+        }
     }
 }
 

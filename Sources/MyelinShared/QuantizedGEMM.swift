@@ -131,7 +131,13 @@ public func quantizeRow(_ x: UnsafePointer<Float>, count: Int, invScale: Float, 
     let z = Float(zeroPoint), count16 = count & ~15, inverse = SIMD16<Float>(repeating: invScale)
     var i = 0
     while i < count16 { store16(roundToBytes16(load16(x + i) * inverse, zeroPoint: z, low: 0), q + i); i += 16 }
-    for i in count16..<count { q[i] = quantizeToU8(x[i], invScale: invScale, zeroPoint: z) }
+    quantizeRowTail(x + count16, count: count - count16, invScale: invScale, zeroPoint: z, into: q + count16)
+}
+
+/// `quantizeRow`'s last `count % 16` values, one by one (size-optimised).
+@inline(never)
+func quantizeRowTail(_ x: UnsafePointer<Float>, count: Int, invScale: Float, zeroPoint: Float, into q: UnsafeMutablePointer<UInt8>) {
+    for i in 0..<count { q[i] = quantizeToU8(x[i], invScale: invScale, zeroPoint: zeroPoint) }
 }
 
 // MARK: Reference
@@ -196,8 +202,9 @@ public struct QGEMMOutput {
     public var relu: Bool
     public var zeroPoint: Int32
     /// u8 output whose accumulators, times their multipliers, all stay below 2^30 in magnitude
-    /// (`qconv2d` works it out at load): `qgemm`'s epilogue rounds without the cap (one
-    /// instruction fewer per 16 outputs in the AVX-512 build).
+    /// (`qconv2d` works it out at load): `qgemm` requantises its whole 6 × 32 and 6 × 64 blocks
+    /// in the register tile (`qgemmTile6`), rounding without the cap (one instruction fewer per
+    /// 16 outputs in the AVX-512 build).
     public var bounded = false
 
     public init(f32: UnsafeMutablePointer<Float>, ld: Int, relu: Bool) {
@@ -253,6 +260,19 @@ public func qgemm(m: Int, n: Int, k: Int, x: UnsafePointer<UInt8>, ldx: Int, pac
         while q0 < n16 {
             let width = Swift.min(qgemmPanelCols, n16 - q0)
             let panel = UnsafeRawPointer(packed + q0 * k4)
+            // A whole 6 × 64 or 6 × 32 block of a bounded u8 output: requantised in registers.
+            if rows == qgemmTileRows && output.bounded && (width == 32 || width == qgemmPanelCols) && n - q0 >= width, let y = output.u8 {
+                let z = Float(output.zeroPoint)
+                let requantized = QGEMMRequantizedTile(bias: bias + q0, multipliers: multipliers + q0, y: y + i * output.ld + q0,
+                                                       ld: output.ld, zeroPoint: z, low: output.relu ? z : 0)
+                if width == 32 {
+                    qgemmTile6x32(pieces, skip, groups, a0, a1, a2, a3, a4, a5, panel, width * 4, tile, requantized: requantized)
+                } else {
+                    qgemmTile6x64(pieces, skip, groups, a0, a1, a2, a3, a4, a5, panel, tile, requantized: requantized)
+                }
+                q0 += qgemmPanelCols
+                continue
+            }
             if width == qgemmPanelCols {
                 if rows == 1 {
                     qgemmTile1x64(pieces, skip, groups, a0, panel, tile)
@@ -300,27 +320,52 @@ func qgemmEpilogue(tile: UnsafeMutablePointer<Int32>, rows: Int, row0: Int, col0
                 store16(dequantize16(load16(t + j) &+ load16(b + j), multiplier: load16(mult + j), relu: output.relu), dst + j)
                 j += 16
             }
-            for j in cols16..<cols { dst[j] = dequantizeAccumulator(t[j] &+ b[j], multiplier: mult[j], relu: output.relu) }
+            if cols16 < cols { qgemmEpilogueTail(t, b, mult, from: cols16, to: cols, output: output, at: (row0 + r) * output.ld + col0) }
         }
     } else if let y = output.u8 {
+        // Capped whether or not the output is bounded (the cap changes nothing then; bounded
+        // outputs' whole blocks skip it in `qgemmTile6`).
         let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
-        @inline(__always) func store(capped: Bool) {
-            for r in 0..<rows {
-                let dst = y + (row0 + r) * output.ld + col0, t = tile + r * qgemmPanelCols
-                var j = 0
-                while j < cols16 {
-                    store16(requantize16(load16(t + j) &+ load16(b + j), multiplier: load16(mult + j), zeroPoint: z, low: low,
-                                         capped: capped), dst + j)
-                    j += 16
-                }
-                for j in cols16..<cols { dst[j] = requantizeToU8(t[j] &+ b[j], multiplier: mult[j], zeroPoint: z, low: low) }
+        for r in 0..<rows {
+            let dst = y + (row0 + r) * output.ld + col0, t = tile + r * qgemmPanelCols
+            var j = 0
+            while j < cols16 {
+                store16(requantize16(load16(t + j) &+ load16(b + j), multiplier: load16(mult + j), zeroPoint: z, low: low), dst + j)
+                j += 16
             }
+            if cols16 < cols { qgemmEpilogueTail(t, b, mult, from: cols16, to: cols, output: output, at: (row0 + r) * output.ld + col0) }
         }
-        if output.bounded { store(capped: false) } else { store(capped: true) }
+    }
+}
+
+/// The epilogue's last `cols % 16` columns of a tile row, one by one (outputs not a multiple of
+/// 16 wide: a classifier's few; size-optimised), written from element `at` of the output.
+@inline(never) @_optimize(size)
+func qgemmEpilogueTail(_ t: UnsafePointer<Int32>, _ b: UnsafePointer<Int32>, _ mult: UnsafePointer<Float>, from: Int, to: Int,
+                       output: QGEMMOutput, at: Int) {
+    let z = Float(output.zeroPoint), low: Float = output.relu ? z : 0
+    for j in from..<to {
+        if let y = output.f32 { y[at + j] = dequantizeAccumulator(t[j] &+ b[j], multiplier: mult[j], relu: output.relu) }
+        if let y = output.u8 { y[at + j] = requantizeToU8(t[j] &+ b[j], multiplier: mult[j], zeroPoint: z, low: low) }
     }
 }
 
 #if !MYELIN_VNNI
+/// `qgemmTileSums` (QuantizedTileVNNI.swift) through the tile: the portable tile's sums, plus
+/// `initial`, handed to `finish` row by row.
+@inline(__always)
+func qgemmTileSums(rows: Int, vecs: Int, _ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer,
+                   _ a2: UnsafeRawPointer, _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
+                   _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>,
+                   initial: (SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>),
+                   finish: (Int, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>, SIMD16<Int32>) -> Void) {
+    qgemmTile(rows: rows, vecs: vecs, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, bStride, tile)
+    for r in 0..<rows {
+        let t = tile + r * qgemmPanelCols
+        finish(r, load16(t) &+ initial.0, load16(t + 16) &+ initial.1, load16(t + 32) &+ initial.2, load16(t + 48) &+ initial.3)
+    }
+}
+
 /// Portable register tile with the same contract as the VNNI one: `rows` (1, 4 or 6) ×
 /// 16·`vecs` i32 sums over `pieces` × `groups` groups of 4 inputs (A skips `skip` bytes after
 /// each piece); B advances `bStride` bytes per group.
@@ -361,8 +406,44 @@ func qgemmTile(rows: Int, vecs: Int, _ pieces: Int, _ skip: Int, _ groups: Int, 
 @_optimize(speed)
 func qgemmTile6x64(_ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
                    _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
-                   _ b: UnsafeRawPointer, _ tile: UnsafeMutablePointer<Int32>) {
-    qgemmTile(rows: 6, vecs: 4, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, 256, tile)
+                   _ b: UnsafeRawPointer, _ tile: UnsafeMutablePointer<Int32>, requantized: QGEMMRequantizedTile? = nil) {
+    qgemmTile6(vecs: 4, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, 256, tile, requantized: requantized)
+}
+
+/// A 6-row tile of 16·`vecs` columns (2 or 4) into the tile, or with `requantized` through the
+/// u8 output formula in registers (no cap), the sums started from the bias: 6 rows of 16·`vecs`
+/// bytes at y + r·ld; the tile is not written then (except by the portable build, whose sums
+/// pass through it).
+@inline(__always)
+@_optimize(speed)
+func qgemmTile6(vecs: Int, _ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer,
+                _ a2: UnsafeRawPointer, _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
+                _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>, requantized: QGEMMRequantizedTile?) {
+    typealias V = SIMD16<Int32>
+    let initial = requantized.map { (load16($0.bias), load16($0.bias + 16), vecs > 2 ? load16($0.bias + 32) : V(), vecs > 2 ? load16($0.bias + 48) : V()) }
+    qgemmTileSums(rows: 6, vecs: vecs, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, bStride, tile,
+                  initial: initial ?? (V(), V(), V(), V())) { r, v0, v1, v2, v3 in
+        if let e = requantized {
+            @inline(__always) func put(_ v: V, _ c: Int) {
+                store16(requantize16(v, multiplier: load16(e.multipliers + c), zeroPoint: e.zeroPoint, low: e.low, capped: false),
+                        e.y + r * e.ld + c)
+            }
+            put(v0, 0); put(v1, 16)
+            if vecs > 2 { put(v2, 32); put(v3, 48) }
+        } else {
+            let t = tile + r * qgemmPanelCols
+            store16(v0, t); store16(v1, t + 16)
+            if vecs > 2 { store16(v2, t + 32); store16(v3, t + 48) }
+        }
+    }
+}
+
+/// Where `qgemmTile6x64` requantises its 6 × 64 sums to (a bounded u8 output's whole panel):
+/// bias and multipliers of its 64 columns, rows at y + r·ld, the output formula's zero point and low.
+struct QGEMMRequantizedTile {
+    var bias: UnsafePointer<Int32>, multipliers: UnsafePointer<Float>
+    var y: UnsafeMutablePointer<UInt8>, ld: Int
+    var zeroPoint: Float, low: Float
 }
 
 /// The last 2 to 4 rows of an M not a multiple of 6 (16-pixel images: 6 + 6 + 4 rows, not 18).
@@ -383,8 +464,8 @@ func qgemmTile1x64(_ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPoi
 @_optimize(speed)
 func qgemmTile6x32(_ pieces: Int, _ skip: Int, _ groups: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer,
                    _ a3: UnsafeRawPointer, _ a4: UnsafeRawPointer, _ a5: UnsafeRawPointer,
-                   _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>) {
-    qgemmTile(rows: 6, vecs: 2, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, bStride, tile)
+                   _ b: UnsafeRawPointer, _ bStride: Int, _ tile: UnsafeMutablePointer<Int32>, requantized: QGEMMRequantizedTile? = nil) {
+    qgemmTile6(vecs: 2, pieces, skip, groups, a0, a1, a2, a3, a4, a5, b, bStride, tile, requantized: requantized)
 }
 
 @inline(never)

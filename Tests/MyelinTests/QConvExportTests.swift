@@ -214,6 +214,50 @@ final class QConvExportTests: XCTestCase {
         }
     }
 
+    /// Pointwise layers whose u8 outputs are bounded take the 6-row tiles' requantisation in
+    /// registers on their whole 64- and 32-column panels (24 → 96 with ReLU: one of each; 96 → 80
+    /// without: a 64-wide one and a 16-wide one through the tile and epilogue; 7 × 7 pixels: eight
+    /// 6-row blocks and one row), the sums started from the bias: Swift (the portable tile) and C
+    /// (VNNI) give the integer reference's outputs bit for bit.
+    func testPointwiseLayersRequantisedInTheTileMatchTheReference() throws {
+        let rng = Generator(seed: 53)
+        func conv(_ x: Int, _ y: Int, _ t: Int, relu: Bool) -> Op {
+            Op(.qconv2d, inputs: [x], outputs: [y], tensors: [t, t + 1, t + 2],
+               attributes: [(.stride, Self.ints(1, 1)), (.padding, Self.ints(0, 0, 0, 0)), (.dilation, Self.ints(1, 1)),
+                            (.groups, .int(1)), (.activation, .int(relu ? 1 : 0))])
+        }
+        let bundle = ModelBundle(
+            precision: .int8,
+            tensors: [randomQConvWeights(rng, "w1", [96, 24, 1, 1]), randomQConvScales(rng, "s1", 96, floor: 0.002), randomQConvBiases(rng, "b1", 96),
+                      randomQConvWeights(rng, "w2", [80, 96, 1, 1]), randomQConvScales(rng, "s2", 80, floor: 0.002), randomQConvBiases(rng, "b2", 80),
+                      randomQConvWeights(rng, "w3", [16, 80, 1, 1]), randomQConvScales(rng, "s3", 16, floor: 0.002), randomQConvBiases(rng, "b3", 16)],
+            values: [.init(name: "x", dtype: .f32, shape: [24, 7, 7]), .init(name: "xq", dtype: .u8, shape: [24, 7, 7], scale: 0.02, zeroPoint: 40),
+                     .init(name: "a", dtype: .u8, shape: [96, 7, 7], scale: 0.04, zeroPoint: 20),
+                     .init(name: "b", dtype: .u8, shape: [80, 7, 7], scale: 0.3, zeroPoint: 128),
+                     .init(name: "y", dtype: .f32, shape: [16, 7, 7])],
+            inputs: [0], outputs: [4],
+            ops: [Op(.quantize, inputs: [0], outputs: [1]), conv(1, 2, 0, relu: true), conv(2, 3, 3, relu: false), conv(3, 4, 6, relu: false)])
+        let bytes = bundle.encode(compressed: false, packWeights: false)
+        var loaded = try bytes.withUnsafeBytes { try LoadedBundle.load($0.baseAddress!, count: $0.count, reference: false) }
+        defer { loaded.release() }
+        for (o, channels) in [(1, 96), (2, 80)] {
+            let flag = loaded.model.graph.ops![o].prepared!.load(fromByteOffset: 4 * channels, as: Int32.self)
+            XCTAssertEqual(flag, 1, "op \(o) is bounded: its full panels are requantised in the tile")
+        }
+        let batch = 2
+        let x = (0..<(batch * 24 * 49)).map { _ in rng.nextUniform() * 3 - 0.6 }
+        var expected: [Int: BundleExecutor.Contents] = [:]
+        let reference = try BundleExecutor(validating: bundle, reference: true).run([.f32(x)], batch: batch) { expected[$0] = $1 }
+        XCTAssertEqual(try BundleExecutor(validating: bundle, reference: false).run([.f32(x)], batch: batch), reference, "Swift")
+        let library = try requireRuntime()
+        XCTAssertEqual(try ConvRuntimeTests.runC(library, bundle, [x], n: batch)[0], reference[0].floats, "C")
+        for v in [2, 3] {
+            guard case .u8(let codes)? = expected[v] else { return XCTFail("value \(v)") }
+            XCTAssertGreaterThan(Set(codes).count, 60, "value \(v) spans the codes")
+        }
+        XCTAssertGreaterThan(Set(reference[0].floats).count, 500)
+    }
+
     /// Every attribute and operand of qconv2d, damaged: the documented status from the Swift
     /// reader and from the C runtime, and no crash.
     func testDamagedQConv2dGetsItsStatus() throws {

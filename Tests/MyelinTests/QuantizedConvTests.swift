@@ -85,6 +85,14 @@ final class QuantizedConvTests: XCTestCase {
         .init(batch: 1, inChannels: 3, height: 5, width: 9, outChannels: 3, kernelH: 1, kernelW: 7, padTop: 0, padLeft: 3,
               padBottom: 0, padRight: 3, groups: 3),
         .init(batch: 1, inChannels: 16, height: 6, width: 6, outChannels: 16, kernelH: 2, kernelW: 2, groups: 16),
+        // Depthwise on NCHW planes at least 16 wide (`qconvTransposeIntoBlock`: 16 planes transposed
+        // row by row into the padded block): 40 channels 21 wide (a last transpose overlapping the
+        // first, the third block of 8 channels the other way), three images, uneven padding; 16
+        // channels exactly 16 wide, stride 2.
+        .init(batch: 3, inChannels: 40, height: 5, width: 21, outChannels: 40, kernelH: 3, kernelW: 3, padTop: 1, padLeft: 2,
+              padBottom: 0, padRight: 1, groups: 40),
+        .init(batch: 2, inChannels: 16, height: 5, width: 16, outChannels: 16, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2,
+              padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, groups: 16),
     ]
 
     struct Case {

@@ -227,6 +227,8 @@ public struct InferenceContext {
     /// Whether convolutions fused with their max pool (`LoadedBundle.fuseConvPools`) run fused:
     /// unless every value must stay readable after a run (`reuse` false).
     public var fusesPools = true
+    /// Without `fusesPools`: where each op is copied with its load-time fusions undone before it runs.
+    public var unfusedOp: UnsafeMutablePointer<GraphOp>? = nil
 
     public init() {}
 
@@ -234,7 +236,7 @@ public struct InferenceContext {
         plan.release()
         stream.release()
         bundleFree(arena); bundleFree(pointers); bundleFree(state); bundleFree(stateOffsets)
-        bundleFree(stepValues); bundleFree(stepOps)
+        bundleFree(stepValues); bundleFree(stepOps); bundleFree(unfusedOp)
         self = InferenceContext()
     }
 
@@ -294,6 +296,7 @@ public struct InferenceContext {
             memset(c.arena!, 0, c.plan.arenaBytes)
             c.pointers = try bundleAllocate(UnsafeMutableRawPointer?.self, count: g.valueCount)
             c.pointers!.initialize(repeating: nil, count: g.valueCount)
+            if !reuse { c.unfusedOp = try bundleAllocate(GraphOp.self, count: 1) }
             c.stateOffsets = try bundleAllocate(Int.self, count: Swift.max(g.opCount, 1))
             var at = 0
             for o in 0..<g.opCount {
@@ -421,16 +424,18 @@ public struct InferenceContext {
             for o in 0..<g.opCount {
                 // Later steps of a stream skip the context (StreamInfo): its readers keep it.
                 if position > 0, let skip = stream.contextOps, skip[o] != 0 { continue }
-                var op = g.ops![o]
-                if !fusesPools {
-                    op.params.pooledInto = -1
-                    op.params.channelsLastInput = false
-                    op.params.channelsLastOutput = false
-                } else if op.params.pooledByConv { continue }
+                var op = UnsafePointer(g.ops! + o)
+                if let unfused = unfusedOp {
+                    unfused.pointee = op.pointee
+                    unfused.pointee.params.pooledInto = -1
+                    unfused.pointee.params.channelsLastInput = false
+                    unfused.pointee.params.channelsLastOutput = false
+                    op = UnsafePointer(unfused)
+                } else if op.pointee.params.pooledByConv { continue }
                 let at = stateOffsets![o]
-                let rows: UnsafeMutableRawPointer? = at >= 0 ? state! + at + start * op.params.stateBytesPerSample : nil
-                OpRegistry.description(op.code).run(OpRun(graph: g, op: op, batch: n, pointers: p, scratch: arena!,
-                                                          state: rows, position: position))
+                let rows: UnsafeMutableRawPointer? = at >= 0 ? state! + at + start * op.pointee.params.stateBytesPerSample : nil
+                OpRegistry.description(op.pointee.code).run(OpRun(graph: g, op: op, batch: n, pointers: p, scratch: arena!,
+                                                                  state: rows, position: position))
             }
             start += n
         }

@@ -132,7 +132,9 @@ public struct OpParams {
 /// Everything a kernel sees while it runs one op on a batch.
 public struct OpRun {
     public var graph: Graph
-    public var op: GraphOp
+    /// The op, in the graph's op array (or the context's copy with its fusions undone): read
+    /// in place, not copied per run.
+    public var opPointer: UnsafePointer<GraphOp>
     public var batch: Int
     /// Per value id: where its batch lives.
     public var pointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>
@@ -145,13 +147,14 @@ public struct OpRun {
     /// run): stateful ops start from zero state at 0.
     public var position: Int
 
-    public init(graph: Graph, op: GraphOp, batch: Int, pointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
+    public init(graph: Graph, op: UnsafePointer<GraphOp>, batch: Int, pointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
                 scratch: UnsafeMutableRawPointer, state: UnsafeMutableRawPointer? = nil, position: Int = 0) {
-        self.graph = graph; self.op = op; self.batch = batch; self.pointers = pointers; self.scratch = scratch
+        self.graph = graph; self.opPointer = op; self.batch = batch; self.pointers = pointers; self.scratch = scratch
         self.state = state; self.position = position
     }
 
-    @inline(__always) public var params: OpParams { op.params }
+    @inline(__always) public var op: GraphOp { opPointer.pointee }
+    @inline(__always) public var params: OpParams { opPointer.pointee.params }
     @inline(__always) public func inputValue(_ i: Int) -> GraphValue { graph.input(op, i) }
     @inline(__always) public func outputValue(_ i: Int) -> GraphValue { graph.output(op, i) }
     @inline(__always) public func input(_ i: Int) -> UnsafeRawPointer { UnsafeRawPointer(pointers[graph.inputID(op, i)]!) }
