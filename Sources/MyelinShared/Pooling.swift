@@ -62,22 +62,6 @@ public func maxPool2dForward(_ g: ConvGeometry, planes: Int, x: UnsafePointer<Fl
                     first = maxPool2x2RowValues(src + 2 * oy * w, width: w, outputs: ow, values: out)
                 }
             }
-            if at == nil {
-                // Values only: no index to track.
-                for ox in first..<ow {
-                    let c = poolTaps(ox, stride: g.strideW, pad: g.padLeft, dilation: g.dilationW, kernel: g.kernelW, size: w)
-                    var best = -Float.infinity
-                    for i in r.lo..<r.hi {
-                        let row = src + (r.start + i * g.dilationH) * w + c.start
-                        for j in c.lo..<c.hi {
-                            let v = row[j * g.dilationW]
-                            best = !best.isNaN && !(v <= best) ? v : best
-                        }
-                    }
-                    out[ox] = best
-                }
-                continue
-            }
             for ox in first..<ow {
                 let c = poolTaps(ox, stride: g.strideW, pad: g.padLeft, dilation: g.dilationW, kernel: g.kernelW, size: w)
                 // Start from −∞ at the first tap inside; a larger value or a NaN takes over, and a
@@ -277,7 +261,7 @@ public func avgPoolWindow(_ g: ConvGeometry, _ oy: Int, _ ox: Int, countIncludeP
 /// Average pooling (dilation 1) of `planes` planes into y [planes, outHeight, outWidth]:
 /// the window's sum (rows, then columns, in order) times `avgPoolWindow`'s scale.
 @inline(never)
-@_optimize(speed)
+@_optimize(size)
 public func avgPool2dForward(_ g: ConvGeometry, planes: Int, countIncludePad: Bool, x: UnsafePointer<Float>,
                              y: UnsafeMutablePointer<Float>) {
     let h = g.height, w = g.width, oh = g.outHeight, ow = g.outWidth
