@@ -106,7 +106,7 @@ public func convPackedImages(_ g: ConvGeometry) -> Int {
 /// image per column matrix at any batch, and `convPoolsByLanes(g)`.
 @_optimize(size)
 public func convPoolsOutput(_ g: ConvGeometry) -> Bool {
-    convPacksWeights(g) && convPackedImages(g) == 1 && convPoolsByLanes(g) && !convRunsWinograd(g)
+    convPacksWeights(g) && convPackedImages(g) == 1 && convPoolsByLanes(g)
 }
 
 /// Floats of scratch a pooled `convForwardPacked` needs beyond `convPackedScratchCount`:

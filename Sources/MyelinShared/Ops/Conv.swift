@@ -101,12 +101,6 @@ public enum ConvOps {
     static func finish(_ g: Graph, _ op: inout GraphOp, _ geometry: ConvGeometry) throws(BundleStatus) {
         op.params.window = geometry
         let w = g.tensor(op, 0)
-        if op.code == .conv2d && winograd(g, geometry) {
-            // The transformed weights, and one block of V and M (bounded by the dimensions' limits).
-            op.params.preparedBytes = 4 * winogradWeightsCount(geometry)
-            op.params.scratchBytes = 4 * winogradScratchCount(geometry)
-            return
-        }
         let packsAtLoad = op.code == .conv2d && convPacksWeights(geometry)
         // A depthwise conv2d keeps its weights tap-major, as f32 (`convDepthwiseLanes`): at most
         // 16 times the weights' count (fewer than 8 outputs per channel), as its scratch is a
@@ -135,11 +129,6 @@ public enum ConvOps {
         let depthwise = geometry.isDepthwise ? convPaddedPlanesCount(geometry) : 0
         op.params.scratchBytes = try checkedMultiply(try checkedAdd(Swift.max(columns, depthwise), gemmWorkspaceCount), 4)
     }
-
-    /// Whether conv2d runs `g` by Winograd (`convWinogradForward`): not in the reference
-    /// executor, which keeps im2col (the training forward's values bit for bit).
-    @inline(__always)
-    static func winograd(_ graph: Graph, _ g: ConvGeometry) -> Bool { !graph.reference && convRunsWinograd(g) }
 
     /// `convPackedWeightsCount`, overflow-checked.
     @_optimize(size)
@@ -204,11 +193,6 @@ public enum ConvOps {
     static func prepare(_ g: Graph, _ op: inout GraphOp) throws(BundleStatus) {
         guard let dst = op.prepared else { return }
         let w = g.tensor(op, 0), data = w.data!
-        if op.code == .conv2d && winograd(g, op.params.window) {
-            let packed = dst.bindMemory(to: Float.self, capacity: winogradWeightsCount(op.params.window))
-            winogradPackWeights(op.params.window, weights: data, f16: w.dtype == .f16, into: packed)
-            return
-        }
         if op.code == .conv2d && convPacksWeights(op.params.window) {
             let packed = dst.bindMemory(to: Float.self, capacity: convPackedWeightsCount(op.params.window))
             convPackWeights(op.params.window, weights: data, f16: w.dtype == .f16, into: packed)
@@ -283,11 +267,6 @@ public enum ConvOps {
             return
         }
         let y = r.f32Out(0)
-        if winograd(r.graph, g) {
-            convWinogradForward(g, images: r.batch, x: x, packed: UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self)),
-                                bias: bias, relu: r.params.relu, y: y, scratch: scratch)
-            return
-        }
         // Small planes: `convPackedImages` images at a time side by side, their output staged
         // [outChannels, images, plane] and copied to y [images, outChannels, plane].
         let images = convPackedImages(g), plane = g.outHeight * g.outWidth
