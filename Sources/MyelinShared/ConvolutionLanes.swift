@@ -10,6 +10,12 @@
 // - pointwise (`convPointwiseLanes`): Σ_c W[o, c]·x[c] from 0 with fused multiply-adds in c
 //   order, then + bias, then max(·, 0): `convForwardPacked`'s register tile for a patch of one
 //   depth block (≤ 320 input channels);
+// - other convolutions, NCHW in and out (`convForwardLanes`): each depth block of the patch from
+//   0 with fused multiply-adds in patch order, the first plus the bias, the next ones added, then
+//   max(·, 0): `convForwardPacked`'s register tile (ResNet-mini's 14 × 14 and 7 × 7 convolutions,
+//   whose output rows fill whole 7-pixel tiles; the register tile's 32-column panels leave lanes
+//   empty there). MobileNet-mini's pointwise layers keep their own kernel: run through this
+//   one, they measured 5% slower;
 // - depthwise (`convDepthwiseLanes`): bias (or 0) + Σ_taps w·x in tap order, multiply then add,
 //   the padding adding zero products: `convDepthwiseForward` (training's) and `conv2dReference`.
 
@@ -26,6 +32,17 @@ public func convPointwiseByLanes(_ g: ConvGeometry) -> Bool {
         && convPacksWeights(g) && convPoolsByLanes(g) && g.height * g.width >= convPointwiseTilePixels
 }
 
+/// Whether conv2d runs `g` (NCHW in and out, not fused with a pool) as `convForwardLanes`
+/// rather than the register tile: one group, undilated, no negative padding, more than one input
+/// channel (not a stem), a kernel larger than 1 × 1, whole 32-channel lane blocks, output rows in
+/// whole 7-pixel tiles (7 × 7, 14 × 14: the tile wastes no lane), weights packed at load.
+@_optimize(size)
+public func convConvolvesByLanes(_ g: ConvGeometry) -> Bool {
+    g.groups == 1 && g.dilationH == 1 && g.dilationW == 1 && g.padBottom >= 0 && g.padRight >= 0 && g.inChannels > 1
+        && g.kernelH * g.kernelW > 1
+        && g.outChannels % convLaneChannels == 0 && g.outWidth % convPointwiseTilePixels == 0 && convPacksWeights(g)
+}
+
 /// Whether a depthwise conv2d `g` (which always runs `convDepthwiseLanes`) can read and write
 /// channels-last rows: one filter per channel (as many output as input channels), whole
 /// 16-channel vectors.
@@ -38,10 +55,14 @@ public func convDepthwiseByLanes(_ g: ConvGeometry) -> Bool {
 @inline(__always)
 func convDepthwiseLaneChannels(_ g: ConvGeometry) -> Int { kernelRoundUp(g.outChannels, 16) }
 
-/// Floats of scratch the two lane kernels need: the pointwise tile's 7 × 32 outputs; for the
-/// depthwise, its input and its output in rows [pixels, lane channels] when NCHW.
+/// Floats of scratch the lane kernels need: `convForwardLanes`' patch offsets, padded planes and
+/// two 7 × 32 tiles (more than the pointwise tile's 7 × 32 outputs); for the depthwise, its input
+/// and its output in rows [pixels, lane channels] when NCHW.
 public func convLanesScratchCount(_ g: ConvGeometry) -> Int {
-    guard g.isDepthwise else { return convPointwiseTilePixels * convLaneChannels }
+    guard g.isDepthwise else {
+        let planes = g.padTop + g.padLeft + g.padBottom + g.padRight > 0 ? g.inChannels * g.paddedH * g.paddedW + gemmTileCols : 0
+        return 2 * g.patch + planes + 2 * convPointwiseTilePixels * convLaneChannels
+    }
     return (g.height * g.width + g.outHeight * g.outWidth) * convDepthwiseLaneChannels(g)
 }
 
@@ -106,6 +127,87 @@ public func convPointwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, input
         if averaged {
             let count = V(repeating: Float(pixels))
             (sum0 / count).store(y + o); (sum1 / count).store(y + o + 16)
+        }
+    }
+}
+
+/// conv2d (`convConvolvesByLanes(g)`) of one image, x [C, H, W] → y [outChannels, outHeight,
+/// outWidth] (NCHW), with the output channels in the lanes: for each 32-channel lane block,
+/// 7 output pixels of a row at a time in 14 accumulators over each depth block of the patch
+/// (`convDepthStep`), each input broadcast from x (zero-padded into `scratch` when padded) at
+/// its patch row's offset. Each output sums as the register tile sums it (`convForwardPacked`):
+/// each depth block from 0 with fused multiply-adds in patch order, the first plus the bias,
+/// the next ones added, then max(·, 0) (a NaN stays NaN). `lanes`: W[32b + i, p] at
+/// (b·patch + p)·32 + i; `scratch`: `convLanesScratchCount(g)` floats.
+@inline(never)
+@_optimize(size)
+public func convForwardLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                             relu: Bool, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    let tile = convPointwiseTilePixels, patch = g.patch, depth = convDepthStep(patch), ow = g.outWidth, pixels = g.outHeight * ow
+    let offsets = UnsafeMutableRawPointer(scratch), work = scratch + 2 * patch
+    var source = x, width = g.width, planeStride = g.height * g.width, edge = work
+    if g.padTop + g.padLeft + g.padBottom + g.padRight > 0 {
+        convPadPlanes(g, x, channels: g.inChannels, into: work)
+        source = UnsafePointer(work)
+        width = g.paddedW
+        planeStride = g.paddedH * width
+        edge = work + g.inChannels * planeStride + gemmTileCols
+    }
+    let tap = edge + tile * convLaneChannels
+    var p = 0
+    for c in 0..<g.inChannels {
+        for i in 0..<g.kernelH {
+            for j in 0..<g.kernelW {
+                offsets.storeBytes(of: c * planeStride + i * width + j, toByteOffset: 8 * p, as: Int.self)
+                p += 1
+            }
+        }
+    }
+    let sw = g.strideW
+    for block in 0..<(g.outChannels / convLaneChannels) {
+        let blockWeights = lanes + block * patch * convLaneChannels, o = block * convLaneChannels
+        // Output rows are whole tiles (`convConvolvesByLanes`).
+        for first in stride(from: 0, to: pixels, by: tile) {
+            let p0 = source + first / ow * g.strideH * width + first % ow * sw
+            let p1 = p0 + sw, p2 = p1 + sw, p3 = p2 + sw, p4 = p3 + sw, p5 = p4 + sw, p6 = p5 + sw
+            var pc = 0
+            while pc < patch {
+                let end = Swift.min(pc + depth, patch)
+                var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V()
+                var b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V(), b6 = V()
+                var w = blockWeights + pc * convLaneChannels
+                for q in pc..<end {
+                    let at = offsets.load(fromByteOffset: 8 * q, as: Int.self)
+                    let lo = V.load(w), hi = V.load(w + 16)
+                    var s: V
+                    s = V(repeating: p0[at]); a0.addProduct(s, lo); b0.addProduct(s, hi)
+                    s = V(repeating: p1[at]); a1.addProduct(s, lo); b1.addProduct(s, hi)
+                    s = V(repeating: p2[at]); a2.addProduct(s, lo); b2.addProduct(s, hi)
+                    s = V(repeating: p3[at]); a3.addProduct(s, lo); b3.addProduct(s, hi)
+                    s = V(repeating: p4[at]); a4.addProduct(s, lo); b4.addProduct(s, hi)
+                    s = V(repeating: p5[at]); a5.addProduct(s, lo); b5.addProduct(s, hi)
+                    s = V(repeating: p6[at]); a6.addProduct(s, lo); b6.addProduct(s, hi)
+                    w += convLaneChannels
+                }
+                a0.store(tap); b0.store(tap + 16); a1.store(tap + 32); b1.store(tap + 48)
+                a2.store(tap + 64); b2.store(tap + 80); a3.store(tap + 96); b3.store(tap + 112)
+                a4.store(tap + 128); b4.store(tap + 144); a5.store(tap + 160); b5.store(tap + 176)
+                a6.store(tap + 192); b6.store(tap + 208)
+                // The first block plus the bias, later blocks added (`convStoreTile`'s order).
+                for e in stride(from: 0, to: tile * convLaneChannels, by: 16) {
+                    var v = V.load(tap + e)
+                    if pc > 0 { v = V.load(edge + e) + v } else if let bias { v = v + V.load(bias + o + e % convLaneChannels) }
+                    v.store(edge + e)
+                }
+                pc = end
+            }
+            for k in 0..<tile {
+                var y0 = V.load(edge + k * convLaneChannels), y1 = V.load(edge + k * convLaneChannels + 16)
+                if relu { y0 = y0.replacing(with: 0, where: y0 .< 0); y1 = y1.replacing(with: 0, where: y1 .< 0) }
+                y0.store(tap); y1.store(tap + 16)
+                for i in 0..<convLaneChannels { y[(o + i) * pixels + first + k] = tap[i] }
+            }
         }
     }
 }

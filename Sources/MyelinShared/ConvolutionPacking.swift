@@ -48,7 +48,7 @@ public func convPacksWeights(_ g: ConvGeometry) -> Bool {
 /// Floats of packed weights for `g` (see the layout above), and after them, when
 /// `convPoolsByLanes(g)`, the same weights in lane blocks (`convPooledLanes`).
 public func convPackedWeightsCount(_ g: ConvGeometry) -> Int {
-    (g.groups * kernelRoundUp(g.outChannels / g.groups, convTileRows) + (convPoolsByLanes(g) ? g.outChannels : 0)) * g.patch
+    (g.groups * kernelRoundUp(g.outChannels / g.groups, convTileRows) + (convPacksLanes(g) ? g.outChannels : 0)) * g.patch
 }
 
 /// Output channels of a lane block: two 16-float vectors (`convPooledLanes`).
@@ -142,16 +142,22 @@ public func convPackWeights(_ g: ConvGeometry, weights: UnsafeRawPointer, f16: B
             pc += kc
         }
     }
-    guard convPoolsByLanes(g) else { return }
-    // Lane blocks, W[32b + i, p] at (b·patch + p)·32 + i, from the panels (one group, one depth block).
+    guard convPacksLanes(g) else { return }
+    // Lane blocks, W[32b + i, p] at (b·patch + p)·32 + i (one group).
     let lanes = dst + convPackedWeightsCount(g) - g.outChannels * patch
     for o in 0..<g.outChannels {
         for p in 0..<patch {
+            let e = o * patch + p
             lanes[(o / convLaneChannels * patch + p) * convLaneChannels + o % convLaneChannels] =
-                dst[o / convTileRows * convTileRows * patch + p * convTileRows + o % convTileRows]
+                f16 ? halfBitsToFloat(weights.load(fromByteOffset: 2 * e, as: UInt16.self)) : weights.load(fromByteOffset: 4 * e, as: Float.self)
         }
     }
 }
+
+/// Whether `convPackWeights` writes the lane blocks too (`convPooledLanes`, `convForwardLanes`).
+@inline(never)
+@_optimize(size)
+func convPacksLanes(_ g: ConvGeometry) -> Bool { convPoolsByLanes(g) || convConvolvesByLanes(g) }
 
 /// y `[outChannels, images, outHeight·outWidth]` = bias (or 0) + conv(x `[images,
 /// inChannels, height, width]`, W), then `max(·, 0)` when `relu` (a NaN stays NaN): the
