@@ -12,9 +12,8 @@
 //   depth block (≤ 320 input channels);
 // - other convolutions, NCHW in and out (`convForwardLanes`): each depth block of the patch from
 //   0 with fused multiply-adds in patch order, the first plus the bias, the next ones added, then
-//   max(·, 0): `convForwardPacked`'s register tile (ResNet-mini's 14 × 14 and 7 × 7 convolutions,
-//   whose output rows fill whole 7-pixel tiles; the register tile's 32-column panels leave lanes
-//   empty there). MobileNet-mini's pointwise layers keep their own kernel: run through this
+//   max(·, 0): `convForwardPacked`'s register tile (ResNet-mini's 3 × 3 convolutions, on 14 × 14,
+//   7 × 7 and 4 × 4 planes, where the register tile's 32-column panels leave lanes empty). MobileNet-mini's pointwise layers keep their own kernel: run through this
 //   one, they measured 5% slower;
 // - depthwise (`convDepthwiseLanes`): bias (or 0) + Σ_taps w·x in tap order, multiply then add,
 //   the padding adding zero products: `convDepthwiseForward` (training's) and `conv2dReference`.
@@ -34,13 +33,13 @@ public func convPointwiseByLanes(_ g: ConvGeometry) -> Bool {
 
 /// Whether conv2d runs `g` (NCHW in and out, not fused with a pool) as `convForwardLanes`
 /// rather than the register tile: one group, undilated, no negative padding, more than one input
-/// channel (not a stem), a kernel larger than 1 × 1, whole 32-channel lane blocks, output rows in
-/// whole 7-pixel tiles (7 × 7, 14 × 14: the tile wastes no lane), weights packed at load.
+/// channel (not a stem), a kernel larger than 1 × 1, whole 32-channel lane blocks, at least one
+/// 7-pixel tile, weights packed at load.
 @_optimize(size)
 public func convConvolvesByLanes(_ g: ConvGeometry) -> Bool {
     g.groups == 1 && g.dilationH == 1 && g.dilationW == 1 && g.padBottom >= 0 && g.padRight >= 0 && g.inChannels > 1
         && g.kernelH * g.kernelW > 1
-        && g.outChannels % convLaneChannels == 0 && g.outWidth % convPointwiseTilePixels == 0 && convPacksWeights(g)
+        && g.outChannels % convLaneChannels == 0 && g.outHeight * g.outWidth >= convPointwiseTilePixels && convPacksWeights(g)
 }
 
 /// Whether a depthwise conv2d `g` (which always runs `convDepthwiseLanes`) can read and write
@@ -133,7 +132,7 @@ public func convPointwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, input
 
 /// conv2d (`convConvolvesByLanes(g)`) of one image, x [C, H, W] → y [outChannels, outHeight,
 /// outWidth] (NCHW), with the output channels in the lanes: for each 32-channel lane block,
-/// 7 output pixels of a row at a time in 14 accumulators over each depth block of the patch
+/// 7 output pixels at a time in 14 accumulators over each depth block of the patch
 /// (`convDepthStep`), each input broadcast from x (zero-padded into `scratch` when padded) at
 /// its patch row's offset. Each output sums as the register tile sums it (`convForwardPacked`):
 /// each depth block from 0 with fused multiply-adds in patch order, the first plus the bias,
@@ -167,10 +166,15 @@ public func convForwardLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: 
     let sw = g.strideW
     for block in 0..<(g.outChannels / convLaneChannels) {
         let blockWeights = lanes + block * patch * convLaneChannels, o = block * convLaneChannels
-        // Output rows are whole tiles (`convConvolvesByLanes`).
-        for first in stride(from: 0, to: pixels, by: tile) {
-            let p0 = source + first / ow * g.strideH * width + first % ow * sw
-            let p1 = p0 + sw, p2 = p1 + sw, p3 = p2 + sw, p4 = p3 + sw, p5 = p4 + sw, p6 = p5 + sw
+        var next = 0
+        while next < pixels {
+            // 7 output pixels in row-major order (across rows; the last 7 overlapping earlier ones
+            // when the plane is not a multiple of 7, which write the same values again).
+            let first = Swift.min(next, pixels - tile)
+            @inline(__always) func pixel(_ k: Int) -> UnsafePointer<Float> {
+                source + (first + k) / ow * g.strideH * width + (first + k) % ow * sw
+            }
+            let p0 = pixel(0), p1 = pixel(1), p2 = pixel(2), p3 = pixel(3), p4 = pixel(4), p5 = pixel(5), p6 = pixel(6)
             var pc = 0
             while pc < patch {
                 let end = Swift.min(pc + depth, patch)
@@ -208,6 +212,7 @@ public func convForwardLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: 
                 y0.store(tap); y1.store(tap + 16)
                 for i in 0..<convLaneChannels { y[(o + i) * pixels + first + k] = tap[i] }
             }
+            next = first + tile
         }
     }
 }
