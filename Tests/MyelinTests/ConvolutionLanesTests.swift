@@ -75,10 +75,11 @@ final class ConvolutionLanesTests: XCTestCase {
 
     /// (input channels, height, width, output channels, stride, padding): ResNet-mini's 3 × 3
     /// convolutions (one depth block of 288 rows, two of 288, four, stride 2; 4 × 4 outputs, whose
-    /// 7-pixel tiles cross rows and the last overlaps the one before), a 5 × 5 kernel, asymmetric
-    /// padding, a 3 × 7 output.
+    /// 8-pixel tiles cross rows; on 14 × 14 and 7 × 7 the last tile overlaps the one before), a
+    /// 5 × 5 kernel, asymmetric padding, a 3 × 7 output, a 2 × 4 output (one tile exactly).
     static let convolutionCases = [(32, 14, 14, 32, 1, 1), (64, 7, 7, 64, 1, 1), (128, 7, 7, 128, 1, 1), (32, 14, 14, 64, 2, 1),
-                                   (3, 9, 14, 32, 1, 2), (20, 5, 9, 96, 1, 0), (128, 4, 4, 128, 1, 1), (64, 7, 7, 128, 2, 1)]
+                                   (3, 9, 14, 32, 1, 2), (20, 5, 9, 96, 1, 0), (128, 4, 4, 128, 1, 1), (64, 7, 7, 128, 2, 1),
+                                   (32, 2, 4, 32, 1, 1)]
 
     /// `convForwardLanes` (conv2d's path for `convConvolvesByLanes`) equals `convForwardPacked`
     /// bit for bit, a NaN input included; a 1 × 1 convolution keeps the register tile.
