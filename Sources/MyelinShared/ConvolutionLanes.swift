@@ -211,11 +211,17 @@ public func convForwardLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: 
                 }
                 pc = end
             }
-            for k in 0..<tile {
-                var y0 = V.load(edge + k * convLaneChannels), y1 = V.load(edge + k * convLaneChannels + 16)
-                if relu { y0 = y0.replacing(with: 0, where: y0 .< 0); y1 = y1.replacing(with: 0, where: y1 .< 0) }
-                y0.store(tap); y1.store(tap + 16)
-                for i in 0..<convLaneChannels { y[(o + i) * pixels + first + k] = tap[i] }
+            if relu {
+                for e in stride(from: 0, to: tile * convLaneChannels, by: 16) {
+                    let v = V.load(edge + e)
+                    v.replacing(with: 0, where: v .< 0).store(edge + e)
+                }
+            }
+            // Each channel's 8 pixels, contiguous in its plane, as one vector.
+            for i in 0..<convLaneChannels {
+                let e = edge + i
+                let v = SIMD8<Float>(e[0], e[32], e[64], e[96], e[128], e[160], e[192], e[224])
+                UnsafeMutableRawPointer(y + (o + i) * pixels + first).storeBytes(of: v, as: SIMD8<Float>.self)
             }
             next = first + tile
         }
