@@ -173,7 +173,7 @@ public func convForwardLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: 
         var next = 0
         while next < pixels {
             // 8 output pixels in row-major order (across rows; the last 8 overlapping earlier ones
-            // when the plane is not a multiple of 7, which write the same values again).
+            // when the plane is not a multiple of 8, which write the same values again).
             let first = Swift.min(next, pixels - tile)
             @inline(__always) func pixel(_ k: Int) -> UnsafePointer<Float> {
                 source + (first + k) / ow * g.strideH * width + (first + k) % ow * sw
