@@ -10,12 +10,21 @@
 // - pointwise (`convPointwiseLanes`): Σ_c W[o, c]·x[c] from 0 with fused multiply-adds in c
 //   order, then + bias, then max(·, 0): `convForwardPacked`'s register tile for a patch of one
 //   depth block (≤ 320 input channels);
+// - other convolutions, NCHW in and out (`convForwardLanes`): each depth block of the patch from
+//   0 with fused multiply-adds in patch order, the first plus the bias, the next ones added, then
+//   max(·, 0): `convForwardPacked`'s register tile (ResNet-mini's 3 × 3 convolutions, on 14 × 14,
+//   7 × 7 and 4 × 4 planes, where the register tile's 32-column panels leave lanes empty). MobileNet-mini's pointwise layers keep their own kernel: run through this
+//   one, they measured 5% slower;
 // - depthwise (`convDepthwiseLanes`): bias (or 0) + Σ_taps w·x in tap order, multiply then add,
 //   the padding adding zero products: `convDepthwiseForward` (training's) and `conv2dReference`.
 
 /// Pixels of a pointwise lane tile, by 32 output channels (the lane blocks `convPackWeights`
 /// writes when `convPoolsByLanes`): 14 accumulators; 7 × 7 and 14 × 14 planes in whole tiles.
 let convPointwiseTilePixels = 7
+
+/// Output pixels of `convForwardLanes`' tile: 16 accumulators (ResNet-mini's 4 × 4 planes in two
+/// whole tiles, 14 × 14 in 25 with the last overlapping; 7 × 7 in 7, 56 lanes for 49 pixels).
+let convLaneTilePixels = 8
 
 /// Whether conv2d can run `g` as `convPointwiseLanes`: 1×1, stride and dilation 1, unpadded,
 /// one group, whole 32-channel lane blocks packed at load (`convPoolsByLanes`, which needs a
@@ -24,6 +33,17 @@ let convPointwiseTilePixels = 7
 public func convPointwiseByLanes(_ g: ConvGeometry) -> Bool {
     g.kernelH == 1 && g.kernelW == 1 && g.padTop == 0 && g.padLeft == 0 && g.padBottom == 0 && g.padRight == 0
         && convPacksWeights(g) && convPoolsByLanes(g) && g.height * g.width >= convPointwiseTilePixels
+}
+
+/// Whether conv2d runs `g` (NCHW in and out, not fused with a pool) as `convForwardLanes`
+/// rather than the register tile: one group, undilated, no negative padding, more than one input
+/// channel (not a stem), a kernel larger than 1 × 1, whole 32-channel lane blocks, at least one
+/// tile of output pixels (`convLaneTilePixels`), weights packed at load.
+@_optimize(size)
+public func convConvolvesByLanes(_ g: ConvGeometry) -> Bool {
+    g.groups == 1 && g.dilationH == 1 && g.dilationW == 1 && g.padBottom >= 0 && g.padRight >= 0 && g.inChannels > 1
+        && g.kernelH * g.kernelW > 1
+        && g.outChannels % convLaneChannels == 0 && g.outHeight * g.outWidth >= convLaneTilePixels && convPacksWeights(g)
 }
 
 /// Whether a depthwise conv2d `g` (which always runs `convDepthwiseLanes`) can read and write
@@ -38,10 +58,14 @@ public func convDepthwiseByLanes(_ g: ConvGeometry) -> Bool {
 @inline(__always)
 func convDepthwiseLaneChannels(_ g: ConvGeometry) -> Int { kernelRoundUp(g.outChannels, 16) }
 
-/// Floats of scratch the two lane kernels need: the pointwise tile's 7 × 32 outputs; for the
-/// depthwise, its input and its output in rows [pixels, lane channels] when NCHW.
+/// Floats of scratch the lane kernels need: `convForwardLanes`' patch offsets, padded planes and
+/// two 8 × 32 tiles (more than the pointwise tile's 7 × 32 outputs); for the depthwise, its input
+/// and its output in rows [pixels, lane channels] when NCHW.
 public func convLanesScratchCount(_ g: ConvGeometry) -> Int {
-    guard g.isDepthwise else { return convPointwiseTilePixels * convLaneChannels }
+    guard g.isDepthwise else {
+        let planes = g.padTop + g.padLeft + g.padBottom + g.padRight > 0 ? g.inChannels * g.paddedH * g.paddedW + gemmTileCols : 0
+        return 2 * g.patch + planes + 2 * convLaneTilePixels * convLaneChannels
+    }
     return (g.height * g.width + g.outHeight * g.outWidth) * convDepthwiseLaneChannels(g)
 }
 
@@ -106,6 +130,100 @@ public func convPointwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, input
         if averaged {
             let count = V(repeating: Float(pixels))
             (sum0 / count).store(y + o); (sum1 / count).store(y + o + 16)
+        }
+    }
+}
+
+/// conv2d (`convConvolvesByLanes(g)`) of one image, x [C, H, W] → y [outChannels, outHeight,
+/// outWidth] (NCHW), with the output channels in the lanes: for each 32-channel lane block,
+/// 8 output pixels at a time in 16 accumulators over each depth block of the patch
+/// (`convDepthStep`), each input broadcast from x (zero-padded into `scratch` when padded) at
+/// its patch row's offset. Each output sums as the register tile sums it (`convForwardPacked`):
+/// each depth block from 0 with fused multiply-adds in patch order, the first plus the bias,
+/// the next ones added, then max(·, 0) (a NaN stays NaN). `lanes`: W[32b + i, p] at
+/// (b·patch + p)·32 + i; `scratch`: `convLanesScratchCount(g)` floats.
+@inline(never)
+@_optimize(size)
+public func convForwardLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                             relu: Bool, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    let tile = convLaneTilePixels, patch = g.patch, depth = convDepthStep(patch), ow = g.outWidth, pixels = g.outHeight * ow
+    let offsets = UnsafeMutableRawPointer(scratch), work = scratch + 2 * patch
+    var source = x, width = g.width, planeStride = g.height * g.width, edge = work
+    if g.padTop + g.padLeft + g.padBottom + g.padRight > 0 {
+        convPadPlanes(g, x, channels: g.inChannels, into: work)
+        source = UnsafePointer(work)
+        width = g.paddedW
+        planeStride = g.paddedH * width
+        edge = work + g.inChannels * planeStride + gemmTileCols
+    }
+    let tap = edge + tile * convLaneChannels
+    var p = 0
+    for c in 0..<g.inChannels {
+        for i in 0..<g.kernelH {
+            for j in 0..<g.kernelW {
+                offsets.storeBytes(of: c * planeStride + i * width + j, toByteOffset: 8 * p, as: Int.self)
+                p += 1
+            }
+        }
+    }
+    let sw = g.strideW
+    for block in 0..<(g.outChannels / convLaneChannels) {
+        let blockWeights = lanes + block * patch * convLaneChannels, o = block * convLaneChannels
+        var next = 0
+        while next < pixels {
+            // 8 output pixels in row-major order (across rows; the last 8 overlapping earlier ones
+            // when the plane is not a multiple of 8, which write the same values again).
+            let first = Swift.min(next, pixels - tile)
+            @inline(__always) func pixel(_ k: Int) -> UnsafePointer<Float> {
+                source + (first + k) / ow * g.strideH * width + (first + k) % ow * sw
+            }
+            let p0 = pixel(0), p1 = pixel(1), p2 = pixel(2), p3 = pixel(3), p4 = pixel(4), p5 = pixel(5), p6 = pixel(6), p7 = pixel(7)
+            var pc = 0
+            while pc < patch {
+                let end = Swift.min(pc + depth, patch)
+                var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V(), a7 = V()
+                var b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V(), b6 = V(), b7 = V()
+                var w = blockWeights + pc * convLaneChannels
+                for q in pc..<end {
+                    let at = offsets.load(fromByteOffset: 8 * q, as: Int.self)
+                    let lo = V.load(w), hi = V.load(w + 16)
+                    var s: V
+                    s = V(repeating: p0[at]); a0.addProduct(s, lo); b0.addProduct(s, hi)
+                    s = V(repeating: p1[at]); a1.addProduct(s, lo); b1.addProduct(s, hi)
+                    s = V(repeating: p2[at]); a2.addProduct(s, lo); b2.addProduct(s, hi)
+                    s = V(repeating: p3[at]); a3.addProduct(s, lo); b3.addProduct(s, hi)
+                    s = V(repeating: p4[at]); a4.addProduct(s, lo); b4.addProduct(s, hi)
+                    s = V(repeating: p5[at]); a5.addProduct(s, lo); b5.addProduct(s, hi)
+                    s = V(repeating: p6[at]); a6.addProduct(s, lo); b6.addProduct(s, hi)
+                    s = V(repeating: p7[at]); a7.addProduct(s, lo); b7.addProduct(s, hi)
+                    w += convLaneChannels
+                }
+                a0.store(tap); b0.store(tap + 16); a1.store(tap + 32); b1.store(tap + 48)
+                a2.store(tap + 64); b2.store(tap + 80); a3.store(tap + 96); b3.store(tap + 112)
+                a4.store(tap + 128); b4.store(tap + 144); a5.store(tap + 160); b5.store(tap + 176)
+                a6.store(tap + 192); b6.store(tap + 208); a7.store(tap + 224); b7.store(tap + 240)
+                // The first block plus the bias, later blocks added (`convStoreTile`'s order).
+                for e in stride(from: 0, to: tile * convLaneChannels, by: 16) {
+                    var v = V.load(tap + e)
+                    if pc > 0 { v = V.load(edge + e) + v } else if let bias { v = v + V.load(bias + o + e % convLaneChannels) }
+                    v.store(edge + e)
+                }
+                pc = end
+            }
+            if relu {
+                for e in stride(from: 0, to: tile * convLaneChannels, by: 16) {
+                    let v = V.load(edge + e)
+                    v.replacing(with: 0, where: v .< 0).store(edge + e)
+                }
+            }
+            // Each channel's 8 pixels, contiguous in its plane, as one vector.
+            for i in 0..<convLaneChannels {
+                let e = edge + i
+                let v = SIMD8<Float>(e[0], e[32], e[64], e[96], e[128], e[160], e[192], e[224])
+                UnsafeMutableRawPointer(y + (o + i) * pixels + first).storeBytes(of: v, as: SIMD8<Float>.self)
+            }
+            next = first + tile
         }
     }
 }

@@ -48,7 +48,7 @@ public func convPacksWeights(_ g: ConvGeometry) -> Bool {
 /// Floats of packed weights for `g` (see the layout above), and after them, when
 /// `convPoolsByLanes(g)`, the same weights in lane blocks (`convPooledLanes`).
 public func convPackedWeightsCount(_ g: ConvGeometry) -> Int {
-    (g.groups * kernelRoundUp(g.outChannels / g.groups, convTileRows) + (convPoolsByLanes(g) ? g.outChannels : 0)) * g.patch
+    (g.groups * kernelRoundUp(g.outChannels / g.groups, convTileRows) + (convPacksLanes(g) ? g.outChannels : 0)) * g.patch
 }
 
 /// Output channels of a lane block: two 16-float vectors (`convPooledLanes`).
@@ -142,16 +142,22 @@ public func convPackWeights(_ g: ConvGeometry, weights: UnsafeRawPointer, f16: B
             pc += kc
         }
     }
-    guard convPoolsByLanes(g) else { return }
-    // Lane blocks, W[32b + i, p] at (b·patch + p)·32 + i, from the panels (one group, one depth block).
+    guard convPacksLanes(g) else { return }
+    // Lane blocks, W[32b + i, p] at (b·patch + p)·32 + i (one group).
     let lanes = dst + convPackedWeightsCount(g) - g.outChannels * patch
     for o in 0..<g.outChannels {
         for p in 0..<patch {
+            let e = o * patch + p
             lanes[(o / convLaneChannels * patch + p) * convLaneChannels + o % convLaneChannels] =
-                dst[o / convTileRows * convTileRows * patch + p * convTileRows + o % convTileRows]
+                f16 ? halfBitsToFloat(weights.load(fromByteOffset: 2 * e, as: UInt16.self)) : weights.load(fromByteOffset: 4 * e, as: Float.self)
         }
     }
 }
+
+/// Whether `convPackWeights` writes the lane blocks too (`convPooledLanes`, `convForwardLanes`).
+@inline(never)
+@_optimize(size)
+func convPacksLanes(_ g: ConvGeometry) -> Bool { convPoolsByLanes(g) || convConvolvesByLanes(g) }
 
 /// y `[outChannels, images, outHeight·outWidth]` = bias (or 0) + conv(x `[images,
 /// inChannels, height, width]`, W), then `max(·, 0)` when `relu` (a NaN stays NaN): the
@@ -228,24 +234,10 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
             let kc = Swift.min(depth, patch - pc)
             let first = pc == 0, last = pc + kc == patch
             let rowOffsets = UnsafeRawPointer(offsets) + (inPlace ? 8 * pc : 0)
-            var q = 0
-            while q < planeOut {
-                let cols = Swift.min(gemmTileCols, planeOut - q)
-                let bPanel = inPlace ? UnsafePointer(work) + q : UnsafePointer(columns) + pc * nPad + q * kc
-                var r = 0
-                while r < outGroup {
-                    let rows = Swift.min(convTileRows, outGroup - r), rowBias = first ? groupBias.map { $0 + r } : nil
-                    if cols <= gemmTileCols / 2 {
-                        convTileHalf(kc: kc, a: weights + pc * outPad + r * kc, b: bPanel, offsets: rowOffsets, rows: rows, cols: cols,
-                                     bias: rowBias, start: first, relu: relu && last, c: out + r * planeOut + q, ldc: planeOut, edge: edgeTile)
-                    } else {
-                        convTile(kc: kc, a: weights + pc * outPad + r * kc, b: bPanel, offsets: rowOffsets, rows: rows, cols: cols,
-                                 bias: rowBias, start: first, relu: relu && last, c: out + r * planeOut + q, ldc: planeOut, edge: edgeTile)
-                    }
-                    r += convTileRows
-                }
-                q += gemmTileCols
-            }
+            convPanels(kc: kc, a: weights + pc * outPad, rows: outGroup,
+                       b: inPlace ? UnsafePointer(work) : UnsafePointer(columns) + pc * nPad, columnStride: inPlace ? 1 : kc,
+                       offsets: rowOffsets, columns: planeOut, bias: first ? groupBias : nil, start: first, relu: relu && last,
+                       c: out, ldc: planeOut, edge: edgeTile)
             pc += kc
         }
         if wide {
@@ -254,6 +246,35 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
                 for oy in 0..<oh { convCopyRow(yGroup + (o * oh + oy) * ow, staged + o * planeOut + oy * pw, ow) }
             }
         }
+    }
+}
+
+/// One depth block of a packed product: C [rows, columns] (row stride `ldc`) = or += A·B by
+/// `convTile` (a half tile for a last panel of 16 or fewer columns), A the block's 8-row weight
+/// panels (`a`, panel r at r·kc), B's 32-column panel at column q read from b + q·columnStride
+/// (row p at `offsets`' p-th Int from there: im2col's panels, padded planes read in place, or
+/// a row-major matrix). Bias, `start`, `relu` and `edge` as for `convTile`.
+@inline(never)
+@_optimize(speed)
+func convPanels(kc: Int, a: UnsafePointer<Float>, rows: Int, b: UnsafePointer<Float>, columnStride: Int, offsets: UnsafeRawPointer,
+                columns: Int, bias: UnsafePointer<Float>?, start: Bool, relu: Bool,
+                c: UnsafeMutablePointer<Float>, ldc: Int, edge: UnsafeMutablePointer<Float>) {
+    var q = 0
+    while q < columns {
+        let cols = Swift.min(gemmTileCols, columns - q), bPanel = b + q * columnStride
+        var r = 0
+        while r < rows {
+            let tileRows = Swift.min(convTileRows, rows - r), rowBias = bias.map { $0 + r }
+            if cols <= gemmTileCols / 2 {
+                convTileHalf(kc: kc, a: a + r * kc, b: bPanel, offsets: offsets, rows: tileRows, cols: cols,
+                             bias: rowBias, start: start, relu: relu, c: c + r * ldc + q, ldc: ldc, edge: edge)
+            } else {
+                convTile(kc: kc, a: a + r * kc, b: bPanel, offsets: offsets, rows: tileRows, cols: cols,
+                         bias: rowBias, start: start, relu: relu, c: c + r * ldc + q, ldc: ldc, edge: edge)
+            }
+            r += convTileRows
+        }
+        q += gemmTileCols
     }
 }
 

@@ -73,6 +73,52 @@ final class ConvolutionLanesTests: XCTestCase {
         }
     }
 
+    /// (input channels, height, width, output channels, stride, padding): ResNet-mini's 3 × 3
+    /// convolutions (one depth block of 288 rows, two of 288, four, stride 2; 4 × 4 outputs, whose
+    /// 8-pixel tiles cross rows; on 14 × 14 and 7 × 7 the last tile overlaps the one before), a
+    /// 5 × 5 kernel, asymmetric padding, a 3 × 7 output, a 2 × 4 output (one tile exactly).
+    static let convolutionCases = [(32, 14, 14, 32, 1, 1), (64, 7, 7, 64, 1, 1), (128, 7, 7, 128, 1, 1), (32, 14, 14, 64, 2, 1),
+                                   (3, 9, 14, 32, 1, 2), (20, 5, 9, 96, 1, 0), (128, 4, 4, 128, 1, 1), (64, 7, 7, 128, 2, 1),
+                                   (32, 2, 4, 32, 1, 1)]
+
+    /// `convForwardLanes` (conv2d's path for `convConvolvesByLanes`) equals `convForwardPacked`
+    /// bit for bit, a NaN input included; a 1 × 1 convolution keeps the register tile.
+    func testConvolutionLanesEqualPackedConvolution() {
+        for (k, t) in Self.convolutionCases.enumerated() {
+            let (c, h, w, o, stride, pad) = t, kernel = k == 4 ? 5 : 3
+            let g = ConvGeometry(batch: 1, inChannels: c, height: h, width: w, outChannels: o, kernelH: kernel, kernelW: kernel,
+                                 strideH: stride, strideW: stride, padTop: pad, padLeft: pad, padBottom: pad + (k == 5 ? 1 : 0),
+                                 padRight: pad)
+            XCTAssertTrue(convConvolvesByLanes(g), "case \(k)")
+            var pointwise = g
+            pointwise.kernelH = 1; pointwise.kernelW = 1; pointwise.padTop = 0; pointwise.padLeft = 0; pointwise.padBottom = 0; pointwise.padRight = 0
+            XCTAssertFalse(convConvolvesByLanes(pointwise), "case \(k) 1 × 1")
+            let gen = Generator(seed: UInt64(360 + k))
+            var x = Tensor.randn([c, h, w], generator: gen).data
+            x[x.count / 3] = .nan
+            let weights = Tensor.randn([o, c, kernel, kernel], generator: gen).data, b = Tensor.randn([o], generator: gen).data
+            let packed = UnsafeMutablePointer<Float>.allocate(capacity: convPackedWeightsCount(g))
+            defer { packed.deallocate() }
+            weights.withUnsafeBytes { convPackWeights(g, weights: $0.baseAddress!, f16: false, into: packed) }
+            let lanes = UnsafePointer(packed + convPackedWeightsCount(g) - o * g.patch)
+            let count = Swift.max(convPackedScratchCount(g), convLanesScratchCount(g))
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            defer { scratch.deallocate() }
+            for (relu, withBias) in [(false, true), (true, true), (true, false)] {
+                var expected = [Float](repeating: .nan, count: o * g.outHeight * g.outWidth), y = expected
+                b.withUnsafeBufferPointer { bias in
+                    scratch.initialize(repeating: .nan, count: count)
+                    convForwardPacked(g, x: x, packed: packed, bias: withBias ? bias.baseAddress : nil, relu: relu, y: &expected,
+                                      scratch: scratch)
+                    scratch.initialize(repeating: .nan, count: count)
+                    convForwardLanes(g, x: x, lanes: lanes, bias: withBias ? bias.baseAddress : nil, relu: relu, y: &y, scratch: scratch)
+                }
+                XCTAssertEqual(y.map(\.bitPattern), expected.map(\.bitPattern), "case \(k) relu \(relu) bias \(withBias)")
+                XCTAssertTrue(expected.contains { $0.isNaN } && expected.contains { !$0.isNaN }, "case \(k): the NaN reaches the output")
+            }
+        }
+    }
+
     /// (channels, multiplier, kernel, height, width, stride h/w, padding top/left/bottom/right,
     /// dilation h/w): MobileNet-mini's, odd sizes, strides, asymmetric padding, dilation, channels
     /// not whole vectors, a channel multiplier, a 5 × 5 and a 1 × 3 kernel.

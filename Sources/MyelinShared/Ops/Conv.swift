@@ -117,7 +117,9 @@ public enum ConvOps {
             let columns = try checkedAdd(try checkedAdd(try checkedAdd(try checkedMultiply(geometry.patch, nPad), nPad + convTileRows * gemmTileCols),
                                                         staged), convPackedScratchExtra(geometry, images: images))
             let weights = packsAtLoad ? 0 : try packedWeightsCount(geometry)
-            op.params.scratchBytes = try checkedMultiply(try checkedAdd(columns, weights), 4)
+            // `convForwardLanes`' planes: at most the input's count plus the padding's, bounded by the checks.
+            let lanes = convPointwiseByLanes(geometry) || convConvolvesByLanes(geometry) ? convLanesScratchCount(geometry) : 0
+            op.params.scratchBytes = try checkedMultiply(Swift.max(try checkedAdd(columns, weights), lanes), 4)
             return
         }
         if depthwiseLanes {
@@ -134,7 +136,7 @@ public enum ConvOps {
     @_optimize(size)
     static func packedWeightsCount(_ g: ConvGeometry) throws(BundleStatus) -> Int {
         try checkedMultiply(try checkedAdd(try checkedMultiply(g.groups, kernelRoundUp(g.outChannels / g.groups, convTileRows)),
-                                           convPoolsByLanes(g) ? g.outChannels : 0), g.patch)
+                                           convPacksLanes(g) ? g.outChannels : 0), g.patch)
     }
 
     @_optimize(size)
@@ -255,6 +257,15 @@ public enum ConvOps {
             }
             return
         }
+        if r.params.pooledInto < 0 && convConvolvesByLanes(g) {
+            // A convolution with lanes to spare in the register tile, NCHW in and out.
+            let lanes = UnsafePointer(r.op.prepared!.assumingMemoryBound(to: Float.self)) + convPackedWeightsCount(g) - g.outChannels * g.patch
+            for n in 0..<r.batch {
+                convForwardLanes(g, x: x + n * perImageIn, lanes: lanes, bias: bias, relu: r.params.relu, y: r.f32Out(0) + n * perImage,
+                                 scratch: scratch)
+            }
+            return
+        }
         if r.params.pooledInto >= 0 {
             // Fused with the max_pool2d that alone reads y (`convPoolsOutput`): y is never written.
             let pooled = r.pointers[r.params.pooledInto]!.assumingMemoryBound(to: Float.self)
@@ -322,7 +333,6 @@ public enum ConvOps {
                     // Its lane kernel writes rows (or means) only.
                     readsRows = readsRows || writesRows
                     g.ops![o].params.channelsLastOutput = readsRows
-                    g.ops![o].params.scratchBytes = Swift.max(g.ops![o].params.scratchBytes, 4 * convLanesScratchCount(w))
                 } else if convDepthwiseByLanes(w) {
                     readsRows = true
                     g.ops![o].params.channelsLastOutput = writesRows
