@@ -1,7 +1,8 @@
 // The int8 register tile on CPUs with AVX-512 VNNI (runtime only; CMake defines MYELIN_VNNI
-// when the target CPU has the instructions), and the epilogues' i32 → f32 conversion. Same
-// contracts as the portable `qgemmTile` and `int32ToFloat` in
-// Sources/MyelinShared/QuantizedGEMM.swift, which every other build compiles instead.
+// when the target CPU has the instructions), its rounding and byte shuffles. Same contracts as
+// the portable `qgemmTile`, `roundToBytes16` and transposes in Sources/MyelinShared, which every
+// other build compiles instead (the AVX2 build has its own tile and rounding,
+// QuantizedTileAVX2.swift). The lane-wise conversions both use are in VectorBuiltins.swift.
 
 #if MYELIN_VNNI
 import Builtin
@@ -14,19 +15,6 @@ func dpbusd(_ acc: QVector, _ a: QVector, _ b: QVector) -> QVector {
     unsafeBitCast(Builtin.int_x86_avx512_vpdpbusd_512(unsafeBitCast(acc, to: Builtin.Vec16xInt32.self),
                                                       unsafeBitCast(a, to: Builtin.Vec16xInt32.self),
                                                       unsafeBitCast(b, to: Builtin.Vec16xInt32.self)), to: QVector.self)
-}
-
-/// f32(v) per lane as one `vcvtdq2ps`, and the low byte of each lane as one `vpmovdb` (the
-/// portable twins in QuantizedGEMM.swift are out-of-line calls in Embedded Swift; used by the
-/// int8 epilogues).
-@_transparent
-func int32ToFloat(_ v: SIMD16<Int32>) -> SIMD16<Float> {
-    unsafeBitCast(Builtin.sitofp_Vec16xInt32_Vec16xFPIEEE32(unsafeBitCast(v, to: Builtin.Vec16xInt32.self)), to: SIMD16<Float>.self)
-}
-
-@_transparent
-func lowBytes(_ v: SIMD16<UInt32>) -> SIMD16<UInt8> {
-    unsafeBitCast(Builtin.trunc_Vec16xInt32_Vec16xInt8(unsafeBitCast(v, to: Builtin.Vec16xInt32.self)), to: SIMD16<UInt8>.self)
 }
 
 /// `roundToBytes16` (QuantizedGEMM.swift), the same bytes in four instructions after a `vminps`:
@@ -62,47 +50,6 @@ func interleaveAdjacentBytes4(_ p: UnsafePointer<UInt8>) -> SIMD16<Int32> {
     return unsafeBitCast(Builtin.int_x86_avx512_permvar_qi_512(unsafeBitCast(bytes, to: Builtin.Vec64xInt8.self),
                                                                unsafeBitCast(index, to: Builtin.Vec64xInt8.self)),
                          to: SIMD16<Int32>.self)
-}
-
-/// Each byte zero-extended to its i32 lane as one `vpmovzxbd` (used by `qconvDirectTaps`).
-@_transparent
-func zeroExtend(_ v: SIMD16<UInt8>) -> SIMD16<Int32> {
-    unsafeBitCast(Builtin.zext_Vec16xInt8_Vec16xInt32(unsafeBitCast(v, to: Builtin.Vec16xInt8.self)), to: SIMD16<Int32>.self)
-}
-
-/// Lane-wise maxima of bytes as one `vpmaxub` (used by `maxPool2dU8`; the stdlib's
-/// `pointwiseMax` is an out-of-line call in Embedded Swift).
-@_transparent
-func maxBytes(_ a: SIMD16<UInt8>, _ b: SIMD16<UInt8>) -> SIMD16<UInt8> {
-    unsafeBitCast(Builtin.int_umax_Vec16xInt8(unsafeBitCast(a, to: Builtin.Vec16xInt8.self), unsafeBitCast(b, to: Builtin.Vec16xInt8.self)),
-                  to: SIMD16<UInt8>.self)
-}
-
-@_transparent
-func maxBytes(_ a: SIMD32<UInt8>, _ b: SIMD32<UInt8>) -> SIMD32<UInt8> {
-    unsafeBitCast(Builtin.int_umax_Vec32xInt8(unsafeBitCast(a, to: Builtin.Vec32xInt8.self), unsafeBitCast(b, to: Builtin.Vec32xInt8.self)),
-                  to: SIMD32<UInt8>.self)
-}
-
-/// The larger byte of each of the 16 pairs (`maxPool2dU8`): each 16-bit lane shifted right by 8
-/// against itself in one `vpmaxub` (the low byte gets the pair's max), then `vpmovwb`.
-@_transparent
-func maxOfBytePairs(_ m: SIMD32<UInt8>) -> SIMD16<UInt8> {
-    let high = unsafeBitCast(unsafeBitCast(m, to: SIMD16<UInt16>.self) &>> 8, to: SIMD32<UInt8>.self)
-    return unsafeBitCast(Builtin.trunc_Vec16xInt16_Vec16xInt8(unsafeBitCast(maxBytes(m, high), to: Builtin.Vec16xInt16.self)),
-                         to: SIMD16<UInt8>.self)
-}
-
-@_transparent
-func maxBytes(_ a: SIMD8<UInt8>, _ b: SIMD8<UInt8>) -> SIMD8<UInt8> {
-    unsafeBitCast(Builtin.int_umax_Vec8xInt8(unsafeBitCast(a, to: Builtin.Vec8xInt8.self), unsafeBitCast(b, to: Builtin.Vec8xInt8.self)),
-                  to: SIMD8<UInt8>.self)
-}
-
-@_transparent
-func maxBytes(_ a: SIMD4<UInt8>, _ b: SIMD4<UInt8>) -> SIMD4<UInt8> {
-    unsafeBitCast(Builtin.int_umax_Vec4xInt8(unsafeBitCast(a, to: Builtin.Vec4xInt8.self), unsafeBitCast(b, to: Builtin.Vec4xInt8.self)),
-                  to: SIMD4<UInt8>.self)
 }
 
 /// `transposeByteBlock8` (BlockTranspose.swift) in one 512-bit register: the 8 rows as its 8

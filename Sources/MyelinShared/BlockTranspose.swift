@@ -121,8 +121,8 @@ func transposeFloatsEdge(_ src: UnsafePointer<Float>, rows: Int, cols: Int, srcS
 }
 
 /// 8 rows × `cols` bytes of `transposeBytes`: 8×8 blocks, the columns past the last multiple of 8
-/// one by one.
-@inline(__always)
+/// one by one. (Not inlined: it is the tail of each 16-row strip and the last 8-row strip.)
+@inline(never) @_optimize(speed)
 func transposeBytesStrip8(_ src: UnsafePointer<UInt8>, cols: Int, srcStride: Int, into dst: UnsafeMutablePointer<UInt8>, dstStride: Int) {
     let cols8 = cols & ~7
     var j = 0

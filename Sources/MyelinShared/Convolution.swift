@@ -211,16 +211,14 @@ public func convCol2im(_ g: ConvGeometry, columns: UnsafePointer<Float>, channel
 /// gradX += the gradient of conv(x, weight) with respect to x, for the images in `images`:
 /// per group, columns = weightᵀ · gradY, then col2im. Shapes: gradY like y, gradX like x.
 /// weightᵀ [patch, outChannels / groups] is written once per group into the scratch after the
-/// column matrix, so GEMM packs it from contiguous rows.
+/// column matrix, so GEMM packs it from contiguous rows. (Depthwise ones too, one GEMM per
+/// channel: the rare depthwise transposed convolution does not carry training's 3 KB per-tap
+/// kernel, `convDepthwiseBackwardData`, into the size-bounded runtime.)
 public func convBackwardData(_ g: ConvGeometry, images: Range<Int>, gradY: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                              gradX: UnsafeMutablePointer<Float>,
                              columns: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>) {
     let inGroup = g.inChannels / g.groups, outGroup = g.outChannels / g.groups, patch = g.patch
     let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
-    if g.isDepthwise {
-        convDepthwiseBackwardData(g, images: images, gradY: gradY, weight: weight, gradX: gradX, scratch: columns)
-        return
-    }
     let transposed = columns + patch * planeOut   // [patch, outGroup]
     for gi in 0..<g.groups {
         let w = weight + gi * outGroup * patch

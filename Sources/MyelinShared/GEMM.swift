@@ -45,9 +45,29 @@ public func gemmReference(
 /// Fast kernel: C (+)= op(A)·op(B). Shapes: A is m×k, B is k×n, C is m×n row-major with
 /// leading dimension `ldc`. `workspace` must hold `gemmWorkspaceCount` floats and be
 /// 64-byte aligned for best speed; the kernel allocates nothing.
-@inline(never)
-@_optimize(speed)
-public func gemm(
+#if MYELIN_RUNTIME
+// The runtime calls it only for conv_transpose2d: optimised for size there (5 KB less), for
+// speed in training, where every convolution's backward pass runs on it.
+@inline(never) @_optimize(size)
+public func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRowStride: Int, aColStride: Int,
+                 b: UnsafePointer<Float>, bRowStride: Int, bColStride: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                 accumulate: Bool, workspace: UnsafeMutablePointer<Float>) {
+    gemmBlocks(m: m, n: n, k: k, a: a, aRowStride: aRowStride, aColStride: aColStride, b: b, bRowStride: bRowStride,
+               bColStride: bColStride, c: c, ldc: ldc, accumulate: accumulate, workspace: workspace)
+}
+#else
+@inline(never) @_optimize(speed)
+public func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRowStride: Int, aColStride: Int,
+                 b: UnsafePointer<Float>, bRowStride: Int, bColStride: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                 accumulate: Bool, workspace: UnsafeMutablePointer<Float>) {
+    gemmBlocks(m: m, n: n, k: k, a: a, aRowStride: aRowStride, aColStride: aColStride, b: b, bRowStride: bRowStride,
+               bColStride: bColStride, c: c, ldc: ldc, accumulate: accumulate, workspace: workspace)
+}
+#endif
+
+/// `gemm`'s body: blocks of B and A packed, the register tile over them.
+@inline(__always)
+func gemmBlocks(
     m: Int, n: Int, k: Int,
     a: UnsafePointer<Float>, aRowStride: Int, aColStride: Int,
     b: UnsafePointer<Float>, bRowStride: Int, bColStride: Int,
@@ -138,9 +158,9 @@ func packBlockA(mc: Int, kc: Int, a: UnsafePointer<Float>, rowStride: Int, colSt
 }
 
 /// Packs a kc×nc block of B into column panels of `gemmTileCols`: panel q holds
-/// B(p, q*32 + j) at [q*32*kc + p*32 + j]; columns past nc are zero.
+/// B(p, q*32 + j) at [q*32*kc + p*32 + j]; columns past nc are zero. (Compiled as `gemm` is:
+/// for speed in training, for size in the runtime.)
 @inline(__always)
-@_optimize(speed)
 func packBlockB(kc: Int, nc: Int, b: UnsafePointer<Float>, rowStride: Int, colStride: Int,
                 into dst: UnsafeMutablePointer<Float>) {
     var panel = 0
@@ -159,10 +179,12 @@ func packBlockB(kc: Int, nc: Int, b: UnsafePointer<Float>, rowStride: Int, colSt
             var p = 0
             if rowStride == 1 {
                 // 16×16 blocks: 16 contiguous loads, a transpose in registers, 16 stores.
+                // One 16×16 block per step (the two halves of the panel in turn: one inlined copy).
+                var half = 0
                 while p + 16 <= kc {
-                    transposeBlock16(b + panel * colStride + p, sourceStride: colStride, into: out + p * gemmTileCols)
-                    transposeBlock16(b + (panel + 16) * colStride + p, sourceStride: colStride, into: out + p * gemmTileCols + 16)
-                    p += 16
+                    transposeBlock16(b + (panel + half) * colStride + p, sourceStride: colStride, into: out + p * gemmTileCols + half)
+                    half ^= 16
+                    if half == 0 { p += 16 }
                 }
             }
             for j in 0..<gemmTileCols {

@@ -188,7 +188,7 @@ public func maxPool2dU8(_ g: ConvGeometry, planes: Int, x: UnsafePointer<UInt8>,
         }
     }
     // Every window inside; groups of 8 (4) outputs, the last overlapping the one before.
-    // (`maxBytes`: one instruction in the runtime's AVX-512 build, QuantizedTileVNNI.swift.)
+    // (`maxBytes`: one instruction in the runtime's AVX-512 and AVX2 builds, VectorBuiltins.swift.)
     while r < planes * oh {
         let plane = r / oh, oy = r % oh
         let top = x + plane * h * w + 2 * oy * w, out = y + r * ow
@@ -216,9 +216,9 @@ public func maxPool2dU8(_ g: ConvGeometry, planes: Int, x: UnsafePointer<UInt8>,
     }
 }
 
-#if !MYELIN_VNNI
-/// The larger byte of each of the 16 pairs (the runtime's AVX-512 build has a shift-and-truncate
-/// twin in QuantizedTileVNNI.swift).
+#if !MYELIN_VNNI && !MYELIN_AVX2
+/// The larger byte of each of the 16 pairs (the runtime's AVX-512 and AVX2 builds have a
+/// shift-and-truncate twin in Sources/MyelinRuntime/VectorBuiltins.swift).
 @_transparent
 func maxOfBytePairs(_ m: SIMD32<UInt8>) -> SIMD16<UInt8> { maxBytes(m.evenHalf, m.oddHalf) }
 #endif

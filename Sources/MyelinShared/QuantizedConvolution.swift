@@ -15,7 +15,8 @@
 //     reads those rows as they are, any other is im2col'd into u8 rows [OH·OW, k4] (k = patch in
 //     (i, j, c) order — a tap's channels are one contiguous copy — padded to 4 with zeros);
 //     then `qgemm` — the same register tile as qlinear, `vpdpbusd` on CPUs with AVX-512 VNNI
-//     (Sources/MyelinRuntime/QuantizedTileVNNI.swift), plain loops elsewhere — on weights packed
+//     (Sources/MyelinRuntime/QuantizedTileVNNI.swift), `vpmaddwd` on other AVX2 CPUs
+//     (QuantizedTileAVX2.swift), plain loops elsewhere — on weights packed
 //     in the same (i, j, c) order writes channels-last rows [OH·OW, O/groups], which one more
 //     transpose turns into the NCHW output planes.
 //   - depthwise (one input and one output channel per group): channels as the 16 lanes. Per

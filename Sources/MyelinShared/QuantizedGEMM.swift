@@ -3,14 +3,16 @@
 //
 // Shared at source level by the training module (exporter's reference executor, tests)
 // and the Embedded-Swift runtime. It holds the scalar quantisation formulas, the naive
-// reference kernel, the weight packing, and the fast kernel in two builds:
+// reference kernel, the weight packing, and the fast kernel in three builds:
 //   - MYELIN_VNNI (the runtime on CPUs with AVX-512 VNNI; Sources/MyelinRuntime/QuantizedTileVNNI.swift,
 //     runtime-only): a 6×64 register tile of
 //     `vpdpbusd` (4 u8·i8 products summed into each i32 lane). LLVM does not form this
 //     instruction from plain Swift integer code (it stops at 16-bit `vpdpwssd`, a quarter
 //     of the rate), so it is called through the `Builtin` module.
+//   - MYELIN_AVX2 (the runtime on AVX2 CPUs without VNNI; QuantizedTileAVX2.swift): strips of
+//     16 columns × 4 rows of `vpmaddwd` on bytes widened to i16.
 //   - otherwise a portable tile written as plain loops.
-// Both produce exactly the reference's integers: i32 sums cannot overflow for k < 2^16.
+// All produce exactly the reference's integers: i32 sums cannot overflow for k < 2^16.
 
 @inline(__always)
 public func kernelRoundUp(_ x: Int, _ multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
@@ -62,10 +64,10 @@ func requantize16(_ acc: SIMD16<Int32>, multiplier: SIMD16<Float>, zeroPoint: Fl
     roundToBytes16(int32ToFloat(acc) * multiplier, zeroPoint: zeroPoint, low: low, capped: capped)
 }
 
-#if !MYELIN_VNNI
+#if !MYELIN_VNNI && !MYELIN_AVX2
 /// `clamp(roundEven(y) + zeroPoint, low, 255)` per lane as bytes (NaN gives `low`): the rounding
 /// and clamp of `requantize16` and of `quantizeRow`'s 16 lanes (`quantizeToU8`'s bytes, low 0).
-/// (Exact at any magnitude: `capped` matters only to the AVX-512 twin.)
+/// (Exact at any magnitude: `capped` matters only to the AVX-512 and AVX2 twins.)
 @_transparent
 func roundToBytes16(_ y: SIMD16<Float>, zeroPoint: Float, low: Float, capped: Bool = true) -> SIMD16<UInt8> {
     let magic = SIMD16<Float>(repeating: 12_582_912)
@@ -85,9 +87,11 @@ func dequantize16(_ acc: SIMD16<Int32>, multiplier: SIMD16<Float>, relu: Bool) -
     return relu ? y.replacing(with: zero, where: y .<= zero) : y
 }
 
-#if !MYELIN_VNNI
-/// f32(v) per lane. (This and `lowBytes` have `Builtin` twins in the runtime's AVX-512 build,
-/// QuantizedTileVNNI.swift: in Embedded Swift these conversions are out-of-line calls.)
+#if !MYELIN_VNNI && !MYELIN_AVX2
+/// f32(v) per lane. (This, `lowBytes`, `maxBytes` and `zeroExtend` have `Builtin` twins in the
+/// runtime's AVX-512 and AVX2 builds, Sources/MyelinRuntime/VectorBuiltins.swift: in Embedded
+/// Swift these conversions are out-of-line calls; `dpbusd` has twins in QuantizedTileVNNI.swift
+/// and QuantizedTileAVX2.swift.)
 @_transparent
 func int32ToFloat(_ v: SIMD16<Int32>) -> SIMD16<Float> { SIMD16<Float>(v) }
 
@@ -103,8 +107,7 @@ func maxBytes<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar == UInt8 { pointwiseM
 @_transparent
 func zeroExtend(_ v: SIMD16<UInt8>) -> SIMD16<Int32> { SIMD16<Int32>(truncatingIfNeeded: v) }
 
-/// acc + Σ_{t<4} u8(byte t of a) · i8(byte t of b) per i32 lane: `vpdpbusd`'s definition (its
-/// VNNI twin in QuantizedTileVNNI.swift).
+/// acc + Σ_{t<4} u8(byte t of a) · i8(byte t of b) per i32 lane: `vpdpbusd`'s definition.
 @inline(__always)
 func dpbusd(_ acc: SIMD16<Int32>, _ a: SIMD16<Int32>, _ b: SIMD16<Int32>) -> SIMD16<Int32> {
     var r = acc
@@ -365,8 +368,11 @@ func qgemmTileSums(rows: Int, vecs: Int, _ pieces: Int, _ skip: Int, _ groups: I
         finish(r, load16(t) &+ initial.0, load16(t + 16) &+ initial.1, load16(t + 32) &+ initial.2, load16(t + 48) &+ initial.3)
     }
 }
+#endif
 
-/// Portable register tile with the same contract as the VNNI one: `rows` (1, 4 or 6) ×
+#if !MYELIN_VNNI && !MYELIN_AVX2
+
+/// Portable register tile with the same contract as the VNNI and AVX2 ones: `rows` (1, 4 or 6) ×
 /// 16·`vecs` i32 sums over `pieces` × `groups` groups of 4 inputs (A skips `skip` bytes after
 /// each piece); B advances `bStride` bytes per group.
 @inline(__always)

@@ -154,6 +154,39 @@ final class ConvRuntimeTests: XCTestCase {
         }
     }
 
+    /// Depthwise transposed convolutions (one input channel per group on the adjoint convolution's
+    /// side, with and without a channel multiplier; stride, output padding, dilation): the
+    /// runtime runs them through the general column-matrix path (`convBackwardData`), C and the
+    /// Swift executor against the training module's own transposed convolution.
+    func testDepthwiseTransposedConvolutionsMatchInCAndInTheSwiftExecutor() throws {
+        final class Depthwise: Module {
+            let up: ConvTranspose2d, widen: ConvTranspose2d
+            var isTraining = false
+            init(_ g: Generator) {
+                up = ConvTranspose2d(4, 4, kernelSize: 3, stride: 2, padding: 1, outputPadding: 1, groups: 4, generator: g)
+                widen = ConvTranspose2d(8, 4, kernelSize: [3, 2], padding: [1, 0], groups: 4, dilation: [1, 2], generator: g)
+            }
+            func forward(_ x: Tensor) -> Tensor { widen(Tensor.concat([up(x).relu(), upsampleNearest2d(x, scale: [2, 2])], axis: 1)) }
+            var description: String { "Depthwise" }
+        }
+        let library = try requireRuntime()
+        let model = Depthwise(Generator(seed: 11))
+        let n = 2
+        let x = Tensor.randn([n, 4, 5, 6], generator: Generator(seed: 12))
+        let expected = noGrad { model.forward(x) }
+        let bundle = try BundleExporter.export(model, inputs: [("x", [4, 5, 6])]) { [model.forward($0[0])] }
+        let transposed = bundle.ops.filter { $0.code == .convTranspose2d }
+        XCTAssertEqual(transposed.count, 2)
+        for op in transposed {
+            XCTAssertEqual(bundle.values[op.outputs[0]].shape[0], 4, "one output channel per group")
+        }
+        let c = try Self.runC(library, bundle, [x.data], n: n)
+        let swift = BundleExecutor(bundle).run([x.data], batch: n)
+        let width = expected.count / n
+        XCTAssertLessThanOrEqual(Self.relativeError(c[0], expected.data, width: width), 1e-5, "C against Swift")
+        XCTAssertLessThanOrEqual(Self.relativeError(swift[0], expected.data, width: width), 1e-5, "executor against Swift")
+    }
+
     /// Indices used without the pooled values: the export still writes them with one op.
     func testIndicesAloneExport() throws {
         final class Indices: Module {

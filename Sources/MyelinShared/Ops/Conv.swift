@@ -126,10 +126,10 @@ public enum ConvOps {
             op.params.scratchBytes = 4 * convLanesScratchCount(geometry)
             return
         }
+        // conv_transpose2d (`convBackwardData`): the column matrix and weightᵀ, then GEMM's workspace.
         let columns = try checkedAdd(try checkedMultiply(geometry.patch, geometry.outHeight * geometry.outWidth),
                                      try checkedMultiply(geometry.patch, geometry.outChannels / geometry.groups))
-        let depthwise = geometry.isDepthwise ? convPaddedPlanesCount(geometry) : 0
-        op.params.scratchBytes = try checkedMultiply(try checkedAdd(Swift.max(columns, depthwise), gemmWorkspaceCount), 4)
+        op.params.scratchBytes = try checkedMultiply(try checkedAdd(columns, gemmWorkspaceCount), 4)
     }
 
     /// `convPackedWeightsCount`, overflow-checked.
@@ -347,9 +347,8 @@ public enum ConvOps {
         let g = r.params.window, x = r.f32(0), y = r.f32Out(0), w = weights(r)
         let bias: UnsafePointer<Float>? = r.op.tensorCount == 2 ? r.tensorF32(1) : nil
         let columns = r.scratch.assumingMemoryBound(to: Float.self)
-        // The column matrix, or a depthwise convolution's padded planes, then the workspace (as `finish` counts them).
-        let workspace = columns + Swift.max(g.patch * (g.outHeight * g.outWidth + g.outChannels / g.groups),
-                                            g.isDepthwise ? convPaddedPlanesCount(g) : 0)
+        // The column matrix and weightᵀ, then the workspace (as `finish` counts them).
+        let workspace = columns + g.patch * (g.outHeight * g.outWidth + g.outChannels / g.groups)
         let plane = g.height * g.width, perImage = g.inChannels * plane
         for n in 0..<r.batch {
             let out = y + n * perImage
