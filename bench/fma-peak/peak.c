@@ -13,6 +13,12 @@
  * loaded machine lowers the figure less than it would wall-clock time (it still may: a
  * busy sibling hardware thread shares the FMA units) — take the max over trials as the
  * closest to the hardware's limit, the median as what a loaded core gives.
+ *
+ * Also the int8 ceiling of the AVX2 int8 kernel (Sources/MyelinRuntime/QuantizedTileAVX2.swift,
+ * for CPUs without VNNI): chains of `vpmaddwd` + `vpaddd` on 256-bit registers, counted as the
+ * kernel uses them — each `vpmaddwd` is 16 u8·i8 multiply-adds (bytes widened to i16), 2 ops
+ * each. The kernel also spends instructions widening and broadcasting bytes, so this is an upper
+ * bound on its rate, not a reachable one.
  */
 #define _POSIX_C_SOURCE 199309L
 #include <immintrin.h>
@@ -64,6 +70,27 @@ __attribute__((noinline)) static float run256(long n, float seed) {
     return s;
 }
 
+/* c = c + madd(c, b): each chain's multiply depends on its sum, so nothing is loop-invariant. */
+__attribute__((noinline)) static float runMadd256(long n, float seed) {
+    int k = (int)seed;
+    __m256i c0 = _mm256_set1_epi32(k), c1 = _mm256_set1_epi32(k + 1), c2 = _mm256_set1_epi32(k + 2), c3 = _mm256_set1_epi32(k + 3),
+            c4 = _mm256_set1_epi32(k + 4), c5 = _mm256_set1_epi32(k + 5), c6 = _mm256_set1_epi32(k + 6), c7 = _mm256_set1_epi32(k + 7),
+            c8 = _mm256_set1_epi32(k + 8), c9 = _mm256_set1_epi32(k + 9), c10 = _mm256_set1_epi32(k + 10), c11 = _mm256_set1_epi32(k + 11);
+    const __m256i b = _mm256_set1_epi16(3);
+#define MADD(c) c = _mm256_add_epi32(c, _mm256_madd_epi16(c, b))
+    for (long i = 0; i < n; i++) {
+        MADD(c0); MADD(c1); MADD(c2); MADD(c3); MADD(c4); MADD(c5); MADD(c6); MADD(c7); MADD(c8); MADD(c9); MADD(c10); MADD(c11);
+        __asm__ volatile("" : "+x"(c0), "+x"(c1), "+x"(c2), "+x"(c3), "+x"(c4), "+x"(c5), "+x"(c6), "+x"(c7), "+x"(c8), "+x"(c9), "+x"(c10), "+x"(c11));
+    }
+#undef MADD
+    int lanes[8], s = 0;
+    _mm256_storeu_si256((__m256i *)lanes, _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)),
+        _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c4, c5), _mm256_add_epi32(c6, c7)),
+                         _mm256_add_epi32(_mm256_add_epi32(c8, c9), _mm256_add_epi32(c10, c11)))));
+    for (int l = 0; l < 8; l++) s += lanes[l];
+    return (float)s;
+}
+
 static double nominal_mhz(void) {
     FILE *f = fopen("/proc/cpuinfo", "r");
     char line[512];
@@ -94,5 +121,8 @@ int main(int argc, char **argv) {
     report("fma_f32_zmm", 16, run512, trials);
 #endif
     report("fma_f32_ymm", 8, run256, trials);
+#ifdef __AVX2__
+    report("madd_u8i8_ymm (GOP/s)", 16, runMadd256, trials);
+#endif
     return 0;
 }
