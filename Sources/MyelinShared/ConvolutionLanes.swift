@@ -91,6 +91,17 @@ public func convPointwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, input
         var sum0 = V(), sum1 = V(), next = 0
         while next < pixels {
             let first = Swift.min(next, pixels - tile)
+#if MYELIN_AVX2
+            // Passes of 4 and 3 pixels × 16 channels (`convLanePassAVX2`).
+            let p0 = x + first * pixelStride, p4 = p0 + 4 * pixelStride
+            for half in 0..<2 {
+                let w = blockWeights + 16 * half
+                convLanePassAVX2(p0, p0 + pixelStride, p0 + 2 * pixelStride, p0 + 3 * pixelStride, count: 4, offsets: nil,
+                                 step: channelStride, weights: w, depth: 0..<channels, into: edge + 16 * half)
+                convLanePassAVX2(p4, p4 + pixelStride, p4 + 2 * pixelStride, p4 + 2 * pixelStride, count: 3, offsets: nil,
+                                 step: channelStride, weights: w, depth: 0..<channels, into: edge + 4 * convLaneChannels + 16 * half)
+            }
+#else
             var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V()
             var b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V(), b6 = V()
             var w = blockWeights, p0 = x + first * pixelStride
@@ -113,6 +124,7 @@ public func convPointwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, input
             a2.store(edge + 64); b2.store(edge + 80); a3.store(edge + 96); b3.store(edge + 112)
             a4.store(edge + 128); b4.store(edge + 144); a5.store(edge + 160); b5.store(edge + 176)
             a6.store(edge + 192); b6.store(edge + 208)
+#endif
             // Pixels before `next` were written (or summed) by the tile before.
             for k in (next - first)..<tile {
                 var y0 = V.load(edge + k * convLaneChannels), y1 = V.load(edge + k * convLaneChannels + 16)
@@ -182,27 +194,8 @@ public func convForwardLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: 
             var pc = 0
             while pc < patch {
                 let end = Swift.min(pc + depth, patch)
-                var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V(), a7 = V()
-                var b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V(), b6 = V(), b7 = V()
-                var w = blockWeights + pc * convLaneChannels
-                for q in pc..<end {
-                    let at = offsets.load(fromByteOffset: 8 * q, as: Int.self)
-                    let lo = V.load(w), hi = V.load(w + 16)
-                    var s: V
-                    s = V(repeating: p0[at]); a0.addProduct(s, lo); b0.addProduct(s, hi)
-                    s = V(repeating: p1[at]); a1.addProduct(s, lo); b1.addProduct(s, hi)
-                    s = V(repeating: p2[at]); a2.addProduct(s, lo); b2.addProduct(s, hi)
-                    s = V(repeating: p3[at]); a3.addProduct(s, lo); b3.addProduct(s, hi)
-                    s = V(repeating: p4[at]); a4.addProduct(s, lo); b4.addProduct(s, hi)
-                    s = V(repeating: p5[at]); a5.addProduct(s, lo); b5.addProduct(s, hi)
-                    s = V(repeating: p6[at]); a6.addProduct(s, lo); b6.addProduct(s, hi)
-                    s = V(repeating: p7[at]); a7.addProduct(s, lo); b7.addProduct(s, hi)
-                    w += convLaneChannels
-                }
-                a0.store(tap); b0.store(tap + 16); a1.store(tap + 32); b1.store(tap + 48)
-                a2.store(tap + 64); b2.store(tap + 80); a3.store(tap + 96); b3.store(tap + 112)
-                a4.store(tap + 128); b4.store(tap + 144); a5.store(tap + 160); b5.store(tap + 176)
-                a6.store(tap + 192); b6.store(tap + 208); a7.store(tap + 224); b7.store(tap + 240)
+                convLaneTileSums((p0, p1, p2, p3, p4, p5, p6, p7), offsets: offsets, weights: blockWeights + pc * convLaneChannels,
+                                 depth: pc..<end, into: tap)
                 // The first block plus the bias, later blocks added (`convStoreTile`'s order).
                 for e in stride(from: 0, to: tile * convLaneChannels, by: 16) {
                     var v = V.load(tap + e)
@@ -226,6 +219,49 @@ public func convForwardLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: 
             next = first + tile
         }
     }
+}
+
+/// `convForwardLanes`' register tile: for the 8 pixels at `pixels` (each input read at the
+/// `offsets` of the depth block's taps) and 32 output channels, Σ_q input · weight over the
+/// taps q in `depth` (weights: tap q's 32 channels at (q − depth.lowerBound)·32), fused
+/// multiply-adds in tap order; pixel k's 32 sums stored at tap + 32k.
+@inline(__always)
+@_optimize(speed)
+func convLaneTileSums(_ pixels: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                 UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+                      offsets: UnsafeRawPointer, weights: UnsafePointer<Float>, depth: Range<Int>, into tap: UnsafeMutablePointer<Float>) {
+#if MYELIN_AVX2
+    for quarter in 0..<4 {
+        let half = quarter & 1, four = quarter >> 1
+        convLanePassAVX2(four == 0 ? pixels.0 : pixels.4, four == 0 ? pixels.1 : pixels.5, four == 0 ? pixels.2 : pixels.6,
+                         four == 0 ? pixels.3 : pixels.7, count: 4, offsets: offsets, step: 0, weights: weights + 16 * half,
+                         depth: depth, into: tap + 4 * four * convLaneChannels + 16 * half)
+    }
+#else
+    typealias V = SIMD16<Float>
+    let (p0, p1, p2, p3, p4, p5, p6, p7) = pixels
+    var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V(), a7 = V()
+    var b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V(), b6 = V(), b7 = V()
+    var w = weights
+    for q in depth {
+        let at = offsets.load(fromByteOffset: 8 * q, as: Int.self)
+        let lo = V.load(w), hi = V.load(w + 16)
+        var s: V
+        s = V(repeating: p0[at]); a0.addProduct(s, lo); b0.addProduct(s, hi)
+        s = V(repeating: p1[at]); a1.addProduct(s, lo); b1.addProduct(s, hi)
+        s = V(repeating: p2[at]); a2.addProduct(s, lo); b2.addProduct(s, hi)
+        s = V(repeating: p3[at]); a3.addProduct(s, lo); b3.addProduct(s, hi)
+        s = V(repeating: p4[at]); a4.addProduct(s, lo); b4.addProduct(s, hi)
+        s = V(repeating: p5[at]); a5.addProduct(s, lo); b5.addProduct(s, hi)
+        s = V(repeating: p6[at]); a6.addProduct(s, lo); b6.addProduct(s, hi)
+        s = V(repeating: p7[at]); a7.addProduct(s, lo); b7.addProduct(s, hi)
+        w += convLaneChannels
+    }
+    a0.store(tap); b0.store(tap + 16); a1.store(tap + 32); b1.store(tap + 48)
+    a2.store(tap + 64); b2.store(tap + 80); a3.store(tap + 96); b3.store(tap + 112)
+    a4.store(tap + 128); b4.store(tap + 144); a5.store(tap + 160); b5.store(tap + 176)
+    a6.store(tap + 192); b6.store(tap + 208); a7.store(tap + 224); b7.store(tap + 240)
+#endif
 }
 
 /// Depthwise conv2d (`g.isDepthwise`, any kernel, stride, padding, dilation and channel
@@ -345,3 +381,36 @@ public func convDepthwiseLaneWeights(_ g: ConvGeometry, _ weights: UnsafeRawPoin
         }
     }
 }
+
+#if MYELIN_AVX2
+/// The lane kernels' register tiles on AVX2 (16 ymm registers, where the 24 to 32 accumulators
+/// of the AVX-512 tiles spill): one pass of `count` (3 or 4) pixels × 16 output channels in 8
+/// accumulators. Pixel k's input at tap q is read at qk[offsets[q]] (Ints), or qk[q·step]
+/// without offsets; the 16 channels' weights of tap q at weights + (q − depth.lowerBound)·32.
+/// Σ over the taps in order, one fused multiply-add each — the sums of the wide tiles, bit for
+/// bit; pixel k's 16 sums stored at into + 32k.
+@inline(never)
+@_optimize(speed)
+func convLanePassAVX2(_ q0: UnsafePointer<Float>, _ q1: UnsafePointer<Float>, _ q2: UnsafePointer<Float>, _ q3: UnsafePointer<Float>,
+                      count: Int, offsets: UnsafeRawPointer?, step: Int, weights: UnsafePointer<Float>, depth: Range<Int>,
+                      into tap: UnsafeMutablePointer<Float>) {
+    typealias H = SIMD8<Float>
+    var a0 = H(), a1 = H(), a2 = H(), a3 = H(), b0 = H(), b1 = H(), b2 = H(), b3 = H()
+    var w = UnsafeRawPointer(weights)
+    for q in depth {
+        let at = offsets?.load(fromByteOffset: 8 * q, as: Int.self) ?? q * step
+        let lo = w.loadUnaligned(as: H.self), hi = w.loadUnaligned(fromByteOffset: 32, as: H.self)
+        var s: H
+        s = H(repeating: q0[at]); a0.addProduct(s, lo); b0.addProduct(s, hi)
+        s = H(repeating: q1[at]); a1.addProduct(s, lo); b1.addProduct(s, hi)
+        s = H(repeating: q2[at]); a2.addProduct(s, lo); b2.addProduct(s, hi)
+        s = H(repeating: q3[at]); a3.addProduct(s, lo); b3.addProduct(s, hi)
+        w += 4 * convLaneChannels  // bytes: the next tap's 32 floats
+    }
+    let t = UnsafeMutableRawPointer(tap)
+    t.storeBytes(of: a0, as: H.self); t.storeBytes(of: b0, toByteOffset: 32, as: H.self)
+    t.storeBytes(of: a1, toByteOffset: 128, as: H.self); t.storeBytes(of: b1, toByteOffset: 160, as: H.self)
+    t.storeBytes(of: a2, toByteOffset: 256, as: H.self); t.storeBytes(of: b2, toByteOffset: 288, as: H.self)
+    if count > 3 { t.storeBytes(of: a3, toByteOffset: 384, as: H.self); t.storeBytes(of: b3, toByteOffset: 416, as: H.self) }
+}
+#endif
