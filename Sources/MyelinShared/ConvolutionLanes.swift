@@ -22,7 +22,7 @@
 /// writes when `convPoolsByLanes`): 14 accumulators; 7 × 7 and 14 × 14 planes in whole tiles.
 let convPointwiseTilePixels = 7
 
-/// Output pixels of `convForwardLanes`' tile: 16 accumulators (ResNet-mini's 4 × 4 planes in two
+/// Output pixels of `convForwardLanes`' tile (`convLanePassPixels` on AVX2): 16 accumulators (ResNet-mini's 4 × 4 planes in two
 /// whole tiles, 14 × 14 in 25 with the last overlapping; 7 × 7 in 7, 56 lanes for 49 pixels).
 let convLaneTilePixels = 8
 
@@ -83,7 +83,12 @@ public func convPointwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, input
                                bias: UnsafePointer<Float>?, relu: Bool, y: UnsafeMutablePointer<Float>, averaged: Bool,
                                edge: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
-    let pixels = g.height * g.width, channels = g.inChannels, tile = convPointwiseTilePixels
+#if MYELIN_AVX2
+    let tile = convLanePassPixels
+#else
+    let tile = convPointwiseTilePixels
+#endif
+    let pixels = g.height * g.width, channels = g.inChannels
     let channelStride = inputChannelsLast ? 1 : pixels, pixelStride = inputChannelsLast ? channels : 1
     for block in 0..<(g.outChannels / convLaneChannels) {
         let blockWeights = lanes + block * channels * convLaneChannels, o = block * convLaneChannels
@@ -92,14 +97,12 @@ public func convPointwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, input
         while next < pixels {
             let first = Swift.min(next, pixels - tile)
 #if MYELIN_AVX2
-            // Passes of 4 and 3 pixels × 16 channels (`convLanePassAVX2`).
-            let p0 = x + first * pixelStride, p4 = p0 + 4 * pixelStride
+            // 6 pixels × 16 channels per pass (`convLanePassAVX2`).
+            let p0 = x + first * pixelStride
             for half in 0..<2 {
-                let w = blockWeights + 16 * half
-                convLanePassAVX2(p0, p0 + pixelStride, p0 + 2 * pixelStride, p0 + 3 * pixelStride, count: 4, offsets: nil,
-                                 step: channelStride, weights: w, depth: 0..<channels, into: edge + 16 * half)
-                convLanePassAVX2(p4, p4 + pixelStride, p4 + 2 * pixelStride, p4 + 2 * pixelStride, count: 3, offsets: nil,
-                                 step: channelStride, weights: w, depth: 0..<channels, into: edge + 4 * convLaneChannels + 16 * half)
+                convLanePassAVX2(p0, p0 + pixelStride, p0 + 2 * pixelStride, p0 + 3 * pixelStride, p0 + 4 * pixelStride,
+                                 p0 + 5 * pixelStride, offsets: nil, step: channelStride, weights: blockWeights + 16 * half,
+                                 depth: 0..<channels, into: edge + 16 * half)
             }
 #else
             var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V()
@@ -159,7 +162,12 @@ public func convPointwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, input
 public func convForwardLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                              relu: Bool, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
-    let tile = convLaneTilePixels, patch = g.patch, depth = convDepthStep(patch), ow = g.outWidth, pixels = g.outHeight * ow
+#if MYELIN_AVX2
+    let tile = convLanePassPixels
+#else
+    let tile = convLaneTilePixels
+#endif
+    let patch = g.patch, depth = convDepthStep(patch), ow = g.outWidth, pixels = g.outHeight * ow
     let offsets = UnsafeMutableRawPointer(scratch), work = scratch + 2 * patch
     var source = x, width = g.width, planeStride = g.height * g.width, edge = work
     if g.padTop + g.padLeft + g.padBottom + g.padRight > 0 {
@@ -184,17 +192,21 @@ public func convForwardLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: 
         let blockWeights = lanes + block * patch * convLaneChannels, o = block * convLaneChannels
         var next = 0
         while next < pixels {
-            // 8 output pixels in row-major order (across rows; the last 8 overlapping earlier ones
-            // when the plane is not a multiple of 8, which write the same values again).
+            // `tile` output pixels in row-major order (across rows; the last tile overlapping
+            // earlier ones when the plane is not a multiple of it, which write the same values again).
             let first = Swift.min(next, pixels - tile)
             @inline(__always) func pixel(_ k: Int) -> UnsafePointer<Float> {
                 source + (first + k) / ow * g.strideH * width + (first + k) % ow * sw
             }
-            let p0 = pixel(0), p1 = pixel(1), p2 = pixel(2), p3 = pixel(3), p4 = pixel(4), p5 = pixel(5), p6 = pixel(6), p7 = pixel(7)
+#if MYELIN_AVX2
+            let tilePixels = (pixel(0), pixel(1), pixel(2), pixel(3), pixel(4), pixel(5))
+#else
+            let tilePixels = (pixel(0), pixel(1), pixel(2), pixel(3), pixel(4), pixel(5), pixel(6), pixel(7))
+#endif
             var pc = 0
             while pc < patch {
                 let end = Swift.min(pc + depth, patch)
-                convLaneTileSums((p0, p1, p2, p3, p4, p5, p6, p7), offsets: offsets, weights: blockWeights + pc * convLaneChannels,
+                convLaneTileSums(tilePixels, offsets: offsets, weights: blockWeights + pc * convLaneChannels,
                                  depth: pc..<end, into: tap)
                 // The first block plus the bias, later blocks added (`convStoreTile`'s order).
                 for e in stride(from: 0, to: tile * convLaneChannels, by: 16) {
@@ -210,17 +222,36 @@ public func convForwardLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: 
                     v.replacing(with: 0, where: v .< 0).store(edge + e)
                 }
             }
-            // Each channel's 8 pixels, contiguous in its plane, as one vector.
+            // Each channel's pixels, contiguous in its plane.
             for i in 0..<convLaneChannels {
-                let e = edge + i
+                let e = edge + i, out = y + (o + i) * pixels + first
+#if MYELIN_AVX2
+                for k in 0..<tile { out[k] = e[k * convLaneChannels] }
+#else
                 let v = SIMD8<Float>(e[0], e[32], e[64], e[96], e[128], e[160], e[192], e[224])
-                UnsafeMutableRawPointer(y + (o + i) * pixels + first).storeBytes(of: v, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(out).storeBytes(of: v, as: SIMD8<Float>.self)
+#endif
             }
             next = first + tile
         }
     }
 }
 
+#if MYELIN_AVX2
+/// `convForwardLanes`' register tile on AVX2: for the 6 pixels at `pixels` (each input read at
+/// the `offsets` of the depth block's taps) and 32 output channels, Σ_q input · weight over the
+/// taps q in `depth` (weights: tap q's 32 channels at (q − depth.lowerBound)·32), fused
+/// multiply-adds in tap order, in two passes of 16 channels; pixel k's 32 sums stored at tap + 32k.
+@inline(__always)
+func convLaneTileSums(_ pixels: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                 UnsafePointer<Float>, UnsafePointer<Float>),
+                      offsets: UnsafeRawPointer, weights: UnsafePointer<Float>, depth: Range<Int>, into tap: UnsafeMutablePointer<Float>) {
+    for half in 0..<2 {
+        convLanePassAVX2(pixels.0, pixels.1, pixels.2, pixels.3, pixels.4, pixels.5, offsets: offsets, step: 0,
+                         weights: weights + 16 * half, depth: depth, into: tap + 16 * half)
+    }
+}
+#else
 /// `convForwardLanes`' register tile: for the 8 pixels at `pixels` (each input read at the
 /// `offsets` of the depth block's taps) and 32 output channels, Σ_q input · weight over the
 /// taps q in `depth` (weights: tap q's 32 channels at (q − depth.lowerBound)·32), fused
@@ -230,14 +261,6 @@ public func convForwardLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: 
 func convLaneTileSums(_ pixels: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
                                  UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
                       offsets: UnsafeRawPointer, weights: UnsafePointer<Float>, depth: Range<Int>, into tap: UnsafeMutablePointer<Float>) {
-#if MYELIN_AVX2
-    for quarter in 0..<4 {
-        let half = quarter & 1, four = quarter >> 1
-        convLanePassAVX2(four == 0 ? pixels.0 : pixels.4, four == 0 ? pixels.1 : pixels.5, four == 0 ? pixels.2 : pixels.6,
-                         four == 0 ? pixels.3 : pixels.7, count: 4, offsets: offsets, step: 0, weights: weights + 16 * half,
-                         depth: depth, into: tap + 4 * four * convLaneChannels + 16 * half)
-    }
-#else
     typealias V = SIMD16<Float>
     let (p0, p1, p2, p3, p4, p5, p6, p7) = pixels
     var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V(), a7 = V()
@@ -261,8 +284,8 @@ func convLaneTileSums(_ pixels: (UnsafePointer<Float>, UnsafePointer<Float>, Uns
     a2.store(tap + 64); b2.store(tap + 80); a3.store(tap + 96); b3.store(tap + 112)
     a4.store(tap + 128); b4.store(tap + 144); a5.store(tap + 160); b5.store(tap + 176)
     a6.store(tap + 192); b6.store(tap + 208); a7.store(tap + 224); b7.store(tap + 240)
-#endif
 }
+#endif
 
 /// Depthwise conv2d (`g.isDepthwise`, any kernel, stride, padding, dilation and channel
 /// multiplier) of one image with the output channels in the lanes, 16 at a time: from
@@ -383,19 +406,23 @@ public func convDepthwiseLaneWeights(_ g: ConvGeometry, _ weights: UnsafeRawPoin
 }
 
 #if MYELIN_AVX2
-/// The lane kernels' register tiles on AVX2 (16 ymm registers, where the 24 to 32 accumulators
-/// of the AVX-512 tiles spill): one pass of `count` (3 or 4) pixels × 16 output channels in 8
-/// accumulators. Pixel k's input at tap q is read at qk[offsets[q]] (Ints), or qk[q·step]
-/// without offsets; the 16 channels' weights of tap q at weights + (q − depth.lowerBound)·32.
+/// Pixels of the lane kernels' AVX2 register tile (`convLanePassAVX2`), where the 24 to 32
+/// accumulators of the AVX-512 tiles spill on 16 ymm registers: 6 pixels × 16 channels in 12.
+let convLanePassPixels = 6
+
+/// The lane kernels' register tile on AVX2: one pass of 6 pixels × 16 output channels in 12
+/// accumulators (two FMA pipes of latency 4 need at least 8 in flight; 12 leave slack for the
+/// loads). Pixel k's input at tap q is read at qk[offsets[q]] (Ints), or qk[q·step] without
+/// offsets; the 16 channels' weights of tap q at weights + (q − depth.lowerBound)·32.
 /// Σ over the taps in order, one fused multiply-add each — the sums of the wide tiles, bit for
 /// bit; pixel k's 16 sums stored at into + 32k.
 @inline(never)
 @_optimize(speed)
 func convLanePassAVX2(_ q0: UnsafePointer<Float>, _ q1: UnsafePointer<Float>, _ q2: UnsafePointer<Float>, _ q3: UnsafePointer<Float>,
-                      count: Int, offsets: UnsafeRawPointer?, step: Int, weights: UnsafePointer<Float>, depth: Range<Int>,
-                      into tap: UnsafeMutablePointer<Float>) {
+                      _ q4: UnsafePointer<Float>, _ q5: UnsafePointer<Float>, offsets: UnsafeRawPointer?, step: Int,
+                      weights: UnsafePointer<Float>, depth: Range<Int>, into tap: UnsafeMutablePointer<Float>) {
     typealias H = SIMD8<Float>
-    var a0 = H(), a1 = H(), a2 = H(), a3 = H(), b0 = H(), b1 = H(), b2 = H(), b3 = H()
+    var a0 = H(), a1 = H(), a2 = H(), a3 = H(), a4 = H(), a5 = H(), b0 = H(), b1 = H(), b2 = H(), b3 = H(), b4 = H(), b5 = H()
     var w = UnsafeRawPointer(weights)
     for q in depth {
         let at = offsets?.load(fromByteOffset: 8 * q, as: Int.self) ?? q * step
@@ -405,12 +432,16 @@ func convLanePassAVX2(_ q0: UnsafePointer<Float>, _ q1: UnsafePointer<Float>, _ 
         s = H(repeating: q1[at]); a1.addProduct(s, lo); b1.addProduct(s, hi)
         s = H(repeating: q2[at]); a2.addProduct(s, lo); b2.addProduct(s, hi)
         s = H(repeating: q3[at]); a3.addProduct(s, lo); b3.addProduct(s, hi)
+        s = H(repeating: q4[at]); a4.addProduct(s, lo); b4.addProduct(s, hi)
+        s = H(repeating: q5[at]); a5.addProduct(s, lo); b5.addProduct(s, hi)
         w += 4 * convLaneChannels  // bytes: the next tap's 32 floats
     }
     let t = UnsafeMutableRawPointer(tap)
     t.storeBytes(of: a0, as: H.self); t.storeBytes(of: b0, toByteOffset: 32, as: H.self)
     t.storeBytes(of: a1, toByteOffset: 128, as: H.self); t.storeBytes(of: b1, toByteOffset: 160, as: H.self)
     t.storeBytes(of: a2, toByteOffset: 256, as: H.self); t.storeBytes(of: b2, toByteOffset: 288, as: H.self)
-    if count > 3 { t.storeBytes(of: a3, toByteOffset: 384, as: H.self); t.storeBytes(of: b3, toByteOffset: 416, as: H.self) }
+    t.storeBytes(of: a3, toByteOffset: 384, as: H.self); t.storeBytes(of: b3, toByteOffset: 416, as: H.self)
+    t.storeBytes(of: a4, toByteOffset: 512, as: H.self); t.storeBytes(of: b4, toByteOffset: 544, as: H.self)
+    t.storeBytes(of: a5, toByteOffset: 640, as: H.self); t.storeBytes(of: b5, toByteOffset: 672, as: H.self)
 }
 #endif

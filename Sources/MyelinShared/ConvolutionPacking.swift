@@ -321,17 +321,15 @@ func convPooledLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: UnsafePo
             }
             let corner0 = corner(0), corner1 = corner(1), corner2 = corner(2)
 #if MYELIN_AVX2
-            // Three passes of 4 outputs × 16 channels per half (`convLanePassAVX2`), outputs in
-            // the order below: the three windows' top rows, then their bottom rows.
+            // Two passes of 6 outputs × 16 channels per half (`convLanePassAVX2`): the three
+            // windows' top rows, then their bottom rows.
             let below0 = corner0 + width, below1 = corner1 + width, below2 = corner2 + width
             for half in 0..<2 {
                 let w = blockWeights + 16 * half, e = edge + 16 * half
-                convLanePassAVX2(corner0, corner0 + 1, corner1, corner1 + 1, count: 4, offsets: offsets, step: 0, weights: w,
-                                 depth: 0..<patch, into: e)
-                convLanePassAVX2(corner2, corner2 + 1, below0, below0 + 1, count: 4, offsets: offsets, step: 0, weights: w,
-                                 depth: 0..<patch, into: e + 4 * convLaneChannels)
-                convLanePassAVX2(below1, below1 + 1, below2, below2 + 1, count: 4, offsets: offsets, step: 0, weights: w,
-                                 depth: 0..<patch, into: e + 8 * convLaneChannels)
+                convLanePassAVX2(corner0, corner0 + 1, corner1, corner1 + 1, corner2, corner2 + 1, offsets: offsets, step: 0,
+                                 weights: w, depth: 0..<patch, into: e)
+                convLanePassAVX2(below0, below0 + 1, below1, below1 + 1, below2, below2 + 1, offsets: offsets, step: 0,
+                                 weights: w, depth: 0..<patch, into: e + 6 * convLaneChannels)
             }
 #else
             var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V()
