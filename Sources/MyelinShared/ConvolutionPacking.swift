@@ -518,6 +518,15 @@ func convStemForward(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafeP
             var block = 0
             while block < ow {
                 let c0 = Swift.min(block, ow - 16), c1 = Swift.min(block + 16, ow - 16)
+#if MYELIN_AVX2
+                // 4 channels × 16 columns per pass (8 ymm accumulators; the 32 of the AVX-512 tile spill).
+                let line = source + oy * width
+                for pass in 0..<4 {
+                    let half = pass & 1, column = pass < 2 ? c0 : c1
+                    convStemPassAVX2(line + column, width: width, kernelH: g.kernelH, kernelW: g.kernelW, weights: panel + 4 * half,
+                                     into: edge + 4 * half * gemmTileCols + (pass < 2 ? 0 : 16))
+                }
+#else
                 var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V(), a7 = V()
                 var b0 = V(), b1 = V(), b2 = V(), b3 = V(), b4 = V(), b5 = V(), b6 = V(), b7 = V()
                 var w = panel, line = source + oy * width
@@ -540,6 +549,7 @@ func convStemForward(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafeP
                 a2.store(edge + 64); b2.store(edge + 80); a3.store(edge + 96); b3.store(edge + 112)
                 a4.store(edge + 128); b4.store(edge + 144); a5.store(edge + 160); b5.store(edge + 176)
                 a6.store(edge + 192); b6.store(edge + 208); a7.store(edge + 224); b7.store(edge + 240)
+#endif
                 for i in 0..<rows {
                     var v0 = V.load(edge + 32 * i), v1 = V.load(edge + 32 * i + 16)
                     if let b = bias {
@@ -561,6 +571,38 @@ func convStemForward(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafeP
         r += convTileRows
     }
 }
+
+#if MYELIN_AVX2
+/// `convStemForward`'s register tile on AVX2: 4 output channels × 16 columns in 8 accumulators,
+/// Σ over the taps (i, j) in order of input line[i·width + j + column] × weights[(i·kernelW + j)·8 + channel],
+/// one fused multiply-add each (the AVX-512 tile's sums, bit for bit); channel k's 16 sums at into + 32k.
+@inline(never)
+@_optimize(speed)
+func convStemPassAVX2(_ line: UnsafePointer<Float>, width: Int, kernelH: Int, kernelW: Int, weights: UnsafePointer<Float>,
+                      into edge: UnsafeMutablePointer<Float>) {
+    typealias H = SIMD8<Float>
+    var a0 = H(), a1 = H(), a2 = H(), a3 = H(), b0 = H(), b1 = H(), b2 = H(), b3 = H()
+    var w = weights, row = UnsafeRawPointer(line)
+    for _ in 0..<kernelH {
+        var at = row
+        for _ in 0..<kernelW {
+            let lo = at.loadUnaligned(as: H.self), hi = at.loadUnaligned(fromByteOffset: 32, as: H.self)
+            var s = H(repeating: w[0]); a0.addProduct(s, lo); b0.addProduct(s, hi)
+            s = H(repeating: w[1]); a1.addProduct(s, lo); b1.addProduct(s, hi)
+            s = H(repeating: w[2]); a2.addProduct(s, lo); b2.addProduct(s, hi)
+            s = H(repeating: w[3]); a3.addProduct(s, lo); b3.addProduct(s, hi)
+            w += convTileRows
+            at += 4
+        }
+        row += 4 * width
+    }
+    let e = UnsafeMutableRawPointer(edge)
+    e.storeBytes(of: a0, as: H.self); e.storeBytes(of: b0, toByteOffset: 32, as: H.self)
+    e.storeBytes(of: a1, toByteOffset: 128, as: H.self); e.storeBytes(of: b1, toByteOffset: 160, as: H.self)
+    e.storeBytes(of: a2, toByteOffset: 256, as: H.self); e.storeBytes(of: b2, toByteOffset: 288, as: H.self)
+    e.storeBytes(of: a3, toByteOffset: 384, as: H.self); e.storeBytes(of: b3, toByteOffset: 416, as: H.self)
+}
+#endif
 
 /// Depth of the block that patch row `p` falls in.
 @inline(__always)
