@@ -60,13 +60,13 @@ func convDepthwiseLaneChannels(_ g: ConvGeometry) -> Int { kernelRoundUp(g.outCh
 
 /// Floats of scratch the lane kernels need: `convForwardLanes`' patch offsets, padded planes and
 /// two 8 × 32 tiles (more than the pointwise tile's 7 × 32 outputs); for the depthwise, its input
-/// and its output in rows [pixels, lane channels] when NCHW.
+/// and its output in rows [pixels, lane channels] when NCHW, and a zero input row.
 public func convLanesScratchCount(_ g: ConvGeometry) -> Int {
     guard g.isDepthwise else {
         let planes = g.padTop + g.padLeft + g.padBottom + g.padRight > 0 ? g.inChannels * g.paddedH * g.paddedW + gemmTileCols : 0
         return 2 * g.patch + planes + 2 * convLaneTilePixels * convLaneChannels
     }
-    return (g.height * g.width + g.outHeight * g.outWidth) * convDepthwiseLaneChannels(g)
+    return (g.height * g.width + g.outHeight * g.outWidth + g.width) * convDepthwiseLaneChannels(g)
 }
 
 /// Pointwise conv2d (`convPointwiseByLanes(g)`) of one image with the output channels in the
@@ -317,25 +317,33 @@ public func convDepthwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, input
         rows = UnsafePointer(scratch)
     }
     let out = outputChannelsLast ? y : scratch + plane * c
-    // Outputs whose 3 × 3 taps all fall inside the input: columns interior.lowerBound..<upperBound
-    // of the rows whose taps do (none for other kernels).
+    // Outputs whose 3 × 3 taps all fall inside the input columns: columns
+    // interior.lowerBound..<upperBound (none for other kernels), their taps in padding rows read
+    // from a zero row, as the other outputs' taps in the padding (the same zero products).
     let threeByThree = g.kernelH == 3 && g.kernelW == 3
+    let zeroRow = UnsafeRawPointer(scratch + (plane + outPlane) * c)
+    convZeroRow(scratch + (plane + outPlane) * c, g.width * c)
     let firstColumn = (g.padLeft + g.strideW - 1) / g.strideW
     let interior = firstColumn..<Swift.max(firstColumn, (g.width - 1 - 2 * g.dilationW + g.padLeft) / g.strideW + 1)
     var h = 0
     while h < c {
         var start = V()
-        if let bias { for i in 0..<Swift.min(16, o - h) { start[i] = bias[h + i] } }
+        if let bias {
+            if o - h >= 16 { start = V.load(bias + h) } else { for i in 0..<(o - h) { start[i] = bias[h + i] } }
+        }
         let weights = UnsafeRawPointer(lanes + h), source = UnsafeRawPointer(rows + h)
         for oy in 0..<g.outHeight {
             let top = oy * g.strideH - g.padTop
-            let insideRows = threeByThree && top >= 0 && top + 2 * g.dilationH < g.height
+            @inline(__always) func inputRow(_ i: Int) -> UnsafeRawPointer {
+                let iy = top + i * g.dilationH
+                return UInt(bitPattern: iy) < UInt(g.height) ? source + 4 * iy * g.width * c : zeroRow
+            }
             var ox = 0
             while ox < g.outWidth {
-                if insideRows && ox == interior.lowerBound && !interior.isEmpty {
-                    let left = ox * g.strideW - g.padLeft
-                    convDepthwiseLanes3x3(source + 4 * (top * g.width + left) * c, weights: weights, channels: c,
-                                          row: 4 * g.dilationH * g.width * c, column: 4 * g.dilationW * c, step: 4 * g.strideW * c,
+                if threeByThree && ox == interior.lowerBound && !interior.isEmpty {
+                    let left = 4 * (ox * g.strideW - g.padLeft) * c
+                    convDepthwiseLanes3x3((inputRow(0) + left, inputRow(1) + left, inputRow(2) + left), weights: weights, channels: c,
+                                          column: 4 * g.dilationW * c, step: 4 * g.strideW * c,
                                           count: interior.count, start: start, relu: relu,
                                           to: out + (oy * g.outWidth + ox) * c + h)
                     ox = interior.upperBound
@@ -347,10 +355,9 @@ public func convDepthwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, input
                     let iy = top + i * g.dilationH
                     for j in 0..<g.kernelW {
                         let ix = left + j * g.dilationW
-                        var v = V()
-                        if UInt(bitPattern: iy) < UInt(g.height) && UInt(bitPattern: ix) < UInt(g.width) {
-                            v = source.loadUnaligned(fromByteOffset: 4 * (iy * g.width + ix) * c, as: V.self)
-                        }
+                        // A tap in the padding reads zeros (a select, not a branch: the pattern changes output by output).
+                        let inside = UInt(bitPattern: iy) < UInt(g.height) && UInt(bitPattern: ix) < UInt(g.width)
+                        let v = (inside ? source + 4 * (iy * g.width + ix) * c : zeroRow).loadUnaligned(as: V.self)
                         acc = acc + weights.loadUnaligned(fromByteOffset: 4 * tap * c, as: V.self) * v
                         tap += 1
                     }
@@ -365,28 +372,34 @@ public func convDepthwiseLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, input
     if !outputChannelsLast { transposeFloats(out, rows: outPlane, cols: o, srcStride: c, into: y, dstStride: outPlane) }
 }
 
-/// `count` outputs of a row of `convDepthwiseLanes` whose 3 × 3 taps all fall inside the input:
-/// 16 channels each, the first reading its top-left tap at `source`, the next `step` bytes on;
-/// taps `row` and `column` bytes apart, weights (tap-major) `4·channels` bytes apart; outputs
-/// `channels` floats apart from `to`. Sums as `convDepthwiseLanes`.
+/// `count` outputs of a row of `convDepthwiseLanes` whose 3 × 3 taps all fall inside the input
+/// columns: 16 channels each, the first reading its taps of kernel row i from `rows.i` on (a zero
+/// row for padding rows), the next `step` bytes on; taps `column` bytes apart, weights
+/// (tap-major) `4·channels` bytes apart; outputs `channels` floats apart from `to`. Sums as
+/// `convDepthwiseLanes`.
 @inline(never)
 @_optimize(speed)
-func convDepthwiseLanes3x3(_ source: UnsafeRawPointer, weights: UnsafeRawPointer, channels: Int, row: Int, column: Int, step: Int,
-                           count: Int, start: SIMD16<Float>, relu: Bool, to: UnsafeMutablePointer<Float>) {
+func convDepthwiseLanes3x3(_ rows: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer), weights: UnsafeRawPointer, channels: Int,
+                           column: Int, step: Int, count: Int, start: SIMD16<Float>, relu: Bool, to: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
     let tapWeights = 4 * channels
-    var from = source, out = to
+    var (r0, r1, r2) = rows, out = to
     for _ in 0..<count {
         var acc = start
-        for i in 0..<3 {
-            for j in 0..<3 {
-                let wv = weights.loadUnaligned(fromByteOffset: (3 * i + j) * tapWeights, as: V.self)
-                acc = acc + wv * from.loadUnaligned(fromByteOffset: i * row + j * column, as: V.self)
-            }
+        for j in 0..<3 {
+            acc = acc + weights.loadUnaligned(fromByteOffset: j * tapWeights, as: V.self) * r0.loadUnaligned(fromByteOffset: j * column, as: V.self)
+        }
+        for j in 0..<3 {
+            acc = acc + weights.loadUnaligned(fromByteOffset: (3 + j) * tapWeights, as: V.self) * r1.loadUnaligned(fromByteOffset: j * column, as: V.self)
+        }
+        for j in 0..<3 {
+            acc = acc + weights.loadUnaligned(fromByteOffset: (6 + j) * tapWeights, as: V.self) * r2.loadUnaligned(fromByteOffset: j * column, as: V.self)
         }
         if relu { acc = acc.replacing(with: 0, where: acc .< 0) }
         UnsafeMutableRawPointer(out).storeBytes(of: acc, as: V.self)
-        from += step
+        r0 += step
+        r1 += step
+        r2 += step
         out += channels
     }
 }
