@@ -163,9 +163,11 @@ public func convForwardLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: 
                              relu: Bool, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
 #if MYELIN_AVX2
-    let tile = convLanePassPixels
+    // Each 16-channel half of a lane block in turn, so that its weights (≤ 320 taps × 64 bytes)
+    // stay in L1 from one pixel tile to the next.
+    let tile = convLanePassPixels, laneWidth = 16
 #else
-    let tile = convLaneTilePixels
+    let tile = convLaneTilePixels, laneWidth = convLaneChannels
 #endif
     let patch = g.patch, depth = convDepthStep(patch), ow = g.outWidth, pixels = g.outHeight * ow
     let offsets = UnsafeMutableRawPointer(scratch), work = scratch + 2 * patch
@@ -188,8 +190,8 @@ public func convForwardLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: 
         }
     }
     let sw = g.strideW
-    for block in 0..<(g.outChannels / convLaneChannels) {
-        let blockWeights = lanes + block * patch * convLaneChannels, o = block * convLaneChannels
+    for lane in stride(from: 0, to: g.outChannels, by: laneWidth) {
+        let blockWeights = lanes + lane / convLaneChannels * patch * convLaneChannels + lane % convLaneChannels, o = lane
         var next = 0
         while next < pixels {
             // `tile` output pixels in row-major order (across rows; the last tile overlapping
@@ -208,22 +210,21 @@ public func convForwardLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: 
                 let end = Swift.min(pc + depth, patch)
                 convLaneTileSums(tilePixels, offsets: offsets, weights: blockWeights + pc * convLaneChannels,
                                  depth: pc..<end, into: tap)
-                // The first block plus the bias, later blocks added (`convStoreTile`'s order).
-                for e in stride(from: 0, to: tile * convLaneChannels, by: 16) {
-                    var v = V.load(tap + e)
-                    if pc > 0 { v = V.load(edge + e) + v } else if let bias { v = v + V.load(bias + o + e % convLaneChannels) }
-                    v.store(edge + e)
+                // The first block plus the bias, later blocks added (`convStoreTile`'s order):
+                // pixel k's `laneWidth` sums at 32k.
+                for k in 0..<tile {
+                    for part in stride(from: 0, to: laneWidth, by: 16) {
+                        let e = k * convLaneChannels + part
+                        var v = V.load(tap + e)
+                        if pc > 0 { v = V.load(edge + e) + v } else if let bias { v = v + V.load(bias + o + part) }
+                        if relu && end == patch { v = v.replacing(with: 0, where: v .< 0) }
+                        v.store(edge + e)
+                    }
                 }
                 pc = end
             }
-            if relu {
-                for e in stride(from: 0, to: tile * convLaneChannels, by: 16) {
-                    let v = V.load(edge + e)
-                    v.replacing(with: 0, where: v .< 0).store(edge + e)
-                }
-            }
             // Each channel's pixels, contiguous in its plane.
-            for i in 0..<convLaneChannels {
+            for i in 0..<laneWidth {
                 let e = edge + i, out = y + (o + i) * pixels + first
 #if MYELIN_AVX2
                 for k in 0..<tile { out[k] = e[k * convLaneChannels] }
@@ -239,17 +240,15 @@ public func convForwardLanes(_ g: ConvGeometry, x: UnsafePointer<Float>, lanes: 
 
 #if MYELIN_AVX2
 /// `convForwardLanes`' register tile on AVX2: for the 6 pixels at `pixels` (each input read at
-/// the `offsets` of the depth block's taps) and 32 output channels, Σ_q input · weight over the
-/// taps q in `depth` (weights: tap q's 32 channels at (q − depth.lowerBound)·32), fused
-/// multiply-adds in tap order, in two passes of 16 channels; pixel k's 32 sums stored at tap + 32k.
+/// the `offsets` of the depth block's taps) and 16 output channels, Σ_q input · weight over the
+/// taps q in `depth` (weights: tap q's 16 channels at (q − depth.lowerBound)·32), fused
+/// multiply-adds in tap order; pixel k's 16 sums stored at tap + 32k.
 @inline(__always)
 func convLaneTileSums(_ pixels: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
                                  UnsafePointer<Float>, UnsafePointer<Float>),
                       offsets: UnsafeRawPointer, weights: UnsafePointer<Float>, depth: Range<Int>, into tap: UnsafeMutablePointer<Float>) {
-    for half in 0..<2 {
-        convLanePassAVX2(pixels.0, pixels.1, pixels.2, pixels.3, pixels.4, pixels.5, offsets: offsets, step: 0,
-                         weights: weights + 16 * half, depth: depth, into: tap + 16 * half)
-    }
+    convLanePassAVX2(pixels.0, pixels.1, pixels.2, pixels.3, pixels.4, pixels.5, offsets: offsets, step: 0,
+                     weights: weights, depth: depth, into: tap)
 }
 #else
 /// `convForwardLanes`' register tile: for the 8 pixels at `pixels` (each input read at the
