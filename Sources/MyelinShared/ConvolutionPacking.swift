@@ -400,6 +400,32 @@ func convPoolLaneTile(_ edge: UnsafeMutablePointer<Float>, bias: UnsafePointer<F
             best.store(edge + 12 * convLaneChannels + k * convLaneChannels + h)
         }
     }
+#if MYELIN_AVX2
+    // 8 channels at a time: the three windows' vectors (and a fourth of zeros) transposed in
+    // registers by three even/odd splits — the 32 floats' index bits rotated so that each
+    // channel's three maxima sit side by side — then stored 3 floats per channel (the fourth
+    // slot is the next tile's). The scalar loop below stalls on loading single floats of the
+    // vectors just stored.
+    typealias H = SIMD8<Float>
+    @inline(__always) func split(_ v: (H, H, H, H)) -> (H, H, H, H) {
+        let p0 = SIMD16<Float>(lowHalf: v.0, highHalf: v.1), p1 = SIMD16<Float>(lowHalf: v.2, highHalf: v.3)
+        return (p0.evenHalf, p1.evenHalf, p0.oddHalf, p1.oddHalf)
+    }
+    let windows = UnsafeRawPointer(edge + 12 * convLaneChannels)
+    for group in 0..<(convLaneChannels / 8) {
+        let at = 32 * group
+        let t = split(split(split((windows.loadUnaligned(fromByteOffset: at, as: H.self),
+                                   windows.loadUnaligned(fromByteOffset: at + 4 * convLaneChannels, as: H.self),
+                                   windows.loadUnaligned(fromByteOffset: at + 8 * convLaneChannels, as: H.self), H()))))
+        @inline(__always) func store(_ channel: Int, _ v: SIMD4<Float>) {
+            let out = pooled + (8 * group + channel) * channelStride
+            UnsafeMutableRawPointer(out).storeBytes(of: v.lowHalf, as: SIMD2<Float>.self)
+            out[2] = v[2]
+        }
+        store(0, t.0.lowHalf); store(1, t.0.highHalf); store(2, t.1.lowHalf); store(3, t.1.highHalf)
+        store(4, t.2.lowHalf); store(5, t.2.highHalf); store(6, t.3.lowHalf); store(7, t.3.highHalf)
+    }
+#else
     var out = pooled, from = edge + 12 * convLaneChannels
     for _ in 0..<convLaneChannels {
         out[0] = from[0]
@@ -408,6 +434,7 @@ func convPoolLaneTile(_ edge: UnsafeMutablePointer<Float>, bias: UnsafePointer<F
         out += channelStride
         from += 1
     }
+#endif
 }
 
 /// Whether `convForwardPacked` reads the column matrix of `g` (one image) in place: stride and

@@ -241,6 +241,10 @@ func transposeBlock16(_ source: UnsafePointer<Float>, sourceStride: Int, into de
 @_optimize(speed)
 func gemmMicroKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                      c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool) {
+#if MYELIN_AVX2
+    gemmHalfTileAVX2(kc: kc, a: a, b: b, c: c, ldc: ldc, add: add)
+    gemmHalfTileAVX2(kc: kc, a: a, b: b + 16, c: c + 16, ldc: ldc, add: add)
+#else
     typealias V = SIMD16<Float>
     var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
     var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
@@ -271,4 +275,43 @@ func gemmMicroKernel(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
     }
     store(0, c00, c01); store(1, c10, c11); store(2, c20, c21)
     store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
+#endif
 }
+
+#if MYELIN_AVX2
+/// `gemmMicroKernel` on AVX2, one 16-column half of the tile at a time (its 24 ymm accumulators
+/// would spill on 16 registers): C[6×16] (+)= Apanel[kc×6]ᵀ · B[kc×16] in 12 accumulators, B's
+/// rows 32 floats apart; each element the same fused multiply-adds in the same order.
+@inline(never)
+@_optimize(speed)
+func gemmHalfTileAVX2(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool) {
+    typealias H = SIMD8<Float>
+    var c00 = H(), c01 = H(), c10 = H(), c11 = H(), c20 = H(), c21 = H()
+    var c30 = H(), c31 = H(), c40 = H(), c41 = H(), c50 = H(), c51 = H()
+    var ap = a, bp = UnsafeRawPointer(b)
+    for _ in 0..<kc {
+        let b0 = bp.loadUnaligned(as: H.self), b1 = bp.loadUnaligned(fromByteOffset: 32, as: H.self)
+        var s = H(repeating: ap[0]); c00.addProduct(s, b0); c01.addProduct(s, b1)
+        s = H(repeating: ap[1]); c10.addProduct(s, b0); c11.addProduct(s, b1)
+        s = H(repeating: ap[2]); c20.addProduct(s, b0); c21.addProduct(s, b1)
+        s = H(repeating: ap[3]); c30.addProduct(s, b0); c31.addProduct(s, b1)
+        s = H(repeating: ap[4]); c40.addProduct(s, b0); c41.addProduct(s, b1)
+        s = H(repeating: ap[5]); c50.addProduct(s, b0); c51.addProduct(s, b1)
+        ap += gemmTileRows
+        bp += 4 * gemmTileCols
+    }
+    @inline(__always)
+    func store(_ row: Int, _ v0: H, _ v1: H) {
+        let p = UnsafeMutableRawPointer(c + row * ldc)
+        if add {
+            p.storeBytes(of: p.loadUnaligned(as: H.self) + v0, as: H.self)
+            p.storeBytes(of: p.loadUnaligned(fromByteOffset: 32, as: H.self) + v1, toByteOffset: 32, as: H.self)
+        } else {
+            p.storeBytes(of: v0, as: H.self)
+            p.storeBytes(of: v1, toByteOffset: 32, as: H.self)
+        }
+    }
+    store(0, c00, c01); store(1, c10, c11); store(2, c20, c21)
+    store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
+}
+#endif
