@@ -124,6 +124,7 @@ func linearBlockGEMV(n: Int, kc: Int, x: UnsafePointer<Float>, block: UnsafePoin
     typealias V = SIMD16<Float>
     let panelFloats = gemmTileCols * kc
     var jr = 0
+#if !MYELIN_AVX2
     while jr + 4 * gemmTileCols <= n {
         var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), c6 = V(), c7 = V()
         let p0 = UnsafeRawPointer(block + jr * kc)
@@ -144,6 +145,27 @@ func linearBlockGEMV(n: Int, kc: Int, x: UnsafePointer<Float>, block: UnsafePoin
         add(0, c0); add(64, c1); add(128, c2); add(192, c3); add(256, c4); add(320, c5); add(384, c6); add(448, c7)
         jr += 4 * gemmTileCols
     }
+#endif
+#if MYELIN_AVX2
+    // Two panels at a time: 8 ymm accumulators (the four panels' 16 spill on AVX2's 16 registers).
+    while jr + 2 * gemmTileCols <= n {
+        var c0 = V(), c1 = V(), c2 = V(), c3 = V()
+        let p0 = UnsafeRawPointer(block + jr * kc), p1 = p0 + 4 * panelFloats
+        var off = 0
+        for p in 0..<kc {
+            let s = V(repeating: x[p])
+            c0.addProduct(s, p0.loadUnaligned(fromByteOffset: off, as: V.self)); c1.addProduct(s, p0.loadUnaligned(fromByteOffset: off + 64, as: V.self))
+            c2.addProduct(s, p1.loadUnaligned(fromByteOffset: off, as: V.self)); c3.addProduct(s, p1.loadUnaligned(fromByteOffset: off + 64, as: V.self))
+            off += 128
+        }
+        let out = UnsafeMutableRawPointer(y + jr)
+        @inline(__always) func add(_ at: Int, _ v: V) {
+            out.storeBytes(of: out.loadUnaligned(fromByteOffset: at, as: V.self) + v, toByteOffset: at, as: V.self)
+        }
+        add(0, c0); add(64, c1); add(128, c2); add(192, c3)
+        jr += 2 * gemmTileCols
+    }
+#endif
     while jr < n {
         var c0 = V(), c1 = V()
         let panel = UnsafeRawPointer(block + jr * kc)
