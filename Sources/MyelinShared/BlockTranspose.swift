@@ -57,6 +57,24 @@ func transposeByteBlock16(_ src: UnsafePointer<UInt8>, _ ss: Int, _ dst: UnsafeM
 }
 #endif
 
+#if MYELIN_AVX2
+/// An 8 × 8 block of floats in registers, rows in, columns out: the 64 floats, row-major across
+/// 8 vectors, split three times into their even- and odd-indexed elements (each split rotates
+/// the element index's 6 bits by one; three swap the row bits and the column bits).
+@inline(__always)
+func transposeFloats8x8(_ rows: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>,
+                                 SIMD8<Float>, SIMD8<Float>))
+    -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+    typealias H = SIMD8<Float>
+    @inline(__always) func split(_ v: (H, H, H, H, H, H, H, H)) -> (H, H, H, H, H, H, H, H) {
+        let p0 = SIMD16<Float>(lowHalf: v.0, highHalf: v.1), p1 = SIMD16<Float>(lowHalf: v.2, highHalf: v.3)
+        let p2 = SIMD16<Float>(lowHalf: v.4, highHalf: v.5), p3 = SIMD16<Float>(lowHalf: v.6, highHalf: v.7)
+        return (p0.evenHalf, p1.evenHalf, p2.evenHalf, p3.evenHalf, p0.oddHalf, p1.oddHalf, p2.oddHalf, p3.oddHalf)
+    }
+    return split(split(split(rows)))
+}
+#endif
+
 /// dst[j·dstStride + i] = src[i·srcStride + j] (bytes) for i < rows, j < cols: 16×16 blocks where
 /// 16 rows remain, then 8×8 blocks, the rows and columns past the last multiple of 8 one by one.
 @inline(never) @_optimize(speed)
@@ -86,19 +104,12 @@ public func transposeBytes(_ src: UnsafePointer<UInt8>, rows: Int, cols: Int, sr
 @inline(__always)
 func transposeFloatBlock8x16(_ src: UnsafePointer<Float>, _ ss: Int, _ dst: UnsafeMutablePointer<Float>, _ ds: Int) {
 #if MYELIN_AVX2
-    // Each 8 × 8 half in registers: the 64 floats, row-major across 8 vectors, split three
-    // times into their even- and odd-indexed elements (each split rotates the element index's
-    // 6 bits by one; three rotate row bits and column bits into each other's place).
+    // Each 8 × 8 half in registers.
     typealias H = SIMD8<Float>
-    @inline(__always) func split(_ v: (H, H, H, H, H, H, H, H)) -> (H, H, H, H, H, H, H, H) {
-        let p0 = SIMD16<Float>(lowHalf: v.0, highHalf: v.1), p1 = SIMD16<Float>(lowHalf: v.2, highHalf: v.3)
-        let p2 = SIMD16<Float>(lowHalf: v.4, highHalf: v.5), p3 = SIMD16<Float>(lowHalf: v.6, highHalf: v.7)
-        return (p0.evenHalf, p1.evenHalf, p2.evenHalf, p3.evenHalf, p0.oddHalf, p1.oddHalf, p2.oddHalf, p3.oddHalf)
-    }
     for half in 0..<2 {
         let s = UnsafeRawPointer(src + 8 * half)
         @inline(__always) func row(_ r: Int) -> H { s.loadUnaligned(fromByteOffset: 4 * r * ss, as: H.self) }
-        let t = split(split(split((row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7)))))
+        let t = transposeFloats8x8((row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7)))
         let d = UnsafeMutableRawPointer(dst + 8 * half * ds)
         d.storeBytes(of: t.0, as: H.self); d.storeBytes(of: t.1, toByteOffset: 4 * ds, as: H.self)
         d.storeBytes(of: t.2, toByteOffset: 8 * ds, as: H.self); d.storeBytes(of: t.3, toByteOffset: 12 * ds, as: H.self)
