@@ -763,6 +763,12 @@ func convScatterRow(_ row: UnsafePointer<Float>, count: Int, into dst: UnsafeMut
 func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafeRawPointer, rows: Int, cols: Int,
               bias: UnsafePointer<Float>?, start: Bool, relu: Bool,
               c: UnsafeMutablePointer<Float>, ldc: Int, edge: UnsafeMutablePointer<Float>) {
+#if MYELIN_AVX2
+    for pass in 0..<4 {
+        let row = 4 * (pass >> 1), column = 16 * (pass & 1)
+        convTilePassAVX2(kc: kc, a: a + row, b: b + column, offsets: offsets, into: edge + row * gemmTileCols + column)
+    }
+#else
     typealias V = SIMD16<Float>
     var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
     var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V(), c70 = V(), c71 = V()
@@ -792,6 +798,7 @@ func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets
     e.storeBytes(of: c50, toByteOffset: 640, as: V.self); e.storeBytes(of: c51, toByteOffset: 704, as: V.self)
     e.storeBytes(of: c60, toByteOffset: 768, as: V.self); e.storeBytes(of: c61, toByteOffset: 832, as: V.self)
     e.storeBytes(of: c70, toByteOffset: 896, as: V.self); e.storeBytes(of: c71, toByteOffset: 960, as: V.self)
+#endif
     convStoreTile(edge, rows: rows, cols: cols, c: c, ldc: ldc, bias: bias, start: start, relu: relu)
 }
 
@@ -803,6 +810,10 @@ func convTile(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets
 func convTileHalf(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafeRawPointer, rows: Int, cols: Int,
                   bias: UnsafePointer<Float>?, start: Bool, relu: Bool,
                   c: UnsafeMutablePointer<Float>, ldc: Int, edge: UnsafeMutablePointer<Float>) {
+#if MYELIN_AVX2
+    convTilePassAVX2(kc: kc, a: a, b: b, offsets: offsets, into: edge)
+    convTilePassAVX2(kc: kc, a: a + 4, b: b, offsets: offsets, into: edge + 4 * gemmTileCols)
+#else
     typealias V = SIMD16<Float>
     var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), c6 = V(), c7 = V()
     var ap = a
@@ -819,8 +830,38 @@ func convTileHalf(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, off
     e.storeBytes(of: c2, toByteOffset: 256, as: V.self); e.storeBytes(of: c3, toByteOffset: 384, as: V.self)
     e.storeBytes(of: c4, toByteOffset: 512, as: V.self); e.storeBytes(of: c5, toByteOffset: 640, as: V.self)
     e.storeBytes(of: c6, toByteOffset: 768, as: V.self); e.storeBytes(of: c7, toByteOffset: 896, as: V.self)
+#endif
     convStoreTile(edge, rows: rows, cols: cols, c: c, ldc: ldc, bias: bias, start: start, relu: relu)
 }
+
+#if MYELIN_AVX2
+/// `convTile`'s register tile on AVX2, a quarter at a time (its 32 ymm accumulators would spill
+/// on 16 registers): 4 rows × 16 columns in 8 accumulators, acc[r][j] = Σ_p a[8p + r] ·
+/// b[offsets[p] + j] in p order, one fused multiply-add each (the wide tile's sums, bit for
+/// bit); row r's 16 sums at into + 32r.
+@inline(never)
+@_optimize(speed)
+func convTilePassAVX2(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafeRawPointer,
+                      into edge: UnsafeMutablePointer<Float>) {
+    typealias H = SIMD8<Float>
+    var c00 = H(), c01 = H(), c10 = H(), c11 = H(), c20 = H(), c21 = H(), c30 = H(), c31 = H()
+    var ap = a
+    for p in 0..<kc {
+        let bp = UnsafeRawPointer(b + offsets.load(fromByteOffset: 8 * p, as: Int.self))
+        let b0 = bp.loadUnaligned(as: H.self), b1 = bp.loadUnaligned(fromByteOffset: 32, as: H.self)
+        var s = H(repeating: ap[0]); c00.addProduct(s, b0); c01.addProduct(s, b1)
+        s = H(repeating: ap[1]); c10.addProduct(s, b0); c11.addProduct(s, b1)
+        s = H(repeating: ap[2]); c20.addProduct(s, b0); c21.addProduct(s, b1)
+        s = H(repeating: ap[3]); c30.addProduct(s, b0); c31.addProduct(s, b1)
+        ap += convTileRows
+    }
+    let e = UnsafeMutableRawPointer(edge)
+    e.storeBytes(of: c00, as: H.self); e.storeBytes(of: c01, toByteOffset: 32, as: H.self)
+    e.storeBytes(of: c10, toByteOffset: 128, as: H.self); e.storeBytes(of: c11, toByteOffset: 160, as: H.self)
+    e.storeBytes(of: c20, toByteOffset: 256, as: H.self); e.storeBytes(of: c21, toByteOffset: 288, as: H.self)
+    e.storeBytes(of: c30, toByteOffset: 384, as: H.self); e.storeBytes(of: c31, toByteOffset: 416, as: H.self)
+}
+#endif
 
 /// The valid `rows` × `cols` of a tile (accumulators v in `edge`, 32 floats a row) into C:
 /// C = v + bias[row] (first depth block with a bias), C = v (first block without), C = C + v
