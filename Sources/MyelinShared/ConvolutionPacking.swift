@@ -189,7 +189,8 @@ public func convForwardPacked(_ g: ConvGeometry, images: Int = 1, x: UnsafePoint
         return
     }
     if !viaIm2col && images == 1 && convRunsAsStem(g) {
-        convStemForward(g, x: x, packed: packed, bias: bias, relu: relu, y: y, scratch: work, edge: rowBuffer + columnsPad)
+        convStemForward(g, x: x, packed: packed, bias: bias, relu: relu, y: y, offsets: offsets, scratch: work,
+                        edge: rowBuffer + columnsPad)
         return
     }
     let inPlace = !viaIm2col && images == 1 && convReadsColumnsInPlace(g), shifted = inPlace && convShiftsPlanes(g)
@@ -523,12 +524,13 @@ func convRunsAsStem(_ g: ConvGeometry) -> Bool {
 /// zero-padded plane in `scratch` (`convPackedScratchCount(g)` floats; `edge`, 8×32 floats
 /// past the column matrix, holds the accumulators for the store). Each output sums its taps in
 /// the order and with the fused multiply-adds of the register tile, then adds the bias:
-/// the same values as `convForwardPacked`'s GEMM path, bit for bit.
+/// the same values as `convForwardPacked`'s GEMM path, bit for bit. On AVX2 the tile is
+/// `convTilePassAVX2` over the taps' `offsets` (`g.patch` Ints).
 @inline(never)
 @_optimize(size)
 func convStemForward(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                     relu: Bool, y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                     edge: UnsafeMutablePointer<Float>) {
+                     relu: Bool, y: UnsafeMutablePointer<Float>, offsets: UnsafeMutableRawPointer,
+                     scratch: UnsafeMutablePointer<Float>, edge: UnsafeMutablePointer<Float>) {
     typealias V = SIMD16<Float>
     let ow = g.outWidth, plane = g.outHeight * ow, taps = g.patch
     var source = x, width = g.width
@@ -538,6 +540,12 @@ func convStemForward(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafeP
         convPadPlanes(g, x, channels: 1, into: scratch)
         source = UnsafePointer(scratch)
     }
+#if MYELIN_AVX2
+    // Tap (i, j) of an output row's first column at i·width + j (`convTilePassAVX2`'s offsets).
+    for i in 0..<g.kernelH {
+        for j in 0..<g.kernelW { offsets.storeBytes(of: i * width + j, toByteOffset: 8 * (i * g.kernelW + j), as: Int.self) }
+    }
+#endif
     var r = 0
     while r < g.outChannels {
         let rows = Swift.min(convTileRows, g.outChannels - r), panel = packed + r * taps
@@ -550,7 +558,7 @@ func convStemForward(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafeP
                 let line = source + oy * width
                 for pass in 0..<4 {
                     let half = pass & 1, column = pass < 2 ? c0 : c1
-                    convStemPassAVX2(line + column, width: width, kernelH: g.kernelH, kernelW: g.kernelW, weights: panel + 4 * half,
+                    convTilePassAVX2(kc: taps, a: panel + 4 * half, b: line + column, offsets: UnsafeRawPointer(offsets),
                                      into: edge + 4 * half * gemmTileCols + (pass < 2 ? 0 : 16))
                 }
 #else
@@ -599,37 +607,6 @@ func convStemForward(_ g: ConvGeometry, x: UnsafePointer<Float>, packed: UnsafeP
     }
 }
 
-#if MYELIN_AVX2
-/// `convStemForward`'s register tile on AVX2: 4 output channels × 16 columns in 8 accumulators,
-/// Σ over the taps (i, j) in order of input line[i·width + j + column] × weights[(i·kernelW + j)·8 + channel],
-/// one fused multiply-add each (the AVX-512 tile's sums, bit for bit); channel k's 16 sums at into + 32k.
-@inline(never)
-@_optimize(speed)
-func convStemPassAVX2(_ line: UnsafePointer<Float>, width: Int, kernelH: Int, kernelW: Int, weights: UnsafePointer<Float>,
-                      into edge: UnsafeMutablePointer<Float>) {
-    typealias H = SIMD8<Float>
-    var a0 = H(), a1 = H(), a2 = H(), a3 = H(), b0 = H(), b1 = H(), b2 = H(), b3 = H()
-    var w = weights, row = UnsafeRawPointer(line)
-    for _ in 0..<kernelH {
-        var at = row
-        for _ in 0..<kernelW {
-            let lo = at.loadUnaligned(as: H.self), hi = at.loadUnaligned(fromByteOffset: 32, as: H.self)
-            var s = H(repeating: w[0]); a0.addProduct(s, lo); b0.addProduct(s, hi)
-            s = H(repeating: w[1]); a1.addProduct(s, lo); b1.addProduct(s, hi)
-            s = H(repeating: w[2]); a2.addProduct(s, lo); b2.addProduct(s, hi)
-            s = H(repeating: w[3]); a3.addProduct(s, lo); b3.addProduct(s, hi)
-            w += convTileRows
-            at += 4
-        }
-        row += 4 * width
-    }
-    let e = UnsafeMutableRawPointer(edge)
-    e.storeBytes(of: a0, as: H.self); e.storeBytes(of: b0, toByteOffset: 32, as: H.self)
-    e.storeBytes(of: a1, toByteOffset: 128, as: H.self); e.storeBytes(of: b1, toByteOffset: 160, as: H.self)
-    e.storeBytes(of: a2, toByteOffset: 256, as: H.self); e.storeBytes(of: b2, toByteOffset: 288, as: H.self)
-    e.storeBytes(of: a3, toByteOffset: 384, as: H.self); e.storeBytes(of: b3, toByteOffset: 416, as: H.self)
-}
-#endif
 
 /// Depth of the block that patch row `p` falls in.
 @inline(__always)
